@@ -1,0 +1,1 @@
+//! Key records and the checks applied to every call.

@@ -1,0 +1,1 @@
+//! Token usage: reading it from upstream answers and pricing it.
