@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the worker (build/index.js + build/index_bg.wasm) with worker-build, pointing it at the
+# locally installed wasm-bindgen, wasm-opt and esbuild so that it downloads nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+need() { [ -x "$2" ] || { echo "build: $1 not found at $2: run 'make setup'" >&2; exit 1; }; }
+WASM_BINDGEN_BIN=$(command -v wasm-bindgen || true)
+WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+ESBUILD_BIN="$PWD/node_modules/@esbuild/linux-x64/bin/esbuild"
+[ -x "$ESBUILD_BIN" ] || ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
+need wasm-bindgen "$WASM_BINDGEN_BIN"
+need wasm-opt "$WASM_OPT_BIN"
+need esbuild "$ESBUILD_BIN"
+export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
+exec worker-build --release
