@@ -1,0 +1,76 @@
+// `make dev`: the gateway on this machine with an embedded default. Starts the bundled mock
+// upstream, seeds a demo key into local KV (only its SHA-256 is stored), then runs
+// `wrangler dev` (workerd with local KV and Durable Objects persisted under .dev/state).
+// Ctrl-C stops everything it started.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { startMock } from '../tests/mock-upstream/server.mjs';
+
+const PORT = Number(process.env.PORT ?? 8787);
+const STATE = '.dev/state';
+// Local-only demo key: printed here so it can be pasted; KV holds only its hash.
+const DEMO_KEY = 'tk_demo_local_only_0123456789abcdef';
+const wrangler = 'node_modules/.bin/wrangler';
+
+const mock = await startMock({ port: Number(process.env.MOCK_PORT ?? 0) });
+mkdirSync(STATE, { recursive: true });
+writeFileSync('.dev.vars', 'UPSTREAM_API_KEY=sk-mock-upstream-credential\n');
+
+const record = {
+  id: 'key_demo',
+  name: 'demo key',
+  description: 'seeded by make dev',
+  creator: 'make-dev',
+  project: 'demo',
+  status: 'active',
+  created_at: Date.now(),
+  limits: { rpm: 60, tpm: 100000, spend: [{ period: 'daily', limit_micros: 5000000 }] },
+};
+const hash = createHash('sha256').update(DEMO_KEY).digest('hex');
+const seeded = spawnSync(
+  wrangler,
+  ['kv', 'key', 'put', '--binding', 'KEYS', `key:${hash}`, JSON.stringify(record), '--local', '--persist-to', STATE],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+);
+if (seeded.status !== 0) {
+  await mock.close();
+  process.exit(seeded.status ?? 1);
+}
+
+const dev = spawn(
+  wrangler,
+  ['dev', '--ip', '127.0.0.1', '--port', String(PORT), '--persist-to', STATE,
+   '--var', `UPSTREAM_URL:http://127.0.0.1:${mock.port}`],
+  { stdio: ['inherit', 'pipe', 'inherit'] },
+);
+let announced = false;
+dev.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  if (!announced && /Ready on/.test(chunk.toString())) {
+    announced = true;
+    const url = `http://127.0.0.1:${PORT}`;
+    console.log(`
+teamkeys is running at ${url} (mock upstream on 127.0.0.1:${mock.port})
+Demo key: ${DEMO_KEY}
+
+  curl ${url}/openai/v1/chat/completions \\
+    -H "Authorization: Bearer ${DEMO_KEY}" -H "content-type: application/json" \\
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
+
+OpenAI SDK: base_url="${url}/openai/v1", api_key="${DEMO_KEY}"
+Anthropic SDK: base_url="${url}/anthropic", api_key="${DEMO_KEY}"
+Press Ctrl-C to stop.
+`);
+  }
+});
+const stop = async () => {
+  dev.kill('SIGINT');
+  await mock.close();
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+dev.on('exit', async (code) => {
+  await mock.close();
+  process.exit(code ?? 0);
+});
