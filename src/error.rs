@@ -37,8 +37,10 @@ pub struct LimitDetails {
     pub limit: u64,
     /// What is already used in the current window or period.
     pub used: u64,
-    /// When the limit frees enough room (Unix milliseconds).
-    pub reset_at_ms: u64,
+    /// When the limit frees enough room (Unix milliseconds); absent when no wait is known
+    /// (total spend never resets; in-flight requests free whenever one finishes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_at_ms: Option<u64>,
 }
 
 /// A finished answer to a request that is not forwarded (or whose upstream failed).
@@ -86,16 +88,23 @@ impl ApiError {
         Self::new(500, ErrorType::InternalError, code, message)
     }
 
-    /// A 429 naming the limit; `Retry-After` is the whole seconds until `reset_at_ms`, at least 1.
+    /// The same error with a `Retry-After` of `seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds);
+        self
+    }
+
+    /// A 429 naming the limit; `Retry-After` is the whole seconds until `reset_at_ms`, at least 1,
+    /// and absent without a `reset_at_ms`.
     pub fn limited(code: &'static str, message: impl Into<String>, details: LimitDetails, now_ms: u64) -> Self {
-        let retry = details.reset_at_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
+        let retry = details.reset_at_ms.map(|reset| reset.saturating_sub(now_ms).div_ceil(1000).max(1));
         ApiError {
             status: 429,
             message: message.into(),
             kind: ErrorType::RateLimitError,
             code,
             limit: Some(details),
-            retry_after_s: Some(retry),
+            retry_after_s: retry,
         }
     }
 
@@ -125,7 +134,7 @@ mod tests {
 
     #[test]
     fn limited_rounds_retry_after_up() {
-        let d = LimitDetails { scope: "rpm", limit: 5, used: 5, reset_at_ms: 10_001 };
+        let d = LimitDetails { scope: "rpm", limit: 5, used: 5, reset_at_ms: Some(10_001) };
         let e = ApiError::limited("rate_limit_exceeded", "slow down", d, 9_000);
         assert_eq!(e.status, 429);
         assert_eq!(e.retry_after_s, Some(2));

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// OpenAI-compatible, under `/openai/v1`; key in `Authorization: Bearer`.
+    #[serde(rename = "openai")]
     OpenAi,
     /// Anthropic-compatible, under `/anthropic/v1`; key in `x-api-key` (Bearer accepted).
     Anthropic,

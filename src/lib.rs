@@ -1,6 +1,19 @@
 //! teamkeys: team keys for LLM APIs, enforced at the edge.
 pub mod error;
 pub mod family;
+pub mod forwarding;
+pub mod key_hash;
+pub mod key_object;
+pub mod limit_headers;
 pub mod limits;
+pub mod metering;
+pub mod models_list;
 pub mod policy;
+pub mod revocation;
 pub mod usage;
+pub mod glob;
+pub mod request;
+pub mod route;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

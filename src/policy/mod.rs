@@ -1,1 +1,20 @@
 //! Key records and the checks applied to every call.
+//!
+//! Flow: [`extract_key`] reads the team key from the family's header; the gateway looks its
+//! record up and validates it into a [`KeyPolicy`]; [`authorize`] checks the call against it and
+//! the organisation's [`RoutingConfig`] and returns where to send it, or a [`Denial`].
+mod authorize;
+mod credential;
+mod denial;
+mod ip;
+mod model_access;
+mod record;
+mod routing;
+
+pub use authorize::{authorize, visible_models, CallFacts};
+pub use credential::extract_key;
+pub use denial::Denial;
+pub use ip::IpAllowlist;
+pub use model_access::ModelAccess;
+pub use record::{InvalidKeyRecord, KeyPolicy, KeyRecord, KeyStatus};
+pub use routing::{Group, InvalidRoutingConfig, ResolvedRoute, RoutingConfig, Target};

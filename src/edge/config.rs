@@ -1,0 +1,65 @@
+//! The organisation's configuration, read from the worker's vars once per isolate.
+//!
+//! - `UPSTREAM_URL`: base of the default upstream (used when `ROUTING` is not set).
+//! - `ROUTING`: routing groups as JSON (see the README); optional.
+//! - `PRICING`: the pricing table as JSON; optional, defaults to the bundled list prices.
+//! - `UPSTREAM_TIMEOUT_MS`: how long to wait for an upstream's response headers (default 300000).
+//!
+//! Vars cannot change while an isolate lives (a change is a new deployment), so the parsed
+//! configuration is kept; a configuration that fails to parse is reported on every request
+//! (500 with the reason) until it is fixed, and never cached.
+
+use crate::error::ApiError;
+use crate::policy::RoutingConfig;
+use crate::usage::{Pricing, DEFAULT_PRICING_JSON};
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::Env;
+
+/// The secret holding the default upstream's credential.
+pub const DEFAULT_CREDENTIAL_SECRET: &str = "UPSTREAM_API_KEY";
+const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 300_000;
+
+pub struct Config {
+    pub routing: RoutingConfig,
+    pub pricing: Pricing,
+    pub upstream_timeout_ms: u64,
+}
+
+thread_local! {
+    static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+impl Config {
+    pub fn get(env: &Env) -> Result<Rc<Config>, ApiError> {
+        if let Some(config) = CONFIG.with(|c| c.borrow().clone()) {
+            return Ok(config);
+        }
+        let config = Rc::new(Config::load(env)?);
+        CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
+        Ok(config)
+    }
+
+    fn load(env: &Env) -> Result<Config, ApiError> {
+        let var = |name: &str| env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty());
+        let invalid = |code: &'static str, what: String| {
+            worker::console_error!("configuration: {what}");
+            ApiError::internal(code, format!("The gateway is misconfigured: {what}"))
+        };
+        let routing = match var("ROUTING") {
+            Some(json) => RoutingConfig::from_json(&json)?,
+            None => {
+                let upstream = var("UPSTREAM_URL")
+                    .ok_or_else(|| invalid("invalid_config", "neither ROUTING nor UPSTREAM_URL is set".to_owned()))?;
+                RoutingConfig::default_for(&upstream, DEFAULT_CREDENTIAL_SECRET)
+            }
+        };
+        let pricing = Pricing::from_json(var("PRICING").as_deref().unwrap_or(DEFAULT_PRICING_JSON))
+            .map_err(|e| invalid("invalid_pricing_config", format!("PRICING: {e}")))?;
+        let upstream_timeout_ms = match var("UPSTREAM_TIMEOUT_MS") {
+            Some(ms) => ms.trim().parse().map_err(|_| invalid("invalid_config", format!("UPSTREAM_TIMEOUT_MS '{ms}' is not a number of milliseconds")))?,
+            None => DEFAULT_UPSTREAM_TIMEOUT_MS,
+        };
+        Ok(Config { routing, pricing, upstream_timeout_ms })
+    }
+}

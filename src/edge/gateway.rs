@@ -1,0 +1,182 @@
+//! The request path, top to bottom: route → key → KV record → checks → ledger admission →
+//! upstream → streamed answer, settled in the background. Every decision is made by the pure
+//! core; this file only moves bytes between it and the platform.
+
+use super::config::Config;
+use super::ledger_client::LedgerClient;
+use super::metered_body::MeteredBody;
+use super::respond::error_response;
+use super::upstream::{forward, Call};
+use crate::error::ApiError;
+use crate::forwarding::forwards_response_header;
+use crate::key_hash::record_name;
+use crate::key_object::{Command, Reply};
+use crate::limit_headers::limit_headers;
+use crate::metering::Metering;
+use crate::models_list::filter_models_list;
+use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy};
+use crate::request::{body_too_large, inspect, MAX_BODY_BYTES};
+use crate::route::{classify, Endpoint, Route};
+use crate::usage::{BodyKind, UsageScanner};
+use worker::{Context, Date, Env, Headers, Request, Response};
+
+/// How long an edge location may serve a key record from its cache. Revocation does not wait
+/// for it: the key's ledger object refuses revoked secrets at once.
+const KEY_RECORD_CACHE_TTL_S: u64 = 60;
+
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
+    let now_ms = Date::now().as_millis();
+    let config = Config::get(env)?;
+    let url = req.url().map_err(|_| ApiError::bad_request("invalid_url", "The request URL cannot be parsed."))?;
+    let route = classify(req.method().as_ref(), url.path())?;
+
+    let policy = authenticate(&req, env, &route).await?;
+    let record = policy.record();
+    let body = read_body(&mut req, &route).await?;
+    let facts = inspect(&route, &body)?;
+    let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
+    let call_facts = CallFacts::new(&route, &facts, client_ip.as_deref());
+    let resolved = authorize(&policy, &call_facts, &config.routing, now_ms)?;
+    let price = facts.model.as_deref().and_then(|model| config.pricing.price(model)).copied();
+    let metering = Metering::reserve(&route, &facts, &record.limits, price)?;
+
+    let ledger = LedgerClient::for_key(env, &record.id)?;
+    let admit = Command::Admit { secret_version: record.secret_version, limits: record.limits.clone(), ask: metering.ask };
+    let (reservation_id, headroom) = match ledger.call(&admit).await? {
+        Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
+        Reply::Refused { status, retry_after_s, body } => return refused(status, retry_after_s, body),
+        Reply::Done => return Err(ApiError::unavailable("ledger_unavailable", "The ledger gave no admission.")),
+    };
+
+    let call = Call {
+        route: &route,
+        facts: &facts,
+        body: &body,
+        query: url.query(),
+        client_headers: &req.headers(),
+        timeout_ms: config.upstream_timeout_ms,
+    };
+    let mut upstream = match forward(env, &call, &resolved.targets).await {
+        Ok(upstream) => upstream,
+        Err(error) => {
+            ctx.wait_until(ledger.finish(Command::Release { reservation_id }));
+            return Err(error);
+        }
+    };
+    let status = upstream.status_code();
+    let headers = response_headers(upstream.headers(), &limit_headers(&headroom, now_ms))?;
+    if status >= 500 {
+        ctx.wait_until(ledger.finish(Command::Release { reservation_id }));
+        return Err(upstream_failed(status));
+    }
+
+    let limits = record.limits.clone();
+    let settle = move |usage| match metering.settle(status, usage) {
+        Some(actual) => Command::Settle { reservation_id, limits, actual },
+        None => Command::Release { reservation_id },
+    };
+    if matches!(route.endpoint, Endpoint::ModelsList) && status == 200 {
+        let body = upstream.bytes().await.map_err(|_| upstream_failed(status))?;
+        let visible = |name: &str| visible_models(&policy, &config.routing, route.family, [name]).next().is_some();
+        let filtered = filter_models_list(route.family, &body, visible).ok_or_else(|| upstream_failed(status))?;
+        ctx.wait_until(ledger.finish(settle(None)));
+        return Ok(Response::from_bytes(filtered).map_err(internal)?.with_headers(headers));
+    }
+
+    let content_type = upstream.headers().get("content-type").ok().flatten().unwrap_or_default();
+    let strip = facts.stream && !facts.include_usage_requested;
+    let scanner = UsageScanner::new(route.family, BodyKind::from_content_type(&content_type), strip);
+    let (metered, ended) = MeteredBody::new(upstream.stream().map_err(internal)?, scanner);
+    ctx.wait_until(async move {
+        let usage = ended.await.ok().and_then(|end| end.usage);
+        ledger.finish(settle(usage)).await;
+    });
+    Ok(Response::from_stream(metered).map_err(internal)?.with_status(status).with_headers(headers))
+}
+
+/// The key's validated policy, from the KV record named by the key's hash.
+async fn authenticate(req: &Request, env: &Env, route: &Route) -> Result<KeyPolicy, ApiError> {
+    let headers = req.headers();
+    let values: [(&str, Option<String>); 3] = ["authorization", "x-api-key", "x-goog-api-key"]
+        .map(|name| (name, headers.get(name).ok().flatten()));
+    let header = |name: &str| values.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.as_deref());
+    let key = extract_key(route.family, header).ok_or_else(|| {
+        ApiError::unauthenticated(
+            "invalid_api_key",
+            "No API key provided. Send your team key as 'Authorization: Bearer <key>' (or x-api-key on /anthropic, x-goog-api-key on /gemini).",
+        )
+    })?;
+    let kv = env.kv("KEYS").map_err(|_| store_unavailable())?;
+    let record = kv
+        .get(&record_name(key))
+        .cache_ttl(KEY_RECORD_CACHE_TTL_S)
+        .bytes()
+        .await
+        .map_err(|_| store_unavailable())?
+        .ok_or_else(|| ApiError::unauthenticated("invalid_api_key", "Incorrect API key provided."))?;
+    KeyPolicy::from_json(&record).map_err(|invalid| {
+        worker::console_error!("key record {} is invalid: {invalid}", invalid.key_id);
+        ApiError::from(invalid)
+    })
+}
+
+/// The request body, refused past [`MAX_BODY_BYTES`] (by its declared length when it has one).
+async fn read_body(req: &mut Request, route: &Route) -> Result<Vec<u8>, ApiError> {
+    if route.endpoint.method() == "GET" {
+        return Ok(Vec::new());
+    }
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Err(body_too_large());
+    }
+    let body = req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(body_too_large());
+    }
+    Ok(body)
+}
+
+fn response_headers(upstream: &Headers, limits: &[(&'static str, String)]) -> Result<Headers, ApiError> {
+    let headers = Headers::new();
+    for (name, value) in upstream.entries() {
+        if forwards_response_header(&name) {
+            headers.append(&name, &value).map_err(internal)?;
+        }
+    }
+    for (name, value) in limits {
+        headers.set(name, value).map_err(internal)?;
+    }
+    Ok(headers)
+}
+
+fn refused(status: u16, retry_after_s: Option<u64>, body: String) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json").map_err(internal)?;
+    if let Some(seconds) = retry_after_s {
+        headers.set("retry-after", &seconds.to_string()).map_err(internal)?;
+    }
+    Ok(Response::from_bytes(body.into_bytes()).map_err(internal)?.with_status(status).with_headers(headers))
+}
+
+fn upstream_failed(status: u16) -> ApiError {
+    ApiError::new(
+        502,
+        crate::error::ErrorType::UpstreamError,
+        "upstream_error",
+        format!("The upstream failed to answer (status {status}). Nothing was charged."),
+    )
+}
+
+fn store_unavailable() -> ApiError {
+    ApiError::unavailable("key_store_unavailable", "The key store cannot be reached; retry shortly.").with_retry_after(1)
+}
+
+fn internal(e: worker::Error) -> ApiError {
+    worker::console_error!("internal error: {e}");
+    ApiError::internal("internal_error", "The gateway failed while answering.")
+}
+
+/// Errors answered as their envelope.
+pub fn answer(result: Result<Response, ApiError>) -> worker::Result<Response> {
+    result.or_else(|error| error_response(&error))
+}

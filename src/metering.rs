@@ -1,0 +1,138 @@
+//! What a call is charged: the estimate reserved before it is forwarded, and the settlement
+//! after its upstream answered.
+//!
+//! - Reserve: input tokens estimated from the body, plus the output the request may produce
+//!   (`max_tokens` or its family's equivalent, else the key's `default_max_tokens`, else
+//!   [`DEFAULT_MAX_OUTPUT_TOKENS`]), priced at the model's rates. Embeddings produce no output.
+//!   Routes not billed in tokens reserve nothing but still count as requests.
+//! - Settle: the usage the upstream reported, priced the same way. An upstream answer of 400 or
+//!   above releases the reservation (nothing billed). A successful answer that reported no
+//!   usage (a stream abandoned before its usage event, an upstream that omits it) is charged the
+//!   reservation in full: unknown usage is never counted as zero.
+
+use crate::error::ApiError;
+use crate::limits::{Actual, Ask, Limits};
+use crate::request::RequestFacts;
+use crate::route::{Endpoint, Route};
+use crate::usage::{Price, Usage};
+
+/// Output tokens reserved for a request that names no maximum and whose key sets no default.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
+
+/// The estimate of a call and the price it is billed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metering {
+    pub ask: Ask,
+    /// The model's price; `None` when the model has none (its calls then cost nothing).
+    pub price: Option<Price>,
+}
+
+impl Metering {
+    /// The reservation for a call. A key with spend caps cannot call a model without a price:
+    /// its spend could not be counted (403 `model_not_priced`).
+    pub fn reserve(
+        route: &Route,
+        facts: &RequestFacts,
+        limits: &Limits,
+        price: Option<Price>,
+    ) -> Result<Metering, ApiError> {
+        if !route.costs_tokens() {
+            return Ok(Metering { ask: Ask::ZERO, price });
+        }
+        if price.is_none() && !limits.spend.is_empty() {
+            let model = facts.model.as_deref().unwrap_or_default();
+            return Err(ApiError::forbidden(
+                "model_not_priced",
+                format!("Model '{model}' has no price configured, and this key has a spend limit. Ask an administrator to add it to the pricing table."),
+            ));
+        }
+        let output = match route.endpoint {
+            Endpoint::Embeddings => 0,
+            _ => facts
+                .max_output_tokens
+                .or(limits.default_max_tokens.map(|n| n.get()))
+                .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
+        };
+        let estimate = Usage::new(facts.input_tokens_estimate, 0, output);
+        Ok(Metering { ask: charge(&estimate, price.as_ref()), price })
+    }
+
+    /// What to record once the upstream answered with `status` and its body ended having
+    /// reported `usage`: `None` releases the reservation.
+    pub fn settle(&self, status: u16, usage: Option<Usage>) -> Option<Actual> {
+        if status >= 400 {
+            return None;
+        }
+        Some(usage.map_or(self.ask, |usage| charge(&usage, self.price.as_ref())))
+    }
+}
+
+fn charge(usage: &Usage, price: Option<&Price>) -> Actual {
+    Actual { tokens: usage.total_tokens(), cost_micros: price.map_or(0, |p| p.cost_micros(usage)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::classify;
+    use crate::usage::Pricing;
+
+    fn facts(route: &Route, body: &str) -> RequestFacts {
+        crate::request::inspect(route, body.as_bytes()).unwrap()
+    }
+
+    fn pricing() -> Pricing {
+        Pricing::from_json(r#"[{"model":"gpt-4o","input":2000000,"output":8000000}]"#).unwrap()
+    }
+
+    #[test]
+    fn reserves_input_estimate_plus_max_tokens() {
+        let route = classify("POST", "/openai/v1/chat/completions").unwrap();
+        let body = r#"{"model":"gpt-4o","max_tokens":100,"messages":[]}"#;
+        let f = facts(&route, body);
+        let pricing = pricing();
+        let m = Metering::reserve(&route, &f, &Limits::default(), pricing.price("gpt-4o").copied()).unwrap();
+        assert_eq!(m.ask.tokens, f.input_tokens_estimate + 100);
+        let expected = (f.input_tokens_estimate * 2_000_000 + 100 * 8_000_000).div_ceil(1_000_000);
+        assert_eq!(m.ask.cost_micros, expected);
+    }
+
+    #[test]
+    fn falls_back_to_key_default_then_gateway_default() {
+        let route = classify("POST", "/anthropic/v1/messages").unwrap();
+        let f = facts(&route, r#"{"model":"claude-x","messages":[]}"#);
+        let m = Metering::reserve(&route, &f, &Limits::default(), None).unwrap();
+        assert_eq!(m.ask.tokens, f.input_tokens_estimate + DEFAULT_MAX_OUTPUT_TOKENS);
+        let limits = Limits { default_max_tokens: std::num::NonZeroU64::new(7), ..Limits::default() };
+        let m = Metering::reserve(&route, &f, &limits, None).unwrap();
+        assert_eq!(m.ask.tokens, f.input_tokens_estimate + 7);
+    }
+
+    #[test]
+    fn unpriced_model_is_refused_only_under_a_spend_cap() {
+        let route = classify("POST", "/openai/v1/chat/completions").unwrap();
+        let f = facts(&route, r#"{"model":"mystery","messages":[]}"#);
+        let capped: Limits =
+            serde_json::from_str(r#"{"spend":[{"period":"daily","limit_micros":100}]}"#).unwrap();
+        let err = Metering::reserve(&route, &f, &capped, None).unwrap_err();
+        assert_eq!((err.status, err.code), (403, "model_not_priced"));
+        assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask.cost_micros, 0);
+    }
+
+    #[test]
+    fn models_list_reserves_nothing() {
+        let route = classify("GET", "/openai/v1/models").unwrap();
+        let f = facts(&route, "");
+        assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask, Ask::ZERO);
+    }
+
+    #[test]
+    fn settlement_rules() {
+        let pricing = pricing();
+        let m = Metering { ask: Ask { tokens: 500, cost_micros: 900 }, price: pricing.price("gpt-4o").copied() };
+        assert_eq!(m.settle(500, Some(Usage::new(1, 0, 1))), None);
+        assert_eq!(m.settle(429, None), None);
+        assert_eq!(m.settle(200, None), Some(m.ask));
+        assert_eq!(m.settle(200, Some(Usage::new(10, 0, 5))), Some(Actual { tokens: 15, cost_micros: 60 }));
+    }
+}
