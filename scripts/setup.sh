@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nsetup: %s\n' "$*" >&2; exit 1; }
+# The first x.y.z a tool prints for --version (formats differ: "wasm-bindgen 0.2.130", "0.8.7").
+version_of() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1; }
 
 WORKER_BUILD_VERSION=0.8.7
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -36,7 +38,7 @@ fi
 [ -f Cargo.lock ] || cargo generate-lockfile
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 [ -n "$WB_VERSION" ] || die "no wasm-bindgen version found in Cargo.lock"
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$WB_VERSION" ]; then
+if [ "$(version_of wasm-bindgen)" = "$WB_VERSION" ]; then
   echo "wasm-bindgen-cli $WB_VERSION: present"
 else
   step "Installing wasm-bindgen-cli $WB_VERSION from crates.io (compiles, ~10 min on 2 cores)"
@@ -46,7 +48,7 @@ else
 fi
 
 # --- worker-build ---------------------------------------------------------------------------
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" = "$WORKER_BUILD_VERSION" ]; then
+if [ "$(version_of worker-build)" = "$WORKER_BUILD_VERSION" ]; then
   echo "worker-build $WORKER_BUILD_VERSION: present"
 else
   step "Installing worker-build $WORKER_BUILD_VERSION from crates.io (compiles, ~10 min on 2 cores)"
