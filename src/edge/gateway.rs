@@ -6,6 +6,7 @@ use super::config::Config;
 use super::ledger_client::LedgerClient;
 use super::metered_body::MeteredBody;
 use super::respond::error_response;
+use super::settlement::{self, Ending, Meter, SharedMeter};
 use super::upstream::{forward, Call};
 use crate::error::ApiError;
 use crate::forwarding::forwards_response_header;
@@ -18,6 +19,8 @@ use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy
 use crate::request::{body_too_large, inspect, MAX_BODY_BYTES};
 use crate::route::{classify, Endpoint, Route};
 use crate::usage::{BodyKind, UsageScanner};
+use std::cell::RefCell;
+use std::rc::Rc;
 use worker::{Context, Date, Env, Headers, Request, Response};
 
 /// How long an edge location may serve a key record from its cache. Revocation does not wait
@@ -48,6 +51,17 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         Reply::Done => return Err(ApiError::unavailable("ledger_unavailable", "The ledger gave no admission.")),
     };
 
+    let limits = record.limits.clone();
+    let meter: SharedMeter = Rc::new(RefCell::new(None));
+    let (mut settlement, settle) = settlement::open(ledger, &req, meter.clone(), move |ending| match ending {
+        Ending::Answered { status, usage } => match metering.settle(status, usage) {
+            Some(actual) => Command::Settle { reservation_id, limits, actual },
+            None => Command::Release { reservation_id },
+        },
+        Ending::Released => Command::Release { reservation_id },
+    });
+    ctx.wait_until(settle);
+
     let call = Call {
         route: &route,
         facts: &facts,
@@ -56,41 +70,27 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         client_headers: &req.headers(),
         timeout_ms: config.upstream_timeout_ms,
     };
-    let mut upstream = match forward(env, &call, &resolved.targets).await {
-        Ok(upstream) => upstream,
-        Err(error) => {
-            ctx.wait_until(ledger.finish(Command::Release { reservation_id }));
-            return Err(error);
-        }
-    };
+    // Any early return from here drops `settlement`, which releases the reservation.
+    let mut upstream = forward(env, &call, &resolved.targets).await?;
     let status = upstream.status_code();
     let headers = response_headers(upstream.headers(), &limit_headers(&headroom, now_ms))?;
     if status >= 500 {
-        ctx.wait_until(ledger.finish(Command::Release { reservation_id }));
         return Err(upstream_failed(status));
     }
 
-    let limits = record.limits.clone();
-    let settle = move |usage| match metering.settle(status, usage) {
-        Some(actual) => Command::Settle { reservation_id, limits, actual },
-        None => Command::Release { reservation_id },
-    };
     if matches!(route.endpoint, Endpoint::ModelsList) && status == 200 {
         let body = upstream.bytes().await.map_err(|_| upstream_failed(status))?;
         let visible = |name: &str| visible_models(&policy, &config.routing, route.family, [name]).next().is_some();
         let filtered = filter_models_list(route.family, &body, visible).ok_or_else(|| upstream_failed(status))?;
-        ctx.wait_until(ledger.finish(settle(None)));
+        settlement.end(Ending::Answered { status, usage: None });
         return Ok(Response::from_bytes(filtered).map_err(internal)?.with_headers(headers));
     }
 
     let content_type = upstream.headers().get("content-type").ok().flatten().unwrap_or_default();
     let strip = facts.stream && !facts.include_usage_requested;
     let scanner = UsageScanner::new(route.family, BodyKind::from_content_type(&content_type), strip);
-    let (metered, ended) = MeteredBody::new(upstream.stream().map_err(internal)?, scanner);
-    ctx.wait_until(async move {
-        let usage = ended.await.ok().and_then(|end| end.usage);
-        ledger.finish(settle(usage)).await;
-    });
+    *meter.borrow_mut() = Some(Meter { status, scanner });
+    let metered = MeteredBody::new(upstream.stream().map_err(internal)?, meter, settlement);
     Ok(Response::from_stream(metered).map_err(internal)?.with_status(status).with_headers(headers))
 }
 

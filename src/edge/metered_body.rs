@@ -1,43 +1,34 @@
 //! The upstream response body on its way to the client, observed for usage.
 //!
-//! Every chunk passes through the family's [`UsageScanner`] unchanged (or with the usage chunk
-//! the gateway requested on the client's behalf removed). When the body ends, fails, or is
-//! dropped because the client went away, the usage seen so far is sent once on a channel that
-//! the settlement task (in `ctx.wait_until`) awaits: settling never delays the response.
+//! Every chunk passes through the family's scanner (in the shared [`Meter`]) unchanged, or with
+//! the usage chunk the gateway requested on the client's behalf removed. When the body ends,
+//! fails, or is dropped because the client went away, the [`Settlement`] receives the usage seen
+//! so far: settling never delays the response.
 
-use crate::usage::{Forward, Usage, UsageScanner};
-use futures_channel::oneshot;
+use super::settlement::{Ending, Settlement, SharedMeter};
+use crate::usage::Forward;
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use worker::{ByteStream, Result};
 
-/// How the body ended, for settlement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyEnd {
-    /// The usage the upstream reported, if it reported any before the end.
-    pub usage: Option<Usage>,
-    /// Whether the body reached its natural end (not cut off, not abandoned by the client).
-    pub complete: bool,
-}
-
 pub struct MeteredBody {
     inner: ByteStream,
-    scanner: UsageScanner,
-    done: Option<oneshot::Sender<BodyEnd>>,
+    meter: SharedMeter,
+    settlement: Settlement,
     /// Set once the upstream body ended; the bytes the scanner still held were sent last.
     ended: bool,
 }
 
 impl MeteredBody {
-    pub fn new(inner: ByteStream, scanner: UsageScanner) -> (Self, oneshot::Receiver<BodyEnd>) {
-        let (tx, rx) = oneshot::channel();
-        (MeteredBody { inner, scanner, done: Some(tx), ended: false }, rx)
+    /// `meter` must hold the answer's [`Meter`](super::settlement::Meter).
+    pub fn new(inner: ByteStream, meter: SharedMeter, settlement: Settlement) -> Self {
+        MeteredBody { inner, meter, settlement, ended: false }
     }
 
-    fn finish(&mut self, complete: bool) {
-        if let Some(tx) = self.done.take() {
-            let _ = tx.send(BodyEnd { usage: self.scanner.usage(), complete });
+    fn finish(&mut self) {
+        if let Some(meter) = self.meter.borrow().as_ref() {
+            self.settlement.end(Ending::Answered { status: meter.status, usage: meter.scanner.usage() });
         }
     }
 }
@@ -52,18 +43,24 @@ impl Stream for MeteredBody {
         }
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(match this.scanner.feed(&chunk) {
-                Forward::Unchanged => chunk,
-                Forward::Replaced(bytes) => bytes,
-            }))),
+            Poll::Ready(Some(Ok(chunk))) => {
+                let forward = match this.meter.borrow_mut().as_mut() {
+                    Some(meter) => meter.scanner.feed(&chunk),
+                    None => Forward::Unchanged,
+                };
+                Poll::Ready(Some(Ok(match forward {
+                    Forward::Unchanged => chunk,
+                    Forward::Replaced(bytes) => bytes,
+                })))
+            }
             Poll::Ready(Some(Err(e))) => {
-                this.finish(false);
+                this.finish();
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {
                 this.ended = true;
-                let held_back = this.scanner.finish();
-                this.finish(true);
+                let held_back = this.meter.borrow_mut().as_mut().map(|m| m.scanner.finish()).unwrap_or_default();
+                this.finish();
                 Poll::Ready((!held_back.is_empty()).then_some(Ok(held_back)))
             }
         }
@@ -72,6 +69,6 @@ impl Stream for MeteredBody {
 
 impl Drop for MeteredBody {
     fn drop(&mut self) {
-        self.finish(false);
+        self.finish();
     }
 }

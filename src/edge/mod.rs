@@ -7,6 +7,7 @@ mod key_ledger;
 mod ledger_client;
 mod metered_body;
 mod respond;
+mod settlement;
 mod upstream;
 
 use worker::{event, Context, Env, Request, Response, Result};

@@ -5,6 +5,8 @@
 import { Miniflare } from 'miniflare';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { startMock } from '../mock-upstream/server.mjs';
@@ -43,6 +45,7 @@ export async function startGateway({ bindings = {}, mock } = {}) {
     modules: true,
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: '2026-04-26',
+    compatibilityFlags: ['enable_request_signal'],
     kvNamespaces: ['KEYS'],
     durableObjects: { LEDGER: { className: 'KeyLedger', useSQLite: true } },
     bindings: {
@@ -87,3 +90,67 @@ export const json = (body, headers = {}) => ({
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(body),
 });
+
+/**
+ * A bare upstream that answers every request with `status` and a JSON error body, recording
+ * each request like the mock does ({method, path, headers, credential, body}). A failing target
+ * for fallback tests: unlike the mock's x-mock-status header, it fails whatever the request says.
+ */
+export async function startFixedUpstream(status = 503) {
+  const requests = [];
+  const server = http.createServer(async (req, res) => {
+    const bufs = [];
+    for await (const b of req) bufs.push(b);
+    const h = req.headers;
+    requests.push({
+      method: req.method, path: req.url, headers: { ...h },
+      credential: h.authorization ?? h['x-api-key'] ?? h['x-goog-api-key'] ?? null,
+      body: Buffer.concat(bufs).toString('utf8'),
+    });
+    const body = JSON.stringify({ error: { message: `fixed ${status}`, type: 'fixed' } });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    requests,
+    close: () => new Promise((done) => { server.close(() => done()); server.closeAllConnections(); }),
+  };
+}
+
+/** A local port that nothing listens on (bound, then released). */
+export async function closedPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Server-sent events of a body: [{event?, data}] with `data` as the raw string. */
+export function parseSse(text) {
+  return text.split(/\r?\n\r?\n/).filter((block) => block.trim()).map((block) => {
+    const event = {};
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith('event:')) event.event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    event.data = data.join('\n');
+    return event;
+  });
+}
+
+/**
+ * Calls `read()` until `done(value)` holds or `timeoutMs` passes; returns the last value (the
+ * caller asserts on it, so a timeout fails with the value actually seen).
+ */
+export async function pollUntil(read, done, { timeoutMs = 5000, intervalMs = 100 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() >= deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
