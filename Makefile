@@ -18,7 +18,7 @@ setup:
 build: setup
 	@scripts/build.sh
 
-dev: build
+dev: setup
 	@node scripts/dev.mjs
 
 test: setup
