@@ -4,6 +4,7 @@ pub mod family;
 pub mod forwarding;
 pub mod key_hash;
 pub mod key_object;
+pub mod key_usage;
 pub mod limit_headers;
 pub mod limits;
 pub mod metering;

@@ -72,7 +72,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
 
     let limits = record.limits.clone();
     let settle = move |usage| match metering.settle(status, usage) {
-        Some(actual) => Command::Settle { reservation_id, limits, actual },
+        Some(actual) => Command::Settle { reservation_id, limits, actual, usage },
         None => Command::Release { reservation_id },
     };
     if matches!(route.endpoint, Endpoint::ModelsList) && status == 200 {
