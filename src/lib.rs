@@ -1,4 +1,5 @@
 //! teamkeys: team keys for LLM APIs, enforced at the edge.
+pub mod admin;
 pub mod error;
 pub mod family;
 pub mod forwarding;

@@ -1,0 +1,34 @@
+//! The control plane's pure core: who may do what, what a change may set, and what it leaves
+//! behind. The edge (`edge::admin`) authenticates, stores and projects; it decides nothing.
+//!
+//! Flow of an admin call: [`route::classify`] names the endpoint → the registry authenticates
+//! the bearer token (its SHA-256 against `ADMIN_TOKEN`'s and the principals') → [`input`]
+//! parses and checks the body → [`permission::check`] (or [`permission::Scope`] for lists)
+//! decides with the caller's [`membership::Standing`] → [`boundary::check_within`] refuses
+//! policy above the organisation's or project's boundary → the change is written with its
+//! [`audit::Change`] and the work it leaves (KV projection of [`key::Key::record`], ledger
+//! controls from [`lifecycle`], events) in one synchronous step → that work is applied.
+//!
+//! Modules, one concept each: `role` (principals and roles), `membership` (projects a principal
+//! belongs to, standing), `permission` (the role × action table), `boundary` (policy
+//! boundaries), `secret` (keys, tokens, ids, masks), `lifecycle` (status, secrets, rotation),
+//! `key`, `project`, `principal` (what the registry holds and shows), `input` (request bodies),
+//! `query` (filters and cursor pagination), `audit`, `report` (usage), `route` (endpoints).
+
+pub mod audit;
+pub mod boundary;
+pub mod input;
+pub mod key;
+pub mod lifecycle;
+pub mod membership;
+pub mod permission;
+pub mod principal;
+pub mod project;
+pub mod query;
+pub mod report;
+pub mod role;
+pub mod route;
+pub mod secret;
+
+/// The OpenAPI document of the admin API, served at `/admin/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
