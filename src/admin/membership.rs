@@ -75,6 +75,13 @@ impl Memberships {
         Standing { creator: caller_id == key_creator, ..self.in_project(project) }
     }
 
+    /// The caller's standing toward a principal belonging to `projects`: an owner's if the caller
+    /// owns one of them.
+    pub fn toward_member_of<'p>(&self, mut projects: impl Iterator<Item = &'p str>) -> Standing {
+        let owner = projects.any(|p| self.in_project(p).owner);
+        Standing { owner, member: owner, creator: false }
+    }
+
     /// The projects the principal owns.
     pub fn owned(&self) -> Vec<String> {
         self.ids(|role| role == ProjectRole::Owner)
@@ -83,6 +90,28 @@ impl Memberships {
     /// The projects the principal belongs to, owned ones included.
     pub fn all(&self) -> Vec<String> {
         self.ids(|_| true)
+    }
+
+    /// The standing toward creating a principal of `role` that joins `projects`: an owner's when
+    /// it is a `member` of projects all owned by the caller, none otherwise (only Admins create
+    /// other roles, or principals outside any project).
+    pub fn to_create(&self, role: Role, projects: &[String]) -> Standing {
+        let all_owned = !projects.is_empty() && projects.iter().all(|p| self.in_project(p).owner);
+        if role == Role::Member && all_owned {
+            Standing { owner: true, member: true, creator: false }
+        } else {
+            Standing::default()
+        }
+    }
+
+    /// The standing toward changing a membership of `project` from or to `roles`: the caller's
+    /// standing in the project, unless an owner's place is given or taken (Admins only).
+    pub fn to_manage(&self, project: &str, roles: &[Option<ProjectRole>]) -> Standing {
+        if roles.contains(&Some(ProjectRole::Owner)) {
+            Standing::default()
+        } else {
+            self.in_project(project)
+        }
     }
 
     fn ids(&self, keep: impl Fn(ProjectRole) -> bool) -> Vec<String> {
@@ -103,6 +132,23 @@ mod tests {
         assert_eq!(m.toward_key("me", "b", "me"), Standing { owner: false, member: true, creator: true });
         assert_eq!(m.toward_key("me", "c", "me"), Standing { owner: false, member: false, creator: true });
         assert_eq!((m.owned(), m.all()), (vec!["a".to_owned()], vec!["a".to_owned(), "b".to_owned()]));
+    }
+
+    #[test]
+    fn standing_to_create_and_manage() {
+        let m = Memberships::new(vec![("a".into(), ProjectRole::Owner), ("b".into(), ProjectRole::Member)]);
+        let owner = Standing { owner: true, member: true, creator: false };
+        let ids = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(m.to_create(Role::Member, &ids(&["a"])), owner);
+        assert_eq!(m.to_create(Role::Member, &ids(&["a", "b"])), Standing::default(), "b is not owned");
+        assert_eq!(m.to_create(Role::Member, &[]), Standing::default());
+        assert_eq!(m.to_create(Role::ProjectOwner, &ids(&["a"])), Standing::default());
+        assert_eq!(m.to_create(Role::Finance, &ids(&["a"])), Standing::default());
+        assert_eq!(m.to_manage("a", &[None, Some(ProjectRole::Member)]), owner);
+        assert_eq!(m.to_manage("a", &[Some(ProjectRole::Owner), Some(ProjectRole::Member)]), Standing::default());
+        assert!(!m.to_manage("b", &[Some(ProjectRole::Member)]).owner);
+        assert_eq!(m.toward_member_of(["b", "a"].into_iter()), owner);
+        assert_eq!(m.toward_member_of(["b", "c"].into_iter()), Standing::default());
     }
 
     #[test]
