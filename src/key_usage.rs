@@ -173,6 +173,9 @@ mod tests {
         let one = Totals { requests: 1, tokens: 2, input_tokens: 1, output_tokens: 1, cost_micros: u64::MAX };
         sum.add(&UsageTotals { today: one, month: one, total: one });
         sum.add(&UsageTotals { today: one, month: one, total: one });
-        assert_eq!(sum.total, Totals { requests: 2, tokens: 4, input_tokens: 2, output_tokens: 2, cost_micros: u64::MAX });
+        assert_eq!(
+            sum.total,
+            Totals { requests: 2, tokens: 4, input_tokens: 2, output_tokens: 2, cost_micros: u64::MAX }
+        );
     }
 }

@@ -94,13 +94,22 @@ fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> 
         if cap.mode == CapMode::Warn {
             return Err(BoundaryExceeded {
                 field: format!("{field}.mode"),
-                message: format!("a warn-only cap would let spend pass {}'s hard {} cap of {ceiling} micro-dollars", layer.name, period_name(cap.period)),
+                message: format!(
+                    "a warn-only cap would let spend pass {}'s hard {} cap of {ceiling} micro-dollars",
+                    layer.name,
+                    period_name(cap.period)
+                ),
             });
         }
         if cap.limit_micros > ceiling {
             return Err(BoundaryExceeded {
                 field: format!("{field}.limit_micros"),
-                message: format!("{} is above {}'s {} cap of {ceiling} micro-dollars", cap.limit_micros, layer.name, period_name(cap.period)),
+                message: format!(
+                    "{} is above {}'s {} cap of {ceiling} micro-dollars",
+                    cap.limit_micros,
+                    layer.name,
+                    period_name(cap.period)
+                ),
             });
         }
     }
@@ -231,7 +240,8 @@ mod tests {
 
     fn check(models_json: &str, limits_json: &str, boundaries: &[&str]) -> Result<(), String> {
         let owned: Vec<Boundary> = boundaries.iter().map(|b| boundary(b)).collect();
-        let layers: Vec<Layer> = owned.iter().map(|boundary| Layer { name: "the project boundary", boundary }).collect();
+        let layers: Vec<Layer> =
+            owned.iter().map(|boundary| Layer { name: "the project boundary", boundary }).collect();
         check_within(&models(models_json), &limits(limits_json), &layers).map_err(|e| e.field)
     }
 
@@ -245,17 +255,47 @@ mod tests {
         (r#""all""#, r#"{"tpm":11}"#, r#"{"limits":{"tpm":10}}"#, Some("limits.tpm")),
         (r#""all""#, r#"{"tpd":11}"#, r#"{"limits":{"tpd":10}}"#, Some("limits.tpd")),
         (r#""all""#, r#"{"max_in_flight":3}"#, r#"{"limits":{"max_in_flight":2}}"#, Some("limits.max_in_flight")),
-        (r#""all""#, r#"{"default_max_tokens":9}"#, r#"{"limits":{"default_max_tokens":8}}"#, Some("limits.default_max_tokens")),
+        (
+            r#""all""#,
+            r#"{"default_max_tokens":9}"#,
+            r#"{"limits":{"default_max_tokens":8}}"#,
+            Some("limits.default_max_tokens"),
+        ),
         (r#""all""#, r#"{"rpm":1000}"#, r#"{"limits":{"tpm":10}}"#, None),
-        (r#""all""#, r#"{"spend":[{"period":"daily","limit_micros":5}]}"#, r#"{"limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#, None),
-        (r#""all""#, r#"{"spend":[{"period":"daily","limit_micros":6}]}"#, r#"{"limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#, Some("limits.spend[daily].limit_micros")),
-        (r#""all""#, r#"{"spend":[{"period":"daily","limit_micros":1,"mode":"warn"}]}"#, r#"{"limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#, Some("limits.spend[daily].mode")),
-        (r#""all""#, r#"{"spend":[{"period":"monthly","limit_micros":99}]}"#, r#"{"limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#, None),
+        (
+            r#""all""#,
+            r#"{"spend":[{"period":"daily","limit_micros":5}]}"#,
+            r#"{"limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#,
+            None,
+        ),
+        (
+            r#""all""#,
+            r#"{"spend":[{"period":"daily","limit_micros":6}]}"#,
+            r#"{"limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#,
+            Some("limits.spend[daily].limit_micros"),
+        ),
+        (
+            r#""all""#,
+            r#"{"spend":[{"period":"daily","limit_micros":1,"mode":"warn"}]}"#,
+            r#"{"limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#,
+            Some("limits.spend[daily].mode"),
+        ),
+        (
+            r#""all""#,
+            r#"{"spend":[{"period":"monthly","limit_micros":99}]}"#,
+            r#"{"limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#,
+            None,
+        ),
         // Models: only allow entries the boundary certainly excludes are refused.
         (r#""all""#, "{}", r#"{"models":{"allow":["claude-*"]}}"#, None),
         (r#"{"block":["x"]}"#, "{}", r#"{"models":{"allow":["claude-*"]}}"#, None),
         (r#"{"allow":["claude-sonnet-4"]}"#, "{}", r#"{"models":{"allow":["claude-*"]}}"#, None),
-        (r#"{"allow":["claude-sonnet-4","gpt-4o"]}"#, "{}", r#"{"models":{"allow":["claude-*"]}}"#, Some("models.allow[1]")),
+        (
+            r#"{"allow":["claude-sonnet-4","gpt-4o"]}"#,
+            "{}",
+            r#"{"models":{"allow":["claude-*"]}}"#,
+            Some("models.allow[1]"),
+        ),
         (r#"{"allow":["claude-3*"]}"#, "{}", r#"{"models":{"allow":["claude-*"]}}"#, None),
         (r#"{"allow":["*"]}"#, "{}", r#"{"models":{"allow":["claude-*"]}}"#, None),
         (r#"{"allow":["gpt-*"]}"#, "{}", r#"{"models":{"allow":["claude-*"]}}"#, Some("models.allow[0]")),
@@ -269,7 +309,11 @@ mod tests {
     #[test]
     fn boundary_checks_per_field() {
         for &(models, limits, boundary, refused) in CHECKS {
-            assert_eq!(check(models, limits, &[boundary]).err().as_deref(), refused, "{models} {limits} under {boundary}");
+            assert_eq!(
+                check(models, limits, &[boundary]).err().as_deref(),
+                refused,
+                "{models} {limits} under {boundary}"
+            );
         }
     }
 
@@ -284,10 +328,11 @@ mod tests {
         let err = check_within(&ModelAccess::All, &limits(r#"{"rpm":60}"#), &layers).unwrap_err();
         assert_eq!(err.field, "limits.rpm");
         assert_eq!(err.message, "60 is above the boundary of project 'p''s rpm of 50");
-        let err = check_within(&models(r#"{"allow":["gpt-4o"]}"#), &Limits::default(), &[Layer {
-            name: "the organisation boundary",
-            boundary: &boundary(r#"{"models":{"allow":["claude-*"]}}"#),
-        }])
+        let err = check_within(
+            &models(r#"{"allow":["gpt-4o"]}"#),
+            &Limits::default(),
+            &[Layer { name: "the organisation boundary", boundary: &boundary(r#"{"models":{"allow":["claude-*"]}}"#) }],
+        )
         .unwrap_err();
         assert_eq!(err.message, "'gpt-4o' is outside the organisation boundary (allowed: claude-*)");
     }

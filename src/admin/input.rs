@@ -47,7 +47,8 @@ impl<T> Patch<T> {
 /// Parses a request body, answering 400 `invalid_body` with serde's reason (which names the field).
 pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", format!("The request body is not valid: {e}.")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("The request body is not valid: {e}.")))
 }
 
 fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
@@ -78,7 +79,10 @@ fn check_tags(tags: &[String]) -> Result<(), ApiError> {
     for (i, tag) in tags.iter().enumerate() {
         let ok = |c: char| c.is_ascii_alphanumeric() || "-_.:/".contains(c);
         if tag.is_empty() || tag.len() > MAX_TAG_CHARS || !tag.chars().all(ok) {
-            return Err(invalid(&format!("tags[{i}]"), format!("must be 1 to {MAX_TAG_CHARS} of A-Z a-z 0-9 - _ . : /")));
+            return Err(invalid(
+                &format!("tags[{i}]"),
+                format!("must be 1 to {MAX_TAG_CHARS} of A-Z a-z 0-9 - _ . : /"),
+            ));
         }
     }
     Ok(())
@@ -111,8 +115,13 @@ pub fn check_boundary(field: &str, boundary: &Boundary) -> Result<(), ApiError> 
 /// exist (`known_groups`), IP addresses or CIDR ranges.
 pub fn check_policy(policy: &KeyPolicySpec, known_groups: &[&str]) -> Result<(), ApiError> {
     policy.models.validate().map_err(|why| invalid("models", why))?;
-    if let Some((i, group)) = policy.routing_groups.iter().enumerate().find(|(_, g)| !known_groups.contains(&g.as_str())) {
-        return Err(invalid(&format!("routing_groups[{i}]"), format!("there is no routing group '{group}' (groups: {})", known_groups.join(", "))));
+    if let Some((i, group)) =
+        policy.routing_groups.iter().enumerate().find(|(_, g)| !known_groups.contains(&g.as_str()))
+    {
+        return Err(invalid(
+            &format!("routing_groups[{i}]"),
+            format!("there is no routing group '{group}' (groups: {})", known_groups.join(", ")),
+        ));
     }
     IpAllowlist::parse(policy.ip_allowlist.iter().map(String::as_str))
         .map_err(|entry| invalid("ip_allowlist", format!("'{entry}' is not an IP address or CIDR range")))?;
@@ -122,7 +131,9 @@ pub fn check_policy(policy: &KeyPolicySpec, known_groups: &[&str]) -> Result<(),
 /// `expires_at` must lie in the future.
 fn check_expiry(expires_at: Option<u64>, now_ms: u64) -> Result<(), ApiError> {
     match expires_at {
-        Some(at) if at <= now_ms => Err(invalid("expires_at", "must be in the future (Unix milliseconds); disable the key instead")),
+        Some(at) if at <= now_ms => {
+            Err(invalid("expires_at", "must be in the future (Unix milliseconds); disable the key instead"))
+        }
         _ => Ok(()),
     }
 }
@@ -337,12 +348,21 @@ mod tests {
             let policy = new_key(&format!(r#"{{"name":"a","project":"p",{json}}}"#)).unwrap().policy();
             check_policy(&policy, &["eu", "us"]).err().map(|e| e.message)
         };
-        assert_eq!(check(r#""routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"models":{"allow":["gpt-*"]}"#), None);
+        assert_eq!(
+            check(r#""routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"models":{"allow":["gpt-*"]}"#),
+            None
+        );
         let refused = [
             (r#""models":{"allow":[]}"#, "models: models.allow is empty"),
-            (r#""routing_groups":["eu","asia"]"#, "routing_groups[1]: there is no routing group 'asia' (groups: eu, us)"),
+            (
+                r#""routing_groups":["eu","asia"]"#,
+                "routing_groups[1]: there is no routing group 'asia' (groups: eu, us)",
+            ),
             (r#""ip_allowlist":["10.0.0.0/33"]"#, "ip_allowlist: '10.0.0.0/33'"),
-            (r#""limits":{"spend":[{"period":"daily","limit_micros":1},{"period":"daily","limit_micros":2}]}"#, "limits.spend:"),
+            (
+                r#""limits":{"spend":[{"period":"daily","limit_micros":1},{"period":"daily","limit_micros":2}]}"#,
+                "limits.spend:",
+            ),
         ];
         for (json, prefix) in refused {
             let message = check(json).unwrap_or_else(|| panic!("accepted {json}"));
@@ -352,9 +372,12 @@ mod tests {
 
     #[test]
     fn boundaries_need_hard_caps_and_valid_models() {
-        let boundary = |json: &str| check_boundary("boundary", &serde_json::from_str(json).unwrap()).err().map(|e| e.message);
+        let boundary =
+            |json: &str| check_boundary("boundary", &serde_json::from_str(json).unwrap()).err().map(|e| e.message);
         assert_eq!(boundary(r#"{"limits":{"spend":[{"period":"daily","limit_micros":1}]}}"#), None);
-        assert!(boundary(r#"{"limits":{"spend":[{"period":"daily","limit_micros":1,"mode":"warn"}]}}"#).unwrap().starts_with("boundary.limits.spend[daily].mode"));
+        assert!(boundary(r#"{"limits":{"spend":[{"period":"daily","limit_micros":1,"mode":"warn"}]}}"#)
+            .unwrap()
+            .starts_with("boundary.limits.spend[daily].mode"));
         assert!(boundary(r#"{"models":{"allow":[]}}"#).unwrap().starts_with("boundary: models.allow is empty"));
     }
 

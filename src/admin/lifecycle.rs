@@ -74,7 +74,12 @@ impl Transition {
 
 /// 409 for any change to a deleted key.
 pub fn deleted(key_id: &str) -> ApiError {
-    ApiError::new(409, crate::error::ErrorType::InvalidRequestError, "key_deleted", format!("Key '{key_id}' is deleted."))
+    ApiError::new(
+        409,
+        crate::error::ErrorType::InvalidRequestError,
+        "key_deleted",
+        format!("Key '{key_id}' is deleted."),
+    )
 }
 
 /// One stored secret of a key: the SHA-256 of the secret and its version.

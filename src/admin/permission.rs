@@ -252,7 +252,9 @@ impl Scope {
             Access::Any => Ok(Scope { all: true, ..nothing }),
             Access::Member => Ok(Scope { projects: memberships.all(), ..nothing }),
             Access::Owner => Ok(Scope { projects: memberships.owned(), ..nothing }),
-            Access::OwnerOrCreator => Ok(Scope { projects: memberships.owned(), created_in: memberships.all(), ..nothing }),
+            Access::OwnerOrCreator => {
+                Ok(Scope { projects: memberships.owned(), created_in: memberships.all(), ..nothing })
+            }
             Access::Creator => Ok(Scope { created_in: memberships.all(), ..nothing }),
             Access::Never => Err(check(caller, action, Standing::default(), Target::Org).unwrap_err()),
         }
@@ -304,7 +306,9 @@ mod tests {
         assert_eq!(TABLE.len(), Action::ALL.len());
         for (&(action, admin, owner, member, finance), listed) in TABLE.iter().zip(Action::ALL) {
             assert_eq!(action, listed, "the table follows Action::ALL");
-            for (role, expected) in [(Role::Admin, admin), (Role::ProjectOwner, owner), (Role::Member, member), (Role::Finance, finance)] {
+            for (role, expected) in
+                [(Role::Admin, admin), (Role::ProjectOwner, owner), (Role::Member, member), (Role::Finance, finance)]
+            {
                 assert_eq!(rule(role, action), expected, "{role} × {}", action.permission());
             }
         }
@@ -338,13 +342,16 @@ mod tests {
 
     #[test]
     fn denial_names_the_permission_and_target() {
-        let e = ApiError::from(check(&principal(Role::Member), KeysRotate, Standing::default(), Target::Key("key_1")).unwrap_err());
+        let e = ApiError::from(
+            check(&principal(Role::Member), KeysRotate, Standing::default(), Target::Key("key_1")).unwrap_err(),
+        );
         assert_eq!((e.status, e.code), (403, "permission_denied"));
         assert_eq!(
             e.message,
             "Missing permission 'keys.rotate' on key 'key_1': role 'member' has it only for keys you created in projects you belong to."
         );
-        let e = ApiError::from(check(&principal(Role::Finance), AuditRead, Standing::default(), Target::Org).unwrap_err());
+        let e =
+            ApiError::from(check(&principal(Role::Finance), AuditRead, Standing::default(), Target::Org).unwrap_err());
         assert!(e.message.starts_with("Missing permission 'audit.read' on the organisation"), "{}", e.message);
         assert!(check(&principal(Role::Admin), AuditRead, Standing::default(), Target::Org).is_ok());
     }
@@ -352,7 +359,8 @@ mod tests {
     /// A list shows exactly what a get would allow, for every role, action and standing.
     #[test]
     fn scopes_agree_with_the_table() {
-        let memberships = Memberships::new(vec![("own".into(), ProjectRole::Owner), ("in".into(), ProjectRole::Member)]);
+        let memberships =
+            Memberships::new(vec![("own".into(), ProjectRole::Owner), ("in".into(), ProjectRole::Member)]);
         let projects = ["own", "in", "out"];
         for role in Role::ALL {
             let caller = principal(role);

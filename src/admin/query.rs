@@ -31,7 +31,10 @@ impl Query {
                 ));
             }
             if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(ApiError::bad_request("repeated_parameter", format!("Query parameter '{name}' is given twice.")));
+                return Err(ApiError::bad_request(
+                    "repeated_parameter",
+                    format!("Query parameter '{name}' is given twice."),
+                ));
             }
             pairs.push((name, value));
         }

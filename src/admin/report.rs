@@ -53,7 +53,12 @@ mod tests {
     fn a_project_sums_its_keys() {
         let line = |id: &str, requests: u64, cost_micros: u64| {
             let t = Totals { requests, cost_micros, ..Totals::default() };
-            KeyLine { key_id: id.into(), name: id.into(), status: "active".into(), usage: UsageTotals { today: t, month: t, total: t } }
+            KeyLine {
+                key_id: id.into(),
+                name: id.into(),
+                status: "active".into(),
+                usage: UsageTotals { today: t, month: t, total: t },
+            }
         };
         let report = ProjectReport::new("p".into(), 5, vec![line("a", 2, 10), line("b", 3, 7)]);
         assert_eq!((report.usage.today.requests, report.usage.total.cost_micros), (5, 17));

@@ -22,8 +22,14 @@ pub enum Endpoint {
     UpdateProject(String),
     DeleteProject(String),
     ListMembers(String),
-    PutMember { project: String, principal: String },
-    DeleteMember { project: String, principal: String },
+    PutMember {
+        project: String,
+        principal: String,
+    },
+    DeleteMember {
+        project: String,
+        principal: String,
+    },
     ProjectUsage(String),
     CreatePrincipal,
     ListPrincipals,
@@ -64,7 +70,9 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         ["org", "routing"] => vec![("GET", GetRouting)],
         ["org", "pricing"] => vec![("GET", GetPricing)],
         ["projects"] => vec![("POST", CreateProject), ("GET", ListProjects)],
-        ["projects", _] => vec![("GET", GetProject(id(1))), ("PATCH", UpdateProject(id(1))), ("DELETE", DeleteProject(id(1)))],
+        ["projects", _] => {
+            vec![("GET", GetProject(id(1))), ("PATCH", UpdateProject(id(1))), ("DELETE", DeleteProject(id(1)))]
+        }
         ["projects", _, "members"] => vec![("GET", ListMembers(id(1)))],
         ["projects", _, "members", _] => vec![
             ("PUT", PutMember { project: id(1), principal: id(3) }),
@@ -74,7 +82,11 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         ["principals"] => vec![("POST", CreatePrincipal), ("GET", ListPrincipals)],
         ["principals", _] => vec![("GET", GetPrincipal(id(1))), ("DELETE", DeletePrincipal(id(1)))],
         ["keys"] => vec![("POST", CreateKey), ("GET", ListKeys)],
-        ["keys", _] => vec![("GET", GetKey(id(1))), ("PATCH", UpdateKey(id(1))), ("DELETE", ChangeKeyStatus(id(1), Transition::Delete))],
+        ["keys", _] => vec![
+            ("GET", GetKey(id(1))),
+            ("PATCH", UpdateKey(id(1))),
+            ("DELETE", ChangeKeyStatus(id(1), Transition::Delete)),
+        ],
         ["keys", _, "disable"] => vec![("POST", ChangeKeyStatus(id(1), Transition::Disable))],
         ["keys", _, "enable"] => vec![("POST", ChangeKeyStatus(id(1), Transition::Enable))],
         ["keys", _, "rotate"] => vec![("POST", RotateKey(id(1)))],
@@ -94,7 +106,8 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
 }
 
 fn is_id(segment: &str) -> bool {
-    (1..=64).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    (1..=64).contains(&segment.len())
+        && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
 fn not_found() -> ApiError {

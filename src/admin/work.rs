@@ -67,7 +67,8 @@ mod tests {
 
     #[test]
     fn rows_round_trip() {
-        let work = Work::Control { key_id: "k".into(), control: Control::Rotate { new_version: 2, grace_until_ms: Some(5) } };
+        let work =
+            Work::Control { key_id: "k".into(), control: Control::Rotate { new_version: 2, grace_until_ms: Some(5) } };
         let json = serde_json::to_string(&work).unwrap();
         assert_eq!(serde_json::from_str::<Work>(&json).unwrap(), work);
     }
