@@ -1,6 +1,7 @@
 //! teamkeys: team keys for LLM APIs, enforced at the edge.
 pub mod admin;
 pub mod error;
+pub mod events;
 pub mod family;
 pub mod forwarding;
 pub mod key_hash;
