@@ -44,7 +44,10 @@ export async function startGateway({ bindings = {}, mock } = {}) {
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: '2026-04-26',
     kvNamespaces: ['KEYS'],
-    durableObjects: { LEDGER: { className: 'KeyLedger', useSQLite: true } },
+    durableObjects: {
+      LEDGER: { className: 'KeyLedger', useSQLite: true },
+      OUTBOX: { className: 'Outbox', useSQLite: true },
+    },
     bindings: {
       UPSTREAM_URL: `http://127.0.0.1:${upstream.port}`,
       UPSTREAM_API_KEY: UPSTREAM_SECRET,
