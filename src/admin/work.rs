@@ -33,6 +33,12 @@ impl Work {
         }
     }
 
+    /// Whether the row is computed from the registry when applied (so a second one, while one is
+    /// still pending, adds nothing), rather than a fact to deliver in order.
+    pub fn is_state_based(&self) -> bool {
+        matches!(self, Work::Project { .. } | Work::PushLimits { .. })
+    }
+
     /// Everything a key's stores need after its policy, status or boundaries changed.
     pub fn sync(key_id: &str) -> [Work; 2] {
         [Work::PushLimits { key_id: key_id.to_owned() }, Work::Project { key_id: key_id.to_owned() }]
@@ -55,6 +61,12 @@ mod tests {
         assert_eq!(control.lane(), "ledger:k");
         assert_eq!(Work::PushLimits { key_id: "k".into() }.lane(), "ledger:k");
         assert_eq!(Work::Project { key_id: "k".into() }.lane(), "kv:k");
+    }
+
+    #[test]
+    fn controls_are_facts_projections_are_state() {
+        assert!(!Work::Control { key_id: "k".into(), control: Control::Enable }.is_state_based());
+        assert!(Work::sync("k").iter().all(Work::is_state_based));
     }
 
     #[test]

@@ -1,0 +1,104 @@
+//! The admin API at `/admin/v1` (see [`crate::admin`] for the rules it applies).
+//!
+//! Flow in the worker: [`handle`] names the endpoint → `openapi.json` is answered here (public,
+//! it holds no data) → webhook routes: the registry says who the caller is, an Admin is passed
+//! to the outbox ([`crate::edge::outbox::handle_admin`]), anyone else gets 403 → every other
+//! endpoint is forwarded to the [`registry::Registry`] object, which answers it whole.
+
+mod audit;
+mod directory;
+mod keys;
+mod propagate;
+mod registry;
+mod step;
+mod store;
+mod usage;
+
+use crate::admin::membership::Standing;
+use crate::admin::permission::{check, Action, Target};
+use crate::admin::role::Principal;
+use crate::admin::route::{classify, Endpoint};
+use crate::admin::OPENAPI_JSON;
+use crate::error::ApiError;
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
+
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let url = req.url().map_err(internal)?;
+    match classify(req.method().as_ref(), url.path())? {
+        Endpoint::OpenApi => {
+            let headers = Headers::new();
+            headers.set("content-type", "application/json").map_err(internal)?;
+            Ok(Response::ok(OPENAPI_JSON).map_err(internal)?.with_headers(headers))
+        }
+        Endpoint::Webhooks => {
+            let caller = match whoami(env, &req).await? {
+                Ok(caller) => caller,
+                Err(refusal) => return Ok(refusal),
+            };
+            check(&caller, Action::WebhooksManage, Standing::default(), Target::Org)?;
+            crate::edge::outbox::handle_admin(req, env).await.map_err(internal)
+        }
+        _ => {
+            let body = match req.method() {
+                Method::Get | Method::Delete => None,
+                _ => Some(
+                    req.bytes()
+                        .await
+                        .map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?,
+                ),
+            };
+            let path = match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_owned(),
+            };
+            ask(env, req.method(), &path, &req, body).await
+        }
+    }
+}
+
+/// The registry's answer to `method path`, with the caller's `Authorization` header.
+async fn ask(
+    env: &Env,
+    method: Method,
+    path: &str,
+    req: &Request,
+    body: Option<Vec<u8>>,
+) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    if let Some(authorization) = req.headers().get("authorization").ok().flatten() {
+        headers.set("authorization", &authorization).map_err(internal)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(worker::js_sys::Uint8Array::from(&body[..]).into()));
+    }
+    let request = Request::new_with_init(&format!("https://registry{path}"), &init).map_err(internal)?;
+    registry(env)?.fetch_with_request(request).await.map_err(unavailable)
+}
+
+/// Who the caller is, or the registry's refusal (401) to answer as is.
+async fn whoami(env: &Env, req: &Request) -> Result<Result<Principal, Response>, ApiError> {
+    let mut response = ask(env, Method::Get, registry::WHOAMI, req, None).await?;
+    if response.status_code() != 200 {
+        return Ok(Err(response));
+    }
+    Ok(Ok(response.json().await.map_err(unavailable)?))
+}
+
+/// The one registry object.
+fn registry(env: &Env) -> Result<Stub, ApiError> {
+    let namespace = env.durable_object("REGISTRY").map_err(unavailable)?;
+    namespace.id_from_name("org").and_then(|id| id.get_stub()).map_err(unavailable)
+}
+
+fn unavailable(e: worker::Error) -> ApiError {
+    worker::console_error!("registry unreachable: {e}");
+    ApiError::unavailable("registry_unavailable", "The admin registry cannot be reached; retry shortly.")
+        .with_retry_after(1)
+}
+
+fn internal(e: worker::Error) -> ApiError {
+    worker::console_error!("admin: {e}");
+    ApiError::internal("internal_error", "The admin API failed while answering.")
+}
