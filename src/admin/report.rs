@@ -1,5 +1,6 @@
-//! Usage reports: a key's usage (from its ledger object) and a project's (the sum over its keys,
-//! deleted ones included: their spend happened).
+//! Usage reports: a key's usage (from its ledger object), a project's (the sum over its keys,
+//! deleted ones included: their spend happened) and the organisation's (the sum over the
+//! projects the caller may read).
 
 use crate::key_usage::UsageTotals;
 use crate::limits::LimitUse;
@@ -44,6 +45,32 @@ impl ProjectReport {
     }
 }
 
+/// One project's line in the organisation's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectLine {
+    pub project_id: String,
+    pub name: String,
+    pub usage: UsageTotals,
+}
+
+/// `GET /usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgReport {
+    pub as_of_ms: u64,
+    pub usage: UsageTotals,
+    pub projects: Vec<ProjectLine>,
+}
+
+impl OrgReport {
+    pub fn new(as_of_ms: u64, projects: Vec<ProjectLine>) -> OrgReport {
+        let mut usage = UsageTotals::default();
+        for line in &projects {
+            usage.add(&line.usage);
+        }
+        OrgReport { as_of_ms, usage, projects }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +90,13 @@ mod tests {
         let report = ProjectReport::new("p".into(), 5, vec![line("a", 2, 10), line("b", 3, 7)]);
         assert_eq!((report.usage.today.requests, report.usage.total.cost_micros), (5, 17));
         assert_eq!(ProjectReport::new("p".into(), 5, vec![]).usage, UsageTotals::default());
+        let org = OrgReport::new(
+            5,
+            vec![
+                ProjectLine { project_id: "p".into(), name: "p".into(), usage: report.usage },
+                ProjectLine { project_id: "q".into(), name: "q".into(), usage: report.usage },
+            ],
+        );
+        assert_eq!(org.usage.total.requests, 10);
     }
 }

@@ -42,6 +42,7 @@ pub enum Endpoint {
     ChangeKeyStatus(String, Transition),
     RotateKey(String),
     KeyUsage(String),
+    OrgUsage,
     Audit,
     /// Anything under `/admin/v1/webhooks`: the outbox's admin routes.
     Webhooks,
@@ -91,6 +92,7 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         ["keys", _, "enable"] => vec![("POST", ChangeKeyStatus(id(1), Transition::Enable))],
         ["keys", _, "rotate"] => vec![("POST", RotateKey(id(1)))],
         ["keys", _, "usage"] => vec![("GET", KeyUsage(id(1)))],
+        ["usage"] => vec![("GET", OrgUsage)],
         ["audit"] => vec![("GET", Audit)],
         _ => return Err(not_found()),
     };
@@ -133,6 +135,7 @@ mod tests {
             ("POST", "/admin/v1/keys/key_1/disable", ChangeKeyStatus("key_1".into(), Transition::Disable)),
             ("POST", "/admin/v1/keys/key_1/rotate", RotateKey("key_1".into())),
             ("GET", "/admin/v1/keys/key_1/usage", KeyUsage("key_1".into())),
+            ("GET", "/admin/v1/usage", OrgUsage),
             ("GET", "/admin/v1/audit", Audit),
             ("POST", "/admin/v1/webhooks", Webhooks),
             ("DELETE", "/admin/v1/webhooks/wh_1/anything", Webhooks),

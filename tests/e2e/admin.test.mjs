@@ -133,6 +133,13 @@ test('lifecycle: project → owner → member → key → call → usage → rot
   assert.equal(projectUsage.usage.total.requests, 1);
   assert.equal(projectUsage.keys[0].key_id, created.id);
   expect(await member.get(`/projects/${project.id}/usage`), 403, 'members see their keys only');
+  const finance = as(expect(await admin.post('/principals', { name: 'Fin', role: 'finance' }), 201, 'finance').token);
+  const orgUsage = expect(await finance.get('/usage'), 200, 'org usage');
+  const line = orgUsage.projects.find((p) => p.project_id === project.id);
+  assert.equal(line.usage.total.requests, 1);
+  assert.equal(line.usage.total.cost_micros, usage.total.cost_micros);
+  assert.ok(orgUsage.usage.total.requests >= 1);
+  expect(await finance.post(`/keys/${created.id}/disable`), 403, 'finance manages no keys');
 
   // Rotate with a grace period: both secrets work, then only the new one.
   const rotated = expect(await member.post(`/keys/${created.id}/rotate`, { grace_seconds: 1.5 }), 200, 'rotate');
@@ -226,6 +233,13 @@ test('events: every key change is delivered as a key.* webhook, without secrets'
     assert.equal(bodies[4].data.key.secret_version, 2);
     for (const r of delivered) assert.ok(!r.body.includes(key.key) && !r.body.includes(rotated.key), 'no secret in events');
     expect(await admin.del(`/webhooks/${endpoint.id}`), 200, 'unsubscribe');
+    const audit = expect(await admin.get('/audit?limit=20'), 200, 'audit').data.filter((e) => e.target_id === endpoint.id);
+    assert.deepEqual(audit.map((e) => [e.action, e.target_type, e.actor]), [
+      ['webhooks.manage', 'webhook', 'admin'],
+      ['webhooks.manage', 'webhook', 'admin'],
+    ]);
+    assert.equal(audit[1].after.url, receiver.url);
+    assert.ok(!JSON.stringify(audit).includes(endpoint.secret), 'the signing secret is not audited');
   } finally {
     await receiver.close();
   }
@@ -320,6 +334,8 @@ test('roles: the table cell by cell over HTTP', async () => {
     ['keys.delete', (c) => c.del(`/keys/${K2}`), [Y, Y, 403, 403]],
     ['usage.keys.read', (c) => c.get(`/keys/${K}/usage`), [200, 200, 200, 200]],
     ['usage.projects.read', (c) => c.get(`/projects/${P}/usage`), [200, 200, 403, 200]],
+    ['usage.projects.read', (c) => c.get(`/projects/${Q}/usage`), [200, 403, 403, 200]],
+    ['usage.projects.read', (c) => c.get('/usage'), [200, 200, 403, 200]],
     ['audit.read', (c) => c.get('/audit'), [200, 403, 403, 403]],
     ['webhooks.manage', (c) => c.get('/webhooks'), [200, 403, 403, 403]],
   ];

@@ -2,8 +2,9 @@
 //!
 //! Flow in the worker: [`handle`] names the endpoint → `openapi.json` is answered here (public,
 //! it holds no data) → webhook routes: the registry says who the caller is, an Admin is passed
-//! to the outbox ([`crate::edge::outbox::handle_admin`]), anyone else gets 403 → every other
-//! endpoint is forwarded to the [`registry::Registry`] object, which answers it whole.
+//! to the outbox ([`crate::edge::outbox::handle_admin`]), anyone else gets 403; a change the
+//! outbox made is then reported to the registry's audit log → every other endpoint is forwarded
+//! to the [`registry::Registry`] object, which answers it whole.
 
 mod audit;
 mod directory;
@@ -20,6 +21,7 @@ use crate::admin::role::Principal;
 use crate::admin::route::{classify, Endpoint};
 use crate::admin::OPENAPI_JSON;
 use crate::error::ApiError;
+use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
@@ -31,12 +33,33 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             Ok(Response::ok(OPENAPI_JSON).map_err(internal)?.with_headers(headers))
         }
         Endpoint::Webhooks => {
-            let caller = match whoami(env, &req).await? {
+            let authorization = authorization(&req);
+            let caller = match whoami(env, authorization.as_deref()).await? {
                 Ok(caller) => caller,
                 Err(refusal) => return Ok(refusal),
             };
             check(&caller, Action::WebhooksManage, Standing::default(), Target::Org)?;
-            crate::edge::outbox::handle_admin(req, env).await.map_err(internal)
+            let (method, path) = (req.method(), url.path().to_owned());
+            let mut answer = crate::edge::outbox::handle_admin(req, env).await.map_err(internal)?;
+            if method != Method::Get && (200..300).contains(&answer.status_code()) {
+                let body = answer.cloned().map_err(internal)?.json::<Value>().await.unwrap_or(Value::Null);
+                let changed = json!({ "method": method.to_string(), "path": path, "answer": body });
+                let report = ask(
+                    env,
+                    Method::Post,
+                    registry::WEBHOOK_CHANGED,
+                    authorization.as_deref(),
+                    Some(changed.to_string().into_bytes()),
+                );
+                match report.await {
+                    Ok(response) if response.status_code() == 204 => {}
+                    Ok(response) => {
+                        worker::console_error!("audit of a webhook change refused: {}", response.status_code())
+                    }
+                    Err(e) => worker::console_error!("audit of a webhook change failed: {}", e.message),
+                }
+            }
+            Ok(answer)
         }
         _ => {
             let body = match req.method() {
@@ -51,22 +74,26 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                 Some(query) => format!("{}?{query}", url.path()),
                 None => url.path().to_owned(),
             };
-            ask(env, req.method(), &path, &req, body).await
+            ask(env, req.method(), &path, authorization(&req).as_deref(), body).await
         }
     }
 }
 
-/// The registry's answer to `method path`, with the caller's `Authorization` header.
+fn authorization(req: &Request) -> Option<String> {
+    req.headers().get("authorization").ok().flatten()
+}
+
+/// The registry's answer to `method path`, on behalf of the caller's `Authorization`.
 async fn ask(
     env: &Env,
     method: Method,
     path: &str,
-    req: &Request,
+    authorization: Option<&str>,
     body: Option<Vec<u8>>,
 ) -> Result<Response, ApiError> {
     let headers = Headers::new();
-    if let Some(authorization) = req.headers().get("authorization").ok().flatten() {
-        headers.set("authorization", &authorization).map_err(internal)?;
+    if let Some(authorization) = authorization {
+        headers.set("authorization", authorization).map_err(internal)?;
     }
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
@@ -78,8 +105,8 @@ async fn ask(
 }
 
 /// Who the caller is, or the registry's refusal (401) to answer as is.
-async fn whoami(env: &Env, req: &Request) -> Result<Result<Principal, Response>, ApiError> {
-    let mut response = ask(env, Method::Get, registry::WHOAMI, req, None).await?;
+async fn whoami(env: &Env, authorization: Option<&str>) -> Result<Result<Principal, Response>, ApiError> {
+    let mut response = ask(env, Method::Get, registry::WHOAMI, authorization, None).await?;
     if response.status_code() != 200 {
         return Ok(Err(response));
     }

@@ -6,8 +6,8 @@
 //! the body → one synchronous step: authenticate (SHA-256 of the bearer token against
 //! `ADMIN_TOKEN`'s and the principals'), route, check, change, audit, queue work and events →
 //! apply the work ([`Propagator::drain`]) → answer. Usage reports read the ledger objects after
-//! their step instead. `GET https://registry/whoami` answers the caller (for the webhook routes,
-//! served outside the registry).
+//! their step instead. Two internal paths serve the webhook routes, which the outbox answers:
+//! [`WHOAMI`] (who the caller is) and [`WEBHOOK_CHANGED`] (an audit entry for a change made).
 //!
 //! Alarm: hands queued events to the outbox, re-projects keys whose rotation grace ended, and
 //! drains due work.
@@ -31,6 +31,9 @@ use worker::{durable_object, Date, DurableObject, Env, Method, Request, Response
 
 /// The path the worker asks to learn who a token belongs to.
 pub const WHOAMI: &str = "/whoami";
+/// The path the worker reports a webhook-endpoint change to, for the audit log:
+/// `{"method","path","answer"}` of the outbox's successful answer.
+pub const WEBHOOK_CHANGED: &str = "/webhook-changed";
 
 /// `ADMIN_TOKEN` values shorter than this are ignored (and logged): a short bootstrap token
 /// would be guessable.
@@ -91,12 +94,16 @@ impl Registry {
         if url.path() == WHOAMI {
             return Ok(Answer::ok(&caller));
         }
-        let endpoint = classify(method.as_ref(), url.path())?;
         let memberships = self.store.memberships(&caller.id)?;
         let step = Step::new(&self.store, &config, &self.events, &caller, &memberships, now_ms, &body, url.query());
+        if url.path() == WEBHOOK_CHANGED {
+            return audit::webhook_changed(&step);
+        }
+        let endpoint = classify(method.as_ref(), url.path())?;
         let plan = match endpoint {
             Endpoint::KeyUsage(id) => usage::plan_key(&step, &id)?,
             Endpoint::ProjectUsage(id) => usage::plan_project(&step, &id)?,
+            Endpoint::OrgUsage => usage::plan_org(&step)?,
             endpoint => {
                 let answer = change(&step, endpoint)?;
                 if method != Method::Get {
@@ -164,7 +171,9 @@ fn change(step: &Step, endpoint: Endpoint) -> std::result::Result<Answer, ApiErr
         ChangeKeyStatus(id, transition) => keys::change_status(step, &id, transition),
         RotateKey(id) => keys::rotate_secret(step, &id),
         Audit => audit::list(step),
-        OpenApi | Webhooks | KeyUsage(_) | ProjectUsage(_) => Err(ApiError::not_found("Not served by the registry.")),
+        OpenApi | Webhooks | KeyUsage(_) | ProjectUsage(_) | OrgUsage => {
+            Err(ApiError::not_found("Not served by the registry."))
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! (audit entries, work rows, events), all written before the step returns, so that a change
 //! and everything it implies are kept together or not at all.
 
-use super::store::Store;
+use super::store::{Listed, Store};
 use crate::admin::audit::Change;
 use crate::admin::membership::Memberships;
 use crate::admin::role::Principal;
@@ -46,7 +46,7 @@ impl Answer {
     }
 
     /// A page of a list: `{"data":[…],"next_cursor":…}`.
-    pub fn list<T: Serialize>((items, next_cursor): (Vec<T>, Option<String>)) -> Answer {
+    pub fn list<T: Serialize>((items, next_cursor): Listed<T>) -> Answer {
         Answer::ok(&json!({ "data": items, "next_cursor": next_cursor }))
     }
 

@@ -38,6 +38,9 @@ pub struct Store {
     sql: SqlStorage,
 }
 
+/// A page of a list and the cursor to the next page, if more follow.
+pub type Listed<T> = (Vec<T>, Option<String>);
+
 /// A JSON document and its list position.
 #[derive(Deserialize)]
 struct DocRow {
@@ -116,7 +119,7 @@ impl Store {
         mut params: Vec<SqlStorageValue>,
         page: Page,
         descending: bool,
-    ) -> Result<(Vec<(i64, T)>, Option<String>), ApiError> {
+    ) -> Result<Listed<(i64, T)>, ApiError> {
         let after = match (page.after, descending) {
             (None, _) => "",
             (Some(_), false) => "AND pos > ?",
@@ -135,7 +138,7 @@ impl Store {
         query: &str,
         params: Vec<SqlStorageValue>,
         page: Page,
-    ) -> Result<(Vec<T>, Option<String>), ApiError> {
+    ) -> Result<Listed<T>, ApiError> {
         let (rows, next) = self.page(query, params, page, false)?;
         Ok((rows.into_iter().map(|(_, doc)| doc).collect(), next))
     }
@@ -202,12 +205,7 @@ impl Store {
     }
 
     /// Principals in `scope`: everyone, or the members of `scope.projects`.
-    pub fn list_principals(
-        &self,
-        scope: &Scope,
-        caller: &str,
-        page: Page,
-    ) -> Result<(Vec<PrincipalDoc>, Option<String>), ApiError> {
+    pub fn list_principals(&self, scope: &Scope, caller: &str, page: Page) -> Result<Listed<PrincipalDoc>, ApiError> {
         let (condition, params) = Self::scope_condition(scope, caller, "m.project", None);
         let scoped = if scope.all {
             String::new()
@@ -281,12 +279,14 @@ impl Store {
         self.exec("DELETE FROM projects WHERE id = ?", vec![id.into()]).map(drop)
     }
 
-    pub fn list_projects(
-        &self,
-        scope: &Scope,
-        caller: &str,
-        page: Page,
-    ) -> Result<(Vec<Project>, Option<String>), ApiError> {
+    /// Every project in `scope`, oldest first.
+    pub fn projects_in(&self, scope: &Scope, caller: &str) -> Result<Vec<Project>, ApiError> {
+        let (condition, params) = Self::scope_condition(scope, caller, "id", None);
+        let query = format!("SELECT rowid AS pos, doc FROM projects WHERE 1 = 1 {condition} ORDER BY rowid");
+        Ok(self.docs(&query, params)?.into_iter().map(|(_, project)| project).collect())
+    }
+
+    pub fn list_projects(&self, scope: &Scope, caller: &str, page: Page) -> Result<Listed<Project>, ApiError> {
         let (condition, params) = Self::scope_condition(scope, caller, "id", None);
         let query = format!(
             "SELECT * FROM (SELECT rowid AS pos, id, doc FROM projects) WHERE 1 = 1 {condition} {{after}} {{order}}"
@@ -323,7 +323,7 @@ impl Store {
         scope: &Scope,
         caller: &str,
         page: Page,
-    ) -> Result<(Vec<Key>, Option<String>), ApiError> {
+    ) -> Result<Listed<Key>, ApiError> {
         let mut conditions = String::new();
         let mut params: Vec<SqlStorageValue> = Vec::new();
         let mut add = |condition: &str, value: &str| {
@@ -460,7 +460,7 @@ impl Store {
     }
 
     /// The audit log, newest first.
-    pub fn list_audit(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<String>), ApiError> {
+    pub fn list_audit(&self, page: Page) -> Result<Listed<AuditEntry>, ApiError> {
         let (entries, next) = self.page::<AuditEntry>(
             "SELECT * FROM (SELECT id AS pos, doc FROM audit) WHERE 1 = 1 {after} {order}",
             vec![],
