@@ -83,7 +83,7 @@ fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> 
             if value > ceiling {
                 return Err(BoundaryExceeded {
                     field: format!("limits.{name}"),
-                    message: format!("{value} is above {}'s {name} of {ceiling}", layer.name),
+                    message: format!("{value} is above {} ({name} {ceiling})", layer.name),
                 });
             }
         }
@@ -95,7 +95,7 @@ fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> 
             return Err(BoundaryExceeded {
                 field: format!("{field}.mode"),
                 message: format!(
-                    "a warn-only cap would let spend pass {}'s hard {} cap of {ceiling} micro-dollars",
+                    "a warn-only cap would let spend pass {} (hard {} cap of {ceiling} micro-dollars)",
                     layer.name,
                     period_name(cap.period)
                 ),
@@ -105,7 +105,7 @@ fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> 
             return Err(BoundaryExceeded {
                 field: format!("{field}.limit_micros"),
                 message: format!(
-                    "{} is above {}'s {} cap of {ceiling} micro-dollars",
+                    "{} is above {} ({} cap of {ceiling} micro-dollars)",
                     cap.limit_micros,
                     layer.name,
                     period_name(cap.period)
@@ -327,7 +327,7 @@ mod tests {
         ];
         let err = check_within(&ModelAccess::All, &limits(r#"{"rpm":60}"#), &layers).unwrap_err();
         assert_eq!(err.field, "limits.rpm");
-        assert_eq!(err.message, "60 is above the boundary of project 'p''s rpm of 50");
+        assert_eq!(err.message, "60 is above the boundary of project 'p' (rpm 50)");
         let err = check_within(
             &models(r#"{"allow":["gpt-4o"]}"#),
             &Limits::default(),

@@ -155,7 +155,7 @@ impl Access {
             Access::Owner => "only in projects you own",
             Access::OwnerOrCreator => "only for keys of projects you own or keys you created in projects you belong to",
             Access::Creator => "only for keys you created in projects you belong to",
-            Access::Never => "not at all",
+            Access::Never => "nowhere",
         }
     }
 }

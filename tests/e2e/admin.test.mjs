@@ -32,7 +32,7 @@ function as(token) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null, text };
+    return { status: res.status, body: text ? JSON.parse(text) : null, text, headers: res.headers };
   };
   return {
     get: (p) => call('GET', p),
@@ -185,8 +185,9 @@ test('lifecycle: project → owner → member → key → call → usage → rot
   assert.equal(await chatStatus(secret2), 200, 'loosening restores the key');
 
   // An Admin disables it: the next call is refused; enabling restores it; deleting ends it.
-  const disabled = expect(await admin.post(`/keys/${created.id}/disable`), 200, 'disable');
-  assert.equal(disabled.status, 'disabled');
+  const disabling = await admin.post(`/keys/${created.id}/disable`);
+  assert.equal(disabling.headers.get('teamkeys-propagation'), null, 'KV and the ledger object have it');
+  assert.equal(expect(disabling, 200, 'disable').status, 'disabled');
   const refused = await chat(secret2);
   assert.equal(refused.status, 401);
   assert.equal((await refused.json()).error.code, 'key_disabled');

@@ -35,6 +35,10 @@ pub const WHOAMI: &str = "/whoami";
 /// `{"method","path","answer"}` of the outbox's successful answer.
 pub const WEBHOOK_CHANGED: &str = "/webhook-changed";
 
+/// Set on the answer to a change when some KV or ledger-object work is still waiting for a
+/// retry: the change is made and will reach the request path once the retry succeeds.
+const PROPAGATION_HEADER: &str = "teamkeys-propagation";
+
 /// `ADMIN_TOKEN` values shorter than this are ignored (and logged): a short bootstrap token
 /// would be guessable.
 const MIN_ADMIN_TOKEN_CHARS: usize = 16;
@@ -105,9 +109,10 @@ impl Registry {
             Endpoint::ProjectUsage(id) => usage::plan_project(&step, &id)?,
             Endpoint::OrgUsage => usage::plan_org(&step)?,
             endpoint => {
-                let answer = change(&step, endpoint)?;
+                let mut answer = change(&step, endpoint)?;
                 if method != Method::Get {
                     self.propagator.drain(&self.store, &self.env, &self.storage, step.queued_events()).await;
+                    answer.propagation_pending = self.store.next_work()?.is_some();
                 }
                 return Ok(answer);
             }
@@ -195,5 +200,8 @@ fn respond(answer: Answer) -> Result<Response> {
     let response = if answer.status == 204 { Response::empty()? } else { Response::from_json(&answer.body)? };
     let mut response = response.with_status(answer.status);
     response.headers_mut().set("cache-control", "no-store")?;
+    if answer.propagation_pending {
+        response.headers_mut().set(PROPAGATION_HEADER, "pending")?;
+    }
     Ok(response)
 }

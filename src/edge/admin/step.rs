@@ -34,11 +34,13 @@ pub struct Step<'a> {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// Whether work of a change is still waiting to reach KV or a ledger object.
+    pub propagation_pending: bool,
 }
 
 impl Answer {
     pub fn ok(body: &impl Serialize) -> Answer {
-        Answer { status: 200, body: serde_json::to_value(body).expect("answers serialize") }
+        Answer { status: 200, body: serde_json::to_value(body).expect("answers serialize"), propagation_pending: false }
     }
 
     pub fn created(body: &impl Serialize) -> Answer {
@@ -51,7 +53,7 @@ impl Answer {
     }
 
     pub fn no_content() -> Answer {
-        Answer { status: 204, body: Value::Null }
+        Answer { status: 204, ..Answer::ok(&Value::Null) }
     }
 }
 
