@@ -17,6 +17,20 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_DESCRIPTION_CHARS: usize = 2000;
 const MAX_TAGS: usize = 32;
 const MAX_TAG_CHARS: usize = 64;
+const MAX_ROUTING_GROUPS: usize = 64;
+const MAX_IP_ENTRIES: usize = 256;
+/// The largest admin request body accepted.
+pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
+
+/// 413 for an admin request body over [`MAX_ADMIN_BODY_BYTES`].
+pub fn admin_body_too_large() -> ApiError {
+    ApiError::new(
+        413,
+        crate::error::ErrorType::InvalidRequestError,
+        "body_too_large",
+        format!("Admin request bodies are at most {MAX_ADMIN_BODY_BYTES} bytes."),
+    )
+}
 
 /// A field of an update: absent (keep), `null` (clear) or a value (set).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,6 +129,12 @@ pub fn check_boundary(field: &str, boundary: &Boundary) -> Result<(), ApiError> 
 /// exist (`known_groups`), IP addresses or CIDR ranges.
 pub fn check_policy(policy: &KeyPolicySpec, known_groups: &[&str]) -> Result<(), ApiError> {
     policy.models.validate().map_err(|why| invalid("models", why))?;
+    if policy.routing_groups.len() > MAX_ROUTING_GROUPS {
+        return Err(invalid("routing_groups", format!("at most {MAX_ROUTING_GROUPS} groups")));
+    }
+    if policy.ip_allowlist.len() > MAX_IP_ENTRIES {
+        return Err(invalid("ip_allowlist", format!("at most {MAX_IP_ENTRIES} entries")));
+    }
     if let Some((i, group)) =
         policy.routing_groups.iter().enumerate().find(|(_, g)| !known_groups.contains(&g.as_str()))
     {
@@ -359,6 +379,7 @@ mod tests {
                 "routing_groups[1]: there is no routing group 'asia' (groups: eu, us)",
             ),
             (r#""ip_allowlist":["10.0.0.0/33"]"#, "ip_allowlist: '10.0.0.0/33'"),
+            (&format!(r#""ip_allowlist":[{}]"#, vec![r#""10.0.0.1""#; 257].join(",")), "ip_allowlist: at most 256"),
             (
                 r#""limits":{"spend":[{"period":"daily","limit_micros":1},{"period":"daily","limit_micros":2}]}"#,
                 "limits.spend:",
