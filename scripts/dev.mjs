@@ -11,11 +11,13 @@ const PORT = Number(process.env.PORT ?? 8787);
 const STATE = '.dev/state';
 // Local-only demo key: printed here so it can be pasted; KV holds only its hash.
 const DEMO_KEY = 'tk_demo_local_only_0123456789abcdef';
+// Local-only bootstrap Admin token for the admin API (/admin/v1): the ADMIN_TOKEN secret.
+const DEV_ADMIN_TOKEN = 'tka_dev_local_only_admin_token';
 const wrangler = 'node_modules/.bin/wrangler';
 
 const mock = await startMock({ port: Number(process.env.MOCK_PORT ?? 0) });
 mkdirSync(STATE, { recursive: true });
-writeFileSync('.dev.vars', 'UPSTREAM_API_KEY=sk-mock-upstream-credential\n');
+writeFileSync('.dev.vars', `UPSTREAM_API_KEY=sk-mock-upstream-credential\nADMIN_TOKEN=${DEV_ADMIN_TOKEN}\n`);
 
 const record = {
   id: 'key_demo',
@@ -60,6 +62,8 @@ Demo key: ${DEMO_KEY}
 
 OpenAI SDK: base_url="${url}/openai/v1", api_key="${DEMO_KEY}"
 Anthropic SDK: base_url="${url}/anthropic", api_key="${DEMO_KEY}"
+Admin API: ${url}/admin/v1 (see /admin/v1/openapi.json), bootstrap token: ${DEV_ADMIN_TOKEN}
+  curl ${url}/admin/v1/me -H "Authorization: Bearer ${DEV_ADMIN_TOKEN}"
 Press Ctrl-C to stop.
 `);
   }

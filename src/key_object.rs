@@ -4,12 +4,19 @@
 //! Flow: the edge sends `Admit` before forwarding a call (revocation is checked first, then the
 //! ledger admits atomically), then exactly one of `Settle` (the upstream answered; true usage)
 //! or `Release` (the upstream failed). The control plane sends `Control` on disable, enable,
-//! rotate and delete. The object persists the state after every change and keeps the spend
+//! rotate and delete, `PushLimits` whenever the key's effective limits change, and `Report`
+//! (read-only) for usage. The object persists the state after every change and keeps the spend
 //! events for delivery.
+//!
+//! Limits: every edge command carries the limits of the KV record it read, which an edge cache
+//! may hold for up to a minute. Once the control plane has pushed limits, they are the ones the
+//! object enforces, so a tightened boundary applies from the key's next request.
 
 use crate::error::ApiError;
-use crate::limits::{Actual, Ask, Headroom, Ledger, Limits, SpendEvent};
+use crate::key_usage::{UsageBook, UsageTotals};
+use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, SpendEvent};
 use crate::revocation::{Control, Revocation, Revoked};
+use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 
 /// What the edge or the control plane asks of a key's object.
@@ -17,9 +24,20 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
     Admit { secret_version: u32, limits: Limits, ask: Ask },
-    Settle { reservation_id: u64, limits: Limits, actual: Actual },
+    /// `usage` is what the upstream reported (input/output split), if it reported any.
+    Settle {
+        reservation_id: u64,
+        limits: Limits,
+        actual: Actual,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
+    },
     Release { reservation_id: u64 },
     Control { control: Control },
+    /// The key's effective limits, from the control plane.
+    PushLimits { limits: Limits },
+    /// Usage totals and the state of each limit (`limits` unless limits were pushed); read-only.
+    Report { limits: Limits },
 }
 
 /// The object's answer.
@@ -30,6 +48,7 @@ pub enum Reply {
     /// A finished refusal: the status, `Retry-After` and the error envelope to send as is.
     Refused { status: u16, retry_after_s: Option<u64>, body: String },
     Done,
+    Report { usage: UsageTotals, limits: Vec<LimitUse>, headroom: Headroom },
 }
 
 impl Reply {
@@ -53,6 +72,11 @@ pub struct KeyState {
     revocation: Revocation,
     #[serde(default)]
     ledger: Ledger,
+    #[serde(default)]
+    usage: UsageBook,
+    /// The limits the control plane pushed last; they override those a command carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pushed_limits: Option<Limits>,
 }
 
 impl KeyState {
@@ -62,12 +86,19 @@ impl KeyState {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
                     return Handled { reply: Reply::refused(revoked_error(revoked)), events: vec![], changed: false };
                 }
+                let limits = self.pushed_limits.clone().unwrap_or(limits);
                 match self.ledger.admit(&limits, ask, now_ms) {
-                    Ok(admitted) => Handled {
-                        reply: Reply::Admitted { reservation_id: admitted.reservation_id, headroom: admitted.headroom },
-                        events: admitted.events,
-                        changed: true,
-                    },
+                    Ok(admitted) => {
+                        self.usage.count_request(now_ms);
+                        Handled {
+                            reply: Reply::Admitted {
+                                reservation_id: admitted.reservation_id,
+                                headroom: admitted.headroom,
+                            },
+                            events: admitted.events,
+                            changed: true,
+                        }
+                    }
                     Err(denial) => Handled {
                         reply: Reply::refused(denial.into_api_error(now_ms)),
                         events: vec![],
@@ -75,8 +106,12 @@ impl KeyState {
                     },
                 }
             }
-            Command::Settle { reservation_id, limits, actual } => {
+            Command::Settle { reservation_id, limits, actual, usage } => {
+                let limits = self.pushed_limits.clone().unwrap_or(limits);
                 let outcome = self.ledger.settle(&limits, reservation_id, actual, now_ms);
+                if outcome.settled {
+                    self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
+                }
                 Handled { reply: Reply::Done, events: outcome.events, changed: outcome.settled }
             }
             Command::Release { reservation_id } => {
@@ -86,6 +121,19 @@ impl KeyState {
             Command::Control { control } => {
                 self.revocation.apply(&control);
                 Handled { reply: Reply::Done, events: vec![], changed: true }
+            }
+            Command::PushLimits { limits } => {
+                self.pushed_limits = Some(limits);
+                Handled { reply: Reply::Done, events: vec![], changed: true }
+            }
+            Command::Report { limits } => {
+                let limits = self.pushed_limits.as_ref().unwrap_or(&limits);
+                let reply = Reply::Report {
+                    usage: self.usage.report(now_ms),
+                    limits: self.ledger.limit_uses(limits, now_ms),
+                    headroom: self.ledger.headroom(limits, now_ms),
+                };
+                Handled { reply, events: vec![], changed: false }
             }
         }
     }
@@ -148,9 +196,43 @@ mod tests {
         let limits = Limits::default();
         let mut state = KeyState::default();
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
-        let settle = Command::Settle { reservation_id, limits, actual: Actual { tokens: 3, cost_micros: 1 } };
+        let settle =
+            Command::Settle { reservation_id, limits, actual: Actual { tokens: 3, cost_micros: 1 }, usage: None };
         assert!(state.handle(settle.clone(), 2_000).changed);
         assert!(!state.handle(settle, 2_000).changed);
+    }
+
+    fn report(state: &mut KeyState, limits: &Limits) -> (UsageTotals, Vec<LimitUse>) {
+        match state.handle(Command::Report { limits: limits.clone() }, 3_000) {
+            Handled { reply: Reply::Report { usage, limits, .. }, changed: false, .. } => (usage, limits),
+            other => panic!("expected a report, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn usage_counts_admissions_and_settled_tokens() {
+        let limits = Limits { rpm: NonZeroU64::new(5), ..Limits::default() };
+        let mut state = KeyState::default();
+        let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
+        let Reply::Admitted { reservation_id: released, .. } = admit(&mut state, &limits, 1) else { panic!() };
+        let usage = Some(Usage::new(7, 0, 3));
+        let actual = Actual { tokens: 10, cost_micros: 4 };
+        state.handle(Command::Settle { reservation_id, limits: limits.clone(), actual, usage }, 2_000);
+        state.handle(Command::Release { reservation_id: released }, 2_000);
+        let (usage, uses) = report(&mut state, &limits);
+        let total = usage.total;
+        assert_eq!((total.requests, total.tokens, total.input_tokens, total.output_tokens, total.cost_micros), (2, 10, 7, 3, 4));
+        assert_eq!((uses[0].scope.as_str(), uses[0].limit, uses[0].used), ("rpm", 5, 2));
+    }
+
+    #[test]
+    fn pushed_limits_override_the_records_copy() {
+        let stale = Limits::default();
+        let mut state = KeyState::default();
+        state.handle(Command::PushLimits { limits: Limits { rpm: NonZeroU64::new(1), ..Limits::default() } }, 0);
+        assert!(matches!(admit(&mut state, &stale, 1), Reply::Admitted { .. }));
+        assert!(matches!(admit(&mut state, &stale, 1), Reply::Refused { status: 429, .. }));
+        assert_eq!(report(&mut state, &stale).1[0].limit, 1);
     }
 
     #[test]

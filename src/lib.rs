@@ -1,9 +1,12 @@
 //! teamkeys: team keys for LLM APIs, enforced at the edge.
+pub mod admin;
 pub mod error;
+pub mod events;
 pub mod family;
 pub mod forwarding;
 pub mod key_hash;
 pub mod key_object;
+pub mod key_usage;
 pub mod limit_headers;
 pub mod limits;
 pub mod metering;

@@ -23,6 +23,8 @@ const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 300_000;
 pub struct Config {
     pub routing: RoutingConfig,
     pub pricing: Pricing,
+    /// The pricing table as configured (for the admin API).
+    pub pricing_json: String,
     pub upstream_timeout_ms: u64,
 }
 
@@ -54,12 +56,12 @@ impl Config {
                 RoutingConfig::default_for(&upstream, DEFAULT_CREDENTIAL_SECRET)
             }
         };
-        let pricing = Pricing::from_json(var("PRICING").as_deref().unwrap_or(DEFAULT_PRICING_JSON))
-            .map_err(|e| invalid("invalid_pricing_config", format!("PRICING: {e}")))?;
+        let pricing_json = var("PRICING").unwrap_or_else(|| DEFAULT_PRICING_JSON.to_owned());
+        let pricing = Pricing::from_json(&pricing_json).map_err(|e| invalid("invalid_pricing_config", format!("PRICING: {e}")))?;
         let upstream_timeout_ms = match var("UPSTREAM_TIMEOUT_MS") {
             Some(ms) => ms.trim().parse().map_err(|_| invalid("invalid_config", format!("UPSTREAM_TIMEOUT_MS '{ms}' is not a number of milliseconds")))?,
             None => DEFAULT_UPSTREAM_TIMEOUT_MS,
         };
-        Ok(Config { routing, pricing, upstream_timeout_ms })
+        Ok(Config { routing, pricing, pricing_json, upstream_timeout_ms })
     }
 }

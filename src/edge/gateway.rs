@@ -1,6 +1,7 @@
 //! The request path, top to bottom: route → key → KV record → checks → ledger admission →
 //! upstream → streamed answer, settled in the background. Every decision is made by the pure
-//! core; this file only moves bytes between it and the platform.
+//! core; this file only moves bytes between it and the platform. `/admin/…` goes to the admin
+//! API (`super::admin`).
 
 use super::config::Config;
 use super::ledger_client::LedgerClient;
@@ -8,6 +9,7 @@ use super::metered_body::MeteredBody;
 use super::respond::error_response;
 use super::settlement::{self, Ending, Meter, SharedMeter};
 use super::upstream::{forward, Call};
+use crate::admin::route::is_admin_path;
 use crate::error::ApiError;
 use crate::forwarding::forwards_response_header;
 use crate::key_hash::record_name;
@@ -23,14 +25,19 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Context, Date, Env, Headers, Request, Response};
 
-/// How long an edge location may serve a key record from its cache. Revocation does not wait
-/// for it: the key's ledger object refuses revoked secrets at once.
-const KEY_RECORD_CACHE_TTL_S: u64 = 60;
+/// How long an edge location may serve a key record from its cache: 30 s, KV's minimum. A change
+/// to a key's model rules, IP allowlist, routing groups or expiry reaches every edge within this
+/// plus KV's own propagation (up to ~60 s). Revocation and limits do not wait for it: the key's
+/// ledger object refuses revoked secrets and enforces the control plane's pushed limits at once.
+const KEY_RECORD_CACHE_TTL_S: u64 = 30;
 
 pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|_| ApiError::bad_request("invalid_url", "The request URL cannot be parsed."))?;
+    if is_admin_path(url.path()) {
+        return super::admin::handle(req, env).await;
+    }
     let now_ms = Date::now().as_millis();
     let config = Config::get(env)?;
-    let url = req.url().map_err(|_| ApiError::bad_request("invalid_url", "The request URL cannot be parsed."))?;
     let route = classify(req.method().as_ref(), url.path())?;
 
     let policy = authenticate(&req, env, &route).await?;
@@ -48,14 +55,16 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
     let (reservation_id, headroom) = match ledger.call(&admit).await? {
         Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
         Reply::Refused { status, retry_after_s, body } => return refused(status, retry_after_s, body),
-        Reply::Done => return Err(ApiError::unavailable("ledger_unavailable", "The ledger gave no admission.")),
+        Reply::Done | Reply::Report { .. } => {
+            return Err(ApiError::unavailable("ledger_unavailable", "The ledger gave no admission."))
+        }
     };
 
     let limits = record.limits.clone();
     let meter: SharedMeter = Rc::new(RefCell::new(None));
     let (mut settlement, settle) = settlement::open(ledger, &req, meter.clone(), move |ending| match ending {
         Ending::Answered { status, usage } => match metering.settle(status, usage) {
-            Some(actual) => Command::Settle { reservation_id, limits, actual },
+            Some(actual) => Command::Settle { reservation_id, limits, actual, usage },
             None => Command::Release { reservation_id },
         },
         Ending::Released => Command::Release { reservation_id },

@@ -2,20 +2,25 @@
 //!
 //! Flow of a call: read the command → one synchronous step of the pure [`KeyState`] (no `.await`
 //! between reading the state and writing it back, so concurrent calls cannot interleave inside
-//! it) → persist the state as one SQLite row and append any spend events → answer.
+//! it) → persist the state as one SQLite row and queue any spend events, as `usage.*` webhook
+//! events, in the same step → answer. Queued events reach the outbox through the object's
+//! alarm ([`PendingEvents`]), retried until the outbox has them.
 //! The state is loaded from SQLite once per object instance and then kept in memory.
 
-use crate::key_object::{Command, KeyState};
+use super::outbox::{new_event_id, PendingEvents};
+use crate::events::usage_event;
+use crate::key_object::{Command, Handled, KeyState};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
-
-/// Spend events kept for delivery; older ones are dropped beyond this many.
-const EVENTS_KEPT: i64 = 1000;
 
 #[durable_object]
 pub struct KeyLedger {
     sql: SqlStorage,
     state: RefCell<Option<KeyState>>,
+    pending: PendingEvents,
+    /// The key id this object was named by (its events name it).
+    key_id: String,
+    env: Env,
 }
 
 #[derive(serde::Deserialize)]
@@ -38,41 +43,9 @@ impl KeyLedger {
         Ok(())
     }
 
-    fn append_events(&self, now_ms: u64, events: &[impl serde::Serialize]) -> Result<()> {
-        for event in events {
-            let json = serde_json::to_string(event).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            self.sql.exec(
-                "INSERT INTO events (at_ms, json) VALUES (?, ?)",
-                vec![(now_ms as i64).into(), json.into()],
-            )?;
-        }
-        if !events.is_empty() {
-            self.sql.exec(
-                "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?",
-                vec![EVENTS_KEPT.into()],
-            )?;
-        }
-        Ok(())
-    }
-}
-
-impl DurableObject for KeyLedger {
-    fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        sql.exec("CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY, json TEXT NOT NULL)", None)
-            .expect("create state table");
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, json TEXT NOT NULL)",
-            None,
-        )
-        .expect("create events table");
-        KeyLedger { sql, state: RefCell::new(None) }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let command: Command = req.json().await?;
-        let now_ms = worker::Date::now().as_millis();
-        // From here to the answer nothing awaits: the step is atomic within the object.
+    /// One atomic step: the command against the state, the state saved if it changed, its
+    /// spend events queued for the outbox.
+    fn step(&self, command: Command, now_ms: u64) -> Result<Handled> {
         let mut slot = self.state.borrow_mut();
         let state = match slot.as_mut() {
             Some(state) => state,
@@ -82,7 +55,37 @@ impl DurableObject for KeyLedger {
         if handled.changed {
             self.save(state)?;
         }
-        self.append_events(now_ms, &handled.events)?;
+        let events = handled
+            .events
+            .iter()
+            .map(|spend| Ok(usage_event(new_event_id()?, &self.key_id, spend, now_ms)))
+            .collect::<Result<Vec<_>>>()?;
+        self.pending.push(&events)?;
+        Ok(handled)
+    }
+}
+
+impl DurableObject for KeyLedger {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        sql.exec("CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY, json TEXT NOT NULL)", None)
+            .expect("create state table");
+        let pending = PendingEvents::open(&state).expect("create the pending events table");
+        let key_id = state.id().name().unwrap_or_else(|| state.id().to_string());
+        KeyLedger { sql, state: RefCell::new(None), pending, key_id, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let command: Command = req.json().await?;
+        let handled = self.step(command, worker::Date::now().as_millis())?;
+        if !handled.events.is_empty() {
+            self.pending.wake().await?;
+        }
         Response::from_json(&handled.reply)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.pending.hand_over(&self.env).await?;
+        Response::ok("")
     }
 }

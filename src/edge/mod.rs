@@ -1,11 +1,14 @@
 //! The wasm edge: the only code that touches `worker` types. The fetch entry hands every request
-//! to [`gateway::handle`]; `key_ledger::KeyLedger` is the per-key Durable Object class.
+//! to [`gateway::handle`]; `key_ledger::KeyLedger` is the per-key Durable Object class,
+//! `outbox::Outbox` the webhook outbox and `admin`'s `Registry` the control plane's store.
 
+mod admin;
 mod config;
 mod gateway;
 mod key_ledger;
 mod ledger_client;
 mod metered_body;
+mod outbox;
 mod respond;
 mod settlement;
 mod upstream;

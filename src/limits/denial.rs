@@ -142,7 +142,7 @@ impl LimitDenial {
     }
 }
 
-fn spend_scope(period: SpendPeriod) -> &'static str {
+pub(super) fn spend_scope(period: SpendPeriod) -> &'static str {
     match period {
         SpendPeriod::Total => "spend_total",
         SpendPeriod::Daily => "spend_daily",

@@ -133,6 +133,11 @@ impl Ledger {
         self.spend.committed(period, now).saturating_add(total_cost(stale))
     }
 
+    /// The requests in flight at `now` (stale reservations excluded).
+    pub(super) fn in_flight(&self, now: u64) -> u64 {
+        self.reservations.split(now).1.len() as u64
+    }
+
     /// The cost estimates of the requests in flight at `now`.
     pub(super) fn reserved(&self, now: u64) -> u64 {
         total_cost(self.reservations.split(now).1)
@@ -161,13 +166,13 @@ impl Ledger {
 
     /// Every limit `ask` would break at `now`, reduced to the one that lasts longest.
     fn denial(&self, limits: &Limits, ask: &Ask, now: u64) -> Option<LimitDenial> {
-        let open = self.reservations.split(now).1.len();
+        let open = self.in_flight(now);
         let in_flight = limits
             .max_in_flight
             .map(|limit| limit.get())
-            .filter(|&limit| open as u64 >= limit)
-            .map(|limit| LimitDenial::InFlight { limit, open: open as u64 });
-        let tracked = (open >= MAX_OPEN_RESERVATIONS).then_some(LimitDenial::TooManyInFlight { open: open as u64 });
+            .filter(|&limit| open >= limit)
+            .map(|limit| LimitDenial::InFlight { limit, open });
+        let tracked = (open >= MAX_OPEN_RESERVATIONS as u64).then_some(LimitDenial::TooManyInFlight { open });
         let windows = WindowScope::ALL.into_iter().filter_map(|scope| self.window_denial(limits, scope, ask, now));
         let caps = limits.spend.iter().filter_map(|cap| self.spend_denial(cap, ask, now));
         in_flight.into_iter().chain(tracked).chain(windows).chain(caps).reduce(|kept, next| {

@@ -28,7 +28,7 @@ mod simulation;
 pub use charge::{Actual, Ask, Charge};
 pub use config::{CapMode, Limits, SpendCap, SpendPeriod};
 pub use denial::LimitDenial;
-pub use headroom::{Headroom, Remaining, SpendHeadroom};
+pub use headroom::{Headroom, LimitUse, Remaining, SpendHeadroom};
 pub use ledger::{Admitted, Ledger, SettleOutcome};
 pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;

@@ -3,7 +3,8 @@
 //! 1. the key is active (else 401 `key_disabled`);
 //! 2. the key has not expired, `now_ms < expires_at` (else 401 `key_expired`);
 //! 3. the client address is on the key's IP allowlist, if it has one (else 403 `ip_not_allowed`);
-//! 4. the model passes the key's allow/block globs (else 403 `model_not_allowed`);
+//! 4. the model passes the key's allow/block globs and those of the boundaries above it (else 403
+//!    `model_not_allowed`, naming the rule that refused);
 //! 5. a routing group the key may use serves the model for the request's family (else 403
 //!    `routing_group_not_allowed`, or 404 `model_not_found` when no group serves it at all).
 //!
@@ -11,7 +12,8 @@
 //! with a target of their family. Limits are not checked here: the ledger admits the call after.
 
 use super::denial::Denial;
-use super::record::{KeyPolicy, KeyStatus};
+use super::model_access::ModelAccess;
+use super::record::{KeyPolicy, KeyRecord, KeyStatus};
 use super::routing::{ResolvedRoute, RoutingConfig};
 use crate::family::Family;
 use crate::request::RequestFacts;
@@ -55,8 +57,10 @@ pub fn authorize<'r>(
     if !policy.ip_allowlist().permits(call.client_ip) {
         return Err(Denial::IpNotAllowed { client_ip: call.client_ip });
     }
-    if let Some(model) = call.model.filter(|model| !record.models.permits(model)) {
-        return Err(Denial::ModelNotAllowed { model: model.to_owned(), access: record.models.clone() });
+    if let Some(model) = call.model {
+        if let Some(rule) = model_rules(record).find(|rule| !rule.permits(model)) {
+            return Err(Denial::ModelNotAllowed { model: model.to_owned(), access: rule.clone() });
+        }
     }
     routing.resolve(call.family, call.model, &record.routing_groups)
 }
@@ -77,8 +81,13 @@ pub fn visible_models<'a, 'n: 'a>(
             Family::Gemini => name.strip_prefix("models/").unwrap_or(name),
             _ => name,
         };
-        record.models.permits(model) && routing.serves(family, Some(model), &record.routing_groups)
+        model_rules(record).all(|rule| rule.permits(model)) && routing.serves(family, Some(model), &record.routing_groups)
     })
+}
+
+/// The key's own model rule, then its boundaries'.
+fn model_rules(record: &KeyRecord) -> impl Iterator<Item = &ModelAccess> {
+    std::iter::once(&record.models).chain(&record.boundary_models)
 }
 
 #[cfg(test)]
@@ -182,6 +191,10 @@ mod tests {
             Err((403, "model_not_allowed")),
         ),
         (r#","models":{"allow":["llama-*"]}"#, OpenAi, Some("gpt-4o"), None, Err((403, "model_not_allowed"))),
+        // 4. boundary model rules apply on top of the key's own
+        (r#","boundary_models":[{"allow":["gpt-*"]}]"#, OpenAi, Some("gpt-4o"), None, Ok("openai")),
+        (r#","boundary_models":[{"allow":["gpt-*"]},{"block":["gpt-4*"]}]"#, OpenAi, Some("gpt-4o"), None, Err((403, "model_not_allowed"))),
+        (r#","models":{"allow":["gpt-4o"]},"boundary_models":[{"allow":["claude-*"]}]"#, OpenAi, Some("gpt-4o"), None, Err((403, "model_not_allowed"))),
     ];
 
     #[test]
@@ -228,6 +241,7 @@ mod tests {
         assert_eq!(visible(""), ["gpt-4o", "gpt-5", "o3"]);
         assert_eq!(visible(r#","models":{"block":["o*"]}"#), ["gpt-4o", "gpt-5"]);
         assert_eq!(visible(r#","routing_groups":["premium"]"#), ["gpt-5"]);
+        assert_eq!(visible(r#","boundary_models":[{"block":["gpt-5*"]}]"#), ["gpt-4o", "o3"]);
         assert!(visible(r#","routing_groups":["claude"]"#).is_empty());
 
         let gemini = RoutingConfig::default_for("https://u.example", "S");

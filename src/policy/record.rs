@@ -47,6 +47,10 @@ pub struct KeyRecord {
     pub secret_version: u32,
     #[serde(default, skip_serializing_if = "ModelAccess::is_all")]
     pub models: ModelAccess,
+    /// The model rules of the boundaries above the key (its project's, its organisation's), as
+    /// the control plane projects them: a model must pass each of them as well as `models`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundary_models: Vec<ModelAccess>,
     /// Routing groups the key may use; empty means every group.
     #[serde(default)]
     pub routing_groups: Vec<String>,
@@ -100,6 +104,9 @@ impl TryFrom<KeyRecord> for KeyPolicy {
             return Err(invalid("secret_version is 0".to_owned()));
         }
         record.models.validate().map_err(invalid)?;
+        for rule in &record.boundary_models {
+            rule.validate().map_err(|reason| invalid(format!("boundary_models: {reason}")))?;
+        }
         if record.routing_groups.iter().any(String::is_empty) {
             return Err(invalid("routing_groups holds an empty name".to_owned()));
         }
@@ -184,6 +191,7 @@ mod tests {
         (r#""models":{"allow":[]}"#, "k1", "models.allow is empty"),
         (r#""models":{"block":[""]}"#, "k1", "empty glob"),
         (r#""models":{"deny":["x"]}"#, "k1", "unknown variant"),
+        (r#""boundary_models":[{"allow":[]}]"#, "k1", "boundary_models: models.allow is empty"),
         (r#""routing_groups":[""]"#, "k1", "routing_groups holds an empty name"),
         (r#""ip_allowlist":["10.0.0.1","10.0.0.0/33"]"#, "k1", "'10.0.0.0/33' is not an IP address"),
         (r#""ip_allowlist":["localhost"]"#, "k1", "'localhost'"),

@@ -13,6 +13,8 @@ import { startMock } from '../mock-upstream/server.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const UPSTREAM_SECRET = 'sk-upstream-test-credential';
+/** The bootstrap Admin's token (the ADMIN_TOKEN secret) of every test gateway. */
+export const ADMIN_TOKEN = 'tka_bootstrap-admin-token-for-tests';
 
 export const sha256hex = (s) => createHash('sha256').update(s).digest('hex');
 export const newKey = () => `tk_test_${randomBytes(18).toString('hex')}`;
@@ -47,10 +49,15 @@ export async function startGateway({ bindings = {}, mock } = {}) {
     compatibilityDate: '2026-04-26',
     compatibilityFlags: ['enable_request_signal'],
     kvNamespaces: ['KEYS'],
-    durableObjects: { LEDGER: { className: 'KeyLedger', useSQLite: true } },
+    durableObjects: {
+      LEDGER: { className: 'KeyLedger', useSQLite: true },
+      OUTBOX: { className: 'Outbox', useSQLite: true },
+      REGISTRY: { className: 'Registry', useSQLite: true },
+    },
     bindings: {
       UPSTREAM_URL: `http://127.0.0.1:${upstream.port}`,
       UPSTREAM_API_KEY: UPSTREAM_SECRET,
+      ADMIN_TOKEN,
       ...bindings,
     },
   });

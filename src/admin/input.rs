@@ -1,0 +1,427 @@
+//! The JSON bodies the admin API accepts, and their validation. Unknown fields are refused (a
+//! misspelt policy field must never be silently ignored); every refusal is 400 and names the field.
+//!
+//! Updates (`PATCH`) change only the fields present; `description` and `expires_at` may be set to
+//! `null` to clear them ([`Patch`]).
+
+use super::boundary::{period_name, Boundary};
+use super::key::KeyPolicySpec;
+use super::membership::ProjectRole;
+use super::role::Role;
+use crate::error::ApiError;
+use crate::limits::{CapMode, Limits};
+use crate::policy::{IpAllowlist, ModelAccess};
+use serde::{Deserialize, Deserializer};
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 2000;
+const MAX_TAGS: usize = 32;
+const MAX_TAG_CHARS: usize = 64;
+const MAX_ROUTING_GROUPS: usize = 64;
+const MAX_IP_ENTRIES: usize = 256;
+/// The largest admin request body accepted.
+pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
+
+/// 413 for an admin request body over [`MAX_ADMIN_BODY_BYTES`].
+pub fn admin_body_too_large() -> ApiError {
+    ApiError::new(
+        413,
+        crate::error::ErrorType::InvalidRequestError,
+        "body_too_large",
+        format!("Admin request bodies are at most {MAX_ADMIN_BODY_BYTES} bytes."),
+    )
+}
+
+/// A field of an update: absent (keep), `null` (clear) or a value (set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Option::<T>::deserialize(deserializer)?.map_or(Patch::Clear, Patch::Set))
+    }
+}
+
+impl<T> Patch<T> {
+    /// `current` after the patch.
+    pub fn apply(self, current: Option<T>) -> Option<T> {
+        match self {
+            Patch::Keep => current,
+            Patch::Clear => None,
+            Patch::Set(value) => Some(value),
+        }
+    }
+}
+
+/// Parses a request body, answering 400 `invalid_body` with serde's reason (which names the field).
+pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("The request body is not valid: {e}.")))
+}
+
+fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("invalid_field", format!("{field}: {why}"))
+}
+
+/// A name: 1 to 200 characters, no control characters, not only spaces.
+pub fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(invalid(field, format!("must be 1 to {MAX_NAME_CHARS} characters without control characters")));
+    }
+    Ok(())
+}
+
+fn check_description(description: Option<&str>) -> Result<(), ApiError> {
+    match description {
+        Some(text) if text.chars().count() > MAX_DESCRIPTION_CHARS => {
+            Err(invalid("description", format!("must be at most {MAX_DESCRIPTION_CHARS} characters")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_tags(tags: &[String]) -> Result<(), ApiError> {
+    if tags.len() > MAX_TAGS {
+        return Err(invalid("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        let ok = |c: char| c.is_ascii_alphanumeric() || "-_.:/".contains(c);
+        if tag.is_empty() || tag.len() > MAX_TAG_CHARS || !tag.chars().all(ok) {
+            return Err(invalid(
+                &format!("tags[{i}]"),
+                format!("must be 1 to {MAX_TAG_CHARS} of A-Z a-z 0-9 - _ . : /"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Limits: at most one spend cap per period.
+pub fn check_limits(field: &str, limits: &Limits) -> Result<(), ApiError> {
+    for (i, cap) in limits.spend.iter().enumerate() {
+        if limits.spend[..i].iter().any(|earlier| earlier.period == cap.period) {
+            return Err(invalid(&format!("{field}.spend"), format!("more than one {} cap", period_name(cap.period))));
+        }
+    }
+    Ok(())
+}
+
+/// A boundary: valid model rule, valid limits, spend caps hard (they are ceilings).
+pub fn check_boundary(field: &str, boundary: &Boundary) -> Result<(), ApiError> {
+    boundary.models.validate().map_err(|why| invalid(field, why))?;
+    check_limits(&format!("{field}.limits"), &boundary.limits)?;
+    match boundary.limits.spend.iter().find(|cap| cap.mode != CapMode::Hard) {
+        Some(cap) => Err(invalid(
+            &format!("{field}.limits.spend[{}].mode", period_name(cap.period)),
+            "a boundary's spend caps are ceilings and must be hard",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A key's policy as the request path will read it: valid model globs, routing groups that
+/// exist (`known_groups`), IP addresses or CIDR ranges.
+pub fn check_policy(policy: &KeyPolicySpec, known_groups: &[&str]) -> Result<(), ApiError> {
+    policy.models.validate().map_err(|why| invalid("models", why))?;
+    if policy.routing_groups.len() > MAX_ROUTING_GROUPS {
+        return Err(invalid("routing_groups", format!("at most {MAX_ROUTING_GROUPS} groups")));
+    }
+    if policy.ip_allowlist.len() > MAX_IP_ENTRIES {
+        return Err(invalid("ip_allowlist", format!("at most {MAX_IP_ENTRIES} entries")));
+    }
+    if let Some((i, group)) =
+        policy.routing_groups.iter().enumerate().find(|(_, g)| !known_groups.contains(&g.as_str()))
+    {
+        return Err(invalid(
+            &format!("routing_groups[{i}]"),
+            format!("there is no routing group '{group}' (groups: {})", known_groups.join(", ")),
+        ));
+    }
+    IpAllowlist::parse(policy.ip_allowlist.iter().map(String::as_str))
+        .map_err(|entry| invalid("ip_allowlist", format!("'{entry}' is not an IP address or CIDR range")))?;
+    check_limits("limits", &policy.limits)
+}
+
+/// `expires_at` must lie in the future.
+fn check_expiry(expires_at: Option<u64>, now_ms: u64) -> Result<(), ApiError> {
+    match expires_at {
+        Some(at) if at <= now_ms => {
+            Err(invalid("expires_at", "must be in the future (Unix milliseconds); disable the key instead"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `POST /projects`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub boundary: Boundary,
+}
+
+impl NewProject {
+    pub fn check(&self) -> Result<(), ApiError> {
+        check_name("name", &self.name)?;
+        check_description(self.description.as_deref())?;
+        check_boundary("boundary", &self.boundary)
+    }
+}
+
+/// `PATCH /projects/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    pub boundary: Option<Boundary>,
+}
+
+impl ProjectPatch {
+    pub fn check(&self) -> Result<(), ApiError> {
+        self.name.as_deref().map_or(Ok(()), |name| check_name("name", name))?;
+        if let Patch::Set(text) = &self.description {
+            check_description(Some(text))?;
+        }
+        self.boundary.as_ref().map_or(Ok(()), |b| check_boundary("boundary", b))
+    }
+}
+
+/// `POST /principals`: `projects` are joined as owner by a `project_owner`, as member otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrincipal {
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub projects: Vec<String>,
+}
+
+impl NewPrincipal {
+    pub fn check(&self) -> Result<(), ApiError> {
+        check_name("name", &self.name)?;
+        if self.role == Role::ProjectOwner && self.projects.is_empty() {
+            return Err(invalid("projects", "a project owner must own at least one project"));
+        }
+        Ok(())
+    }
+
+    /// The place the principal takes in each of its projects.
+    pub fn project_role(&self) -> ProjectRole {
+        if self.role == Role::ProjectOwner {
+            ProjectRole::Owner
+        } else {
+            ProjectRole::Member
+        }
+    }
+}
+
+/// `PUT /projects/{id}/members/{principal}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPut {
+    pub role: ProjectRole,
+}
+
+/// `POST /keys`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    pub name: String,
+    pub project: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    #[serde(default)]
+    pub models: ModelAccess,
+    #[serde(default)]
+    pub routing_groups: Vec<String>,
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+impl NewKey {
+    pub fn check(&self, now_ms: u64) -> Result<(), ApiError> {
+        check_name("name", &self.name)?;
+        check_description(self.description.as_deref())?;
+        check_tags(&self.tags)?;
+        check_expiry(self.expires_at, now_ms)
+    }
+
+    pub fn policy(&self) -> KeyPolicySpec {
+        KeyPolicySpec {
+            models: self.models.clone(),
+            routing_groups: self.routing_groups.clone(),
+            ip_allowlist: self.ip_allowlist.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+/// `PATCH /keys/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub expires_at: Patch<u64>,
+    #[serde(default)]
+    pub models: Option<ModelAccess>,
+    #[serde(default)]
+    pub routing_groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub ip_allowlist: Option<Vec<String>>,
+    #[serde(default)]
+    pub limits: Option<Limits>,
+}
+
+impl KeyPatch {
+    pub fn check(&self, now_ms: u64) -> Result<(), ApiError> {
+        self.name.as_deref().map_or(Ok(()), |name| check_name("name", name))?;
+        if let Patch::Set(text) = &self.description {
+            check_description(Some(text))?;
+        }
+        self.tags.as_deref().map_or(Ok(()), check_tags)?;
+        match self.expires_at {
+            Patch::Set(at) => check_expiry(Some(at), now_ms),
+            _ => Ok(()),
+        }
+    }
+
+    /// `policy` with the patch's policy fields applied.
+    pub fn apply_policy(&self, policy: &KeyPolicySpec) -> KeyPolicySpec {
+        KeyPolicySpec {
+            models: self.models.clone().unwrap_or_else(|| policy.models.clone()),
+            routing_groups: self.routing_groups.clone().unwrap_or_else(|| policy.routing_groups.clone()),
+            ip_allowlist: self.ip_allowlist.clone().unwrap_or_else(|| policy.ip_allowlist.clone()),
+            limits: self.limits.clone().unwrap_or_else(|| policy.limits.clone()),
+        }
+    }
+}
+
+/// `POST /keys/{id}/rotate`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    #[serde(default)]
+    pub grace_seconds: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_key(json: &str) -> Result<NewKey, ApiError> {
+        parse(json.as_bytes())
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_naming_them() {
+        let e = new_key(r#"{"name":"a","project":"p","ip_alowlist":[]}"#).unwrap_err();
+        assert_eq!((e.status, e.code), (400, "invalid_body"));
+        assert!(e.message.contains("ip_alowlist"), "{}", e.message);
+        let e = new_key(r#"{"name":"a","project":"p","limits":{"rpn":1}}"#).unwrap_err();
+        assert!(e.message.contains("rpn"), "{}", e.message);
+        assert!(parse::<RotateRequest>(b"").unwrap().grace_seconds.is_none(), "an empty body is {{}}");
+    }
+
+    #[test]
+    fn field_checks() {
+        let check = |json: &str| new_key(json).and_then(|k| k.check(1_000)).err().map(|e| e.message);
+        assert_eq!(check(r#"{"name":"a","project":"p"}"#), None);
+        let refused = [
+            (r#"{"name":" ","project":"p"}"#, "name:"),
+            (r#"{"name":"a","project":"p","tags":["ok","no spaces"]}"#, "tags[1]:"),
+            (r#"{"name":"a","project":"p","expires_at":1000}"#, "expires_at:"),
+        ];
+        for (json, prefix) in refused {
+            let message = check(json).unwrap_or_else(|| panic!("accepted {json}"));
+            assert!(message.starts_with(prefix), "{json}: {message}");
+        }
+    }
+
+    #[test]
+    fn policy_checks() {
+        let check = |json: &str| {
+            let policy = new_key(&format!(r#"{{"name":"a","project":"p",{json}}}"#)).unwrap().policy();
+            check_policy(&policy, &["eu", "us"]).err().map(|e| e.message)
+        };
+        assert_eq!(
+            check(r#""routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"models":{"allow":["gpt-*"]}"#),
+            None
+        );
+        let refused = [
+            (r#""models":{"allow":[]}"#, "models: models.allow is empty"),
+            (
+                r#""routing_groups":["eu","asia"]"#,
+                "routing_groups[1]: there is no routing group 'asia' (groups: eu, us)",
+            ),
+            (r#""ip_allowlist":["10.0.0.0/33"]"#, "ip_allowlist: '10.0.0.0/33'"),
+            (&format!(r#""ip_allowlist":[{}]"#, vec![r#""10.0.0.1""#; 257].join(",")), "ip_allowlist: at most 256"),
+            (
+                r#""limits":{"spend":[{"period":"daily","limit_micros":1},{"period":"daily","limit_micros":2}]}"#,
+                "limits.spend:",
+            ),
+        ];
+        for (json, prefix) in refused {
+            let message = check(json).unwrap_or_else(|| panic!("accepted {json}"));
+            assert!(message.starts_with(prefix), "{json}: {message}");
+        }
+    }
+
+    #[test]
+    fn boundaries_need_hard_caps_and_valid_models() {
+        let boundary =
+            |json: &str| check_boundary("boundary", &serde_json::from_str(json).unwrap()).err().map(|e| e.message);
+        assert_eq!(boundary(r#"{"limits":{"spend":[{"period":"daily","limit_micros":1}]}}"#), None);
+        assert!(boundary(r#"{"limits":{"spend":[{"period":"daily","limit_micros":1,"mode":"warn"}]}}"#)
+            .unwrap()
+            .starts_with("boundary.limits.spend[daily].mode"));
+        assert!(boundary(r#"{"models":{"allow":[]}}"#).unwrap().starts_with("boundary: models.allow is empty"));
+    }
+
+    #[test]
+    fn patches_keep_clear_or_set() {
+        let patch: KeyPatch = parse(br#"{"description":null,"expires_at":5000,"limits":{"rpm":3}}"#).unwrap();
+        assert_eq!(patch.description.clone().apply(Some("old".to_owned())), None);
+        assert_eq!(patch.expires_at.clone().apply(None), Some(5000));
+        assert_eq!(Patch::<u64>::Keep.apply(Some(1)), Some(1));
+        let policy = KeyPolicySpec { routing_groups: vec!["eu".into()], ..KeyPolicySpec::default() };
+        let after = patch.apply_policy(&policy);
+        assert_eq!((after.routing_groups, after.limits.rpm.map(|n| n.get())), (vec!["eu".to_owned()], Some(3)));
+        assert!(patch.check(1_000).is_ok());
+        assert!(patch.check(5_000).is_err(), "expires_at must be in the future");
+    }
+
+    #[test]
+    fn principals() {
+        let p: NewPrincipal = parse(br#"{"name":"Olga","role":"project_owner","projects":["prj_1"]}"#).unwrap();
+        assert!(p.check().is_ok());
+        assert_eq!(p.project_role(), ProjectRole::Owner);
+        let p: NewPrincipal = parse(br#"{"name":"Olga","role":"project_owner"}"#).unwrap();
+        assert!(p.check().unwrap_err().message.starts_with("projects:"));
+        assert!(parse::<NewPrincipal>(br#"{"name":"x","role":"superuser"}"#).is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! A team key as the registry holds it ([`Key`]), the policy its creator set ([`KeyPolicySpec`]),
+//! and the two forms made from it: the KV record the request path reads ([`Key::record`]) and
+//! the JSON the admin API answers ([`KeyView`]).
+//!
+//! The record is the key's own values clamped by the boundaries above it as they are now, so
+//! re-projecting a key after a boundary change is all it takes to apply the change.
+
+use super::boundary::{effective_limits, model_rules, Boundary};
+use super::lifecycle::Status;
+use crate::limits::Limits;
+use crate::policy::{KeyRecord, KeyStatus, ModelAccess};
+use serde::{Deserialize, Serialize};
+
+/// The policy fields of a key, as its creator set them (before any boundary).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPolicySpec {
+    #[serde(default, skip_serializing_if = "ModelAccess::is_all")]
+    pub models: ModelAccess,
+    #[serde(default)]
+    pub routing_groups: Vec<String>,
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A key in the registry. The secret is not part of it: only its hashes (in the registry's
+/// secrets) and [`Key::masked`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key {
+    pub id: String,
+    pub project: String,
+    /// The principal who created it.
+    pub creator: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub status: Status,
+    pub created_at: u64,
+    pub updated_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The current secret's version: 1, plus one per rotation.
+    pub secret_version: u32,
+    /// The current secret's prefix and last four characters.
+    pub masked: String,
+    pub policy: KeyPolicySpec,
+}
+
+/// The boundaries above a key: the organisation's, then its project's.
+#[derive(Debug, Clone, Copy)]
+pub struct Boundaries<'a> {
+    pub org: &'a Boundary,
+    pub project: &'a Boundary,
+}
+
+impl Boundaries<'_> {
+    fn all(&self) -> [&Boundary; 2] {
+        [self.org, self.project]
+    }
+}
+
+/// What the key is allowed once the boundaries are applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectivePolicy {
+    pub limits: Limits,
+    /// Model rules of the boundaries, checked on top of the key's own `models`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boundary_models: Vec<ModelAccess>,
+}
+
+impl Key {
+    pub fn effective(&self, boundaries: Boundaries) -> EffectivePolicy {
+        EffectivePolicy {
+            limits: effective_limits(&self.policy.limits, &boundaries.all()),
+            boundary_models: model_rules(&boundaries.all()),
+        }
+    }
+
+    /// The KV record for the secret of `secret_version`. A deleted key has no record; callers
+    /// delete its hashes instead.
+    pub fn record(&self, secret_version: u32, boundaries: Boundaries) -> KeyRecord {
+        let effective = self.effective(boundaries);
+        KeyRecord {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            tags: self.tags.clone(),
+            creator: self.creator.clone(),
+            project: self.project.clone(),
+            status: if self.status == Status::Active { KeyStatus::Active } else { KeyStatus::Disabled },
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            secret_version,
+            models: self.policy.models.clone(),
+            boundary_models: effective.boundary_models,
+            routing_groups: self.policy.routing_groups.clone(),
+            ip_allowlist: self.policy.ip_allowlist.clone(),
+            limits: effective.limits,
+        }
+    }
+
+    pub fn view(&self, boundaries: Boundaries, now_ms: u64) -> KeyView {
+        KeyView {
+            key: self.clone(),
+            expired: self.expires_at.is_some_and(|at| now_ms >= at),
+            effective: self.effective(boundaries),
+        }
+    }
+}
+
+/// A key as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyView {
+    #[serde(flatten)]
+    pub key: Key,
+    /// Whether `expires_at` has passed (the key is then refused whatever its status).
+    pub expired: bool,
+    pub effective: EffectivePolicy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::KeyPolicy;
+
+    fn key() -> Key {
+        Key {
+            id: "key_1".into(),
+            project: "prj_1".into(),
+            creator: "prn_1".into(),
+            name: "ci".into(),
+            description: None,
+            tags: vec!["ci".into()],
+            status: Status::Active,
+            created_at: 10,
+            updated_at: 10,
+            expires_at: Some(1_000),
+            secret_version: 3,
+            masked: "tk_...abcd".into(),
+            policy: serde_json::from_str(r#"{"models":{"allow":["gpt-*"]},"limits":{"rpm":100}}"#).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_record_is_clamped_and_parses_as_the_request_path_reads_it() {
+        let org: Boundary = serde_json::from_str(r#"{"models":{"block":["gpt-5*"]},"limits":{"rpm":20}}"#).unwrap();
+        let project = Boundary::default();
+        let record = key().record(2, Boundaries { org: &org, project: &project });
+        let json = serde_json::to_vec(&record).unwrap();
+        let policy = KeyPolicy::from_json(&json).unwrap();
+        let parsed = policy.record();
+        assert_eq!(parsed.secret_version, 2);
+        assert_eq!(parsed.limits.rpm.map(|n| n.get()), Some(20));
+        assert_eq!(parsed.boundary_models, vec![org.models.clone()]);
+        assert_eq!((parsed.status, parsed.expires_at), (KeyStatus::Active, Some(1_000)));
+    }
+
+    #[test]
+    fn disabled_keys_project_as_disabled() {
+        let none = Boundary::default();
+        let key = Key { status: Status::Disabled, ..key() };
+        assert_eq!(key.record(1, Boundaries { org: &none, project: &none }).status, KeyStatus::Disabled);
+    }
+
+    #[test]
+    fn the_view_shows_no_secret_and_flags_expiry() {
+        let none = Boundary::default();
+        let view = key().view(Boundaries { org: &none, project: &none }, 1_000);
+        assert!(view.expired);
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["masked"], "tk_...abcd");
+        assert_eq!(json["effective"]["limits"]["rpm"], 100);
+        assert!(json.get("effective").unwrap().get("boundary_models").is_none());
+    }
+}

@@ -1,0 +1,66 @@
+//! The control plane's pure core: who may do what, what a change may set, and what it leaves
+//! behind. The edge (`edge::admin`) authenticates, stores and projects; it decides nothing.
+//!
+//! Flow of an admin call: [`route::classify`] names the endpoint → the registry authenticates
+//! the bearer token (its SHA-256 against `ADMIN_TOKEN`'s and the principals') → [`input`]
+//! parses and checks the body → [`permission::check`] (or [`permission::Scope`] for lists)
+//! decides with the caller's [`membership::Standing`] → [`boundary::check_within`] refuses
+//! policy above the organisation's or project's boundary → the change is written with its
+//! [`audit::Change`] and the work it leaves (KV projection of [`key::Key::record`], ledger
+//! controls from [`lifecycle`], events) in one synchronous step → that work is applied.
+//!
+//! Modules, one concept each: `role` (principals and roles), `membership` (projects a principal
+//! belongs to, standing), `permission` (the role × action table), `boundary` (policy
+//! boundaries), `secret` (keys, tokens, ids, masks), `lifecycle` (status, secrets, rotation),
+//! `key`, `project`, `principal` (what the registry holds and shows), `input` (request bodies),
+//! `query` (filters and cursor pagination), `audit`, `report` (usage), `route` (endpoints),
+//! `work` (what a change leaves for KV and the ledger objects).
+
+pub mod audit;
+pub mod boundary;
+pub mod input;
+pub mod key;
+pub mod lifecycle;
+pub mod membership;
+pub mod permission;
+pub mod principal;
+pub mod project;
+pub mod query;
+pub mod report;
+pub mod role;
+pub mod route;
+pub mod secret;
+pub mod work;
+
+/// The OpenAPI document of the admin API, served at `/admin/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+#[cfg(test)]
+mod tests {
+    use super::permission::Action;
+    use super::route::{classify, PREFIX};
+    use serde_json::Value;
+
+    /// The document and the router agree: every documented operation is routed, and every
+    /// permission is documented.
+    #[test]
+    fn openapi_matches_the_router() {
+        let doc: Value = serde_json::from_str(super::OPENAPI_JSON).expect("the OpenAPI document is JSON");
+        assert_eq!(doc["servers"][0]["url"], PREFIX);
+        let paths = doc["paths"].as_object().unwrap();
+        let mut operations = 0;
+        for (path, item) in paths {
+            let concrete = path.replace("{id}", "x1").replace("{principal}", "x2");
+            for method in item.as_object().unwrap().keys() {
+                let routed = classify(&method.to_uppercase(), &format!("{PREFIX}{concrete}"));
+                assert!(routed.is_ok(), "{method} {path} is documented but not routed");
+                operations += 1;
+            }
+        }
+        assert!(operations >= 30, "{operations} operations");
+        let text = super::OPENAPI_JSON;
+        for action in Action::ALL {
+            assert!(text.contains(&format!("`{}`", action.permission())), "{} is not documented", action.permission());
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Key endpoints: create, list, get, update, disable / enable / delete, rotate. Each runs in one
+//! synchronous [`Step`]; every change leaves work to bring the key's KV records and its ledger
+//! object up to date, and a `key.*` event.
+
+use super::directory::{exceeded, project, ORG_LAYER};
+use super::step::{Answer, Os, Step};
+use super::store::{KeyFilter, Store};
+use crate::admin::audit::Change;
+use crate::admin::boundary::{check_within, Boundary, Layer};
+use crate::admin::input::{check_policy, parse, KeyPatch, NewKey, RotateRequest};
+use crate::admin::key::{Boundaries, Key, KeyPolicySpec, KeyView};
+use crate::admin::lifecycle::{deleted, rotate, Secret, SecretState, Status, Transition};
+use crate::admin::permission::{check, Action, Scope, Target};
+use crate::admin::query::Query;
+use crate::admin::secret::{mask, new_id, new_key};
+use crate::admin::work::Work;
+use crate::error::ApiError;
+use crate::events::EventType;
+use crate::key_hash::sha256_hex;
+use crate::limits::Limits;
+use crate::policy::ModelAccess;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// The boundaries a key of `project` lives under, owned.
+pub struct Bounds {
+    org: Boundary,
+    project: Boundary,
+    project_name: String,
+}
+
+impl Bounds {
+    pub fn load(store: &Store, project_id: &str) -> Result<Bounds, ApiError> {
+        let project = store.project(project_id)?;
+        Ok(Bounds {
+            org: store.org_policy()?,
+            project_name: format!("the boundary of project '{project_id}'"),
+            project: project.map(|p| p.boundary).unwrap_or_default(),
+        })
+    }
+
+    pub fn get(&self) -> Boundaries<'_> {
+        Boundaries { org: &self.org, project: &self.project }
+    }
+
+    /// Refuses policy values set above either boundary.
+    fn check(&self, models: &ModelAccess, limits: &Limits) -> Result<(), ApiError> {
+        let layers = [
+            Layer { name: ORG_LAYER, boundary: &self.org },
+            Layer { name: &self.project_name, boundary: &self.project },
+        ];
+        check_within(models, limits, &layers).map_err(|e| exceeded("", e))
+    }
+}
+
+pub fn key(step: &Step, id: &str) -> Result<Key, ApiError> {
+    step.store.key(id)?.ok_or_else(|| ApiError::not_found(format!("There is no key '{id}'.")))
+}
+
+/// The key, if the caller may do `action` to it.
+pub fn authorized(step: &Step, id: &str, action: Action) -> Result<Key, ApiError> {
+    let key = key(step, id)?;
+    let standing = step.memberships.toward_key(&step.caller.id, &key.project, &key.creator);
+    check(step.caller, action, standing, Target::Key(id))?;
+    Ok(key)
+}
+
+/// A key's view with a plaintext secret added: only in the answers to create and rotate.
+#[derive(Serialize)]
+struct WithSecret<'a> {
+    #[serde(flatten)]
+    view: &'a KeyView,
+    /// The key itself; shown this once.
+    key: &'a str,
+}
+
+fn known_groups<'s>(step: &'s Step) -> Vec<&'s str> {
+    step.config.routing.groups().iter().map(|g| g.name.as_str()).collect()
+}
+
+/// The audit entry, work and event of a change to `key` (`before`: `None` when created).
+fn changed(
+    step: &Step,
+    action: Action,
+    event: EventType,
+    before: Option<&KeyView>,
+    after: &KeyView,
+    work: Vec<Work>,
+) -> Result<(), ApiError> {
+    step.audit(Change::new(action.permission(), "key", &after.key.id, before, Some(after)))?;
+    step.work(work)?;
+    step.event(event, &json!({ "key": after }))
+}
+
+pub fn create(step: &Step) -> Result<Answer, ApiError> {
+    let new: NewKey = parse(step.body)?;
+    new.check(step.now_ms)?;
+    project(step, &new.project).map_err(|_| {
+        ApiError::bad_request("invalid_field", format!("project: there is no project '{}'", new.project))
+    })?;
+    check(step.caller, Action::KeysCreate, step.memberships.in_project(&new.project), Target::Project(&new.project))?;
+    let policy = new.policy();
+    check_policy(&policy, &known_groups(step))?;
+    let bounds = Bounds::load(step.store, &new.project)?;
+    bounds.check(&policy.models, &policy.limits)?;
+
+    let secret = new_key(&mut Os);
+    let key = Key {
+        id: new_id("key", &mut Os),
+        project: new.project,
+        creator: step.caller.id.clone(),
+        name: new.name,
+        description: new.description,
+        tags: new.tags,
+        status: Status::Active,
+        created_at: step.now_ms,
+        updated_at: step.now_ms,
+        expires_at: new.expires_at,
+        secret_version: 1,
+        masked: mask(&secret),
+        policy,
+    };
+    step.store.put_key(&key)?;
+    let secrets = SecretState { secrets: vec![Secret { hash: sha256_hex(&secret), version: 1, valid_until_ms: None }] };
+    step.store.set_secrets(&key.id, &secrets)?;
+    let view = key.view(bounds.get(), step.now_ms);
+    changed(step, Action::KeysCreate, EventType::KeyCreated, None, &view, Work::sync(&key.id).into())?;
+    Ok(Answer::created(&WithSecret { view: &view, key: &secret }))
+}
+
+pub fn list(step: &Step) -> Result<Answer, ApiError> {
+    let query = Query::parse(step.query, &["project", "tag", "status", "creator", "limit", "cursor"])?;
+    let status = query.get("status");
+    if let Some(status) = status.filter(|s| Status::parse(s).is_none()) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("status: '{status}' is not active, disabled or deleted"),
+        ));
+    }
+    let filter =
+        KeyFilter { project: query.get("project"), creator: query.get("creator"), tag: query.get("tag"), status };
+    let scope = Scope::of(step.caller, Action::KeysRead, step.memberships)?;
+    let (keys, next) = step.store.list_keys(&filter, &scope, &step.caller.id, query.page()?)?;
+    let mut bounds: HashMap<String, Bounds> = HashMap::new();
+    let mut views = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !bounds.contains_key(&key.project) {
+            bounds.insert(key.project.clone(), Bounds::load(step.store, &key.project)?);
+        }
+        views.push(key.view(bounds[&key.project].get(), step.now_ms));
+    }
+    Ok(Answer::list((views, next)))
+}
+
+pub fn get(step: &Step, id: &str) -> Result<Answer, ApiError> {
+    let key = authorized(step, id, Action::KeysRead)?;
+    Ok(Answer::ok(&key.view(Bounds::load(step.store, &key.project)?.get(), step.now_ms)))
+}
+
+/// Changes metadata and policy. Only the policy fields present are checked against the
+/// boundaries (a boundary tightened since the key was made must not block renaming it).
+pub fn update(step: &Step, id: &str) -> Result<Answer, ApiError> {
+    let before = authorized(step, id, Action::KeysUpdate)?;
+    if before.status == Status::Deleted {
+        return Err(deleted(id));
+    }
+    let patch: KeyPatch = parse(step.body)?;
+    patch.check(step.now_ms)?;
+    let policy: KeyPolicySpec = patch.apply_policy(&before.policy);
+    check_policy(&policy, &known_groups(step))?;
+    let bounds = Bounds::load(step.store, &before.project)?;
+    let unset_models = ModelAccess::All;
+    let unset_limits = Limits::default();
+    bounds.check(patch.models.as_ref().unwrap_or(&unset_models), patch.limits.as_ref().unwrap_or(&unset_limits))?;
+    let after = Key {
+        name: patch.name.unwrap_or_else(|| before.name.clone()),
+        description: patch.description.apply(before.description.clone()),
+        tags: patch.tags.unwrap_or_else(|| before.tags.clone()),
+        expires_at: patch.expires_at.apply(before.expires_at),
+        updated_at: step.now_ms,
+        policy,
+        ..before.clone()
+    };
+    step.store.put_key(&after)?;
+    let (before, after) = (before.view(bounds.get(), step.now_ms), after.view(bounds.get(), step.now_ms));
+    changed(step, Action::KeysUpdate, EventType::KeyUpdated, Some(&before), &after, Work::sync(id).into())?;
+    Ok(Answer::ok(&after))
+}
+
+/// Disables, enables or deletes a key. The key's ledger object is told first, so the key is
+/// refused (or admitted again) from its next request whatever edge caches hold.
+pub fn change_status(step: &Step, id: &str, transition: Transition) -> Result<Answer, ApiError> {
+    let (action, event) = match transition {
+        Transition::Disable => (Action::KeysDisable, EventType::KeyDisabled),
+        Transition::Enable => (Action::KeysEnable, EventType::KeyEnabled),
+        Transition::Delete => (Action::KeysDelete, EventType::KeyDeleted),
+    };
+    let before = authorized(step, id, action)?;
+    let status = transition.apply(id, before.status)?;
+    let bounds = Bounds::load(step.store, &before.project)?;
+    if status == before.status {
+        return Ok(Answer::ok(&before.view(bounds.get(), step.now_ms)));
+    }
+    let after = Key { status, updated_at: step.now_ms, ..before.clone() };
+    step.store.put_key(&after)?;
+    let work = vec![
+        Work::Control { key_id: id.to_owned(), control: transition.control() },
+        Work::Project { key_id: id.to_owned() },
+    ];
+    let (before, after) = (before.view(bounds.get(), step.now_ms), after.view(bounds.get(), step.now_ms));
+    changed(step, action, event, Some(&before), &after, work)?;
+    Ok(Answer::ok(&after))
+}
+
+/// A new secret for the same key (same id, same counters); the old one keeps working for
+/// `grace_seconds`, then never again.
+pub fn rotate_secret(step: &Step, id: &str) -> Result<Answer, ApiError> {
+    let before = authorized(step, id, Action::KeysRotate)?;
+    if before.status == Status::Deleted {
+        return Err(deleted(id));
+    }
+    let request: RotateRequest = parse(step.body)?;
+    let rotation = rotate(before.secret_version, request.grace_seconds, step.now_ms)?;
+    let secret = new_key(&mut Os);
+    let secrets = step.store.secrets(id)?.rotated(rotation, sha256_hex(&secret), step.now_ms);
+    step.store.set_secrets(id, &secrets)?;
+    let after =
+        Key { secret_version: rotation.new_version, masked: mask(&secret), updated_at: step.now_ms, ..before.clone() };
+    step.store.put_key(&after)?;
+    let bounds = Bounds::load(step.store, &before.project)?;
+    let work = vec![
+        Work::Control { key_id: id.to_owned(), control: rotation.control() },
+        Work::Project { key_id: id.to_owned() },
+    ];
+    let (before, after) = (before.view(bounds.get(), step.now_ms), after.view(bounds.get(), step.now_ms));
+    changed(step, Action::KeysRotate, EventType::KeyRotated, Some(&before), &after, work)?;
+    let mut answer = serde_json::to_value(WithSecret { view: &after, key: &secret }).expect("views serialize");
+    answer["previous_secret_valid_until"] = json!(rotation.grace_until_ms);
+    Ok(Answer::ok(&answer))
+}

@@ -1,0 +1,142 @@
+//! The admin API at `/admin/v1` (see [`crate::admin`] for the rules it applies).
+//!
+//! Flow in the worker: [`handle`] names the endpoint → `openapi.json` is answered here (public,
+//! it holds no data) → webhook routes: the registry says who the caller is, an Admin is passed
+//! to the outbox ([`crate::edge::outbox::handle_admin`]), anyone else gets 403; a change the
+//! outbox made is then reported to the registry's audit log → every other endpoint is forwarded
+//! to the [`registry::Registry`] object, which answers it whole.
+
+mod audit;
+mod directory;
+mod keys;
+mod propagate;
+mod registry;
+mod step;
+mod store;
+mod usage;
+
+use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
+use crate::admin::membership::Standing;
+use crate::admin::permission::{check, Action, Target};
+use crate::admin::role::Principal;
+use crate::admin::route::{classify, Endpoint};
+use crate::admin::OPENAPI_JSON;
+use crate::error::ApiError;
+use serde_json::{json, Value};
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
+
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let url = req.url().map_err(internal)?;
+    match classify(req.method().as_ref(), url.path())? {
+        Endpoint::OpenApi => {
+            let headers = Headers::new();
+            headers.set("content-type", "application/json").map_err(internal)?;
+            Ok(Response::ok(OPENAPI_JSON).map_err(internal)?.with_headers(headers))
+        }
+        Endpoint::Webhooks => {
+            let authorization = authorization(&req);
+            let caller = match whoami(env, authorization.as_deref()).await? {
+                Ok(caller) => caller,
+                Err(refusal) => return Ok(refusal),
+            };
+            check(&caller, Action::WebhooksManage, Standing::default(), Target::Org)?;
+            let (method, path) = (req.method(), url.path().to_owned());
+            let mut answer = crate::edge::outbox::handle_admin(req, env).await.map_err(internal)?;
+            if method != Method::Get && (200..300).contains(&answer.status_code()) {
+                let body = answer.cloned().map_err(internal)?.json::<Value>().await.unwrap_or(Value::Null);
+                let changed = json!({ "method": method.to_string(), "path": path, "answer": body });
+                let report = ask(
+                    env,
+                    Method::Post,
+                    registry::WEBHOOK_CHANGED,
+                    authorization.as_deref(),
+                    Some(changed.to_string().into_bytes()),
+                );
+                match report.await {
+                    Ok(response) if response.status_code() == 204 => {}
+                    Ok(response) => {
+                        worker::console_error!("audit of a webhook change refused: {}", response.status_code())
+                    }
+                    Err(e) => worker::console_error!("audit of a webhook change failed: {}", e.message),
+                }
+            }
+            Ok(answer)
+        }
+        _ => {
+            let body = match req.method() {
+                Method::Get | Method::Delete => None,
+                _ => Some(read_body(&mut req).await?),
+            };
+            let path = match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_owned(),
+            };
+            ask(env, req.method(), &path, authorization(&req).as_deref(), body).await
+        }
+    }
+}
+
+/// The body, refused past [`MAX_ADMIN_BODY_BYTES`] (by its declared length when it has one).
+async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_ADMIN_BODY_BYTES) {
+        return Err(admin_body_too_large());
+    }
+    let body =
+        req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?;
+    if body.len() > MAX_ADMIN_BODY_BYTES {
+        return Err(admin_body_too_large());
+    }
+    Ok(body)
+}
+
+fn authorization(req: &Request) -> Option<String> {
+    req.headers().get("authorization").ok().flatten()
+}
+
+/// The registry's answer to `method path`, on behalf of the caller's `Authorization`.
+async fn ask(
+    env: &Env,
+    method: Method,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    if let Some(authorization) = authorization {
+        headers.set("authorization", authorization).map_err(internal)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(worker::js_sys::Uint8Array::from(&body[..]).into()));
+    }
+    let request = Request::new_with_init(&format!("https://registry{path}"), &init).map_err(internal)?;
+    registry(env)?.fetch_with_request(request).await.map_err(unavailable)
+}
+
+/// Who the caller is, or the registry's refusal (401) to answer as is.
+async fn whoami(env: &Env, authorization: Option<&str>) -> Result<Result<Principal, Response>, ApiError> {
+    let mut response = ask(env, Method::Get, registry::WHOAMI, authorization, None).await?;
+    if response.status_code() != 200 {
+        return Ok(Err(response));
+    }
+    Ok(Ok(response.json().await.map_err(unavailable)?))
+}
+
+/// The one registry object.
+fn registry(env: &Env) -> Result<Stub, ApiError> {
+    let namespace = env.durable_object("REGISTRY").map_err(unavailable)?;
+    namespace.id_from_name("org").and_then(|id| id.get_stub()).map_err(unavailable)
+}
+
+fn unavailable(e: worker::Error) -> ApiError {
+    worker::console_error!("registry unreachable: {e}");
+    ApiError::unavailable("registry_unavailable", "The admin registry cannot be reached; retry shortly.")
+        .with_retry_after(1)
+}
+
+fn internal(e: worker::Error) -> ApiError {
+    worker::console_error!("admin: {e}");
+    ApiError::internal("internal_error", "The admin API failed while answering.")
+}

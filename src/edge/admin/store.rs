@@ -1,0 +1,522 @@
+//! The registry's SQLite tables and every statement run on them. Each method is synchronous; a
+//! handler calls several without awaiting in between, so they form one atomic step.
+//!
+//! Resources are stored as JSON documents (`doc`) with the columns lists filter and order on
+//! beside them; `rowid` gives list order and cursor positions. Secrets appear only as SHA-256
+//! hashes (`principals.token_hash`, `key_secrets.hash`).
+
+use crate::admin::audit::{AuditEntry, Change};
+use crate::admin::boundary::Boundary;
+use crate::admin::key::Key;
+use crate::admin::lifecycle::{Secret, SecretState, Status};
+use crate::admin::membership::{Memberships, ProjectRole};
+use crate::admin::permission::Scope;
+use crate::admin::principal::{Membership, PrincipalDoc};
+use crate::admin::project::{Member, Project};
+use crate::admin::query::Page;
+use crate::admin::work::Work;
+use crate::error::ApiError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker::{SqlStorage, SqlStorageValue};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS org (id INTEGER PRIMARY KEY CHECK (id = 1), policy TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS principals (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS memberships (project TEXT NOT NULL, principal TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (project, principal))",
+    "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, project TEXT NOT NULL, creator TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS keys_by_project ON keys (project)",
+    "CREATE TABLE IF NOT EXISTS key_secrets (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, version INTEGER NOT NULL, valid_until INTEGER)",
+    "CREATE INDEX IF NOT EXISTS key_secrets_by_key ON key_secrets (key_id)",
+    "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS pending_work (id INTEGER PRIMARY KEY AUTOINCREMENT, lane TEXT NOT NULL, work TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before INTEGER NOT NULL DEFAULT 0, last_error TEXT)",
+    "CREATE INDEX IF NOT EXISTS pending_work_by_lane ON pending_work (lane, id)",
+];
+
+pub struct Store {
+    sql: SqlStorage,
+}
+
+/// A page of a list and the cursor to the next page, if more follow.
+pub type Listed<T> = (Vec<T>, Option<String>);
+
+/// A JSON document and its list position.
+#[derive(Deserialize)]
+struct DocRow {
+    pos: i64,
+    doc: String,
+}
+
+/// A row of pending work.
+#[derive(Debug, Deserialize)]
+pub struct WorkRow {
+    pub id: i64,
+    pub lane: String,
+    pub work: String,
+    pub attempts: i64,
+}
+
+/// The filters of the key list.
+#[derive(Debug, Default)]
+pub struct KeyFilter<'a> {
+    pub project: Option<&'a str>,
+    pub creator: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    /// `None`: every status but `deleted`.
+    pub status: Option<&'a str>,
+}
+
+fn int(n: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("registry documents serialize")
+}
+
+fn failed(e: impl std::fmt::Display) -> ApiError {
+    worker::console_error!("registry storage: {e}");
+    ApiError::internal("registry_error", "The registry failed to read or write its storage.")
+}
+
+/// `?, ?, ?` for `n` values.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+impl Store {
+    pub fn open(sql: SqlStorage) -> worker::Result<Store> {
+        for statement in SCHEMA {
+            sql.exec(statement, None)?;
+        }
+        Ok(Store { sql })
+    }
+
+    fn exec(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<worker::SqlCursor, ApiError> {
+        self.sql.exec(query, params).map_err(failed)
+    }
+
+    fn rows<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<Vec<T>, ApiError> {
+        self.exec(query, params)?.to_array().map_err(failed)
+    }
+
+    /// The documents of a query selecting `pos, doc`.
+    fn docs<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<Vec<(i64, T)>, ApiError> {
+        let rows: Vec<DocRow> = self.rows(query, params)?;
+        rows.into_iter().map(|row| Ok((row.pos, serde_json::from_str(&row.doc).map_err(failed)?))).collect()
+    }
+
+    fn doc<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<Option<T>, ApiError> {
+        Ok(self.docs(query, params)?.into_iter().next().map(|(_, doc)| doc))
+    }
+
+    /// A page of a list: `query` selects `pos, doc` with `{after}` where the cursor condition
+    /// goes (`AND pos > ?` unless `descending`) and `{order}`; the page's limit is appended.
+    fn page<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        mut params: Vec<SqlStorageValue>,
+        page: Page,
+        descending: bool,
+    ) -> Result<Listed<(i64, T)>, ApiError> {
+        let after = match (page.after, descending) {
+            (None, _) => "",
+            (Some(_), false) => "AND pos > ?",
+            (Some(_), true) => "AND pos < ?",
+        };
+        params.extend(page.after.map(SqlStorageValue::Integer));
+        params.push(SqlStorageValue::Integer(page.fetch() as i64));
+        let order = if descending { "ORDER BY pos DESC" } else { "ORDER BY pos" };
+        let query = query.replace("{after}", after).replace("{order}", order) + " LIMIT ?";
+        Ok(page.cut(self.docs(&query, params)?, |(pos, _)| *pos))
+    }
+
+    /// [`Store::page`] without the positions.
+    fn page_of_docs<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        params: Vec<SqlStorageValue>,
+        page: Page,
+    ) -> Result<Listed<T>, ApiError> {
+        let (rows, next) = self.page(query, params, page, false)?;
+        Ok((rows.into_iter().map(|(_, doc)| doc).collect(), next))
+    }
+
+    /// `AND (<project> IN (…) OR (<creator> = ? AND <project> IN (…)))` for a scope that is not
+    /// everything, with its values; nothing for one that is.
+    fn scope_condition(
+        scope: &Scope,
+        caller: &str,
+        project: &str,
+        creator: Option<&str>,
+    ) -> (String, Vec<SqlStorageValue>) {
+        if scope.all {
+            return (String::new(), Vec::new());
+        }
+        let values = |ids: &[String]| ids.iter().map(|id| SqlStorageValue::from(id.as_str())).collect::<Vec<_>>();
+        let mut params = values(&scope.projects);
+        let mut condition = format!("AND ({project} IN ({})", placeholders(scope.projects.len()));
+        if let Some(creator) = creator {
+            condition += &format!(" OR ({creator} = ? AND {project} IN ({}))", placeholders(scope.created_in.len()));
+            params.push(caller.into());
+            params.extend(values(&scope.created_in));
+        }
+        condition.push(')');
+        (condition, params)
+    }
+
+    // Organisation policy.
+
+    pub fn org_policy(&self) -> Result<Boundary, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            policy: String,
+        }
+        let rows: Vec<Row> = self.rows("SELECT policy FROM org WHERE id = 1", vec![])?;
+        rows.first().map_or(Ok(Boundary::default()), |row| serde_json::from_str(&row.policy).map_err(failed))
+    }
+
+    pub fn set_org_policy(&self, policy: &Boundary) -> Result<(), ApiError> {
+        self.exec("INSERT OR REPLACE INTO org (id, policy) VALUES (1, ?)", vec![to_json(policy).into()]).map(drop)
+    }
+
+    // Principals.
+
+    pub fn principal_by_token(&self, token_hash: &str) -> Result<Option<PrincipalDoc>, ApiError> {
+        self.doc("SELECT rowid AS pos, doc FROM principals WHERE token_hash = ?", vec![token_hash.into()])
+    }
+
+    pub fn principal(&self, id: &str) -> Result<Option<PrincipalDoc>, ApiError> {
+        self.doc("SELECT rowid AS pos, doc FROM principals WHERE id = ?", vec![id.into()])
+    }
+
+    pub fn insert_principal(&self, doc: &PrincipalDoc, token_hash: &str) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT INTO principals (id, token_hash, doc) VALUES (?, ?, ?)",
+            vec![doc.id.as_str().into(), token_hash.into(), to_json(doc).into()],
+        )
+        .map(drop)
+    }
+
+    pub fn delete_principal(&self, id: &str) -> Result<(), ApiError> {
+        self.exec("DELETE FROM memberships WHERE principal = ?", vec![id.into()])?;
+        self.exec("DELETE FROM principals WHERE id = ?", vec![id.into()]).map(drop)
+    }
+
+    /// Principals in `scope`: everyone, or the members of `scope.projects`.
+    pub fn list_principals(&self, scope: &Scope, caller: &str, page: Page) -> Result<Listed<PrincipalDoc>, ApiError> {
+        let (condition, params) = Self::scope_condition(scope, caller, "m.project", None);
+        let scoped = if scope.all {
+            String::new()
+        } else {
+            format!("AND EXISTS (SELECT 1 FROM memberships m WHERE m.principal = p.id {condition})")
+        };
+        let query = format!(
+            "SELECT * FROM (SELECT rowid AS pos, id, doc FROM principals) p WHERE 1 = 1 {scoped} {{after}} {{order}}"
+        );
+        self.page_of_docs(&query, params, page)
+    }
+
+    // Memberships.
+
+    pub fn memberships(&self, principal: &str) -> Result<Memberships, ApiError> {
+        Ok(Memberships::new(self.memberships_of(principal)?.into_iter().map(|m| (m.project, m.role)).collect()))
+    }
+
+    pub fn memberships_of(&self, principal: &str) -> Result<Vec<Membership>, ApiError> {
+        self.rows("SELECT project, role FROM memberships WHERE principal = ? ORDER BY rowid", vec![principal.into()])
+    }
+
+    pub fn members(&self, project: &str) -> Result<Vec<Member>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            principal: String,
+            role: ProjectRole,
+            doc: String,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT m.principal, m.role, p.doc FROM memberships m JOIN principals p ON p.id = m.principal WHERE m.project = ? ORDER BY m.rowid",
+            vec![project.into()],
+        )?;
+        rows.into_iter()
+            .map(|row| {
+                let doc: PrincipalDoc = serde_json::from_str(&row.doc).map_err(failed)?;
+                Ok(Member { principal: row.principal, name: doc.name, role: row.role })
+            })
+            .collect()
+    }
+
+    pub fn put_membership(&self, project: &str, principal: &str, role: ProjectRole) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT OR REPLACE INTO memberships (project, principal, role) VALUES (?, ?, ?)",
+            vec![project.into(), principal.into(), role.name().into()],
+        )
+        .map(drop)
+    }
+
+    pub fn delete_membership(&self, project: &str, principal: &str) -> Result<(), ApiError> {
+        self.exec("DELETE FROM memberships WHERE project = ? AND principal = ?", vec![project.into(), principal.into()])
+            .map(drop)
+    }
+
+    // Projects.
+
+    pub fn project(&self, id: &str) -> Result<Option<Project>, ApiError> {
+        self.doc("SELECT rowid AS pos, doc FROM projects WHERE id = ?", vec![id.into()])
+    }
+
+    pub fn put_project(&self, project: &Project) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT OR REPLACE INTO projects (id, doc) VALUES (?, ?)",
+            vec![project.id.as_str().into(), to_json(project).into()],
+        )
+        .map(drop)
+    }
+
+    pub fn delete_project(&self, id: &str) -> Result<(), ApiError> {
+        self.exec("DELETE FROM memberships WHERE project = ?", vec![id.into()])?;
+        self.exec("DELETE FROM projects WHERE id = ?", vec![id.into()]).map(drop)
+    }
+
+    /// Every project in `scope`, oldest first.
+    pub fn projects_in(&self, scope: &Scope, caller: &str) -> Result<Vec<Project>, ApiError> {
+        let (condition, params) = Self::scope_condition(scope, caller, "id", None);
+        let query = format!("SELECT rowid AS pos, doc FROM projects WHERE 1 = 1 {condition} ORDER BY rowid");
+        Ok(self.docs(&query, params)?.into_iter().map(|(_, project)| project).collect())
+    }
+
+    pub fn list_projects(&self, scope: &Scope, caller: &str, page: Page) -> Result<Listed<Project>, ApiError> {
+        let (condition, params) = Self::scope_condition(scope, caller, "id", None);
+        let query = format!(
+            "SELECT * FROM (SELECT rowid AS pos, id, doc FROM projects) WHERE 1 = 1 {condition} {{after}} {{order}}"
+        );
+        self.page_of_docs(&query, params, page)
+    }
+
+    // Keys.
+
+    pub fn key(&self, id: &str) -> Result<Option<Key>, ApiError> {
+        self.doc("SELECT rowid AS pos, doc FROM keys WHERE id = ?", vec![id.into()])
+    }
+
+    /// Inserts or replaces a key (its row keeps its list position).
+    pub fn put_key(&self, key: &Key) -> Result<(), ApiError> {
+        let params = vec![
+            key.id.as_str().into(),
+            key.project.as_str().into(),
+            key.creator.as_str().into(),
+            key.status.name().into(),
+            to_json(key).into(),
+        ];
+        self.exec(
+            "INSERT INTO keys (id, project, creator, status, doc) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET project = excluded.project, creator = excluded.creator, status = excluded.status, doc = excluded.doc",
+            params,
+        )
+        .map(drop)
+    }
+
+    pub fn list_keys(
+        &self,
+        filter: &KeyFilter,
+        scope: &Scope,
+        caller: &str,
+        page: Page,
+    ) -> Result<Listed<Key>, ApiError> {
+        let mut conditions = String::new();
+        let mut params: Vec<SqlStorageValue> = Vec::new();
+        let mut add = |condition: &str, value: &str| {
+            conditions += condition;
+            params.push(value.into());
+        };
+        filter.project.inspect(|p| add(" AND project = ?", p));
+        filter.creator.inspect(|c| add(" AND creator = ?", c));
+        filter.tag.inspect(|t| add(" AND EXISTS (SELECT 1 FROM json_each(doc, '$.tags') WHERE value = ?)", t));
+        match filter.status {
+            Some(status) => add(" AND status = ?", status),
+            None => conditions += " AND status <> 'deleted'",
+        }
+        let (scoped, scope_params) = Self::scope_condition(scope, caller, "project", Some("creator"));
+        params.extend(scope_params);
+        let query = format!(
+            "SELECT * FROM (SELECT rowid AS pos, project, creator, status, doc FROM keys) WHERE 1 = 1 {conditions} {scoped} {{after}} {{order}}"
+        );
+        self.page_of_docs(&query, params, page)
+    }
+
+    pub fn keys_of_project(&self, project: &str) -> Result<Vec<Key>, ApiError> {
+        Ok(self
+            .docs("SELECT rowid AS pos, doc FROM keys WHERE project = ? ORDER BY rowid", vec![project.into()])?
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect())
+    }
+
+    /// Ids of every key that is not deleted.
+    pub fn live_key_ids(&self) -> Result<Vec<String>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        let rows: Vec<Row> = self.rows("SELECT id FROM keys WHERE status <> 'deleted' ORDER BY rowid", vec![])?;
+        Ok(rows.into_iter().map(|row| row.id).collect())
+    }
+
+    pub fn live_keys_in(&self, project: &str) -> Result<Vec<String>, ApiError> {
+        Ok(self.keys_of_project(project)?.into_iter().filter(|k| k.status != Status::Deleted).map(|k| k.id).collect())
+    }
+
+    // Secrets.
+
+    pub fn secrets(&self, key_id: &str) -> Result<SecretState, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            hash: String,
+            version: u32,
+            valid_until: Option<f64>,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT hash, version, valid_until FROM key_secrets WHERE key_id = ? ORDER BY version",
+            vec![key_id.into()],
+        )?;
+        let secrets = rows
+            .into_iter()
+            .map(|row| Secret {
+                hash: row.hash,
+                version: row.version,
+                valid_until_ms: row.valid_until.map(|ms| ms as u64),
+            })
+            .collect();
+        Ok(SecretState { secrets })
+    }
+
+    /// Replaces the stored secrets of `key_id` by `state`.
+    pub fn set_secrets(&self, key_id: &str, state: &SecretState) -> Result<(), ApiError> {
+        self.exec("DELETE FROM key_secrets WHERE key_id = ?", vec![key_id.into()])?;
+        for secret in &state.secrets {
+            self.exec(
+                "INSERT INTO key_secrets (hash, key_id, version, valid_until) VALUES (?, ?, ?, ?)",
+                vec![
+                    secret.hash.as_str().into(),
+                    key_id.into(),
+                    i64::from(secret.version).into(),
+                    secret.valid_until_ms.map(int).unwrap_or(SqlStorageValue::Null),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Forgets secrets KV no longer holds.
+    pub fn forget_secrets(&self, hashes: &[String]) -> Result<(), ApiError> {
+        for hash in hashes {
+            self.exec("DELETE FROM key_secrets WHERE hash = ?", vec![hash.as_str().into()])?;
+        }
+        Ok(())
+    }
+
+    /// Keys holding a secret whose grace ended by `now_ms` (their KV copies are to be deleted).
+    pub fn keys_with_ended_grace(&self, now_ms: u64) -> Result<Vec<String>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key_id: String,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT DISTINCT key_id FROM key_secrets WHERE valid_until IS NOT NULL AND valid_until <= ?",
+            vec![int(now_ms)],
+        )?;
+        Ok(rows.into_iter().map(|row| row.key_id).collect())
+    }
+
+    /// When the next grace period ends, if one is running after `now_ms`.
+    pub fn next_grace_end(&self, now_ms: u64) -> Result<Option<u64>, ApiError> {
+        self.min("SELECT MIN(valid_until) AS at FROM key_secrets WHERE valid_until > ?", vec![int(now_ms)])
+    }
+
+    fn min(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<Option<u64>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            at: Option<f64>,
+        }
+        let rows: Vec<Row> = self.rows(query, params)?;
+        Ok(rows.first().and_then(|row| row.at).map(|at| at as u64))
+    }
+
+    // Audit.
+
+    pub fn audit(&self, change: &Change, actor: &str, now_ms: u64) -> Result<(), ApiError> {
+        let entry = AuditEntry {
+            id: 0,
+            at_ms: now_ms,
+            actor: actor.to_owned(),
+            action: change.action.to_owned(),
+            target_type: change.target_type.to_owned(),
+            target_id: change.target_id.clone(),
+            before: change.before.clone(),
+            after: change.after.clone(),
+        };
+        self.exec("INSERT INTO audit (doc) VALUES (?)", vec![to_json(&entry).into()]).map(drop)
+    }
+
+    /// The audit log, newest first.
+    pub fn list_audit(&self, page: Page) -> Result<Listed<AuditEntry>, ApiError> {
+        let (entries, next) = self.page::<AuditEntry>(
+            "SELECT * FROM (SELECT id AS pos, doc FROM audit) WHERE 1 = 1 {after} {order}",
+            vec![],
+            page,
+            true,
+        )?;
+        Ok((entries.into_iter().map(|(id, entry)| AuditEntry { id, ..entry }).collect(), next))
+    }
+
+    // Pending work.
+
+    /// Queues `work`; state-based work already pending is not queued twice.
+    pub fn push_work(&self, work: &Work) -> Result<(), ApiError> {
+        let (lane, json) = (work.lane(), serde_json::to_string(work).expect("work serializes"));
+        let duplicate = "SELECT 1 FROM pending_work WHERE lane = ? AND work = ?";
+        if work.is_state_based()
+            && !self
+                .exec(duplicate, vec![lane.as_str().into(), json.as_str().into()])?
+                .to_array::<serde_json::Value>()
+                .map_err(failed)?
+                .is_empty()
+        {
+            return Ok(());
+        }
+        self.exec("INSERT INTO pending_work (lane, work) VALUES (?, ?)", vec![lane.into(), json.into()]).map(drop)
+    }
+
+    /// Work due at `now_ms`, oldest first: rows whose time has come and that no earlier row of
+    /// their lane waits before (a failed row holds back the rest of its lane until its retry).
+    pub fn due_work(&self, now_ms: u64, limit: usize) -> Result<Vec<WorkRow>, ApiError> {
+        self.rows(
+            "SELECT id, lane, work, attempts FROM pending_work w WHERE not_before <= ?
+             AND NOT EXISTS (SELECT 1 FROM pending_work e WHERE e.lane = w.lane AND e.id < w.id AND e.not_before > ?)
+             ORDER BY id LIMIT ?",
+            vec![int(now_ms), int(now_ms), (limit as i64).into()],
+        )
+    }
+
+    pub fn work_done(&self, id: i64) -> Result<(), ApiError> {
+        self.exec("DELETE FROM pending_work WHERE id = ?", vec![id.into()]).map(drop)
+    }
+
+    pub fn work_failed(&self, id: i64, error: &str, retry_at_ms: u64) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE pending_work SET attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?",
+            vec![int(retry_at_ms), error.into(), id.into()],
+        )
+        .map(drop)
+    }
+
+    /// When the earliest pending work is due, if any waits: the soonest time of a lane's first row.
+    pub fn next_work(&self) -> Result<Option<u64>, ApiError> {
+        self.min(
+            "SELECT MIN(not_before) AS at FROM pending_work w
+             WHERE NOT EXISTS (SELECT 1 FROM pending_work e WHERE e.lane = w.lane AND e.id < w.id)",
+            vec![],
+        )
+    }
+}

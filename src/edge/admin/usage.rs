@@ -1,0 +1,105 @@
+//! Usage endpoints: a key's report comes from its ledger object (`Command::Report`); a
+//! project's is the sum over its keys, the organisation's the sum over the projects the caller
+//! may read, asked of the key objects concurrently (one subrequest per key: an organisation
+//! beyond several hundred keys needs a rollup, see the report).
+//!
+//! Flow: one synchronous step checks the caller and reads the keys and their effective limits,
+//! then the objects are asked (nothing is written).
+
+use super::directory::project;
+use super::keys::{authorized, Bounds};
+use super::step::{Answer, Step};
+use crate::admin::key::Key;
+use crate::admin::permission::{check, Action, Scope, Target};
+use crate::admin::project::Project;
+use crate::admin::report::{KeyLine, KeyReport, OrgReport, ProjectLine, ProjectReport};
+use crate::edge::ledger_client::LedgerClient;
+use crate::error::ApiError;
+use crate::key_object::{Command, Reply};
+use crate::key_usage::UsageTotals;
+use crate::limits::{LimitUse, Limits};
+use futures_util::future::try_join_all;
+use worker::Env;
+
+/// What the caller may read, decided in one synchronous step.
+pub enum Plan {
+    Key(Box<Key>, Limits),
+    Project(String, Vec<(Key, Limits)>),
+    Org(Vec<(Project, Vec<(Key, Limits)>)>),
+}
+
+pub fn plan_key(step: &Step, id: &str) -> Result<Plan, ApiError> {
+    let key = authorized(step, id, Action::KeyUsageRead)?;
+    let limits = key.effective(Bounds::load(step.store, &key.project)?.get()).limits;
+    Ok(Plan::Key(Box::new(key), limits))
+}
+
+pub fn plan_project(step: &Step, id: &str) -> Result<Plan, ApiError> {
+    project(step, id)?;
+    check(step.caller, Action::ProjectUsageRead, step.memberships.in_project(id), Target::Project(id))?;
+    Ok(Plan::Project(id.to_owned(), keys_with_limits(step, id)?))
+}
+
+/// The projects the caller may read the usage of (all of them for Admins and Finance).
+pub fn plan_org(step: &Step) -> Result<Plan, ApiError> {
+    let scope = Scope::of(step.caller, Action::ProjectUsageRead, step.memberships)?;
+    let projects = step.store.projects_in(&scope, &step.caller.id)?;
+    let planned = projects.into_iter().map(|project| {
+        let keys = keys_with_limits(step, &project.id)?;
+        Ok((project, keys))
+    });
+    Ok(Plan::Org(planned.collect::<Result<_, ApiError>>()?))
+}
+
+/// Every key of the project (deleted ones too) with its effective limits.
+fn keys_with_limits(step: &Step, project_id: &str) -> Result<Vec<(Key, Limits)>, ApiError> {
+    let bounds = Bounds::load(step.store, project_id)?;
+    let keys = step.store.keys_of_project(project_id)?;
+    let with_limits = keys.into_iter().map(|key| {
+        let limits = key.effective(bounds.get()).limits;
+        (key, limits)
+    });
+    Ok(with_limits.collect())
+}
+
+/// Asks the ledger objects and answers the report.
+pub async fn report(env: &Env, plan: Plan, now_ms: u64) -> Result<Answer, ApiError> {
+    match plan {
+        Plan::Key(key, limits) => {
+            let (usage, limits) = ask(env, &key.id, limits).await?;
+            Ok(Answer::ok(&KeyReport { key_id: key.id, as_of_ms: now_ms, usage, limits }))
+        }
+        Plan::Project(id, keys) => Ok(Answer::ok(&ProjectReport::new(id, now_ms, key_lines(env, keys).await?))),
+        Plan::Org(projects) => {
+            let reports = try_join_all(projects.into_iter().map(|(project, keys)| async move {
+                let report = ProjectReport::new(project.id, now_ms, key_lines(env, keys).await?);
+                Ok::<_, ApiError>(ProjectLine {
+                    project_id: report.project_id,
+                    name: project.name,
+                    usage: report.usage,
+                })
+            }))
+            .await?;
+            Ok(Answer::ok(&OrgReport::new(now_ms, reports)))
+        }
+    }
+}
+
+/// Each key's usage, asked of the key objects concurrently.
+async fn key_lines(env: &Env, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, ApiError> {
+    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(env, &key.id, limits.clone()))).await?;
+    let lines = keys.into_iter().zip(reports).map(|((key, _), (usage, _))| KeyLine {
+        key_id: key.id,
+        name: key.name,
+        status: key.status.name().to_owned(),
+        usage,
+    });
+    Ok(lines.collect())
+}
+
+async fn ask(env: &Env, key_id: &str, limits: Limits) -> Result<(UsageTotals, Vec<LimitUse>), ApiError> {
+    match LedgerClient::for_key(env, key_id)?.call(&Command::Report { limits }).await? {
+        Reply::Report { usage, limits, .. } => Ok((usage, limits)),
+        _ => Err(ApiError::unavailable("ledger_unavailable", "A key's ledger gave no usage report.")),
+    }
+}

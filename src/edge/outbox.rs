@@ -1,0 +1,28 @@
+//! Durable webhook delivery: the `Outbox` Durable Object (one instance, named "org") and the
+//! ways into it. Every decision (ids, filters, signature, schedule, states) is made by
+//! [`crate::events`]; this module stores and sends.
+//!
+//! Flow: a producer hands events over, either through [`PendingEvents`] (a Durable Object
+//! keeps them in its own SQLite until the outbox acknowledges them, retried by its alarm) →
+//! `POST https://outbox/enqueue` `{"events":[…]}` ([`client::enqueue`]) → the object
+//! stores each event once and one pending delivery per endpoint that wants it, and sets its
+//! alarm → the alarm POSTs every due delivery, signed, records each outcome, prunes old rows
+//! and sets the alarm for the next due delivery. Nothing is dropped while a receiver is down:
+//! a delivery stays pending until it is delivered or expires (24 h by default).
+//!
+//! Admin: [`handle_admin`] passes the webhook routes of the admin API to the object.
+//!
+//! Vars: `WEBHOOK_BACKOFF_BASE_MS` (first retry wait, default 1000) and `WEBHOOK_EXPIRY_MS`
+//! (how long a delivery is tried, default 86400000).
+
+mod client;
+mod config;
+mod object;
+mod pending;
+mod random;
+mod send;
+mod store;
+
+pub use client::handle_admin;
+pub use pending::PendingEvents;
+pub use random::new_event_id;

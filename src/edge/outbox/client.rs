@@ -1,0 +1,45 @@
+//! Calls into the outbox from the rest of the worker.
+
+use crate::edge::respond::error_response;
+use crate::events::{webhook_route, Batch, Event};
+use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
+
+/// The one outbox object.
+fn outbox(env: &Env) -> Result<Stub> {
+    env.durable_object("OUTBOX")?.id_from_name("org")?.get_stub()
+}
+
+/// Hands `events` to the outbox; `Ok` once it has stored them (events it already has are
+/// ignored, so a retried hand-off is harmless). A caller that must not lose events on an error
+/// keeps them and retries, as [`super::PendingEvents`] does.
+pub async fn enqueue(env: &Env, events: &[Event]) -> Result<()> {
+    let body = serde_json::to_string(&Batch { events }).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let mut response =
+        outbox(env)?.fetch_with_request(Request::new_with_init("https://outbox/enqueue", &init)?).await?;
+    match response.status_code() {
+        200 => Ok(()),
+        status => Err(worker::Error::RustError(format!(
+            "outbox answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        ))),
+    }
+}
+
+/// Answers the webhook routes of the admin API (`/admin/v1/webhooks…`, see
+/// [`crate::events::WebhookRoute`]); the caller has already checked that the principal is an
+/// Admin. Any other path is a 404 here.
+pub async fn handle_admin(mut req: Request, env: &Env) -> Result<Response> {
+    let method = req.method();
+    let path = req.path();
+    if let Err(error) = webhook_route(method.as_ref(), &path) {
+        return error_response(&error);
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method.clone());
+    if method == Method::Post {
+        init.with_body(Some(worker::js_sys::Uint8Array::from(&req.bytes().await?[..]).into()));
+    }
+    outbox(env)?.fetch_with_request(Request::new_with_init(&format!("https://outbox{path}"), &init)?).await
+}
