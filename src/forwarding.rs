@@ -21,9 +21,37 @@ const HOP_BY_HOP: [&str; 10] = [
     "content-length",
 ];
 
-/// Request headers never forwarded besides hop-by-hop ones: credentials and what describes the
-/// client's connection to the edge.
-const CLIENT_ONLY: [&str; 7] = ["authorization", "x-api-key", "x-goog-api-key", "host", "cookie", "x-real-ip", "forwarded"];
+/// Request headers never forwarded besides hop-by-hop ones: credentials, what describes the
+/// client's connection to the edge, what would pick another account or project of the
+/// organisation's upstream, and what would reshape the answer the usage is read from (a Gemini
+/// field mask could drop `usageMetadata`) or the method.
+const CLIENT_ONLY: [&str; 15] = [
+    "authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "host",
+    "cookie",
+    "x-real-ip",
+    "forwarded",
+    "openai-organization",
+    "openai-project",
+    "x-goog-user-project",
+    "x-goog-fieldmask",
+    "x-goog-request-params",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Query parameters forwarded: Gemini's stream framing and model-list paging. Any other (`key`,
+/// `fields`, `$fields`, …) stays behind: keys are never read from or passed through URLs, and a
+/// field selector could strip the usage an answer is billed by.
+const FORWARDED_QUERY: [&str; 8] = ["alt", "pageSize", "pageToken", "limit", "after", "before", "after_id", "before_id"];
+
+/// Upstream response headers that describe the organisation's upstream account (its own rate
+/// limits, organisation, project) rather than the caller's key; the gateway sets its own.
+const UPSTREAM_ACCOUNT_PREFIXES: [&str; 5] =
+    ["x-ratelimit-", "anthropic-ratelimit-", "openai-organization", "openai-project", "anthropic-organization-"];
 
 /// Whether a client request header (lower-case name) is passed to the upstream.
 pub fn forwards_request_header(name: &str) -> bool {
@@ -36,7 +64,9 @@ pub fn forwards_request_header(name: &str) -> bool {
 /// Whether an upstream response header (lower-case name) is passed to the client. The length
 /// is dropped because the gateway may remove the usage chunk it asked for.
 pub fn forwards_response_header(name: &str) -> bool {
-    !HOP_BY_HOP.contains(&name) && name != "set-cookie"
+    !HOP_BY_HOP.contains(&name)
+        && name != "set-cookie"
+        && !UPSTREAM_ACCOUNT_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
 /// The header carrying the upstream credential in `family`'s style, and its value.
@@ -48,13 +78,12 @@ pub fn credential_header(family: Family, secret: &str) -> (&'static str, String)
     }
 }
 
-/// The query string to forward (without `?`), with any `key` parameter removed: keys are
-/// never read from or passed through URLs. `None` when nothing is left.
+/// The query string to forward (without `?`): only the [`FORWARDED_QUERY`] parameters, in
+/// their order. `None` when nothing is left.
 pub fn forwarded_query(query: Option<&str>) -> Option<String> {
-    let query = query?;
-    let kept: Vec<&str> = query
+    let kept: Vec<&str> = query?
         .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("key"))
+        .filter(|pair| pair.split('=').next().is_some_and(|name| FORWARDED_QUERY.contains(&name)))
         .collect();
     (!kept.is_empty()).then(|| kept.join("&"))
 }
@@ -65,10 +94,10 @@ mod tests {
 
     #[test]
     fn credentials_and_edge_headers_stay_behind() {
-        for name in ["authorization", "x-api-key", "x-goog-api-key", "host", "cf-connecting-ip", "x-forwarded-for", "connection", "content-length"] {
+        for name in ["authorization", "x-api-key", "x-goog-api-key", "host", "cf-connecting-ip", "x-forwarded-for", "connection", "content-length", "openai-organization", "x-goog-fieldmask"] {
             assert!(!forwards_request_header(name), "{name}");
         }
-        for name in ["content-type", "anthropic-version", "anthropic-beta", "openai-organization", "x-mock-status", "accept"] {
+        for name in ["content-type", "anthropic-version", "anthropic-beta", "openai-beta", "x-mock-status", "accept"] {
             assert!(forwards_request_header(name), "{name}");
         }
     }
@@ -80,6 +109,9 @@ mod tests {
         assert!(!forwards_response_header("content-length"));
         assert!(!forwards_response_header("transfer-encoding"));
         assert!(!forwards_response_header("set-cookie"));
+        assert!(!forwards_response_header("x-ratelimit-remaining-tokens"));
+        assert!(!forwards_response_header("anthropic-ratelimit-requests-limit"));
+        assert!(!forwards_response_header("openai-organization"));
     }
 
     #[test]
@@ -90,11 +122,13 @@ mod tests {
     }
 
     #[test]
-    fn key_query_parameter_is_dropped() {
+    fn only_known_query_parameters_cross() {
         assert_eq!(forwarded_query(None), None);
         assert_eq!(forwarded_query(Some("alt=sse")), Some("alt=sse".to_owned()));
         assert_eq!(forwarded_query(Some("key=secret")), None);
-        assert_eq!(forwarded_query(Some("alt=sse&key=secret&x=1")), Some("alt=sse&x=1".to_owned()));
-        assert_eq!(forwarded_query(Some("keys=1")), Some("keys=1".to_owned()));
+        assert_eq!(forwarded_query(Some("alt=sse&key=secret&x=1")), Some("alt=sse".to_owned()));
+        assert_eq!(forwarded_query(Some("fields=usageMetadata.promptTokenCount&alt=sse")), Some("alt=sse".to_owned()));
+        assert_eq!(forwarded_query(Some("$fields=x")), None);
+        assert_eq!(forwarded_query(Some("pageSize=5&pageToken=abc")), Some("pageSize=5&pageToken=abc".to_owned()));
     }
 }

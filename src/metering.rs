@@ -28,14 +28,21 @@ pub struct Metering {
 }
 
 impl Metering {
-    /// The reservation for a call. A key with spend caps cannot call a model without a price:
-    /// its spend could not be counted (403 `model_not_priced`).
+    /// The reservation for a call. A key with spend caps cannot make a call whose spend could
+    /// not be counted: a model without a price (403 `model_not_priced`), or a route billed per
+    /// image or character (403 `route_not_metered`).
     pub fn reserve(
         route: &Route,
         facts: &RequestFacts,
         limits: &Limits,
         price: Option<Price>,
     ) -> Result<Metering, ApiError> {
+        if route.endpoint == Endpoint::BilledPerUnit && !limits.spend.is_empty() {
+            return Err(ApiError::forbidden(
+                "route_not_metered",
+                "This route is billed per image or character, which teamkeys cannot meter, and this key has a spend limit. Use a key without a spend limit.",
+            ));
+        }
         if !route.costs_tokens() {
             return Ok(Metering { ask: Ask::ZERO, price });
         }
@@ -117,6 +124,20 @@ mod tests {
         let err = Metering::reserve(&route, &f, &capped, None).unwrap_err();
         assert_eq!((err.status, err.code), (403, "model_not_priced"));
         assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask.cost_micros, 0);
+    }
+
+    #[test]
+    fn per_unit_routes_are_refused_only_under_a_spend_cap() {
+        let route = classify("POST", "/openai/v1/images/generations").unwrap();
+        let f = facts(&route, r#"{"model":"dall-e-3","prompt":"a cat"}"#);
+        let capped: Limits =
+            serde_json::from_str(r#"{"spend":[{"period":"total","limit_micros":100}]}"#).unwrap();
+        let err = Metering::reserve(&route, &f, &capped, None).unwrap_err();
+        assert_eq!((err.status, err.code), (403, "route_not_metered"));
+        assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask, Ask::ZERO);
+        let moderation = classify("POST", "/openai/v1/moderations").unwrap();
+        let f = facts(&moderation, r#"{"model":"omni-moderation-latest","input":"hi"}"#);
+        assert_eq!(Metering::reserve(&moderation, &f, &capped, None).unwrap().ask, Ask::ZERO);
     }
 
     #[test]

@@ -60,9 +60,12 @@ pub enum Endpoint {
     GenerateContent,
     /// Gemini `POST /models/{model}:streamGenerateContent`.
     StreamGenerateContent,
-    /// An OpenAI JSON route whose body names a model and which is not billed in tokens:
-    /// `/images/generations`, `/audio/speech`, `/moderations`.
-    OtherWithModel,
+    /// OpenAI `POST /moderations`: names a model in its body, free of charge.
+    Moderations,
+    /// An OpenAI JSON route whose body names a model and which is billed per unit (image,
+    /// character), not in tokens: `/images/generations`, `/audio/speech`. Its spend cannot be
+    /// metered, so keys with spend caps are refused it.
+    BilledPerUnit,
 }
 
 impl Endpoint {
@@ -75,8 +78,8 @@ impl Endpoint {
     }
 
     /// Whether the upstream bills the call in tokens (so token limits reserve and settle it).
-    /// Model lists, token counting and [`Endpoint::OtherWithModel`] (priced per image or
-    /// character, or free) count against request limits only.
+    /// Model lists, token counting, moderations and [`Endpoint::BilledPerUnit`] count against
+    /// request limits only.
     pub fn costs_tokens(self) -> bool {
         matches!(
             self,
@@ -157,9 +160,9 @@ const OFFERED: &[(Family, &str, Endpoint)] = &[
     (Family::OpenAi, "/responses", Endpoint::Responses),
     (Family::OpenAi, "/embeddings", Endpoint::Embeddings),
     (Family::OpenAi, "/models", Endpoint::ModelsList),
-    (Family::OpenAi, "/images/generations", Endpoint::OtherWithModel),
-    (Family::OpenAi, "/audio/speech", Endpoint::OtherWithModel),
-    (Family::OpenAi, "/moderations", Endpoint::OtherWithModel),
+    (Family::OpenAi, "/images/generations", Endpoint::BilledPerUnit),
+    (Family::OpenAi, "/audio/speech", Endpoint::BilledPerUnit),
+    (Family::OpenAi, "/moderations", Endpoint::Moderations),
     (Family::Anthropic, "/messages", Endpoint::Messages),
     (Family::Anthropic, "/messages/count_tokens", Endpoint::CountTokens),
     (Family::Anthropic, "/models", Endpoint::ModelsList),
@@ -371,9 +374,9 @@ mod tests {
             Some("ft:gpt-4o-mini:acme::Ab12"),
             "/models/ft:gpt-4o-mini:acme::Ab12",
         ),
-        ("POST", "/openai/v1/images/generations", OpenAi, OtherWithModel, None, "/images/generations"),
-        ("POST", "/openai/v1/audio/speech", OpenAi, OtherWithModel, None, "/audio/speech"),
-        ("POST", "/openai/v1/moderations", OpenAi, OtherWithModel, None, "/moderations"),
+        ("POST", "/openai/v1/images/generations", OpenAi, BilledPerUnit, None, "/images/generations"),
+        ("POST", "/openai/v1/audio/speech", OpenAi, BilledPerUnit, None, "/audio/speech"),
+        ("POST", "/openai/v1/moderations", OpenAi, Moderations, None, "/moderations"),
         ("POST", "/anthropic/v1/messages", Anthropic, Messages, None, "/messages"),
         ("POST", "/anthropic/v1/messages/count_tokens", Anthropic, CountTokens, None, "/messages/count_tokens"),
         ("GET", "/anthropic/v1/models", Anthropic, ModelsList, None, "/models"),

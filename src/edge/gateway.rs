@@ -83,7 +83,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
     let mut upstream = forward(env, &call, &resolved.targets).await?;
     let status = upstream.status_code();
     let headers = response_headers(upstream.headers(), &limit_headers(&headroom, now_ms))?;
-    if status >= 500 {
+    if status >= 500 || status == 401 || status == 403 {
         return Err(upstream_failed(status));
     }
 
@@ -167,13 +167,17 @@ fn refused(status: u16, retry_after_s: Option<u64>, body: String) -> Result<Resp
     Ok(Response::from_bytes(body.into_bytes()).map_err(internal)?.with_status(status).with_headers(headers))
 }
 
+/// An upstream answer the client must not see as is: a 5xx, or a 401/403 about the gateway's
+/// own upstream credential (its message may quote that credential, and the client's key is
+/// not what is wrong).
 fn upstream_failed(status: u16) -> ApiError {
-    ApiError::new(
-        502,
-        crate::error::ErrorType::UpstreamError,
-        "upstream_error",
-        format!("The upstream failed to answer (status {status}). Nothing was charged."),
-    )
+    let message = match status {
+        401 | 403 => format!(
+            "The upstream refused the gateway's credential (status {status}); an operator must check the upstream credential. Nothing was charged."
+        ),
+        _ => format!("The upstream failed to answer (status {status}). Nothing was charged."),
+    };
+    ApiError::new(502, crate::error::ErrorType::UpstreamError, "upstream_error", message)
 }
 
 fn store_unavailable() -> ApiError {

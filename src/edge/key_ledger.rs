@@ -52,6 +52,16 @@ impl KeyLedger {
             None => slot.insert(self.load()?),
         };
         let handled = state.handle(command, now_ms);
+        let recorded = self.record(state, &handled, now_ms);
+        if recorded.is_err() {
+            // The change may not be on disk: forget the in-memory copy so the next call reloads.
+            *slot = None;
+        }
+        recorded.map(|()| handled)
+    }
+
+    /// Persists a handled command: the state if it changed, and its spend events.
+    fn record(&self, state: &KeyState, handled: &Handled, now_ms: u64) -> Result<()> {
         if handled.changed {
             self.save(state)?;
         }
@@ -60,8 +70,7 @@ impl KeyLedger {
             .iter()
             .map(|spend| Ok(usage_event(new_event_id()?, &self.key_id, spend, now_ms)))
             .collect::<Result<Vec<_>>>()?;
-        self.pending.push(&events)?;
-        Ok(handled)
+        self.pending.push(&events)
     }
 }
 
@@ -79,7 +88,10 @@ impl DurableObject for KeyLedger {
         let command: Command = req.json().await?;
         let handled = self.step(command, worker::Date::now().as_millis())?;
         if !handled.events.is_empty() {
-            self.pending.wake().await?;
+            // The events are stored; a failed wake-up only delays their hand-over to the next one.
+            if let Err(e) = self.pending.wake().await {
+                worker::console_error!("ledger: waking the event hand-over failed: {e}");
+            }
         }
         Response::from_json(&handled.reply)
     }

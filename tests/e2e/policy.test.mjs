@@ -577,3 +577,33 @@ test('every route: no key → 401, refused key → nothing forwarded, valid key 
     if (body) assert.equal(seen.body, JSON.stringify(body), where);
   }
 });
+
+test('the upstream account stays behind: its 401 is a 502, its rate-limit headers and field masks do not cross', async () => {
+  const before = gw.mock.requests.length;
+  const refused = await gw.fetch('/openai/v1/chat/completions', json(
+    { model: 'gpt-4o', messages: [] },
+    { authorization: `Bearer ${keys.valid}`, 'x-mock-status': '401' },
+  ));
+  await assertError(refused, 502, 'upstream_error', 'upstream_error');
+
+  const masked = await gw.fetch('/gemini/v1beta/models/gemini-2.5-flash:generateContent?fields=usageMetadata.promptTokenCount', json(
+    { contents: [{ parts: [{ text: 'hi' }] }] },
+    { 'x-goog-api-key': keys.valid, 'x-goog-fieldmask': 'candidates', 'openai-organization': 'org-other' },
+  ));
+  assert.equal(masked.status, 200);
+  await masked.arrayBuffer();
+  const seen = gw.mock.requests.slice(before).at(-1);
+  assert.equal(seen.path, '/gemini/v1beta/models/gemini-2.5-flash:generateContent');
+  assert.equal(seen.headers['x-goog-fieldmask'], undefined);
+  assert.equal(seen.headers['openai-organization'], undefined);
+});
+
+test('a key with a spend cap cannot call routes billed per image or character', async () => {
+  const capped = await gw.seedKey(keyRecord({ limits: { spend: [{ period: 'daily', limit_micros: 1_000_000 }] } }));
+  const before = gw.mock.requests.length;
+  const res = await gw.fetch('/openai/v1/images/generations', json(
+    { model: 'dall-e-3', prompt: 'a cat' }, { authorization: `Bearer ${capped}` },
+  ));
+  await assertError(res, 403, 'permission_error', 'route_not_metered');
+  assert.equal(gw.mock.requests.length, before, 'nothing reached the upstream');
+});
