@@ -52,6 +52,8 @@ pub struct RequestFacts {
     pub max_output_tokens: Option<u64>,
     /// Whether an OpenAI client asked for usage in its stream (`stream_options.include_usage`).
     pub include_usage_requested: bool,
+    /// Whether the body has a `stream_options` member at all (even `null`).
+    pub has_stream_options: bool,
     /// `ceil(body bytes / 4)`: a reservation, not a count. Tokenizers average about four bytes
     /// of English or code per token and the JSON framing is counted too, so for text this
     /// over-estimates; it can under-estimate CJK-heavy text and grossly over-estimates inline
@@ -69,9 +71,16 @@ struct BodyFields {
     max_output_tokens: Option<u64>,
     n: Option<u64>,
     best_of: Option<u64>,
-    stream_options: Option<StreamOptions>,
+    /// `Some(None)` for an explicit `null`, `None` when absent.
+    #[serde(default, deserialize_with = "present")]
+    stream_options: Option<Option<StreamOptions>>,
     #[serde(rename = "generationConfig", alias = "generation_config")]
     generation_config: Option<GenerationConfig>,
+}
+
+/// Marks a member as present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -115,7 +124,8 @@ pub fn inspect(route: &Route, body: &[u8]) -> Result<RequestFacts, ApiError> {
         stream: fields.stream == Some(true) || route.endpoint == Endpoint::StreamGenerateContent,
         max_output_tokens: max_output_tokens(route.endpoint, &fields),
         include_usage_requested: is_openai
-            && fields.stream_options.and_then(|options| options.include_usage) == Some(true),
+            && fields.stream_options.as_ref().and_then(|o| o.as_ref()).and_then(|o| o.include_usage) == Some(true),
+        has_stream_options: fields.stream_options.is_some(),
         input_tokens_estimate,
     })
 }
@@ -123,8 +133,10 @@ pub fn inspect(route: &Route, body: &[u8]) -> Result<RequestFacts, ApiError> {
 /// The body to send upstream: `body` itself unless the model must be renamed to `upstream_model`
 /// (a body-model route whose target maps the name) or an OpenAI chat/completions stream must
 /// be asked for usage (`stream_options.include_usage: true`, keeping other stream options) so
-/// the call can be settled. Only then is the body rebuilt, as a JSON object whose members are
-/// otherwise unchanged (their order may change).
+/// the call can be settled. In the common case — usage to ask for, no `stream_options` member,
+/// no rename — the member is spliced in after the opening `{` and the body is otherwise sent
+/// byte for byte; otherwise the body is rebuilt as a JSON object whose members are unchanged
+/// but for those two (their order may change).
 ///
 /// `upstream_model: None` keeps the client's model.
 pub fn forward_body<'b>(
@@ -139,6 +151,9 @@ pub fn forward_body<'b>(
     if rename.is_none() && !request_usage {
         return Ok(Cow::Borrowed(body));
     }
+    if rename.is_none() && !facts.has_stream_options {
+        return Ok(Cow::Owned(with_usage_requested(body)));
+    }
     let mut object: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_json)?;
     if let Some(upstream) = rename {
         object.insert("model".to_owned(), Value::from(upstream));
@@ -152,6 +167,23 @@ pub fn forward_body<'b>(
         }
     }
     Ok(Cow::Owned(serde_json::to_vec(&object).expect("a JSON object of JSON values serializes")))
+}
+
+/// `body`, a JSON object without a `stream_options` member, with `"stream_options":
+/// {"include_usage":true}` as its first member.
+fn with_usage_requested(body: &[u8]) -> Vec<u8> {
+    const MEMBER: &[u8] = br#""stream_options":{"include_usage":true}"#;
+    let open = body.iter().position(|&b| b == b'{').expect("an inspected body is a JSON object");
+    let (head, rest) = body.split_at(open + 1);
+    let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    let mut out = Vec::with_capacity(body.len() + MEMBER.len() + 1);
+    out.extend_from_slice(head);
+    out.extend_from_slice(MEMBER);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// Whether an OpenAI stream that reports usage only on request did not request it.
@@ -474,6 +506,18 @@ mod tests {
 
         let (_, v) = forward("/openai/v1/completions", r#"{"model":"i","stream":true}"#, None);
         assert_eq!(v.unwrap()["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn forward_body_splices_usage_in_without_rebuilding() {
+        let (out, _) = forward(CHAT, " {\n \"model\": \"gpt-4o\", \"stream\": true, \"z\": [1, 2]}", None);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            " {\"stream_options\":{\"include_usage\":true},\n \"model\": \"gpt-4o\", \"stream\": true, \"z\": [1, 2]}"
+        );
+        // An explicit null is a member too: rebuilt, never duplicated.
+        let (out, _) = forward(CHAT, r#"{"model":"gpt-4o","stream":true,"stream_options":null}"#, None);
+        assert_eq!(std::str::from_utf8(&out).unwrap().matches("stream_options").count(), 1);
     }
 
     #[test]
