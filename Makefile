@@ -10,7 +10,7 @@ help:
 	@echo "make dev    run the gateway locally (mock upstream, local KV and Durable Objects, demo key)"
 	@echo "make test   run every test (host unit tests, then end-to-end tests in workerd)"
 	@echo "make build  build the worker into build/"
-	@echo "make bench  run the benchmarks and print the figures"
+	@echo "make bench  run the benchmarks and print the figures (~7 min; BENCH_QUICK=1 for a short run)"
 
 setup:
 	@scripts/setup.sh

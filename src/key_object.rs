@@ -46,14 +46,27 @@ pub enum Command {
 pub enum Reply {
     Admitted { reservation_id: u64, headroom: Headroom },
     /// A finished refusal: the status, `Retry-After` and the error envelope to send as is.
-    Refused { status: u16, retry_after_s: Option<u64>, body: String },
+    /// `hold_until_ms`: until then the same refusal answers every request of the key, so the
+    /// edge may answer it without asking (see [`REFUSAL_HOLD_MAX_MS`]).
+    Refused {
+        status: u16,
+        retry_after_s: Option<u64>,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hold_until_ms: Option<u64>,
+    },
     Done,
     Report { usage: UsageTotals, limits: Vec<LimitUse>, headroom: Headroom },
 }
 
+/// The longest an edge may repeat a refusal without asking the object: a full request window
+/// stays full until its reset, but the control plane may raise the limit meanwhile, and a
+/// raised limit must apply within this time.
+pub const REFUSAL_HOLD_MAX_MS: u64 = 1_000;
+
 impl Reply {
-    fn refused(error: ApiError) -> Reply {
-        Reply::Refused { status: error.status, retry_after_s: error.retry_after_s, body: error.body() }
+    fn refused(error: ApiError, hold_until_ms: Option<u64>) -> Reply {
+        Reply::Refused { status: error.status, retry_after_s: error.retry_after_s, body: error.body(), hold_until_ms }
     }
 }
 
@@ -84,7 +97,7 @@ impl KeyState {
         match command {
             Command::Admit { secret_version, limits, ask } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
-                    return Handled { reply: Reply::refused(revoked_error(revoked)), events: vec![], changed: false };
+                    return Handled { reply: Reply::refused(revoked_error(revoked), None), events: vec![], changed: false };
                 }
                 let limits = self.pushed_limits.clone().unwrap_or(limits);
                 match self.ledger.admit(&limits, ask, now_ms) {
@@ -100,7 +113,12 @@ impl KeyState {
                         }
                     }
                     Err(denial) => Handled {
-                        reply: Reply::refused(denial.into_api_error(now_ms)),
+                        reply: Reply::refused(
+                            denial.clone().into_api_error(now_ms),
+                            denial
+                                .refuses_every_request_until()
+                                .map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS)),
+                        ),
                         events: vec![],
                         changed: false,
                     },
@@ -166,13 +184,26 @@ mod tests {
         let mut state = KeyState::default();
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
         match admit(&mut state, &limits, 1) {
-            Reply::Refused { status, retry_after_s, body } => {
+            Reply::Refused { status, retry_after_s, body, hold_until_ms } => {
                 assert_eq!(status, 429);
                 assert!(retry_after_s.is_some());
                 assert!(body.contains("rate_limit_exceeded"));
+                // A full request window: the edge may repeat it, for at most the hold's maximum.
+                assert_eq!(hold_until_ms, Some(1_000 + REFUSAL_HOLD_MAX_MS));
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn only_request_window_refusals_may_be_held() {
+        let limits = Limits { tpm: NonZeroU64::new(15), ..Limits::default() };
+        let mut state = KeyState::default();
+        assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
+        // Tokens can free early (a settle below the estimate): never held.
+        assert!(matches!(admit(&mut state, &limits, 1), Reply::Refused { status: 429, hold_until_ms: None, .. }));
+        state.handle(Command::Control { control: Control::Disable }, 0);
+        assert!(matches!(admit(&mut state, &limits, 1), Reply::Refused { status: 401, hold_until_ms: None, .. }));
     }
 
     #[test]

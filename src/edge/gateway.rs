@@ -4,6 +4,7 @@
 //! API (`super::admin`).
 
 use super::config::Config;
+use super::held_refusals::{self, Held};
 use super::ledger_client::LedgerClient;
 use super::metered_body::MeteredBody;
 use super::respond::error_response;
@@ -52,9 +53,18 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
 
     let ledger = LedgerClient::for_key(env, &record.id)?;
     let admit = Command::Admit { secret_version: record.secret_version, limits: record.limits.clone(), ask: metering.ask };
+    if let Some(held) = held_refusals::held(&record.id, now_ms) {
+        return refused(held.status, held.retry_after_s, held.body);
+    }
     let (reservation_id, headroom) = match ledger.call(&admit).await? {
         Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
-        Reply::Refused { status, retry_after_s, body } => return refused(status, retry_after_s, body),
+        Reply::Refused { status, retry_after_s, body, hold_until_ms } => {
+            if let Some(until_ms) = hold_until_ms {
+                let held = Held { until_ms, status, retry_after_s, body: body.clone() };
+                held_refusals::hold(&record.id, held, now_ms);
+            }
+            return refused(status, retry_after_s, body);
+        }
         Reply::Done | Reply::Report { .. } => {
             return Err(ApiError::unavailable("ledger_unavailable", "The ledger gave no admission."))
         }

@@ -5,6 +5,7 @@
 mod admin;
 mod config;
 mod gateway;
+mod held_refusals;
 mod key_ledger;
 mod ledger_client;
 mod metered_body;

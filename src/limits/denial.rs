@@ -59,6 +59,17 @@ impl LimitDenial {
         }
     }
 
+    /// Until when no request of the key can be admitted whatever else happens, if this denial
+    /// says so: a full request window stays full until its reset, since requests, once
+    /// counted, are never uncounted (token windows, spend and in-flight can free earlier, when
+    /// calls settle below their estimates or finish). Only a change of the limits ends it sooner.
+    pub fn refuses_every_request_until(&self) -> Option<u64> {
+        match self {
+            LimitDenial::Window { scope, reset_at_ms, .. } if !scope.counts_tokens() => Some(*reset_at_ms),
+            _ => None,
+        }
+    }
+
     /// The answer to send: 429 with [`LimitDetails`] and `Retry-After`, or 400 for
     /// [`LimitDenial::TooLarge`]. The message names the limit, the use, and when to retry.
     pub fn into_api_error(self, now_ms: u64) -> ApiError {

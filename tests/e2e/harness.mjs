@@ -7,11 +7,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { startMock } from '../mock-upstream/server.mjs';
+import { gatewayWorkerOptions, root } from './worker-options.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const UPSTREAM_SECRET = 'sk-upstream-test-credential';
 /** The bootstrap Admin's token (the ADMIN_TOKEN secret) of every test gateway. */
 export const ADMIN_TOKEN = 'tka_bootstrap-admin-token-for-tests';
@@ -43,23 +42,11 @@ export async function startGateway({ bindings = {}, mock } = {}) {
   const upstream = mock ?? (await startMock({ port: 0 }));
   const mf = new Miniflare({
     rootPath: root,
-    scriptPath: 'build/index.js',
-    modules: true,
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
-    compatibilityDate: '2026-04-26',
-    compatibilityFlags: ['enable_request_signal'],
-    kvNamespaces: ['KEYS'],
-    durableObjects: {
-      LEDGER: { className: 'KeyLedger', useSQLite: true },
-      OUTBOX: { className: 'Outbox', useSQLite: true },
-      REGISTRY: { className: 'Registry', useSQLite: true },
-    },
-    bindings: {
-      UPSTREAM_URL: `http://127.0.0.1:${upstream.port}`,
-      UPSTREAM_API_KEY: UPSTREAM_SECRET,
-      ADMIN_TOKEN,
-      ...bindings,
-    },
+    ...gatewayWorkerOptions({
+      upstreamUrl: `http://127.0.0.1:${upstream.port}`,
+      upstreamSecret: UPSTREAM_SECRET,
+      bindings: { ADMIN_TOKEN, ...bindings },
+    }),
   });
   const base = (await mf.ready).toString().replace(/\/$/, '');
   const kv = await mf.getKVNamespace('KEYS');

@@ -1,0 +1,88 @@
+// The gateway for the benchmarks: the built worker (build/index.js + index_bg.wasm) in workerd
+// through Miniflare with local KV and SQLite-backed Durable Objects, configured as
+// tests/e2e/harness.mjs configures it, in front of the mock upstream at MOCK_PORT.
+// A second, tiny worker bound to the same KV namespace seeds key records in bulk (10,000 puts
+// through Miniflare's Node proxy take minutes; inside workerd, seconds). It is never on the
+// request path measured.
+// Run with an IPC channel (child_process.fork):
+//   -> {op: 'ready', url, workerdPids}
+//   <- {op: 'seed', id, entries: [[kvKey, jsonString], ...]}  -> {op: 'seeded', id, n, ms}
+import { Miniflare } from 'miniflare';
+import { gatewayWorkerOptions, root } from '../../tests/e2e/worker-options.mjs';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const SEEDER = `export default {
+  async fetch(request, env) {
+    const entries = await request.json();
+    await Promise.all(entries.map(([k, v]) => env.KEYS.put(k, v)));
+    return new Response(String(entries.length));
+  },
+};`;
+
+const mf = new Miniflare({
+  rootPath: root,
+  workers: [
+    {
+      name: 'teamkeys',
+      ...gatewayWorkerOptions({
+        upstreamUrl: `http://127.0.0.1:${process.env.MOCK_PORT}`,
+        upstreamSecret: 'sk-upstream-bench-credential',
+      }),
+    },
+    {
+      name: 'bench-seeder',
+      modules: true,
+      script: SEEDER,
+      compatibilityDate: '2026-04-26',
+      kvNamespaces: ['KEYS'],
+    },
+  ],
+});
+const url = (await mf.ready).toString().replace(/\/$/, '');
+const seeder = await mf.getWorker('bench-seeder');
+
+/** Descendant processes of this one named workerd (Miniflare spawns one). */
+function workerdPids() {
+  const parent = new Map();
+  const name = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      name.set(Number(d), stat.slice(stat.indexOf('(') + 1, close));
+      parent.set(Number(d), Number(stat.slice(close + 2).split(' ')[1]));
+    } catch { /* gone */ }
+  }
+  const isDescendant = (pid) => {
+    for (let p = parent.get(pid); p; p = parent.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  return [...name].filter(([pid, n]) => n.includes('workerd') && isDescendant(pid)).map(([pid]) => pid);
+}
+
+async function seed(entries) {
+  const started = Date.now();
+  for (let i = 0; i < entries.length; i += 500) {
+    const res = await seeder.fetch('http://seeder/', { method: 'POST', body: JSON.stringify(entries.slice(i, i + 500)) });
+    if (!res.ok) throw new Error(`seeding failed: ${res.status} ${await res.text()}`);
+    await res.text();
+  }
+  return Date.now() - started;
+}
+
+process.on('message', async (msg) => {
+  if (msg.op === 'seed') {
+    try {
+      const ms = await seed(msg.entries);
+      process.send({ op: 'seeded', id: msg.id, n: msg.entries.length, ms });
+    } catch (e) {
+      process.send({ op: 'seeded', id: msg.id, error: String(e) });
+    }
+  }
+});
+const stop = () => mf.dispose().finally(() => process.exit(0));
+process.on('disconnect', stop);
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.send({ op: 'ready', url, workerdPids: workerdPids() });

@@ -1,0 +1,24 @@
+// How Miniflare runs the built teamkeys worker: the one definition shared by the end-to-end
+// harness and the benchmarks, kept in step with wrangler.toml (compatibility, bindings, classes).
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Miniflare worker options for build/index.js in front of the upstream at `upstreamUrl`. */
+export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {} }) {
+  return {
+    scriptPath: 'build/index.js',
+    modules: true,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    compatibilityDate: '2026-04-26',
+    compatibilityFlags: ['enable_request_signal'],
+    kvNamespaces: ['KEYS'],
+    durableObjects: {
+      LEDGER: { className: 'KeyLedger', useSQLite: true },
+      OUTBOX: { className: 'Outbox', useSQLite: true },
+      REGISTRY: { className: 'Registry', useSQLite: true },
+    },
+    bindings: { UPSTREAM_URL: upstreamUrl, UPSTREAM_API_KEY: upstreamSecret, ...bindings },
+  };
+}
