@@ -51,11 +51,11 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
     let price = facts.model.as_deref().and_then(|model| config.pricing.price(model)).copied();
     let metering = Metering::reserve(&route, &facts, &record.limits, price)?;
 
-    let ledger = LedgerClient::for_key(env, &record.id)?;
-    let admit = Command::Admit { secret_version: record.secret_version, limits: record.limits.clone(), ask: metering.ask };
     if let Some(held) = held_refusals::held(&record.id, now_ms) {
         return refused(held.status, held.retry_after_s, held.body);
     }
+    let ledger = LedgerClient::for_key(env, &record.id)?;
+    let admit = Command::Admit { secret_version: record.secret_version, limits: record.limits.clone(), ask: metering.ask };
     let (reservation_id, headroom) = match ledger.call(&admit).await? {
         Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
         Reply::Refused { status, retry_after_s, body, hold_until_ms } => {
