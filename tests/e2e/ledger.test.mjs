@@ -226,6 +226,16 @@ test('x-ratelimit-* and spend headers on proxied responses', async () => {
   assert.ok(Number(stream.headers.get('x-teamkeys-spend-remaining-micros')) < 1_000_000 - estimate);
 });
 
+/** Sends a control command straight to a key's ledger object, as the control plane does. */
+async function controlLedger(keyId, control) {
+  const ns = await gw.mf.getDurableObjectNamespace('LEDGER');
+  const res = await ns.get(ns.idFromName(keyId)).fetch('https://ledger/', {
+    method: 'POST', body: JSON.stringify({ op: 'control', control }),
+  });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { outcome: 'done' });
+}
+
 test('a key disabled at its ledger object is refused on its next request, whatever KV says', async () => {
   const record = keyRecord();
   const k = await gw.seedKey(record);
@@ -234,13 +244,7 @@ test('a key disabled at its ledger object is refused on its next request, whatev
   assert.equal(first.status, 200);
   await first.arrayBuffer();
 
-  const ns = await gw.mf.getDurableObjectNamespace('LEDGER');
-  const stub = ns.get(ns.idFromName(record.id));
-  const control = async (c) => {
-    const res = await stub.fetch('https://ledger/', { method: 'POST', body: JSON.stringify({ op: 'control', control: c }) });
-    assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { outcome: 'done' });
-  };
+  const control = (c) => controlLedger(record.id, c);
   await control({ action: 'disable' });
   const kvRecord = JSON.parse(await gw.kv.get(`key:${sha256hex(k)}`));
   assert.equal(kvRecord.status, 'active', 'KV still says active');
@@ -272,6 +276,26 @@ async function tokensChargedTo(k, tpd) {
   await res.arrayBuffer();
   return res.status === 200 ? tpd - Number(res.headers.get('x-ratelimit-remaining-tokens')) : `status ${res.status}`;
 }
+
+test('a full request window is refused at the edge for up to a second, then by the object again', async () => {
+  const record = keyRecord({ limits: { rpm: 1 } });
+  const k = await gw.seedKey(record);
+  const call = async () => {
+    const res = await gw.fetch('/openai/v1/chat/completions', json({ model: 'gpt-4o', messages: [] }, bearer(k)));
+    const body = await res.json();
+    return { status: res.status, code: body.error?.code };
+  };
+  assert.equal((await call()).status, 200);
+  const refused = await call();
+  assert.deepEqual(refused, { status: 429, code: 'rate_limit_exceeded' });
+  // The object now refuses the key for another reason; the edge, holding the window's refusal,
+  // does not ask it again within the hold…
+  await controlLedger(record.id, { action: 'disable' });
+  assert.deepEqual(await call(), { status: 429, code: 'rate_limit_exceeded' });
+  // …and asks it again once the hold (at most a second) is over.
+  const after = await pollUntil(call, (r) => r.status === 401, { timeoutMs: 2500 });
+  assert.deepEqual(after, { status: 401, code: 'key_disabled' });
+});
 
 // A client that goes away is charged the usage seen so far, or nothing if it left before the
 // answer; either way its reservation (and in-flight slot) is freed at once, not after the TTL.
