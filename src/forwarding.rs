@@ -46,7 +46,8 @@ const CLIENT_ONLY: [&str; 15] = [
 /// Query parameters forwarded: Gemini's stream framing and model-list paging. Any other (`key`,
 /// `fields`, `$fields`, …) stays behind: keys are never read from or passed through URLs, and a
 /// field selector could strip the usage an answer is billed by.
-const FORWARDED_QUERY: [&str; 8] = ["alt", "pageSize", "pageToken", "limit", "after", "before", "after_id", "before_id"];
+const FORWARDED_QUERY: [&str; 8] =
+    ["alt", "pageSize", "pageToken", "limit", "after", "before", "after_id", "before_id"];
 
 /// Upstream response headers that describe the organisation's upstream account (its own rate
 /// limits, organisation, project) rather than the caller's key; the gateway sets its own.
@@ -94,7 +95,18 @@ mod tests {
 
     #[test]
     fn credentials_and_edge_headers_stay_behind() {
-        for name in ["authorization", "x-api-key", "x-goog-api-key", "host", "cf-connecting-ip", "x-forwarded-for", "connection", "content-length", "openai-organization", "x-goog-fieldmask"] {
+        for name in [
+            "authorization",
+            "x-api-key",
+            "x-goog-api-key",
+            "host",
+            "cf-connecting-ip",
+            "x-forwarded-for",
+            "connection",
+            "content-length",
+            "openai-organization",
+            "x-goog-fieldmask",
+        ] {
             assert!(!forwards_request_header(name), "{name}");
         }
         for name in ["content-type", "anthropic-version", "anthropic-beta", "openai-beta", "x-mock-status", "accept"] {

@@ -33,9 +33,6 @@ mod tests {
     #[test]
     fn matches_known_sha256() {
         // sha256("abc")
-        assert_eq!(
-            record_name("abc"),
-            "key:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(record_name("abc"), "key:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

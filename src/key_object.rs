@@ -23,7 +23,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
-    Admit { secret_version: u32, limits: Limits, ask: Ask },
+    Admit {
+        secret_version: u32,
+        limits: Limits,
+        ask: Ask,
+    },
     /// `usage` is what the upstream reported (input/output split), if it reported any.
     Settle {
         reservation_id: u64,
@@ -32,19 +36,30 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
     },
-    Release { reservation_id: u64 },
-    Control { control: Control },
+    Release {
+        reservation_id: u64,
+    },
+    Control {
+        control: Control,
+    },
     /// The key's effective limits, from the control plane.
-    PushLimits { limits: Limits },
+    PushLimits {
+        limits: Limits,
+    },
     /// Usage totals and the state of each limit (`limits` unless limits were pushed); read-only.
-    Report { limits: Limits },
+    Report {
+        limits: Limits,
+    },
 }
 
 /// The object's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Reply {
-    Admitted { reservation_id: u64, headroom: Headroom },
+    Admitted {
+        reservation_id: u64,
+        headroom: Headroom,
+    },
     /// A finished refusal: the status, `Retry-After` and the error envelope to send as is.
     /// `hold_until_ms`: until then the same refusal answers every request of the key, so the
     /// edge may answer it without asking (see [`REFUSAL_HOLD_MAX_MS`]).
@@ -56,7 +71,11 @@ pub enum Reply {
         hold_until_ms: Option<u64>,
     },
     Done,
-    Report { usage: UsageTotals, limits: Vec<LimitUse>, headroom: Headroom },
+    Report {
+        usage: UsageTotals,
+        limits: Vec<LimitUse>,
+        headroom: Headroom,
+    },
 }
 
 /// The longest an edge may repeat a refusal without asking the object: a full request window
@@ -97,7 +116,11 @@ impl KeyState {
         match command {
             Command::Admit { secret_version, limits, ask } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
-                    return Handled { reply: Reply::refused(revoked_error(revoked), None), events: vec![], changed: false };
+                    return Handled {
+                        reply: Reply::refused(revoked_error(revoked), None),
+                        events: vec![],
+                        changed: false,
+                    };
                 }
                 let limits = self.pushed_limits.clone().unwrap_or(limits);
                 match self.ledger.admit(&limits, ask, now_ms) {
@@ -115,9 +138,7 @@ impl KeyState {
                     Err(denial) => Handled {
                         reply: Reply::refused(
                             denial.clone().into_api_error(now_ms),
-                            denial
-                                .refuses_every_request_until()
-                                .map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS)),
+                            denial.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS)),
                         ),
                         events: vec![],
                         changed: false,
@@ -252,7 +273,10 @@ mod tests {
         state.handle(Command::Release { reservation_id: released }, 2_000);
         let (usage, uses) = report(&mut state, &limits);
         let total = usage.total;
-        assert_eq!((total.requests, total.tokens, total.input_tokens, total.output_tokens, total.cost_micros), (2, 10, 7, 3, 4));
+        assert_eq!(
+            (total.requests, total.tokens, total.input_tokens, total.output_tokens, total.cost_micros),
+            (2, 10, 7, 3, 4)
+        );
         assert_eq!((uses[0].scope.as_str(), uses[0].limit, uses[0].used), ("rpm", 5, 2));
     }
 

@@ -4,6 +4,7 @@ pub mod error;
 pub mod events;
 pub mod family;
 pub mod forwarding;
+pub mod glob;
 pub mod key_hash;
 pub mod key_object;
 pub mod key_usage;
@@ -12,11 +13,10 @@ pub mod limits;
 pub mod metering;
 pub mod models_list;
 pub mod policy;
-pub mod revocation;
-pub mod usage;
-pub mod glob;
 pub mod request;
+pub mod revocation;
 pub mod route;
+pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

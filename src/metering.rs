@@ -119,8 +119,7 @@ mod tests {
     fn unpriced_model_is_refused_only_under_a_spend_cap() {
         let route = classify("POST", "/openai/v1/chat/completions").unwrap();
         let f = facts(&route, r#"{"model":"mystery","messages":[]}"#);
-        let capped: Limits =
-            serde_json::from_str(r#"{"spend":[{"period":"daily","limit_micros":100}]}"#).unwrap();
+        let capped: Limits = serde_json::from_str(r#"{"spend":[{"period":"daily","limit_micros":100}]}"#).unwrap();
         let err = Metering::reserve(&route, &f, &capped, None).unwrap_err();
         assert_eq!((err.status, err.code), (403, "model_not_priced"));
         assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask.cost_micros, 0);
@@ -130,8 +129,7 @@ mod tests {
     fn per_unit_routes_are_refused_only_under_a_spend_cap() {
         let route = classify("POST", "/openai/v1/images/generations").unwrap();
         let f = facts(&route, r#"{"model":"dall-e-3","prompt":"a cat"}"#);
-        let capped: Limits =
-            serde_json::from_str(r#"{"spend":[{"period":"total","limit_micros":100}]}"#).unwrap();
+        let capped: Limits = serde_json::from_str(r#"{"spend":[{"period":"total","limit_micros":100}]}"#).unwrap();
         let err = Metering::reserve(&route, &f, &capped, None).unwrap_err();
         assert_eq!((err.status, err.code), (403, "route_not_metered"));
         assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask, Ask::ZERO);

@@ -17,7 +17,10 @@ pub enum Control {
     Disable,
     Enable,
     /// A new secret version; the previous one keeps working until `grace_until_ms`, if given.
-    Rotate { new_version: u32, grace_until_ms: Option<u64> },
+    Rotate {
+        new_version: u32,
+        grace_until_ms: Option<u64>,
+    },
     Delete,
 }
 

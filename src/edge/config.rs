@@ -57,9 +57,12 @@ impl Config {
             }
         };
         let pricing_json = var("PRICING").unwrap_or_else(|| DEFAULT_PRICING_JSON.to_owned());
-        let pricing = Pricing::from_json(&pricing_json).map_err(|e| invalid("invalid_pricing_config", format!("PRICING: {e}")))?;
+        let pricing = Pricing::from_json(&pricing_json)
+            .map_err(|e| invalid("invalid_pricing_config", format!("PRICING: {e}")))?;
         let upstream_timeout_ms = match var("UPSTREAM_TIMEOUT_MS") {
-            Some(ms) => ms.trim().parse().map_err(|_| invalid("invalid_config", format!("UPSTREAM_TIMEOUT_MS '{ms}' is not a number of milliseconds")))?,
+            Some(ms) => ms.trim().parse().map_err(|_| {
+                invalid("invalid_config", format!("UPSTREAM_TIMEOUT_MS '{ms}' is not a number of milliseconds"))
+            })?,
             None => DEFAULT_UPSTREAM_TIMEOUT_MS,
         };
         Ok(Config { routing, pricing, pricing_json, upstream_timeout_ms })

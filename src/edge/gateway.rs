@@ -55,7 +55,8 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         return refused(held.status, held.retry_after_s, held.body);
     }
     let ledger = LedgerClient::for_key(env, &record.id)?;
-    let admit = Command::Admit { secret_version: record.secret_version, limits: record.limits.clone(), ask: metering.ask };
+    let admit =
+        Command::Admit { secret_version: record.secret_version, limits: record.limits.clone(), ask: metering.ask };
     let (reservation_id, headroom) = match ledger.call(&admit).await? {
         Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
         Reply::Refused { status, retry_after_s, body, hold_until_ms } => {
@@ -116,8 +117,8 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
 /// The key's validated policy, from the KV record named by the key's hash.
 async fn authenticate(req: &Request, env: &Env, route: &Route) -> Result<KeyPolicy, ApiError> {
     let headers = req.headers();
-    let values: [(&str, Option<String>); 3] = ["authorization", "x-api-key", "x-goog-api-key"]
-        .map(|name| (name, headers.get(name).ok().flatten()));
+    let values: [(&str, Option<String>); 3] =
+        ["authorization", "x-api-key", "x-goog-api-key"].map(|name| (name, headers.get(name).ok().flatten()));
     let header = |name: &str| values.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.as_deref());
     let key = extract_key(route.family, header).ok_or_else(|| {
         ApiError::unauthenticated(
@@ -148,7 +149,8 @@ async fn read_body(req: &mut Request, route: &Route) -> Result<Vec<u8>, ApiError
     if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
         return Err(body_too_large());
     }
-    let body = req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?;
+    let body =
+        req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?;
     if body.len() > MAX_BODY_BYTES {
         return Err(body_too_large());
     }
@@ -191,7 +193,8 @@ fn upstream_failed(status: u16) -> ApiError {
 }
 
 fn store_unavailable() -> ApiError {
-    ApiError::unavailable("key_store_unavailable", "The key store cannot be reached; retry shortly.").with_retry_after(1)
+    ApiError::unavailable("key_store_unavailable", "The key store cannot be reached; retry shortly.")
+        .with_retry_after(1)
 }
 
 fn internal(e: worker::Error) -> ApiError {

@@ -32,7 +32,11 @@ pub async fn forward(env: &Env, call: &Call<'_>, targets: &[&Target]) -> Result<
         match attempt(env, call, target).await {
             Ok(response) if is_last || !retryable(response.status_code()) => return Ok(response),
             Ok(response) => {
-                worker::console_warn!("upstream {} answered {}; trying the next target", target.base_url, response.status_code())
+                worker::console_warn!(
+                    "upstream {} answered {}; trying the next target",
+                    target.base_url,
+                    response.status_code()
+                )
             }
             Err(error) => {
                 worker::console_warn!("upstream {}: {}", target.base_url, error.message);
@@ -40,7 +44,8 @@ pub async fn forward(env: &Env, call: &Call<'_>, targets: &[&Target]) -> Result<
             }
         }
     }
-    Err(last_error.unwrap_or_else(|| ApiError::internal("no_target", "The routing group has no target for this API family.")))
+    Err(last_error
+        .unwrap_or_else(|| ApiError::internal("no_target", "The routing group has no target for this API family.")))
 }
 
 fn retryable(status: u16) -> bool {
@@ -61,7 +66,10 @@ async fn attempt(env: &Env, call: &Call<'_>, target: &Target) -> Result<Response
         worker::console_error!("secret {} is not set", target.credential_secret);
         ApiError::internal(
             "upstream_credential_missing",
-            format!("The gateway has no credential for this upstream (secret '{}' is not set).", target.credential_secret),
+            format!(
+                "The gateway has no credential for this upstream (secret '{}' is not set).",
+                target.credential_secret
+            ),
         )
     })?;
     let headers = Headers::new();

@@ -147,10 +147,7 @@ mod tests {
         ledger.admit(&limits, Ask { tokens: 10, cost_micros: 5 }, 2_000).unwrap();
         let uses = ledger.limit_uses(&limits, 2_000);
         let summary: Vec<(&str, u64, u64)> = uses.iter().map(|u| (u.scope.as_str(), u.limit, u.used)).collect();
-        assert_eq!(
-            summary,
-            [("rpm", 10, 2), ("tpd", 1_000, 35), ("max_in_flight", 4, 1), ("spend_daily", 500, 25)]
-        );
+        assert_eq!(summary, [("rpm", 10, 2), ("tpd", 1_000, 35), ("max_in_flight", 4, 1), ("spend_daily", 500, 25)]);
         assert_eq!(uses[0].reset_at_ms, Some(62_000), "the rpm window empties a minute after the last request");
         assert_eq!(uses[2].reset_at_ms, None);
         assert_eq!(uses[3].reset_at_ms, Some(86_400_000));

@@ -81,7 +81,8 @@ pub fn visible_models<'a, 'n: 'a>(
             Family::Gemini => name.strip_prefix("models/").unwrap_or(name),
             _ => name,
         };
-        model_rules(record).all(|rule| rule.permits(model)) && routing.serves(family, Some(model), &record.routing_groups)
+        model_rules(record).all(|rule| rule.permits(model))
+            && routing.serves(family, Some(model), &record.routing_groups)
     })
 }
 
@@ -193,8 +194,20 @@ mod tests {
         (r#","models":{"allow":["llama-*"]}"#, OpenAi, Some("gpt-4o"), None, Err((403, "model_not_allowed"))),
         // 4. boundary model rules apply on top of the key's own
         (r#","boundary_models":[{"allow":["gpt-*"]}]"#, OpenAi, Some("gpt-4o"), None, Ok("openai")),
-        (r#","boundary_models":[{"allow":["gpt-*"]},{"block":["gpt-4*"]}]"#, OpenAi, Some("gpt-4o"), None, Err((403, "model_not_allowed"))),
-        (r#","models":{"allow":["gpt-4o"]},"boundary_models":[{"allow":["claude-*"]}]"#, OpenAi, Some("gpt-4o"), None, Err((403, "model_not_allowed"))),
+        (
+            r#","boundary_models":[{"allow":["gpt-*"]},{"block":["gpt-4*"]}]"#,
+            OpenAi,
+            Some("gpt-4o"),
+            None,
+            Err((403, "model_not_allowed")),
+        ),
+        (
+            r#","models":{"allow":["gpt-4o"]},"boundary_models":[{"allow":["claude-*"]}]"#,
+            OpenAi,
+            Some("gpt-4o"),
+            None,
+            Err((403, "model_not_allowed")),
+        ),
     ];
 
     #[test]

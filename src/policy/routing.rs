@@ -245,6 +245,11 @@ mod tests {
         )
     }
 
+    /// A configuration of one group `a` serving every model with `target` alone.
+    fn in_one_group(target: String) -> String {
+        format!(r#"{{"groups":[{{"name":"a","models":["*"],"targets":[{target}]}}]}}"#)
+    }
+
     /// Groups: `eu` (claude-* via two Anthropic targets, one OpenAI target), `research`
     /// (o* and gpt-5, no fallback), `cheap` (gpt-4o* with a model map), `everything` (*).
     fn config() -> RoutingConfig {
@@ -379,48 +384,12 @@ mod tests {
                 ),
                 "used twice",
             ),
-            (
-                format!(
-                    r#"{{"groups":[{{"name":"a","models":["*"],"targets":[{}]}}]}}"#,
-                    target("ftp://x", OpenAi, "")
-                ),
-                "base_url",
-            ),
-            (
-                format!(
-                    r#"{{"groups":[{{"name":"a","models":["*"],"targets":[{}]}}]}}"#,
-                    target("https://", OpenAi, "")
-                ),
-                "base_url",
-            ),
-            (
-                format!(
-                    r#"{{"groups":[{{"name":"a","models":["*"],"targets":[{}]}}]}}"#,
-                    target("https:///x", OpenAi, "")
-                ),
-                "base_url",
-            ),
-            (
-                format!(
-                    r#"{{"groups":[{{"name":"a","models":["*"],"targets":[{}]}}]}}"#,
-                    target("https://x/v1?k=1", OpenAi, "")
-                ),
-                "base_url",
-            ),
-            (
-                format!(
-                    r#"{{"groups":[{{"name":"a","models":["*"],"targets":[{}]}}]}}"#,
-                    target("x.example", OpenAi, "")
-                ),
-                "base_url",
-            ),
-            (
-                format!(
-                    r#"{{"groups":[{{"name":"a","models":["*"],"targets":[{}]}}]}}"#,
-                    target("https://x", OpenAi, r#""a":"""#)
-                ),
-                "empty model",
-            ),
+            (in_one_group(target("ftp://x", OpenAi, "")), "base_url"),
+            (in_one_group(target("https://", OpenAi, "")), "base_url"),
+            (in_one_group(target("https:///x", OpenAi, "")), "base_url"),
+            (in_one_group(target("https://x/v1?k=1", OpenAi, "")), "base_url"),
+            (in_one_group(target("x.example", OpenAi, "")), "base_url"),
+            (in_one_group(target("https://x", OpenAi, r#""a":"""#)), "empty model"),
             (
                 format!(
                     r#"{{"groups":[{{"name":"a","models":["*"],"targets":[{{"base_url":"https://x","family":{},"credential_secret":""}}]}}]}}"#,

@@ -109,7 +109,9 @@ mod tests {
             reader.feed(chunk, ends, |line, end| {
                 let shown = match line {
                     Line::Blank => "blank".to_string(),
-                    Line::Data { value, whole } => format!("data[{}]{}", String::from_utf8_lossy(value), if whole { "" } else { "…" }),
+                    Line::Data { value, whole } => {
+                        format!("data[{}]{}", String::from_utf8_lossy(value), if whole { "" } else { "…" })
+                    }
                     Line::Other => "other".to_string(),
                 };
                 lines.push((shown, end));
@@ -167,10 +169,12 @@ mod tests {
         let mut seen = Vec::new();
         for stream in [&data, &other] {
             for piece in stream.chunks(1000) {
-                reader.feed(piece, false, |line, _| seen.push(match line {
-                    Line::Data { value, whole } => (value.len() >= TAIL_BYTES - 1, value.ends_with(b"xEND"), whole),
-                    _ => (false, false, true),
-                }));
+                reader.feed(piece, false, |line, _| {
+                    seen.push(match line {
+                        Line::Data { value, whole } => (value.len() >= TAIL_BYTES - 1, value.ends_with(b"xEND"), whole),
+                        _ => (false, false, true),
+                    })
+                });
             }
         }
         assert_eq!(seen, [(true, true, false), (false, false, true)]);

@@ -216,7 +216,10 @@ mod tests {
 
     #[test]
     fn slice_may_start_mid_document() {
-        assert_eq!(usage(r#"tokens\":3}"}],"usage" : {"prompt_tokens":7}}"#, Family::OpenAi), Some(Usage::new(7, 0, 0)));
+        assert_eq!(
+            usage(r#"tokens\":3}"}],"usage" : {"prompt_tokens":7}}"#, Family::OpenAi),
+            Some(Usage::new(7, 0, 0))
+        );
         assert_eq!(usage(r#"age":{"prompt_tokens":7}}"#, Family::OpenAi), None);
     }
 

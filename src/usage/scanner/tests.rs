@@ -188,7 +188,8 @@ fn strip_holds_an_event_only_until_its_data_line_is_complete() {
 
 #[test]
 fn strip_drops_the_whole_usage_event_and_keeps_comments_and_other_events() {
-    let usage_chunk = r#"{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2}}"#;
+    let usage_chunk =
+        r#"{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2}}"#;
     let body = format!(
         ": keep-alive\n\ndata: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"a\"}}}}],\"usage\":null}}\n\n\
          id: 7\nevent: chunk\n: note\ndata: {usage_chunk}\nretry: 10\n\ndata: [DONE]\n\n"
@@ -229,7 +230,9 @@ fn strip_at_a_body_end_without_line_ending() {
 #[test]
 fn strip_releases_an_event_too_long_to_be_the_usage_chunk() {
     let content = "x".repeat(100_000);
-    let body = format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{content}\"}}}}],\"usage\":null}}\n\ndata: [DONE]\n\n");
+    let body = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{content}\"}}}}],\"usage\":null}}\n\ndata: [DONE]\n\n"
+    );
     let body = body.as_bytes();
     let mut scanner = UsageScanner::new(Family::OpenAi, BodyKind::EventStream, true);
     let (mut fed, mut sent) = (0, Vec::new());
@@ -271,7 +274,14 @@ fn anthropic_json_body() {
 fn anthropic_stream() {
     for crlf in [false, true] {
         let body = stream(&ANTHROPIC_EVENTS, crlf);
-        assert_any_split(Family::Anthropic, BodyKind::EventStream, false, &body, &body, Some(Usage::new(3472, 2000, 15)));
+        assert_any_split(
+            Family::Anthropic,
+            BodyKind::EventStream,
+            false,
+            &body,
+            &body,
+            Some(Usage::new(3472, 2000, 15)),
+        );
     }
 }
 
@@ -349,7 +359,11 @@ fn gemini_json_body() {
 
 #[test]
 fn gemini_json_array_of_responses_reports_the_last() {
-    let body = format!("[{},\r\n{}]", &GEMINI_EVENTS[0][6..GEMINI_EVENTS[0].len() - 4], &GEMINI_EVENTS[2][6..GEMINI_EVENTS[2].len() - 4]);
+    let body = format!(
+        "[{},\r\n{}]",
+        &GEMINI_EVENTS[0][6..GEMINI_EVENTS[0].len() - 4],
+        &GEMINI_EVENTS[2][6..GEMINI_EVENTS[2].len() - 4]
+    );
     let (_, usage) = scan(Family::Gemini, BodyKind::Json, false, &[body.as_bytes()]);
     assert_eq!(usage, Some(Usage::new(9, 0, 59)));
 }
