@@ -87,7 +87,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         facts: &facts,
         body: &body,
         query: url.query(),
-        client_headers: &req.headers(),
+        client_headers: req.headers(),
         timeout_ms: config.upstream_timeout_ms,
     };
     // Any early return from here drops `settlement`, which releases the reservation.
