@@ -57,11 +57,14 @@ pub struct ApiError {
     /// Seconds for a `Retry-After` header (429 and some 503s).
     #[serde(skip)]
     pub retry_after_s: Option<u64>,
+    /// The methods for an `Allow` header (405).
+    #[serde(skip)]
+    pub allow: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: u16, kind: ErrorType, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), kind, code, limit: None, retry_after_s: None }
+        ApiError { status, message: message.into(), kind, code, limit: None, retry_after_s: None, allow: None }
     }
 
     pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
@@ -88,6 +91,13 @@ impl ApiError {
         Self::new(500, ErrorType::InternalError, code, message)
     }
 
+    /// A 405 for a route that accepts only `allowed` (sent as the `Allow` header).
+    pub fn method_not_allowed(allowed: &[&str], message: impl Into<String>) -> Self {
+        let mut error = Self::new(405, ErrorType::InvalidRequestError, "method_not_allowed", message);
+        error.allow = Some(allowed.join(", "));
+        error
+    }
+
     /// The same error with a `Retry-After` of `seconds`.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after_s = Some(seconds);
@@ -105,6 +115,7 @@ impl ApiError {
             code,
             limit: Some(details),
             retry_after_s: retry,
+            allow: None,
         }
     }
 

@@ -17,7 +17,7 @@
 //!
 //! `/admin/…` is routed by the gateway before [`classify`] is called; here it is just unknown.
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::ApiError;
 use crate::family::Family;
 use std::borrow::Cow;
 use std::ops::Range;
@@ -331,13 +331,8 @@ fn refused(path: &str, refusal: Refusal) -> ApiError {
     ApiError::forbidden("route_not_allowed", format!("'{path}' is not offered through team keys: {why}."))
 }
 
-fn method_not_allowed(method: &str, path: &str, allowed: &str) -> ApiError {
-    ApiError::new(
-        405,
-        ErrorType::InvalidRequestError,
-        "method_not_allowed",
-        format!("Method {method} is not allowed on '{path}'; use {allowed}."),
-    )
+fn method_not_allowed(method: &str, path: &str, allowed: &'static str) -> ApiError {
+    ApiError::method_not_allowed(&[allowed], format!("Method {method} is not allowed on '{path}'; use {allowed}."))
 }
 
 fn invalid_path_model(path: &str) -> ApiError {
@@ -353,6 +348,7 @@ fn invalid_path_model(path: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorType;
     use Endpoint::*;
     use Family::*;
 

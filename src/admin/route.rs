@@ -4,7 +4,7 @@
 //! Ids in paths are `[A-Za-z0-9_-]`, 1 to 64 characters; anything else is 404.
 
 use super::lifecycle::Transition;
-use crate::error::{ApiError, ErrorType};
+use crate::error::ApiError;
 
 pub const PREFIX: &str = "/admin/v1";
 
@@ -98,12 +98,7 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     };
     let allowed: Vec<&str> = choices.iter().map(|(m, _)| *m).collect();
     choices.into_iter().find(|(m, _)| *m == method).map(|(_, endpoint)| endpoint).ok_or_else(|| {
-        ApiError::new(
-            405,
-            ErrorType::InvalidRequestError,
-            "method_not_allowed",
-            format!("{method} is not allowed here; use {}.", allowed.join(" or ")),
-        )
+        ApiError::method_not_allowed(&allowed, format!("{method} is not allowed here; use {}.", allowed.join(" or ")))
     })
 }
 

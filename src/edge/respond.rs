@@ -10,5 +10,8 @@ pub fn error_response(error: &ApiError) -> Result<Response> {
     if let Some(seconds) = error.retry_after_s {
         headers.set("retry-after", &seconds.to_string())?;
     }
+    if let Some(methods) = &error.allow {
+        headers.set("allow", methods)?;
+    }
     Ok(Response::from_bytes(error.body().into_bytes())?.with_status(error.status).with_headers(headers))
 }

@@ -6,7 +6,7 @@
 //! - `GET    /admin/v1/webhooks/{id}/deliveries`   recent deliveries to it, newest first
 
 use super::endpoint::is_endpoint_id;
-use crate::error::{ApiError, ErrorType};
+use crate::error::ApiError;
 
 /// Every webhook route starts with this.
 pub const WEBHOOKS_PATH: &str = "/admin/v1/webhooks";
@@ -39,9 +39,7 @@ pub fn webhook_route(method: &str, path: &str) -> Result<WebhookRoute, ApiError>
         }
         _ => return Err(not_found()),
     };
-    route.ok_or_else(|| {
-        ApiError::new(405, ErrorType::InvalidRequestError, "method_not_allowed", format!("{path} accepts {allowed}."))
-    })
+    route.ok_or_else(|| ApiError::method_not_allowed(&[allowed], format!("{path} accepts {allowed}.")))
 }
 
 #[cfg(test)]

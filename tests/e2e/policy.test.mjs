@@ -427,12 +427,14 @@ test('unknown paths 404, refused routes 403 route_not_allowed, wrong method 405'
     await assertError(await call(method, path, method === 'POST' ? { model: 'gpt-4o' } : undefined),
       403, 'permission_error', 'route_not_allowed');
   }
-  for (const [method, path] of [
-    ['GET', '/openai/v1/chat/completions'], ['POST', '/openai/v1/models'], ['DELETE', '/openai/v1/models/gpt-4o'],
-    ['GET', '/anthropic/v1/messages'], ['GET', '/gemini/v1beta/models/gemini-2.5-flash:generateContent'],
+  for (const [method, path, allow] of [
+    ['GET', '/openai/v1/chat/completions', 'POST'], ['POST', '/openai/v1/models', 'GET'],
+    ['DELETE', '/openai/v1/models/gpt-4o', 'GET'], ['GET', '/anthropic/v1/messages', 'POST'],
+    ['GET', '/gemini/v1beta/models/gemini-2.5-flash:generateContent', 'POST'],
   ]) {
-    await assertError(await call(method, path, method === 'POST' ? { model: 'gpt-4o' } : undefined),
-      405, 'invalid_request_error', 'method_not_allowed');
+    const res = await call(method, path, method === 'POST' ? { model: 'gpt-4o' } : undefined);
+    assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
+    await assertError(res, 405, 'invalid_request_error', 'method_not_allowed');
   }
   assert.equal(count(), before);
 });
