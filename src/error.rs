@@ -53,13 +53,13 @@ pub struct ApiError {
     pub kind: ErrorType,
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<LimitDetails>,
+    pub limit: Option<Box<LimitDetails>>,
     /// Seconds for a `Retry-After` header (429 and some 503s).
     #[serde(skip)]
     pub retry_after_s: Option<u64>,
     /// The methods for an `Allow` header (405).
     #[serde(skip)]
-    pub allow: Option<String>,
+    pub allow: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -94,7 +94,7 @@ impl ApiError {
     /// A 405 for a route that accepts only `allowed` (sent as the `Allow` header).
     pub fn method_not_allowed(allowed: &[&str], message: impl Into<String>) -> Self {
         let mut error = Self::new(405, ErrorType::InvalidRequestError, "method_not_allowed", message);
-        error.allow = Some(allowed.join(", "));
+        error.allow = Some(allowed.join(", ").into());
         error
     }
 
@@ -113,7 +113,7 @@ impl ApiError {
             message: message.into(),
             kind: ErrorType::RateLimitError,
             code,
-            limit: Some(details),
+            limit: Some(Box::new(details)),
             retry_after_s: retry,
             allow: None,
         }
