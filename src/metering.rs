@@ -8,7 +8,8 @@
 //! - Settle: the usage the upstream reported, priced the same way. An upstream answer of 400 or
 //!   above releases the reservation (nothing billed). A successful answer that reported no
 //!   usage (a stream abandoned before its usage event, an upstream that omits it) is charged the
-//!   reservation in full: unknown usage is never counted as zero.
+//!   reservation in full: unknown usage is never counted as zero. So is a call whose client left
+//!   while the upstream was working on it: the upstream bills it whether or not anyone reads it.
 
 use crate::error::ApiError;
 use crate::limits::{Actual, Ask, Limits};
@@ -18,6 +19,27 @@ use crate::usage::{Price, Usage};
 
 /// Output tokens reserved for a request that names no maximum and whose key sets no default.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
+
+/// How a call ended, for its reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The call never reached the upstream, or the upstream failed: nothing to bill.
+    Released,
+    /// The client left while the upstream was working on the call, before its answer.
+    Abandoned,
+    /// The upstream answered `status`, having reported `usage` (if any) by the end.
+    Answered { status: u16, usage: Option<Usage> },
+}
+
+impl Ending {
+    /// The usage the upstream reported, if the call got that far.
+    pub fn usage(&self) -> Option<Usage> {
+        match self {
+            Ending::Answered { usage, .. } => *usage,
+            _ => None,
+        }
+    }
+}
 
 /// The estimate of a call and the price it is billed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +86,14 @@ impl Metering {
         Ok(Metering { ask: charge(&estimate, price.as_ref()), price })
     }
 
-    /// What to record once the upstream answered with `status` and its body ended having
-    /// reported `usage`: `None` releases the reservation.
-    pub fn settle(&self, status: u16, usage: Option<Usage>) -> Option<Actual> {
-        if status >= 400 {
-            return None;
+    /// What to record for a call that ended so: `None` releases the reservation.
+    pub fn settle(&self, ending: Ending) -> Option<Actual> {
+        match ending {
+            Ending::Released => None,
+            Ending::Abandoned => Some(self.ask),
+            Ending::Answered { status, .. } if status >= 400 => None,
+            Ending::Answered { usage, .. } => Some(usage.map_or(self.ask, |usage| charge(&usage, self.price.as_ref()))),
         }
-        Some(usage.map_or(self.ask, |usage| charge(&usage, self.price.as_ref())))
     }
 }
 
@@ -149,9 +172,12 @@ mod tests {
     fn settlement_rules() {
         let pricing = pricing();
         let m = Metering { ask: Ask { tokens: 500, cost_micros: 900 }, price: pricing.price("gpt-4o").copied() };
-        assert_eq!(m.settle(500, Some(Usage::new(1, 0, 1))), None);
-        assert_eq!(m.settle(429, None), None);
-        assert_eq!(m.settle(200, None), Some(m.ask));
-        assert_eq!(m.settle(200, Some(Usage::new(10, 0, 5))), Some(Actual { tokens: 15, cost_micros: 60 }));
+        let answered = |status, usage| Ending::Answered { status, usage };
+        assert_eq!(m.settle(answered(500, Some(Usage::new(1, 0, 1)))), None);
+        assert_eq!(m.settle(answered(429, None)), None);
+        assert_eq!(m.settle(answered(200, None)), Some(m.ask));
+        assert_eq!(m.settle(answered(200, Some(Usage::new(10, 0, 5)))), Some(Actual { tokens: 15, cost_micros: 60 }));
+        assert_eq!(m.settle(Ending::Released), None);
+        assert_eq!(m.settle(Ending::Abandoned), Some(m.ask));
     }
 }

@@ -73,13 +73,11 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
 
     let limits = record.limits.clone();
     let meter: SharedMeter = Rc::new(RefCell::new(None));
-    let (mut settlement, settle) = settlement::open(ledger, &req, meter.clone(), move |ending| match ending {
-        Ending::Answered { status, usage } => match metering.settle(status, usage) {
-            Some(actual) => Command::Settle { reservation_id, limits, actual, usage },
+    let (mut settlement, settle) =
+        settlement::open(ledger, &req, meter.clone(), move |ending| match metering.settle(ending) {
+            Some(actual) => Command::Settle { reservation_id, limits, actual, usage: ending.usage() },
             None => Command::Release { reservation_id },
-        },
-        Ending::Released => Command::Release { reservation_id },
-    });
+        });
     ctx.wait_until(settle);
 
     let call = Call {
@@ -90,8 +88,13 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         client_headers: req.headers(),
         timeout_ms: config.upstream_timeout_ms,
     };
-    // Any early return from here drops `settlement`, which releases the reservation.
-    let mut upstream = forward(env, &call, &resolved.targets).await?;
+    // Any early return from here drops `settlement`, which releases the reservation — unless
+    // the handler is dropped while the upstream has the call (the client left): then the call
+    // is charged its reservation, as the upstream bills it.
+    settlement.upstream_working(true);
+    let forwarded = forward(env, &call, &resolved.targets).await;
+    settlement.upstream_working(false);
+    let mut upstream = forwarded?;
     let status = upstream.status_code();
     let headers = response_headers(upstream.headers(), &limit_headers(&headroom, now_ms))?;
     if status >= 500 || status == 401 || status == 403 {

@@ -8,29 +8,22 @@
 //! - the answer streamed → the [`Meter`]ed body ends, fails, or is dropped by the runtime because
 //!   the client went away → the usage seen so far;
 //! - the handler itself was cancelled (the client left before the answer) → the dropped
-//!   `Settlement` releases;
-//! - the client left mid-stream and the runtime neither ends nor drops the body → the request's
-//!   abort signal (`enable_request_signal`) → the usage the shared [`Meter`] has seen so far.
+//!   `Settlement`: abandoned if the upstream was working on the call, else released;
+//! - the client left and the runtime neither cancels the handler nor ends or drops the body →
+//!   the request's abort signal (`enable_request_signal`) → the usage the shared [`Meter`] has
+//!   seen so far, or, before the answer, abandoned or released as above.
 
 use super::ledger_client::LedgerClient;
 use crate::key_object::Command;
-use crate::usage::{Usage, UsageScanner};
+pub use crate::metering::Ending;
+use crate::usage::UsageScanner;
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, Request};
-
-/// How a call ended, for its reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// No answer reached the client: nothing to bill.
-    Released,
-    /// The upstream answered `status`, having reported `usage` (if any) by the end.
-    Answered { status: u16, usage: Option<Usage> },
-}
 
 /// The upstream answer's status and the scanner reading its body; shared between the body
 /// stream and the settlement task, which reads it if the client leaves mid-stream.
@@ -41,9 +34,22 @@ pub struct Meter {
 
 pub type SharedMeter = Rc<RefCell<Option<Meter>>>;
 
-/// The one-shot sender of a call's [`Ending`]; dropping it unsent releases the reservation.
+/// Whether the upstream is working on the call: set while the handler awaits its answer.
+type UpstreamWorking = Rc<Cell<bool>>;
+
+/// How a call that ends without an answer ended.
+fn unanswered(upstream_working: &UpstreamWorking) -> Ending {
+    if upstream_working.get() {
+        Ending::Abandoned
+    } else {
+        Ending::Released
+    }
+}
+
+/// The one-shot sender of a call's [`Ending`]; dropping it unsent ends the call unanswered.
 pub struct Settlement {
     tx: Option<oneshot::Sender<Ending>>,
+    upstream_working: UpstreamWorking,
 }
 
 impl Settlement {
@@ -52,11 +58,16 @@ impl Settlement {
             let _ = tx.send(ending);
         }
     }
+
+    /// Marks the span in which the upstream has the call and has not answered yet.
+    pub fn upstream_working(&self, working: bool) {
+        self.upstream_working.set(working);
+    }
 }
 
 impl Drop for Settlement {
     fn drop(&mut self) {
-        self.end(Ending::Released);
+        self.end(unanswered(&self.upstream_working));
     }
 }
 
@@ -69,18 +80,20 @@ pub fn open(
     command: impl FnOnce(Ending) -> Command + 'static,
 ) -> (Settlement, impl std::future::Future<Output = ()> + 'static) {
     let (tx, rx) = oneshot::channel();
+    let upstream_working = UpstreamWorking::default();
+    let settlement = Settlement { tx: Some(tx), upstream_working: upstream_working.clone() };
     let client_gone = client_gone(request);
     let task = async move {
         let ending = match select(rx, client_gone).await {
             Either::Left((ending, _)) => ending.unwrap_or(Ending::Released),
             Either::Right(_) => match meter.borrow().as_ref() {
                 Some(meter) => Ending::Answered { status: meter.status, usage: meter.scanner.usage() },
-                None => Ending::Released,
+                None => unanswered(&upstream_working),
             },
         };
         ledger.finish(command(ending)).await;
     };
-    (Settlement { tx: Some(tx) }, task)
+    (settlement, task)
 }
 
 /// Resolves when the client disconnects (never, where the runtime gives requests no signal).
