@@ -3,6 +3,7 @@
 //! core; this file only moves bytes between it and the platform. `/admin/…` goes to the admin
 //! API (`super::admin`).
 
+use super::body::read_capped;
 use super::config::Config;
 use super::held_refusals::{self, Held};
 use super::ledger_client::LedgerClient;
@@ -143,21 +144,12 @@ async fn authenticate(req: &Request, env: &Env, route: &Route) -> Result<KeyPoli
     })
 }
 
-/// The request body, refused past [`MAX_BODY_BYTES`] (by its declared length when it has one).
+/// The request body (none on GET routes), refused past [`MAX_BODY_BYTES`].
 async fn read_body(req: &mut Request, route: &Route) -> Result<Vec<u8>, ApiError> {
     if route.endpoint.method() == "GET" {
         return Ok(Vec::new());
     }
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-        return Err(body_too_large());
-    }
-    let body =
-        req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(body_too_large());
-    }
-    Ok(body)
+    read_capped(req, MAX_BODY_BYTES, body_too_large).await
 }
 
 fn response_headers(upstream: &Headers, limits: &[(&'static str, String)]) -> Result<Headers, ApiError> {

@@ -3,6 +3,7 @@
 //! `outbox::Outbox` the webhook outbox and `admin`'s `Registry` the control plane's store.
 
 mod admin;
+mod body;
 mod config;
 mod gateway;
 mod held_refusals;

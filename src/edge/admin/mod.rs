@@ -15,6 +15,7 @@ mod step;
 mod store;
 mod usage;
 
+use super::body::read_capped;
 use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
 use crate::admin::membership::Standing;
 use crate::admin::permission::{check, Action, Target};
@@ -65,7 +66,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         _ => {
             let body = match req.method() {
                 Method::Get | Method::Delete => None,
-                _ => Some(read_body(&mut req).await?),
+                _ => Some(read_capped(&mut req, MAX_ADMIN_BODY_BYTES, admin_body_too_large).await?),
             };
             let path = match url.query() {
                 Some(query) => format!("{}?{query}", url.path()),
@@ -74,20 +75,6 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             ask(env, req.method(), &path, authorization(&req).as_deref(), body).await
         }
     }
-}
-
-/// The body, refused past [`MAX_ADMIN_BODY_BYTES`] (by its declared length when it has one).
-async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_ADMIN_BODY_BYTES) {
-        return Err(admin_body_too_large());
-    }
-    let body =
-        req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?;
-    if body.len() > MAX_ADMIN_BODY_BYTES {
-        return Err(admin_body_too_large());
-    }
-    Ok(body)
 }
 
 fn authorization(req: &Request) -> Option<String> {
