@@ -17,8 +17,8 @@
 //! checks the key's own rule and each boundary's rule ([`model_rules`]); on create, an allow-list
 //! entry is refused only when a boundary certainly excludes every model it could match.
 
-use crate::glob::glob_match;
 use crate::limits::{CapMode, Limits, SpendCap, SpendPeriod};
+use crate::policy::glob::glob_match;
 use crate::policy::ModelAccess;
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU64;

@@ -12,7 +12,7 @@
 //! it must forget.
 
 use crate::error::ApiError;
-use crate::revocation::Control;
+use crate::ledger::revocation::Control;
 use serde::{Deserialize, Serialize};
 
 /// The longest grace period a rotation may give the old secret: 7 days.
@@ -180,7 +180,7 @@ impl SecretState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::revocation::Revocation;
+    use crate::ledger::revocation::Revocation;
 
     fn fresh() -> SecretState {
         SecretState { secrets: vec![Secret { hash: "h1".into(), version: 1, valid_until_ms: None }] }

@@ -2,7 +2,7 @@
 //! deleted ones included: their spend happened) and the organisation's (the sum over the
 //! projects the caller may read).
 
-use crate::key_usage::UsageTotals;
+use crate::ledger::usage_book::UsageTotals;
 use crate::limits::LimitUse;
 use serde::{Deserialize, Serialize};
 
@@ -74,7 +74,7 @@ impl OrgReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key_usage::Totals;
+    use crate::ledger::usage_book::Totals;
 
     #[test]
     fn a_project_sums_its_keys() {

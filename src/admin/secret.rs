@@ -5,7 +5,7 @@
 //! - Ids: `key_`, `prj_`, `prn_` + 16 base62 characters; not secret.
 //!
 //! A secret is shown once, in the answer that creates it; the registry keeps only its SHA-256
-//! ([`crate::key_hash`]) and its [`mask`].
+//! ([`crate::policy::key_hash`]) and its [`mask`].
 
 pub const KEY_PREFIX: &str = "tk_";
 pub const TOKEN_PREFIX: &str = "tka_";

@@ -9,7 +9,7 @@
 //! `Project` and `PushLimits` carry only the key id: they are computed from the registry as it
 //! is when applied, so applying one late or twice still leaves the newest state.
 
-use crate::revocation::Control;
+use crate::ledger::revocation::Control;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,8 @@
 //! Refusals this isolate may repeat without asking the key's object again.
 //!
 //! A key whose request window is full is refused by its object until the window resets
-//! ([`Reply::Refused::hold_until_ms`](crate::key_object::Reply), at most
-//! [`REFUSAL_HOLD_MAX_MS`](crate::key_object::REFUSAL_HOLD_MAX_MS) ahead). Repeating that answer
+//! ([`Reply::Refused::hold_until_ms`](crate::ledger::Reply), at most
+//! [`REFUSAL_HOLD_MAX_MS`](crate::ledger::REFUSAL_HOLD_MAX_MS) ahead). Repeating that answer
 //! here keeps a flood of refused calls from queueing in front of the object, where it would
 //! delay every admitted call of the same key. The map is per isolate and bounded.
 

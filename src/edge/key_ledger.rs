@@ -9,7 +9,7 @@
 
 use super::outbox::{new_event_id, PendingEvents};
 use crate::events::usage_event;
-use crate::key_object::{Command, Handled, KeyState};
+use crate::ledger::{Command, Handled, KeyState};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 

@@ -2,7 +2,7 @@
 //! nonsense is a 503, never an admission.
 
 use crate::error::ApiError;
-use crate::key_object::{Command, Reply};
+use crate::ledger::{Command, Reply};
 use worker::{Env, Method, Request, RequestInit, Stub};
 
 pub struct LedgerClient {

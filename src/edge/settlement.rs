@@ -14,8 +14,8 @@
 //!   seen so far, or, before the answer, abandoned or released as above.
 
 use super::ledger_client::LedgerClient;
-use crate::key_object::Command;
-pub use crate::metering::Ending;
+pub use crate::gateway::metering::Ending;
+use crate::ledger::Command;
 use crate::usage::UsageScanner;
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};

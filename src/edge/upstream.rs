@@ -7,10 +7,10 @@
 //! source: unreachable → 502, timed out → 504, upstream 5xx → 502 (the caller maps it).
 
 use crate::error::{ApiError, ErrorType};
-use crate::forwarding::{credential_header, forwarded_query, forwards_request_header};
+use crate::gateway::forwarding::{credential_header, forwarded_query, forwards_request_header};
+use crate::gateway::request::{forward_body, RequestFacts};
+use crate::gateway::route::Route;
 use crate::policy::Target;
-use crate::request::{forward_body, RequestFacts};
-use crate::route::Route;
 use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};

@@ -16,8 +16,8 @@ use super::model_access::ModelAccess;
 use super::record::{KeyPolicy, KeyRecord, KeyStatus};
 use super::routing::{ResolvedRoute, RoutingConfig};
 use crate::family::Family;
-use crate::request::RequestFacts;
-use crate::route::Route;
+use crate::gateway::request::RequestFacts;
+use crate::gateway::route::Route;
 use std::net::IpAddr;
 
 /// What the checks need to know about one call.
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn call_facts_from_a_request() {
-        let route = crate::route::classify("POST", "/openai/v1/chat/completions").unwrap();
+        let route = crate::gateway::route::classify("POST", "/openai/v1/chat/completions").unwrap();
         let request = RequestFacts { model: Some("gpt-4o".into()), ..RequestFacts::default() };
         let facts = CallFacts::new(&route, &request, Some(" 2001:db8::1 "));
         assert_eq!((facts.family, facts.model), (OpenAi, Some("gpt-4o")));

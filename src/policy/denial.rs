@@ -16,7 +16,7 @@
 use super::model_access::ModelAccess;
 use crate::error::{ApiError, ErrorType};
 use crate::family::Family;
-use crate::route::family_prefix;
+use crate::gateway::route::family_prefix;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,9 @@
 mod authorize;
 mod credential;
 mod denial;
+pub mod glob;
 mod ip;
+pub mod key_hash;
 mod model_access;
 mod record;
 mod routing;

@@ -1,10 +1,10 @@
-//! Which models a key may call: an allow list or a block list of globs ([`crate::glob`]).
+//! Which models a key may call: an allow list or a block list of globs ([`crate::policy::glob`]).
 //!
 //! Globs match the model name exactly as the client sends it (case-sensitive), so block lists are
 //! the weaker tool: a model added upstream later is callable until someone blocks it. Prefer
 //! allow lists.
 
-use crate::glob::glob_match;
+use crate::policy::glob::glob_match;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

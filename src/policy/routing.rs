@@ -17,8 +17,8 @@
 use super::denial::Denial;
 use crate::error::ApiError;
 use crate::family::Family;
-use crate::glob::glob_match;
-use crate::route::{family_prefix, FAMILIES};
+use crate::gateway::route::{family_prefix, FAMILIES};
+use crate::policy::glob::glob_match;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;

@@ -1,13 +1,13 @@
 //! Model prices, from configuration, and the cost of a [`Usage`].
 //!
 //! A pricing table is a JSON list of `{"model", "input", "output", "cached_input"?}` entries.
-//! `model` is an exact name or a glob ([`crate::glob`]); a model's price is that of the first
+//! `model` is an exact name or a glob ([`crate::policy::glob`]); a model's price is that of the first
 //! entry matching it, so specific patterns go before general ones. Prices are integer
 //! micro-dollars per million tokens; costs are integer micro-dollars, rounded up so metering
 //! never undercharges. No floating point anywhere.
 
 use super::Usage;
-use crate::glob::glob_match;
+use crate::policy::glob::glob_match;
 use serde::Deserialize;
 
 /// List prices (USD, standard tier, short prompts) of common models, as a starting

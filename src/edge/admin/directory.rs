@@ -13,7 +13,7 @@ use crate::admin::query::Query;
 use crate::admin::secret::{mask, new_id, new_token};
 use crate::admin::work::Work;
 use crate::error::ApiError;
-use crate::key_hash::sha256_hex;
+use crate::policy::key_hash::sha256_hex;
 use serde_json::json;
 
 pub const ORG_LAYER: &str = "the organisation boundary";

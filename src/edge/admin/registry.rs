@@ -26,7 +26,7 @@ use crate::edge::config::Config;
 use crate::edge::outbox::PendingEvents;
 use crate::edge::respond::error_response;
 use crate::error::ApiError;
-use crate::key_hash::sha256_hex;
+use crate::policy::key_hash::sha256_hex;
 use worker::{durable_object, Date, DurableObject, Env, Method, Request, Response, Result, State, Storage};
 
 /// The path the worker asks to learn who a token belongs to.

@@ -13,9 +13,9 @@
 //! object enforces, so a tightened boundary applies from the key's next request.
 
 use crate::error::ApiError;
-use crate::key_usage::{UsageBook, UsageTotals};
+use crate::ledger::revocation::{Control, Revocation, Revoked};
+use crate::ledger::usage_book::{UsageBook, UsageTotals};
 use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, SpendEvent};
-use crate::revocation::{Control, Revocation, Revoked};
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 

@@ -12,9 +12,9 @@
 //!   while the upstream was working on it: the upstream bills it whether or not anyone reads it.
 
 use crate::error::ApiError;
+use crate::gateway::request::RequestFacts;
+use crate::gateway::route::{Endpoint, Route};
 use crate::limits::{Actual, Ask, Limits};
-use crate::request::RequestFacts;
-use crate::route::{Endpoint, Route};
 use crate::usage::{Price, Usage};
 
 /// Output tokens reserved for a request that names no maximum and whose key sets no default.
@@ -104,11 +104,11 @@ fn charge(usage: &Usage, price: Option<&Price>) -> Actual {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::classify;
+    use crate::gateway::route::classify;
     use crate::usage::Pricing;
 
     fn facts(route: &Route, body: &str) -> RequestFacts {
-        crate::request::inspect(route, body.as_bytes()).unwrap()
+        crate::gateway::request::inspect(route, body.as_bytes()).unwrap()
     }
 
     fn pricing() -> Pricing {

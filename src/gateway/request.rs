@@ -16,7 +16,7 @@
 
 use crate::error::{ApiError, ErrorType};
 use crate::family::Family;
-use crate::route::{Endpoint, ModelSource, Route};
+use crate::gateway::route::{Endpoint, ModelSource, Route};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -233,7 +233,7 @@ fn invalid_json(error: serde_json::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::classify;
+    use crate::gateway::route::classify;
 
     fn facts(method: &str, path: &str, body: &str) -> Result<RequestFacts, ApiError> {
         inspect(&classify(method, path).unwrap(), body.as_bytes())
