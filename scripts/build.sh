@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Builds the worker (build/index.js + build/index_bg.wasm) with worker-build, pointing it at the
 # locally installed wasm-bindgen, wasm-opt and esbuild so that it downloads nothing.
+#
+# TEAMKEYS_BUILD=dev (what `make dev` sets) makes a development build: cargo's dev profile,
+# incremental, no LTO and no wasm-opt pass, so a rebuild takes seconds. Anything else (the
+# default, `make build`, `make test`, `wrangler deploy`) makes the optimised release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -14,4 +18,7 @@ need wasm-bindgen "$WASM_BINDGEN_BIN"
 need wasm-opt "$WASM_OPT_BIN"
 need esbuild "$ESBUILD_BIN"
 export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
+if [ "${TEAMKEYS_BUILD:-release}" = dev ]; then
+  exec worker-build --dev --no-opt
+fi
 exec worker-build --release

@@ -1,6 +1,8 @@
 // `make dev`: the gateway on this machine with an embedded default. Starts the bundled mock
 // upstream, seeds a demo key into local KV (only its SHA-256 is stored), then runs
 // `wrangler dev` (workerd with local KV and Durable Objects persisted under .dev/state).
+// wrangler runs the build (wrangler.toml `[build]`) with TEAMKEYS_BUILD=dev: a development build
+// (no LTO, no wasm-opt), rebuilt in seconds when a source file changes.
 // Ctrl-C stops everything it started.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -44,7 +46,7 @@ const dev = spawn(
   wrangler,
   ['dev', '--ip', '127.0.0.1', '--port', String(PORT), '--persist-to', STATE,
    '--var', `UPSTREAM_URL:http://127.0.0.1:${mock.port}`],
-  { stdio: ['inherit', 'pipe', 'inherit'] },
+  { stdio: ['inherit', 'pipe', 'inherit'], env: { ...process.env, TEAMKEYS_BUILD: 'dev' } },
 );
 let announced = false;
 dev.stdout.on('data', (chunk) => {
