@@ -247,7 +247,7 @@ fn from_an_empty_deployment_to_a_rotated_and_deleted_key() {
     assert_eq!((deleted.status, deleted.body["status"].as_str()), (200, Some("deleted")));
     assert!(admin.kv.records.borrow().is_empty());
     assert!(ids(&admin.call(ADMIN, "GET", "/keys", None)).is_empty());
-    assert_eq!(ids(&admin.call(ADMIN, "GET", "/keys?status=deleted", None)), [key_id.clone()]);
+    assert_eq!(ids(&admin.call(ADMIN, "GET", "/keys?status=deleted", None)), [key_id.as_str()]);
     let again = admin.call(&team.member, "POST", &format!("/keys/{key_id}/rotate"), Some(json!({})));
     assert_eq!(again.status, 409, "{:?}", again.body);
 
@@ -294,7 +294,7 @@ fn key_lists_page_and_filter_within_the_callers_scope() {
     assert_eq!((ids(&third), &third.body["next_cursor"]), (vec![elsewhere.clone()], &Value::Null));
 
     assert_eq!(ids(&admin.call(ADMIN, "GET", "/keys?tag=a", None)), [mine[0].clone(), mine[2].clone()]);
-    assert_eq!(ids(&admin.call(ADMIN, "GET", &format!("/keys?project={other}"), None)), [elsewhere.clone()]);
+    assert_eq!(ids(&admin.call(ADMIN, "GET", &format!("/keys?project={other}"), None)), [elsewhere.as_str()]);
     let by_member = admin.call(ADMIN, "GET", &format!("/keys?creator={}", team.member_id), None);
     assert_eq!(ids(&by_member), mine);
     admin.call(ADMIN, "POST", &format!("/keys/{}/disable", mine[1]), None);

@@ -125,7 +125,7 @@ fn principals_memberships_and_projects() {
     store.put_membership("p1", "b", ProjectRole::Owner).unwrap();
     store.put_membership("p2", "c", ProjectRole::Member).unwrap();
     store.put_membership("p1", "a", ProjectRole::Owner).unwrap();
-    assert_eq!(store.memberships(&"a".to_owned()).unwrap().role_in("p1"), Some(ProjectRole::Owner), "replaced");
+    assert_eq!(store.memberships("a").unwrap().role_in("p1"), Some(ProjectRole::Owner), "replaced");
     let members: Vec<String> = store.members("p1").unwrap().into_iter().map(|m| m.principal).collect();
     assert_eq!(members, ["b", "a"]);
 

@@ -38,7 +38,7 @@ impl Sql for Sqlite {
     fn exec(&self, statement: &str, params: &[SqlValue]) -> Result<Vec<Row>, SqlError> {
         let failed = |e: rusqlite::Error| SqlError(format!("{e} in {statement}"));
         let mut prepared = self.0.prepare(statement).map_err(failed)?;
-        let columns: Vec<String> = prepared.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Vec<String> = prepared.column_names().map(str::to_owned).collect();
         let bound = rusqlite::params_from_iter(params.iter().map(|value| match value {
             SqlValue::Null => SqliteValue::Null,
             SqlValue::Integer(n) => SqliteValue::Integer(*n),

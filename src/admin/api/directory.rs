@@ -74,7 +74,7 @@ pub fn get_routing(step: &Step) -> Result<Answer, ApiError> {
 
 pub fn get_pricing(step: &Step) -> Result<Answer, ApiError> {
     check(step.caller, Action::OrgPricingRead, Standing::default(), Target::Org)?;
-    let table: serde_json::Value = serde_json::from_str(&step.config.pricing_json)
+    let table: serde_json::Value = serde_json::from_str(step.config.pricing_json)
         .map_err(|_| ApiError::internal("invalid_pricing_config", "The pricing table is not JSON."))?;
     Ok(Answer::ok(&json!({ "data": table })))
 }
