@@ -18,12 +18,11 @@ use std::fmt;
 /// One row: column name → value (integers as JSON integers, `NULL` as `null`).
 pub type Row = Map<String, Value>;
 
-/// A bound parameter.
-#[derive(Debug, Clone, PartialEq)]
+/// A bound parameter (the stores keep no floating-point values).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SqlValue {
     Null,
     Integer(i64),
-    Real(f64),
     Text(String),
 }
 

@@ -458,3 +458,18 @@ fn tightening_a_boundary_re_projects_every_key_under_it() {
     );
     assert!(admin.kv.record(&kv_name(&secret)).unwrap().to_string().contains("10"));
 }
+
+#[test]
+fn a_usage_report_fails_closed_when_a_ledger_object_is_unreachable() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, _) = admin.create_key(&team.member, json!({"name": "k", "project": team.project}));
+    admin.ledgers.unreachable.set(true);
+    for (token, path) in
+        [(&team.member, format!("/keys/{key_id}/usage")), (&team.owner, format!("/projects/{}/usage", team.project))]
+    {
+        let usage = admin.call(token, "GET", &path, None);
+        assert_eq!((usage.status, usage.code()), (503, "ledger_unavailable"), "{path}");
+    }
+    assert_eq!(admin.call(ADMIN, "GET", "/usage", None).status, 503);
+}

@@ -31,7 +31,6 @@ fn bound(value: &SqlValue) -> SqlStorageValue {
     match value {
         SqlValue::Null => SqlStorageValue::Null,
         SqlValue::Integer(n) => SqlStorageValue::Integer(*n),
-        SqlValue::Real(x) => SqlStorageValue::Float(*x),
         SqlValue::Text(text) => SqlStorageValue::String(text.clone()),
     }
 }

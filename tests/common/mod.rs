@@ -42,7 +42,6 @@ impl Sql for Sqlite {
         let bound = rusqlite::params_from_iter(params.iter().map(|value| match value {
             SqlValue::Null => SqliteValue::Null,
             SqlValue::Integer(n) => SqliteValue::Integer(*n),
-            SqlValue::Real(x) => SqliteValue::Real(*x),
             SqlValue::Text(text) => SqliteValue::Text(text.clone()),
         }));
         let mut rows = prepared.query(bound).map_err(failed)?;

@@ -88,10 +88,6 @@ impl Registry {
         Registry { store, draining: Mutex::new(()) }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     pub async fn serve<K: KeyRecords, L: LedgerObjects>(
         &self,
         call: &Call<'_>,
