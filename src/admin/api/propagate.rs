@@ -7,7 +7,7 @@
 //! next: the next due row or the next end of a rotation's grace period, whichever comes first
 //! (the edge sets its alarm then, unless an earlier one is set).
 //!
-//! A drain makes at most [`PASSES`] passes of [`ROWS_PER_PASS`] rows, bounding the subrequests
+//! A drain makes at most `PASSES` passes of `ROWS_PER_PASS` rows, bounding the subrequests
 //! of one invocation; what is left is due at once and taken up by the alarm. The caller runs
 //! one drain at a time ([`super::Registry`] holds the lock).
 
