@@ -413,10 +413,11 @@ fn ledger_controls_wait_for_an_unreachable_object_and_arrive_in_order() {
     let disabled = admin.call(&team.member, "POST", &format!("/keys/{key_id}/disable"), None);
     assert_eq!((disabled.status, disabled.pending), (200, true));
     assert_eq!(admin.kv.record(&kv_name(&secret)).unwrap()["status"], "disabled", "the KV lane goes on");
-    let enabled = admin.call(&team.member, "POST", &format!("/keys/{key_id}/enable"), None);
-    assert!(enabled.pending, "the enable waits behind the disable");
-
     admin.ledgers.unreachable.set(false);
+    let enabled = admin.call(&team.member, "POST", &format!("/keys/{key_id}/enable"), None);
+    assert!(enabled.pending, "the enable waits behind the disable's retry, though the object is back");
+    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits"]);
+
     admin.clock.advance(300_000);
     assert_eq!(admin.alarm(), Drained::default());
     assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "control", "control"]);
