@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod ledger;
 pub mod limits;
 pub mod policy;
+pub mod sql;
 pub mod usage;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,5 +1,7 @@
-//! The control plane's pure core: who may do what, what a change may set, and what it leaves
-//! behind. The edge (`edge::admin`) authenticates, stores and projects; it decides nothing.
+//! The control plane's core: who may do what, what a change may set, and what it leaves
+//! behind, and the use-cases that apply those rules ([`api`]) over the registry's storage
+//! ([`store`], behind the [`crate::sql::Sql`] port). The edge (`edge::admin`) speaks HTTP and
+//! holds the Durable Object; it decides nothing.
 //!
 //! Flow of an admin call: [`route::classify`] names the endpoint → the registry authenticates
 //! the bearer token (its SHA-256 against `ADMIN_TOKEN`'s and the principals') → [`input`]
@@ -14,8 +16,10 @@
 //! boundaries), `secret` (keys, tokens, ids, masks), `lifecycle` (status, secrets, rotation),
 //! `key`, `project`, `principal` (what the registry holds and shows), `input` (request bodies),
 //! `query` (filters and cursor pagination), `audit`, `report` (usage), `route` (endpoints),
-//! `work` (what a change leaves for KV and the ledger objects).
+//! `work` (what a change leaves for KV and the ledger objects), `store` (the registry's tables
+//! and statements), `api` (the endpoints, the registry and the propagation of pending work).
 
+pub mod api;
 pub mod audit;
 pub mod boundary;
 pub mod input;
@@ -30,6 +34,7 @@ pub mod report;
 pub mod role;
 pub mod route;
 pub mod secret;
+pub mod store;
 pub mod work;
 
 /// The OpenAPI document of the admin API, served at `/admin/v1/openapi.json`.

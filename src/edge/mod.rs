@@ -13,6 +13,7 @@ mod metered_body;
 mod outbox;
 mod respond;
 mod settlement;
+mod sql;
 mod upstream;
 
 use worker::{event, Context, Env, Request, Response, Result};

@@ -1,6 +1,6 @@
 //! Durable webhook delivery: the `Outbox` Durable Object (one instance, named "org") and the
 //! ways into it. Every decision (ids, filters, signature, schedule, states) is made by
-//! [`crate::events`]; this module stores and sends.
+//! [`crate::events`], and its tables are [`crate::events::outbox_store`]; this module sends.
 //!
 //! Flow: a producer hands events over, either through [`PendingEvents`] (a Durable Object
 //! keeps them in its own SQLite until the outbox acknowledges them, retried by its alarm) →
@@ -21,7 +21,6 @@ mod object;
 mod pending;
 mod random;
 mod send;
-mod store;
 
 pub use client::handle_admin;
 pub use pending::PendingEvents;

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 const EVENT_ID_PREFIX: &str = "evt_";
-const EVENT_ID_RANDOM_BYTES: usize = 16;
+/// How many random bytes an event id carries.
+pub const EVENT_ID_RANDOM_BYTES: usize = 16;
 
 /// An event's id: `evt_` and 32 lowercase hex digits, unique per event and the same in every
 /// delivery and retry of it (receivers deduplicate on it).

@@ -11,13 +11,16 @@
 //! Modules, one concept each: `kind` (event types), `ids` (random ids), `envelope` (the
 //! delivered JSON and the producer→outbox batch), `usage` (spend events as webhook events),
 //! `endpoint` (endpoint configuration), `signature`, `schedule` (backoff), `delivery` (the state
-//! machine), `routes` (the admin routes).
+//! machine), `routes` (the admin routes), `outbox_store` (the outbox's tables and statements) and
+//! `pending` (a producer's queue of events not yet handed over), both over [`crate::sql::Sql`].
 
 mod delivery;
 mod endpoint;
 mod envelope;
 mod ids;
 mod kind;
+pub mod outbox_store;
+pub mod pending;
 mod routes;
 mod schedule;
 mod signature;
@@ -28,7 +31,7 @@ pub use delivery::{Attempt, Delivery, DeliveryStatus};
 pub use endpoint::{
     endpoint_id, parse_endpoint_request, signing_secret, EndpointView, EventFilter, NewEndpoint, MAX_ENDPOINTS,
 };
-pub use envelope::{read_batch, Batch, Event, EventId};
+pub use envelope::{read_batch, Batch, Event, EventId, EVENT_ID_RANDOM_BYTES};
 pub use kind::EventType;
 pub use routes::{webhook_route, WebhookRoute, WEBHOOKS_PATH};
 pub use schedule::{RetryPolicy, DEFAULT_BASE_MS, DEFAULT_EXPIRE_AFTER_MS};

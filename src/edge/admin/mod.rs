@@ -4,18 +4,13 @@
 //! it holds no data) → webhook routes: the registry says who the caller is, an Admin is passed
 //! to the outbox ([`crate::edge::outbox::handle_admin`]), anyone else gets 403; a change the
 //! outbox made is then reported to the registry's audit log → every other endpoint is forwarded
-//! to the [`registry::Registry`] object, which answers it whole.
+//! to the [`registry::Registry`] object, which answers it whole ([`crate::admin::api`]).
 
-mod audit;
-mod directory;
-mod keys;
-mod propagate;
+mod ports;
 mod registry;
-mod step;
-mod store;
-mod usage;
 
 use super::body::read_capped;
+use crate::admin::api::{WEBHOOK_CHANGED, WHOAMI};
 use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
 use crate::admin::membership::Standing;
 use crate::admin::permission::{check, Action, Target};
@@ -49,7 +44,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                 let report = ask(
                     env,
                     Method::Post,
-                    registry::WEBHOOK_CHANGED,
+                    WEBHOOK_CHANGED,
                     authorization.as_deref(),
                     Some(changed.to_string().into_bytes()),
                 );
@@ -104,7 +99,7 @@ async fn ask(
 
 /// Who the caller is, or the registry's refusal (401) to answer as is.
 async fn whoami(env: &Env, authorization: Option<&str>) -> Result<Result<Principal, Response>, ApiError> {
-    let mut response = ask(env, Method::Get, registry::WHOAMI, authorization, None).await?;
+    let mut response = ask(env, Method::Get, WHOAMI, authorization, None).await?;
     if response.status_code() != 200 {
         return Ok(Err(response));
     }

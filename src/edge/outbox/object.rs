@@ -13,9 +13,10 @@
 use super::config::retry_policy;
 use super::random::{jitter, random_bytes};
 use super::send::{send, Outgoing};
-use super::store::Store;
 use crate::edge::respond::error_response;
+use crate::edge::sql::ObjectSql;
 use crate::error::ApiError;
+use crate::events::outbox_store::OutboxStore;
 use crate::events::{
     endpoint_id, parse_endpoint_request, read_batch, signing_secret, webhook_route, Delivery, EndpointView,
     WebhookRoute, MAX_ENDPOINTS,
@@ -32,7 +33,7 @@ const LISTED: usize = 100;
 
 #[durable_object]
 pub struct Outbox {
-    store: Store,
+    store: OutboxStore,
     storage: Storage,
     env: Env,
 }
@@ -45,7 +46,7 @@ struct List<T> {
 impl DurableObject for Outbox {
     fn new(state: State, env: Env) -> Self {
         let storage = state.storage();
-        let store = Store::open(storage.sql()).expect("create the outbox tables");
+        let store = OutboxStore::open(ObjectSql::boxed(storage.sql(), "outbox")).expect("create the outbox tables");
         Outbox { store, storage, env }
     }
 
@@ -157,7 +158,7 @@ fn no_endpoint(id: &str) -> ApiError {
     ApiError::not_found(format!("No webhook endpoint {id}."))
 }
 
-fn internal(e: worker::Error) -> ApiError {
+fn internal(e: impl std::fmt::Display) -> ApiError {
     worker::console_error!("outbox: {e}");
     ApiError::internal("internal_error", "The webhook outbox failed while answering.")
 }

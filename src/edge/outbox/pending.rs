@@ -1,71 +1,51 @@
-//! Durable hand-off of events from a producer Durable Object (a key's ledger) to the outbox.
+//! Durable hand-off of events from a producer Durable Object (a key's ledger, the registry) to
+//! the outbox, over the core's [`EventQueue`] in the producer's own SQLite.
 //!
-//! Flow: [`PendingEvents::push`] stores the events in the producer's own SQLite, synchronously,
-//! in the same step as the state change that raised them (so both are kept or neither) →
-//! [`PendingEvents::wake`] sets the producer's alarm → the producer's `alarm` calls
-//! [`PendingEvents::hand_over`], which sends the oldest pending events to the outbox in one
-//! batch and deletes them once it has acknowledged; on failure the alarm is set again with
-//! backoff ([`crate::events::RetryPolicy::delay_ms`], never giving up). Each event carries its
-//! id from the start, so a batch sent twice (its acknowledgement lost) is stored once.
-//!
-//! Bounded: at most [`KEPT`] events wait; beyond that the oldest are dropped (and logged).
+//! Flow: [`PendingEvents::push`] stores the events synchronously, in the same step as the state
+//! change that raised them (so both are kept or neither) → [`PendingEvents::wake`] sets the
+//! producer's alarm → the producer's `alarm` calls [`PendingEvents::hand_over`], which sends the
+//! oldest pending events to the outbox in one batch and deletes them once it has acknowledged;
+//! on failure the alarm is set again with backoff ([`crate::events::RetryPolicy::delay_ms`],
+//! never giving up). Bounded by [`crate::events::pending::KEPT`].
 
 use super::client::enqueue;
 use super::config::retry_policy;
 use super::random::jitter;
+use crate::edge::sql::ObjectSql;
+use crate::events::pending::{EventQueue, KEPT};
 use crate::events::Event;
 use std::cell::Cell;
 use std::time::Duration;
-use worker::{Env, SqlStorage, State, Storage};
+use worker::{Env, State, Storage};
 
-/// Events kept waiting for the outbox, at most.
-const KEPT: i64 = 1000;
 /// Events per hand-off, at most.
 const BATCH: i64 = 100;
 
 pub struct PendingEvents {
-    sql: SqlStorage,
+    queue: EventQueue,
     storage: Storage,
     /// Failed hand-offs in a row (in memory: a restarted object starts again from the base wait).
     failures: Cell<u32>,
-}
-
-#[derive(serde::Deserialize)]
-struct Row {
-    seq: i64,
-    event: String,
 }
 
 impl PendingEvents {
     /// The producer's queue, its table created if missing.
     pub fn open(state: &State) -> worker::Result<PendingEvents> {
         let storage = state.storage();
-        let sql = storage.sql();
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS outbox_pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)",
-            None,
-        )?;
-        Ok(PendingEvents { sql, storage, failures: Cell::new(0) })
+        let queue = EventQueue::open(ObjectSql::boxed(storage.sql(), "outbox hand-off"))?;
+        Ok(PendingEvents { queue, storage, failures: Cell::new(0) })
+    }
+
+    /// The queue itself, for the core's steps.
+    pub fn queue(&self) -> &EventQueue {
+        &self.queue
     }
 
     /// Queues `events` (synchronous; call [`PendingEvents::wake`] after the step).
     pub fn push(&self, events: &[Event]) -> worker::Result<()> {
-        for event in events {
-            self.sql.exec("INSERT INTO outbox_pending (event) VALUES (?)", vec![event.body().into()])?;
-        }
-        if !events.is_empty() {
-            let dropped = self
-                .sql
-                .exec(
-                    "DELETE FROM outbox_pending WHERE seq <= (SELECT MAX(seq) FROM outbox_pending) - ?",
-                    vec![KEPT.into()],
-                )?
-                .rows_written();
-            if dropped > 0 {
-                worker::console_error!(
-                    "outbox hand-off: {dropped} undelivered events dropped (more than {KEPT} waiting)"
-                );
-            }
+        let dropped = self.queue.push(events)?;
+        if dropped > 0 {
+            worker::console_error!("outbox hand-off: {dropped} undelivered events dropped (more than {KEPT} waiting)");
         }
         Ok(())
     }
@@ -98,25 +78,15 @@ impl PendingEvents {
 
     /// Hands over one batch; whether more events wait.
     async fn send_batch(&self, env: &Env) -> worker::Result<bool> {
-        let rows: Vec<Row> = self
-            .sql
-            .exec("SELECT seq, event FROM outbox_pending ORDER BY seq LIMIT ?", vec![BATCH.into()])?
-            .to_array()?;
-        let Some(last) = rows.last().map(|row| row.seq) else {
+        let waiting = self.queue.oldest(BATCH)?;
+        let Some(last) = waiting.last else {
             return Ok(false);
         };
-        let events: Vec<Event> = rows
-            .iter()
-            .filter_map(|row| {
-                serde_json::from_str(&row.event)
-                    .inspect_err(|e| {
-                        worker::console_error!("outbox hand-off: dropping unreadable event {}: {e}", row.seq)
-                    })
-                    .ok()
-            })
-            .collect();
-        enqueue(env, &events).await?;
-        self.sql.exec("DELETE FROM outbox_pending WHERE seq <= ?", vec![last.into()])?;
-        Ok(rows.len() as i64 == BATCH)
+        for seq in &waiting.unreadable {
+            worker::console_error!("outbox hand-off: dropping unreadable event {seq}");
+        }
+        enqueue(env, &waiting.events).await?;
+        self.queue.acknowledge(last)?;
+        Ok(waiting.full)
     }
 }

@@ -2,29 +2,38 @@
 //! (audit entries, work rows, events), all written before the step returns, so that a change
 //! and everything it implies are kept together or not at all.
 
-use super::store::{Listed, Store};
 use crate::admin::audit::Change;
 use crate::admin::membership::Memberships;
 use crate::admin::role::Principal;
 use crate::admin::secret::Random;
+use crate::admin::store::{Listed, Store};
 use crate::admin::work::Work;
-use crate::edge::config::Config;
-use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::error::ApiError;
-use crate::events::{Event, EventType};
+use crate::events::pending::EventQueue;
+use crate::events::{Event, EventId, EventType};
+use crate::policy::RoutingConfig;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+
+/// The organisation's configuration the admin API shows (from the worker's vars).
+#[derive(Clone, Copy)]
+pub struct Settings<'a> {
+    pub routing: &'a RoutingConfig,
+    /// The pricing table as configured.
+    pub pricing_json: &'a str,
+}
 
 pub struct Step<'a> {
     pub store: &'a Store,
-    pub config: &'a Config,
-    pub events: &'a PendingEvents,
+    pub config: Settings<'a>,
     pub caller: &'a Principal,
     pub memberships: &'a Memberships,
     pub now_ms: u64,
     pub body: &'a [u8],
     pub query: Option<&'a str>,
+    events: &'a EventQueue,
+    random: RefCell<&'a mut dyn Random>,
     /// Whether the step queued events (the caller then wakes the hand-off).
     queued_events: Cell<bool>,
 }
@@ -57,28 +66,41 @@ impl Answer {
     }
 }
 
-/// The platform's CSPRNG.
-pub struct Os;
-
-impl Random for Os {
-    fn fill(&mut self, bytes: &mut [u8]) {
-        getrandom::fill(bytes).expect("the platform's random number generator");
-    }
+/// What a step reads besides the store: the request and its surroundings.
+pub struct Request<'a> {
+    pub caller: &'a Principal,
+    pub memberships: &'a Memberships,
+    pub now_ms: u64,
+    pub body: &'a [u8],
+    pub query: Option<&'a str>,
 }
 
 impl<'a> Step<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: &'a Store,
-        config: &'a Config,
-        events: &'a PendingEvents,
-        caller: &'a Principal,
-        memberships: &'a Memberships,
-        now_ms: u64,
-        body: &'a [u8],
-        query: Option<&'a str>,
+        config: Settings<'a>,
+        events: &'a EventQueue,
+        request: Request<'a>,
+        random: &'a mut dyn Random,
     ) -> Step<'a> {
-        Step { store, config, events, caller, memberships, now_ms, body, query, queued_events: Cell::new(false) }
+        let Request { caller, memberships, now_ms, body, query } = request;
+        Step {
+            store,
+            config,
+            caller,
+            memberships,
+            now_ms,
+            body,
+            query,
+            events,
+            random: RefCell::new(random),
+            queued_events: Cell::new(false),
+        }
+    }
+
+    /// Randomness for the secrets and ids the step hands out.
+    pub fn random(&self) -> impl Random + use<'_, 'a> {
+        |bytes: &mut [u8]| self.random.borrow_mut().fill(bytes)
     }
 
     /// Records `change` in the audit log under the caller's name.
@@ -99,9 +121,10 @@ impl<'a> Step<'a> {
         if let Value::Object(fields) = &mut data {
             fields.insert("actor".to_owned(), Value::String(self.caller.id.clone()));
         }
-        let id = new_event_id().map_err(internal)?;
-        let event = Event::new(id, kind, self.now_ms, &data).map_err(|e| internal(worker::Error::RustError(e)))?;
-        self.events.push(&[event]).map_err(internal)?;
+        let mut id = [0; crate::events::EVENT_ID_RANDOM_BYTES];
+        self.random().fill(&mut id);
+        let event = Event::new(EventId::new(id), kind, self.now_ms, &data).map_err(|_| internal())?;
+        self.events.push(&[event]).map_err(|_| internal())?;
         self.queued_events.set(true);
         Ok(())
     }
@@ -111,7 +134,7 @@ impl<'a> Step<'a> {
     }
 }
 
-pub fn internal(e: worker::Error) -> ApiError {
-    worker::console_error!("registry: {e}");
+/// 500 `registry_error`: the registry failed on its own side.
+pub fn internal() -> ApiError {
     ApiError::internal("registry_error", "The registry failed while answering.")
 }

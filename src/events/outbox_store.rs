@@ -1,5 +1,5 @@
-//! The outbox's SQLite tables and every query on them. All calls are synchronous: a sequence
-//! of them with no `.await` between is atomic within the object.
+//! The outbox's SQLite tables and every query on them, over the [`Sql`] port. All calls are
+//! synchronous: a sequence of them with no `.await` between is atomic within the object.
 //!
 //! - `endpoints(id, url, secret, events, created_at_ms)`: `events` is the filter as JSON.
 //! - `events(id, type, created_at_ms, received_at_ms, body)`: `body` is the exact JSON delivered.
@@ -11,8 +11,9 @@
 //! repeated hand-off of the same id within that time is still recognised).
 
 use crate::events::{Delivery, DeliveryStatus, EndpointView, Event, EventFilter, EventType, NewEndpoint};
+use crate::sql::{int, rows, run, Sql, SqlError, SqlValue};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::{SqlStorage, SqlStorageValue};
 
 /// How long finished deliveries and old events are kept.
 pub const RETENTION_MS: u64 = 7 * 86_400_000;
@@ -74,79 +75,88 @@ struct NextDue {
     at: Option<u64>,
 }
 
-pub struct Store {
-    sql: SqlStorage,
+pub struct OutboxStore {
+    sql: Box<dyn Sql>,
 }
 
-impl Store {
+impl OutboxStore {
     /// The store, its tables created if missing.
-    pub fn open(sql: SqlStorage) -> worker::Result<Store> {
+    pub fn open(sql: Box<dyn Sql>) -> Result<OutboxStore, SqlError> {
         for statement in SCHEMA {
-            sql.exec(statement, None)?;
+            run(&*sql, statement, &[])?;
         }
-        Ok(Store { sql })
+        Ok(OutboxStore { sql })
     }
 
-    pub fn endpoint_count(&self) -> worker::Result<usize> {
-        Ok(self.sql.exec("SELECT COUNT(*) AS n FROM endpoints", None)?.one::<Count>()?.n)
+    fn rows<T: DeserializeOwned>(&self, statement: &str, params: &[SqlValue]) -> Result<Vec<T>, SqlError> {
+        rows(&*self.sql, statement, params)
     }
 
-    pub fn insert_endpoint(&self, id: &str, endpoint: &NewEndpoint, secret: &str, now_ms: u64) -> worker::Result<()> {
-        self.sql.exec(
+    fn run(&self, statement: &str, params: &[SqlValue]) -> Result<(), SqlError> {
+        run(&*self.sql, statement, params)
+    }
+
+    /// The one row of a `SELECT COUNT(*) AS n` or `SELECT MIN(…) AS at`.
+    fn one<T: DeserializeOwned>(&self, statement: &str, params: &[SqlValue]) -> Result<T, SqlError> {
+        self.rows(statement, params)?.into_iter().next().ok_or_else(|| SqlError(format!("no row from {statement}")))
+    }
+
+    pub fn endpoint_count(&self) -> Result<usize, SqlError> {
+        Ok(self.one::<Count>("SELECT COUNT(*) AS n FROM endpoints", &[])?.n)
+    }
+
+    pub fn insert_endpoint(&self, id: &str, endpoint: &NewEndpoint, secret: &str, now_ms: u64) -> Result<(), SqlError> {
+        self.run(
             "INSERT INTO endpoints (id, url, secret, events, created_at_ms) VALUES (?, ?, ?, ?, ?)",
-            vec![id.into(), endpoint.url.as_str().into(), secret.into(), json(&endpoint.events)?.into(), int(now_ms)],
-        )?;
-        Ok(())
+            &[id.into(), endpoint.url.as_str().into(), secret.into(), json(&endpoint.events).into(), int(now_ms)],
+        )
     }
 
     /// Every endpoint, oldest first, without secrets.
-    pub fn endpoints(&self) -> worker::Result<Vec<EndpointView>> {
-        let rows: Vec<EndpointRow> = self
-            .sql
-            .exec("SELECT id, url, events, created_at_ms FROM endpoints ORDER BY created_at_ms, id", None)?
-            .to_array()?;
+    pub fn endpoints(&self) -> Result<Vec<EndpointView>, SqlError> {
+        let rows: Vec<EndpointRow> =
+            self.rows("SELECT id, url, events, created_at_ms FROM endpoints ORDER BY created_at_ms, id", &[])?;
         rows.into_iter()
             .map(|row| {
-                let events: EventFilter =
-                    serde_json::from_str(&row.events).map_err(|e| worker::Error::RustError(e.to_string()))?;
+                let events: EventFilter = serde_json::from_str(&row.events).map_err(|e| SqlError(e.to_string()))?;
                 Ok(EndpointView { id: row.id, url: row.url, events, created_at: row.created_at_ms, secret: None })
             })
             .collect()
     }
 
-    pub fn endpoint_exists(&self, id: &str) -> worker::Result<bool> {
-        Ok(self.sql.exec("SELECT COUNT(*) AS n FROM endpoints WHERE id = ?", vec![id.into()])?.one::<Count>()?.n > 0)
+    pub fn endpoint_exists(&self, id: &str) -> Result<bool, SqlError> {
+        Ok(self.one::<Count>("SELECT COUNT(*) AS n FROM endpoints WHERE id = ?", &[id.into()])?.n > 0)
     }
 
     /// Deletes an endpoint and all its deliveries; false if there was no such endpoint.
-    pub fn delete_endpoint(&self, id: &str) -> worker::Result<bool> {
+    pub fn delete_endpoint(&self, id: &str) -> Result<bool, SqlError> {
         if !self.endpoint_exists(id)? {
             return Ok(false);
         }
-        self.sql.exec("DELETE FROM deliveries WHERE endpoint_id = ?", vec![id.into()])?;
-        self.sql.exec("DELETE FROM endpoints WHERE id = ?", vec![id.into()])?;
+        self.run("DELETE FROM deliveries WHERE endpoint_id = ?", &[id.into()])?;
+        self.run("DELETE FROM endpoints WHERE id = ?", &[id.into()])?;
         Ok(true)
     }
 
     /// Stores `event` and a pending delivery, due now, for each endpoint that wants it; returns
     /// how many. An event id already stored changes nothing and returns 0.
-    pub fn enqueue(&self, event: &Event, now_ms: u64) -> worker::Result<usize> {
+    pub fn enqueue(&self, event: &Event, now_ms: u64) -> Result<usize, SqlError> {
         let id = event.id.as_str();
-        if self.sql.exec("SELECT COUNT(*) AS n FROM events WHERE id = ?", vec![id.into()])?.one::<Count>()?.n > 0 {
+        if self.one::<Count>("SELECT COUNT(*) AS n FROM events WHERE id = ?", &[id.into()])?.n > 0 {
             return Ok(0);
         }
-        self.sql.exec(
+        self.run(
             "INSERT INTO events (id, type, created_at_ms, received_at_ms, body) VALUES (?, ?, ?, ?, ?)",
-            vec![id.into(), event.kind.as_str().into(), int(event.created_at), int(now_ms), event.body().into()],
+            &[id.into(), event.kind.as_str().into(), int(event.created_at), int(now_ms), event.body().into()],
         )?;
         let wanting: Vec<EndpointView> =
             self.endpoints()?.into_iter().filter(|e| e.events.matches(event.kind)).collect();
         let delivery = Delivery::pending(0, now_ms);
         for endpoint in &wanting {
-            self.sql.exec(
+            self.run(
                 "INSERT INTO deliveries (event_id, endpoint_id, status, attempts, next_at_ms, updated_at_ms) \
                  VALUES (?, ?, ?, ?, ?, ?)",
-                vec![
+                &[
                     id.into(),
                     endpoint.id.as_str().into(),
                     delivery.status.as_str().into(),
@@ -160,24 +170,22 @@ impl Store {
     }
 
     /// Up to `limit` pending deliveries due by `now_ms`, earliest first.
-    pub fn due(&self, now_ms: u64, limit: usize) -> worker::Result<Vec<Due>> {
-        self.sql
-            .exec(
-                "SELECT d.id AS id, d.attempts AS attempts, d.event_id AS event_id, e.received_at_ms AS received_at_ms, \
-                 e.body AS body, p.url AS url, p.secret AS secret \
-                 FROM deliveries d JOIN events e ON e.id = d.event_id JOIN endpoints p ON p.id = d.endpoint_id \
-                 WHERE d.status = ? AND d.next_at_ms <= ? ORDER BY d.next_at_ms LIMIT ?",
-                vec![DeliveryStatus::Pending.as_str().into(), int(now_ms), int(limit as u64)],
-            )?
-            .to_array()
+    pub fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<Due>, SqlError> {
+        self.rows(
+            "SELECT d.id AS id, d.attempts AS attempts, d.event_id AS event_id, e.received_at_ms AS received_at_ms, \
+             e.body AS body, p.url AS url, p.secret AS secret \
+             FROM deliveries d JOIN events e ON e.id = d.event_id JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE d.status = ? AND d.next_at_ms <= ? ORDER BY d.next_at_ms LIMIT ?",
+            &[DeliveryStatus::Pending.as_str().into(), int(now_ms), int(limit as u64)],
+        )
     }
 
     /// Writes the state of delivery `id` after an attempt (nothing if it was deleted meanwhile).
-    pub fn record(&self, id: i64, delivery: &Delivery, now_ms: u64) -> worker::Result<()> {
-        self.sql.exec(
+    pub fn record(&self, id: i64, delivery: &Delivery, now_ms: u64) -> Result<(), SqlError> {
+        self.run(
             "UPDATE deliveries SET status = ?, attempts = ?, next_at_ms = ?, last_status = ?, last_error = ?, \
              updated_at_ms = ? WHERE id = ?",
-            vec![
+            &[
                 delivery.status.as_str().into(),
                 i64::from(delivery.attempts).into(),
                 delivery.next_at_ms.map(int).into(),
@@ -186,56 +194,44 @@ impl Store {
                 int(now_ms),
                 id.into(),
             ],
-        )?;
-        Ok(())
+        )
     }
 
     /// When the earliest pending delivery is due, if any is.
-    pub fn next_due(&self) -> worker::Result<Option<u64>> {
-        let next: NextDue = self
-            .sql
-            .exec(
-                "SELECT MIN(next_at_ms) AS at FROM deliveries WHERE status = ?",
-                vec![DeliveryStatus::Pending.as_str().into()],
-            )?
-            .one()?;
+    pub fn next_due(&self) -> Result<Option<u64>, SqlError> {
+        let next: NextDue = self.one(
+            "SELECT MIN(next_at_ms) AS at FROM deliveries WHERE status = ?",
+            &[DeliveryStatus::Pending.as_str().into()],
+        )?;
         Ok(next.at)
     }
 
     /// The latest `limit` deliveries to endpoint `id`, newest first.
-    pub fn deliveries(&self, endpoint_id: &str, limit: usize) -> worker::Result<Vec<DeliveryView>> {
-        self.sql
-            .exec(
-                "SELECT d.event_id AS event_id, e.type AS type, d.status AS status, d.attempts AS attempts, \
-                 d.next_at_ms AS next_attempt_at, d.last_status AS last_status, d.last_error AS last_error, \
-                 e.created_at_ms AS created_at, d.updated_at_ms AS updated_at \
-                 FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.endpoint_id = ? ORDER BY d.id DESC LIMIT ?",
-                vec![endpoint_id.into(), int(limit as u64)],
-            )?
-            .to_array()
+    pub fn deliveries(&self, endpoint_id: &str, limit: usize) -> Result<Vec<DeliveryView>, SqlError> {
+        self.rows(
+            "SELECT d.event_id AS event_id, e.type AS type, d.status AS status, d.attempts AS attempts, \
+             d.next_at_ms AS next_attempt_at, d.last_status AS last_status, d.last_error AS last_error, \
+             e.created_at_ms AS created_at, d.updated_at_ms AS updated_at \
+             FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.endpoint_id = ? ORDER BY d.id DESC LIMIT ?",
+            &[endpoint_id.into(), int(limit as u64)],
+        )
     }
 
     /// Drops finished deliveries, and events left without deliveries, older than [`RETENTION_MS`].
-    pub fn prune(&self, now_ms: u64) -> worker::Result<()> {
+    pub fn prune(&self, now_ms: u64) -> Result<(), SqlError> {
         let before = int(now_ms.saturating_sub(RETENTION_MS));
-        self.sql.exec(
+        self.run(
             "DELETE FROM deliveries WHERE status != ? AND updated_at_ms < ?",
-            vec![DeliveryStatus::Pending.as_str().into(), before.clone()],
+            &[DeliveryStatus::Pending.as_str().into(), before.clone()],
         )?;
-        self.sql.exec(
+        self.run(
             "DELETE FROM events WHERE received_at_ms < ? \
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
-            vec![before],
-        )?;
-        Ok(())
+            &[before],
+        )
     }
 }
 
-/// A time or count as an SQL integer (all of ours are far below 2^53).
-fn int(value: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(value as i64)
-}
-
-fn json(value: &impl Serialize) -> worker::Result<String> {
-    serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("event filters serialize")
 }

@@ -8,18 +8,17 @@
 
 use super::directory::project;
 use super::keys::{authorized, Bounds};
+use super::ports::LedgerObjects;
 use super::step::{Answer, Step};
 use crate::admin::key::Key;
 use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::project::Project;
 use crate::admin::report::{KeyLine, KeyReport, OrgReport, ProjectLine, ProjectReport};
-use crate::edge::ledger_client::LedgerClient;
 use crate::error::ApiError;
 use crate::ledger::usage_book::UsageTotals;
 use crate::ledger::{Command, Reply};
 use crate::limits::{LimitUse, Limits};
 use futures_util::future::try_join_all;
-use worker::Env;
 
 /// What the caller may read, decided in one synchronous step.
 pub enum Plan {
@@ -63,16 +62,16 @@ fn keys_with_limits(step: &Step, project_id: &str) -> Result<Vec<(Key, Limits)>,
 }
 
 /// Asks the ledger objects and answers the report.
-pub async fn report(env: &Env, plan: Plan, now_ms: u64) -> Result<Answer, ApiError> {
+pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Result<Answer, ApiError> {
     match plan {
         Plan::Key(key, limits) => {
-            let (usage, limits) = ask(env, &key.id, limits).await?;
+            let (usage, limits) = ask(ledgers, &key.id, limits).await?;
             Ok(Answer::ok(&KeyReport { key_id: key.id, as_of_ms: now_ms, usage, limits }))
         }
-        Plan::Project(id, keys) => Ok(Answer::ok(&ProjectReport::new(id, now_ms, key_lines(env, keys).await?))),
+        Plan::Project(id, keys) => Ok(Answer::ok(&ProjectReport::new(id, now_ms, key_lines(ledgers, keys).await?))),
         Plan::Org(projects) => {
             let reports = try_join_all(projects.into_iter().map(|(project, keys)| async move {
-                let report = ProjectReport::new(project.id, now_ms, key_lines(env, keys).await?);
+                let report = ProjectReport::new(project.id, now_ms, key_lines(ledgers, keys).await?);
                 Ok::<_, ApiError>(ProjectLine {
                     project_id: report.project_id,
                     name: project.name,
@@ -86,8 +85,8 @@ pub async fn report(env: &Env, plan: Plan, now_ms: u64) -> Result<Answer, ApiErr
 }
 
 /// Each key's usage, asked of the key objects concurrently.
-async fn key_lines(env: &Env, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, ApiError> {
-    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(env, &key.id, limits.clone()))).await?;
+async fn key_lines(ledgers: &impl LedgerObjects, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, ApiError> {
+    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(ledgers, &key.id, limits.clone()))).await?;
     let lines = keys.into_iter().zip(reports).map(|((key, _), (usage, _))| KeyLine {
         key_id: key.id,
         name: key.name,
@@ -97,8 +96,12 @@ async fn key_lines(env: &Env, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, 
     Ok(lines.collect())
 }
 
-async fn ask(env: &Env, key_id: &str, limits: Limits) -> Result<(UsageTotals, Vec<LimitUse>), ApiError> {
-    match LedgerClient::for_key(env, key_id)?.call(&Command::Report { limits }).await? {
+async fn ask(
+    ledgers: &impl LedgerObjects,
+    key_id: &str,
+    limits: Limits,
+) -> Result<(UsageTotals, Vec<LimitUse>), ApiError> {
+    match ledgers.call(key_id, &Command::Report { limits }).await? {
         Reply::Report { usage, limits, .. } => Ok((usage, limits)),
         _ => Err(ApiError::unavailable("ledger_unavailable", "A key's ledger gave no usage report.")),
     }

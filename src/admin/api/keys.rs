@@ -3,8 +3,7 @@
 //! object up to date, and a `key.*` event.
 
 use super::directory::{exceeded, project, ORG_LAYER};
-use super::step::{Answer, Os, Step};
-use super::store::{KeyFilter, Store};
+use super::step::{Answer, Step};
 use crate::admin::audit::Change;
 use crate::admin::boundary::{check_within, Boundary, Layer};
 use crate::admin::input::{check_policy, parse, KeyPatch, NewKey, RotateRequest};
@@ -13,6 +12,7 @@ use crate::admin::lifecycle::{deleted, rotate, Secret, SecretState, Status, Tran
 use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::query::Query;
 use crate::admin::secret::{mask, new_id, new_key};
+use crate::admin::store::{KeyFilter, Store};
 use crate::admin::work::Work;
 use crate::error::ApiError;
 use crate::events::EventType;
@@ -105,9 +105,9 @@ pub fn create(step: &Step) -> Result<Answer, ApiError> {
     let bounds = Bounds::load(step.store, &new.project)?;
     bounds.check(&policy.models, &policy.limits)?;
 
-    let secret = new_key(&mut Os);
+    let secret = new_key(&mut step.random());
     let key = Key {
-        id: new_id("key", &mut Os),
+        id: new_id("key", &mut step.random()),
         project: new.project,
         creator: step.caller.id.clone(),
         name: new.name,
@@ -222,7 +222,7 @@ pub fn rotate_secret(step: &Step, id: &str) -> Result<Answer, ApiError> {
     }
     let request: RotateRequest = parse(step.body)?;
     let rotation = rotate(before.secret_version, request.grace_seconds, step.now_ms)?;
-    let secret = new_key(&mut Os);
+    let secret = new_key(&mut step.random());
     let secrets = step.store.secrets(id)?.rotated(rotation, sha256_hex(&secret), step.now_ms);
     step.store.set_secrets(id, &secrets)?;
     let after =

@@ -1,5 +1,6 @@
-//! The registry's SQLite tables and every statement run on them. Each method is synchronous; a
-//! handler calls several without awaiting in between, so they form one atomic step.
+//! The registry's SQLite tables and every statement run on them, over the [`Sql`] port. Each
+//! method is synchronous; a handler calls several without awaiting in between, so they form one
+//! atomic step (the Durable Object runs them so; the host tests run them on SQLite alike).
 //!
 //! Resources are stored as JSON documents (`doc`) with the columns lists filter and order on
 //! beside them; `rowid` gives list order and cursor positions. Secrets appear only as SHA-256
@@ -16,9 +17,9 @@ use crate::admin::project::{Member, Project};
 use crate::admin::query::Page;
 use crate::admin::work::Work;
 use crate::error::ApiError;
+use crate::sql::{int, placeholders, Row, Sql, SqlError, SqlValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::{SqlStorage, SqlStorageValue};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS org (id INTEGER PRIMARY KEY CHECK (id = 1), policy TEXT NOT NULL)",
@@ -35,7 +36,7 @@ const SCHEMA: &[&str] = &[
 ];
 
 pub struct Store {
-    sql: SqlStorage,
+    sql: Box<dyn Sql>,
 }
 
 /// A page of a list and the cursor to the next page, if more follow.
@@ -67,47 +68,39 @@ pub struct KeyFilter<'a> {
     pub status: Option<&'a str>,
 }
 
-fn int(n: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
 fn to_json(value: &impl Serialize) -> String {
     serde_json::to_string(value).expect("registry documents serialize")
 }
 
-fn failed(e: impl std::fmt::Display) -> ApiError {
-    worker::console_error!("registry storage: {e}");
+/// A storage failure: 500 `registry_error` (the edge's [`Sql`] logs what failed).
+fn failed(_: impl std::fmt::Display) -> ApiError {
     ApiError::internal("registry_error", "The registry failed to read or write its storage.")
 }
 
-/// `?, ?, ?` for `n` values.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 impl Store {
-    pub fn open(sql: SqlStorage) -> worker::Result<Store> {
+    /// The store, its tables created if missing.
+    pub fn open(sql: Box<dyn Sql>) -> Result<Store, SqlError> {
         for statement in SCHEMA {
-            sql.exec(statement, None)?;
+            sql.exec(statement, &[])?;
         }
         Ok(Store { sql })
     }
 
-    fn exec(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<worker::SqlCursor, ApiError> {
-        self.sql.exec(query, params).map_err(failed)
+    fn exec(&self, query: &str, params: Vec<SqlValue>) -> Result<Vec<Row>, ApiError> {
+        self.sql.exec(query, &params).map_err(failed)
     }
 
-    fn rows<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<Vec<T>, ApiError> {
-        self.exec(query, params)?.to_array().map_err(failed)
+    fn rows<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlValue>) -> Result<Vec<T>, ApiError> {
+        crate::sql::rows(&*self.sql, query, &params).map_err(failed)
     }
 
     /// The documents of a query selecting `pos, doc`.
-    fn docs<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<Vec<(i64, T)>, ApiError> {
+    fn docs<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlValue>) -> Result<Vec<(i64, T)>, ApiError> {
         let rows: Vec<DocRow> = self.rows(query, params)?;
         rows.into_iter().map(|row| Ok((row.pos, serde_json::from_str(&row.doc).map_err(failed)?))).collect()
     }
 
-    fn doc<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<Option<T>, ApiError> {
+    fn doc<T: DeserializeOwned>(&self, query: &str, params: Vec<SqlValue>) -> Result<Option<T>, ApiError> {
         Ok(self.docs(query, params)?.into_iter().next().map(|(_, doc)| doc))
     }
 
@@ -116,7 +109,7 @@ impl Store {
     fn page<T: DeserializeOwned>(
         &self,
         query: &str,
-        mut params: Vec<SqlStorageValue>,
+        mut params: Vec<SqlValue>,
         page: Page,
         descending: bool,
     ) -> Result<Listed<(i64, T)>, ApiError> {
@@ -125,8 +118,8 @@ impl Store {
             (Some(_), false) => "AND pos > ?",
             (Some(_), true) => "AND pos < ?",
         };
-        params.extend(page.after.map(SqlStorageValue::Integer));
-        params.push(SqlStorageValue::Integer(page.fetch() as i64));
+        params.extend(page.after.map(SqlValue::Integer));
+        params.push(SqlValue::Integer(page.fetch() as i64));
         let order = if descending { "ORDER BY pos DESC" } else { "ORDER BY pos" };
         let query = query.replace("{after}", after).replace("{order}", order) + " LIMIT ?";
         Ok(page.cut(self.docs(&query, params)?, |(pos, _)| *pos))
@@ -136,7 +129,7 @@ impl Store {
     fn page_of_docs<T: DeserializeOwned>(
         &self,
         query: &str,
-        params: Vec<SqlStorageValue>,
+        params: Vec<SqlValue>,
         page: Page,
     ) -> Result<Listed<T>, ApiError> {
         let (rows, next) = self.page(query, params, page, false)?;
@@ -145,16 +138,11 @@ impl Store {
 
     /// `AND (<project> IN (…) OR (<creator> = ? AND <project> IN (…)))` for a scope that is not
     /// everything, with its values; nothing for one that is.
-    fn scope_condition(
-        scope: &Scope,
-        caller: &str,
-        project: &str,
-        creator: Option<&str>,
-    ) -> (String, Vec<SqlStorageValue>) {
+    fn scope_condition(scope: &Scope, caller: &str, project: &str, creator: Option<&str>) -> (String, Vec<SqlValue>) {
         if scope.all {
             return (String::new(), Vec::new());
         }
-        let values = |ids: &[String]| ids.iter().map(|id| SqlStorageValue::from(id.as_str())).collect::<Vec<_>>();
+        let values = |ids: &[String]| ids.iter().map(|id| SqlValue::from(id.as_str())).collect::<Vec<_>>();
         let mut params = values(&scope.projects);
         let mut condition = format!("AND ({project} IN ({})", placeholders(scope.projects.len()));
         if let Some(creator) = creator {
@@ -325,7 +313,7 @@ impl Store {
         page: Page,
     ) -> Result<Listed<Key>, ApiError> {
         let mut conditions = String::new();
-        let mut params: Vec<SqlStorageValue> = Vec::new();
+        let mut params: Vec<SqlValue> = Vec::new();
         let mut add = |condition: &str, value: &str| {
             conditions += condition;
             params.push(value.into());
@@ -401,7 +389,7 @@ impl Store {
                     secret.hash.as_str().into(),
                     key_id.into(),
                     i64::from(secret.version).into(),
-                    secret.valid_until_ms.map(int).unwrap_or(SqlStorageValue::Null),
+                    secret.valid_until_ms.map(int).unwrap_or(SqlValue::Null),
                 ],
             )?;
         }
@@ -434,7 +422,7 @@ impl Store {
         self.min("SELECT MIN(valid_until) AS at FROM key_secrets WHERE valid_until > ?", vec![int(now_ms)])
     }
 
-    fn min(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<Option<u64>, ApiError> {
+    fn min(&self, query: &str, params: Vec<SqlValue>) -> Result<Option<u64>, ApiError> {
         #[derive(Deserialize)]
         struct Row {
             at: Option<f64>,
@@ -476,12 +464,7 @@ impl Store {
     pub fn push_work(&self, work: &Work) -> Result<(), ApiError> {
         let (lane, json) = (work.lane(), serde_json::to_string(work).expect("work serializes"));
         let duplicate = "SELECT 1 FROM pending_work WHERE lane = ? AND work = ?";
-        if work.is_state_based()
-            && !self
-                .exec(duplicate, vec![lane.as_str().into(), json.as_str().into()])?
-                .to_array::<serde_json::Value>()
-                .map_err(failed)?
-                .is_empty()
+        if work.is_state_based() && !self.exec(duplicate, vec![lane.as_str().into(), json.as_str().into()])?.is_empty()
         {
             return Ok(());
         }

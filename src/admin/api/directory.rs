@@ -1,7 +1,7 @@
 //! Endpoints for the organisation policy, projects, their members, and principals. Each runs
 //! in one synchronous [`Step`]: check, change, audit entry and the work the change leaves.
 
-use super::step::{Answer, Os, Step};
+use super::step::{Answer, Step};
 use crate::admin::audit::Change;
 use crate::admin::boundary::{check_within, Boundary, BoundaryExceeded, Layer};
 use crate::admin::input::{check_boundary, parse, MemberPut, NewPrincipal, NewProject, ProjectPatch};
@@ -74,7 +74,7 @@ pub fn get_routing(step: &Step) -> Result<Answer, ApiError> {
 
 pub fn get_pricing(step: &Step) -> Result<Answer, ApiError> {
     check(step.caller, Action::OrgPricingRead, Standing::default(), Target::Org)?;
-    let table: serde_json::Value = serde_json::from_str(&step.config.pricing_json)
+    let table: serde_json::Value = serde_json::from_str(step.config.pricing_json)
         .map_err(|_| ApiError::internal("invalid_pricing_config", "The pricing table is not JSON."))?;
     Ok(Answer::ok(&json!({ "data": table })))
 }
@@ -92,7 +92,7 @@ pub fn create_project(step: &Step) -> Result<Answer, ApiError> {
     new.check()?;
     check_project_boundary(step, &new.boundary)?;
     let project = Project {
-        id: new_id("prj", &mut Os),
+        id: new_id("prj", &mut step.random()),
         name: new.name,
         description: new.description,
         boundary: new.boundary,
@@ -227,9 +227,9 @@ pub fn create_principal(step: &Step) -> Result<Answer, ApiError> {
     let not_owned = new.projects.iter().find(|id| !step.memberships.in_project(id).owner);
     let target = not_owned.or(new.projects.first()).map_or(Target::Org, |id| Target::Project(id));
     check(step.caller, Action::PrincipalsCreate, step.memberships.to_create(new.role, &new.projects), target)?;
-    let token = new_token(&mut Os);
+    let token = new_token(&mut step.random());
     let doc = PrincipalDoc {
-        id: new_id("prn", &mut Os),
+        id: new_id("prn", &mut step.random()),
         name: new.name.clone(),
         role: new.role,
         created_at: step.now_ms,

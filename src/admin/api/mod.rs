@@ -1,0 +1,241 @@
+//! The admin API's use-cases: every endpoint the [`Registry`] answers, over its [`Store`] and
+//! the two [`ports`] (KV records, ledger objects). The edge's `Registry` Durable Object turns
+//! HTTP into a [`Call`], passes its configuration, clock and randomness, and sets the alarm the
+//! answer asks for; it decides nothing.
+//!
+//! Flow of a call ([`Registry::serve`]): the edge has taken the bearer token ([`bearer`]) →
+//! one synchronous step: authenticate (SHA-256 of the token against `ADMIN_TOKEN`'s and the
+//! principals'), route, check, change, audit, queue work and events → for a change, apply the
+//! work ([`propagate::drain`]) and say whether some still waits → answer. Usage reports read the
+//! ledger objects after their step instead ([`usage`]). Two internal paths serve the webhook
+//! routes, which the outbox answers: [`WHOAMI`] (who the caller is) and [`WEBHOOK_CHANGED`] (an
+//! audit entry for a change made).
+//!
+//! Alarm ([`Registry::alarm`]): re-projects keys whose rotation grace ended and drains due work.
+//!
+//! Modules: `step` (one synchronous step and its answer), `directory` (organisation policy,
+//! projects, members, principals), `keys`, `usage`, `audit`, `propagate` (pending work),
+//! `ports`.
+
+pub mod audit;
+pub mod directory;
+pub mod keys;
+pub mod ports;
+pub mod propagate;
+pub mod step;
+pub mod usage;
+
+use crate::admin::role::Principal;
+use crate::admin::route::{classify, Endpoint};
+use crate::admin::secret::Random;
+use crate::admin::store::Store;
+use crate::admin::work::Work;
+use crate::error::ApiError;
+use crate::events::pending::EventQueue;
+use crate::policy::key_hash::sha256_hex;
+use futures_util::lock::Mutex;
+use ports::{KeyRecords, LedgerObjects};
+use propagate::{drain, Drained, Targets};
+use step::{Answer, Request, Settings, Step};
+
+/// The path the worker asks to learn who a token belongs to.
+pub const WHOAMI: &str = "/whoami";
+/// The path the worker reports a webhook-endpoint change to, for the audit log:
+/// `{"method","path","answer"}` of the outbox's successful answer.
+pub const WEBHOOK_CHANGED: &str = "/webhook-changed";
+
+/// `ADMIN_TOKEN` values shorter than this are ignored: a short bootstrap token would be
+/// guessable.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// One call to the registry, as the edge read it.
+pub struct Call<'a> {
+    pub method: &'a str,
+    /// The path, without the query.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// The bearer token ([`bearer`]).
+    pub token: &'a str,
+    /// Empty for GET and DELETE.
+    pub body: &'a [u8],
+}
+
+/// What a call runs against besides the registry's own storage.
+pub struct Surroundings<'a, K, L> {
+    pub settings: Settings<'a>,
+    /// `ADMIN_TOKEN`, if set ([`bootstrap_token`] filters it).
+    pub admin_token: Option<&'a str>,
+    pub events: &'a EventQueue,
+    pub targets: Targets<'a, K, L>,
+}
+
+/// An answer and what its drain left (when to wake, what failed).
+#[derive(Debug)]
+pub struct Served {
+    pub answer: Answer,
+    pub drained: Drained,
+}
+
+/// The control plane's source of truth and the lock that keeps drains one at a time (a second
+/// caller waits for the first, whose passes pick its rows up too).
+pub struct Registry {
+    store: Store,
+    draining: Mutex<()>,
+}
+
+impl Registry {
+    pub fn new(store: Store) -> Registry {
+        Registry { store, draining: Mutex::new(()) }
+    }
+
+    pub async fn serve<K: KeyRecords, L: LedgerObjects>(
+        &self,
+        call: &Call<'_>,
+        around: &Surroundings<'_, K, L>,
+        random: &mut dyn Random,
+    ) -> Result<Served, ApiError> {
+        let now_ms = (around.targets.clock)();
+        // From here to the end of the step nothing awaits: the step is atomic within the object.
+        let caller = self.authenticate(call.token, around.admin_token)?;
+        let answered = |answer| Served { answer, drained: Drained::default() };
+        if call.path == WHOAMI {
+            return Ok(answered(Answer::ok(&caller)));
+        }
+        let memberships = self.store.memberships(&caller.id)?;
+        let request =
+            Request { caller: &caller, memberships: &memberships, now_ms, body: call.body, query: call.query };
+        let step = Step::new(&self.store, around.settings, around.events, request, random);
+        if call.path == WEBHOOK_CHANGED {
+            return audit::webhook_changed(&step).map(answered);
+        }
+        let plan = match classify(call.method, call.path)? {
+            Endpoint::KeyUsage(id) => usage::plan_key(&step, &id)?,
+            Endpoint::ProjectUsage(id) => usage::plan_project(&step, &id)?,
+            Endpoint::OrgUsage => usage::plan_org(&step)?,
+            endpoint => {
+                let mut answer = change(&step, endpoint)?;
+                if call.method == "GET" {
+                    return Ok(answered(answer));
+                }
+                let drained = self.drain(&around.targets, step.queued_events()).await;
+                answer.propagation_pending = self.store.next_work()?.is_some();
+                return Ok(Served { answer, drained });
+            }
+        };
+        usage::report(around.targets.ledgers, plan, now_ms).await.map(answered)
+    }
+
+    /// The alarm's part: queues the KV projection of keys whose old secret's grace period has
+    /// ended, then drains due work.
+    pub async fn alarm<K: KeyRecords, L: LedgerObjects>(&self, targets: &Targets<'_, K, L>) -> Drained {
+        let graces = self.graces_ended((targets.clock)());
+        let mut drained = self.drain(targets, false).await;
+        if let Err(e) = graces {
+            drained.failures.push(e.message);
+        }
+        drained
+    }
+
+    async fn drain<K: KeyRecords, L: LedgerObjects>(
+        &self,
+        targets: &Targets<'_, K, L>,
+        events_queued: bool,
+    ) -> Drained {
+        let _one_at_a_time = self.draining.lock().await;
+        drain(&self.store, targets, events_queued).await
+    }
+
+    /// The principal `token` belongs to: the bootstrap Admin (`ADMIN_TOKEN`) or a stored one.
+    fn authenticate(&self, token: &str, admin_token: Option<&str>) -> Result<Principal, ApiError> {
+        let hash = sha256_hex(token);
+        if bootstrap_token(admin_token).is_some_and(|t| sha256_hex(t) == hash) {
+            return Ok(Principal::bootstrap_admin());
+        }
+        match self.store.principal_by_token(&hash)? {
+            Some(doc) => Ok(doc.principal()),
+            None => Err(ApiError::unauthenticated("invalid_admin_token", "Unknown admin token.")),
+        }
+    }
+
+    fn graces_ended(&self, now_ms: u64) -> Result<(), ApiError> {
+        for key_id in self.store.keys_with_ended_grace(now_ms)? {
+            self.store.push_work(&Work::Project { key_id })?;
+        }
+        Ok(())
+    }
+}
+
+/// `ADMIN_TOKEN` if it is long enough to be used ([`MIN_ADMIN_TOKEN_CHARS`]).
+pub fn bootstrap_token(configured: Option<&str>) -> Option<&str> {
+    configured.filter(|t| t.chars().count() >= MIN_ADMIN_TOKEN_CHARS)
+}
+
+/// The bearer token of an `Authorization` header; 401 if there is none.
+pub fn bearer(authorization: Option<&str>) -> Result<&str, ApiError> {
+    let token = authorization
+        .and_then(|header| header.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    match token {
+        Some(token) if !token.is_empty() => Ok(token),
+        _ => Err(ApiError::unauthenticated(
+            "missing_admin_token",
+            "No admin token provided. Send it as 'Authorization: Bearer <token>'.",
+        )),
+    }
+}
+
+/// The synchronous endpoints.
+fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
+    use Endpoint::*;
+    match endpoint {
+        Me => directory::me(step),
+        GetOrgPolicy => directory::get_org_policy(step),
+        PutOrgPolicy => directory::put_org_policy(step),
+        GetRouting => directory::get_routing(step),
+        GetPricing => directory::get_pricing(step),
+        CreateProject => directory::create_project(step),
+        ListProjects => directory::list_projects(step),
+        GetProject(id) => directory::get_project(step, &id),
+        UpdateProject(id) => directory::update_project(step, &id),
+        DeleteProject(id) => directory::delete_project(step, &id),
+        ListMembers(id) => directory::list_members(step, &id),
+        PutMember { project, principal } => directory::put_member(step, &project, &principal),
+        DeleteMember { project, principal } => directory::delete_member(step, &project, &principal),
+        CreatePrincipal => directory::create_principal(step),
+        ListPrincipals => directory::list_principals(step),
+        GetPrincipal(id) => directory::get_principal(step, &id),
+        DeletePrincipal(id) => directory::delete_principal(step, &id),
+        CreateKey => keys::create(step),
+        ListKeys => keys::list(step),
+        GetKey(id) => keys::get(step, &id),
+        UpdateKey(id) => keys::update(step, &id),
+        ChangeKeyStatus(id, transition) => keys::change_status(step, &id, transition),
+        RotateKey(id) => keys::rotate_secret(step, &id),
+        Audit => audit::list(step),
+        OpenApi | Webhooks | KeyUsage(_) | ProjectUsage(_) | OrgUsage => {
+            Err(ApiError::not_found("Not served by the registry."))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_token_is_taken_from_the_header() {
+        assert_eq!(bearer(Some("Bearer abc ")).unwrap(), "abc");
+        assert_eq!(bearer(Some("bearer abc")).unwrap(), "abc");
+        for missing in [None, Some(""), Some("Bearer "), Some("Basic abc"), Some("abc")] {
+            assert_eq!(bearer(missing).unwrap_err().code, "missing_admin_token", "{missing:?}");
+        }
+    }
+
+    #[test]
+    fn a_short_admin_token_is_ignored() {
+        assert_eq!(bootstrap_token(Some("0123456789abcdef")), Some("0123456789abcdef"));
+        assert_eq!(bootstrap_token(Some("0123456789abcde")), None);
+        assert_eq!(bootstrap_token(None), None);
+    }
+}

@@ -1,0 +1,36 @@
+//! The registry's ports at the edge: the `KEYS` KV namespace and the keys' ledger objects.
+
+use crate::admin::api::ports::{KeyRecords, LedgerObjects};
+use crate::edge::ledger_client::LedgerClient;
+use crate::error::ApiError;
+use crate::ledger::{Command, Reply};
+use worker::kv::KvStore;
+use worker::Env;
+
+/// The `KEYS` namespace.
+pub struct Kv<'a>(pub &'a Env);
+
+impl Kv<'_> {
+    fn store(&self) -> Result<KvStore, String> {
+        self.0.kv("KEYS").map_err(|e| e.to_string())
+    }
+}
+
+impl KeyRecords for Kv<'_> {
+    async fn put(&self, name: &str, record: String) -> Result<(), String> {
+        self.store()?.put(name, record).map_err(|e| e.to_string())?.execute().await.map_err(|e| e.to_string())
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), String> {
+        self.store()?.delete(name).await.map_err(|e| e.to_string())
+    }
+}
+
+/// The `LEDGER` namespace's objects.
+pub struct Ledgers<'a>(pub &'a Env);
+
+impl LedgerObjects for Ledgers<'_> {
+    async fn call(&self, key_id: &str, command: &Command) -> Result<Reply, ApiError> {
+        LedgerClient::for_key(self.0, key_id)?.call(command).await
+    }
+}

@@ -1,0 +1,476 @@
+//! The admin API's use-cases on the host: the registry's core over real SQLite, with KV and the
+//! ledger objects faked (and made to fail). Covers the walk from an empty deployment to a
+//! rotated and deleted key, a few cells of the permission table, and the pending work a KV or
+//! object failure leaves: what the answer says, what is retried, in which order.
+
+mod common;
+
+use common::{ready, Clock, FakeKv, FakeLedgers, Seeded, Sqlite};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use teamkeys::admin::api::propagate::{Drained, Targets};
+use teamkeys::admin::api::step::Settings;
+use teamkeys::admin::api::{Call, Registry, Surroundings};
+use teamkeys::admin::store::Store;
+use teamkeys::events::pending::EventQueue;
+use teamkeys::policy::key_hash::{record_name_of_hash, sha256_hex};
+use teamkeys::policy::RoutingConfig;
+
+const ADMIN: &str = "admin-token-0123456789";
+const START_MS: u64 = 1_750_000_000_000;
+
+/// The registry as its Durable Object runs it, on the host.
+struct Admin {
+    sql: Sqlite,
+    registry: Registry,
+    events: EventQueue,
+    kv: FakeKv,
+    ledgers: FakeLedgers,
+    clock: Clock,
+    routing: RoutingConfig,
+    random: RefCell<Seeded>,
+}
+
+/// What the client gets.
+#[derive(Debug)]
+struct Answered {
+    status: u16,
+    body: Value,
+    /// `teamkeys-propagation: pending`.
+    pending: bool,
+    drained: Drained,
+}
+
+impl Answered {
+    fn id(&self) -> String {
+        self.body["id"].as_str().expect("an id").to_owned()
+    }
+
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Admin {
+    fn new() -> Admin {
+        let sql = Sqlite::new();
+        let clock = Clock::at(START_MS);
+        Admin {
+            registry: Registry::new(Store::open(sql.boxed()).unwrap()),
+            events: EventQueue::open(sql.boxed()).unwrap(),
+            sql,
+            kv: FakeKv::default(),
+            ledgers: FakeLedgers::new(&clock),
+            clock,
+            routing: RoutingConfig::default_for("https://upstream.test", "UPSTREAM_API_KEY"),
+            random: RefCell::new(Seeded::new(7)),
+        }
+    }
+
+    /// `method path?query` with `token`, as the edge forwards it.
+    fn call(&self, token: &str, method: &str, target: &str, body: Option<Value>) -> Answered {
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (target, None),
+        };
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let path = if path.starts_with('/') && !path.starts_with("/admin") && path != "/whoami" {
+            format!("/admin/v1{path}")
+        } else {
+            path.to_owned()
+        };
+        let call = Call { method, path: &path, query, token, body: &body };
+        let clock = || self.clock.now();
+        let around = Surroundings {
+            settings: Settings { routing: &self.routing, pricing_json: r#"{"gpt-4o":{}}"# },
+            admin_token: Some(ADMIN),
+            events: &self.events,
+            targets: Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock },
+        };
+        let mut random = self.random.borrow_mut();
+        match ready(self.registry.serve(&call, &around, &mut *random)) {
+            Ok(served) => Answered {
+                status: served.answer.status,
+                body: served.answer.body,
+                pending: served.answer.propagation_pending,
+                drained: served.drained,
+            },
+            Err(error) => Answered {
+                status: error.status,
+                body: serde_json::from_str(&error.body()).unwrap(),
+                pending: false,
+                drained: Drained::default(),
+            },
+        }
+    }
+
+    fn alarm(&self) -> Drained {
+        let clock = || self.clock.now();
+        ready(self.registry.alarm(&Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock }))
+    }
+
+    fn pending_rows(&self) -> usize {
+        self.sql.raw("SELECT id FROM pending_work").len()
+    }
+
+    /// An organisation with a project, its owner and a member; their tokens and the project id.
+    fn team(&self) -> Team {
+        let project = self.call(ADMIN, "POST", "/projects", Some(json!({"name": "search"})));
+        assert_eq!(project.status, 201, "{:?}", project.body);
+        let project = project.id();
+        let principal = |token: &str, name: &str, role: &str| {
+            let made = self.call(
+                token,
+                "POST",
+                "/principals",
+                Some(json!({"name": name, "role": role, "projects": [project]})),
+            );
+            assert_eq!(made.status, 201, "{:?}", made.body);
+            (made.id(), made.body["token"].as_str().unwrap().to_owned())
+        };
+        let (_, owner) = principal(ADMIN, "Olga", "project_owner");
+        let (member_id, member) = principal(&owner, "Max", "member");
+        Team { project, owner, member, member_id }
+    }
+
+    fn create_key(&self, token: &str, body: Value) -> (String, String) {
+        let made = self.call(token, "POST", "/keys", Some(body));
+        assert_eq!(made.status, 201, "{:?}", made.body);
+        (made.id(), made.body["key"].as_str().unwrap().to_owned())
+    }
+}
+
+struct Team {
+    project: String,
+    owner: String,
+    member: String,
+    member_id: String,
+}
+
+fn kv_name(secret: &str) -> String {
+    record_name_of_hash(&sha256_hex(secret))
+}
+
+/// The first value under `field` anywhere in `value` (records and views nest policy fields).
+fn find<'v>(value: &'v Value, field: &str) -> Option<&'v Value> {
+    match value {
+        Value::Object(fields) => fields.get(field).or_else(|| fields.values().find_map(|v| find(v, field))),
+        Value::Array(items) => items.iter().find_map(|v| find(v, field)),
+        _ => None,
+    }
+}
+
+fn ids(list: &Answered) -> Vec<String> {
+    list.body["data"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn from_an_empty_deployment_to_a_rotated_and_deleted_key() {
+    let admin = Admin::new();
+    assert_eq!(admin.call(ADMIN, "GET", "/me", None).body["role"], "admin");
+    assert_eq!(admin.call("tka_unknown", "GET", "/me", None).code(), "invalid_admin_token");
+    let policy = admin.call(ADMIN, "PUT", "/org/policy", Some(json!({"limits": {"rpm": 600}})));
+    assert_eq!(policy.status, 200, "{:?}", policy.body);
+
+    let team = admin.team();
+    let me = admin.call(&team.member, "GET", "/me", None);
+    assert_eq!(
+        (me.body["role"].as_str(), me.body["projects"][0]["project"].as_str()),
+        (Some("member"), Some(team.project.as_str()))
+    );
+
+    // Create: the plaintext once, the KV record and the ledger's limits before the answer.
+    let body = json!({"name": "ci bot", "project": team.project, "tags": ["ci"], "limits": {"rpm": 60}});
+    let created = admin.call(&team.member, "POST", "/keys", Some(body));
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert!(!created.pending);
+    let (key_id, secret) = (created.id(), created.body["key"].as_str().unwrap().to_owned());
+    assert!(secret.starts_with("tk_") && secret.len() == 43);
+    assert_eq!(created.body["masked"], format!("tk_...{}", &secret[39..]));
+    let record = admin.kv.record(&kv_name(&secret)).expect("the KV record is written");
+    assert_eq!(record["id"], key_id.as_str());
+    assert_eq!(find(&record, "rpm"), Some(&json!(60)));
+    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits"]);
+    assert!(!admin.call(&team.member, "GET", &format!("/keys/{key_id}"), None).body.to_string().contains(&secret));
+
+    // Above the project's boundary: refused, naming the field.
+    let too_fast = json!({"name": "fast", "project": team.project, "limits": {"rpm": 601}});
+    let refused = admin.call(&team.member, "POST", "/keys", Some(too_fast));
+    assert_eq!((refused.status, refused.code()), (400, "boundary_exceeded"));
+    assert!(refused.body["error"]["message"].as_str().unwrap().starts_with("limits.rpm"), "{:?}", refused.body);
+
+    // Update.
+    let patched = admin.call(
+        &team.member,
+        "PATCH",
+        &format!("/keys/{key_id}"),
+        Some(json!({"name": "ci", "limits": {"rpm": 30}})),
+    );
+    assert_eq!((patched.status, patched.body["name"].as_str()), (200, Some("ci")));
+    assert_eq!(find(&admin.kv.record(&kv_name(&secret)).unwrap(), "rpm"), Some(&json!(30)));
+
+    // Disable and enable reach the ledger object before the answer.
+    for (action, status) in [("disable", "disabled"), ("enable", "active")] {
+        let changed = admin.call(&team.member, "POST", &format!("/keys/{key_id}/{action}"), None);
+        assert_eq!(
+            (changed.status, changed.body["status"].as_str(), changed.pending),
+            (200, Some(status), false),
+            "{action}"
+        );
+    }
+    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "push_limits", "control", "control"]);
+
+    // Rotate with grace: both secrets in KV until the grace ends, then only the new one.
+    let rotated =
+        admin.call(&team.member, "POST", &format!("/keys/{key_id}/rotate"), Some(json!({"grace_seconds": 60})));
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let new_secret = rotated.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(rotated.body["previous_secret_valid_until"], START_MS + 60_000);
+    assert_eq!(rotated.drained.wake_at, Some(START_MS), "the alarm is set at once, for the event hand-off");
+    assert!(admin.kv.record(&kv_name(&secret)).is_some() && admin.kv.record(&kv_name(&new_secret)).is_some());
+    assert_eq!(admin.alarm().wake_at, Some(START_MS + 60_000), "then for the end of the grace");
+    admin.clock.advance(60_000);
+    assert_eq!(admin.alarm(), Drained::default());
+    assert!(admin.kv.record(&kv_name(&secret)).is_none(), "the old secret's record is deleted after its grace");
+    assert_eq!(admin.kv.record(&kv_name(&new_secret)).unwrap()["secret_version"], 2);
+
+    // Usage, from the ledger objects.
+    let usage = admin.call(&team.member, "GET", &format!("/keys/{key_id}/usage"), None);
+    assert_eq!((usage.status, usage.body["key_id"].as_str()), (200, Some(key_id.as_str())), "{:?}", usage.body);
+    let project_usage = admin.call(&team.owner, "GET", &format!("/projects/{}/usage", team.project), None);
+    assert_eq!(project_usage.body["keys"][0]["key_id"], key_id.as_str());
+    let org_usage = admin.call(ADMIN, "GET", "/usage", None);
+    assert_eq!(org_usage.status, 200, "{:?}", org_usage.body);
+
+    // Delete: KV forgets the key, the list hides it unless asked for deleted keys.
+    let deleted = admin.call(&team.member, "DELETE", &format!("/keys/{key_id}"), None);
+    assert_eq!((deleted.status, deleted.body["status"].as_str()), (200, Some("deleted")));
+    assert!(admin.kv.records.borrow().is_empty());
+    assert!(ids(&admin.call(ADMIN, "GET", "/keys", None)).is_empty());
+    assert_eq!(ids(&admin.call(ADMIN, "GET", "/keys?status=deleted", None)), [key_id.as_str()]);
+    let again = admin.call(&team.member, "POST", &format!("/keys/{key_id}/rotate"), Some(json!({})));
+    assert_eq!(again.status, 409, "{:?}", again.body);
+
+    // Audit: every change, newest first, for Admins only.
+    let audit = admin.call(ADMIN, "GET", "/audit?limit=3", None);
+    let actions: Vec<&str> =
+        audit.body["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["keys.delete", "keys.rotate", "keys.enable"]);
+    assert!(audit.body["next_cursor"].is_string());
+    assert_eq!(admin.call(&team.owner, "GET", "/audit", None).code(), "permission_denied");
+    assert!(!audit.body.to_string().contains(&new_secret), "no secret in the audit log");
+
+    // Events were queued for the outbox in the same steps.
+    let waiting = admin.events.oldest(100).unwrap();
+    let kinds: Vec<String> = waiting.events.iter().map(|e| e.kind.as_str().to_owned()).collect();
+    assert_eq!(kinds, ["key.created", "key.updated", "key.disabled", "key.enabled", "key.rotated", "key.deleted"]);
+    assert_eq!(admin.pending_rows(), 0);
+}
+
+#[test]
+fn key_lists_page_and_filter_within_the_callers_scope() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let other = admin.call(ADMIN, "POST", "/projects", Some(json!({"name": "other"}))).id();
+    let mut mine = Vec::new();
+    for (i, tag) in ["a", "b", "a"].iter().enumerate() {
+        let body = json!({"name": format!("k{i}"), "project": team.project, "tags": [tag]});
+        mine.push(admin.create_key(&team.member, body).0);
+    }
+    let (owners, _) = admin.create_key(&team.owner, json!({"name": "owner's", "project": team.project}));
+    let (elsewhere, _) = admin.create_key(ADMIN, json!({"name": "elsewhere", "project": other}));
+
+    let first = admin.call(ADMIN, "GET", "/keys?limit=2", None);
+    assert_eq!(ids(&first), mine[..2]);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = admin.call(ADMIN, "GET", &format!("/keys?limit=2&cursor={cursor}"), None);
+    assert_eq!(ids(&second), [mine[2].clone(), owners.clone()]);
+    let third = admin.call(
+        ADMIN,
+        "GET",
+        &format!("/keys?limit=2&cursor={}", second.body["next_cursor"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!((ids(&third), &third.body["next_cursor"]), (vec![elsewhere.clone()], &Value::Null));
+
+    assert_eq!(ids(&admin.call(ADMIN, "GET", "/keys?tag=a", None)), [mine[0].clone(), mine[2].clone()]);
+    assert_eq!(ids(&admin.call(ADMIN, "GET", &format!("/keys?project={other}"), None)), [elsewhere.as_str()]);
+    let by_member = admin.call(ADMIN, "GET", &format!("/keys?creator={}", team.member_id), None);
+    assert_eq!(ids(&by_member), mine);
+    admin.call(ADMIN, "POST", &format!("/keys/{}/disable", mine[1]), None);
+    assert_eq!(ids(&admin.call(ADMIN, "GET", "/keys?status=disabled", None)), [mine[1].clone()]);
+
+    // A member lists their own keys in their projects; an owner every key of their projects.
+    assert_eq!(ids(&admin.call(&team.member, "GET", "/keys", None)), mine);
+    assert_eq!(ids(&admin.call(&team.owner, "GET", "/keys", None)), [&mine[..], &[owners]].concat());
+    let misspelt = admin.call(ADMIN, "GET", "/keys?tags=a", None);
+    assert_eq!((misspelt.status, misspelt.code()), (400, "unknown_parameter"));
+    assert_eq!(admin.call(ADMIN, "GET", "/keys?status=gone", None).code(), "invalid_field");
+}
+
+#[test]
+fn the_permission_table_holds_over_the_handlers() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (members_key, _) = admin.create_key(&team.member, json!({"name": "m", "project": team.project}));
+    let (owners_key, _) = admin.create_key(&team.owner, json!({"name": "o", "project": team.project}));
+    let finance = admin.call(ADMIN, "POST", "/principals", Some(json!({"name": "Fin", "role": "finance"})));
+    let finance = finance.body["token"].as_str().unwrap().to_owned();
+    let project = team.project.as_str();
+    let cells: [(&str, &str, &str, Option<Value>, u16); 10] = [
+        (&team.member, "POST", "/projects", Some(json!({"name": "x"})), 403),
+        (&team.member, "GET", &format!("/keys/{owners_key}"), None, 403),
+        (&team.member, "GET", &format!("/keys/{members_key}"), None, 200),
+        (&team.owner, "POST", &format!("/keys/{members_key}/disable"), None, 200),
+        (&team.owner, "PUT", "/org/policy", Some(json!({})), 403),
+        (&team.owner, "POST", "/principals", Some(json!({"name": "A", "role": "admin"})), 403),
+        (&finance, "GET", &format!("/projects/{project}/usage"), None, 200),
+        (&finance, "POST", "/keys", Some(json!({"name": "f", "project": project})), 403),
+        (&finance, "GET", &format!("/keys/{members_key}"), None, 200),
+        (&team.member, "GET", "/org/policy", None, 403),
+    ];
+    for (token, method, path, body, status) in cells {
+        let answered = admin.call(token, method, path, body);
+        assert_eq!(answered.status, status, "{method} {path}: {:?}", answered.body);
+        if status == 403 {
+            assert_eq!(answered.code(), "permission_denied");
+            assert!(answered.body["error"]["message"].as_str().unwrap().starts_with("Missing permission '"));
+        }
+    }
+    let unknown = admin.call(&team.member, "GET", "/keys/key_0000000000000000", None);
+    assert_eq!(unknown.status, 404);
+}
+
+#[test]
+fn a_change_whose_kv_write_fails_is_answered_pending_and_applied_by_the_retry() {
+    let admin = Admin::new();
+    let team = admin.team();
+    admin.kv.unreachable.set(true);
+    let created = admin.call(&team.member, "POST", "/keys", Some(json!({"name": "k", "project": team.project})));
+    assert_eq!((created.status, created.pending), (201, true), "the change is made; its propagation waits");
+    let secret = created.body["key"].as_str().unwrap().to_owned();
+    assert!(admin.kv.record(&kv_name(&secret)).is_none());
+    assert_eq!(created.drained.wake_at, Some(START_MS), "the alarm is set at once, for the event hand-off");
+    assert_eq!(created.drained.failures.len(), 1, "{:?}", created.drained.failures);
+    assert_eq!(admin.alarm().wake_at, Some(START_MS + 1_000), "the retry is due after the first backoff");
+    assert_eq!(admin.ledgers.ops(&created.id()), ["push_limits"], "the ledger lane is not held back by KV's");
+    let last_error = admin.sql.raw("SELECT attempts, last_error FROM pending_work");
+    assert_eq!(
+        (last_error[0]["attempts"].clone(), last_error[0]["last_error"].clone()),
+        (json!(1), json!("KV unreachable"))
+    );
+
+    // Still down at the retry: the backoff doubles.
+    admin.clock.advance(1_000);
+    assert_eq!(admin.alarm().wake_at, Some(START_MS + 1_000 + 2_000));
+
+    // Back: the next retry writes the record; nothing waits.
+    admin.kv.unreachable.set(false);
+    admin.clock.advance(1_999);
+    admin.alarm();
+    assert!(admin.kv.record(&kv_name(&secret)).is_none(), "not due yet");
+    admin.clock.advance(1);
+    assert_eq!(admin.alarm(), Drained::default());
+    assert!(admin.kv.record(&kv_name(&secret)).is_some());
+    assert_eq!(admin.pending_rows(), 0);
+    assert!(!admin.call(ADMIN, "POST", &format!("/keys/{}/disable", created.id()), None).pending);
+}
+
+#[test]
+fn a_registry_write_that_did_not_reach_kv_is_repaired_with_the_newest_state() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, secret) =
+        admin.create_key(&team.member, json!({"name": "k", "project": team.project, "limits": {"rpm": 50}}));
+    admin.kv.unreachable.set(true);
+    for rpm in [40, 20] {
+        let patched =
+            admin.call(&team.member, "PATCH", &format!("/keys/{key_id}"), Some(json!({"limits": {"rpm": rpm}})));
+        assert_eq!((patched.status, patched.pending), (200, true));
+    }
+    assert_eq!(
+        find(&admin.call(ADMIN, "GET", &format!("/keys/{key_id}"), None).body, "rpm"),
+        Some(&json!(20)),
+        "the registry has it"
+    );
+    assert_eq!(find(&admin.kv.record(&kv_name(&secret)).unwrap(), "rpm"), Some(&json!(50)), "KV does not yet");
+    let kv_rows = admin.sql.raw(&format!("SELECT id FROM pending_work WHERE lane = 'kv:{key_id}'"));
+    assert_eq!(kv_rows.len(), 1, "a projection already pending is not queued twice");
+
+    admin.kv.unreachable.set(false);
+    admin.clock.advance(300_000);
+    admin.alarm();
+    assert_eq!(find(&admin.kv.record(&kv_name(&secret)).unwrap(), "rpm"), Some(&json!(20)));
+    assert_eq!(admin.pending_rows(), 0);
+}
+
+#[test]
+fn ledger_controls_wait_for_an_unreachable_object_and_arrive_in_order() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, secret) = admin.create_key(&team.member, json!({"name": "k", "project": team.project}));
+    admin.ledgers.unreachable.set(true);
+    let disabled = admin.call(&team.member, "POST", &format!("/keys/{key_id}/disable"), None);
+    assert_eq!((disabled.status, disabled.pending), (200, true));
+    assert_eq!(admin.kv.record(&kv_name(&secret)).unwrap()["status"], "disabled", "the KV lane goes on");
+    admin.ledgers.unreachable.set(false);
+    let enabled = admin.call(&team.member, "POST", &format!("/keys/{key_id}/enable"), None);
+    assert!(enabled.pending, "the enable waits behind the disable's retry, though the object is back");
+    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits"]);
+
+    admin.clock.advance(300_000);
+    assert_eq!(admin.alarm(), Drained::default());
+    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "control", "control"]);
+    let controls: Vec<Value> = admin
+        .ledgers
+        .received
+        .borrow()
+        .iter()
+        .skip(1)
+        .map(|(_, c)| serde_json::to_value(c).unwrap()["control"].clone())
+        .collect();
+    assert_eq!(
+        controls,
+        [json!({"action": "disable"}), json!({"action": "enable"})],
+        "a disable is never overtaken by a later enable"
+    );
+    assert_eq!(admin.pending_rows(), 0);
+}
+
+#[test]
+fn tightening_a_boundary_re_projects_every_key_under_it() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, secret) =
+        admin.create_key(&team.member, json!({"name": "k", "project": team.project, "limits": {"rpm": 100}}));
+    let rebounded = admin.call(
+        &team.owner,
+        "PATCH",
+        &format!("/projects/{}", team.project),
+        Some(json!({"boundary": {"limits": {"rpm": 10}}})),
+    );
+    assert_eq!(rebounded.status, 200, "{:?}", rebounded.body);
+    let pushed = admin.ledgers.received.borrow().last().cloned().unwrap();
+    assert_eq!(pushed.0, key_id);
+    assert_eq!(
+        find(&serde_json::to_value(&pushed.1).unwrap(), "rpm"),
+        Some(&json!(10)),
+        "the ledger enforces the boundary at once"
+    );
+    assert!(admin.kv.record(&kv_name(&secret)).unwrap().to_string().contains("10"));
+}
+
+#[test]
+fn a_usage_report_fails_closed_when_a_ledger_object_is_unreachable() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, _) = admin.create_key(&team.member, json!({"name": "k", "project": team.project}));
+    admin.ledgers.unreachable.set(true);
+    for (token, path) in
+        [(&team.member, format!("/keys/{key_id}/usage")), (&team.owner, format!("/projects/{}/usage", team.project))]
+    {
+        let usage = admin.call(token, "GET", &path, None);
+        assert_eq!((usage.status, usage.code()), (503, "ledger_unavailable"), "{path}");
+    }
+    assert_eq!(admin.call(ADMIN, "GET", "/usage", None).status, 503);
+}
