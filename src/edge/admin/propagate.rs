@@ -15,7 +15,7 @@ use super::keys::Bounds;
 use super::store::{Store, WorkRow};
 use crate::admin::key::Key;
 use crate::admin::work::{retry_delay_ms, Work};
-use crate::edge::ledger_client::LedgerClient;
+use crate::edge::key_ledger_stub::KeyLedgerStub;
 use crate::ledger::{Command, Reply};
 use crate::policy::key_hash::record_name_of_hash;
 use futures_util::lock::Mutex;
@@ -121,7 +121,7 @@ async fn project(store: &Store, env: &Env, key: &Key) -> Result<(), String> {
 }
 
 async fn tell(env: &Env, key_id: &str, command: Command) -> Result<(), String> {
-    let ledger = LedgerClient::for_key(env, key_id).map_err(|e| e.message)?;
+    let ledger = KeyLedgerStub::for_key(env, key_id).map_err(|e| e.message)?;
     match ledger.call(&command).await.map_err(|e| e.message)? {
         Reply::Done => Ok(()),
         other => Err(format!("unexpected ledger answer {other:?}")),

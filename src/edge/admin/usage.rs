@@ -13,7 +13,7 @@ use crate::admin::key::Key;
 use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::project::Project;
 use crate::admin::report::{KeyLine, KeyReport, OrgReport, ProjectLine, ProjectReport};
-use crate::edge::ledger_client::LedgerClient;
+use crate::edge::key_ledger_stub::KeyLedgerStub;
 use crate::error::ApiError;
 use crate::ledger::usage_book::UsageTotals;
 use crate::ledger::{Command, Reply};
@@ -98,7 +98,7 @@ async fn key_lines(env: &Env, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, 
 }
 
 async fn ask(env: &Env, key_id: &str, limits: Limits) -> Result<(UsageTotals, Vec<LimitUse>), ApiError> {
-    match LedgerClient::for_key(env, key_id)?.call(&Command::Report { limits }).await? {
+    match KeyLedgerStub::for_key(env, key_id)?.call(&Command::Report { limits }).await? {
         Reply::Report { usage, limits, .. } => Ok((usage, limits)),
         _ => Err(ApiError::unavailable("ledger_unavailable", "A key's ledger gave no usage report.")),
     }
