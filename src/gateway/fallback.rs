@@ -37,9 +37,8 @@ pub async fn forward<U: Upstream>(
         let is_last = index + 1 == targets.len();
         match attempt(upstream, call, target).await {
             Ok(answer) if is_last || !retryable(answer.status) => return Ok(answer),
-            Ok(answer) => {
-                runtime.warn(&format!("upstream {} answered {}; trying the next target", target.base_url, answer.status))
-            }
+            Ok(answer) => runtime
+                .warn(&format!("upstream {} answered {}; trying the next target", target.base_url, answer.status)),
             Err(error) => {
                 runtime.warn(&format!("upstream {}: {}", target.base_url, error.message));
                 last_error = Some(error);
@@ -70,7 +69,10 @@ async fn attempt<U: Upstream>(
     let secret = upstream.credential(&target.credential_secret).ok_or_else(|| {
         ApiError::internal(
             "upstream_credential_missing",
-            format!("The gateway has no credential for this upstream (secret '{}' is not set).", target.credential_secret),
+            format!(
+                "The gateway has no credential for this upstream (secret '{}' is not set).",
+                target.credential_secret
+            ),
         )
     })?;
     let (credential_name, credential_value) = credential_header(target.family, &secret);
@@ -81,8 +83,13 @@ async fn attempt<U: Upstream>(
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
     headers.push((credential_name, &credential_value));
-    let request =
-        UpstreamRequest { method: call.route.endpoint.method(), url, headers, body: &body, timeout_ms: call.timeout_ms };
+    let request = UpstreamRequest {
+        method: call.route.endpoint.method(),
+        url,
+        headers,
+        body: &body,
+        timeout_ms: call.timeout_ms,
+    };
     upstream.send(&request).await.map_err(|failure| failed(failure, call.timeout_ms))
 }
 

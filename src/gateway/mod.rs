@@ -22,9 +22,9 @@
 
 pub mod call;
 pub mod exchange;
-pub mod fallback;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fakes;
+pub mod fallback;
 pub mod forwarding;
 pub mod headers;
 pub mod held_refusals;
