@@ -309,6 +309,26 @@ fn the_upstream_gets_the_targets_credential_and_never_the_client_key() {
 }
 
 #[test]
+fn the_answer_carries_the_upstreams_headers_and_the_keys_limits_not_the_upstream_accounts() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"tpd":1000000}"#);
+    let answer = FakeAnswer::sse(&STREAM)
+        .with_header("x-request-id", "req-1")
+        .with_header("x-ratelimit-remaining-tokens", "999999999")
+        .with_header("set-cookie", "account=1");
+    world.upstream.script([Scripted::Answer(answer)]);
+    let answer = world.call(&mut pool, message(), NOW_MS).unwrap();
+    assert_eq!(header(&answer, "x-request-id"), Some("req-1"));
+    assert_eq!(header(&answer, "content-type"), Some("text/event-stream"));
+    assert_eq!(header(&answer, "set-cookie"), None);
+    let remaining = answer.headers.iter().filter(|(name, _)| name == "x-ratelimit-remaining-tokens");
+    let [(_, remaining)] = remaining.collect::<Vec<_>>()[..] else { panic!("one remaining-tokens header") };
+    let [(_, ask)] = world.admitted()[..] else { panic!("one admission") };
+    assert_eq!(remaining.parse::<u64>().unwrap(), 1_000_000 - ask.tokens);
+    read_to_end(&mut pool, streamed(answer));
+}
+
+#[test]
 fn a_model_list_is_filtered_and_settled() {
     let mut pool = LocalPool::new();
     let world = World::new(&pool, "{}");

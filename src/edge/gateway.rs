@@ -97,18 +97,19 @@ impl Runtime for EdgeRuntime<'_> {
 }
 
 /// Resolves when the client disconnects (never, where the runtime gives requests no signal).
+/// Nothing is registered with the signal until the settlement task first waits on it, so a
+/// call refused before admission costs nothing here.
 fn client_gone(request: &Request) -> impl Future<Output = ()> + 'static {
     let signal = request.inner().signal();
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        if signal.aborted() {
-            let _ = resolve.call0(&JsValue::NULL);
-        } else {
-            signal.set_onabort(Some(&resolve));
-        }
-    });
-    let aborted = JsFuture::from(promise);
     async move {
-        let _ = aborted.await;
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+            if signal.aborted() {
+                let _ = resolve.call0(&JsValue::NULL);
+            } else {
+                signal.set_onabort(Some(&resolve));
+            }
+        });
+        let _ = JsFuture::from(promise).await;
     }
 }
 

@@ -10,9 +10,9 @@
 //! 5. a refusal this isolate holds for the key is repeated without asking the ledger;
 //! 6. admit: the key's ledger reserves or refuses (429, 401 for a revoked secret); unreachable →
 //!    503 `ledger_unavailable` and nothing is forwarded;
-//! 7. open the [`settlement`](super::settlement) and hand its task to the runtime: from here
+//! 7. open the [`settlement`] and hand its task to the runtime: from here
 //!    every way the call ends sends exactly one `Settle` or `Release`;
-//! 8. forward to the routing targets in order ([`fallback`](super::fallback));
+//! 8. forward to the routing targets in order ([`fallback`]);
 //! 9. answer: an upstream 5xx/401/403 → 502 (released); a model list → filtered and settled;
 //!    anything else → streamed through the [`MeteredBody`], settled when it ends.
 //!

@@ -363,14 +363,17 @@ impl Stream for FakeBody {
     }
 }
 
+/// A background task, boxed for the test's executor.
+pub type Task = Pin<Box<dyn Future<Output = ()>>>;
+
 /// Background tasks go to the test's executor through `spawn`; log lines are kept.
 pub struct FakeRuntime {
-    spawn: Box<dyn Fn(Pin<Box<dyn Future<Output = ()>>>)>,
+    spawn: Box<dyn Fn(Task)>,
     lines: RefCell<Vec<String>>,
 }
 
 impl FakeRuntime {
-    pub fn new(spawn: impl Fn(Pin<Box<dyn Future<Output = ()>>>) + 'static) -> FakeRuntime {
+    pub fn new(spawn: impl Fn(Task) + 'static) -> FakeRuntime {
         FakeRuntime { spawn: Box::new(spawn), lines: RefCell::default() }
     }
 

@@ -1,6 +1,6 @@
 //! The upstream response body on its way to the client, observed for usage.
 //!
-//! Every chunk passes through the family's scanner (in the shared [`Meter`]) unchanged, or with
+//! Every chunk passes through the family's scanner (in the shared [`Meter`](crate::gateway::settlement::Meter)) unchanged, or with
 //! the usage chunk the gateway requested on the client's behalf removed. When the body ends,
 //! fails, or is dropped because the client went away, the [`Settlement`] receives the usage seen
 //! so far: settling never delays the response. Chunks are moved, never copied, unless the
