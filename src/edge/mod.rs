@@ -1,18 +1,30 @@
-//! The wasm edge: the only code that touches `worker` types. The fetch entry hands every request
-//! to [`gateway::handle`]; `key_ledger::KeyLedger` is the per-key Durable Object class,
-//! `outbox::Outbox` the webhook outbox and `admin`'s `Registry` the control plane's store.
+//! The wasm edge: the only code that touches `worker` types. It holds adapters only; every
+//! decision of a call is made by the core ([`crate::gateway`]).
+//!
+//! A call at the edge:
+//! 1. the fetch entry hands every request to [`gateway::handle`], which sends `/admin/…` to the
+//!    admin API ([`admin`], the `Registry` Durable Object) and everything else to the core;
+//! 2. [`gateway`] converts the `worker::Request` (method, path, query, headers; the body read
+//!    with its cap only when the core asks, [`body`]) and runs the core's `Gateway::call` over
+//!    the adapters: [`key_store`] (KV), [`key_ledger_stub`] (the key ledgers), [`upstream`]
+//!    (fetch with a timeout), the request's abort signal and `ctx.wait_until`;
+//! 3. the core's answer becomes a `worker::Response` (a streamed body is the core's metered
+//!    body, read by the runtime as the client reads it); errors are rendered by [`respond`].
+//!
+//! Durable Object classes: [`key_ledger::KeyLedger`] (one key's key ledger), `outbox::Outbox`
+//! (webhook delivery) and `admin`'s `Registry` (the control plane's store). The adapters are
+//! exercised end to end in `tests/e2e/`; the flow they serve is tested on the host in
+//! `tests/gateway_flow.rs`.
 
 mod admin;
 mod body;
 mod config;
 mod gateway;
-mod held_refusals;
 mod key_ledger;
-mod ledger_client;
-mod metered_body;
+mod key_ledger_stub;
+mod key_store;
 mod outbox;
 mod respond;
-mod settlement;
 mod sql;
 mod upstream;
 

@@ -1,125 +1,78 @@
-//! Forwarding a checked call to its routing group's targets, in order.
-//!
-//! For each target: the body (model renamed by the target's `model_map`, usage requested on
-//! OpenAI streams), the client's forwardable headers plus the target's credential in the
-//! family's header, the query without any `key` parameter. A connect error, a timeout, a 5xx or
-//! a 429 moves on to the next target; the last target's answer is final. Errors are tagged by
-//! source: unreachable → 502, timed out → 504, upstream 5xx → 502 (the caller maps it).
+//! The [`Upstream`] adapter: one built request sent with `fetch`, aborted after its timeout.
+//! Which targets, in which order, and what each request carries are the core's decisions
+//! ([`crate::gateway::fallback`]).
 
-use crate::error::{ApiError, ErrorType};
-use crate::gateway::forwarding::{credential_header, forwarded_query, forwards_request_header};
-use crate::gateway::request::{forward_body, RequestFacts};
-use crate::gateway::route::Route;
-use crate::policy::Target;
+use crate::gateway::ports::{Upstream, UpstreamAnswer, UpstreamFailure, UpstreamRequest};
 use futures_util::future::{select, Either};
+use futures_util::Stream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{AbortController, ByteStream, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
-pub struct Call<'a> {
-    pub route: &'a Route,
-    pub facts: &'a RequestFacts,
-    pub body: &'a [u8],
-    pub query: Option<&'a str>,
-    pub client_headers: &'a Headers,
-    pub timeout_ms: u64,
-}
+/// The upstreams, with their credentials from the worker's secrets.
+pub struct FetchUpstream<'a>(pub &'a Env);
 
-/// The first acceptable answer from `targets` (see the module doc), or the error of the last.
-pub async fn forward(env: &Env, call: &Call<'_>, targets: &[&Target]) -> Result<Response, ApiError> {
-    let mut last_error = None;
-    for (index, target) in targets.iter().enumerate() {
-        let is_last = index + 1 == targets.len();
-        match attempt(env, call, target).await {
-            Ok(response) if is_last || !retryable(response.status_code()) => return Ok(response),
-            Ok(response) => {
-                worker::console_warn!(
-                    "upstream {} answered {}; trying the next target",
-                    target.base_url,
-                    response.status_code()
-                )
-            }
-            Err(error) => {
-                worker::console_warn!("upstream {}: {}", target.base_url, error.message);
-                last_error = Some(error);
-            }
+impl Upstream for FetchUpstream<'_> {
+    type Body = UpstreamBody;
+    type BodyError = worker::Error;
+
+    fn credential(&self, secret_name: &str) -> Option<String> {
+        let secret = self.0.secret(secret_name).map(|s| s.to_string()).ok();
+        if secret.is_none() {
+            worker::console_error!("secret {secret_name} is not set");
         }
-    }
-    Err(last_error
-        .unwrap_or_else(|| ApiError::internal("no_target", "The routing group has no target for this API family.")))
-}
-
-fn retryable(status: u16) -> bool {
-    status == 429 || status >= 500
-}
-
-async fn attempt(env: &Env, call: &Call<'_>, target: &Target) -> Result<Response, ApiError> {
-    let upstream_model = call.facts.model.as_deref().map(|model| target.upstream_model(model));
-    let body = forward_body(call.route, call.facts, call.body, upstream_model)?;
-    let path = upstream_model.map_or(call.route.upstream_path.as_str().into(), |m| call.route.upstream_path_for(m));
-    let mut url = target.url_for(&path);
-    if let Some(query) = forwarded_query(call.query) {
-        url.push('?');
-        url.push_str(&query);
+        secret
     }
 
-    let secret = env.secret(&target.credential_secret).map(|s| s.to_string()).map_err(|_| {
-        worker::console_error!("secret {} is not set", target.credential_secret);
-        ApiError::internal(
-            "upstream_credential_missing",
-            format!(
-                "The gateway has no credential for this upstream (secret '{}' is not set).",
-                target.credential_secret
-            ),
-        )
-    })?;
+    async fn send(&self, request: &UpstreamRequest<'_>) -> Result<UpstreamAnswer<UpstreamBody>, UpstreamFailure> {
+        let controller = AbortController::default();
+        let fetch = Fetch::Request(build(request)?);
+        let signal = controller.signal();
+        let send = std::pin::pin!(fetch.send_with_signal(&signal));
+        let timeout = std::pin::pin!(Delay::from(Duration::from_millis(request.timeout_ms)));
+        let mut response = match select(send, timeout).await {
+            Either::Left((Ok(response), _)) => response,
+            Either::Left((Err(e), _)) => return Err(UpstreamFailure::Unreachable(e.to_string())),
+            Either::Right(_) => {
+                controller.abort();
+                return Err(UpstreamFailure::TimedOut);
+            }
+        };
+        let headers = response.headers().entries().collect();
+        Ok(UpstreamAnswer { status: response.status_code(), headers, body: UpstreamBody(response.stream().ok()) })
+    }
+}
+
+fn build(request: &UpstreamRequest<'_>) -> Result<Request, UpstreamFailure> {
     let headers = Headers::new();
-    for (name, value) in call.client_headers.entries() {
-        if forwards_request_header(&name) {
-            headers.append(&name, &value).map_err(internal)?;
-        }
+    for (name, value) in &request.headers {
+        headers.append(name, value).map_err(unbuildable)?;
     }
-    let (name, value) = credential_header(target.family, &secret);
-    headers.set(name, &value).map_err(internal)?;
-
-    let controller = AbortController::default();
     let mut init = RequestInit::new();
-    init.with_method(method(call.route)).with_headers(headers);
-    if !body.is_empty() {
-        init.with_body(Some(worker::js_sys::Uint8Array::from(&body[..]).into()));
+    let method = if request.method == "GET" { Method::Get } else { Method::Post };
+    init.with_method(method).with_headers(headers);
+    if !request.body.is_empty() {
+        init.with_body(Some(worker::js_sys::Uint8Array::from(request.body).into()));
     }
-    let request = Request::new_with_init(&url, &init).map_err(internal)?;
-    let fetch = Fetch::Request(request);
-    let signal = controller.signal();
-    let send = std::pin::pin!(fetch.send_with_signal(&signal));
-    let timeout = std::pin::pin!(Delay::from(Duration::from_millis(call.timeout_ms)));
-    match select(send, timeout).await {
-        Either::Left((Ok(response), _)) => Ok(response),
-        Either::Left((Err(e), _)) => Err(ApiError::new(
-            502,
-            ErrorType::UpstreamError,
-            "upstream_unreachable",
-            format!("The upstream could not be reached: {e}"),
-        )),
-        Either::Right(_) => {
-            controller.abort();
-            Err(ApiError::new(
-                504,
-                ErrorType::UpstreamError,
-                "upstream_timeout",
-                format!("The upstream did not answer within {} ms.", call.timeout_ms),
-            ))
+    Request::new_with_init(&request.url, &init).map_err(unbuildable)
+}
+
+fn unbuildable(e: worker::Error) -> UpstreamFailure {
+    worker::console_error!("building the upstream request: {e}");
+    UpstreamFailure::Unbuildable
+}
+
+/// An upstream answer's body; an answer without one (204, 304) is an empty body.
+pub struct UpstreamBody(Option<ByteStream>);
+
+impl Stream for UpstreamBody {
+    type Item = worker::Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.0.as_mut() {
+            Some(stream) => Pin::new(stream).poll_next(cx),
+            None => Poll::Ready(None),
         }
     }
-}
-
-fn method(route: &Route) -> Method {
-    match route.endpoint.method() {
-        "GET" => Method::Get,
-        _ => Method::Post,
-    }
-}
-
-fn internal(e: worker::Error) -> ApiError {
-    worker::console_error!("building the upstream request: {e}");
-    ApiError::internal("internal_error", "The gateway failed to build the upstream request.")
 }

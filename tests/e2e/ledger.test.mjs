@@ -269,14 +269,6 @@ test('a key disabled at its ledger object is refused on its next request, whatev
   assert.equal((await rotated.json()).error.code, 'invalid_api_key');
 });
 
-// Tokens charged to key `k` (with only a `tpd` limit) so far, or why it could not even list models
-// (an open reservation holds its only in-flight slot).
-async function tokensChargedTo(k, tpd) {
-  const res = await gw.fetch('/anthropic/v1/models', { headers: { 'x-api-key': k } });
-  await res.arrayBuffer();
-  return res.status === 200 ? tpd - Number(res.headers.get('x-ratelimit-remaining-tokens')) : `status ${res.status}`;
-}
-
 test('a full request window is refused at the edge for up to a second, then by the object again', async () => {
   const record = keyRecord({ limits: { rpm: 1 } });
   const k = await gw.seedKey(record);
@@ -295,53 +287,4 @@ test('a full request window is refused at the edge for up to a second, then by t
   // …and asks it again once the hold (at most a second) is over.
   const after = await pollUntil(call, (r) => r.status === 401, { timeoutMs: 2500 });
   assert.deepEqual(after, { status: 401, code: 'key_disabled' });
-});
-
-// A client that goes away is charged the usage seen so far, or its reservation if it left while
-// the upstream was working on its call; either way its reservation (and in-flight slot) is freed
-// at once, not after the TTL. The gateway settles on each way a disconnect can reach it (handler
-// cancelled, body stream cancelled or dropped, request.signal aborted: src/edge/settlement.rs).
-// Under Miniflare a disconnect mid-stream often does not reach the worker at all: its entry proxy
-// keeps the inner request open (checked with a plain JS worker: request.signal never aborts, the
-// handler runs on, the body is neither read nor cancelled), so both stay TODO until they can run
-// on raw workerd (the one before the answer passes under Miniflare only sometimes, when the
-// unread answer's body happens to be dropped).
-const DISCONNECT_TODO = 'Miniflare does not propagate a client disconnect to the worker';
-test('a client that leaves mid-stream is charged the usage seen, and frees its slot at once', { todo: DISCONNECT_TODO }, async () => {
-  const tpd = 1_000_000;
-  const k = await gw.seedKey(keyRecord({ limits: { tpd, max_in_flight: 1 } }));
-  const raw = JSON.stringify({ model: 'claude-sonnet-4', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'abort' }] });
-  const tokensUsed = () => tokensChargedTo(k, tpd);
-
-  // Mid-stream: the client reads message_start, then goes away.
-  const ac = new AbortController();
-  const res = await gw.fetch('/anthropic/v1/messages', {
-    method: 'POST', body: raw, signal: ac.signal,
-    headers: { 'content-type': 'application/json', 'x-api-key': k, 'x-mock-chunk-delay-ms': '400', 'x-test-id': 'abort-mid' },
-  });
-  assert.equal(res.status, 200);
-  const reader = res.body.getReader();
-  const first = await reader.read();
-  assert.match(Buffer.from(first.value).toString(), /message_start/);
-  ac.abort();
-  const seen = tokensOf(byTestId('abort-mid').body) + 1;
-  assert.equal(await pollUntil(tokensUsed, (n) => n === seen, { timeoutMs: 3000 }), seen);
-});
-
-test('a client that leaves while the upstream works is charged its reservation, and frees its slot at once', { todo: DISCONNECT_TODO }, async () => {
-  const tpd = 1_000_000;
-  const k = await gw.seedKey(keyRecord({ limits: { tpd, max_in_flight: 1 } }));
-  const raw = JSON.stringify({ model: 'claude-sonnet-4', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'abort' }] });
-  const tokensUsed = () => tokensChargedTo(k, tpd);
-  // The upstream bills a call it works on whether or not anyone reads the answer.
-  const reserved = tokensOf(raw) + 100;
-  const early = new AbortController();
-  const pending = gw.fetch('/anthropic/v1/messages', {
-    method: 'POST', body: raw, signal: early.signal,
-    headers: { 'content-type': 'application/json', 'x-api-key': k, 'x-mock-latency-ms': '1000' },
-  }).catch((e) => e);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  early.abort();
-  await pending;
-  assert.equal(await pollUntil(tokensUsed, (n) => n === reserved, { timeoutMs: 3000 }), reserved);
 });

@@ -1,7 +1,7 @@
 //! The registry's ports at the edge: the `KEYS` KV namespace and the keys' ledger objects.
 
 use crate::admin::api::ports::{KeyRecords, LedgerObjects};
-use crate::edge::ledger_client::LedgerClient;
+use crate::edge::key_ledger_stub::KeyLedgerStub;
 use crate::error::ApiError;
 use crate::ledger::{Command, Reply};
 use worker::kv::KvStore;
@@ -31,6 +31,6 @@ pub struct Ledgers<'a>(pub &'a Env);
 
 impl LedgerObjects for Ledgers<'_> {
     async fn call(&self, key_id: &str, command: &Command) -> Result<Reply, ApiError> {
-        LedgerClient::for_key(self.0, key_id)?.call(command).await
+        KeyLedgerStub::for_key(self.0, key_id)?.call(command).await
     }
 }

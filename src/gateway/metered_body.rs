@@ -1,28 +1,29 @@
 //! The upstream response body on its way to the client, observed for usage.
 //!
-//! Every chunk passes through the family's scanner (in the shared [`Meter`]) unchanged, or with
+//! Every chunk passes through the family's scanner (in the shared [`Meter`](crate::gateway::settlement::Meter)) unchanged, or with
 //! the usage chunk the gateway requested on the client's behalf removed. When the body ends,
 //! fails, or is dropped because the client went away, the [`Settlement`] receives the usage seen
-//! so far: settling never delays the response.
+//! so far: settling never delays the response. Chunks are moved, never copied, unless the
+//! scanner replaces them.
 
-use super::settlement::{Ending, Settlement, SharedMeter};
+use crate::gateway::metering::Ending;
+use crate::gateway::settlement::{Settlement, SharedMeter};
 use crate::usage::Forward;
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use worker::{ByteStream, Result};
 
-pub struct MeteredBody {
-    inner: ByteStream,
+pub struct MeteredBody<B> {
+    inner: B,
     meter: SharedMeter,
     settlement: Settlement,
     /// Set once the upstream body ended; the bytes the scanner still held were sent last.
     ended: bool,
 }
 
-impl MeteredBody {
-    /// `meter` must hold the answer's [`Meter`](super::settlement::Meter).
-    pub fn new(inner: ByteStream, meter: SharedMeter, settlement: Settlement) -> Self {
+impl<B> MeteredBody<B> {
+    /// `meter` must hold the answer's [`Meter`](crate::gateway::settlement::Meter).
+    pub fn new(inner: B, meter: SharedMeter, settlement: Settlement) -> Self {
         MeteredBody { inner, meter, settlement, ended: false }
     }
 
@@ -33,8 +34,11 @@ impl MeteredBody {
     }
 }
 
-impl Stream for MeteredBody {
-    type Item = Result<Vec<u8>>;
+impl<B, E> Stream for MeteredBody<B>
+where
+    B: Stream<Item = Result<Vec<u8>, E>> + Unpin,
+{
+    type Item = Result<Vec<u8>, E>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -67,7 +71,7 @@ impl Stream for MeteredBody {
     }
 }
 
-impl Drop for MeteredBody {
+impl<B> Drop for MeteredBody<B> {
     fn drop(&mut self) {
         self.finish();
     }

@@ -1,20 +1,22 @@
-//! Calls to a key's ledger object. Fail closed: an object that cannot be reached or answers
-//! nonsense is a 503, never an admission.
+//! Calls to a key's key ledger (the [`KeyLedger`](super::key_ledger::KeyLedger) Durable Object)
+//! through its stub: the [`ports::KeyLedger`] adapter. Fail closed: a key ledger that cannot be
+//! reached or answers nonsense is a 503, never an admission.
 
 use crate::error::ApiError;
+use crate::gateway::ports::{self, Unreachable};
 use crate::ledger::{Command, Reply};
 use worker::{Env, Method, Request, RequestInit, Stub};
 
-pub struct LedgerClient {
+pub struct KeyLedgerStub {
     stub: Stub,
 }
 
-impl LedgerClient {
-    /// The object of key `key_id` (stable across rotations, so counters carry over).
-    pub fn for_key(env: &Env, key_id: &str) -> Result<LedgerClient, ApiError> {
+impl KeyLedgerStub {
+    /// The key ledger of key `key_id` (stable across rotations, so counters carry over).
+    pub fn for_key(env: &Env, key_id: &str) -> Result<KeyLedgerStub, ApiError> {
         let namespace = env.durable_object("LEDGER").map_err(unavailable)?;
         let stub = namespace.id_from_name(key_id).and_then(|id| id.get_stub()).map_err(unavailable)?;
-        Ok(LedgerClient { stub })
+        Ok(KeyLedgerStub { stub })
     }
 
     pub async fn call(&self, command: &Command) -> Result<Reply, ApiError> {
@@ -29,18 +31,27 @@ impl LedgerClient {
         }
         response.json().await.map_err(unavailable)
     }
+}
 
-    /// Settles or releases in the background; failures are logged (the object expires the
-    /// reservation at its estimate after its time to live, so nothing is lost unbilled).
-    pub async fn finish(self, command: Command) {
-        if let Err(e) = self.call(&command).await {
-            worker::console_error!("ledger: settlement failed: {}", e.message);
-        }
+impl ports::KeyLedger for KeyLedgerStub {
+    async fn send(&self, command: &Command) -> Result<Reply, Unreachable> {
+        self.call(command).await.map_err(|_| Unreachable)
+    }
+}
+
+/// The key ledgers of the `LEDGER` namespace.
+pub struct KeyLedgerStubs<'a>(pub &'a Env);
+
+impl ports::KeyLedgers for KeyLedgerStubs<'_> {
+    type Ledger = KeyLedgerStub;
+
+    fn ledger(&self, key_id: &str) -> Result<KeyLedgerStub, Unreachable> {
+        KeyLedgerStub::for_key(self.0, key_id).map_err(|_| Unreachable)
     }
 }
 
 fn unavailable(e: worker::Error) -> ApiError {
-    worker::console_error!("ledger unreachable: {e}");
+    worker::console_error!("key ledger unreachable: {e}");
     ApiError::unavailable(
         "ledger_unavailable",
         "The rate and spend ledger for this key cannot be reached; the request was not forwarded. Retry shortly.",

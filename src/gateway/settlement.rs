@@ -1,29 +1,30 @@
 //! Settling a reservation exactly once, however the call ends.
 //!
-//! Right after admission the handler opens a [`Settlement`] and registers [`settle_when_ended`]
-//! in `ctx.wait_until`, before anything can go wrong. The call then ends in one of these ways,
-//! each sending one [`Ending`] (the first one wins; later ones are ignored):
-//! - the upstream failed → the handler releases the reservation;
-//! - the answer was read whole (model lists) → the handler settles it;
-//! - the answer streamed → the [`Meter`]ed body ends, fails, or is dropped by the runtime because
-//!   the client went away → the usage seen so far;
-//! - the handler itself was cancelled (the client left before the answer) → the dropped
+//! Right after admission the pipeline opens a [`Settlement`] and hands [`open`]'s task to the
+//! runtime (`ctx.wait_until`), before anything can go wrong. The call then ends in one of these
+//! ways, each sending one [`Ending`] (the first one wins; later ones are ignored):
+//! - the upstream failed → the pipeline releases the reservation;
+//! - the answer was read whole (model lists) → the pipeline settles it;
+//! - the answer streamed → the [`MeteredBody`](super::metered_body::MeteredBody) ends, fails,
+//!   or is dropped by the runtime because the client went away → the usage seen so far;
+//! - the pipeline itself was dropped (the client left before the answer) → the dropped
 //!   `Settlement`: abandoned if the upstream was working on the call, else released;
-//! - the client left and the runtime neither cancels the handler nor ends or drops the body →
-//!   the request's abort signal (`enable_request_signal`) → the usage the shared [`Meter`] has
-//!   seen so far, or, before the answer, abandoned or released as above.
+//! - the client left and the runtime neither drops the pipeline nor ends or drops the body →
+//!   the client-gone signal → the usage the shared [`Meter`] has seen so far, or, before the
+//!   answer, abandoned or released as above.
+//!
+//! Each way is a row of the fault table in `tests/gateway_flow.rs`.
 
-use super::ledger_client::LedgerClient;
-pub use crate::gateway::metering::Ending;
+use crate::gateway::metering::Ending;
+use crate::gateway::ports::KeyLedger;
 use crate::ledger::Command;
 use crate::usage::UsageScanner;
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::pin;
 use std::rc::Rc;
-use worker::wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, Request};
 
 /// The upstream answer's status and the scanner reading its body; shared between the body
 /// stream and the settlement task, which reads it if the client leaves mid-stream.
@@ -32,9 +33,10 @@ pub struct Meter {
     pub scanner: UsageScanner,
 }
 
+/// The [`Meter`], set once the upstream answered with a body to stream.
 pub type SharedMeter = Rc<RefCell<Option<Meter>>>;
 
-/// Whether the upstream is working on the call: set while the handler awaits its answer.
+/// Whether the upstream is working on the call: set while the pipeline awaits its answer.
 type UpstreamWorking = Rc<Cell<bool>>;
 
 /// How a call that ends without an answer ended.
@@ -71,40 +73,28 @@ impl Drop for Settlement {
     }
 }
 
-/// Opens a settlement: the sender for the handler, and the task to hand to `ctx.wait_until`,
-/// which turns the ending into one ledger command with `command`.
-pub fn open(
-    ledger: LedgerClient,
-    request: &Request,
+/// Opens a settlement: the sender for the pipeline, and the task for the runtime, which turns
+/// the ending into one ledger command with `command` and sends it. A settle that fails is
+/// logged by the ledger's adapter; the ledger expires the reservation at its estimate after its
+/// time to live, so nothing is lost unbilled.
+pub fn open<L: KeyLedger + 'static>(
+    ledger: L,
+    client_gone: impl Future<Output = ()> + 'static,
     meter: SharedMeter,
     command: impl FnOnce(Ending) -> Command + 'static,
-) -> (Settlement, impl std::future::Future<Output = ()> + 'static) {
+) -> (Settlement, impl Future<Output = ()> + 'static) {
     let (tx, rx) = oneshot::channel();
     let upstream_working = UpstreamWorking::default();
     let settlement = Settlement { tx: Some(tx), upstream_working: upstream_working.clone() };
-    let client_gone = client_gone(request);
     let task = async move {
-        let ending = match select(rx, client_gone).await {
+        let ending = match select(rx, pin!(client_gone)).await {
             Either::Left((ending, _)) => ending.unwrap_or(Ending::Released),
             Either::Right(_) => match meter.borrow().as_ref() {
                 Some(meter) => Ending::Answered { status: meter.status, usage: meter.scanner.usage() },
                 None => unanswered(&upstream_working),
             },
         };
-        ledger.finish(command(ending)).await;
+        let _ = ledger.send(&command(ending)).await;
     };
     (settlement, task)
-}
-
-/// Resolves when the client disconnects (never, where the runtime gives requests no signal).
-fn client_gone(request: &Request) -> JsFuture {
-    let signal = request.inner().signal();
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        if signal.aborted() {
-            let _ = resolve.call0(&JsValue::NULL);
-        } else {
-            signal.set_onabort(Some(&resolve));
-        }
-    });
-    JsFuture::from(promise)
 }

@@ -1,0 +1,22 @@
+//! The [`KeyStore`] adapter: key records from the `KEYS` KV namespace, cached at the edge.
+
+use crate::gateway::ports::{KeyStore, Unreachable};
+use worker::Env;
+
+/// How long an edge location may serve a key record from its cache: 30 s, KV's minimum. A change
+/// to a key's model rules, IP allowlist, routing groups or expiry reaches every edge within this
+/// plus KV's own propagation (up to ~60 s). Revocation and limits do not wait for it: the key's
+/// key ledger refuses revoked secrets and enforces the control plane's pushed limits at once.
+const KEY_RECORD_CACHE_TTL_S: u64 = 30;
+
+pub struct KvKeyStore<'a>(pub &'a Env);
+
+impl KeyStore for KvKeyStore<'_> {
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Unreachable> {
+        let kv = self.0.kv("KEYS").map_err(|_| Unreachable)?;
+        kv.get(name).cache_ttl(KEY_RECORD_CACHE_TTL_S).bytes().await.map_err(|e| {
+            worker::console_error!("key store unreachable: {e}");
+            Unreachable
+        })
+    }
+}

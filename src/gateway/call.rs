@@ -1,0 +1,211 @@
+//! One proxied call, top to bottom. Every step is pure or a port; the edge only converts the
+//! platform's types (`src/edge/gateway.rs`).
+//!
+//! 1. route: method and path → [`Route`], or 404/405 (before the key is looked at);
+//! 2. authenticate: the family's key header → its record in the [`KeyStore`] → [`KeyPolicy`];
+//!    no key or an unknown one → 401, the store unreachable → 503 `key_store_unavailable`;
+//! 3. read and inspect the body (413 past [`MAX_BODY_BYTES`], 400 when malformed);
+//! 4. authorize (status, expiry, client IP, models, routing) and meter (the reservation asked
+//!    for) → 401/403 without asking the ledger;
+//! 5. a refusal this isolate holds for the key is repeated without asking the ledger;
+//! 6. admit: the key's ledger reserves or refuses (429, 401 for a revoked secret); unreachable →
+//!    503 `ledger_unavailable` and nothing is forwarded;
+//! 7. open the [`settlement`] and hand its task to the runtime: from here
+//!    every way the call ends sends exactly one `Settle` or `Release`;
+//! 8. forward to the routing targets in order ([`fallback`]);
+//! 9. answer: an upstream 5xx/401/403 → 502 (released); a model list → filtered and settled;
+//!    anything else → streamed through the [`MeteredBody`], settled when it ends.
+//!
+//! Tested on the host through fakes of every port: `tests/gateway_flow.rs` (the order of the
+//! checks, held refusals, and the fault table of every ending).
+
+use crate::error::{ApiError, ErrorType};
+use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
+use crate::gateway::fallback::{self, Call};
+use crate::gateway::forwarding::forwards_response_header;
+use crate::gateway::headers::limit_headers;
+use crate::gateway::held_refusals::{Held, HeldRefusals};
+use crate::gateway::metered_body::MeteredBody;
+use crate::gateway::metering::{Ending, Metering};
+use crate::gateway::models_list::filter_models_list;
+use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, RequestBody, Runtime, Upstream};
+use crate::gateway::request::{inspect, MAX_BODY_BYTES};
+use crate::gateway::route::{classify, Endpoint, Route};
+use crate::gateway::settlement::{self, Meter, SharedMeter};
+use crate::ledger::{Command, Reply};
+use crate::limits::Headroom;
+use crate::policy::key_hash::record_name;
+use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, RoutingConfig};
+use crate::usage::{BodyKind, Pricing, UsageScanner};
+use futures_util::StreamExt;
+use std::cell::RefCell;
+use std::future::Future;
+
+/// The gateway of one isolate: its ports and the organisation's configuration.
+pub struct Gateway<'a, K, L, U, R> {
+    pub keys: &'a K,
+    pub ledgers: &'a L,
+    pub upstream: &'a U,
+    pub runtime: &'a R,
+    pub routing: &'a RoutingConfig,
+    pub pricing: &'a Pricing,
+    pub upstream_timeout_ms: u64,
+    pub held_refusals: &'a RefCell<HeldRefusals>,
+}
+
+impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R> {
+    /// Answers one call (see the module doc). `client_gone` resolves when the client leaves.
+    pub async fn call<B: RequestBody>(
+        &self,
+        request: ClientRequest<B>,
+        client_gone: impl Future<Output = ()> + 'static,
+        now_ms: u64,
+    ) -> Result<Answer<U::Body>, ApiError> {
+        let route = classify(&request.method, &request.path)?;
+        let policy = self.authenticate(&request.headers, &route).await?;
+        let record = policy.record();
+        let body = read_body(request.body, &route).await?;
+        let facts = inspect(&route, &body)?;
+        let call_facts = CallFacts::new(&route, &facts, header(&request.headers, "cf-connecting-ip"));
+        let resolved = authorize(&policy, &call_facts, self.routing, now_ms)?;
+        let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
+        let metering = Metering::reserve(&route, &facts, &record.limits, price)?;
+
+        if let Some(held) = self.held_refusals.borrow().get(&record.id, now_ms) {
+            return Ok(Answer::refusal(held.status, held.retry_after_s, held.body.clone()));
+        }
+        let ledger = self.ledgers.ledger(&record.id).map_err(|_| ledger_unavailable())?;
+        let admit =
+            Command::Admit { secret_version: record.secret_version, limits: record.limits.clone(), ask: metering.ask };
+        let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
+            Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
+            Reply::Refused { status, retry_after_s, body, hold_until_ms } => {
+                if let Some(until_ms) = hold_until_ms {
+                    let held = Held { until_ms, status, retry_after_s, body: body.clone() };
+                    self.held_refusals.borrow_mut().hold(&record.id, held, now_ms);
+                }
+                return Ok(Answer::refusal(status, retry_after_s, body));
+            }
+            Reply::Done | Reply::Report { .. } => {
+                return Err(ApiError::unavailable("ledger_unavailable", "The ledger gave no admission."))
+            }
+        };
+
+        let limits = record.limits.clone();
+        let meter = SharedMeter::default();
+        let (mut settlement, settle) =
+            settlement::open(ledger, client_gone, meter.clone(), move |ending| match metering.settle(ending) {
+                Some(actual) => Command::Settle { reservation_id, limits, actual, usage: ending.usage() },
+                None => Command::Release { reservation_id },
+            });
+        self.runtime.wait_until(settle);
+
+        let call = Call {
+            route: &route,
+            facts: &facts,
+            body: &body,
+            query: request.query.as_deref(),
+            client_headers: &request.headers,
+            timeout_ms: self.upstream_timeout_ms,
+        };
+        // Any early return from here drops `settlement`, which releases the reservation — unless
+        // this future is dropped while the upstream has the call (the client left): then the
+        // call is charged its reservation, as the upstream bills it.
+        settlement.upstream_working(true);
+        let forwarded = fallback::forward(self.upstream, self.runtime, &call, &resolved.targets).await;
+        settlement.upstream_working(false);
+        let upstream = forwarded?;
+        let status = upstream.status;
+        if status >= 500 || status == 401 || status == 403 {
+            return Err(upstream_failed(status));
+        }
+        let content_type = upstream.header("content-type").unwrap_or_default().to_owned();
+        let headers = answer_headers(upstream.headers, &headroom, now_ms);
+
+        if matches!(route.endpoint, Endpoint::ModelsList) && status == 200 {
+            let body = read_whole(upstream.body).await.ok_or_else(|| upstream_failed(status))?;
+            let visible = |name: &str| visible_models(&policy, self.routing, route.family, [name]).next().is_some();
+            let filtered = filter_models_list(route.family, &body, visible).ok_or_else(|| upstream_failed(status))?;
+            settlement.end(Ending::Answered { status, usage: None });
+            return Ok(Answer { status, headers, body: AnswerBody::Bytes(filtered) });
+        }
+
+        let strip = facts.stream && !facts.include_usage_requested;
+        let scanner = UsageScanner::new(route.family, BodyKind::from_content_type(&content_type), strip);
+        *meter.borrow_mut() = Some(Meter { status, scanner });
+        Ok(Answer { status, headers, body: AnswerBody::Streamed(MeteredBody::new(upstream.body, meter, settlement)) })
+    }
+
+    /// The key's validated policy, from the record named by the key's hash.
+    async fn authenticate(&self, headers: &[(String, String)], route: &Route) -> Result<KeyPolicy, ApiError> {
+        let key = extract_key(route.family, |name| header(headers, name)).ok_or_else(|| {
+            ApiError::unauthenticated(
+                "invalid_api_key",
+                "No API key provided. Send your team key as 'Authorization: Bearer <key>' (or x-api-key on /anthropic, x-goog-api-key on /gemini).",
+            )
+        })?;
+        let record = self
+            .keys
+            .get(&record_name(key))
+            .await
+            .map_err(|_| {
+                ApiError::unavailable("key_store_unavailable", "The key store cannot be reached; retry shortly.")
+                    .with_retry_after(1)
+            })?
+            .ok_or_else(|| ApiError::unauthenticated("invalid_api_key", "Incorrect API key provided."))?;
+        KeyPolicy::from_json(&record).map_err(|invalid| {
+            self.runtime.error(&format!("key record {} is invalid: {invalid}", invalid.key_id));
+            ApiError::from(invalid)
+        })
+    }
+}
+
+/// The request body (none on GET routes), refused past [`MAX_BODY_BYTES`].
+async fn read_body(body: impl RequestBody, route: &Route) -> Result<Vec<u8>, ApiError> {
+    if route.endpoint.method() == "GET" {
+        return Ok(Vec::new());
+    }
+    body.read(MAX_BODY_BYTES).await
+}
+
+/// The whole upstream body, or `None` if it failed.
+async fn read_whole<E>(mut body: impl futures_util::Stream<Item = Result<Vec<u8>, E>> + Unpin) -> Option<Vec<u8>> {
+    let mut whole = Vec::new();
+    while let Some(chunk) = body.next().await {
+        whole.extend_from_slice(&chunk.ok()?);
+    }
+    Some(whole)
+}
+
+/// The upstream's forwardable headers, then the key's limit headers (which replace any
+/// upstream header of the same name).
+fn answer_headers(upstream: Vec<(String, String)>, headroom: &Headroom, now_ms: u64) -> Vec<(String, String)> {
+    let limits = limit_headers(headroom, now_ms);
+    let mut headers: Vec<(String, String)> = upstream
+        .into_iter()
+        .filter(|(name, _)| forwards_response_header(name) && !limits.iter().any(|(limit, _)| limit == name))
+        .collect();
+    headers.extend(limits.into_iter().map(|(name, value)| (name.to_owned(), value)));
+    headers
+}
+
+/// An upstream answer the client must not see as is: a 5xx, or a 401/403 about the gateway's
+/// own upstream credential (its message may quote that credential, and the client's key is
+/// not what is wrong).
+fn upstream_failed(status: u16) -> ApiError {
+    let message = match status {
+        401 | 403 => format!(
+            "The upstream refused the gateway's credential (status {status}); an operator must check the upstream credential. Nothing was charged."
+        ),
+        _ => format!("The upstream failed to answer (status {status}). Nothing was charged."),
+    };
+    ApiError::new(502, ErrorType::UpstreamError, "upstream_error", message)
+}
+
+fn ledger_unavailable() -> ApiError {
+    ApiError::unavailable(
+        "ledger_unavailable",
+        "The rate and spend ledger for this key cannot be reached; the request was not forwarded. Retry shortly.",
+    )
+    .with_retry_after(1)
+}

@@ -1,0 +1,398 @@
+//! In-memory fakes of every port of the pipeline, with knobs to make each fail, for host tests
+//! of the whole flow (`tests/gateway_flow.rs`). Built with `cfg(test)` or the `test-util`
+//! feature only.
+//!
+//! - [`FakeKeyStore`]: records by plaintext key; knob: unreachable.
+//! - [`FakeKeyLedgers`]: the real [`KeyState`] per key id, in memory, recording every command
+//!   sent and what became of it; knobs: unreachable, or the write fails after applying (the
+//!   state changed but the reply is lost), at admission or at settlement.
+//! - [`FakeUpstream`]: answers scripted per call (a JSON or SSE body in chunks, any status),
+//!   or a connect error, or a timeout; an answer may wait for a [`Signal`] and its body may be
+//!   cut after some bytes. Records every request it was sent.
+//! - [`FakeRuntime`]: hands background tasks to the test's executor, keeps log lines.
+//! - [`Signal`]: a one-way latch the test fires (the client leaving, the upstream answering).
+
+use crate::error::ApiError;
+use crate::gateway::ports::{
+    KeyLedger, KeyLedgers, KeyStore, RequestBody, Runtime, Unreachable, Upstream, UpstreamAnswer, UpstreamFailure,
+    UpstreamRequest,
+};
+use crate::gateway::request::body_too_large;
+use crate::ledger::{Command, KeyState, Reply};
+use crate::policy::key_hash::record_name;
+use futures_util::Stream;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// A latch: futures from [`Signal::wait`] resolve once [`Signal::fire`] was called.
+#[derive(Clone, Default)]
+pub struct Signal(Rc<SignalState>);
+
+#[derive(Default)]
+struct SignalState {
+    fired: Cell<bool>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Signal {
+    pub fn fire(&self) {
+        self.0.fired.set(true);
+        self.0.wakers.take().into_iter().for_each(Waker::wake);
+    }
+
+    pub fn wait(&self) -> impl Future<Output = ()> + 'static {
+        let state = self.0.clone();
+        std::future::poll_fn(move |cx| {
+            if state.fired.get() {
+                Poll::Ready(())
+            } else {
+                state.wakers.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// The client's body, read with the gateway's cap.
+impl RequestBody for Vec<u8> {
+    async fn read(self, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+        if self.len() > max_bytes {
+            return Err(body_too_large());
+        }
+        Ok(self)
+    }
+}
+
+/// Key records by record name.
+#[derive(Default)]
+pub struct FakeKeyStore {
+    records: RefCell<HashMap<String, Vec<u8>>>,
+    /// Every lookup fails.
+    pub unreachable: Cell<bool>,
+    lookups: Cell<usize>,
+}
+
+impl FakeKeyStore {
+    /// Stores `record` (a key record's JSON) under the name of the plaintext `key`.
+    pub fn insert(&self, key: &str, record: &str) {
+        self.records.borrow_mut().insert(record_name(key), record.as_bytes().to_vec());
+    }
+
+    /// How many lookups were made (failed ones included).
+    pub fn lookups(&self) -> usize {
+        self.lookups.get()
+    }
+}
+
+impl KeyStore for FakeKeyStore {
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Unreachable> {
+        self.lookups.set(self.lookups.get() + 1);
+        if self.unreachable.get() {
+            return Err(Unreachable);
+        }
+        Ok(self.records.borrow().get(name).cloned())
+    }
+}
+
+/// Which commands a [`LedgerFault`] hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerStage {
+    /// `Admit`.
+    Admission,
+    /// `Settle` and `Release`.
+    Settlement,
+}
+
+impl LedgerStage {
+    fn of(command: &Command) -> Option<LedgerStage> {
+        match command {
+            Command::Admit { .. } => Some(LedgerStage::Admission),
+            Command::Settle { .. } | Command::Release { .. } => Some(LedgerStage::Settlement),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerFault {
+    /// The command never reaches the ledger.
+    Unreachable,
+    /// The ledger applies the command, then its write fails: the state changed, the reply is lost.
+    ReplyLost,
+}
+
+/// What became of one command sent to a key's ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied and answered.
+    Replied(Reply),
+    /// Applied, reply lost.
+    ReplyLost(Reply),
+    /// Not applied.
+    Unreachable,
+}
+
+/// One command sent to a key's ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub key_id: String,
+    pub command: Command,
+    pub outcome: Outcome,
+}
+
+/// The key ledgers of every key, sharing one clock.
+#[derive(Clone, Default)]
+pub struct FakeKeyLedgers(Rc<LedgersState>);
+
+#[derive(Default)]
+struct LedgersState {
+    states: RefCell<HashMap<String, KeyState>>,
+    sent: RefCell<Vec<Sent>>,
+    now_ms: Cell<u64>,
+    fault: Cell<Option<(LedgerStage, LedgerFault)>>,
+}
+
+impl FakeKeyLedgers {
+    /// The ledgers' clock (the ledger reads its own clock, not the edge's).
+    pub fn set_now_ms(&self, now_ms: u64) {
+        self.0.now_ms.set(now_ms);
+    }
+
+    /// Makes every later command of `stage` fail with `fault`.
+    pub fn fail(&self, stage: LedgerStage, fault: LedgerFault) {
+        self.0.fault.set(Some((stage, fault)));
+    }
+
+    /// Every command sent so far, in order.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.0.sent.borrow().clone()
+    }
+
+    /// Applies `command` to key `key_id`'s state directly (as the control plane would).
+    pub fn apply(&self, key_id: &str, command: Command) -> Reply {
+        let mut states = self.0.states.borrow_mut();
+        states.entry(key_id.to_owned()).or_default().handle(command, self.0.now_ms.get()).reply
+    }
+}
+
+impl KeyLedgers for FakeKeyLedgers {
+    type Ledger = FakeKeyLedger;
+
+    fn ledger(&self, key_id: &str) -> Result<FakeKeyLedger, Unreachable> {
+        Ok(FakeKeyLedger { key_id: key_id.to_owned(), ledgers: self.clone() })
+    }
+}
+
+/// One key's ledger in [`FakeKeyLedgers`].
+pub struct FakeKeyLedger {
+    key_id: String,
+    ledgers: FakeKeyLedgers,
+}
+
+impl KeyLedger for FakeKeyLedger {
+    async fn send(&self, command: &Command) -> Result<Reply, Unreachable> {
+        let state = &self.ledgers.0;
+        let fault = state.fault.get().filter(|(stage, _)| LedgerStage::of(command) == Some(*stage)).map(|(_, f)| f);
+        let outcome = match fault {
+            Some(LedgerFault::Unreachable) => Outcome::Unreachable,
+            Some(LedgerFault::ReplyLost) => Outcome::ReplyLost(self.ledgers.apply(&self.key_id, command.clone())),
+            None => Outcome::Replied(self.ledgers.apply(&self.key_id, command.clone())),
+        };
+        let sent = Sent { key_id: self.key_id.clone(), command: command.clone(), outcome: outcome.clone() };
+        state.sent.borrow_mut().push(sent);
+        match outcome {
+            Outcome::Replied(reply) => Ok(reply),
+            Outcome::ReplyLost(_) | Outcome::Unreachable => Err(Unreachable),
+        }
+    }
+}
+
+/// A scripted upstream answer.
+#[derive(Clone)]
+pub struct FakeAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub chunks: Vec<Vec<u8>>,
+    /// The body fails after this many bytes.
+    pub cut_after_bytes: Option<usize>,
+    /// The answer arrives only once this fires.
+    pub wait_for: Option<Signal>,
+}
+
+impl FakeAnswer {
+    /// A JSON answer sent in one chunk.
+    pub fn json(status: u16, body: &str) -> FakeAnswer {
+        FakeAnswer {
+            status,
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            chunks: vec![body.as_bytes().to_vec()],
+            cut_after_bytes: None,
+            wait_for: None,
+        }
+    }
+
+    /// A 200 event stream, one chunk per event (each given without its `data: ` framing).
+    pub fn sse(events: &[&str]) -> FakeAnswer {
+        FakeAnswer {
+            status: 200,
+            headers: vec![("content-type".to_owned(), "text/event-stream".to_owned())],
+            chunks: events.iter().map(|event| format!("data: {event}\n\n").into_bytes()).collect(),
+            cut_after_bytes: None,
+            wait_for: None,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> FakeAnswer {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn cut_after(mut self, bytes: usize) -> FakeAnswer {
+        self.cut_after_bytes = Some(bytes);
+        self
+    }
+
+    pub fn wait_for(mut self, signal: &Signal) -> FakeAnswer {
+        self.wait_for = Some(signal.clone());
+        self
+    }
+}
+
+/// What the fake upstream does with one request.
+#[derive(Clone)]
+pub enum Scripted {
+    Answer(FakeAnswer),
+    ConnectError,
+    Timeout,
+}
+
+/// One request the fake upstream was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// An upstream answering from a script, one entry per request, in order.
+#[derive(Default)]
+pub struct FakeUpstream {
+    script: RefCell<VecDeque<Scripted>>,
+    sent: RefCell<Vec<SentRequest>>,
+}
+
+/// The credential the fake upstream finds in secret `name`.
+pub fn fake_credential(secret_name: &str) -> String {
+    format!("upstream-secret-of-{secret_name}")
+}
+
+impl FakeUpstream {
+    pub fn script(&self, scripted: impl IntoIterator<Item = Scripted>) {
+        self.script.borrow_mut().extend(scripted);
+    }
+
+    /// Every request sent so far, in order.
+    pub fn sent(&self) -> Vec<SentRequest> {
+        self.sent.borrow().clone()
+    }
+}
+
+impl Upstream for FakeUpstream {
+    type Body = FakeBody;
+    type BodyError = StreamCut;
+
+    fn credential(&self, secret_name: &str) -> Option<String> {
+        Some(fake_credential(secret_name))
+    }
+
+    async fn send(&self, request: &UpstreamRequest<'_>) -> Result<UpstreamAnswer<FakeBody>, UpstreamFailure> {
+        self.sent.borrow_mut().push(SentRequest {
+            method: request.method,
+            url: request.url.clone(),
+            headers: request.headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+            body: request.body.to_vec(),
+        });
+        let scripted = self.script.borrow_mut().pop_front().expect("the test scripted an answer for every request");
+        match scripted {
+            Scripted::ConnectError => Err(UpstreamFailure::Unreachable("connection refused".to_owned())),
+            Scripted::Timeout => Err(UpstreamFailure::TimedOut),
+            Scripted::Answer(answer) => {
+                if let Some(signal) = &answer.wait_for {
+                    signal.wait().await;
+                }
+                let body = FakeBody { chunks: answer.chunks.into(), left_before_cut: answer.cut_after_bytes };
+                Ok(UpstreamAnswer { status: answer.status, headers: answer.headers, body })
+            }
+        }
+    }
+}
+
+/// The error of a body cut mid-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCut;
+
+/// A scripted body: its chunks, failing once the cut is reached.
+pub struct FakeBody {
+    chunks: VecDeque<Vec<u8>>,
+    left_before_cut: Option<usize>,
+}
+
+impl Stream for FakeBody {
+    type Item = Result<Vec<u8>, StreamCut>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.left_before_cut == Some(0) {
+            this.chunks.clear();
+            this.left_before_cut = None;
+            return Poll::Ready(Some(Err(StreamCut)));
+        }
+        let Some(mut chunk) = this.chunks.pop_front() else {
+            return Poll::Ready(None);
+        };
+        if let Some(left) = this.left_before_cut.as_mut() {
+            chunk.truncate(*left);
+            *left -= chunk.len();
+        }
+        Poll::Ready(Some(Ok(chunk)))
+    }
+}
+
+/// A background task, boxed for the test's executor.
+pub type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Background tasks go to the test's executor through `spawn`; log lines are kept.
+pub struct FakeRuntime {
+    spawn: Box<dyn Fn(Task)>,
+    lines: RefCell<Vec<String>>,
+}
+
+impl FakeRuntime {
+    pub fn new(spawn: impl Fn(Task) + 'static) -> FakeRuntime {
+        FakeRuntime { spawn: Box::new(spawn), lines: RefCell::default() }
+    }
+
+    /// Every line logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.borrow().clone()
+    }
+}
+
+impl Runtime for FakeRuntime {
+    fn wait_until(&self, task: impl Future<Output = ()> + 'static) {
+        (self.spawn)(Box::pin(task));
+    }
+
+    fn warn(&self, line: &str) {
+        self.lines.borrow_mut().push(format!("warn: {line}"));
+    }
+
+    fn error(&self, line: &str) {
+        self.lines.borrow_mut().push(format!("error: {line}"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Forwarding a checked call to its routing group's targets, in order.
+//!
+//! For each target: the body (model renamed by the target's `model_map`, usage requested on
+//! OpenAI streams; built once per target), the client's forwardable headers plus the target's
+//! credential in the family's header, the query without any `key` parameter. A failure to build
+//! or send, a 5xx or a 429 moves on to the next target; the last target's answer is final.
+//! Errors are tagged by source: unbuildable or no credential → 500, unreachable → 502, timed
+//! out → 504 (an upstream 5xx is mapped by the caller).
+
+use crate::error::{ApiError, ErrorType};
+use crate::gateway::forwarding::{credential_header, forwarded_query, forwards_request_header};
+use crate::gateway::ports::{Runtime, Upstream, UpstreamAnswer, UpstreamFailure, UpstreamRequest};
+use crate::gateway::request::{forward_body, RequestFacts};
+use crate::gateway::route::Route;
+use crate::policy::Target;
+
+/// A checked call, as the client sent it.
+pub struct Call<'a> {
+    pub route: &'a Route,
+    pub facts: &'a RequestFacts,
+    pub body: &'a [u8],
+    pub query: Option<&'a str>,
+    /// Lower-case names.
+    pub client_headers: &'a [(String, String)],
+    pub timeout_ms: u64,
+}
+
+/// The first acceptable answer from `targets` (see the module doc), or the error of the last.
+pub async fn forward<U: Upstream>(
+    upstream: &U,
+    runtime: &impl Runtime,
+    call: &Call<'_>,
+    targets: &[&Target],
+) -> Result<UpstreamAnswer<U::Body>, ApiError> {
+    let mut last_error = None;
+    for (index, target) in targets.iter().enumerate() {
+        let is_last = index + 1 == targets.len();
+        match attempt(upstream, call, target).await {
+            Ok(answer) if is_last || !retryable(answer.status) => return Ok(answer),
+            Ok(answer) => runtime
+                .warn(&format!("upstream {} answered {}; trying the next target", target.base_url, answer.status)),
+            Err(error) => {
+                runtime.warn(&format!("upstream {}: {}", target.base_url, error.message));
+                last_error = Some(error);
+            }
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| ApiError::internal("no_target", "The routing group has no target for this API family.")))
+}
+
+fn retryable(status: u16) -> bool {
+    status == 429 || status >= 500
+}
+
+async fn attempt<U: Upstream>(
+    upstream: &U,
+    call: &Call<'_>,
+    target: &Target,
+) -> Result<UpstreamAnswer<U::Body>, ApiError> {
+    let upstream_model = call.facts.model.as_deref().map(|model| target.upstream_model(model));
+    let body = forward_body(call.route, call.facts, call.body, upstream_model)?;
+    let path = upstream_model.map_or(call.route.upstream_path.as_str().into(), |m| call.route.upstream_path_for(m));
+    let mut url = target.url_for(&path);
+    if let Some(query) = forwarded_query(call.query) {
+        url.push('?');
+        url.push_str(&query);
+    }
+    let secret = upstream.credential(&target.credential_secret).ok_or_else(|| {
+        ApiError::internal(
+            "upstream_credential_missing",
+            format!(
+                "The gateway has no credential for this upstream (secret '{}' is not set).",
+                target.credential_secret
+            ),
+        )
+    })?;
+    let (credential_name, credential_value) = credential_header(target.family, &secret);
+    let mut headers: Vec<(&str, &str)> = call
+        .client_headers
+        .iter()
+        .filter(|(name, _)| forwards_request_header(name))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    headers.push((credential_name, &credential_value));
+    let request = UpstreamRequest {
+        method: call.route.endpoint.method(),
+        url,
+        headers,
+        body: &body,
+        timeout_ms: call.timeout_ms,
+    };
+    upstream.send(&request).await.map_err(|failure| failed(failure, call.timeout_ms))
+}
+
+fn failed(failure: UpstreamFailure, timeout_ms: u64) -> ApiError {
+    match failure {
+        UpstreamFailure::Unbuildable => {
+            ApiError::internal("internal_error", "The gateway failed to build the upstream request.")
+        }
+        UpstreamFailure::Unreachable(reason) => ApiError::new(
+            502,
+            ErrorType::UpstreamError,
+            "upstream_unreachable",
+            format!("The upstream could not be reached: {reason}"),
+        ),
+        UpstreamFailure::TimedOut => ApiError::new(
+            504,
+            ErrorType::UpstreamError,
+            "upstream_timeout",
+            format!("The upstream did not answer within {timeout_ms} ms."),
+        ),
+    }
+}
