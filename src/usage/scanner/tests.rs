@@ -482,3 +482,134 @@ fn content_type_decides_the_body_kind() {
     assert_eq!(BodyKind::from_content_type("application/json"), BodyKind::Json);
     assert_eq!(BodyKind::from_content_type(""), BodyKind::Json);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Usage only where each provider writes it
+
+/// A client's function tool whose JSON schema has a property named `usage`, as Responses
+/// objects echo it, and a `text.format` schema likewise.
+const ECHOED_TOOLS: &str = r#""tools":[{"type":"function","name":"report","parameters":{"type":"object","properties":{"usage":{"type":"object","properties":{"input_tokens":{"type":"integer"}}}},"required":["usage"]}}],"text":{"format":{"type":"json_schema","name":"out","schema":{"type":"object","properties":{"usage":{"input_tokens":0,"output_tokens":0}}}}}"#;
+
+#[test]
+fn openai_responses_json_echoing_schemas_reads_its_own_usage() {
+    let body = format!(
+        r#"{{"id":"resp_1","object":"response","status":"completed",{ECHOED_TOOLS},"output":[{{"type":"function_call","name":"report","arguments":"{{\"usage\":{{\"input_tokens\":0}}}}"}}],"usage":{{"input_tokens":900,"input_tokens_details":{{"cached_tokens":0}},"output_tokens":4000,"output_tokens_details":{{"reasoning_tokens":3000}}}},"metadata":{{}}}}"#
+    );
+    let body = body.as_bytes();
+    assert_any_split(Family::OpenAi, BodyKind::Json, false, body, body, final_usage(Usage::new(900, 0, 4000)));
+    // A response whose own usage is null (queued, in progress) reports none, whatever it echoes.
+    let queued = format!(r#"{{"id":"resp_1","object":"response","status":"queued",{ECHOED_TOOLS},"usage":null}}"#);
+    let queued = queued.as_bytes();
+    assert_any_split(Family::OpenAi, BodyKind::Json, false, queued, queued, partial(None));
+}
+
+#[test]
+fn openai_responses_stream_echoing_schemas_reads_only_the_terminal_usage() {
+    let created = format!(
+        "event: response.created\ndata: {{\"type\":\"response.created\",\"response\":{{\"id\":\"r\",\"status\":\"in_progress\",{ECHOED_TOOLS},\"usage\":null}}}}\n\n"
+    );
+    let completed = format!(
+        "event: response.completed\ndata: {{\"type\":\"response.completed\",\"response\":{{\"id\":\"r\",\"status\":\"completed\",{ECHOED_TOOLS},\"usage\":{{\"input_tokens\":50,\"output_tokens\":7000}}}}}}\n\n"
+    );
+    let body = [created.as_str(), OPENAI_RESPONSES_EVENTS[1], completed.as_str()].concat();
+    let body = body.as_bytes();
+    assert_any_split(Family::OpenAi, BodyKind::EventStream, true, body, body, final_usage(Usage::new(50, 0, 7000)));
+    // `response.incomplete` (the output cap reached) is terminal too.
+    let incomplete = completed.replace("response.completed", "response.incomplete");
+    let (_, usage, is_final) = scan(Family::OpenAi, BodyKind::EventStream, false, &[incomplete.as_bytes()]);
+    assert_eq!((usage, is_final), (Some(Usage::new(50, 0, 7000)), true));
+    // A usage object in a non-terminal event is not read.
+    let in_progress = completed.replace("response.completed", "response.in_progress");
+    assert_eq!(scan(Family::OpenAi, BodyKind::EventStream, false, &[in_progress.as_bytes()]).1, None);
+}
+
+#[test]
+fn openai_chat_usage_nested_elsewhere_is_not_read() {
+    let body = br#"{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}],"usage":{"prompt_tokens":1}}}],"metadata":{"usage":{"prompt_tokens":1}},"usage":{"prompt_tokens":300,"completion_tokens":20}}"#;
+    assert_any_split(Family::OpenAi, BodyKind::Json, false, body, body, final_usage(Usage::new(300, 0, 20)));
+    // A chunk's usage other than at its top level is not read, and `[DONE]` alone is not final.
+    let chunk = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"usage\":{\"prompt_tokens\":1}}}],\"usage\":null}\n\ndata: [DONE]\n\n";
+    assert_any_split(Family::OpenAi, BodyKind::EventStream, false, chunk, chunk, partial(None));
+}
+
+#[test]
+fn anthropic_tool_input_with_usage_is_not_read() {
+    let body = br#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"tool_use","id":"t","name":"report","input":{"usage":{"input_tokens":0,"output_tokens":0}}}],"usage":{"input_tokens":40,"output_tokens":900}}"#;
+    assert_any_split(Family::Anthropic, BodyKind::Json, false, body, body, final_usage(Usage::new(40, 0, 900)));
+    let mut events = ANTHROPIC_EVENTS.to_vec();
+    events[1] = "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"report\",\"input\":{\"usage\":{\"output_tokens\":1}}}}\n\n";
+    let body = stream(&events, false);
+    assert_any_split(Family::Anthropic, BodyKind::EventStream, false, &body, &body, final_usage(anthropic_usage(15)));
+}
+
+#[test]
+fn anthropic_stream_final_only_at_message_stop_after_message_delta() {
+    let mut events = ANTHROPIC_EVENTS.to_vec();
+    events.remove(6);
+    let body = stream(&events, false);
+    assert_any_split(Family::Anthropic, BodyKind::EventStream, false, &body, &body, partial(Some(anthropic_usage(2))));
+}
+
+#[test]
+fn anthropic_one_hour_cache_writes() {
+    let body = br#"{"type":"message","content":[],"usage":{"input_tokens":3,"cache_creation_input_tokens":5000,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":1000,"ephemeral_1h_input_tokens":4000},"output_tokens":9}}"#;
+    let usage = Usage::with_cache_writes(5003, 0, CacheWrites { five_minutes: 1000, one_hour: 4000 }, 9);
+    assert_any_split(Family::Anthropic, BodyKind::Json, false, body, body, final_usage(usage));
+}
+
+#[test]
+fn gemini_function_call_args_with_usage_metadata_are_not_read() {
+    let body = br#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"report","args":{"usageMetadata":{"promptTokenCount":0}}}}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":70,"candidatesTokenCount":5,"toolUsePromptTokenCount":4000,"thoughtsTokenCount":100}}"#;
+    assert_any_split(Family::Gemini, BodyKind::Json, false, body, body, final_usage(Usage::new(4070, 0, 105)));
+    let none = br#"{"candidates":[],"usageMetadata":null}"#;
+    assert_any_split(Family::Gemini, BodyKind::Json, false, none, none, partial(None));
+}
+
+#[test]
+fn gemini_stream_with_tool_use_prompt_and_a_blocked_prompt() {
+    let body = b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}],\"usageMetadata\":{\"promptTokenCount\":10,\"toolUsePromptTokenCount\":300,\"candidatesTokenCount\":1}}\r\n\r\ndata: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"b\"}]},\"finishReason\":\"MAX_TOKENS\"}],\"usageMetadata\":{\"promptTokenCount\":10,\"toolUsePromptTokenCount\":300,\"candidatesTokenCount\":2}}\r\n\r\n";
+    assert_any_split(Family::Gemini, BodyKind::EventStream, false, body, body, final_usage(Usage::new(310, 0, 2)));
+    let blocked = b"data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":12}}\n\n";
+    assert_any_split(Family::Gemini, BodyKind::EventStream, false, blocked, blocked, final_usage(Usage::new(12, 0, 0)));
+    // A chunk with usage after a finished candidate's (another candidate still going) unmarks it.
+    let later = [body.as_slice(), b"data: {\"candidates\":[{\"index\":1}],\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":3}}\n\n"].concat();
+    assert_eq!(scan(Family::Gemini, BodyKind::EventStream, false, &[&later]).2, false);
+}
+
+#[test]
+fn usage_null_is_none_for_every_family() {
+    let cases: [(Family, &[u8]); 3] = [
+        (Family::OpenAi, br#"{"id":"x","usage":null}"#),
+        (Family::Anthropic, br#"{"id":"x","usage":null}"#),
+        (Family::Gemini, br#"{"candidates":[],"usageMetadata":null}"#),
+    ];
+    for (family, body) in cases {
+        assert_any_split(family, BodyKind::Json, false, body, body, partial(None));
+    }
+    let delta_null = b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":null}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    assert_any_split(Family::Anthropic, BodyKind::EventStream, false, delta_null, delta_null, partial(None));
+}
+
+#[test]
+fn unreadable_usage_is_never_final() {
+    for body in [
+        br#"{"usage":{"prompt_tokens":-1}}"#.as_slice(),
+        br#"{"usage":"lots"}"#,
+        br#"{"usage":{"prompt_tokens":5},"usage":{"completion_tokens":1.5}}"#,
+    ] {
+        assert_eq!(scan(Family::OpenAi, BodyKind::Json, false, &[body]).2, false, "{}", String::from_utf8_lossy(body));
+    }
+    let oversized = format!(r#"{{"usage":{{"prompt_tokens":5,"pad":"{}"}}}}"#, "x".repeat(20_000));
+    assert_eq!(scan(Family::OpenAi, BodyKind::Json, false, &[oversized.as_bytes()]).1, None);
+    assert!(!scan(Family::OpenAi, BodyKind::Json, false, &[oversized.as_bytes()]).2);
+}
+
+#[test]
+fn truncated_json_bodies_are_not_final() {
+    let body = OPENAI_CHAT_JSON.as_bytes();
+    let usage_end = OPENAI_CHAT_JSON.find("\"service_tier\"").unwrap();
+    for cut in [usage_end, body.len() - 3] {
+        let (_, usage, is_final) = scan(Family::OpenAi, BodyKind::Json, false, &[&body[..cut]]);
+        assert_eq!((usage, is_final), (Some(Usage::new(1117, 1024, 46)), false), "cut at {cut}");
+    }
+}
