@@ -140,7 +140,10 @@ mod tests {
     fn lines_split_anywhere_read_the_same() {
         let stream: &[u8] = b"data: one\r\n\r\nevent: e\ndata: two\n\ndata:\n\r\nda\n\rx\n";
         let whole = shown(&read(&[stream], false)).into_iter().map(String::from).collect::<Vec<_>>();
-        assert_eq!(whole, ["data[ one\r]", "blank", "other", "data[ two]", "blank", "data[]", "blank", "other", "other"]);
+        assert_eq!(
+            whole,
+            ["data[ one\r]", "blank", "other", "data[ two]", "blank", "data[]", "blank", "other", "other"]
+        );
         for at in 0..=stream.len() {
             let lines = read(&[&stream[..at], &stream[at..]], false);
             assert_eq!(shown(&lines), whole, "split at {at}");

@@ -162,9 +162,23 @@ fn openai_chat_stream_without_include_usage_reports_none() {
 fn openai_responses_stream() {
     for crlf in [false, true] {
         let body = stream(&OPENAI_RESPONSES_EVENTS, crlf);
-        assert_any_split(Family::OpenAi, BodyKind::EventStream, false, &body, &body, final_usage(OPENAI_RESPONSES_USAGE));
+        assert_any_split(
+            Family::OpenAi,
+            BodyKind::EventStream,
+            false,
+            &body,
+            &body,
+            final_usage(OPENAI_RESPONSES_USAGE),
+        );
         // Responses events have no `choices`: stripping never removes one.
-        assert_any_split(Family::OpenAi, BodyKind::EventStream, true, &body, &body, final_usage(OPENAI_RESPONSES_USAGE));
+        assert_any_split(
+            Family::OpenAi,
+            BodyKind::EventStream,
+            true,
+            &body,
+            &body,
+            final_usage(OPENAI_RESPONSES_USAGE),
+        );
     }
 }
 
@@ -252,7 +266,14 @@ fn strip_at_a_body_end_without_line_ending() {
     // ...and a usage chunk cut off from its line ending is still read, and still dropped (not
     // final: no `[DONE]`).
     let body = b"data: [X]\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}";
-    assert_any_split(Family::OpenAi, BodyKind::EventStream, true, body, b"data: [X]\n\n", partial(Some(Usage::new(4, 0, 2))));
+    assert_any_split(
+        Family::OpenAi,
+        BodyKind::EventStream,
+        true,
+        body,
+        b"data: [X]\n\n",
+        partial(Some(Usage::new(4, 0, 2))),
+    );
 }
 
 #[test]
@@ -569,7 +590,8 @@ fn gemini_function_call_args_with_usage_metadata_are_not_read() {
 fn gemini_stream_with_tool_use_prompt_and_a_blocked_prompt() {
     let body = b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}],\"usageMetadata\":{\"promptTokenCount\":10,\"toolUsePromptTokenCount\":300,\"candidatesTokenCount\":1}}\r\n\r\ndata: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"b\"}]},\"finishReason\":\"MAX_TOKENS\"}],\"usageMetadata\":{\"promptTokenCount\":10,\"toolUsePromptTokenCount\":300,\"candidatesTokenCount\":2}}\r\n\r\n";
     assert_any_split(Family::Gemini, BodyKind::EventStream, false, body, body, final_usage(Usage::new(310, 0, 2)));
-    let blocked = b"data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":12}}\n\n";
+    let blocked =
+        b"data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":12}}\n\n";
     assert_any_split(Family::Gemini, BodyKind::EventStream, false, blocked, blocked, final_usage(Usage::new(12, 0, 0)));
     // A chunk with usage after a finished candidate's (another candidate still going) unmarks it.
     let later = [body.as_slice(), b"data: {\"candidates\":[{\"index\":1}],\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":3}}\n\n"].concat();
