@@ -129,6 +129,8 @@ impl WireUsage {
 }
 
 /// What a usage value at its place says.
+// Read and taken in at once, a few per stream: boxing the usage would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Reported {
     /// `null`: no usage (yet).

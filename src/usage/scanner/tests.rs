@@ -595,7 +595,7 @@ fn gemini_stream_with_tool_use_prompt_and_a_blocked_prompt() {
     assert_any_split(Family::Gemini, BodyKind::EventStream, false, blocked, blocked, final_usage(Usage::new(12, 0, 0)));
     // A chunk with usage after a finished candidate's (another candidate still going) unmarks it.
     let later = [body.as_slice(), b"data: {\"candidates\":[{\"index\":1}],\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":3}}\n\n"].concat();
-    assert_eq!(scan(Family::Gemini, BodyKind::EventStream, false, &[&later]).2, false);
+    assert!(!scan(Family::Gemini, BodyKind::EventStream, false, &[&later]).2);
 }
 
 #[test]
@@ -619,7 +619,7 @@ fn unreadable_usage_is_never_final() {
         br#"{"usage":"lots"}"#,
         br#"{"usage":{"prompt_tokens":5},"usage":{"completion_tokens":1.5}}"#,
     ] {
-        assert_eq!(scan(Family::OpenAi, BodyKind::Json, false, &[body]).2, false, "{}", String::from_utf8_lossy(body));
+        assert!(!scan(Family::OpenAi, BodyKind::Json, false, &[body]).2, "{}", String::from_utf8_lossy(body));
     }
     let oversized = format!(r#"{{"usage":{{"prompt_tokens":5,"pad":"{}"}}}}"#, "x".repeat(20_000));
     assert_eq!(scan(Family::OpenAi, BodyKind::Json, false, &[oversized.as_bytes()]).1, None);
