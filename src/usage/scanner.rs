@@ -1,9 +1,9 @@
 //! The entry point: one [`UsageScanner`] per upstream response body, fed every chunk on its way
 //! to the client, then finished, then asked for the usage it saw.
 //!
-//! A JSON body is only buffered (its bounded tail) and searched when usage is asked for; an
-//! event stream is read line by line as it passes, and is the only kind of body that may be
-//! altered (see [`UsageScanner::new`]).
+//! Both kinds of body are read as they pass, in fixed memory: a JSON body is walked as one
+//! document, an event stream line by line. Only an event stream may be altered (see
+//! [`UsageScanner::new`]).
 
 use super::json::JsonBody;
 use super::sse::EventStream;
@@ -97,10 +97,22 @@ impl UsageScanner {
 
     /// The usage the upstream has reported so far, normalised; `None` if it reported none (an
     /// error body, a stream cut before its usage, a chat stream without `include_usage`).
+    /// Unless [`UsageScanner::is_final`], it may be less than the upstream bills.
     pub fn usage(&self) -> Option<Usage> {
         match &self.body {
             Body::Json(json) => json.usage(),
             Body::EventStream(stream) => stream.usage(),
+        }
+    }
+
+    /// Whether [`UsageScanner::usage`] is the upstream's final count: a JSON body was read whole
+    /// with its usage in place, or a stream's terminal event with its usage was read (see the
+    /// `sse` module for each family's). False when there is no usage, when a usage member could
+    /// not be read, and for a body cut short.
+    pub fn is_final(&self) -> bool {
+        match &self.body {
+            Body::Json(json) => json.is_final(),
+            Body::EventStream(stream) => stream.is_final(),
         }
     }
 }

@@ -7,10 +7,8 @@
 //! reaches the client unchanged and in order; a chunk whose bytes are all forwarded as they came
 //! is answered [`Forward::Unchanged`], without copying.
 
-use super::lines::Line;
+use super::lines::LineKind;
 use super::scanner::Forward;
-use serde::de::IgnoredAny;
-use serde::Deserialize;
 use std::ops::Range;
 
 /// An undecided event is released once this many of its bytes are held: the usage-only chunk
@@ -50,17 +48,16 @@ pub(super) struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    /// Routes the chunk up to `end`, where `line` ends. `carries_usage`: the line holds a
-    /// non-null usage object.
-    pub(super) fn line(&mut self, line: Line<'_>, carries_usage: bool, end: usize) {
-        match (self.filter.event, line) {
-            (_, Line::Blank) => self.event_end(end),
-            (Event::Undecided, Line::Data { value, whole }) => {
-                let usage_only = carries_usage && whole && has_no_choices(value);
+    /// Routes the chunk up to `end`, where a line of `kind` ends. `usage_only`: it is a data
+    /// line holding the usage-only chunk (`"choices":[]` and a non-null usage).
+    pub(super) fn line(&mut self, kind: LineKind, usage_only: bool, end: usize) {
+        match (self.filter.event, kind) {
+            (_, LineKind::Blank) => self.event_end(end),
+            (Event::Undecided, LineKind::Data) => {
                 self.filter.event = if usage_only { Event::Drop } else { Event::Forward };
                 self.route(end);
             }
-            (Event::Undecided, Line::Other) => {}
+            (Event::Undecided, LineKind::Other) => {}
             (Event::Forward | Event::Drop, _) => self.route(end),
         }
     }
@@ -100,15 +97,6 @@ impl Pass<'_> {
         self.filter.held.clear();
         self.start = end;
     }
-}
-
-/// Whether a chat chunk's `choices` is present and empty. Other fields are skipped, not built.
-fn has_no_choices(chunk_json: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Chunk {
-        choices: Option<Vec<IgnoredAny>>,
-    }
-    matches!(serde_json::from_slice(chunk_json), Ok(Chunk { choices: Some(choices) }) if choices.is_empty())
 }
 
 /// What to send for one chunk; copied only once it stops being a prefix of the chunk.
@@ -156,16 +144,6 @@ impl<'a> Output<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_an_empty_choices_list_is_usage_only() {
-        assert!(has_no_choices(br#" {"id":"c","choices":[],"usage":{"prompt_tokens":1}}"#));
-        assert!(has_no_choices(br#"{"choices" : [ ] ,"usage":{}}"#));
-        assert!(!has_no_choices(br#"{"choices":[{"index":0,"delta":{}}],"usage":{}}"#));
-        assert!(!has_no_choices(br#"{"usage":{}}"#));
-        assert!(!has_no_choices(br#"{"choices":null}"#));
-        assert!(!has_no_choices(br#"{"choices":[],"#));
-    }
 
     #[test]
     fn output_copies_only_when_it_departs_from_the_chunk() {
