@@ -45,12 +45,12 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
     let policy = authenticate(&req, env, &route).await?;
     let record = policy.record();
     let body = read_body(&mut req, &route).await?;
-    let facts = inspect(&route, &body)?;
+    let mut facts = inspect(&route, &body)?;
     let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
     let call_facts = CallFacts::new(&route, &facts, client_ip.as_deref());
     let resolved = authorize(&policy, &call_facts, &config.routing, now_ms)?;
     let price = facts.model.as_deref().and_then(|model| config.pricing.price(model)).copied();
-    let metering = Metering::reserve(&route, &facts, &record.limits, price)?;
+    let metering = Metering::reserve(&route, &mut facts, &record.limits, price, config.unknown_members)?;
 
     if let Some(held) = held_refusals::held(&record.id, now_ms) {
         return refused(held.status, held.retry_after_s, held.body);
