@@ -284,18 +284,19 @@ fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(
 
 fn read_tools(family: Family, tools: Parts<Tool>, findings: &mut Findings) {
     for tool in tools.0 {
-        match tool {
-            Tool::Typed(kind) => findings.tool(family, kind.0.as_deref().unwrap_or("custom")),
-            Tool::Kinds(kinds) => kinds.iter().for_each(|kind| findings.tool(family, kind)),
+        match family {
+            Family::Gemini => tool.members.iter().for_each(|kind| findings.tool(family, kind)),
+            _ => findings.tool(family, tool.kind.0.as_deref().unwrap_or("custom")),
         }
     }
 }
 
-/// A `tools[]` entry: OpenAI and Anthropic name its `type`; a Gemini tool object's members are
-/// its kinds (`functionDeclarations`, `googleSearch`, …), those set are kept.
-enum Tool {
-    Typed(Tag),
-    Kinds(Vec<String>),
+/// A `tools[]` entry: OpenAI and Anthropic name its kind in `type` (an Anthropic tool without
+/// one is a client tool); a Gemini tool object's set members are its kinds
+/// (`functionDeclarations`, `googleSearch`, …).
+struct Tool {
+    kind: Tag,
+    members: Vec<String>,
 }
 
 impl<'de> Deserialize<'de> for Tool {
@@ -307,15 +308,15 @@ impl<'de> Deserialize<'de> for Tool {
                 f.write_str("a tool object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tool, A::Error> {
-                let (mut kind, mut kinds) = (None, Vec::new());
+                let (mut kind, mut members) = (None, Vec::new());
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "type" {
                         once(&mut kind, map.next_value::<Tag>()?, "type")?;
                     } else if map.next_value::<Presence>()?.0 {
-                        kinds.push(key);
+                        members.push(key);
                     }
                 }
-                Ok(kind.map_or(Tool::Kinds(kinds), Tool::Typed))
+                Ok(Tool { kind: kind.unwrap_or_default(), members })
             }
         }
         d.deserialize_map(V)
