@@ -34,11 +34,17 @@ fn price(model: &str) -> Option<teamkeys::usage::Price> {
 }
 
 /// The facts after reserving for `limits`, or the refusal's (status, code).
-fn admit(path: &str, body: &str, limits: &Limits, unknown: UnknownMembers) -> Result<(RequestFacts, Metering), (u16, &'static str)> {
+fn admit(
+    path: &str,
+    body: &str,
+    limits: &Limits,
+    unknown: UnknownMembers,
+) -> Result<(RequestFacts, Metering), (u16, &'static str)> {
     let route = route(path);
     let mut facts = inspect(&route, body.as_bytes()).map_err(|e| (e.status, e.code))?;
     let model = facts.model.clone().unwrap();
-    let metering = Metering::reserve(&route, &mut facts, limits, price(&model), unknown).map_err(|e| (e.status, e.code))?;
+    let metering =
+        Metering::reserve(&route, &mut facts, limits, price(&model), unknown).map_err(|e| (e.status, e.code))?;
     Ok((facts, metering))
 }
 
@@ -58,8 +64,14 @@ const SHARED: &[(&str, &str)] = &[
     (RESPONSES, r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_id":"file-1"}]}]}"#),
     (RESPONSES, r#"{"model":"m","tools":[{"type":"code_interpreter","container":{"type":"auto"}}]}"#),
     (MESSAGES, r#"{"model":"m","container":"container_1"}"#),
-    (MESSAGES, r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}"#),
-    (MESSAGES, r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}"#),
+    (
+        MESSAGES,
+        r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}"#,
+    ),
+    (
+        MESSAGES,
+        r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}"#,
+    ),
     (MESSAGES, r#"{"model":"m","messages":[{"role":"user","content":[{"type":"container_upload","file_id":"f"}]}]}"#),
     (
         MESSAGES,
@@ -68,7 +80,10 @@ const SHARED: &[(&str, &str)] = &[
     (GEMINI, r#"{"cachedContent":"cachedContents/1"}"#),
     (GEMINI, r#"{"cached_content":"cachedContents/1"}"#),
     (GEMINI, r#"{"contents":[{"parts":[{"fileData":{"fileUri":"files/abc"}}]}]}"#),
-    (GEMINI, r#"{"contents":[{"parts":[{"file_data":{"file_uri":"https://generativelanguage.googleapis.com/v1beta/files/abc"}}]}]}"#),
+    (
+        GEMINI,
+        r#"{"contents":[{"parts":[{"file_data":{"file_uri":"https://generativelanguage.googleapis.com/v1beta/files/abc"}}]}]}"#,
+    ),
     (GEMINI, r#"{"tools":[{"fileSearch":{"fileSearchStoreNames":["s"]}}]}"#),
 ];
 
@@ -85,7 +100,10 @@ fn shared_state_is_refused_to_every_key() {
 #[test]
 fn unset_members_are_harmless() {
     for (path, body) in [
-        (RESPONSES, r#"{"model":"m","background":false,"previous_response_id":null,"store":false,"conversation":null}"#),
+        (
+            RESPONSES,
+            r#"{"model":"m","background":false,"previous_response_id":null,"store":false,"conversation":null}"#,
+        ),
         (CHAT, r#"{"model":"m","store":false,"service_tier":null}"#),
         (GEMINI, r#"{"cachedContent":null}"#),
     ] {
@@ -98,29 +116,57 @@ const CAPPED: &[(&str, &str, &str)] = &[
     (CHAT, r#"{"model":"m","web_search_options":{}}"#, "member_not_metered"),
     (CHAT, r#"{"model":"m","prediction":{"type":"content","content":"x"}}"#, "member_not_metered"),
     (CHAT, r#"{"model":"m","service_tier":"priority"}"#, "member_not_metered"),
-    (CHAT, r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AA","format":"wav"}}]}]}"#, "input_not_bounded"),
-    (CHAT, r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf;base64,AA"}}]}]}"#, "input_not_bounded"),
+    (
+        CHAT,
+        r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AA","format":"wav"}}]}]}"#,
+        "input_not_bounded",
+    ),
+    (
+        CHAT,
+        r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf;base64,AA"}}]}]}"#,
+        "input_not_bounded",
+    ),
     (RESPONSES, r#"{"model":"m","tools":[{"type":"web_search"}]}"#, "member_not_metered"),
     (RESPONSES, r#"{"model":"m","tools":[{"type":"web_search_preview_2025_03_11"}]}"#, "member_not_metered"),
     (RESPONSES, r#"{"model":"m","tools":[{"type":"image_generation"}]}"#, "member_not_metered"),
     (RESPONSES, r#"{"model":"m","tools":[{"type":"computer_use_preview"}]}"#, "member_not_metered"),
     (RESPONSES, r#"{"model":"m","tools":[{"type":"mcp","server_url":"https://x"}]}"#, "input_not_bounded"),
     (RESPONSES, r#"{"model":"m","tools":[{"type":"a_new_server_tool"}]}"#, "member_not_metered"),
-    (RESPONSES, r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_url":"https://x/a.pdf"}]}]}"#, "input_not_bounded"),
+    (
+        RESPONSES,
+        r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_url":"https://x/a.pdf"}]}]}"#,
+        "input_not_bounded",
+    ),
     (MESSAGES, r#"{"model":"m","tools":[{"type":"web_search_20250305","name":"web_search"}]}"#, "member_not_metered"),
     (MESSAGES, r#"{"model":"m","tools":[{"type":"code_execution_20250825","name":"c"}]}"#, "member_not_metered"),
     (MESSAGES, r#"{"model":"m","tools":[{"type":"web_fetch_20250910","name":"f"}]}"#, "input_not_bounded"),
     (MESSAGES, r#"{"model":"m","mcp_servers":[{"type":"url","url":"https://x"}]}"#, "input_not_bounded"),
     (MESSAGES, r#"{"model":"m","speed":"fast"}"#, "member_not_metered"),
-    (MESSAGES, r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"AA"}}]}]}"#, "input_not_bounded"),
-    (MESSAGES, r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}"#, "input_not_bounded"),
+    (
+        MESSAGES,
+        r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"AA"}}]}]}"#,
+        "input_not_bounded",
+    ),
+    (
+        MESSAGES,
+        r#"{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}"#,
+        "input_not_bounded",
+    ),
     (GEMINI, r#"{"tools":[{"googleSearch":{}}]}"#, "member_not_metered"),
     (GEMINI, r#"{"tools":[{"google_search_retrieval":{}}]}"#, "member_not_metered"),
     (GEMINI, r#"{"tools":[{"codeExecution":{}}]}"#, "member_not_metered"),
     (GEMINI, r#"{"tools":[{"urlContext":{}}]}"#, "input_not_bounded"),
     (GEMINI, r#"{"contents":[{"parts":[{"inlineData":{"mimeType":"audio/mp3","data":"AA"}}]}]}"#, "input_not_bounded"),
-    (GEMINI, r#"{"contents":[{"parts":[{"inline_data":{"mime_type":"application/pdf","data":"AA"}}]}]}"#, "input_not_bounded"),
-    (GEMINI, r#"{"contents":[{"parts":[{"fileData":{"fileUri":"https://www.youtube.com/watch?v=x"}}]}]}"#, "input_not_bounded"),
+    (
+        GEMINI,
+        r#"{"contents":[{"parts":[{"inline_data":{"mime_type":"application/pdf","data":"AA"}}]}]}"#,
+        "input_not_bounded",
+    ),
+    (
+        GEMINI,
+        r#"{"contents":[{"parts":[{"fileData":{"fileUri":"https://www.youtube.com/watch?v=x"}}]}]}"#,
+        "input_not_bounded",
+    ),
 ];
 
 #[test]
@@ -178,10 +224,28 @@ fn the_reserved_cap_is_always_sent_in_the_family_field() {
         (RESPONSES, r#"{"model":"m"}"#, "/max_output_tokens", 300, 300),
         (RESPONSES, r#"{"model":"m","max_output_tokens":70}"#, "/max_output_tokens", 70, 70),
         (MESSAGES, r#"{"model":"m"}"#, "/max_tokens", 300, 300),
-        (MESSAGES, r#"{"model":"m","max_tokens":50,"thinking":{"type":"enabled","budget_tokens":40}}"#, "/max_tokens", 50, 50),
+        (
+            MESSAGES,
+            r#"{"model":"m","max_tokens":50,"thinking":{"type":"enabled","budget_tokens":40}}"#,
+            "/max_tokens",
+            50,
+            50,
+        ),
         (GEMINI, r#"{"contents":[]}"#, "/generationConfig/maxOutputTokens", 300, 300 + thinking),
-        (GEMINI, r#"{"generationConfig":{"temperature":1,"candidateCount":2}}"#, "/generationConfig/maxOutputTokens", 300, 2 * (300 + thinking)),
-        (GEMINI, r#"{"generation_config":{"temperature":1}}"#, "/generation_config/maxOutputTokens", 300, 300 + thinking),
+        (
+            GEMINI,
+            r#"{"generationConfig":{"temperature":1,"candidateCount":2}}"#,
+            "/generationConfig/maxOutputTokens",
+            300,
+            2 * (300 + thinking),
+        ),
+        (
+            GEMINI,
+            r#"{"generation_config":{"temperature":1}}"#,
+            "/generation_config/maxOutputTokens",
+            300,
+            300 + thinking,
+        ),
         (GEMINI, r#"{"generationConfig":null}"#, "/generationConfig/maxOutputTokens", 300, 300 + thinking),
         (
             GEMINI,
@@ -204,7 +268,10 @@ fn the_reserved_cap_is_always_sent_in_the_family_field() {
         assert_eq!(output, reserved, "{body}");
     }
     let (json, output) = forwarded(CHAT, r#"{"model":"m"}"#, &Limits::default());
-    assert_eq!((json["max_completion_tokens"].as_u64(), output), (Some(DEFAULT_MAX_OUTPUT_TOKENS), DEFAULT_MAX_OUTPUT_TOKENS));
+    assert_eq!(
+        (json["max_completion_tokens"].as_u64(), output),
+        (Some(DEFAULT_MAX_OUTPUT_TOKENS), DEFAULT_MAX_OUTPUT_TOKENS)
+    );
     let tiny: Limits = serde_json::from_str(r#"{"default_max_tokens":1}"#).unwrap();
     assert_eq!(forwarded(MESSAGES, r#"{"model":"m"}"#, &tiny).0["max_tokens"], 1);
 }
@@ -229,9 +296,21 @@ fn cjk_input_is_bounded_by_its_bytes() {
 fn inline_images_count_at_their_maximum_not_their_bytes() {
     let data = "A".repeat(200_000);
     let cases = [
-        (CHAT, json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{data}")}}]}]}), image_tokens_max(teamkeys::family::Family::OpenAi, Some("gpt-4o"))),
-        (RESPONSES, json!({"model": "gpt-4o-mini", "input": [{"role": "user", "content": [{"type": "input_image", "image_url": format!("data:image/png;base64,{data}")}]}]}), 48_169),
-        (MESSAGES, json!({"model": "c", "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}]}]}), 4_800),
+        (
+            CHAT,
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{data}")}}]}]}),
+            image_tokens_max(teamkeys::family::Family::OpenAi, Some("gpt-4o")),
+        ),
+        (
+            RESPONSES,
+            json!({"model": "gpt-4o-mini", "input": [{"role": "user", "content": [{"type": "input_image", "image_url": format!("data:image/png;base64,{data}")}]}]}),
+            48_169,
+        ),
+        (
+            MESSAGES,
+            json!({"model": "c", "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}]}]}),
+            4_800,
+        ),
         (GEMINI, json!({"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]}]}), 16 * 258),
     ];
     for (path, body, image_max) in cases {
@@ -328,8 +407,8 @@ fn forwarded_bodies_are_json_and_differ_only_in_documented_members() {
         let (facts, _) = admit(path, &body, &limits, UnknownMembers::Pass).unwrap_or_else(|e| panic!("{body}: {e:?}"));
         let rename = (random.next(3) == 0 && path != GEMINI).then_some("renamed");
         let out = forward_body(&route(path), &facts, body.as_bytes(), rename).unwrap();
-        let sent: serde_json::Map<String, Value> =
-            serde_json::from_slice(&out).unwrap_or_else(|e| panic!("round {round}: {body} → {}: {e}", String::from_utf8_lossy(&out)));
+        let sent: serde_json::Map<String, Value> = serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("round {round}: {body} → {}: {e}", String::from_utf8_lossy(&out)));
         let client: serde_json::Map<String, Value> = serde_json::from_str(&body).unwrap();
         let allowed = documented(path);
         for (name, value) in &client {

@@ -7,7 +7,7 @@
 //! source: unreachable → 502, timed out → 504, upstream 5xx → 502 (the caller maps it).
 
 use crate::error::{ApiError, ErrorType};
-use crate::gateway::forwarding::{credential_header, forwarded_query, forwards_request_header};
+use crate::gateway::forwarding::{credential_header, forwarded_query, forwarded_request_header};
 use crate::gateway::request::{forward_body, RequestFacts};
 use crate::gateway::route::Route;
 use crate::policy::Target;
@@ -74,7 +74,7 @@ async fn attempt(env: &Env, call: &Call<'_>, target: &Target) -> Result<Response
     })?;
     let headers = Headers::new();
     for (name, value) in call.client_headers.entries() {
-        if forwards_request_header(&name) {
+        if let Some(value) = forwarded_request_header(&name, &value) {
             headers.append(&name, &value).map_err(internal)?;
         }
     }

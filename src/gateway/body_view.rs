@@ -120,7 +120,8 @@ impl Findings {
 
     fn openai_part(&mut self, part: &OpenAiPart) {
         const FILE_IDS: Rule = Rule::Shared("file ids name files shared by every key of the upstream account");
-        const DOCUMENTS: Rule = Rule::Unbounded("documents and remote files are billed by pages the gateway cannot count");
+        const DOCUMENTS: Rule =
+            Rule::Unbounded("documents and remote files are billed by pages the gateway cannot count");
         if let Some(url) = &part.image_url {
             self.image(url.inline_bytes);
         }
@@ -128,10 +129,16 @@ impl Findings {
             self.refuse(|| "file_id".to_owned(), FILE_IDS);
         }
         if part.kind.is("item_reference") {
-            self.refuse(|| "item_reference".to_owned(), Rule::Shared("stored items are shared by every key of the upstream account"));
+            self.refuse(
+                || "item_reference".to_owned(),
+                Rule::Shared("stored items are shared by every key of the upstream account"),
+            );
         }
         if part.audio.0 {
-            self.refuse(|| "audio".to_owned(), Rule::Shared("a previous answer's audio is kept in the upstream account"));
+            self.refuse(
+                || "audio".to_owned(),
+                Rule::Shared("a previous answer's audio is kept in the upstream account"),
+            );
         }
         if part.file_url.0 {
             self.refuse(|| "file_url".to_owned(), DOCUMENTS);
@@ -140,7 +147,10 @@ impl Findings {
             self.refuse(|| "file_data".to_owned(), DOCUMENTS);
         }
         if part.input_audio.0 {
-            self.refuse(|| "input_audio".to_owned(), Rule::Unbounded("audio is billed by a length the gateway cannot measure"));
+            self.refuse(
+                || "input_audio".to_owned(),
+                Rule::Unbounded("audio is billed by a length the gateway cannot measure"),
+            );
         }
         for inner in part.content.0.iter().chain(&part.output.0) {
             self.openai_part(inner);
@@ -177,16 +187,24 @@ impl Findings {
             } else if !mime.starts_with("text/") {
                 self.refuse(
                     || format!("inlineData: {mime}"),
-                    Rule::Unbounded("audio, video and documents are billed by a length or page count the gateway cannot measure"),
+                    Rule::Unbounded(
+                        "audio, video and documents are billed by a length or page count the gateway cannot measure",
+                    ),
                 );
             }
         }
         if let Some(file) = &part.file_data {
             let uri = file.file_uri.0.as_deref().unwrap_or_default();
             if uri.starts_with("files/") || uri.contains("generativelanguage.googleapis.com") {
-                self.refuse(|| "fileData".to_owned(), Rule::Shared("uploaded files are shared by every key of the upstream account"));
+                self.refuse(
+                    || "fileData".to_owned(),
+                    Rule::Shared("uploaded files are shared by every key of the upstream account"),
+                );
             } else {
-                self.refuse(|| "fileData".to_owned(), Rule::Unbounded("a file by URI has a size the gateway cannot bound"));
+                self.refuse(
+                    || "fileData".to_owned(),
+                    Rule::Unbounded("a file by URI has a size the gateway cannot bound"),
+                );
             }
         }
         if let Some(response) = &part.function_response {

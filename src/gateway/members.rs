@@ -329,7 +329,10 @@ mod tests {
 
     #[test]
     fn gemini_names_ignore_case_and_underscores() {
-        assert_eq!(rule(Family::Gemini, GENERATE_CONTENT, "cached_content"), rule(Family::Gemini, GENERATE_CONTENT, "cachedContent"));
+        assert_eq!(
+            rule(Family::Gemini, GENERATE_CONTENT, "cached_content"),
+            rule(Family::Gemini, GENERATE_CONTENT, "cachedContent")
+        );
         assert!(matches!(rule(Family::Gemini, GENERATE_CONTENT, "cached_content"), Some(Rule::Shared(_))));
         assert_eq!(rule(Family::Gemini, GENERATE_CONTENT, "cachedContents"), None);
         assert_eq!(rule(Family::OpenAi, RESPONSES, "Background"), None);

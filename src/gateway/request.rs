@@ -153,9 +153,7 @@ pub fn inspect(route: &Route, body: &[u8]) -> Result<RequestFacts, ApiError> {
 fn output_cap(endpoint: Endpoint, view: &BodyView) -> Option<OutputCap> {
     let get = |field: &Option<Option<u64>>| field.flatten();
     let (client, choices, thinking) = match endpoint {
-        Endpoint::ChatCompletions => {
-            (get(&view.max_completion_tokens).max(get(&view.max_tokens)), get(&view.n), 0)
-        }
+        Endpoint::ChatCompletions => (get(&view.max_completion_tokens).max(get(&view.max_tokens)), get(&view.n), 0),
         Endpoint::Completions => (get(&view.max_tokens), get(&view.n).max(get(&view.best_of)), 0),
         Endpoint::Responses => (get(&view.max_output_tokens), None, 0),
         Endpoint::Messages => (get(&view.max_tokens), None, 0),
