@@ -91,6 +91,7 @@ impl World {
             routing: &self.routing,
             pricing: &self.pricing,
             upstream_timeout_ms: 1_000,
+            unknown_members: teamkeys::gateway::members::UnknownMembers::Pass,
             held_refusals: &self.held_refusals,
         }
     }

@@ -4,12 +4,14 @@
 //! - `ROUTING`: routing groups as JSON (see the README); optional.
 //! - `PRICING`: the pricing table as JSON; optional, defaults to the bundled list prices.
 //! - `UPSTREAM_TIMEOUT_MS`: how long to wait for an upstream's response headers (default 300000).
+//! - `STRICT_BODY_MEMBERS`: `true` refuses body members the gateway's tables do not know.
 //!
 //! Vars cannot change while an isolate lives (a change is a new deployment), so the parsed
 //! configuration is kept; a configuration that fails to parse is reported on every request
 //! (500 with the reason) until it is fixed, and never cached.
 
 use crate::error::ApiError;
+use crate::gateway::members::UnknownMembers;
 use crate::policy::RoutingConfig;
 use crate::usage::{Pricing, DEFAULT_PRICING_JSON};
 use std::cell::RefCell;
@@ -26,6 +28,7 @@ pub struct Config {
     /// The pricing table as configured (for the admin API).
     pub pricing_json: String,
     pub upstream_timeout_ms: u64,
+    pub unknown_members: UnknownMembers,
 }
 
 thread_local! {
@@ -65,6 +68,10 @@ impl Config {
             })?,
             None => DEFAULT_UPSTREAM_TIMEOUT_MS,
         };
-        Ok(Config { routing, pricing, pricing_json, upstream_timeout_ms })
+        let unknown_members = match var("STRICT_BODY_MEMBERS").as_deref() {
+            Some("true") => UnknownMembers::Refuse,
+            _ => UnknownMembers::Pass,
+        };
+        Ok(Config { routing, pricing, pricing_json, upstream_timeout_ms, unknown_members })
     }
 }

@@ -45,6 +45,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, 
         routing: &config.routing,
         pricing: &config.pricing,
         upstream_timeout_ms: config.upstream_timeout_ms,
+        unknown_members: config.unknown_members,
         held_refusals: &held_refusals,
     };
     let client_gone = client_gone(&req);

@@ -25,6 +25,7 @@ use crate::gateway::fallback::{self, Call};
 use crate::gateway::forwarding::forwards_response_header;
 use crate::gateway::headers::limit_headers;
 use crate::gateway::held_refusals::{Held, HeldRefusals};
+use crate::gateway::members::UnknownMembers;
 use crate::gateway::metered_body::MeteredBody;
 use crate::gateway::metering::{Ending, Metering};
 use crate::gateway::models_list::filter_models_list;
@@ -50,6 +51,8 @@ pub struct Gateway<'a, K, L, U, R> {
     pub routing: &'a RoutingConfig,
     pub pricing: &'a Pricing,
     pub upstream_timeout_ms: u64,
+    /// Whether body members the gateway's tables do not know pass or are refused (strict mode).
+    pub unknown_members: UnknownMembers,
     pub held_refusals: &'a RefCell<HeldRefusals>,
 }
 
@@ -65,11 +68,11 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let policy = self.authenticate(&request.headers, &route).await?;
         let record = policy.record();
         let body = read_body(request.body, &route).await?;
-        let facts = inspect(&route, &body)?;
+        let mut facts = inspect(&route, &body)?;
         let call_facts = CallFacts::new(&route, &facts, header(&request.headers, "cf-connecting-ip"));
         let resolved = authorize(&policy, &call_facts, self.routing, now_ms)?;
         let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
-        let metering = Metering::reserve(&route, &facts, &record.limits, price)?;
+        let metering = Metering::reserve(&route, &mut facts, &record.limits, price, self.unknown_members)?;
 
         if let Some(held) = self.held_refusals.borrow().get(&record.id, now_ms) {
             return Ok(Answer::refusal(held.status, held.retry_after_s, held.body.clone()));

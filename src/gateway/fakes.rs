@@ -314,7 +314,7 @@ impl Upstream for FakeUpstream {
         self.sent.borrow_mut().push(SentRequest {
             method: request.method,
             url: request.url.clone(),
-            headers: request.headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+            headers: request.headers.iter().map(|(n, v)| ((*n).to_owned(), v.to_string())).collect(),
             body: request.body.to_vec(),
         });
         let scripted = self.script.borrow_mut().pop_front().expect("the test scripted an answer for every request");

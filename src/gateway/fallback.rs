@@ -8,11 +8,12 @@
 //! out → 504 (an upstream 5xx is mapped by the caller).
 
 use crate::error::{ApiError, ErrorType};
-use crate::gateway::forwarding::{credential_header, forwarded_query, forwards_request_header};
+use crate::gateway::forwarding::{credential_header, forwarded_query, forwarded_request_header};
 use crate::gateway::ports::{Runtime, Upstream, UpstreamAnswer, UpstreamFailure, UpstreamRequest};
 use crate::gateway::request::{forward_body, RequestFacts};
 use crate::gateway::route::Route;
 use crate::policy::Target;
+use std::borrow::Cow;
 
 /// A checked call, as the client sent it.
 pub struct Call<'a> {
@@ -76,13 +77,12 @@ async fn attempt<U: Upstream>(
         )
     })?;
     let (credential_name, credential_value) = credential_header(target.family, &secret);
-    let mut headers: Vec<(&str, &str)> = call
+    let mut headers: Vec<(&str, Cow<str>)> = call
         .client_headers
         .iter()
-        .filter(|(name, _)| forwards_request_header(name))
-        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str(), forwarded_request_header(name, value)?)))
         .collect();
-    headers.push((credential_name, &credential_value));
+    headers.push((credential_name, credential_value.as_str().into()));
     let request = UpstreamRequest {
         method: call.route.endpoint.method(),
         url,

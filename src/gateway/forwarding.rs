@@ -6,6 +6,7 @@
 //! edge-internal header is ever forwarded to an upstream.
 
 use crate::family::Family;
+use std::borrow::Cow;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the framing headers the runtime sets itself.
 const HOP_BY_HOP: [&str; 10] = [
@@ -49,13 +50,47 @@ const CLIENT_ONLY: [&str; 15] = [
 const FORWARDED_QUERY: [&str; 8] =
     ["alt", "pageSize", "pageToken", "limit", "after", "before", "after_id", "before_id"];
 
+/// The `alt` values forwarded: the framings whose usage the gateway reads (`alt=media` or
+/// `alt=proto` would hide it).
+const FORWARDED_ALT: [&str; 2] = ["sse", "json"];
+
+/// `anthropic-beta` values forwarded; others are dropped from the header. Left out on purpose:
+/// betas that reach the Files API or skills (state shared across keys), the MCP connector, web
+/// fetch and code execution (work the gateway cannot bound), and the 1M-token context tier
+/// (priced above the pricing table's rates).
+const FORWARDED_ANTHROPIC_BETAS: [&str; 9] = [
+    "interleaved-thinking-2025-05-14",
+    "fine-grained-tool-streaming-2025-05-14",
+    "token-efficient-tools-2025-02-19",
+    "output-128k-2025-02-19",
+    "context-management-2025-06-27",
+    "structured-outputs-2025-11-13",
+    "effort-2025-11-24",
+    "computer-use-2025-01-24",
+    "prompt-caching-2024-07-31",
+];
+
 /// Upstream response headers that describe the organisation's upstream account (its own rate
 /// limits, organisation, project) rather than the caller's key; the gateway sets its own.
 const UPSTREAM_ACCOUNT_PREFIXES: [&str; 5] =
     ["x-ratelimit-", "anthropic-ratelimit-", "openai-organization", "openai-project", "anthropic-organization-"];
 
-/// Whether a client request header (lower-case name) is passed to the upstream.
-pub fn forwards_request_header(name: &str) -> bool {
+/// The value a client request header (lower-case name) is passed to the upstream with, if it is:
+/// `anthropic-beta` keeps only its [`FORWARDED_ANTHROPIC_BETAS`] values.
+pub fn forwarded_request_header<'v>(name: &str, value: &'v str) -> Option<Cow<'v, str>> {
+    if !forwards_request_header(name) {
+        return None;
+    }
+    if name != "anthropic-beta" {
+        return Some(Cow::Borrowed(value));
+    }
+    let kept: Vec<&str> =
+        value.split(',').map(str::trim).filter(|beta| FORWARDED_ANTHROPIC_BETAS.contains(beta)).collect();
+    (!kept.is_empty()).then(|| Cow::Owned(kept.join(",")))
+}
+
+/// Whether a client request header (lower-case name) is passed to the upstream at all.
+fn forwards_request_header(name: &str) -> bool {
     !(HOP_BY_HOP.contains(&name)
         || CLIENT_ONLY.contains(&name)
         || name.starts_with("cf-")
@@ -80,11 +115,14 @@ pub fn credential_header(family: Family, secret: &str) -> (&'static str, String)
 }
 
 /// The query string to forward (without `?`): only the [`FORWARDED_QUERY`] parameters, in
-/// their order. `None` when nothing is left.
+/// their order, and `alt` only with a [`FORWARDED_ALT`] value. `None` when nothing is left.
 pub fn forwarded_query(query: Option<&str>) -> Option<String> {
     let kept: Vec<&str> = query?
         .split('&')
-        .filter(|pair| pair.split('=').next().is_some_and(|name| FORWARDED_QUERY.contains(&name)))
+        .filter(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            FORWARDED_QUERY.contains(&name) && (name != "alt" || FORWARDED_ALT.contains(&value))
+        })
         .collect();
     (!kept.is_empty()).then(|| kept.join("&"))
 }
@@ -115,6 +153,19 @@ mod tests {
     }
 
     #[test]
+    fn anthropic_betas_pass_only_from_the_allowlist() {
+        let beta = |value| forwarded_request_header("anthropic-beta", value);
+        assert_eq!(beta("interleaved-thinking-2025-05-14"), Some(Cow::Borrowed("interleaved-thinking-2025-05-14")));
+        assert_eq!(
+            beta("files-api-2025-04-14, effort-2025-11-24,context-1m-2025-08-07").as_deref(),
+            Some("effort-2025-11-24")
+        );
+        assert_eq!(beta("files-api-2025-04-14,mcp-client-2025-04-04,skills-2025-10-02"), None);
+        assert_eq!(forwarded_request_header("accept", "text/event-stream").as_deref(), Some("text/event-stream"));
+        assert_eq!(forwarded_request_header("authorization", "Bearer k"), None);
+    }
+
+    #[test]
     fn response_headers() {
         assert!(forwards_response_header("content-type"));
         assert!(forwards_response_header("x-request-id"));
@@ -141,6 +192,9 @@ mod tests {
         assert_eq!(forwarded_query(Some("alt=sse&key=secret&x=1")), Some("alt=sse".to_owned()));
         assert_eq!(forwarded_query(Some("fields=usageMetadata.promptTokenCount&alt=sse")), Some("alt=sse".to_owned()));
         assert_eq!(forwarded_query(Some("$fields=x")), None);
+        assert_eq!(forwarded_query(Some("alt=media&alt=json")), Some("alt=json".to_owned()));
+        assert_eq!(forwarded_query(Some("alt=proto")), None);
+        assert_eq!(forwarded_query(Some("alt")), None);
         assert_eq!(forwarded_query(Some("pageSize=5&pageToken=abc")), Some("pageSize=5&pageToken=abc".to_owned()));
     }
 }

@@ -1,10 +1,14 @@
-//! What a call is charged: the estimate reserved before it is forwarded, and the settlement
+//! What a call is charged: the reservation made before it is forwarded, and the settlement
 //! after its upstream answered.
 //!
-//! - Reserve: input tokens estimated from the body, plus the output the request may produce
-//!   (`max_tokens` or its family's equivalent, else the key's `default_max_tokens`, else
-//!   [`DEFAULT_MAX_OUTPUT_TOKENS`]), priced at the model's rates. Embeddings produce no output.
-//!   Routes not billed in tokens reserve nothing but still count as requests.
+//! - Reserve: an upper bound on what the upstream can bill ([`bounds`](crate::gateway::bounds)):
+//!   the input bound, plus the output cap sent upstream (the client's, else the key's
+//!   `default_max_tokens`, else [`DEFAULT_MAX_OUTPUT_TOKENS`]) times the choices, priced at the
+//!   model's rates. Token windows reserve the tighter input estimate. Embeddings produce no
+//!   output. Routes not billed in tokens reserve nothing but still count as requests. A key with
+//!   spend caps is refused what the gateway cannot bound or price (the body's
+//!   [`RequestFacts::capped_refusal`], per-unit routes, unpriced models); in strict mode every
+//!   key is refused members the route's table does not know.
 //! - Settle: the usage the upstream reported, priced the same way. An upstream answer of 400 or
 //!   above releases the reservation (nothing billed). A successful answer that reported no
 //!   usage (a stream abandoned before its usage event, an upstream that omits it) is charged the
@@ -12,13 +16,12 @@
 //!   while the upstream was working on it: the upstream bills it whether or not anyone reads it.
 
 use crate::error::ApiError;
+pub use crate::gateway::bounds::DEFAULT_MAX_OUTPUT_TOKENS;
+use crate::gateway::members::{unknown_member, UnknownMembers};
 use crate::gateway::request::RequestFacts;
 use crate::gateway::route::{Endpoint, Route};
 use crate::limits::{Actual, Ask, Limits};
 use crate::usage::{Price, Usage};
-
-/// Output tokens reserved for a request that names no maximum and whose key sets no default.
-pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 
 /// How a call ended, for its reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,16 +53,25 @@ pub struct Metering {
 }
 
 impl Metering {
-    /// The reservation for a call. A key with spend caps cannot make a call whose spend could
-    /// not be counted: a model without a price (403 `model_not_priced`), or a route billed per
-    /// image or character (403 `route_not_metered`).
+    /// The reservation for a call, after which `facts` carry the output cap to send (the key's
+    /// default applied). A key with spend caps cannot make a call whose spend could not be
+    /// counted: a body part refused to such keys (403, see
+    /// [`members`](crate::gateway::members)), a model without a price (403 `model_not_priced`),
+    /// or a route billed per image or character (403 `route_not_metered`). With
+    /// [`UnknownMembers::Refuse`], a member the route's table does not know is refused (403
+    /// `member_not_known`).
     pub fn reserve(
         route: &Route,
-        facts: &RequestFacts,
+        facts: &mut RequestFacts,
         limits: &Limits,
         price: Option<Price>,
+        unknown: UnknownMembers,
     ) -> Result<Metering, ApiError> {
-        if route.endpoint == Endpoint::BilledPerUnit && !limits.spend.is_empty() {
+        if let (UnknownMembers::Refuse, Some(member)) = (unknown, &facts.unknown_member) {
+            return Err(unknown_member(member));
+        }
+        let capped = !limits.spend.is_empty();
+        if route.endpoint == Endpoint::BilledPerUnit && capped {
             return Err(ApiError::forbidden(
                 "route_not_metered",
                 "This route is billed per image or character, which teamkeys cannot meter, and this key has a spend limit. Use a key without a spend limit.",
@@ -68,22 +80,22 @@ impl Metering {
         if !route.costs_tokens() {
             return Ok(Metering { ask: Ask::ZERO, price });
         }
-        if price.is_none() && !limits.spend.is_empty() {
+        if let (true, Some(refusal)) = (capped, &facts.capped_refusal) {
+            return Err(refusal.clone().into_api_error());
+        }
+        if price.is_none() && capped {
             let model = facts.model.as_deref().unwrap_or_default();
             return Err(ApiError::forbidden(
                 "model_not_priced",
                 format!("Model '{model}' has no price configured, and this key has a spend limit. Ask an administrator to add it to the pricing table."),
             ));
         }
-        let output = match route.endpoint {
-            Endpoint::Embeddings => 0,
-            _ => facts
-                .max_output_tokens
-                .or(limits.default_max_tokens.map(|n| n.get()))
-                .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
-        };
-        let estimate = Usage::new(facts.input_tokens_estimate, 0, output);
-        Ok(Metering { ask: charge(&estimate, price.as_ref()), price })
+        let key_default = limits.default_max_tokens.map(|n| n.get());
+        facts.output = facts.output.map(|cap| cap.with_key_default(key_default));
+        let output = facts.output.map_or(0, |cap| cap.reserved());
+        let bound = Usage::new(facts.input_tokens_bound, 0, output);
+        let tokens = facts.input_tokens_estimate.saturating_add(output);
+        Ok(Metering { ask: Ask { tokens, cost_micros: charge(&bound, price.as_ref()).cost_micros }, price })
     }
 
     /// What to record for a call that ended so: `None` releases the reservation.
@@ -111,6 +123,10 @@ mod tests {
         crate::gateway::request::inspect(route, body.as_bytes()).unwrap()
     }
 
+    fn reserve(route: &Route, f: &RequestFacts, limits: &Limits, price: Option<Price>) -> Result<Metering, ApiError> {
+        Metering::reserve(route, &mut f.clone(), limits, price, UnknownMembers::Pass)
+    }
+
     fn pricing() -> Pricing {
         Pricing::from_json(r#"[{"model":"gpt-4o","input":2000000,"output":8000000}]"#).unwrap()
     }
@@ -121,9 +137,9 @@ mod tests {
         let body = r#"{"model":"gpt-4o","max_tokens":100,"messages":[]}"#;
         let f = facts(&route, body);
         let pricing = pricing();
-        let m = Metering::reserve(&route, &f, &Limits::default(), pricing.price("gpt-4o").copied()).unwrap();
+        let m = reserve(&route, &f, &Limits::default(), pricing.price("gpt-4o").copied()).unwrap();
         assert_eq!(m.ask.tokens, f.input_tokens_estimate + 100);
-        let expected = (f.input_tokens_estimate * 2_000_000 + 100 * 8_000_000).div_ceil(1_000_000);
+        let expected = (f.input_tokens_bound * 2_000_000 + 100 * 8_000_000).div_ceil(1_000_000);
         assert_eq!(m.ask.cost_micros, expected);
     }
 
@@ -131,10 +147,10 @@ mod tests {
     fn falls_back_to_key_default_then_gateway_default() {
         let route = classify("POST", "/anthropic/v1/messages").unwrap();
         let f = facts(&route, r#"{"model":"claude-x","messages":[]}"#);
-        let m = Metering::reserve(&route, &f, &Limits::default(), None).unwrap();
+        let m = reserve(&route, &f, &Limits::default(), None).unwrap();
         assert_eq!(m.ask.tokens, f.input_tokens_estimate + DEFAULT_MAX_OUTPUT_TOKENS);
         let limits = Limits { default_max_tokens: std::num::NonZeroU64::new(7), ..Limits::default() };
-        let m = Metering::reserve(&route, &f, &limits, None).unwrap();
+        let m = reserve(&route, &f, &limits, None).unwrap();
         assert_eq!(m.ask.tokens, f.input_tokens_estimate + 7);
     }
 
@@ -143,9 +159,9 @@ mod tests {
         let route = classify("POST", "/openai/v1/chat/completions").unwrap();
         let f = facts(&route, r#"{"model":"mystery","messages":[]}"#);
         let capped: Limits = serde_json::from_str(r#"{"spend":[{"period":"daily","limit_micros":100}]}"#).unwrap();
-        let err = Metering::reserve(&route, &f, &capped, None).unwrap_err();
+        let err = reserve(&route, &f, &capped, None).unwrap_err();
         assert_eq!((err.status, err.code), (403, "model_not_priced"));
-        assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask.cost_micros, 0);
+        assert_eq!(reserve(&route, &f, &Limits::default(), None).unwrap().ask.cost_micros, 0);
     }
 
     #[test]
@@ -153,19 +169,19 @@ mod tests {
         let route = classify("POST", "/openai/v1/images/generations").unwrap();
         let f = facts(&route, r#"{"model":"dall-e-3","prompt":"a cat"}"#);
         let capped: Limits = serde_json::from_str(r#"{"spend":[{"period":"total","limit_micros":100}]}"#).unwrap();
-        let err = Metering::reserve(&route, &f, &capped, None).unwrap_err();
+        let err = reserve(&route, &f, &capped, None).unwrap_err();
         assert_eq!((err.status, err.code), (403, "route_not_metered"));
-        assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask, Ask::ZERO);
+        assert_eq!(reserve(&route, &f, &Limits::default(), None).unwrap().ask, Ask::ZERO);
         let moderation = classify("POST", "/openai/v1/moderations").unwrap();
         let f = facts(&moderation, r#"{"model":"omni-moderation-latest","input":"hi"}"#);
-        assert_eq!(Metering::reserve(&moderation, &f, &capped, None).unwrap().ask, Ask::ZERO);
+        assert_eq!(reserve(&moderation, &f, &capped, None).unwrap().ask, Ask::ZERO);
     }
 
     #[test]
     fn models_list_reserves_nothing() {
         let route = classify("GET", "/openai/v1/models").unwrap();
         let f = facts(&route, "");
-        assert_eq!(Metering::reserve(&route, &f, &Limits::default(), None).unwrap().ask, Ask::ZERO);
+        assert_eq!(reserve(&route, &f, &Limits::default(), None).unwrap().ask, Ask::ZERO);
     }
 
     #[test]

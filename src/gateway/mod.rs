@@ -20,6 +20,8 @@
 //! through the fakes of every port (`fakes`, behind the `test-util` feature); the edge's
 //! adapters end to end in `tests/e2e/`.
 
+pub mod body_view;
+pub mod bounds;
 pub mod call;
 pub mod exchange;
 #[cfg(any(test, feature = "test-util"))]
@@ -28,6 +30,7 @@ pub mod fallback;
 pub mod forwarding;
 pub mod headers;
 pub mod held_refusals;
+pub mod members;
 pub mod metered_body;
 pub mod metering;
 pub mod models_list;

@@ -10,6 +10,7 @@
 use crate::error::ApiError;
 use crate::ledger::{Command, Reply};
 use futures_util::Stream;
+use std::borrow::Cow;
 use std::future::Future;
 
 /// A port that could not answer (its adapter has logged why).
@@ -46,7 +47,7 @@ pub struct UpstreamRequest<'a> {
     pub method: &'static str,
     pub url: String,
     /// The client's forwardable headers, then the target's credential header.
-    pub headers: Vec<(&'a str, &'a str)>,
+    pub headers: Vec<(&'a str, Cow<'a, str>)>,
     /// Sent only when not empty.
     pub body: &'a [u8],
     /// How long to wait for the answer's status and headers.

@@ -1,14 +1,27 @@
 //! What the gateway needs from a request body, read in one parse: [`inspect`] → [`RequestFacts`];
-//! and the body to forward, [`forward_body`], which is the client's bytes untouched unless the
-//! gateway must change them.
+//! and the body to forward, [`forward_body`], which is the client's bytes with only the members
+//! the gateway must set added or changed.
 //!
 //! Flow: the edge refuses bodies over [`MAX_BODY_BYTES`] with [`body_too_large`]; [`inspect`]
-//! parses POST bodies into a small struct of the fields that matter (unknown fields are skipped,
-//! never built into a JSON tree); after routing, [`forward_body`] renames the model (a target's
-//! `model_map`) and asks OpenAI streams for their usage.
+//! parses POST bodies once ([`body_view`](crate::gateway::body_view)): the fields that matter,
+//! the members, tools and content parts judged against the route's table
+//! ([`members`](crate::gateway::members)), and the bounds of the call's input and output
+//! ([`bounds`](crate::gateway::bounds)). What every key is refused (state shared across the
+//! upstream account, work after the answer) is refused here (403 `member_not_allowed`); what only
+//! keys with spend caps are refused is carried in the facts for the metering to decide.
 //!
-//! Fields the gateway reads must appear at most once: a duplicated `model` or `stream_options`
-//! is refused (400 `invalid_json`), so the gateway and the upstream cannot read different values.
+//! [`forward_body`] sends upstream, besides the client's members:
+//! - the output cap reserved, when the client sent none, in the family's field
+//!   (`max_completion_tokens` for chat, `max_tokens` for legacy completions and Anthropic,
+//!   `max_output_tokens` for Responses, `generationConfig.maxOutputTokens` for Gemini);
+//! - `store: false` on Responses calls without it (`store: true` is refused);
+//! - `stream_options.include_usage: true` on OpenAI chat/completions streams without it;
+//! - the target's model name when its `model_map` renames it.
+//!
+//! Added members are spliced in after the opening `{` and the body is otherwise sent byte for
+//! byte; when one of them is already present (as `null`, or a Gemini `generationConfig` without
+//! a cap) or the model is renamed, the body is rebuilt as a JSON object whose members are
+//! unchanged but for those (their order may change).
 //!
 //! Routes whose model comes from the body must name one (400 `missing_model`), even where the
 //! upstream has a default (`/images/generations`, `/moderations`): an unnamed default model would
@@ -16,8 +29,10 @@
 
 use crate::error::{ApiError, ErrorType};
 use crate::family::Family;
+use crate::gateway::body_view::{self, BodyView};
+use crate::gateway::bounds::{image_tokens_max, InputParts, OutputCap, GEMINI_MAX_THINKING_TOKENS};
+use crate::gateway::members::Refusal;
 use crate::gateway::route::{Endpoint, ModelSource, Route};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 
@@ -45,100 +60,141 @@ pub struct RequestFacts {
     pub model: Option<String>,
     /// Whether the answer is a stream: body `stream: true`, or Gemini `streamGenerateContent`.
     pub stream: bool,
-    /// Upper bound on output tokens, across all requested choices, if the body sets one:
-    /// OpenAI chat `max_completion_tokens` (else `max_tokens`), legacy completions and Anthropic
-    /// `max_tokens`, Responses `max_output_tokens`, Gemini `generationConfig.maxOutputTokens`;
-    /// multiplied by `n` / `best_of` (OpenAI) or `candidateCount` (Gemini).
-    pub max_output_tokens: Option<u64>,
+    /// The output cap sent upstream and reserved; `None` on routes without billed output.
+    pub output: Option<OutputCap>,
     /// Whether an OpenAI client asked for usage in its stream (`stream_options.include_usage`).
     pub include_usage_requested: bool,
-    /// Whether the body has a `stream_options` member at all (even `null`).
-    pub has_stream_options: bool,
-    /// `ceil(body bytes / 4)`: a reservation, not a count. Tokenizers average about four bytes
-    /// of English or code per token and the JSON framing is counted too, so for text this
-    /// over-estimates; it can under-estimate CJK-heavy text and grossly over-estimates inline
-    /// base64 media. The ledger settles on the usage the upstream reports.
+    /// An upper bound on the input tokens (see [`bounds`](crate::gateway::bounds)); spend
+    /// caps reserve it.
+    pub input_tokens_bound: u64,
+    /// A tighter estimate of the input tokens, which token windows reserve.
     pub input_tokens_estimate: u64,
+    /// The first member, tool or input part refused to keys with spend caps.
+    pub capped_refusal: Option<Refusal>,
+    /// The first member or tool kind not in the route's tables (refused in strict mode).
+    pub unknown_member: Option<String>,
+    /// What [`forward_body`] adds.
+    pub rewrite: Rewrite,
 }
 
-/// The body fields any family's checks or limits use. Unknown fields are skipped.
-#[derive(Deserialize)]
-struct BodyFields {
-    model: Option<String>,
-    stream: Option<bool>,
-    max_tokens: Option<u64>,
-    max_completion_tokens: Option<u64>,
-    max_output_tokens: Option<u64>,
-    n: Option<u64>,
-    best_of: Option<u64>,
-    /// `Some(None)` for an explicit `null`, `None` when absent.
-    #[serde(default, deserialize_with = "present")]
-    stream_options: Option<Option<StreamOptions>>,
-    #[serde(rename = "generationConfig", alias = "generation_config")]
-    generation_config: Option<GenerationConfig>,
+/// The members [`forward_body`] sets, decided by [`inspect`] (the cap's value is the
+/// [`RequestFacts::output`]'s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rewrite {
+    /// The field the output cap is written to, when the client sent no cap.
+    pub cap_field: Option<&'static str>,
+    /// Send `store: false`.
+    pub store_false: bool,
+    /// Ask an OpenAI stream for its usage.
+    pub request_usage: bool,
+    /// A member to set is already in the body, so it is rebuilt rather than spliced.
+    pub rebuild: bool,
 }
 
-/// Marks a member as present, whatever its value (`null` included).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-struct StreamOptions {
-    include_usage: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct GenerationConfig {
-    #[serde(rename = "maxOutputTokens", alias = "max_output_tokens")]
-    max_output_tokens: Option<u64>,
-    #[serde(rename = "candidateCount", alias = "candidate_count")]
-    candidate_count: Option<u64>,
+impl Rewrite {
+    fn is_empty(&self) -> bool {
+        self.cap_field.is_none() && !self.store_false && !self.request_usage
+    }
 }
 
 /// Reads the facts of a request on `route` from its `body`.
 ///
 /// GET routes ignore the body. POST routes need a non-empty JSON object body (400
 /// `missing_body`, `invalid_json`); routes with the model in the body need a valid one (400
-/// `missing_model`, `invalid_model`).
+/// `missing_model`, `invalid_model`). A member, tool or input part that touches state shared
+/// across keys is refused (403 `member_not_allowed`).
 pub fn inspect(route: &Route, body: &[u8]) -> Result<RequestFacts, ApiError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(body_too_large());
     }
-    let input_tokens_estimate = (body.len() as u64).div_ceil(4);
     let path_model = route.path_model().map(str::to_owned);
     if route.endpoint.method() == "GET" {
-        return Ok(RequestFacts { model: path_model, input_tokens_estimate, ..RequestFacts::default() });
+        return Ok(RequestFacts { model: path_model, ..RequestFacts::default() });
     }
     if body.is_empty() {
         return Err(ApiError::bad_request("missing_body", "This route needs a JSON request body."));
     }
-    let mut fields: BodyFields = serde_json::from_slice(body).map_err(invalid_json)?;
+    let mut view = body_view::parse(route, body).map_err(invalid_json)?;
     let model = match route.model_source {
-        ModelSource::Body => Some(body_model(fields.model.take())?),
+        ModelSource::Body => Some(body_model(view.model.take().flatten())?),
         _ => path_model,
     };
-    let is_openai = route.family == Family::OpenAi;
+    let findings = &mut view.findings;
+    if let Some(refusal) = findings.shared.take() {
+        return Err(refusal.into_api_error());
+    }
+    let input = InputParts {
+        text_bytes: (body.len() as u64).saturating_sub(findings.image_bytes),
+        images: findings.images,
+        tools: findings.tools,
+    };
+    let image_max = image_tokens_max(route.family, model.as_deref());
+    let output = output_cap(route.endpoint, &view);
+    let stream_options = view.stream_options.as_ref();
+    let include_usage_requested = route.family == Family::OpenAi
+        && stream_options.and_then(Option::as_ref).and_then(|o| o.include_usage) == Some(true);
+    let stream = view.stream.flatten() == Some(true) || route.endpoint == Endpoint::StreamGenerateContent;
+    let rewrite = rewrite(route, &view, output, stream && !include_usage_requested);
     Ok(RequestFacts {
         model,
-        stream: fields.stream == Some(true) || route.endpoint == Endpoint::StreamGenerateContent,
-        max_output_tokens: max_output_tokens(route.endpoint, &fields),
-        include_usage_requested: is_openai
-            && fields.stream_options.as_ref().and_then(|o| o.as_ref()).and_then(|o| o.include_usage) == Some(true),
-        has_stream_options: fields.stream_options.is_some(),
-        input_tokens_estimate,
+        stream,
+        output,
+        include_usage_requested,
+        input_tokens_bound: input.bound(image_max),
+        input_tokens_estimate: input.estimate(image_max),
+        capped_refusal: view.findings.capped.take(),
+        unknown_member: view.findings.unknown.take(),
+        rewrite,
     })
 }
 
-/// The body to send upstream: `body` itself unless the model must be renamed to `upstream_model`
-/// (a body-model route whose target maps the name) or an OpenAI chat/completions stream must
-/// be asked for usage (`stream_options.include_usage: true`, keeping other stream options) so
-/// the call can be settled. In the common case — usage to ask for, no `stream_options` member,
-/// no rename — the member is spliced in after the opening `{` and the body is otherwise sent
-/// byte for byte; otherwise the body is rebuilt as a JSON object whose members are unchanged
-/// but for those two (their order may change).
-///
-/// `upstream_model: None` keeps the client's model.
+/// The output cap of a call on `endpoint`: the client's per choice, if it sent one (the larger
+/// of chat's two fields), the choices billed and, for Gemini, the thinking the cap may not cover.
+fn output_cap(endpoint: Endpoint, view: &BodyView) -> Option<OutputCap> {
+    let get = |field: &Option<Option<u64>>| field.flatten();
+    let (client, choices, thinking) = match endpoint {
+        Endpoint::ChatCompletions => (get(&view.max_completion_tokens).max(get(&view.max_tokens)), get(&view.n), 0),
+        Endpoint::Completions => (get(&view.max_tokens), get(&view.n).max(get(&view.best_of)), 0),
+        Endpoint::Responses => (get(&view.max_output_tokens), None, 0),
+        Endpoint::Messages => (get(&view.max_tokens), None, 0),
+        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => {
+            let config = view.generation_config.as_ref().and_then(Option::as_ref);
+            let budget = config.and_then(|c| c.thinking_config.as_ref()).and_then(|t| t.thinking_budget);
+            let thinking = budget.and_then(|b| u64::try_from(b).ok()).unwrap_or(GEMINI_MAX_THINKING_TOKENS);
+            (config.and_then(|c| c.max_output_tokens), config.and_then(|c| c.candidate_count), thinking)
+        }
+        _ => return None,
+    };
+    Some(OutputCap::new(client, choices, thinking))
+}
+
+/// What [`forward_body`] must set on this call (see the module doc).
+fn rewrite(route: &Route, view: &BodyView, output: Option<OutputCap>, stream_without_usage: bool) -> Rewrite {
+    let cap_field = output.filter(|o| o.client.is_none()).and_then(|_| match route.endpoint {
+        Endpoint::ChatCompletions => Some(("max_completion_tokens", view.max_completion_tokens.is_some())),
+        Endpoint::Completions | Endpoint::Messages => Some(("max_tokens", view.max_tokens.is_some())),
+        Endpoint::Responses => Some(("max_output_tokens", view.max_output_tokens.is_some())),
+        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => {
+            Some((GEMINI_CAP_FIELD, view.generation_config.is_some()))
+        }
+        _ => None,
+    });
+    let store_false = route.endpoint == Endpoint::Responses && view.store != Some(Some(false));
+    let request_usage = route.family == Family::OpenAi
+        && matches!(route.endpoint, Endpoint::ChatCompletions | Endpoint::Completions)
+        && stream_without_usage;
+    let rebuild = cap_field.is_some_and(|(_, present)| present)
+        || (store_false && view.store.is_some())
+        || (request_usage && view.stream_options.is_some());
+    Rewrite { cap_field: cap_field.map(|(field, _)| field), store_false, request_usage, rebuild }
+}
+
+/// Gemini's output cap, inside `generationConfig`.
+const GEMINI_CAP_FIELD: &str = "generationConfig.maxOutputTokens";
+
+/// The body to send upstream: `body` with the members of [`RequestFacts::rewrite`] set and, on
+/// a body-model route whose target maps the name, the model renamed to `upstream_model`
+/// (`None` keeps the client's model). See the module doc for splicing and rebuilding.
 pub fn forward_body<'b>(
     route: &Route,
     facts: &RequestFacts,
@@ -147,66 +203,76 @@ pub fn forward_body<'b>(
 ) -> Result<Cow<'b, [u8]>, ApiError> {
     let rename = upstream_model
         .filter(|upstream| route.model_source == ModelSource::Body && facts.model.as_deref() != Some(*upstream));
-    let request_usage = needs_usage_requested(route, facts);
-    if rename.is_none() && !request_usage {
+    let rewrite = facts.rewrite;
+    if rename.is_none() && rewrite.is_empty() {
         return Ok(Cow::Borrowed(body));
     }
-    if rename.is_none() && !facts.has_stream_options {
-        return Ok(Cow::Owned(with_usage_requested(body)));
+    let cap = facts.output.map(|o| o.per_choice());
+    let cap = rewrite.cap_field.zip(cap);
+    if rename.is_none() && !rewrite.rebuild {
+        let mut members = Vec::with_capacity(3);
+        if let Some((field, tokens)) = cap {
+            members.push(match field.split_once('.') {
+                Some((outer, inner)) => format!(r#""{outer}":{{"{inner}":{tokens}}}"#),
+                None => format!(r#""{field}":{tokens}"#),
+            });
+        }
+        if rewrite.store_false {
+            members.push(r#""store":false"#.to_owned());
+        }
+        if rewrite.request_usage {
+            members.push(r#""stream_options":{"include_usage":true}"#.to_owned());
+        }
+        return Ok(Cow::Owned(with_members(body, &members.join(","))));
     }
     let mut object: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_json)?;
     if let Some(upstream) = rename {
         object.insert("model".to_owned(), Value::from(upstream));
     }
-    if request_usage {
-        match object.entry("stream_options").or_insert(Value::Null) {
-            Value::Object(options) => {
-                options.insert("include_usage".to_owned(), Value::Bool(true));
+    if let Some((field, tokens)) = cap {
+        match field.split_once('.') {
+            Some((outer, inner)) => set_in_object(&mut object, outer, inner, Value::from(tokens)),
+            None => {
+                object.insert(field.to_owned(), Value::from(tokens));
             }
-            absent_or_null => *absent_or_null = json!({ "include_usage": true }),
         }
+    }
+    if rewrite.store_false {
+        object.insert("store".to_owned(), Value::Bool(false));
+    }
+    if rewrite.request_usage {
+        set_in_object(&mut object, "stream_options", "include_usage", Value::Bool(true));
     }
     Ok(Cow::Owned(serde_json::to_vec(&object).expect("a JSON object of JSON values serializes")))
 }
 
-/// `body`, a JSON object without a `stream_options` member, with `"stream_options":
-/// {"include_usage":true}` as its first member.
-fn with_usage_requested(body: &[u8]) -> Vec<u8> {
-    const MEMBER: &[u8] = br#""stream_options":{"include_usage":true}"#;
+/// Sets `object[outer][inner]`, making `object[outer]` an object if it is absent or `null`.
+/// Gemini's snake_case spelling of `outer` is used if that is the one present.
+fn set_in_object(object: &mut Map<String, Value>, outer: &str, inner: &str, value: Value) {
+    let snake = "generation_config";
+    let outer = if outer == "generationConfig" && object.contains_key(snake) { snake } else { outer };
+    match object.entry(outer).or_insert(Value::Null) {
+        Value::Object(members) => {
+            members.insert(inner.to_owned(), value);
+        }
+        absent_or_null => *absent_or_null = json!({ inner: value }),
+    }
+}
+
+/// `body`, a JSON object without the given `members` (comma-separated JSON members), with them
+/// first.
+fn with_members(body: &[u8], members: &str) -> Vec<u8> {
     let open = body.iter().position(|&b| b == b'{').expect("an inspected body is a JSON object");
     let (head, rest) = body.split_at(open + 1);
     let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-    let mut out = Vec::with_capacity(body.len() + MEMBER.len() + 1);
+    let mut out = Vec::with_capacity(body.len() + members.len() + 1);
     out.extend_from_slice(head);
-    out.extend_from_slice(MEMBER);
+    out.extend_from_slice(members.as_bytes());
     if !empty {
         out.push(b',');
     }
     out.extend_from_slice(rest);
     out
-}
-
-/// Whether an OpenAI stream that reports usage only on request did not request it.
-fn needs_usage_requested(route: &Route, facts: &RequestFacts) -> bool {
-    route.family == Family::OpenAi
-        && matches!(route.endpoint, Endpoint::ChatCompletions | Endpoint::Completions)
-        && facts.stream
-        && !facts.include_usage_requested
-}
-
-fn max_output_tokens(endpoint: Endpoint, fields: &BodyFields) -> Option<u64> {
-    let (per_choice, choices) = match endpoint {
-        Endpoint::ChatCompletions => (fields.max_completion_tokens.or(fields.max_tokens), fields.n),
-        Endpoint::Completions => (fields.max_tokens, fields.n.max(fields.best_of)),
-        Endpoint::Responses => (fields.max_output_tokens, None),
-        Endpoint::Messages => (fields.max_tokens, None),
-        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => {
-            let config = fields.generation_config.as_ref();
-            (config.and_then(|c| c.max_output_tokens), config.and_then(|c| c.candidate_count))
-        }
-        _ => (None, None),
-    };
-    per_choice.map(|tokens| tokens.saturating_mul(choices.unwrap_or(1).max(1)))
 }
 
 /// The body's model name: present, 1..=[`MAX_BODY_MODEL_LEN`] bytes, no whitespace or control
@@ -233,6 +299,7 @@ fn invalid_json(error: serde_json::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::bounds::REQUEST_OVERHEAD_TOKENS;
     use crate::gateway::route::classify;
 
     fn facts(method: &str, path: &str, body: &str) -> Result<RequestFacts, ApiError> {
@@ -387,9 +454,10 @@ mod tests {
             let f = facts("POST", path, body).unwrap_or_else(|e| panic!("{path} {body}: {e:?}"));
             assert_eq!(f.model.as_deref(), model, "{body}");
             assert_eq!(f.stream, stream, "{body}");
-            assert_eq!(f.max_output_tokens, max_out, "{body}");
+            assert_eq!(f.output.and_then(|o| o.client.map(|cap| cap * o.choices)), max_out, "{body}");
             assert_eq!(f.include_usage_requested, usage, "{body}");
-            assert_eq!(f.input_tokens_estimate, (body.len() as u64).div_ceil(4), "{body}");
+            assert_eq!(f.input_tokens_bound, body.len() as u64 + REQUEST_OVERHEAD_TOKENS, "{body}");
+            assert_eq!(f.input_tokens_estimate, (body.len() as u64).div_ceil(4) + REQUEST_OVERHEAD_TOKENS, "{body}");
         }
     }
 
@@ -472,11 +540,20 @@ mod tests {
     #[test]
     fn forward_body_is_untouched_when_nothing_changes() {
         let cases = [
-            (CHAT, r#"{"model":"gpt-4o"}"#, Some("gpt-4o")),
-            (CHAT, r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true}}"#, None),
-            ("/openai/v1/responses", r#"{"model":"o3","stream":true}"#, Some("o3")),
-            ("/anthropic/v1/messages", r#"{"model":"claude","stream":true}"#, None),
-            ("/gemini/v1beta/models/g:streamGenerateContent", r#"{"contents":[]}"#, Some("other")),
+            (CHAT, r#"{"model":"gpt-4o","max_tokens":9}"#, Some("gpt-4o")),
+            (
+                CHAT,
+                r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"max_completion_tokens":9}"#,
+                None,
+            ),
+            ("/openai/v1/responses", r#"{"model":"o3","stream":true,"store":false,"max_output_tokens":9}"#, Some("o3")),
+            ("/anthropic/v1/messages", r#"{"model":"claude","stream":true,"max_tokens":9}"#, None),
+            (
+                "/gemini/v1beta/models/g:streamGenerateContent",
+                r#"{"contents":[],"generationConfig":{"maxOutputTokens":9}}"#,
+                Some("other"),
+            ),
+            ("/openai/v1/embeddings", r#"{"model":"e","input":"hi"}"#, None),
         ];
         for (path, body, upstream) in cases {
             let (out, _) = forward(path, body, upstream);
@@ -513,7 +590,7 @@ mod tests {
         let (out, _) = forward(CHAT, " {\n \"model\": \"gpt-4o\", \"stream\": true, \"z\": [1, 2]}", None);
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            " {\"stream_options\":{\"include_usage\":true},\n \"model\": \"gpt-4o\", \"stream\": true, \"z\": [1, 2]}"
+            " {\"max_completion_tokens\":4096,\"stream_options\":{\"include_usage\":true},\n \"model\": \"gpt-4o\", \"stream\": true, \"z\": [1, 2]}"
         );
         // An explicit null is a member too: rebuilt, never duplicated.
         let (out, _) = forward(CHAT, r#"{"model":"gpt-4o","stream":true,"stream_options":null}"#, None);
