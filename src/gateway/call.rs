@@ -129,7 +129,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             let body = read_whole(upstream.body).await.ok_or_else(|| upstream_failed(status))?;
             let visible = |name: &str| visible_models(&policy, self.routing, route.family, [name]).next().is_some();
             let filtered = filter_models_list(route.family, &body, visible).ok_or_else(|| upstream_failed(status))?;
-            settlement.end(Ending::Answered { status, usage: None });
+            settlement.end(Ending::Answered { status, usage: None, complete: false });
             return Ok(Answer { status, headers, body: AnswerBody::Bytes(filtered) });
         }
 

@@ -6,7 +6,6 @@
 //! so far: settling never delays the response. Chunks are moved, never copied, unless the
 //! scanner replaces them.
 
-use crate::gateway::metering::Ending;
 use crate::gateway::settlement::{Settlement, SharedMeter};
 use crate::usage::Forward;
 use futures_util::Stream;
@@ -29,7 +28,7 @@ impl<B> MeteredBody<B> {
 
     fn finish(&mut self) {
         if let Some(meter) = self.meter.borrow().as_ref() {
-            self.settlement.end(Ending::Answered { status: meter.status, usage: meter.scanner.usage() });
+            self.settlement.end(meter.ending());
         }
     }
 }

@@ -9,19 +9,22 @@
 //!   spend caps is refused what the gateway cannot bound or price (the body's
 //!   [`RequestFacts::capped_refusal`], per-unit routes, unpriced models); in strict mode every
 //!   key is refused members the route's table does not know.
-//! - Settle: the usage the upstream reported, priced the same way. An upstream answer of 400 or
-//!   above releases the reservation (nothing billed). A successful answer that reported no
-//!   usage (a stream abandoned before its usage event, an upstream that omits it) is charged the
-//!   reservation in full: unknown usage is never counted as zero. So is a call whose client left
-//!   while the upstream was working on it: the upstream bills it whether or not anyone reads it.
+//! - Settle: the usage the upstream reported, priced the same way, once it is final (the body
+//!   read whole with its usage in place, or the stream's terminal event). An upstream answer of
+//!   400 or above releases the reservation (nothing billed). A successful answer whose usage is
+//!   not final (a stream cut or abandoned before its terminal event, an upstream that omits
+//!   usage) is charged its reservation, or the usage seen so far where that is more: unknown
+//!   usage is never counted as less than the bound. So is a call whose client left while the
+//!   upstream was working on it: the upstream bills it whether or not anyone reads it.
 
 use crate::error::ApiError;
+use crate::family::Family;
 pub use crate::gateway::bounds::DEFAULT_MAX_OUTPUT_TOKENS;
 use crate::gateway::members::{unknown_member, UnknownMembers};
 use crate::gateway::request::RequestFacts;
 use crate::gateway::route::{Endpoint, Route};
 use crate::limits::{Actual, Ask, Limits};
-use crate::usage::{Price, Usage};
+use crate::usage::{CacheWriteBilling, Price, Usage};
 
 /// How a call ended, for its reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +33,9 @@ pub enum Ending {
     Released,
     /// The client left while the upstream was working on the call, before its answer.
     Abandoned,
-    /// The upstream answered `status`, having reported `usage` (if any) by the end.
-    Answered { status: u16, usage: Option<Usage> },
+    /// The upstream answered `status`, having reported `usage` (if any) by the end; `complete`
+    /// when that usage is final (see [`UsageScanner::is_final`](crate::usage::UsageScanner::is_final)).
+    Answered { status: u16, usage: Option<Usage>, complete: bool },
 }
 
 impl Ending {
@@ -93,9 +97,14 @@ impl Metering {
         let key_default = limits.default_max_tokens.map(|n| n.get());
         facts.output = facts.output.map(|cap| cap.with_key_default(key_default));
         let output = facts.output.map_or(0, |cap| cap.reserved());
-        let bound = Usage::new(facts.input_tokens_bound, 0, output);
         let tokens = facts.input_tokens_estimate.saturating_add(output);
-        Ok(Metering { ask: Ask { tokens, cost_micros: charge(&bound, price.as_ref()).cost_micros }, price })
+        // The dearest way the input could be billed (cache writes, a long-context tier).
+        let cache_writes = match route.family {
+            Family::Anthropic => CacheWriteBilling::Billed,
+            Family::OpenAi | Family::Gemini => CacheWriteBilling::AtInputRate,
+        };
+        let cost_micros = price.map_or(0, |p| p.max_cost_micros(facts.input_tokens_bound, output, cache_writes));
+        Ok(Metering { ask: Ask { tokens, cost_micros }, price })
     }
 
     /// What to record for a call that ended so: `None` releases the reservation.
@@ -104,7 +113,14 @@ impl Metering {
             Ending::Released => None,
             Ending::Abandoned => Some(self.ask),
             Ending::Answered { status, .. } if status >= 400 => None,
-            Ending::Answered { usage, .. } => Some(usage.map_or(self.ask, |usage| charge(&usage, self.price.as_ref()))),
+            Ending::Answered { usage: Some(usage), complete: true, .. } => Some(charge(&usage, self.price.as_ref())),
+            Ending::Answered { usage, .. } => {
+                let seen = usage.map_or(Actual::default(), |usage| charge(&usage, self.price.as_ref()));
+                Some(Actual {
+                    tokens: seen.tokens.max(self.ask.tokens),
+                    cost_micros: seen.cost_micros.max(self.ask.cost_micros),
+                })
+            }
         }
     }
 }
@@ -188,11 +204,17 @@ mod tests {
     fn settlement_rules() {
         let pricing = pricing();
         let m = Metering { ask: Ask { tokens: 500, cost_micros: 900 }, price: pricing.price("gpt-4o").copied() };
-        let answered = |status, usage| Ending::Answered { status, usage };
+        let answered = |status, usage| Ending::Answered { status, usage, complete: true };
+        let cut = |usage| Ending::Answered { status: 200, usage, complete: false };
         assert_eq!(m.settle(answered(500, Some(Usage::new(1, 0, 1)))), None);
         assert_eq!(m.settle(answered(429, None)), None);
         assert_eq!(m.settle(answered(200, None)), Some(m.ask));
         assert_eq!(m.settle(answered(200, Some(Usage::new(10, 0, 5)))), Some(Actual { tokens: 15, cost_micros: 60 }));
+        // Usage that is not final: the reservation, or what was seen where that is more.
+        assert_eq!(m.settle(cut(Some(Usage::new(10, 0, 5)))), Some(m.ask));
+        assert_eq!(m.settle(cut(None)), Some(m.ask));
+        let beyond = m.settle(cut(Some(Usage::new(100, 0, 1_000)))).unwrap();
+        assert_eq!(beyond, Actual { tokens: 1_100, cost_micros: 8_200 });
         assert_eq!(m.settle(Ending::Released), None);
         assert_eq!(m.settle(Ending::Abandoned), Some(m.ask));
     }

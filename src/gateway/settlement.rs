@@ -33,6 +33,13 @@ pub struct Meter {
     pub scanner: UsageScanner,
 }
 
+impl Meter {
+    /// How the call ended if it ended now: answered, with the usage seen so far.
+    pub fn ending(&self) -> Ending {
+        Ending::Answered { status: self.status, usage: self.scanner.usage(), complete: self.scanner.is_final() }
+    }
+}
+
 /// The [`Meter`], set once the upstream answered with a body to stream.
 pub type SharedMeter = Rc<RefCell<Option<Meter>>>;
 
@@ -90,7 +97,7 @@ pub fn open<L: KeyLedger + 'static>(
         let ending = match select(rx, pin!(client_gone)).await {
             Either::Left((ending, _)) => ending.unwrap_or(Ending::Released),
             Either::Right(_) => match meter.borrow().as_ref() {
-                Some(meter) => Ending::Answered { status: meter.status, usage: meter.scanner.usage() },
+                Some(meter) => meter.ending(),
                 None => unanswered(&upstream_working),
             },
         };

@@ -130,21 +130,36 @@ impl Price {
 
     /// The most a call of at most `input_tokens` input and `output_tokens` output tokens can
     /// cost, however its input is cached or written to a cache: every input token at the
-    /// dearest input rate of every tier it may fall in.
-    pub fn max_cost_micros(&self, input_tokens: u64, output_tokens: u64) -> u64 {
+    /// dearest input rate of every tier it may fall in. `cache_writes`: whether the upstream
+    /// can bill input as cache writes (only Anthropic's reports them; elsewhere writing a
+    /// cache costs the input rate).
+    pub fn max_cost_micros(&self, input_tokens: u64, output_tokens: u64, cache_writes: CacheWriteBilling) -> u64 {
         let tiers = [Some(&self.standard), Some(self.rates(input_tokens))];
         tiers
             .into_iter()
             .flatten()
             .map(|rates| {
-                let dearest_input =
-                    rates.input.max(rates.cached_input).max(rates.cache_write).max(rates.cache_write_1h);
+                let dearest_input = match cache_writes {
+                    CacheWriteBilling::Billed => {
+                        rates.input.max(rates.cached_input).max(rates.cache_write).max(rates.cache_write_1h)
+                    }
+                    CacheWriteBilling::AtInputRate => rates.input.max(rates.cached_input),
+                };
                 let worst = Rates { input: dearest_input, ..*rates };
                 Price { standard: worst, long_context: None }.cost_micros(&Usage::new(input_tokens, 0, output_tokens))
             })
             .max()
             .unwrap_or(0)
     }
+}
+
+/// Whether an upstream bills input written to a prompt cache at its own (higher) rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheWriteBilling {
+    /// Anthropic: cache writes are reported and billed at `cache_write` / `cache_write_1h`.
+    Billed,
+    /// OpenAI, Gemini: caching is automatic or by reference; input is billed at input rates.
+    AtInputRate,
 }
 
 /// A validated pricing table. Deserializes from the same JSON as [`Pricing::from_json`].
@@ -316,23 +331,26 @@ mod tests {
         let pricing = Pricing::from_json(DEFAULT_PRICING_JSON).unwrap();
         let sonnet = pricing.price("claude-sonnet-4-5").unwrap();
         // 1000 tokens as one-hour writes (6) + 10 output × 15.
-        assert_eq!(sonnet.max_cost_micros(1000, 10), 6000 + 150);
+        assert_eq!(sonnet.max_cost_micros(1000, 10, CacheWriteBilling::Billed), 6000 + 150);
         // Above the threshold: long-context rates, one-hour writes at 12.
-        assert_eq!(sonnet.max_cost_micros(300_000, 0), 3_600_000);
+        assert_eq!(sonnet.max_cost_micros(300_000, 0, CacheWriteBilling::Billed), 3_600_000);
         // Nothing the usage may be costs more.
         for usage in [
             Usage::new(300_000, 300_000, 0),
             Usage::with_cache_writes(300_000, 0, CacheWrites { five_minutes: 0, one_hour: 300_000 }, 0),
             Usage::new(150_000, 0, 0),
         ] {
-            assert!(sonnet.cost_micros(&usage) <= sonnet.max_cost_micros(300_000, 0), "{usage:?}");
+            assert!(
+                sonnet.cost_micros(&usage) <= sonnet.max_cost_micros(300_000, 0, CacheWriteBilling::Billed),
+                "{usage:?}"
+            );
         }
         // A tier configured below the standard rates cannot lower the bound.
         let odd = Pricing::from_json(
             r#"[{"model":"m","input":10,"output":0,"long_context":{"above_input_tokens":5,"input":1,"output":0}}]"#,
         )
         .unwrap();
-        assert_eq!(odd.price("m").unwrap().max_cost_micros(1_000_000, 0), 20);
+        assert_eq!(odd.price("m").unwrap().max_cost_micros(1_000_000, 0, CacheWriteBilling::Billed), 20);
     }
 
     #[test]
@@ -361,7 +379,7 @@ mod tests {
         let max = price(u64::MAX, u64::MAX, u64::MAX);
         assert_eq!(max.standard.cache_write_1h, u64::MAX);
         assert_eq!(max.cost_micros(&Usage::new(u64::MAX, u64::MAX / 2, u64::MAX)), u64::MAX);
-        assert_eq!(max.max_cost_micros(u64::MAX, u64::MAX), u64::MAX);
+        assert_eq!(max.max_cost_micros(u64::MAX, u64::MAX, CacheWriteBilling::Billed), u64::MAX);
     }
 
     #[test]
