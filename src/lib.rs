@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod limits;
 pub mod policy;
 pub mod usage;
+pub mod versioned;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

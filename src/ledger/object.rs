@@ -8,6 +8,9 @@
 //! (read-only) for usage. The object persists the state after every change and keeps the spend
 //! events for delivery.
 //!
+//! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]):
+//! states saved before versions existed are version 1.
+//!
 //! Limits: every edge command carries the limits of the KV record it read, which an edge cache
 //! may hold for up to a minute. Once the control plane has pushed limits, they are the ones the
 //! object enforces, so a tightened boundary applies from the key's next request.
@@ -17,6 +20,7 @@ use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
 use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, SpendEvent};
 use crate::usage::Usage;
+use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
 
 /// What the edge or the control plane asks of a key's object.
@@ -99,6 +103,7 @@ pub struct Handled {
 
 /// Everything one key's object remembers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct KeyState {
     #[serde(default)]
     revocation: Revocation,
@@ -110,6 +115,11 @@ pub struct KeyState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pushed_limits: Option<Limits>,
 }
+
+/// The state's stored format: version 1, today's members.
+pub const STATE_FORMAT: Format =
+    Format { version: 1, members: &["revocation", "ledger", "usage", "pushed_limits"], critical: &[] };
+stored_serde!(KeyState, STATE_FORMAT);
 
 impl KeyState {
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {

@@ -48,6 +48,14 @@ pub struct SpendCap {
     pub warn_at_percent: Vec<u8>,
 }
 
+impl Limits {
+    /// The first period with more than one spend cap (a valid configuration has none).
+    pub fn repeated_spend_period(&self) -> Option<SpendPeriod> {
+        let spend = &self.spend;
+        spend.iter().enumerate().find(|(i, cap)| spend[..*i].iter().any(|e| e.period == cap.period)).map(|(_, c)| c.period)
+    }
+}
+
 fn default_warn_at() -> Vec<u8> {
     vec![50, 80, 100]
 }
@@ -59,6 +67,17 @@ pub enum SpendPeriod {
     Total,
     Daily,
     Monthly,
+}
+
+impl SpendPeriod {
+    /// As written in JSON: `total`, `daily`, `monthly`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpendPeriod::Total => "total",
+            SpendPeriod::Daily => "daily",
+            SpendPeriod::Monthly => "monthly",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
