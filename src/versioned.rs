@@ -123,7 +123,11 @@ macro_rules! stored_serde {
     ($type:ty, $format:expr) => {
         impl serde::Serialize for $type {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                $crate::versioned::serialize(&$format, <$type>::serialize(self, serde_json::value::Serializer), serializer)
+                $crate::versioned::serialize(
+                    &$format,
+                    <$type>::serialize(self, serde_json::value::Serializer),
+                    serializer,
+                )
             }
         }
 
@@ -175,7 +179,8 @@ pub mod check {
         let next = format.version + 1;
         let newer = with_members(doc, next, &[(new_member, value.clone())]);
         assert_eq!(&read(newer).expect("a newer version's unknown member is ignored"), doc);
-        let critical = with_members(doc, next, &[(new_member, value.clone()), ("critical", Value::from(vec![new_member]))]);
+        let critical =
+            with_members(doc, next, &[(new_member, value.clone()), ("critical", Value::from(vec![new_member]))]);
         let refused = read(critical).expect_err("a critical unknown member is refused").to_string();
         assert!(refused.contains(new_member), "{refused}");
         let own = with_members(doc, format.version, &[(new_member, value.clone())]);

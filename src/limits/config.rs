@@ -52,7 +52,11 @@ impl Limits {
     /// The first period with more than one spend cap (a valid configuration has none).
     pub fn repeated_spend_period(&self) -> Option<SpendPeriod> {
         let spend = &self.spend;
-        spend.iter().enumerate().find(|(i, cap)| spend[..*i].iter().any(|e| e.period == cap.period)).map(|(_, c)| c.period)
+        spend
+            .iter()
+            .enumerate()
+            .find(|(i, cap)| spend[..*i].iter().any(|e| e.period == cap.period))
+            .map(|(_, c)| c.period)
     }
 }
 

@@ -23,5 +23,5 @@ pub use denial::Denial;
 pub use ip::IpAllowlist;
 pub use model_access::ModelAccess;
 pub use record::{InvalidKeyRecord, KeyPolicy, KeyRecord, KeyStatus};
-pub use rules::{InvalidRule, KeyRules, RulesPatch};
 pub use routing::{Group, InvalidRoutingConfig, ResolvedRoute, RoutingConfig, Target};
+pub use rules::{InvalidRule, KeyRules, RulesPatch};

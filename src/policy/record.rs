@@ -229,7 +229,11 @@ mod tests {
         (r#""status":"paused""#, "k1", "unknown variant"),
         (r#""ip_alowlist":[]"#, "k1", "unknown field"),
         (r#""limits":{"rpm":0}"#, "k1", "nonzero"),
-        (r#""limits":{"spend":[{"period":"total","limit_micros":1},{"period":"total","limit_micros":1}]}"#, "k1", "limits.spend: more than one total cap"),
+        (
+            r#""limits":{"spend":[{"period":"total","limit_micros":1},{"period":"total","limit_micros":1}]}"#,
+            "k1",
+            "limits.spend: more than one total cap",
+        ),
         (r#""v":3"#, "k1", "version 3 is newer"),
         (r#""v":2,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
         (r#""limits":{"rpn":5}"#, "k1", "unknown field"),

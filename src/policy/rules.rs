@@ -192,18 +192,9 @@ pub mod strategy {
             (any::<[u8; 4]>(), 0..=32u8).prop_map(|([a, b, c, d], len)| format!("{a}.{b}.{c}.{d}/{len}")),
             (any::<u16>(), 0..=128u8).prop_map(|(x, len)| format!("2001:db8:{x:x}::/{len}")),
         ];
-        (
-            models(),
-            prop::collection::vec("[a-z]{1,8}", 0..4),
-            prop::collection::vec(ip, 0..4),
-            limits(),
+        (models(), prop::collection::vec("[a-z]{1,8}", 0..4), prop::collection::vec(ip, 0..4), limits()).prop_map(
+            |(models, routing_groups, ip_allowlist, limits)| KeyRules { models, routing_groups, ip_allowlist, limits },
         )
-            .prop_map(|(models, routing_groups, ip_allowlist, limits)| KeyRules {
-                models,
-                routing_groups,
-                ip_allowlist,
-                limits,
-            })
     }
 }
 
@@ -223,7 +214,11 @@ mod tests {
         (r#"{"models":{"allow":[]}}"#, "models: models.allow is empty", true),
         (r#"{"models":{"block":["a",""]}}"#, "models: models.block holds an empty glob", true),
         (r#"{"routing_groups":["eu",""]}"#, "routing_groups[1]: is empty", true),
-        (r#"{"routing_groups":["eu","asia"]}"#, "routing_groups[1]: there is no routing group 'asia' (groups: eu, us)", false),
+        (
+            r#"{"routing_groups":["eu","asia"]}"#,
+            "routing_groups[1]: there is no routing group 'asia' (groups: eu, us)",
+            false,
+        ),
         (r#"{"ip_allowlist":["10.0.0.0/33"]}"#, "ip_allowlist: '10.0.0.0/33' is not an IP address or CIDR range", true),
         (r#"{"ip_allowlist":["localhost"]}"#, "ip_allowlist: 'localhost' is not an IP address or CIDR range", true),
         (
