@@ -29,9 +29,10 @@
 //! traits by way of the format. A registry row (e.g. the `Key` stored as JSON) would do exactly
 //! this; rows already stored read as version 1.
 
-use serde::de::Error as _;
+use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::de::SliceRead;
 use serde_json::{Map, Value};
 
 /// The member holding the version.
@@ -104,6 +105,25 @@ where
     members(Value::Object(doc)).map_err(D::Error::custom)
 }
 
+/// Reads a document from JSON text. While the format's version is 1 nearly every document has
+/// no `v`, so `members` (the derived deserializer of the current version, which refuses `v`,
+/// `critical` and unknown members) reads it first, in one pass; a document it refuses is read
+/// again by way of `format` (the answer and any error are then those of [`deserialize`]).
+/// Worth it on a hot path only: the way by `format` costs a second walk of the document.
+pub fn from_slice<T: DeserializeOwned>(
+    format: &Format,
+    json: &[u8],
+    members: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'_>>) -> Result<T, serde_json::Error>,
+) -> Result<T, serde_json::Error> {
+    if format.version == 1 {
+        let mut direct = serde_json::Deserializer::from_slice(json);
+        if let Ok(doc) = members(&mut direct).and_then(|doc| direct.end().map(|()| doc)) {
+            return Ok(doc);
+        }
+    }
+    serde_json::from_slice(json)
+}
+
 /// Writes a document through `format`; `members` is what its derived serializer made of it.
 /// Used by [`stored_serde!`].
 pub fn serialize<S: Serializer>(
@@ -144,7 +164,6 @@ pub(crate) use stored_serde;
 #[cfg(test)]
 pub mod check {
     use super::*;
-    use serde::de::DeserializeOwned;
 
     /// `doc` serialized, with `extra` members added and `v` set to `version`.
     pub fn with_members<T: Serialize>(doc: &T, version: u64, extra: &[(&str, Value)]) -> Value {

@@ -340,6 +340,17 @@ mod tests {
     }
 
     #[test]
+    fn a_keys_whole_rules_are_checked() {
+        let project = boundary(r#"{"models":{"allow":["claude-*"]},"limits":{"rpm":10}}"#);
+        let layers = [Layer { name: "the project boundary", boundary: &project }];
+        let rules = |json: &str| serde_json::from_str::<KeyRules>(json).unwrap();
+        let field = |json: &str| check_rules_within(&rules(json), &layers).err().map(|e| e.field);
+        assert_eq!(field(r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.1"],"limits":{"rpm":10}}"#), None);
+        assert_eq!(field(r#"{"limits":{"rpm":11}}"#).as_deref(), Some("limits.rpm"));
+        assert_eq!(field(r#"{"models":{"allow":["gpt-4o"]},"limits":{"rpm":1}}"#).as_deref(), Some("models.allow[0]"));
+    }
+
+    #[test]
     fn effective_limits_take_the_least_of_each() {
         let org = boundary(r#"{"limits":{"rpm":100,"tpm":1000,"spend":[{"period":"monthly","limit_micros":900}]}}"#);
         let project = boundary(r#"{"limits":{"rpm":50,"spend":[{"period":"daily","limit_micros":30}]}}"#);

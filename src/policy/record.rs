@@ -14,7 +14,7 @@ use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
 use super::rules::KeyRules;
 use crate::error::ApiError;
-use crate::versioned::{stored_serde, Format};
+use crate::versioned::{self, stored_serde, Format};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::Deref;
@@ -106,9 +106,9 @@ pub struct KeyPolicy {
 }
 
 impl KeyPolicy {
-    /// Parses and validates a stored record.
+    /// Parses and validates a stored record (on every call: see [`versioned::from_slice`]).
     pub fn from_json(json: &[u8]) -> Result<KeyPolicy, InvalidKeyRecord> {
-        match serde_json::from_slice::<KeyRecord>(json) {
+        match versioned::from_slice(&RECORD_FORMAT, json, |members| KeyRecord::deserialize(members)) {
             Ok(record) => KeyPolicy::try_from(record),
             Err(error) => Err(InvalidKeyRecord { key_id: id_of_unparsable(json), reason: error.to_string() }),
         }
@@ -258,6 +258,12 @@ mod tests {
     }
 
     #[test]
+    fn trailing_text_is_refused() {
+        assert!(KeyPolicy::from_json(format!("{MINIMAL} x").as_bytes()).is_err());
+        assert!(KeyPolicy::from_json(format!("{MINIMAL} ").as_bytes()).is_ok());
+    }
+
+    #[test]
     fn unreadable_record_without_id() {
         let err = KeyPolicy::from_json(b"not json").unwrap_err();
         assert_eq!(err.key_id, "(unknown)");
@@ -332,7 +338,8 @@ mod tests {
         #[test]
         fn newer_records_read_as_the_same_key(record in record(), value in any::<u64>()) {
             let newer = check::with_members(&record, RECORD_FORMAT.version + 1, &[("later_field", json!(value))]);
-            prop_assert_eq!(serde_json::from_value::<KeyRecord>(newer).unwrap(), record.clone());
+            let read = KeyPolicy::from_json(newer.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(read.record(), &record);
             let critical = check::with_members(
                 &record,
                 RECORD_FORMAT.version + 1,
