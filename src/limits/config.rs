@@ -33,6 +33,18 @@ pub struct Limits {
     pub spend: Vec<SpendCap>,
 }
 
+impl Limits {
+    /// The first period with more than one spend cap (a valid configuration has none).
+    pub fn repeated_spend_period(&self) -> Option<SpendPeriod> {
+        let spend = &self.spend;
+        spend
+            .iter()
+            .enumerate()
+            .find(|(i, cap)| spend[..*i].iter().any(|e| e.period == cap.period))
+            .map(|(_, c)| c.period)
+    }
+}
+
 /// A cap on money spent over a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,18 +58,6 @@ pub struct SpendCap {
     /// Percentages of the cap at which a `usage.alert` event is recorded, once per period.
     #[serde(default = "default_warn_at")]
     pub warn_at_percent: Vec<u8>,
-}
-
-impl Limits {
-    /// The first period with more than one spend cap (a valid configuration has none).
-    pub fn repeated_spend_period(&self) -> Option<SpendPeriod> {
-        let spend = &self.spend;
-        spend
-            .iter()
-            .enumerate()
-            .find(|(i, cap)| spend[..*i].iter().any(|e| e.period == cap.period))
-            .map(|(_, c)| c.period)
-    }
 }
 
 fn default_warn_at() -> Vec<u8> {
