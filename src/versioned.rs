@@ -25,7 +25,7 @@
 //! How a type adopts it: derive `Serialize` and `Deserialize` with `#[serde(remote = "Self",
 //! deny_unknown_fields)]` (the derived code becomes the inherent `Type::serialize` and
 //! `Type::deserialize`, which read and write the members of the current version), declare a
-//! [`Format`] listing those members, and invoke [`stored_serde!`], which implements the serde
+//! [`Format`] listing those members, and invoke `stored_serde!`, which implements the serde
 //! traits by way of the format. A registry row (e.g. the `Key` stored as JSON) would do exactly
 //! this; rows already stored read as version 1.
 
@@ -92,7 +92,7 @@ impl Format {
 }
 
 /// Reads a document through `format`; `members` is the derived deserializer of its current
-/// version. Used by [`stored_serde!`].
+/// version. Used by `stored_serde!`.
 pub fn deserialize<'de, D, T>(
     format: &Format,
     deserializer: D,
@@ -125,7 +125,7 @@ pub fn from_slice<T: DeserializeOwned>(
 }
 
 /// Writes a document through `format`; `members` is what its derived serializer made of it.
-/// Used by [`stored_serde!`].
+/// Used by `stored_serde!`.
 pub fn serialize<S: Serializer>(
     format: &Format,
     members: Result<Value, serde_json::Error>,
