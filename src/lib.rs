@@ -9,6 +9,7 @@ pub mod limits;
 pub mod policy;
 pub mod sql;
 pub mod usage;
+pub mod versioned;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -2,9 +2,12 @@
 //! use to narrow the organisation's. A key never gets more than every boundary above it allows.
 //!
 //! A boundary is a model rule and ceilings ([`Boundary`]). Two operations:
-//! - [`check_within`], on create and update of a key (or of a project's boundary): a value the
-//!   request sets *explicitly* above a boundary is refused, naming the field
+//! - [`check_rules_within`], on create of a key and on every update of its rules, takes the
+//!   key's whole rules as they will be ([`check_within`] does the same for a project's
+//!   boundary): a value set *explicitly* above a boundary is refused, naming the field
 //!   ([`BoundaryExceeded`], answered 400 `boundary_exceeded`). A value left unset inherits.
+//!   A boundary constrains models and limits only; a key's routing groups, IP allowlist and
+//!   expiry are its creator's to set.
 //! - [`effective_limits`] and [`model_rules`], when projecting a key for the request path: the key's
 //!   own values clamped by every boundary as it is *now*, so a boundary tightened later applies
 //!   to existing keys without rewriting them (and loosening it again restores them).
@@ -19,7 +22,7 @@
 
 use crate::limits::{CapMode, Limits, SpendCap, SpendPeriod};
 use crate::policy::glob::glob_match;
-use crate::policy::ModelAccess;
+use crate::policy::{KeyRules, ModelAccess};
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU64;
 
@@ -67,6 +70,13 @@ const SCALARS: [Scalar; 7] = [
     Scalar { name: "default_max_tokens", get: |l| l.default_max_tokens, set: |l, v| l.default_max_tokens = v },
 ];
 
+/// Refuses a key's rules if any value is set explicitly above one of `layers` (see module doc).
+pub fn check_rules_within(rules: &KeyRules, layers: &[Layer]) -> Result<(), BoundaryExceeded> {
+    // Every field named: a rule added to `KeyRules` must be decided on here.
+    let KeyRules { models, limits, routing_groups: _, ip_allowlist: _ } = rules;
+    check_within(models, limits, layers)
+}
+
 /// Refuses `models` or `limits` values set explicitly above any of `layers` (see module doc).
 pub fn check_within(models: &ModelAccess, limits: &Limits, layers: &[Layer]) -> Result<(), BoundaryExceeded> {
     for layer in layers {
@@ -90,14 +100,14 @@ fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> 
     }
     for cap in &limits.spend {
         let Some(ceiling) = spend_ceiling(ceilings, cap.period) else { continue };
-        let field = format!("limits.spend[{}]", period_name(cap.period));
+        let field = format!("limits.spend[{}]", cap.period.name());
         if cap.mode == CapMode::Warn {
             return Err(BoundaryExceeded {
                 field: format!("{field}.mode"),
                 message: format!(
                     "a warn-only cap would let spend pass {} (hard {} cap of {ceiling} micro-dollars)",
                     layer.name,
-                    period_name(cap.period)
+                    cap.period.name()
                 ),
             });
         }
@@ -108,7 +118,7 @@ fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> 
                     "{} is above {} ({} cap of {ceiling} micro-dollars)",
                     cap.limit_micros,
                     layer.name,
-                    period_name(cap.period)
+                    cap.period.name()
                 ),
             });
         }
@@ -165,14 +175,6 @@ pub fn model_rules(layers: &[&Boundary]) -> Vec<ModelAccess> {
 
 fn spend_ceiling(limits: &Limits, period: SpendPeriod) -> Option<NonZeroU64> {
     limits.spend.iter().filter(|cap| cap.period == period).map(|cap| cap.limit_micros).min()
-}
-
-pub fn period_name(period: SpendPeriod) -> &'static str {
-    match period {
-        SpendPeriod::Daily => "daily",
-        SpendPeriod::Monthly => "monthly",
-        SpendPeriod::Total => "total",
-    }
 }
 
 /// Whether `rule` certainly refuses every model `glob` matches (false when unsure).
@@ -335,6 +337,17 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.message, "'gpt-4o' is outside the organisation boundary (allowed: claude-*)");
+    }
+
+    #[test]
+    fn a_keys_whole_rules_are_checked() {
+        let project = boundary(r#"{"models":{"allow":["claude-*"]},"limits":{"rpm":10}}"#);
+        let layers = [Layer { name: "the project boundary", boundary: &project }];
+        let rules = |json: &str| serde_json::from_str::<KeyRules>(json).unwrap();
+        let field = |json: &str| check_rules_within(&rules(json), &layers).err().map(|e| e.field);
+        assert_eq!(field(r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.1"],"limits":{"rpm":10}}"#), None);
+        assert_eq!(field(r#"{"limits":{"rpm":11}}"#).as_deref(), Some("limits.rpm"));
+        assert_eq!(field(r#"{"models":{"allow":["gpt-4o"]},"limits":{"rpm":1}}"#).as_deref(), Some("models.allow[0]"));
     }
 
     #[test]

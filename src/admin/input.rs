@@ -1,24 +1,24 @@
 //! The JSON bodies the admin API accepts, and their validation. Unknown fields are refused (a
 //! misspelt policy field must never be silently ignored); every refusal is 400 and names the field.
 //!
+//! A key's rules are checked by [`KeyRules::validate`], the request path's own check, plus the
+//! routing groups that exist ([`check_rules`]).
+//!
 //! Updates (`PATCH`) change only the fields present; `description` and `expires_at` may be set to
-//! `null` to clear them ([`Patch`]).
+//! `null` to clear them ([`Patch`]); a key's rules are patched by a [`RulesPatch`].
 
-use super::boundary::{period_name, Boundary};
-use super::key::KeyPolicySpec;
+use super::boundary::Boundary;
 use super::membership::ProjectRole;
 use super::role::Role;
 use crate::error::ApiError;
-use crate::limits::{CapMode, Limits};
-use crate::policy::{IpAllowlist, ModelAccess};
+use crate::limits::CapMode;
+use crate::policy::{KeyRules, RulesPatch};
 use serde::{Deserialize, Deserializer};
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_DESCRIPTION_CHARS: usize = 2000;
 const MAX_TAGS: usize = 32;
 const MAX_TAG_CHARS: usize = 64;
-const MAX_ROUTING_GROUPS: usize = 64;
-const MAX_IP_ENTRIES: usize = 256;
 /// The largest admin request body accepted.
 pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
 
@@ -102,50 +102,25 @@ fn check_tags(tags: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Limits: at most one spend cap per period.
-pub fn check_limits(field: &str, limits: &Limits) -> Result<(), ApiError> {
-    for (i, cap) in limits.spend.iter().enumerate() {
-        if limits.spend[..i].iter().any(|earlier| earlier.period == cap.period) {
-            return Err(invalid(&format!("{field}.spend"), format!("more than one {} cap", period_name(cap.period))));
-        }
-    }
-    Ok(())
-}
-
-/// A boundary: valid model rule, valid limits, spend caps hard (they are ceilings).
+/// A boundary: valid model rule, at most one spend cap per period, spend caps hard (they are
+/// ceilings).
 pub fn check_boundary(field: &str, boundary: &Boundary) -> Result<(), ApiError> {
     boundary.models.validate().map_err(|why| invalid(field, why))?;
-    check_limits(&format!("{field}.limits"), &boundary.limits)?;
+    if let Some(period) = boundary.limits.repeated_spend_period() {
+        return Err(invalid(&format!("{field}.limits.spend"), format!("more than one {} cap", period.name())));
+    }
     match boundary.limits.spend.iter().find(|cap| cap.mode != CapMode::Hard) {
         Some(cap) => Err(invalid(
-            &format!("{field}.limits.spend[{}].mode", period_name(cap.period)),
+            &format!("{field}.limits.spend[{}].mode", cap.period.name()),
             "a boundary's spend caps are ceilings and must be hard",
         )),
         None => Ok(()),
     }
 }
 
-/// A key's policy as the request path will read it: valid model globs, routing groups that
-/// exist (`known_groups`), IP addresses or CIDR ranges.
-pub fn check_policy(policy: &KeyPolicySpec, known_groups: &[&str]) -> Result<(), ApiError> {
-    policy.models.validate().map_err(|why| invalid("models", why))?;
-    if policy.routing_groups.len() > MAX_ROUTING_GROUPS {
-        return Err(invalid("routing_groups", format!("at most {MAX_ROUTING_GROUPS} groups")));
-    }
-    if policy.ip_allowlist.len() > MAX_IP_ENTRIES {
-        return Err(invalid("ip_allowlist", format!("at most {MAX_IP_ENTRIES} entries")));
-    }
-    if let Some((i, group)) =
-        policy.routing_groups.iter().enumerate().find(|(_, g)| !known_groups.contains(&g.as_str()))
-    {
-        return Err(invalid(
-            &format!("routing_groups[{i}]"),
-            format!("there is no routing group '{group}' (groups: {})", known_groups.join(", ")),
-        ));
-    }
-    IpAllowlist::parse(policy.ip_allowlist.iter().map(String::as_str))
-        .map_err(|entry| invalid("ip_allowlist", format!("'{entry}' is not an IP address or CIDR range")))?;
-    check_limits("limits", &policy.limits)
+/// A key's rules: [`KeyRules::validate`] with the routing groups that exist.
+pub fn check_rules(rules: &KeyRules, known_groups: &[&str]) -> Result<(), ApiError> {
+    rules.validate(Some(known_groups)).map(drop).map_err(|rule| invalid(&rule.field, rule.reason))
 }
 
 /// `expires_at` must lie in the future.
@@ -247,31 +222,18 @@ pub struct NewKey {
     pub tags: Vec<String>,
     #[serde(default)]
     pub expires_at: Option<u64>,
-    #[serde(default)]
-    pub models: ModelAccess,
-    #[serde(default)]
-    pub routing_groups: Vec<String>,
-    #[serde(default)]
-    pub ip_allowlist: Vec<String>,
-    #[serde(default)]
-    pub limits: Limits,
+    /// `models`, `routing_groups`, `ip_allowlist`, `limits`.
+    #[serde(flatten)]
+    pub rules: KeyRules,
 }
 
 impl NewKey {
+    /// The metadata fields; the rules are checked by [`check_rules`].
     pub fn check(&self, now_ms: u64) -> Result<(), ApiError> {
         check_name("name", &self.name)?;
         check_description(self.description.as_deref())?;
         check_tags(&self.tags)?;
         check_expiry(self.expires_at, now_ms)
-    }
-
-    pub fn policy(&self) -> KeyPolicySpec {
-        KeyPolicySpec {
-            models: self.models.clone(),
-            routing_groups: self.routing_groups.clone(),
-            ip_allowlist: self.ip_allowlist.clone(),
-            limits: self.limits.clone(),
-        }
     }
 }
 
@@ -287,17 +249,13 @@ pub struct KeyPatch {
     pub tags: Option<Vec<String>>,
     #[serde(default)]
     pub expires_at: Patch<u64>,
-    #[serde(default)]
-    pub models: Option<ModelAccess>,
-    #[serde(default)]
-    pub routing_groups: Option<Vec<String>>,
-    #[serde(default)]
-    pub ip_allowlist: Option<Vec<String>>,
-    #[serde(default)]
-    pub limits: Option<Limits>,
+    /// `models`, `routing_groups`, `ip_allowlist`, `limits`.
+    #[serde(flatten)]
+    pub rules: RulesPatch,
 }
 
 impl KeyPatch {
+    /// The metadata fields; the rules are checked once applied ([`check_rules`]).
     pub fn check(&self, now_ms: u64) -> Result<(), ApiError> {
         self.name.as_deref().map_or(Ok(()), |name| check_name("name", name))?;
         if let Patch::Set(text) = &self.description {
@@ -307,16 +265,6 @@ impl KeyPatch {
         match self.expires_at {
             Patch::Set(at) => check_expiry(Some(at), now_ms),
             _ => Ok(()),
-        }
-    }
-
-    /// `policy` with the patch's policy fields applied.
-    pub fn apply_policy(&self, policy: &KeyPolicySpec) -> KeyPolicySpec {
-        KeyPolicySpec {
-            models: self.models.clone().unwrap_or_else(|| policy.models.clone()),
-            routing_groups: self.routing_groups.clone().unwrap_or_else(|| policy.routing_groups.clone()),
-            ip_allowlist: self.ip_allowlist.clone().unwrap_or_else(|| policy.ip_allowlist.clone()),
-            limits: self.limits.clone().unwrap_or_else(|| policy.limits.clone()),
         }
     }
 }
@@ -363,10 +311,10 @@ mod tests {
     }
 
     #[test]
-    fn policy_checks() {
+    fn rules_checks() {
         let check = |json: &str| {
-            let policy = new_key(&format!(r#"{{"name":"a","project":"p",{json}}}"#)).unwrap().policy();
-            check_policy(&policy, &["eu", "us"]).err().map(|e| e.message)
+            let new = new_key(&format!(r#"{{"name":"a","project":"p",{json}}}"#)).unwrap();
+            check_rules(&new.rules, &["eu", "us"]).err().map(|e| e.message)
         };
         assert_eq!(
             check(r#""routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"models":{"allow":["gpt-*"]}"#),
@@ -400,6 +348,8 @@ mod tests {
             .unwrap()
             .starts_with("boundary.limits.spend[daily].mode"));
         assert!(boundary(r#"{"models":{"allow":[]}}"#).unwrap().starts_with("boundary: models.allow is empty"));
+        let twice = r#"{"limits":{"spend":[{"period":"total","limit_micros":1},{"period":"total","limit_micros":2}]}}"#;
+        assert_eq!(boundary(twice).unwrap(), "boundary.limits.spend: more than one total cap");
     }
 
     #[test]
@@ -408,11 +358,24 @@ mod tests {
         assert_eq!(patch.description.clone().apply(Some("old".to_owned())), None);
         assert_eq!(patch.expires_at.clone().apply(None), Some(5000));
         assert_eq!(Patch::<u64>::Keep.apply(Some(1)), Some(1));
-        let policy = KeyPolicySpec { routing_groups: vec!["eu".into()], ..KeyPolicySpec::default() };
-        let after = patch.apply_policy(&policy);
+        let rules = KeyRules { routing_groups: vec!["eu".into()], ..KeyRules::default() };
+        let after = patch.rules.clone().apply(&rules);
         assert_eq!((after.routing_groups, after.limits.rpm.map(|n| n.get())), (vec!["eu".to_owned()], Some(3)));
         assert!(patch.check(1_000).is_ok());
         assert!(patch.check(5_000).is_err(), "expires_at must be in the future");
+    }
+
+    #[test]
+    fn rules_sit_beside_the_other_fields_and_unknown_ones_are_refused() {
+        let new = new_key(r#"{"name":"a","project":"p","routing_groups":["eu"],"limits":{"rpm":1}}"#).unwrap();
+        assert_eq!(new.rules.routing_groups, ["eu"]);
+        let patch: KeyPatch = parse(br#"{"name":"b","ip_allowlist":["10.0.0.1"]}"#).unwrap();
+        assert_eq!(patch.rules.ip_allowlist.as_deref(), Some(&["10.0.0.1".to_owned()][..]));
+        let e = parse::<KeyPatch>(br#"{"name":"b","ip_alowlist":[]}"#).unwrap_err();
+        assert!(e.message.contains("ip_alowlist"), "{}", e.message);
+        let e = parse::<KeyPatch>(br#"{"ip_allowlist":null}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_body");
+        assert!(e.message.contains("cannot be null"), "{}", e.message);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A team key as the registry holds it ([`Key`]), the policy its creator set ([`KeyPolicySpec`]),
+//! A team key as the registry holds it ([`Key`]), with the rules its creator set ([`KeyRules`]),
 //! and the two forms made from it: the KV record the request path reads ([`Key::record`]) and
 //! the JSON the admin API answers ([`KeyView`]).
 //!
@@ -8,22 +8,8 @@
 use super::boundary::{effective_limits, model_rules, Boundary};
 use super::lifecycle::Status;
 use crate::limits::Limits;
-use crate::policy::{KeyRecord, KeyStatus, ModelAccess};
+use crate::policy::{KeyRecord, KeyRules, KeyStatus, ModelAccess};
 use serde::{Deserialize, Serialize};
-
-/// The policy fields of a key, as its creator set them (before any boundary).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyPolicySpec {
-    #[serde(default, skip_serializing_if = "ModelAccess::is_all")]
-    pub models: ModelAccess,
-    #[serde(default)]
-    pub routing_groups: Vec<String>,
-    #[serde(default)]
-    pub ip_allowlist: Vec<String>,
-    #[serde(default)]
-    pub limits: Limits,
-}
 
 /// A key in the registry. The secret is not part of it: only its hashes (in the registry's
 /// secrets) and [`Key::masked`].
@@ -47,7 +33,8 @@ pub struct Key {
     pub secret_version: u32,
     /// The current secret's prefix and last four characters.
     pub masked: String,
-    pub policy: KeyPolicySpec,
+    /// The rules as its creator set them (before any boundary).
+    pub policy: KeyRules,
 }
 
 /// The boundaries above a key: the organisation's, then its project's.
@@ -95,11 +82,8 @@ impl Key {
             created_at: self.created_at,
             expires_at: self.expires_at,
             secret_version,
-            models: self.policy.models.clone(),
             boundary_models: effective.boundary_models,
-            routing_groups: self.policy.routing_groups.clone(),
-            ip_allowlist: self.policy.ip_allowlist.clone(),
-            limits: effective.limits,
+            rules: KeyRules { limits: effective.limits, ..self.policy.clone() },
         }
     }
 
@@ -154,7 +138,7 @@ mod tests {
         let policy = KeyPolicy::from_json(&json).unwrap();
         let parsed = policy.record();
         assert_eq!(parsed.secret_version, 2);
-        assert_eq!(parsed.limits.rpm.map(|n| n.get()), Some(20));
+        assert_eq!(parsed.rules.limits.rpm.map(|n| n.get()), Some(20));
         assert_eq!(parsed.boundary_models, vec![org.models.clone()]);
         assert_eq!((parsed.status, parsed.expires_at), (KeyStatus::Active, Some(1_000)));
     }

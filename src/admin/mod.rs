@@ -6,8 +6,8 @@
 //! Flow of an admin call: [`route::classify`] names the endpoint → the registry authenticates
 //! the bearer token (its SHA-256 against `ADMIN_TOKEN`'s and the principals') → [`input`]
 //! parses and checks the body → [`permission::check`] (or [`permission::Scope`] for lists)
-//! decides with the caller's [`membership::Standing`] → [`boundary::check_within`] refuses
-//! policy above the organisation's or project's boundary → the change is written with its
+//! decides with the caller's [`membership::Standing`] → [`boundary::check_rules_within`] refuses
+//! rules above the organisation's or project's boundary → the change is written with its
 //! [`audit::Change`] and the work it leaves (KV projection of [`key::Key::record`], ledger
 //! controls from [`lifecycle`], events) in one synchronous step → that work is applied.
 //!

@@ -72,14 +72,17 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let call_facts = CallFacts::new(&route, &facts, header(&request.headers, "cf-connecting-ip"));
         let resolved = authorize(&policy, &call_facts, self.routing, now_ms)?;
         let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
-        let metering = Metering::reserve(&route, &mut facts, &record.limits, price, self.unknown_members)?;
+        let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, price, self.unknown_members)?;
 
         if let Some(held) = self.held_refusals.borrow().get(&record.id, now_ms) {
             return Ok(Answer::refusal(held.status, held.retry_after_s, held.body.clone()));
         }
         let ledger = self.ledgers.ledger(&record.id).map_err(|_| ledger_unavailable())?;
-        let admit =
-            Command::Admit { secret_version: record.secret_version, limits: record.limits.clone(), ask: metering.ask };
+        let admit = Command::Admit {
+            secret_version: record.secret_version,
+            limits: record.rules.limits.clone(),
+            ask: metering.ask,
+        };
         let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
             Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
             Reply::Refused { status, retry_after_s, body, hold_until_ms } => {
@@ -94,7 +97,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             }
         };
 
-        let limits = record.limits.clone();
+        let limits = record.rules.limits.clone();
         let meter = SharedMeter::default();
         let (mut settlement, settle) =
             settlement::open(ledger, client_gone, meter.clone(), move |ending| match metering.settle(ending) {

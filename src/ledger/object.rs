@@ -8,6 +8,9 @@
 //! (read-only) for usage. The object persists the state after every change and keeps the spend
 //! events for delivery.
 //!
+//! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]):
+//! states saved before versions existed are version 1.
+//!
 //! Limits: every edge command carries the limits of the KV record it read, which an edge cache
 //! may hold for up to a minute. Once the control plane has pushed limits, they are the ones the
 //! object enforces, so a tightened boundary applies from the key's next request.
@@ -17,6 +20,7 @@ use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
 use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, SpendEvent};
 use crate::usage::Usage;
+use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
 
 /// What the edge or the control plane asks of a key's object.
@@ -99,6 +103,7 @@ pub struct Handled {
 
 /// Everything one key's object remembers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct KeyState {
     #[serde(default)]
     revocation: Revocation,
@@ -110,6 +115,11 @@ pub struct KeyState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pushed_limits: Option<Limits>,
 }
+
+/// The state's stored format: version 1, today's members.
+pub const STATE_FORMAT: Format =
+    Format { version: 1, members: &["revocation", "ledger", "usage", "pushed_limits"], critical: &[] };
+stored_serde!(KeyState, STATE_FORMAT);
 
 impl KeyState {
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {
@@ -192,6 +202,8 @@ fn revoked_error(revoked: Revoked) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::versioned::check;
+    use proptest::prelude::*;
     use std::num::NonZeroU64;
 
     fn admit(state: &mut KeyState, limits: &Limits, version: u32) -> Reply {
@@ -295,5 +307,67 @@ mod tests {
         let command = Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: Some(9) } };
         let json = serde_json::to_string(&command).unwrap();
         assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
+    }
+
+    /// A state as saved before versions existed (version 1, no `v`).
+    const SAVED: &str = r#"{"revocation":{"disabled":false,"deleted":false,"min_version":2,"grace":[1,9000]},
+        "pushed_limits":{"rpm":1}}"#;
+
+    #[test]
+    fn states_saved_before_versions_read() {
+        let state: KeyState = serde_json::from_str(SAVED).unwrap();
+        assert_eq!(state.pushed_limits, Some(Limits { rpm: NonZeroU64::new(1), ..Limits::default() }));
+        assert_eq!(state.revocation.check(1, 8_999), Ok(()));
+        assert!(serde_json::from_str::<KeyState>(r#"{"pushed_limit":{}}"#).is_err(), "unknown members are refused");
+    }
+
+    /// A state with every member set, by commands.
+    fn busy_state() -> KeyState {
+        let limits = Limits { rpm: NonZeroU64::new(100), ..Limits::default() };
+        let mut state = KeyState::default();
+        admit(&mut state, &limits, 1);
+        state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: Some(5) } }, 0);
+        state.handle(Command::PushLimits { limits }, 0);
+        state
+    }
+
+    #[test]
+    fn the_state_follows_the_version_rule() {
+        let state = busy_state();
+        check::members_match(&STATE_FORMAT, &state);
+        check::version_rule(&STATE_FORMAT, &state, "leases", serde_json::json!([{"id": 1}]));
+    }
+
+    /// One command of a generated history: admissions, settles and releases of earlier ones
+    /// (by index), controls and pushed limits.
+    fn command() -> impl Strategy<Value = (u8, u64, u64, Option<u64>)> {
+        (0..5u8, 0..20u64, 0..10_000u64, prop::option::of(1..50u64))
+    }
+
+    proptest! {
+        #[test]
+        fn states_round_trip(history in prop::collection::vec(command(), 0..40)) {
+            let mut state = KeyState::default();
+            let mut now_ms = 0;
+            let limits = Limits { tpm: NonZeroU64::new(5_000), ..Limits::default() };
+            for (op, n, step_ms, limit) in history {
+                now_ms += step_ms;
+                let command = match op {
+                    0 => Command::Admit { secret_version: 1, limits: limits.clone(), ask: Ask { tokens: n * 10, cost_micros: n } },
+                    1 => Command::Settle {
+                        reservation_id: n,
+                        limits: limits.clone(),
+                        actual: Actual { tokens: n, cost_micros: n },
+                        usage: Some(Usage::new(n, 0, n)),
+                    },
+                    2 => Command::Release { reservation_id: n },
+                    3 => Command::Control { control: Control::Rotate { new_version: 1 + n as u32, grace_until_ms: limit } },
+                    _ => Command::PushLimits { limits: Limits { rpm: limit.and_then(NonZeroU64::new), ..limits.clone() } },
+                };
+                state.handle(command, now_ms);
+            }
+            let json = serde_json::to_string(&state).unwrap();
+            prop_assert_eq!(serde_json::from_str::<KeyState>(&json).unwrap(), state);
+        }
     }
 }

@@ -33,6 +33,18 @@ pub struct Limits {
     pub spend: Vec<SpendCap>,
 }
 
+impl Limits {
+    /// The first period with more than one spend cap (a valid configuration has none).
+    pub fn repeated_spend_period(&self) -> Option<SpendPeriod> {
+        let spend = &self.spend;
+        spend
+            .iter()
+            .enumerate()
+            .find(|(i, cap)| spend[..*i].iter().any(|e| e.period == cap.period))
+            .map(|(_, c)| c.period)
+    }
+}
+
 /// A cap on money spent over a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +71,17 @@ pub enum SpendPeriod {
     Total,
     Daily,
     Monthly,
+}
+
+impl SpendPeriod {
+    /// As written in JSON: `total`, `daily`, `monthly`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpendPeriod::Total => "total",
+            SpendPeriod::Daily => "daily",
+            SpendPeriod::Monthly => "monthly",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -62,7 +62,7 @@ pub fn authorize<'r>(
             return Err(Denial::ModelNotAllowed { model: model.to_owned(), access: rule.clone() });
         }
     }
-    routing.resolve(call.family, call.model, &record.routing_groups)
+    routing.resolve(call.family, call.model, &record.rules.routing_groups)
 }
 
 /// Filters an upstream model list down to the models the key may call: allowed by its globs and
@@ -82,13 +82,13 @@ pub fn visible_models<'a, 'n: 'a>(
             _ => name,
         };
         model_rules(record).all(|rule| rule.permits(model))
-            && routing.serves(family, Some(model), &record.routing_groups)
+            && routing.serves(family, Some(model), &record.rules.routing_groups)
     })
 }
 
 /// The key's own model rule, then its boundaries'.
 fn model_rules(record: &KeyRecord) -> impl Iterator<Item = &ModelAccess> {
-    std::iter::once(&record.models).chain(&record.boundary_models)
+    std::iter::once(&record.rules.models).chain(&record.boundary_models)
 }
 
 #[cfg(test)]

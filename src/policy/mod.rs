@@ -1,5 +1,8 @@
 //! Key records and the checks applied to every call.
 //!
+//! A key's rules ([`KeyRules`]) are one type with one validation, shared by the KV record and
+//! the admin API.
+//!
 //! Flow: [`extract_key`] reads the team key from the family's header; the gateway looks its
 //! record up and validates it into a [`KeyPolicy`]; [`authorize`] checks the call against it and
 //! the organisation's [`RoutingConfig`] and returns where to send it, or a [`Denial`].
@@ -12,6 +15,7 @@ pub mod key_hash;
 mod model_access;
 mod record;
 mod routing;
+pub mod rules;
 
 pub use authorize::{authorize, visible_models, CallFacts};
 pub use credential::extract_key;
@@ -20,3 +24,4 @@ pub use ip::IpAllowlist;
 pub use model_access::ModelAccess;
 pub use record::{InvalidKeyRecord, KeyPolicy, KeyRecord, KeyStatus};
 pub use routing::{Group, InvalidRoutingConfig, ResolvedRoute, RoutingConfig, Target};
+pub use rules::{InvalidRule, KeyRules, RulesPatch};

@@ -1,17 +1,20 @@
 //! A team key as stored in KV ([`KeyRecord`], JSON), and its validated form ([`KeyPolicy`]).
 //!
 //! Flow: the gateway reads the record, [`KeyPolicy::from_json`] parses and validates it once
-//! (IP entries become networks), and the checks read only the [`KeyPolicy`]. A record that fails
+//! (the rules by [`KeyRules::validate`], the same check the admin API applies; IP entries
+//! become networks), and the checks read only the [`KeyPolicy`]. A record that fails
 //! validation is the gateway's fault, not the caller's: [`InvalidKeyRecord`] becomes a 500
 //! naming the key id (never the key).
 //!
-//! Unknown fields are refused, so a misspelt policy field (`ip_alowlist`) can never silently
-//! widen a key.
+//! The record is a versioned document ([`crate::versioned`], [`RECORD_FORMAT`]): records written
+//! before versions existed are version 1. Unknown fields of its own version are refused, so a
+//! misspelt policy field (`ip_alowlist`) can never silently widen a key.
 
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
+use super::rules::KeyRules;
 use crate::error::ApiError;
-use crate::limits::Limits;
+use crate::versioned::{self, stored_serde, Format};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -23,9 +26,10 @@ pub enum KeyStatus {
     Disabled,
 }
 
-/// One team key's record. The secret itself is not part of it.
+/// One team key's record. The secret itself is not part of it. In JSON the rules' fields sit
+/// beside the others.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct KeyRecord {
     /// Stable across secret rotation; names the key in logs, usage and errors.
     pub id: String,
@@ -45,29 +49,46 @@ pub struct KeyRecord {
     /// Bumped on each rotation; starts at 1.
     #[serde(default = "first_secret_version")]
     pub secret_version: u32,
-    #[serde(default, skip_serializing_if = "ModelAccess::is_all")]
-    pub models: ModelAccess,
     /// The model rules of the boundaries above the key (its project's, its organisation's), as
     /// the control plane projects them: a model must pass each of them as well as `models`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub boundary_models: Vec<ModelAccess>,
-    /// Routing groups the key may use; empty means every group.
-    #[serde(default)]
-    pub routing_groups: Vec<String>,
-    /// Addresses and CIDR ranges the key may be used from; empty means anywhere.
-    #[serde(default)]
-    pub ip_allowlist: Vec<String>,
-    #[serde(default)]
-    pub limits: Limits,
+    /// The key's rules, its limits already clamped by the boundaries above it.
+    #[serde(flatten)]
+    pub rules: KeyRules,
 }
+
+/// The record's stored format: version 1, today's fields.
+pub const RECORD_FORMAT: Format = Format {
+    version: 1,
+    members: &[
+        "id",
+        "name",
+        "description",
+        "tags",
+        "creator",
+        "project",
+        "status",
+        "created_at",
+        "expires_at",
+        "secret_version",
+        "boundary_models",
+        "models",
+        "routing_groups",
+        "ip_allowlist",
+        "limits",
+    ],
+    critical: &[],
+};
+stored_serde!(KeyRecord, RECORD_FORMAT);
 
 fn first_secret_version() -> u32 {
     1
 }
 
 /// A validated key record: every [`KeyPolicy`] has a non-empty id without whitespace, a
-/// secret version of at least 1, valid model globs, non-empty routing group names and a parsed
-/// IP allowlist.
+/// secret version of at least 1, valid boundary model rules and valid rules
+/// ([`KeyRules::validate`]), its IP allowlist parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPolicy {
     record: KeyRecord,
@@ -75,9 +96,9 @@ pub struct KeyPolicy {
 }
 
 impl KeyPolicy {
-    /// Parses and validates a stored record.
+    /// Parses and validates a stored record (on every call: see [`versioned::from_slice`]).
     pub fn from_json(json: &[u8]) -> Result<KeyPolicy, InvalidKeyRecord> {
-        match serde_json::from_slice::<KeyRecord>(json) {
+        match versioned::from_slice(&RECORD_FORMAT, json, |members| KeyRecord::deserialize(members)) {
             Ok(record) => KeyPolicy::try_from(record),
             Err(error) => Err(InvalidKeyRecord { key_id: id_of_unparsable(json), reason: error.to_string() }),
         }
@@ -103,15 +124,10 @@ impl TryFrom<KeyRecord> for KeyPolicy {
         if record.secret_version == 0 {
             return Err(invalid("secret_version is 0".to_owned()));
         }
-        record.models.validate().map_err(invalid)?;
         for rule in &record.boundary_models {
             rule.validate().map_err(|reason| invalid(format!("boundary_models: {reason}")))?;
         }
-        if record.routing_groups.iter().any(String::is_empty) {
-            return Err(invalid("routing_groups holds an empty name".to_owned()));
-        }
-        let ip_allowlist = IpAllowlist::parse(record.ip_allowlist.iter().map(String::as_str))
-            .map_err(|entry| invalid(format!("ip_allowlist entry '{entry}' is not an IP address or CIDR range")))?;
+        let ip_allowlist = record.rules.validate(None).map_err(|rule| invalid(rule.to_string()))?;
         Ok(KeyPolicy { record, ip_allowlist })
     }
 }
@@ -152,6 +168,11 @@ impl From<InvalidKeyRecord> for ApiError {
 mod tests {
     use super::*;
     use crate::error::ErrorType;
+    use crate::limits::Limits;
+    use crate::policy::rules::strategy;
+    use crate::versioned::check;
+    use proptest::prelude::*;
+    use serde_json::json;
 
     const MINIMAL: &str =
         r#"{"id":"k1","name":"ci","creator":"ana","project":"search","status":"active","created_at":1000}"#;
@@ -161,10 +182,12 @@ mod tests {
         let policy = KeyPolicy::from_json(MINIMAL.as_bytes()).unwrap();
         let record = policy.record();
         assert_eq!(record.secret_version, 1);
-        assert_eq!(record.models, ModelAccess::All);
-        assert!(record.tags.is_empty() && record.routing_groups.is_empty() && record.ip_allowlist.is_empty());
+        assert_eq!(record.rules.models, ModelAccess::All);
+        assert!(
+            record.tags.is_empty() && record.rules.routing_groups.is_empty() && record.rules.ip_allowlist.is_empty()
+        );
         assert_eq!(record.expires_at, None);
-        assert_eq!(record.limits, Limits::default());
+        assert_eq!(record.rules.limits, Limits::default());
         assert!(policy.ip_allowlist().is_empty());
     }
 
@@ -176,8 +199,8 @@ mod tests {
         let policy = KeyPolicy::from_json(json.as_bytes()).unwrap();
         let record = policy.record();
         assert_eq!(record.status, KeyStatus::Disabled);
-        assert_eq!(record.models, ModelAccess::Block(vec!["gpt-4*".into()]));
-        assert_eq!(record.limits.rpm.map(|n| n.get()), Some(5));
+        assert_eq!(record.rules.models, ModelAccess::Block(vec!["gpt-4*".into()]));
+        assert_eq!(record.rules.limits.rpm.map(|n| n.get()), Some(5));
         assert!(policy.ip_allowlist().permits(Some("10.1.2.3".parse().unwrap())));
         let again: KeyRecord = serde_json::from_str(&serde_json::to_string(record).unwrap()).unwrap();
         assert_eq!(&again, record);
@@ -192,12 +215,19 @@ mod tests {
         (r#""models":{"block":[""]}"#, "k1", "empty glob"),
         (r#""models":{"deny":["x"]}"#, "k1", "unknown variant"),
         (r#""boundary_models":[{"allow":[]}]"#, "k1", "boundary_models: models.allow is empty"),
-        (r#""routing_groups":[""]"#, "k1", "routing_groups holds an empty name"),
+        (r#""routing_groups":[""]"#, "k1", "routing_groups[0]: is empty"),
         (r#""ip_allowlist":["10.0.0.1","10.0.0.0/33"]"#, "k1", "'10.0.0.0/33' is not an IP address"),
         (r#""ip_allowlist":["localhost"]"#, "k1", "'localhost'"),
         (r#""status":"paused""#, "k1", "unknown variant"),
         (r#""ip_alowlist":[]"#, "k1", "unknown field"),
         (r#""limits":{"rpm":0}"#, "k1", "nonzero"),
+        (
+            r#""limits":{"spend":[{"period":"total","limit_micros":1},{"period":"total","limit_micros":1}]}"#,
+            "k1",
+            "limits.spend: more than one total cap",
+        ),
+        (r#""v":3"#, "k1", "version 3 is newer"),
+        (r#""v":2,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
         (r#""limits":{"rpn":5}"#, "k1", "unknown field"),
         (r#""created_at":"yesterday""#, "k1", "invalid type"),
     ];
@@ -220,6 +250,12 @@ mod tests {
     }
 
     #[test]
+    fn trailing_text_is_refused() {
+        assert!(KeyPolicy::from_json(format!("{MINIMAL} x").as_bytes()).is_err());
+        assert!(KeyPolicy::from_json(format!("{MINIMAL} ").as_bytes()).is_ok());
+    }
+
+    #[test]
     fn unreadable_record_without_id() {
         let err = KeyPolicy::from_json(b"not json").unwrap_err();
         assert_eq!(err.key_id, "(unknown)");
@@ -230,5 +266,78 @@ mod tests {
         let e = ApiError::from(InvalidKeyRecord { key_id: "k9".into(), reason: "secret stuff".into() });
         assert_eq!((e.status, e.kind, e.code), (500, ErrorType::InternalError, "invalid_key_record"));
         assert!(e.message.contains("'k9'") && !e.message.contains("secret stuff"), "{}", e.message);
+    }
+
+    /// A record as written before versions existed, with every field.
+    const FULL: &str = r#"{"id":"k2","name":"bot","description":"d","tags":["a"],"creator":"ana","project":"p",
+        "status":"disabled","created_at":1,"expires_at":2,"secret_version":3,"models":{"block":["gpt-4*"]},
+        "boundary_models":[{"allow":["gpt-*"]}],"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],
+        "limits":{"rpm":5}}"#;
+
+    #[test]
+    fn version_1_records_are_written_as_before() {
+        let record: KeyRecord = serde_json::from_str(FULL).unwrap();
+        let written = serde_json::to_value(&record).unwrap();
+        assert_eq!(written, serde_json::from_str::<serde_json::Value>(FULL).unwrap(), "no `v` while the version is 1");
+        check::members_match(&RECORD_FORMAT, &record);
+    }
+
+    #[test]
+    fn a_newer_version_is_read_unless_it_marks_an_unknown_field_critical() {
+        let record: KeyRecord = serde_json::from_str(FULL).unwrap();
+        check::version_rule(&RECORD_FORMAT, &record, "ip_denylist", json!(["10.0.0.1"]));
+    }
+
+    fn record() -> impl Strategy<Value = KeyRecord> {
+        let text = "[a-z0-9_]{1,12}";
+        (
+            (text, text, prop::option::of(".{0,20}"), prop::collection::vec(text, 0..3), text, text),
+            (any::<bool>(), any::<u64>(), prop::option::of(any::<u64>()), 1..u32::MAX),
+            prop::collection::vec(strategy::models(), 0..3),
+            strategy::rules(),
+        )
+            .prop_map(
+                |(
+                    (id, name, description, tags, creator, project),
+                    (active, created_at, expires_at, secret_version),
+                    boundary_models,
+                    rules,
+                )| KeyRecord {
+                    id,
+                    name,
+                    description,
+                    tags,
+                    creator,
+                    project,
+                    status: if active { KeyStatus::Active } else { KeyStatus::Disabled },
+                    created_at,
+                    expires_at,
+                    secret_version,
+                    boundary_models,
+                    rules,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip(record in record()) {
+            let json = serde_json::to_vec(&record).unwrap();
+            let policy = KeyPolicy::from_json(&json).unwrap();
+            prop_assert_eq!(policy.record(), &record);
+        }
+
+        #[test]
+        fn newer_records_read_as_the_same_key(record in record(), value in any::<u64>()) {
+            let newer = check::with_members(&record, RECORD_FORMAT.version + 1, &[("later_field", json!(value))]);
+            let read = KeyPolicy::from_json(newer.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(read.record(), &record);
+            let critical = check::with_members(
+                &record,
+                RECORD_FORMAT.version + 1,
+                &[("later_field", json!(value)), ("critical", json!(["later_field"]))],
+            );
+            prop_assert!(KeyPolicy::from_json(critical.to_string().as_bytes()).is_err());
+        }
     }
 }

@@ -5,9 +5,9 @@
 use super::directory::{exceeded, project, ORG_LAYER};
 use super::step::{Answer, Step};
 use crate::admin::audit::Change;
-use crate::admin::boundary::{check_within, Boundary, Layer};
-use crate::admin::input::{check_policy, parse, KeyPatch, NewKey, RotateRequest};
-use crate::admin::key::{Boundaries, Key, KeyPolicySpec, KeyView};
+use crate::admin::boundary::{check_rules_within, Boundary, Layer};
+use crate::admin::input::{check_rules, parse, KeyPatch, NewKey, RotateRequest};
+use crate::admin::key::{Boundaries, Key, KeyView};
 use crate::admin::lifecycle::{deleted, rotate, Secret, SecretState, Status, Transition};
 use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::query::Query;
@@ -16,9 +16,8 @@ use crate::admin::store::{KeyFilter, Store};
 use crate::admin::work::Work;
 use crate::error::ApiError;
 use crate::events::EventType;
-use crate::limits::Limits;
 use crate::policy::key_hash::sha256_hex;
-use crate::policy::ModelAccess;
+use crate::policy::KeyRules;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -44,13 +43,13 @@ impl Bounds {
         Boundaries { org: &self.org, project: &self.project }
     }
 
-    /// Refuses policy values set above either boundary.
-    fn check(&self, models: &ModelAccess, limits: &Limits) -> Result<(), ApiError> {
+    /// Refuses rules set above either boundary.
+    fn check(&self, rules: &KeyRules) -> Result<(), ApiError> {
         let layers = [
             Layer { name: ORG_LAYER, boundary: &self.org },
             Layer { name: &self.project_name, boundary: &self.project },
         ];
-        check_within(models, limits, &layers).map_err(|e| exceeded("", e))
+        check_rules_within(rules, &layers).map_err(|e| exceeded("", e))
     }
 }
 
@@ -100,10 +99,9 @@ pub fn create(step: &Step) -> Result<Answer, ApiError> {
         ApiError::bad_request("invalid_field", format!("project: there is no project '{}'", new.project))
     })?;
     check(step.caller, Action::KeysCreate, step.memberships.in_project(&new.project), Target::Project(&new.project))?;
-    let policy = new.policy();
-    check_policy(&policy, &known_groups(step))?;
+    check_rules(&new.rules, &known_groups(step))?;
     let bounds = Bounds::load(step.store, &new.project)?;
-    bounds.check(&policy.models, &policy.limits)?;
+    bounds.check(&new.rules)?;
 
     let secret = new_key(&mut step.random());
     let key = Key {
@@ -119,7 +117,7 @@ pub fn create(step: &Step) -> Result<Answer, ApiError> {
         expires_at: new.expires_at,
         secret_version: 1,
         masked: mask(&secret),
-        policy,
+        policy: new.rules,
     };
     step.store.put_key(&key)?;
     let secrets = SecretState { secrets: vec![Secret { hash: sha256_hex(&secret), version: 1, valid_until_ms: None }] };
@@ -158,8 +156,9 @@ pub fn get(step: &Step, id: &str) -> Result<Answer, ApiError> {
     Ok(Answer::ok(&key.view(Bounds::load(step.store, &key.project)?.get(), step.now_ms)))
 }
 
-/// Changes metadata and policy. Only the policy fields present are checked against the
-/// boundaries (a boundary tightened since the key was made must not block renaming it).
+/// Changes metadata and rules. A change of rules checks the whole rules as they will be against
+/// the boundaries; a change of metadata alone does not (a boundary tightened since the key was
+/// made must not block renaming it).
 pub fn update(step: &Step, id: &str) -> Result<Answer, ApiError> {
     let before = authorized(step, id, Action::KeysUpdate)?;
     if before.status == Status::Deleted {
@@ -167,12 +166,13 @@ pub fn update(step: &Step, id: &str) -> Result<Answer, ApiError> {
     }
     let patch: KeyPatch = parse(step.body)?;
     patch.check(step.now_ms)?;
-    let policy: KeyPolicySpec = patch.apply_policy(&before.policy);
-    check_policy(&policy, &known_groups(step))?;
+    let changes_rules = !patch.rules.is_empty();
+    let policy = patch.rules.apply(&before.policy);
+    check_rules(&policy, &known_groups(step))?;
     let bounds = Bounds::load(step.store, &before.project)?;
-    let unset_models = ModelAccess::All;
-    let unset_limits = Limits::default();
-    bounds.check(patch.models.as_ref().unwrap_or(&unset_models), patch.limits.as_ref().unwrap_or(&unset_limits))?;
+    if changes_rules {
+        bounds.check(&policy)?;
+    }
     let after = Key {
         name: patch.name.unwrap_or_else(|| before.name.clone()),
         description: patch.description.apply(before.description.clone()),

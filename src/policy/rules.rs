@@ -1,0 +1,286 @@
+//! What a key may do: its model rule, routing groups, IP allowlist and limits ([`KeyRules`]),
+//! written once and checked by one function, [`KeyRules::validate`], wherever rules enter: the
+//! admin API's create and update bodies (which know the routing groups that exist) and the KV
+//! record the request path reads.
+//!
+//! An update changes rules with a [`RulesPatch`]: each field absent (kept) or a value (set).
+//! `null` is refused rather than read as "clear": it used to mean "keep", and a silent change to
+//! "clear" would widen keys; a rule is cleared with its empty value (`"all"`, `[]`, `{}`).
+//!
+//! In the JSON of keys, records and requests the rules' fields sit beside the other fields
+//! (`#[serde(flatten)]`); unknown fields are still refused by the struct they are flattened into.
+
+use super::ip::IpAllowlist;
+use super::model_access::ModelAccess;
+use crate::limits::Limits;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+/// The most routing groups a key may name.
+pub const MAX_ROUTING_GROUPS: usize = 64;
+/// The most IP allowlist entries a key may have.
+pub const MAX_IP_ENTRIES: usize = 256;
+
+/// A key's rules. Valid once [`KeyRules::validate`] has passed; every field's default allows
+/// everything that field governs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRules {
+    #[serde(default, skip_serializing_if = "ModelAccess::is_all")]
+    pub models: ModelAccess,
+    /// Routing groups the key may use; empty means every group.
+    #[serde(default)]
+    pub routing_groups: Vec<String>,
+    /// Addresses and CIDR ranges the key may be used from; empty means anywhere.
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A rule that cannot be used: the field (`routing_groups[2]`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRule {
+    pub field: String,
+    pub reason: String,
+}
+
+impl InvalidRule {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> InvalidRule {
+        InvalidRule { field: field.into(), reason: reason.into() }
+    }
+}
+
+impl fmt::Display for InvalidRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl KeyRules {
+    /// Checks every rule and returns the IP allowlist parsed: valid model globs; at most
+    /// [`MAX_ROUTING_GROUPS`] non-empty group names, each one of `known_groups` when the caller
+    /// knows them (`None` on the request path, where an unknown group serves nothing); at most
+    /// [`MAX_IP_ENTRIES`] entries, each an IP address or CIDR range; at most one spend cap per
+    /// period. The first failure is the error.
+    pub fn validate(&self, known_groups: Option<&[&str]>) -> Result<IpAllowlist, InvalidRule> {
+        self.models.validate().map_err(|reason| InvalidRule::new("models", reason))?;
+        if self.routing_groups.len() > MAX_ROUTING_GROUPS {
+            return Err(InvalidRule::new("routing_groups", format!("at most {MAX_ROUTING_GROUPS} groups")));
+        }
+        for (i, group) in self.routing_groups.iter().enumerate() {
+            let field = || format!("routing_groups[{i}]");
+            if group.is_empty() {
+                return Err(InvalidRule::new(field(), "is empty"));
+            }
+            if let Some(known) = known_groups.filter(|known| !known.contains(&group.as_str())) {
+                let reason = format!("there is no routing group '{group}' (groups: {})", known.join(", "));
+                return Err(InvalidRule::new(field(), reason));
+            }
+        }
+        if self.ip_allowlist.len() > MAX_IP_ENTRIES {
+            return Err(InvalidRule::new("ip_allowlist", format!("at most {MAX_IP_ENTRIES} entries")));
+        }
+        let ip_allowlist = IpAllowlist::parse(self.ip_allowlist.iter().map(String::as_str)).map_err(|entry| {
+            InvalidRule::new("ip_allowlist", format!("'{entry}' is not an IP address or CIDR range"))
+        })?;
+        if let Some(period) = self.limits.repeated_spend_period() {
+            return Err(InvalidRule::new("limits.spend", format!("more than one {} cap", period.name())));
+        }
+        Ok(ip_allowlist)
+    }
+}
+
+/// The rules part of an update: each field absent (keep) or a value (set); `null` is refused
+/// (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesPatch {
+    #[serde(default, deserialize_with = "set")]
+    pub models: Option<ModelAccess>,
+    #[serde(default, deserialize_with = "set")]
+    pub routing_groups: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "set")]
+    pub ip_allowlist: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "set")]
+    pub limits: Option<Limits>,
+}
+
+/// A present field's value; `null` is an error.
+fn set<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(deserializer)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(D::Error::custom(
+            "a key's rules cannot be null; clear one with its empty value: models \"all\", routing_groups [], \
+             ip_allowlist [], limits {}",
+        )),
+    }
+}
+
+impl RulesPatch {
+    /// Whether the patch changes no rule.
+    pub fn is_empty(&self) -> bool {
+        *self == RulesPatch::default()
+    }
+
+    /// `rules` with the patch applied. Every field is named, so a rule added to [`KeyRules`]
+    /// must be added here too.
+    pub fn apply(self, rules: &KeyRules) -> KeyRules {
+        KeyRules {
+            models: self.models.unwrap_or_else(|| rules.models.clone()),
+            routing_groups: self.routing_groups.unwrap_or_else(|| rules.routing_groups.clone()),
+            ip_allowlist: self.ip_allowlist.unwrap_or_else(|| rules.ip_allowlist.clone()),
+            limits: self.limits.unwrap_or_else(|| rules.limits.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod strategy {
+    //! Generators of valid rules, for the property tests of the types that hold them.
+    use super::*;
+    use crate::limits::{CapMode, SpendCap, SpendPeriod};
+    use proptest::prelude::*;
+    use std::num::NonZeroU64;
+
+    fn globs() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec("[a-z0-9.*-]{1,12}", 1..4)
+    }
+
+    pub fn models() -> impl Strategy<Value = ModelAccess> {
+        prop_oneof![Just(ModelAccess::All), globs().prop_map(ModelAccess::Allow), globs().prop_map(ModelAccess::Block)]
+    }
+
+    fn limit() -> impl Strategy<Value = Option<NonZeroU64>> {
+        prop::option::of((1..u64::MAX).prop_map(|n| NonZeroU64::new(n).unwrap()))
+    }
+
+    fn spend() -> impl Strategy<Value = Vec<SpendCap>> {
+        let cap = |period| {
+            prop::option::of((1..u64::MAX, any::<bool>(), prop::collection::vec(0..=100u8, 0..4)).prop_map(
+                move |(micros, warn, warn_at_percent)| SpendCap {
+                    period,
+                    limit_micros: NonZeroU64::new(micros).unwrap(),
+                    mode: if warn { CapMode::Warn } else { CapMode::Hard },
+                    warn_at_percent,
+                },
+            ))
+        };
+        (cap(SpendPeriod::Daily), cap(SpendPeriod::Monthly), cap(SpendPeriod::Total))
+            .prop_map(|(d, m, t)| [d, m, t].into_iter().flatten().collect())
+    }
+
+    pub fn limits() -> impl Strategy<Value = Limits> {
+        ((limit(), limit(), limit(), limit()), (limit(), limit(), limit()), spend()).prop_map(
+            |((rpm, rph, rpd, tpm), (tpd, max_in_flight, default_max_tokens), spend)| Limits {
+                rpm,
+                rph,
+                rpd,
+                tpm,
+                tpd,
+                max_in_flight,
+                default_max_tokens,
+                spend,
+            },
+        )
+    }
+
+    pub fn rules() -> impl Strategy<Value = KeyRules> {
+        let ip = prop_oneof![
+            any::<[u8; 4]>().prop_map(|[a, b, c, d]| format!("{a}.{b}.{c}.{d}")),
+            (any::<[u8; 4]>(), 0..=32u8).prop_map(|([a, b, c, d], len)| format!("{a}.{b}.{c}.{d}/{len}")),
+            (any::<u16>(), 0..=128u8).prop_map(|(x, len)| format!("2001:db8:{x:x}::/{len}")),
+        ];
+        (models(), prop::collection::vec("[a-z]{1,8}", 0..4), prop::collection::vec(ip, 0..4), limits()).prop_map(
+            |(models, routing_groups, ip_allowlist, limits)| KeyRules { models, routing_groups, ip_allowlist, limits },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rules(json: &str) -> KeyRules {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const GROUPS: &[&str] = &["eu", "us"];
+
+    /// (rules JSON, refused on the admin path as, refused on the request path)
+    const INVALID: &[(&str, &str, bool)] = &[
+        (r#"{"models":{"allow":[]}}"#, "models: models.allow is empty", true),
+        (r#"{"models":{"block":["a",""]}}"#, "models: models.block holds an empty glob", true),
+        (r#"{"routing_groups":["eu",""]}"#, "routing_groups[1]: is empty", true),
+        (
+            r#"{"routing_groups":["eu","asia"]}"#,
+            "routing_groups[1]: there is no routing group 'asia' (groups: eu, us)",
+            false,
+        ),
+        (r#"{"ip_allowlist":["10.0.0.0/33"]}"#, "ip_allowlist: '10.0.0.0/33' is not an IP address or CIDR range", true),
+        (r#"{"ip_allowlist":["localhost"]}"#, "ip_allowlist: 'localhost' is not an IP address or CIDR range", true),
+        (
+            r#"{"limits":{"spend":[{"period":"daily","limit_micros":1},{"period":"daily","limit_micros":2}]}}"#,
+            "limits.spend: more than one daily cap",
+            true,
+        ),
+    ];
+
+    #[test]
+    fn one_validation_on_both_paths() {
+        for &(json, admin, request_path) in INVALID {
+            assert_eq!(rules(json).validate(Some(GROUPS)).unwrap_err().to_string(), admin, "{json}");
+            assert_eq!(rules(json).validate(None).is_err(), request_path, "{json}");
+        }
+        let ok = rules(r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"models":{"allow":["gpt-*"]}}"#);
+        assert!(ok.validate(Some(GROUPS)).unwrap().permits(Some("10.1.2.3".parse().unwrap())));
+    }
+
+    #[test]
+    fn counts_are_bounded() {
+        let many = |n: usize, item: &str| vec![item.to_owned(); n];
+        let groups = KeyRules { routing_groups: many(MAX_ROUTING_GROUPS + 1, "eu"), ..KeyRules::default() };
+        assert_eq!(groups.validate(None).unwrap_err().to_string(), "routing_groups: at most 64 groups");
+        let ips = KeyRules { ip_allowlist: many(MAX_IP_ENTRIES + 1, "10.0.0.1"), ..KeyRules::default() };
+        assert_eq!(ips.validate(None).unwrap_err().to_string(), "ip_allowlist: at most 256 entries");
+        let at_most = KeyRules {
+            routing_groups: many(MAX_ROUTING_GROUPS, "eu"),
+            ip_allowlist: many(MAX_IP_ENTRIES, "10.0.0.1"),
+            ..KeyRules::default()
+        };
+        assert!(at_most.validate(Some(GROUPS)).is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        for json in [r#"{"ip_alowlist":[]}"#, r#"{"limits":{"rpn":1}}"#] {
+            assert!(serde_json::from_str::<KeyRules>(json).is_err(), "{json}");
+            assert!(serde_json::from_str::<RulesPatch>(json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn patches_keep_or_set_and_refuse_null() {
+        let before = rules(r#"{"models":{"allow":["a"]},"routing_groups":["eu"],"limits":{"rpm":1}}"#);
+        let patch: RulesPatch = serde_json::from_str(r#"{"routing_groups":[],"limits":{"rpm":2}}"#).unwrap();
+        assert!(!patch.is_empty());
+        assert_eq!(patch.apply(&before), rules(r#"{"models":{"allow":["a"]},"limits":{"rpm":2}}"#));
+        assert!(RulesPatch::default().is_empty());
+        assert_eq!(RulesPatch::default().apply(&before), before);
+        for field in ["models", "routing_groups", "ip_allowlist", "limits"] {
+            let error = serde_json::from_str::<RulesPatch>(&format!(r#"{{"{field}":null}}"#)).unwrap_err();
+            assert!(error.to_string().contains("cannot be null"), "{field}: {error}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn generated_rules_are_valid_and_round_trip(rules in strategy::rules()) {
+            prop_assert!(rules.validate(None).is_ok());
+            let json = serde_json::to_string(&rules).unwrap();
+            prop_assert_eq!(serde_json::from_str::<KeyRules>(&json).unwrap(), rules);
+        }
+    }
+}
