@@ -22,7 +22,13 @@ before(async () => {
 after(() => gw?.close());
 
 const bearer = (k) => ({ authorization: `Bearer ${k}` });
+// What the mock upstream reports for a body it received: a quarter of its bytes.
 const tokensOf = (raw) => Math.ceil(Buffer.byteLength(raw) / 4);
+// What the gateway reserves for a text-only body (src/gateway/bounds.rs): token windows a quarter
+// of its bytes, spend caps all of them, each plus the per-request overhead and the output cap.
+const REQUEST_OVERHEAD_TOKENS = 512;
+const reservedTokens = (raw, maxTokens) => tokensOf(raw) + REQUEST_OVERHEAD_TOKENS + maxTokens;
+const reservedMicros = (raw, maxTokens) => Buffer.byteLength(raw) + REQUEST_OVERHEAD_TOKENS + maxTokens;
 const count = () => gw.mock.requests.length;
 const byTestId = (id) => {
   const found = gw.mock.requests.filter((r) => r.headers['x-test-id'] === id);
@@ -74,14 +80,14 @@ test('200 concurrent requests against rpm 50 admit exactly 50', async () => {
 });
 
 test('concurrent streams against a spend cap never pass it', async () => {
-  // The client asks for usage itself, so the body is forwarded byte for byte and the mock counts
-  // the same input tokens the gateway estimates. max_tokens 50 reserves 50 output tokens; the
-  // mock writes 20, so each call settles below its reservation.
+  // The client asks for usage itself and sets its cap, so the body is forwarded byte for byte.
+  // The reservation bounds the bill (every body byte an input token, plus the cap of 50); the
+  // mock bills a quarter of the bytes and 20 output tokens, so each call settles far below it.
   const raw = JSON.stringify({
     model: 'gpt-4o', stream: true, stream_options: { include_usage: true }, max_tokens: 50,
     messages: [{ role: 'user', content: 'spend a little' }],
   });
-  const estimate = tokensOf(raw) + 50;
+  const estimate = reservedMicros(raw, 50);
   const actual = tokensOf(raw) + 20;
   const cap = Math.floor(10.5 * estimate);
   const k = await gw.seedKey(keyRecord({ limits: { spend: [{ period: 'daily', limit_micros: cap }] } }));
@@ -132,7 +138,7 @@ test('counters settle to the usage the upstream reported, however each call ende
   const k = await gw.seedKey(keyRecord({ limits: { tpd } }));
   const anthropic = (max_tokens, stream, content) =>
     JSON.stringify({ model: 'claude-sonnet-4', max_tokens, stream, messages: [{ role: 'user', content }] });
-  const reserved = (raw, maxTokens) => tokensOf(raw) + maxTokens;
+  const reserved = reservedTokens;
   const reported = (id, output) => tokensOf(byTestId(id).body) + output;
 
   // [id, path, raw body, extra headers, expected gateway status, expected charge (after the call)]
@@ -142,15 +148,16 @@ test('counters settle to the usage the upstream reported, however each call ende
     // Upstream failures release the reservation: nothing is charged.
     ['status-500', '/anthropic/v1/messages', anthropic(100, false, 'fails'), { 'x-mock-status': '500' }, 502, () => 0],
     ['status-429', '/anthropic/v1/messages', anthropic(100, true, 'limited'), { 'x-mock-status': '429' }, 429, () => 0],
-    // Streams cut mid-way are charged what they had reported: message_start holds the input and
-    // one output token; after message_delta the full output is known.
+    // Streams cut before their terminal event (message_stop) have no final usage: they are
+    // charged their reservation (or the usage seen, where that is more), as the upstream may
+    // have billed the whole cap (src/gateway/metering.rs).
     ['cut-1', '/anthropic/v1/messages', anthropic(100, true, 'cut after start'), { 'x-mock-cut-after': '1' }, 200,
-      (id) => reported(id, 1)],
+      (id) => reserved(byTestId(id).body, 100)],
     ['cut-3', '/anthropic/v1/messages', anthropic(100, true, 'cut after a delta'), { 'x-mock-cut-after': '3' }, 200,
-      (id) => reported(id, 1)],
+      (id) => reserved(byTestId(id).body, 100)],
     ['cut-8', '/anthropic/v1/messages', anthropic(100, true, 'cut before stop'), { 'x-mock-cut-after': '8' }, 200,
-      (id) => reported(id, 20)],
-    // A 2xx that never reported usage is charged its full reservation (src/metering.rs).
+      (id) => reserved(byTestId(id).body, 100)],
+    // A 2xx that never reported usage is charged its full reservation.
     ['cut-0', '/anthropic/v1/messages', anthropic(100, true, 'cut at once'), { 'x-mock-cut-after': '0' }, 200,
       (id) => reserved(byTestId(id).body, 100)],
     ['no-usage', '/anthropic/v1/messages', anthropic(100, false, 'silent'), { 'x-mock-no-usage': '1' }, 200,
@@ -163,7 +170,7 @@ test('counters settle to the usage the upstream reported, however each call ende
     ['openai-stream-no-usage', '/openai/v1/chat/completions',
       JSON.stringify({ model: 'gpt-4o', stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'quiet' }] }),
       { 'x-mock-no-usage': '1' }, 200,
-      () => tokensOf(JSON.stringify({ model: 'gpt-4o', stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'quiet' }] })) + 100],
+      () => reserved(JSON.stringify({ model: 'gpt-4o', stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'quiet' }] }), 100)],
     ['gemini-sse', '/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse',
       JSON.stringify({ contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 100 } }),
       {}, 200, (id) => reported(id, 20)],
@@ -196,7 +203,7 @@ test('x-ratelimit-* and spend headers on proxied responses', async () => {
   const limits = { rpm: 10, tpm: 100_000, tpd: 1_000_000, spend: [{ period: 'monthly', limit_micros: 1_000_000 }] };
   const k = await gw.seedKey(keyRecord({ limits }));
   const raw = JSON.stringify({ model: 'gpt-4o', max_tokens: 30, messages: [{ role: 'user', content: 'headers' }] });
-  const estimate = tokensOf(raw) + 30;
+  const estimate = reservedTokens(raw, 30);
   const res = await gw.fetch('/openai/v1/chat/completions', {
     method: 'POST', body: raw, headers: { 'content-type': 'application/json', ...bearer(k) },
   });
@@ -210,7 +217,7 @@ test('x-ratelimit-* and spend headers on proxied responses', async () => {
   assert.equal(h('x-ratelimit-limit-tokens'), '100000');
   assert.equal(h('x-ratelimit-remaining-tokens'), String(100_000 - estimate));
   assert.match(h('x-ratelimit-reset-tokens'), /^(\d+h)?(\d+m)?\d+m?s$/);
-  assert.equal(h('x-teamkeys-spend-remaining-micros'), String(1_000_000 - estimate));
+  assert.equal(h('x-teamkeys-spend-remaining-micros'), String(1_000_000 - reservedMicros(raw, 30)));
 
   const stream = await gw.fetch('/anthropic/v1/messages', json(
     { model: 'claude-sonnet-4', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'hi' }] },

@@ -151,8 +151,9 @@ test('OpenAI responses: JSON and stream', async () => {
   const deltas = events.filter((e) => e.event === 'response.output_text.delta').map((e) => JSON.parse(e.data).delta);
   assert.ok(deltas.length > 1);
   assert.equal(deltas.join(''), words(4));
-  // Responses streams always carry usage: the body is forwarded as sent.
-  assert.equal(last().body, JSON.stringify({ model: 'gpt-4o', input: 'hi', max_output_tokens: 4, stream: true }));
+  // Responses streams always carry usage; the one change is `store: false`, spliced in first, so
+  // nothing of the call is kept in the upstream account every key shares.
+  assert.equal(last().body, `{"store":false,${JSON.stringify({ model: 'gpt-4o', input: 'hi', max_output_tokens: 4, stream: true }).slice(1)}`);
 });
 
 test('OpenAI embeddings', async () => {
@@ -166,7 +167,7 @@ test('OpenAI embeddings', async () => {
 
 for (const [how, headers] of [['x-api-key', (k) => ({ 'x-api-key': k })], ['Bearer', bearer]]) {
   test(`Anthropic messages and count_tokens with ${how}; anthropic-version passed through`, async () => {
-    const h = { ...headers(keys.valid), 'anthropic-version': '2023-06-01', 'anthropic-beta': 'test-beta' };
+    const h = { ...headers(keys.valid), 'anthropic-version': '2023-06-01', 'anthropic-beta': 'interleaved-thinking-2025-05-14, files-api-2025-04-14' };
     const res = await gw.fetch('/anthropic/v1/messages',
       json({ model: 'claude-sonnet-4', max_tokens: 6, messages: [{ role: 'user', content: 'hi' }] }, h));
     assert.equal(res.status, 200);
@@ -177,7 +178,8 @@ for (const [how, headers] of [['x-api-key', (k) => ({ 'x-api-key': k })], ['Bear
     assert.equal(seen.headers['x-api-key'], UPSTREAM_SECRET);
     assert.equal(seen.headers.authorization, undefined);
     assert.equal(seen.headers['anthropic-version'], '2023-06-01');
-    assert.equal(seen.headers['anthropic-beta'], 'test-beta');
+    // Only allowlisted betas pass: the Files API would reach the account's stored files.
+    assert.equal(seen.headers['anthropic-beta'], 'interleaved-thinking-2025-05-14');
 
     const stream = await gw.fetch('/anthropic/v1/messages',
       json({ model: 'claude-sonnet-4', max_tokens: 6, stream: true, messages: [{ role: 'user', content: 'hi' }] }, h));
@@ -521,26 +523,29 @@ test('model_map renames the model for the upstream (body and Gemini path)', asyn
 // ---------- every route applies the same checks ----------
 
 const gemini = { contents: [{ parts: [{ text: 'hi' }] }] };
-/** Every route src/route.rs offers: [method, path, body, model or null, upstream status]. */
+/**
+ * Every route src/gateway/route.rs offers: [method, path, body, model or null, upstream status,
+ * members the gateway adds to the body it forwards (the output cap it reserved, `store: false`)].
+ */
 const ROUTES = [
-  ['POST', '/openai/v1/chat/completions', { model: 'gpt-4o', messages: [] }, 'gpt-4o', 200],
-  ['POST', '/openai/v1/completions', { model: 'gpt-4o', prompt: 'hi' }, 'gpt-4o', 200],
-  ['POST', '/openai/v1/responses', { model: 'gpt-4o', input: 'hi' }, 'gpt-4o', 200],
-  ['POST', '/openai/v1/embeddings', { model: 'text-embedding-3-small', input: 'hi' }, 'text-embedding-3-small', 200],
-  ['GET', '/openai/v1/models', undefined, null, 200],
-  ['GET', '/openai/v1/models/gpt-4o', undefined, 'gpt-4o', 404], // the mock has no model-info route
-  ['POST', '/openai/v1/images/generations', { model: 'dall-e-3', prompt: 'a cat' }, 'dall-e-3', 200],
-  ['POST', '/openai/v1/audio/speech', { model: 'tts-1', input: 'hi', voice: 'alloy' }, 'tts-1', 200],
-  ['POST', '/openai/v1/moderations', { model: 'omni-moderation-latest', input: 'hi' }, 'omni-moderation-latest', 200],
-  ['POST', '/anthropic/v1/messages', { model: 'claude-sonnet-4', max_tokens: 5, messages: [] }, 'claude-sonnet-4', 200],
-  ['POST', '/anthropic/v1/messages/count_tokens', { model: 'claude-sonnet-4', messages: [] }, 'claude-sonnet-4', 200],
-  ['GET', '/anthropic/v1/models', undefined, null, 200],
-  ['GET', '/anthropic/v1/models/claude-sonnet-4', undefined, 'claude-sonnet-4', 404],
-  ['GET', '/gemini/v1beta/models', undefined, null, 200],
-  ['GET', '/gemini/v1beta/models/gemini-2.5-flash', undefined, 'gemini-2.5-flash', 404],
-  ['POST', '/gemini/v1beta/models/gemini-2.5-flash:generateContent', gemini, 'gemini-2.5-flash', 200],
-  ['POST', '/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent', gemini, 'gemini-2.5-flash', 200],
-  ['POST', '/gemini/v1beta/models/gemini-2.5-flash:countTokens', gemini, 'gemini-2.5-flash', 200],
+  ['POST', '/openai/v1/chat/completions', { model: 'gpt-4o', messages: [] }, 'gpt-4o', 200, { max_completion_tokens: 4096 }],
+  ['POST', '/openai/v1/completions', { model: 'gpt-4o', prompt: 'hi' }, 'gpt-4o', 200, { max_tokens: 4096 }],
+  ['POST', '/openai/v1/responses', { model: 'gpt-4o', input: 'hi' }, 'gpt-4o', 200, { store: false, max_output_tokens: 4096 }],
+  ['POST', '/openai/v1/embeddings', { model: 'text-embedding-3-small', input: 'hi' }, 'text-embedding-3-small', 200, {}],
+  ['GET', '/openai/v1/models', undefined, null, 200, {}],
+  ['GET', '/openai/v1/models/gpt-4o', undefined, 'gpt-4o', 404, {}], // the mock has no model-info route
+  ['POST', '/openai/v1/images/generations', { model: 'dall-e-3', prompt: 'a cat' }, 'dall-e-3', 200, {}],
+  ['POST', '/openai/v1/audio/speech', { model: 'tts-1', input: 'hi', voice: 'alloy' }, 'tts-1', 200, {}],
+  ['POST', '/openai/v1/moderations', { model: 'omni-moderation-latest', input: 'hi' }, 'omni-moderation-latest', 200, {}],
+  ['POST', '/anthropic/v1/messages', { model: 'claude-sonnet-4', max_tokens: 5, messages: [] }, 'claude-sonnet-4', 200, {}],
+  ['POST', '/anthropic/v1/messages/count_tokens', { model: 'claude-sonnet-4', messages: [] }, 'claude-sonnet-4', 200, {}],
+  ['GET', '/anthropic/v1/models', undefined, null, 200, {}],
+  ['GET', '/anthropic/v1/models/claude-sonnet-4', undefined, 'claude-sonnet-4', 404, {}],
+  ['GET', '/gemini/v1beta/models', undefined, null, 200, {}],
+  ['GET', '/gemini/v1beta/models/gemini-2.5-flash', undefined, 'gemini-2.5-flash', 404, {}],
+  ['POST', '/gemini/v1beta/models/gemini-2.5-flash:generateContent', gemini, 'gemini-2.5-flash', 200, { generationConfig: { maxOutputTokens: 4096 } }],
+  ['POST', '/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent', gemini, 'gemini-2.5-flash', 200, { generationConfig: { maxOutputTokens: 4096 } }],
+  ['POST', '/gemini/v1beta/models/gemini-2.5-flash:countTokens', gemini, 'gemini-2.5-flash', 200, {}],
 ];
 
 const CREDENTIAL = {
@@ -554,7 +559,7 @@ test('every route: no key → 401, refused key → nothing forwarded, valid key 
     headers: { 'content-type': 'application/json', ...(k && bearer(k)) },
     ...(body && { body: JSON.stringify(body) }),
   });
-  for (const [method, path, body, model, upstreamStatus] of ROUTES) {
+  for (const [method, path, body, model, upstreamStatus, added] of ROUTES) {
     const where = `${method} ${path}`;
     const before = count();
     // (a) no key
@@ -576,7 +581,7 @@ test('every route: no key → 401, refused key → nothing forwarded, valid key 
     assert.equal(seen.method, method, where);
     assert.equal(seen.path, path, where);
     assert.equal(seen.credential, CREDENTIAL[family(path)], where);
-    if (body) assert.equal(seen.body, JSON.stringify(body), where);
+    if (body) assert.deepEqual(JSON.parse(seen.body), { ...body, ...added }, where);
   }
 });
 
