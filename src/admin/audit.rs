@@ -10,6 +10,7 @@ use serde_json::Value;
 
 /// One change, as it is listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     /// Increasing with time; the log lists newest first.
     pub id: i64,

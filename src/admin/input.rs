@@ -47,6 +47,22 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
+/// In the OpenAPI document a patched field is its value or `null`; absent keeps it.
+#[cfg(test)]
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Patch<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        Option::<T>::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Option::<T>::json_schema(generator)
+    }
+}
+
 impl<T> Patch<T> {
     /// `current` after the patch.
     pub fn apply(self, current: Option<T>) -> Option<T> {
@@ -135,6 +151,7 @@ fn check_expiry(expires_at: Option<u64>, now_ms: u64) -> Result<(), ApiError> {
 
 /// `POST /projects`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     pub name: String,
@@ -154,6 +171,7 @@ impl NewProject {
 
 /// `PATCH /projects/{id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProjectPatch {
     #[serde(default)]
@@ -176,6 +194,7 @@ impl ProjectPatch {
 
 /// `POST /principals`: `projects` are joined as owner by a `project_owner`, as member otherwise.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPrincipal {
     pub name: String,
@@ -205,6 +224,7 @@ impl NewPrincipal {
 
 /// `PUT /projects/{id}/members/{principal}`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MemberPut {
     pub role: ProjectRole,
@@ -212,6 +232,7 @@ pub struct MemberPut {
 
 /// `POST /keys`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     pub name: String,
@@ -239,6 +260,7 @@ impl NewKey {
 
 /// `PATCH /keys/{id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyPatch {
     #[serde(default)]
@@ -271,6 +293,7 @@ impl KeyPatch {
 
 /// `POST /keys/{id}/rotate`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     #[serde(default)]

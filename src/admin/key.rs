@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// A key in the registry. The secret is not part of it: only its hashes (in the registry's
 /// secrets) and [`Key::masked`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Key {
     pub id: String,
     pub project: String,
@@ -52,6 +53,7 @@ impl Boundaries<'_> {
 
 /// What the key is allowed once the boundaries are applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EffectivePolicy {
     pub limits: Limits,
     /// Model rules of the boundaries, checked on top of the key's own `models`.
@@ -98,6 +100,7 @@ impl Key {
 
 /// A key as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct KeyView {
     #[serde(flatten)]
     pub key: Key,

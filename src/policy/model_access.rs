@@ -10,6 +10,7 @@ use std::fmt;
 
 /// Stored as `{"allow":[globs]}` or `{"block":[globs]}`; absent means every model.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ModelAccess {
     #[default]
