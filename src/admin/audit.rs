@@ -19,7 +19,7 @@ pub struct AuditEntry {
     pub actor: String,
     /// The permission used, e.g. `keys.rotate`.
     pub action: String,
-    /// `key`, `project`, `principal`, `membership` or `org_policy`.
+    /// `key`, `project`, `principal`, `membership`, `org_policy` or `webhook`.
     pub target_type: String,
     pub target_id: String,
     pub before: Option<Value>,

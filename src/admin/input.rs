@@ -169,7 +169,7 @@ impl NewProject {
     }
 }
 
-/// `PATCH /projects/{id}`.
+/// `PATCH /projects/{id}`: only the fields present change; `description` may be null to clear it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
@@ -230,7 +230,7 @@ pub struct MemberPut {
     pub role: ProjectRole,
 }
 
-/// `POST /keys`.
+/// `POST /keys`: a key in `project`, with its rules beside the other fields.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
@@ -239,8 +239,10 @@ pub struct NewKey {
     pub project: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// At most 32, each 1 to 64 of `A-Z a-z 0-9 - _ . : /`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Unix milliseconds, in the future.
     #[serde(default)]
     pub expires_at: Option<u64>,
     /// `models`, `routing_groups`, `ip_allowlist`, `limits`.
@@ -258,7 +260,10 @@ impl NewKey {
     }
 }
 
-/// `PATCH /keys/{id}`.
+/// `PATCH /keys/{id}`: only the fields present change; `description` and `expires_at` may be
+/// null to clear them. The rules (`models`, `routing_groups`, `ip_allowlist`, `limits`) may not
+/// be null (400 `invalid_body`): clear one with its empty value (`"all"`, `[]`, `{}`). A change of
+/// any rule checks the key's whole rules, as they will be, against the boundaries.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
@@ -296,6 +301,8 @@ impl KeyPatch {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
+    /// How long the previous secret keeps working, in seconds, at most 7 days (default 0: it
+    /// stops at once).
     #[serde(default)]
     pub grace_seconds: Option<f64>,
 }

@@ -58,6 +58,7 @@ pub struct EffectivePolicy {
     pub limits: Limits,
     /// Model rules of the boundaries, checked on top of the key's own `models`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(test, schemars(default))]
     pub boundary_models: Vec<ModelAccess>,
 }
 
@@ -100,7 +101,7 @@ impl Key {
 
 /// A key as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "Key"))]
 pub struct KeyView {
     #[serde(flatten)]
     pub key: Key,

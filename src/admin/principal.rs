@@ -32,7 +32,7 @@ pub struct Membership {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "Principal"))]
 pub struct PrincipalView {
     #[serde(flatten)]
     pub doc: PrincipalDoc,

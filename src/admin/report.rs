@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /keys/{id}/usage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "KeyUsage"))]
 pub struct KeyReport {
     pub key_id: String,
     pub as_of_ms: u64,
@@ -30,7 +30,7 @@ pub struct KeyLine {
 
 /// `GET /projects/{id}/usage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "ProjectUsage"))]
 pub struct ProjectReport {
     pub project_id: String,
     pub as_of_ms: u64,
@@ -59,7 +59,7 @@ pub struct ProjectLine {
 
 /// `GET /usage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "OrgUsage"))]
 pub struct OrgReport {
     pub as_of_ms: u64,
     pub usage: UsageTotals,

@@ -40,7 +40,11 @@ pub fn signing_secret(random: [u8; 32]) -> String {
 /// Which event types an endpoint receives; written as `["*"]` or a list of type names.
 /// Invariant: `Only` holds at least one type, each once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(
+    test,
+    derive(schemars::JsonSchema),
+    schemars(description = "`[\"*\"]` (every type, including types added later) or event type names.")
+)]
 #[serde(into = "Vec<&'static str>", try_from = "Vec<String>")]
 pub enum EventFilter {
     All,
@@ -98,7 +102,7 @@ pub struct NewEndpoint {
 
 /// An endpoint as listed; `secret` only in the answer that created it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "WebhookEndpoint"))]
 pub struct EndpointView {
     pub id: String,
     pub url: String,
@@ -111,7 +115,7 @@ pub struct EndpointView {
 
 /// The body of `POST /admin/v1/webhooks`, before validation.
 #[derive(Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "NewWebhookEndpoint"))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointRequest {
     /// `https://`, or `http://` to a loopback host; no credentials or fragment; at most 2048 bytes.

@@ -22,8 +22,8 @@ pub const MAX_ROUTING_GROUPS: usize = 64;
 /// The most IP allowlist entries a key may have.
 pub const MAX_IP_ENTRIES: usize = 256;
 
-/// A key's rules. Valid once [`KeyRules::validate`] has passed; every field's default allows
-/// everything that field governs.
+/// A key's rules; every field's default allows everything that field governs. Valid once
+/// [`KeyRules::validate`] has passed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]

@@ -120,7 +120,8 @@ fn the_document_is_well_formed() {
 fn the_table_and_the_router_agree() {
     let operations = operations();
     for operation in &operations {
-        let path = format!("{PREFIX}{}", operation.path.replace("{id}", SAMPLE_ID).replace("{principal}", SAMPLE_PRINCIPAL));
+        let path =
+            format!("{PREFIX}{}", operation.path.replace("{id}", SAMPLE_ID).replace("{principal}", SAMPLE_PRINCIPAL));
         let routed = classify(operation.method, &path).unwrap_or_else(|e| panic!("{path}: {}", e.message));
         let route = match routed {
             Endpoint::Webhooks => Route::Webhook(webhook_route(operation.method, &path).expect("a webhook route")),

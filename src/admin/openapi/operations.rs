@@ -160,12 +160,16 @@ pub fn operations() -> Vec<Operation> {
     use Route::{Admin, Webhook};
     let id = || SAMPLE_ID.to_owned();
     vec![
-        op("GET", "/openapi.json", Admin(OpenApi), Tag::Meta, Public)
-            .summary("This document")
-            .answers(200, "The OpenAPI document.", None),
-        op("GET", "/me", Admin(Me), Tag::Meta, AnyPrincipal)
-            .summary("Who the token belongs to")
-            .answers(200, "The caller and its projects.", Some(shapes::me)),
+        op("GET", "/openapi.json", Admin(OpenApi), Tag::Meta, Public).summary("This document").answers(
+            200,
+            "The OpenAPI document.",
+            None,
+        ),
+        op("GET", "/me", Admin(Me), Tag::Meta, AnyPrincipal).summary("Who the token belongs to").answers(
+            200,
+            "The caller and its projects.",
+            Some(shapes::me),
+        ),
         op("GET", "/org/policy", Admin(GetOrgPolicy), Tag::Organisation, Needs(OrgPolicyRead))
             .summary("The organisation boundary")
             .answers(200, "The boundary.", Some(of::<Boundary>)),
@@ -343,10 +347,16 @@ pub fn operations() -> Vec<Operation> {
             .body(of::<EndpointRequest>)
             .answers(201, "The endpoint and its signing secret, shown once.", Some(of::<EndpointView>))
             .errors(&[400]),
-        op("DELETE", "/webhooks/{id}", Webhook(WebhookRoute::Delete { id: id() }), Tag::Webhooks, Needs(WebhooksManage))
-            .summary("Delete a webhook endpoint and its pending deliveries")
-            .answers(200, "The endpoint is gone.", Some(shapes::deleted))
-            .errors(&[404]),
+        op(
+            "DELETE",
+            "/webhooks/{id}",
+            Webhook(WebhookRoute::Delete { id: id() }),
+            Tag::Webhooks,
+            Needs(WebhooksManage),
+        )
+        .summary("Delete a webhook endpoint and its pending deliveries")
+        .answers(200, "The endpoint is gone.", Some(shapes::deleted))
+        .errors(&[404]),
         op(
             "GET",
             "/webhooks/{id}/deliveries",
@@ -407,15 +417,40 @@ pub fn every_route() -> Vec<Route> {
     for route in &routes {
         match route {
             Admin(
-                OpenApi | Me | GetOrgPolicy | PutOrgPolicy | GetRouting | GetPricing | CreateProject | ListProjects
-                | GetProject(_) | UpdateProject(_) | DeleteProject(_) | ListMembers(_) | PutMember { .. }
-                | DeleteMember { .. } | ProjectUsage(_) | CreatePrincipal | ListPrincipals | GetPrincipal(_)
-                | DeletePrincipal(_) | CreateKey | ListKeys | GetKey(_) | UpdateKey(_) | RotateKey(_) | KeyUsage(_)
-                | OrgUsage | Audit,
+                OpenApi
+                | Me
+                | GetOrgPolicy
+                | PutOrgPolicy
+                | GetRouting
+                | GetPricing
+                | CreateProject
+                | ListProjects
+                | GetProject(_)
+                | UpdateProject(_)
+                | DeleteProject(_)
+                | ListMembers(_)
+                | PutMember { .. }
+                | DeleteMember { .. }
+                | ProjectUsage(_)
+                | CreatePrincipal
+                | ListPrincipals
+                | GetPrincipal(_)
+                | DeletePrincipal(_)
+                | CreateKey
+                | ListKeys
+                | GetKey(_)
+                | UpdateKey(_)
+                | RotateKey(_)
+                | KeyUsage(_)
+                | OrgUsage
+                | Audit,
             )
             | Admin(ChangeKeyStatus(_, Transition::Disable | Transition::Enable | Transition::Delete))
             | Webhook(
-                WebhookRoute::Create | WebhookRoute::List | WebhookRoute::Delete { .. } | WebhookRoute::Deliveries { .. },
+                WebhookRoute::Create
+                | WebhookRoute::List
+                | WebhookRoute::Delete { .. }
+                | WebhookRoute::Deliveries { .. },
             ) => {}
             // The router hands every webhook path to the outbox: those routes are the `Webhook` ones.
             Admin(Webhooks) => unreachable!("webhook routes are listed as Route::Webhook"),
