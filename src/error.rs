@@ -8,6 +8,7 @@ use serde::Serialize;
 
 /// The `type` field of the envelope. Each type has exactly one default HTTP status family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     /// 401: the caller is not who it claims (missing, unknown, expired or disabled key).
@@ -30,6 +31,7 @@ pub enum ErrorType {
 
 /// Which limit tripped, carried on 429 answers so a caller can tell what to wait for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct LimitDetails {
     /// The limit's name, e.g. `rpm`, `tpd`, `spend_daily`.
     pub scope: &'static str,
@@ -45,12 +47,14 @@ pub struct LimitDetails {
 
 /// A finished answer to a request that is not forwarded (or whose upstream failed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ApiError {
     #[serde(skip)]
     pub status: u16,
     pub message: String,
     #[serde(rename = "type")]
     pub kind: ErrorType,
+    #[cfg_attr(test, schemars(with = "String"))]
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<Box<LimitDetails>>,

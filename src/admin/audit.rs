@@ -10,6 +10,7 @@ use serde_json::Value;
 
 /// One change, as it is listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     /// Increasing with time; the log lists newest first.
     pub id: i64,
@@ -18,7 +19,7 @@ pub struct AuditEntry {
     pub actor: String,
     /// The permission used, e.g. `keys.rotate`.
     pub action: String,
-    /// `key`, `project`, `principal`, `membership` or `org_policy`.
+    /// `key`, `project`, `principal`, `membership`, `org_policy` or `webhook`.
     pub target_type: String,
     pub target_id: String,
     pub before: Option<Value>,

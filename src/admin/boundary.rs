@@ -28,6 +28,7 @@ use std::num::NonZeroU64;
 
 /// What a layer (the organisation or a project) allows the keys below it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Boundary {
     /// Models keys below may call; absent: every model.

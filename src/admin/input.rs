@@ -47,6 +47,22 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
+/// In the OpenAPI document a patched field is its value or `null`; absent keeps it.
+#[cfg(test)]
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Patch<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        Option::<T>::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Option::<T>::json_schema(generator)
+    }
+}
+
 impl<T> Patch<T> {
     /// `current` after the patch.
     pub fn apply(self, current: Option<T>) -> Option<T> {
@@ -135,6 +151,7 @@ fn check_expiry(expires_at: Option<u64>, now_ms: u64) -> Result<(), ApiError> {
 
 /// `POST /projects`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     pub name: String,
@@ -152,8 +169,9 @@ impl NewProject {
     }
 }
 
-/// `PATCH /projects/{id}`.
+/// `PATCH /projects/{id}`: only the fields present change; `description` may be null to clear it.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProjectPatch {
     #[serde(default)]
@@ -176,6 +194,7 @@ impl ProjectPatch {
 
 /// `POST /principals`: `projects` are joined as owner by a `project_owner`, as member otherwise.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPrincipal {
     pub name: String,
@@ -205,21 +224,25 @@ impl NewPrincipal {
 
 /// `PUT /projects/{id}/members/{principal}`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MemberPut {
     pub role: ProjectRole,
 }
 
-/// `POST /keys`.
+/// `POST /keys`: a key in `project`, with its rules beside the other fields.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     pub name: String,
     pub project: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// At most 32, each 1 to 64 of `A-Z a-z 0-9 - _ . : /`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Unix milliseconds, in the future.
     #[serde(default)]
     pub expires_at: Option<u64>,
     /// `models`, `routing_groups`, `ip_allowlist`, `limits`.
@@ -237,8 +260,12 @@ impl NewKey {
     }
 }
 
-/// `PATCH /keys/{id}`.
+/// `PATCH /keys/{id}`: only the fields present change; `description` and `expires_at` may be
+/// null to clear them. The rules (`models`, `routing_groups`, `ip_allowlist`, `limits`) may not
+/// be null (400 `invalid_body`): clear one with its empty value (`"all"`, `[]`, `{}`). A change of
+/// any rule checks the key's whole rules, as they will be, against the boundaries.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyPatch {
     #[serde(default)]
@@ -271,8 +298,11 @@ impl KeyPatch {
 
 /// `POST /keys/{id}/rotate`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
+    /// How long the previous secret keeps working, in seconds, at most 7 days (default 0: it
+    /// stops at once).
     #[serde(default)]
     pub grace_seconds: Option<f64>,
 }

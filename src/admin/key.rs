@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// A key in the registry. The secret is not part of it: only its hashes (in the registry's
 /// secrets) and [`Key::masked`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Key {
     pub id: String,
     pub project: String,
@@ -52,10 +53,12 @@ impl Boundaries<'_> {
 
 /// What the key is allowed once the boundaries are applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EffectivePolicy {
     pub limits: Limits,
     /// Model rules of the boundaries, checked on top of the key's own `models`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(test, schemars(default))]
     pub boundary_models: Vec<ModelAccess>,
 }
 
@@ -98,6 +101,7 @@ impl Key {
 
 /// A key as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "Key"))]
 pub struct KeyView {
     #[serde(flatten)]
     pub key: Key,

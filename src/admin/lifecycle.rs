@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_GRACE_MS: u64 = 7 * 86_400_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "KeyStatus"))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Active,

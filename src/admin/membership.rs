@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A principal's place in one project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProjectRole {
     Owner,

@@ -6,6 +6,7 @@ use super::role::{Principal, Role};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct PrincipalDoc {
     pub id: String,
     pub name: String,
@@ -24,12 +25,14 @@ impl PrincipalDoc {
 
 /// A project a principal belongs to, as shown with the principal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Membership {
     pub project: String,
     pub role: ProjectRole,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "Principal"))]
 pub struct PrincipalView {
     #[serde(flatten)]
     pub doc: PrincipalDoc,

@@ -5,6 +5,7 @@ use super::membership::ProjectRole;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Project {
     pub id: String,
     pub name: String,
@@ -19,6 +20,7 @@ pub struct Project {
 
 /// One member of a project, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Member {
     pub principal: String,
     pub name: String,

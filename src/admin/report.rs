@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /keys/{id}/usage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "KeyUsage"))]
 pub struct KeyReport {
     pub key_id: String,
     pub as_of_ms: u64,
@@ -19,6 +20,7 @@ pub struct KeyReport {
 
 /// One key's line in a project's report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct KeyLine {
     pub key_id: String,
     pub name: String,
@@ -28,6 +30,7 @@ pub struct KeyLine {
 
 /// `GET /projects/{id}/usage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "ProjectUsage"))]
 pub struct ProjectReport {
     pub project_id: String,
     pub as_of_ms: u64,
@@ -47,6 +50,7 @@ impl ProjectReport {
 
 /// One project's line in the organisation's report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ProjectLine {
     pub project_id: String,
     pub name: String,
@@ -55,6 +59,7 @@ pub struct ProjectLine {
 
 /// `GET /usage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "OrgUsage"))]
 pub struct OrgReport {
     pub as_of_ms: u64,
     pub usage: UsageTotals,

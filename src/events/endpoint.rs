@@ -40,6 +40,11 @@ pub fn signing_secret(random: [u8; 32]) -> String {
 /// Which event types an endpoint receives; written as `["*"]` or a list of type names.
 /// Invariant: `Only` holds at least one type, each once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    test,
+    derive(schemars::JsonSchema),
+    schemars(description = "`[\"*\"]` (every type, including types added later) or event type names.")
+)]
 #[serde(into = "Vec<&'static str>", try_from = "Vec<String>")]
 pub enum EventFilter {
     All,
@@ -97,6 +102,7 @@ pub struct NewEndpoint {
 
 /// An endpoint as listed; `secret` only in the answer that created it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "WebhookEndpoint"))]
 pub struct EndpointView {
     pub id: String,
     pub url: String,
@@ -107,16 +113,22 @@ pub struct EndpointView {
     pub secret: Option<String>,
 }
 
+/// The body of `POST /admin/v1/webhooks`, before validation.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "NewWebhookEndpoint"))]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRequest {
+    /// `https://`, or `http://` to a loopback host; no credentials or fragment; at most 2048 bytes.
+    url: String,
+    /// Event types to receive, or `["*"]` for every type, including types added later; absent:
+    /// every type.
+    #[serde(default)]
+    events: Option<Vec<String>>,
+}
+
 /// Parses and validates the body of `POST /admin/v1/webhooks`.
 pub fn parse_endpoint_request(body: &[u8]) -> Result<NewEndpoint, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Request {
-        url: String,
-        #[serde(default)]
-        events: Option<Vec<String>>,
-    }
-    let request: Request = serde_json::from_slice(body).map_err(|e| {
+    let request: EndpointRequest = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request("invalid_body", format!("The body must be {{\"url\", \"events\"?}}: {e}"))
     })?;
     check_url(&request.url)?;

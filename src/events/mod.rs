@@ -29,7 +29,8 @@ mod usage;
 
 pub use delivery::{Attempt, Delivery, DeliveryStatus};
 pub use endpoint::{
-    endpoint_id, parse_endpoint_request, signing_secret, EndpointView, EventFilter, NewEndpoint, MAX_ENDPOINTS,
+    endpoint_id, parse_endpoint_request, signing_secret, EndpointRequest, EndpointView, EventFilter, NewEndpoint,
+    MAX_ENDPOINTS,
 };
 pub use envelope::{read_batch, Batch, Event, EventId, EVENT_ID_RANDOM_BYTES};
 pub use kind::EventType;

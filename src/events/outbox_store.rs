@@ -44,6 +44,7 @@ pub struct Due {
 
 /// A delivery as listed to an Admin (times in Unix ms; `created_at` is the event's).
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "WebhookDelivery"))]
 pub struct DeliveryView {
     pub event_id: String,
     #[serde(rename = "type")]

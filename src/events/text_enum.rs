@@ -26,6 +26,18 @@ macro_rules! text_enum {
             }
         }
 
+        /// A string, one of the names.
+        #[cfg(test)]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "enum": [$($text,)+] })
+            }
+        }
+
         impl From<$name> for &'static str {
             fn from(variant: $name) -> &'static str {
                 variant.as_str()

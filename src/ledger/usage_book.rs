@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// reservation's estimate when a successful call reported no usage. `input_tokens` and
 /// `output_tokens` hold reported usage only, so `tokens >= input_tokens + output_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Totals {
     pub requests: u64,
     pub tokens: u64,
@@ -39,6 +40,7 @@ impl Totals {
 
 /// Usage per period, as reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct UsageTotals {
     pub today: Totals,
     pub month: Totals,

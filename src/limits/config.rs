@@ -8,6 +8,7 @@ use std::num::NonZeroU64;
 
 /// Request, token, in-flight and spend limits of one key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Requests per minute / hour / day.
@@ -47,6 +48,7 @@ impl Limits {
 
 /// A cap on money spent over a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpendCap {
     pub period: SpendPeriod,
@@ -66,6 +68,7 @@ fn default_warn_at() -> Vec<u8> {
 
 /// A spend period; daily and monthly reset on UTC calendar boundaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SpendPeriod {
     Total,
@@ -85,6 +88,7 @@ impl SpendPeriod {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CapMode {
     #[default]

@@ -31,6 +31,7 @@ pub struct Remaining {
 
 /// The state of one configured limit, for usage reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct LimitUse {
     /// As in a 429's `limit.scope`: `rpm` … `tpd`, `max_in_flight`, `spend_daily`, `spend_monthly`,
     /// `spend_total`.

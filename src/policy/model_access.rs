@@ -8,8 +8,10 @@ use crate::policy::glob::glob_match;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Stored as `{"allow":[globs]}` or `{"block":[globs]}`; absent means every model.
+/// `"all"` (the default: every model), `{"allow":[globs]}` or `{"block":[globs]}`; a glob's `*`
+/// matches any run of characters. Lists are not empty and hold no empty glob.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ModelAccess {
     #[default]

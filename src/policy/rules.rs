@@ -22,9 +22,10 @@ pub const MAX_ROUTING_GROUPS: usize = 64;
 /// The most IP allowlist entries a key may have.
 pub const MAX_IP_ENTRIES: usize = 256;
 
-/// A key's rules. Valid once [`KeyRules::validate`] has passed; every field's default allows
-/// everything that field governs.
+/// A key's rules; every field's default allows everything that field governs. Valid once
+/// [`KeyRules::validate`] has passed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyRules {
     #[serde(default, skip_serializing_if = "ModelAccess::is_all")]
@@ -95,15 +96,20 @@ impl KeyRules {
 /// The rules part of an update: each field absent (keep) or a value (set); `null` is refused
 /// (see the module doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RulesPatch {
     #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "ModelAccess"))]
     pub models: Option<ModelAccess>,
     #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "Vec<String>"))]
     pub routing_groups: Option<Vec<String>>,
     #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "Vec<String>"))]
     pub ip_allowlist: Option<Vec<String>>,
     #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "Limits"))]
     pub limits: Option<Limits>,
 }
 

@@ -1,0 +1,137 @@
+//! The document: the fixed header, a path item per documented path made from the
+//! [`operations`] table, and `components/schemas` as the generator collected them while the
+//! operations named their bodies.
+
+use super::operations::{operations, Access, Operation};
+use super::shapes;
+use crate::admin::query::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::admin::route::PREFIX;
+use schemars::generate::SchemaSettings;
+use schemars::SchemaGenerator;
+use serde_json::{json, Map, Value};
+
+const DESCRIPTION: &str = "The control plane of teamkeys: principals, projects, keys, usage and the audit log. \
+JSON in and out; errors are `{\"error\":{\"message\",\"type\",\"code\"}}`. An unknown or missing token is 401; a \
+known principal lacking a permission is 403 `permission_denied`, the message naming the permission. Secrets (keys \
+`tk_…`, tokens `tka_…`) appear once, in the answer that creates them. A change is answered once the key-value \
+projection the request path reads and the affected keys' ledger objects have it; if either could not be reached, \
+the change stands, the answer carries `teamkeys-propagation: pending`, and the registry retries until they have it.";
+
+/// The OpenAPI 3.1 document of the admin API.
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+        })
+        .into_generator();
+    let mut paths = Map::new();
+    for operation in operations() {
+        let item = paths.entry(operation.path).or_insert_with(|| json!({}));
+        item[operation.method.to_lowercase()] = operation_object(&operation, &mut generator);
+    }
+    let error = shapes::error(&mut generator);
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "teamkeys admin API", "version": "1", "description": DESCRIPTION },
+        "servers": [{ "url": PREFIX }],
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The ADMIN_TOKEN secret (bootstrap Admin) or a principal's token.",
+                },
+            },
+            "responses": {
+                "Error": { "description": "The error envelope.", "content": json_content(error) },
+            },
+            "schemas": generator.take_definitions(true),
+        },
+    })
+}
+
+fn operation_object(operation: &Operation, generator: &mut SchemaGenerator) -> Value {
+    let mut object = json!({
+        "summary": operation.summary,
+        "tags": [format!("{:?}", operation.tag)],
+        "responses": responses(operation, generator),
+    });
+    let permission = match operation.access {
+        Access::Public => None,
+        Access::AnyPrincipal => Some("none (any principal)"),
+        Access::Needs(action) => Some(action.permission()),
+    };
+    let description: Vec<String> = [operation.notes.to_owned()]
+        .into_iter()
+        .chain(permission.map(|permission| format!("Permission: `{permission}`.")))
+        .filter(|paragraph| !paragraph.is_empty())
+        .collect();
+    if !description.is_empty() {
+        object["description"] = description.join("\n\n").into();
+    }
+    if let Access::Public = operation.access {
+        object["security"] = json!([]);
+    }
+    let parameters = parameters(operation);
+    if !parameters.is_empty() {
+        object["parameters"] = parameters.into();
+    }
+    if let Some(body) = operation.body {
+        object["requestBody"] = json!({ "required": body.required, "content": json_content((body.schema)(generator)) });
+    }
+    object
+}
+
+fn responses(operation: &Operation, generator: &mut SchemaGenerator) -> Value {
+    let success = &operation.success;
+    let mut answer = json!({ "description": success.description });
+    if let Some(schema) = success.schema {
+        answer["content"] = json_content(schema(generator));
+    }
+    let mut responses = Map::new();
+    responses.insert(success.status.to_string(), answer);
+    let authenticated: &[u16] = match operation.access {
+        Access::Public => &[],
+        Access::AnyPrincipal | Access::Needs(_) => &[401, 403],
+    };
+    for status in operation.errors.iter().chain(authenticated) {
+        responses.insert(status.to_string(), json!({ "$ref": "#/components/responses/Error" }));
+    }
+    responses.into()
+}
+
+/// The path parameters the path names, then the list parameters.
+fn parameters(operation: &Operation) -> Vec<Value> {
+    let in_path = operation.path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'));
+    let mut parameters: Vec<Value> = in_path
+        .map(|name| {
+            let description = if name == "principal" { "The principal's id." } else { "The resource id." };
+            json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" }, "description": description })
+        })
+        .collect();
+    for filter in operation.list.unwrap_or_default() {
+        parameters.push(json!({
+            "name": filter.name, "in": "query", "required": false, "schema": { "type": "string" },
+            "description": filter.description,
+        }));
+    }
+    if operation.list.is_some() {
+        parameters.push(json!({
+            "name": "limit", "in": "query", "required": false,
+            "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT },
+            "description": "Items per page.",
+        }));
+        parameters.push(json!({
+            "name": "cursor", "in": "query", "required": false, "schema": { "type": "string" },
+            "description": "The `next_cursor` of the previous page.",
+        }));
+    }
+    parameters
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
