@@ -369,7 +369,7 @@ mod tests {
         let e = parse::<KeyPatch>(br#"{"name":"b","ip_alowlist":[]}"#).unwrap_err();
         assert!(e.message.contains("ip_alowlist"), "{}", e.message);
         let e = parse::<KeyPatch>(br#"{"ip_allowlist":null}"#).unwrap_err();
-        assert_eq!(e.code().as_str(), "invalid_body");
+        assert_eq!(e.code(), "invalid_body");
         assert!(e.message.contains("cannot be null"), "{}", e.message);
     }
 

@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(rotate(4, Some(1.5), 1_000).unwrap(), Rotation { new_version: 5, grace_until_ms: Some(2_500) });
         assert_eq!(rotate(1, Some(604_800.0), 0).unwrap().grace_until_ms, Some(MAX_GRACE_MS));
         for bad in [-1.0, 604_800.5, f64::NAN, f64::INFINITY] {
-            assert_eq!(rotate(1, Some(bad), 0).unwrap_err().code().as_str(), "invalid_grace_seconds", "{bad}");
+            assert_eq!(rotate(1, Some(bad), 0).unwrap_err().code(), "invalid_grace_seconds", "{bad}");
         }
     }
 

@@ -182,7 +182,7 @@ mod tests {
             assert_eq!((error.status(), error.code().as_str()), (400, "invalid_webhook_url"), "{url}");
         }
         let long = format!(r#"{{"url":"https://example.com/{}"}}"#, "a".repeat(MAX_URL_LEN));
-        assert_eq!(parse(&long).unwrap_err().code().as_str(), "invalid_webhook_url");
+        assert_eq!(parse(&long).unwrap_err().code(), "invalid_webhook_url");
     }
 
     #[test]
@@ -195,8 +195,8 @@ mod tests {
             parse(r#"{"url":"https://e.com/","events":["key.exploded"]}"#).unwrap_err().code().as_str(),
             "invalid_event_type"
         );
-        assert_eq!(parse(r#"{"url":"https://e.com/","events":[]}"#).unwrap_err().code().as_str(), "invalid_event_type");
-        assert_eq!(parse(r#"{"url":"https://e.com/","secret":"x"}"#).unwrap_err().code().as_str(), "invalid_body");
+        assert_eq!(parse(r#"{"url":"https://e.com/","events":[]}"#).unwrap_err().code(), "invalid_event_type");
+        assert_eq!(parse(r#"{"url":"https://e.com/","secret":"x"}"#).unwrap_err().code(), "invalid_body");
     }
 
     #[test]

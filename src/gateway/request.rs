@@ -506,7 +506,7 @@ mod tests {
     #[test]
     fn long_body_model_refused() {
         let body = format!(r#"{{"model":"{}"}}"#, "m".repeat(MAX_BODY_MODEL_LEN + 1));
-        assert_eq!(facts("POST", CHAT, &body).unwrap_err().code().as_str(), "invalid_model");
+        assert_eq!(facts("POST", CHAT, &body).unwrap_err().code(), "invalid_model");
     }
 
     #[test]

@@ -532,7 +532,7 @@ mod tests {
         let path = format!("/gemini/v1beta/models/{ok}:generateContent");
         assert_eq!(classify("POST", &path).unwrap().path_model(), Some(ok.as_str()));
         let path = format!("/gemini/v1beta/models/{ok}a:generateContent");
-        assert_eq!(classify("POST", &path).unwrap_err().code().as_str(), "invalid_model");
+        assert_eq!(classify("POST", &path).unwrap_err().code(), "invalid_model");
     }
 
     #[test]

@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(bearer(Some("Bearer abc ")).unwrap(), "abc");
         assert_eq!(bearer(Some("bearer abc")).unwrap(), "abc");
         for missing in [None, Some(""), Some("Bearer "), Some("Basic abc"), Some("abc")] {
-            assert_eq!(bearer(missing).unwrap_err().code().as_str(), "missing_admin_token", "{missing:?}");
+            assert_eq!(bearer(missing).unwrap_err().code(), "missing_admin_token", "{missing:?}");
         }
     }
 
