@@ -96,7 +96,7 @@ impl Admin {
                 drained: served.drained,
             },
             Err(error) => Answered {
-                status: error.status,
+                status: error.status(),
                 body: serde_json::from_str(&error.body()).unwrap(),
                 pending: false,
                 drained: Drained::default(),

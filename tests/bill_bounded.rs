@@ -41,10 +41,10 @@ fn admit(
     unknown: UnknownMembers,
 ) -> Result<(RequestFacts, Metering), (u16, &'static str)> {
     let route = route(path);
-    let mut facts = inspect(&route, body.as_bytes()).map_err(|e| (e.status, e.code))?;
+    let mut facts = inspect(&route, body.as_bytes()).map_err(|e| (e.status(), e.code().as_str()))?;
     let model = facts.model.clone().unwrap();
-    let metering =
-        Metering::reserve(&route, &mut facts, limits, price(&model), unknown).map_err(|e| (e.status, e.code))?;
+    let metering = Metering::reserve(&route, &mut facts, limits, price(&model), unknown)
+        .map_err(|e| (e.status(), e.code().as_str()))?;
     Ok((facts, metering))
 }
 

@@ -104,7 +104,7 @@ impl World {
     ) -> Result<Answer<FakeBody>, (u16, &'static str)> {
         let answer = pool.run_until(self.gateway().call(request, self.client_gone.wait(), now_ms));
         pool.run_until_stalled();
-        answer.map_err(|error| (error.status, error.code))
+        answer.map_err(|error| (error.status(), error.code().as_str()))
     }
 
     /// Every command the pipeline sent that ends a reservation (`Settle` or `Release`).
@@ -523,7 +523,7 @@ fn run(world: &World, pool: &mut LocalPool, row: &Row) -> Gets {
         Ok(answer) => answer,
         Err(error) => {
             pool.run_until_stalled();
-            return Gets::Error(error.status, error.code);
+            return Gets::Error(error.status(), error.code().as_str());
         }
     };
     let status = answer.status;

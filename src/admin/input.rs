@@ -10,7 +10,7 @@
 use super::boundary::Boundary;
 use super::membership::ProjectRole;
 use super::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::limits::CapMode;
 use crate::policy::{KeyRules, RulesPatch};
 use serde::{Deserialize, Deserializer};
@@ -24,12 +24,7 @@ pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
 
 /// 413 for an admin request body over [`MAX_ADMIN_BODY_BYTES`].
 pub fn admin_body_too_large() -> ApiError {
-    ApiError::new(
-        413,
-        crate::error::ErrorType::InvalidRequestError,
-        "body_too_large",
-        format!("Admin request bodies are at most {MAX_ADMIN_BODY_BYTES} bytes."),
-    )
+    ApiError::new(Code::BodyTooLarge, format!("Admin request bodies are at most {MAX_ADMIN_BODY_BYTES} bytes."))
 }
 
 /// A field of an update: absent (keep), `null` (clear) or a value (set).
@@ -78,11 +73,11 @@ impl<T> Patch<T> {
 pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
     serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("The request body is not valid: {e}.")))
+        .map_err(|e| ApiError::new(Code::InvalidBody, format!("The request body is not valid: {e}.")))
 }
 
 fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("invalid_field", format!("{field}: {why}"))
+    ApiError::new(Code::InvalidField, format!("{field}: {why}"))
 }
 
 /// A name: 1 to 200 characters, no control characters, not only spaces.
@@ -318,7 +313,7 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused_naming_them() {
         let e = new_key(r#"{"name":"a","project":"p","ip_alowlist":[]}"#).unwrap_err();
-        assert_eq!((e.status, e.code), (400, "invalid_body"));
+        assert_eq!((e.status(), e.code().as_str()), (400, "invalid_body"));
         assert!(e.message.contains("ip_alowlist"), "{}", e.message);
         let e = new_key(r#"{"name":"a","project":"p","limits":{"rpn":1}}"#).unwrap_err();
         assert!(e.message.contains("rpn"), "{}", e.message);
@@ -404,7 +399,7 @@ mod tests {
         let e = parse::<KeyPatch>(br#"{"name":"b","ip_alowlist":[]}"#).unwrap_err();
         assert!(e.message.contains("ip_alowlist"), "{}", e.message);
         let e = parse::<KeyPatch>(br#"{"ip_allowlist":null}"#).unwrap_err();
-        assert_eq!(e.code, "invalid_body");
+        assert_eq!(e.code(), "invalid_body");
         assert!(e.message.contains("cannot be null"), "{}", e.message);
     }
 

@@ -11,7 +11,7 @@
 //! [`SecretState::project`] says which hashes KV must hold (each with its version) and which
 //! it must forget.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ledger::revocation::Control;
 use serde::{Deserialize, Serialize};
 
@@ -75,12 +75,7 @@ impl Transition {
 
 /// 409 for any change to a deleted key.
 pub fn deleted(key_id: &str) -> ApiError {
-    ApiError::new(
-        409,
-        crate::error::ErrorType::InvalidRequestError,
-        "key_deleted",
-        format!("Key '{key_id}' is deleted."),
-    )
+    ApiError::new(Code::KeyDeleted, format!("Key '{key_id}' is deleted."))
 }
 
 /// One stored secret of a key: the SHA-256 of the secret and its version.
@@ -119,8 +114,8 @@ pub fn rotate(current_version: u32, grace_seconds: Option<f64>, now_ms: u64) -> 
         None => 0,
         Some(s) if s.is_finite() && s >= 0.0 && s * 1000.0 <= MAX_GRACE_MS as f64 => (s * 1000.0).round() as u64,
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_grace_seconds",
+            return Err(ApiError::new(
+                Code::InvalidGraceSeconds,
                 "grace_seconds must be a number of seconds from 0 to 604800 (7 days).",
             ))
         }
@@ -194,7 +189,7 @@ mod tests {
         assert_eq!(Transition::Enable.apply("k", Status::Disabled).unwrap(), Status::Active);
         assert_eq!(Transition::Delete.apply("k", Status::Disabled).unwrap(), Status::Deleted);
         let e = Transition::Enable.apply("k", Status::Deleted).unwrap_err();
-        assert_eq!((e.status, e.code), (409, "key_deleted"));
+        assert_eq!((e.status(), e.code().as_str()), (409, "key_deleted"));
     }
 
     #[test]
@@ -204,7 +199,7 @@ mod tests {
         assert_eq!(rotate(4, Some(1.5), 1_000).unwrap(), Rotation { new_version: 5, grace_until_ms: Some(2_500) });
         assert_eq!(rotate(1, Some(604_800.0), 0).unwrap().grace_until_ms, Some(MAX_GRACE_MS));
         for bad in [-1.0, 604_800.5, f64::NAN, f64::INFINITY] {
-            assert_eq!(rotate(1, Some(bad), 0).unwrap_err().code, "invalid_grace_seconds", "{bad}");
+            assert_eq!(rotate(1, Some(bad), 0).unwrap_err().code(), "invalid_grace_seconds", "{bad}");
         }
     }
 

@@ -31,7 +31,7 @@
 
 use super::membership::{Memberships, Standing};
 use super::role::{Principal, Role};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// Everything the admin API lets a principal do, one permission each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -219,8 +219,8 @@ pub fn check(caller: &Principal, action: Action, standing: Standing, target: Tar
 
 impl From<Denied> for ApiError {
     fn from(denied: Denied) -> ApiError {
-        ApiError::forbidden(
-            "permission_denied",
+        ApiError::new(
+            Code::PermissionDenied,
             format!(
                 "Missing permission '{}' on {}: role '{}' has it {}.",
                 denied.permission,
@@ -345,7 +345,7 @@ mod tests {
         let e = ApiError::from(
             check(&principal(Role::Member), KeysRotate, Standing::default(), Target::Key("key_1")).unwrap_err(),
         );
-        assert_eq!((e.status, e.code), (403, "permission_denied"));
+        assert_eq!((e.status(), e.code().as_str()), (403, "permission_denied"));
         assert_eq!(
             e.message,
             "Missing permission 'keys.rotate' on key 'key_1': role 'member' has it only for keys you created in projects you belong to."

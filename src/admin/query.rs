@@ -6,7 +6,7 @@
 //! `cursor` continues after the last item answered. A cursor is opaque to clients: `c` and the
 //! position of the last item in hexadecimal.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
@@ -25,14 +25,14 @@ impl Query {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
             let (name, value) = (decode(name)?, decode(value)?);
             if !allowed.contains(&name.as_str()) {
-                return Err(ApiError::bad_request(
-                    "unknown_parameter",
+                return Err(ApiError::new(
+                    Code::UnknownParameter,
                     format!("Unknown query parameter '{name}'; this list accepts: {}.", allowed.join(", ")),
                 ));
             }
             if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(ApiError::bad_request(
-                    "repeated_parameter",
+                return Err(ApiError::new(
+                    Code::RepeatedParameter,
                     format!("Query parameter '{name}' is given twice."),
                 ));
             }
@@ -50,7 +50,7 @@ impl Query {
         let limit = match self.get("limit") {
             None => DEFAULT_LIMIT,
             Some(text) => text.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}."))
+                ApiError::new(Code::InvalidLimit, format!("limit must be a whole number from 1 to {MAX_LIMIT}."))
             })?,
         };
         let after = match self.get("cursor") {
@@ -59,7 +59,7 @@ impl Query {
                 text.strip_prefix('c')
                     .and_then(|hex| i64::from_str_radix(hex, 16).ok())
                     .filter(|&p| p >= 0)
-                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API answered."))?,
+                    .ok_or_else(|| ApiError::new(Code::InvalidCursor, "cursor is not one this API answered."))?,
             ),
         };
         Ok(Page { after, limit })
@@ -92,7 +92,7 @@ impl Page {
 
 /// Percent-decoding, `+` as space.
 fn decode(text: &str) -> Result<String, ApiError> {
-    let invalid = || ApiError::bad_request("invalid_query", "The query string is not validly percent-encoded UTF-8.");
+    let invalid = || ApiError::new(Code::InvalidQuery, "The query string is not validly percent-encoded UTF-8.");
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -126,10 +126,10 @@ mod tests {
     fn decodes_and_refuses_unknown_or_repeated() {
         let q = Query::parse(Some("tag=team%3Asearch+ai&limit=5"), ALLOWED).unwrap();
         assert_eq!((q.get("tag"), q.get("limit"), q.get("cursor")), (Some("team:search ai"), Some("5"), None));
-        assert_eq!(Query::parse(Some("tags=x"), ALLOWED).unwrap_err().code, "unknown_parameter");
-        assert_eq!(Query::parse(Some("tag=a&tag=b"), ALLOWED).unwrap_err().code, "repeated_parameter");
-        assert_eq!(Query::parse(Some("tag=%zz"), ALLOWED).unwrap_err().code, "invalid_query");
-        assert_eq!(Query::parse(Some("tag=%ff"), ALLOWED).unwrap_err().code, "invalid_query");
+        assert_eq!(Query::parse(Some("tags=x"), ALLOWED).unwrap_err().code(), "unknown_parameter");
+        assert_eq!(Query::parse(Some("tag=a&tag=b"), ALLOWED).unwrap_err().code(), "repeated_parameter");
+        assert_eq!(Query::parse(Some("tag=%zz"), ALLOWED).unwrap_err().code(), "invalid_query");
+        assert_eq!(Query::parse(Some("tag=%ff"), ALLOWED).unwrap_err().code(), "invalid_query");
         assert_eq!(Query::parse(None, ALLOWED).unwrap(), Query::default());
     }
 
@@ -139,10 +139,10 @@ mod tests {
         assert_eq!(page("").unwrap(), Page { after: None, limit: DEFAULT_LIMIT });
         assert_eq!(page("limit=200&cursor=c1f").unwrap(), Page { after: Some(31), limit: 200 });
         for bad in ["limit=0", "limit=201", "limit=x", "limit=-1"] {
-            assert_eq!(page(bad).unwrap_err().code, "invalid_limit", "{bad}");
+            assert_eq!(page(bad).unwrap_err().code(), "invalid_limit", "{bad}");
         }
         for bad in ["cursor=1f", "cursor=c", "cursor=cxyz", "cursor=c-1"] {
-            assert_eq!(page(bad).unwrap_err().code, "invalid_cursor", "{bad}");
+            assert_eq!(page(bad).unwrap_err().code(), "invalid_cursor", "{bad}");
         }
     }
 

@@ -4,7 +4,7 @@
 //! Ids in paths are `[A-Za-z0-9_-]`, 1 to 64 characters; anything else is 404.
 
 use super::lifecycle::Transition;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 pub const PREFIX: &str = "/admin/v1";
 
@@ -108,7 +108,7 @@ fn is_id(segment: &str) -> bool {
 }
 
 fn not_found() -> ApiError {
-    ApiError::not_found("No such admin endpoint; see /admin/v1/openapi.json.")
+    ApiError::new(Code::NotFound, "No such admin endpoint; see /admin/v1/openapi.json.")
 }
 
 #[cfg(test)]
@@ -153,7 +153,7 @@ mod tests {
             ("PUT", "/admin/v1/keys", 405),
             ("GET", "/admin/v1/keys/k/rotate", 405),
         ] {
-            assert_eq!(classify(method, path).unwrap_err().status, status, "{method} {path}");
+            assert_eq!(classify(method, path).unwrap_err().status(), status, "{method} {path}");
         }
         assert_eq!(classify("PUT", "/admin/v1/keys").unwrap_err().message, "PUT is not allowed here; use POST or GET.");
     }

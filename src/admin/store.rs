@@ -16,7 +16,7 @@ use crate::admin::principal::{Membership, PrincipalDoc};
 use crate::admin::project::{Member, Project};
 use crate::admin::query::Page;
 use crate::admin::work::Work;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::sql::{int, placeholders, Row, Sql, SqlError, SqlValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ fn to_json(value: &impl Serialize) -> String {
 
 /// A storage failure: 500 `registry_error` (the edge's [`Sql`] logs what failed).
 fn failed(_: impl std::fmt::Display) -> ApiError {
-    ApiError::internal("registry_error", "The registry failed to read or write its storage.")
+    ApiError::new(Code::RegistryError, "The registry failed to read or write its storage.")
 }
 
 impl Store {

@@ -1,7 +1,7 @@
 //! Reading a request body with a size cap: refused by its declared length before reading when
 //! it has one, and by its real length after.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use worker::Request;
 
 /// The body of `req`, or `too_large()` past `max` bytes.
@@ -11,7 +11,7 @@ pub async fn read_capped(req: &mut Request, max: usize, too_large: fn() -> ApiEr
         return Err(too_large());
     }
     let body =
-        req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?;
+        req.bytes().await.map_err(|_| ApiError::new(Code::InvalidBody, "The request body could not be read."))?;
     if body.len() > max {
         return Err(too_large());
     }

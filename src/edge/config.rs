@@ -10,7 +10,8 @@
 //! configuration is kept; a configuration that fails to parse is reported on every request
 //! (500 with the reason) until it is fixed, and never cached.
 
-use crate::error::ApiError;
+use crate::edge::respond::logged;
+use crate::error::{ApiError, Code};
 use crate::gateway::members::UnknownMembers;
 use crate::policy::RoutingConfig;
 use crate::usage::{Pricing, DEFAULT_PRICING_JSON};
@@ -47,24 +48,24 @@ impl Config {
 
     fn load(env: &Env) -> Result<Config, ApiError> {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty());
-        let invalid = |code: &'static str, what: String| {
-            worker::console_error!("configuration: {what}");
-            ApiError::internal(code, format!("The gateway is misconfigured: {what}"))
+        let invalid = |code: Code, what: String| {
+            logged(ApiError::new(code, format!("The gateway is misconfigured: {what}")), "configuration", what)
         };
         let routing = match var("ROUTING") {
             Some(json) => RoutingConfig::from_json(&json)?,
             None => {
-                let upstream = var("UPSTREAM_URL")
-                    .ok_or_else(|| invalid("invalid_config", "neither ROUTING nor UPSTREAM_URL is set".to_owned()))?;
+                let upstream = var("UPSTREAM_URL").ok_or_else(|| {
+                    invalid(Code::InvalidConfig, "neither ROUTING nor UPSTREAM_URL is set".to_owned())
+                })?;
                 RoutingConfig::default_for(&upstream, DEFAULT_CREDENTIAL_SECRET)
             }
         };
         let pricing_json = var("PRICING").unwrap_or_else(|| DEFAULT_PRICING_JSON.to_owned());
         let pricing = Pricing::from_json(&pricing_json)
-            .map_err(|e| invalid("invalid_pricing_config", format!("PRICING: {e}")))?;
+            .map_err(|e| invalid(Code::InvalidPricingConfig, format!("PRICING: {e}")))?;
         let upstream_timeout_ms = match var("UPSTREAM_TIMEOUT_MS") {
             Some(ms) => ms.trim().parse().map_err(|_| {
-                invalid("invalid_config", format!("UPSTREAM_TIMEOUT_MS '{ms}' is not a number of milliseconds"))
+                invalid(Code::InvalidConfig, format!("UPSTREAM_TIMEOUT_MS '{ms}' is not a number of milliseconds"))
             })?,
             None => DEFAULT_UPSTREAM_TIMEOUT_MS,
         };

@@ -8,10 +8,10 @@ use super::body::read_capped;
 use super::config::Config;
 use super::key_ledger_stub::KeyLedgerStubs;
 use super::key_store::KvKeyStore;
-use super::respond::error_response;
+use super::respond::{error_response, internal};
 use super::upstream::{FetchUpstream, UpstreamBody};
 use crate::admin::route::is_admin_path;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::gateway::call::Gateway;
 use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use crate::gateway::held_refusals::HeldRefusals;
@@ -30,7 +30,7 @@ thread_local! {
 }
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::bad_request("invalid_url", "The request URL cannot be parsed."))?;
+    let url = req.url().map_err(|_| ApiError::new(Code::InvalidUrl, "The request URL cannot be parsed."))?;
     if is_admin_path(url.path()) {
         return super::admin::handle(req, env).await;
     }
@@ -62,13 +62,13 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, 
 fn response(answer: Answer<UpstreamBody>) -> Result<Response, ApiError> {
     let headers = Headers::new();
     for (name, value) in &answer.headers {
-        headers.append(name, value).map_err(internal)?;
+        headers.append(name, value).map_err(|e| internal("gateway", e))?;
     }
     let response = match answer.body {
         AnswerBody::Bytes(bytes) => Response::from_bytes(bytes),
         AnswerBody::Streamed(body) => Response::from_stream(body),
     };
-    Ok(response.map_err(internal)?.with_status(answer.status).with_headers(headers))
+    Ok(response.map_err(|e| internal("gateway", e))?.with_status(answer.status).with_headers(headers))
 }
 
 /// The client's body, read with the gateway's cap.
@@ -112,11 +112,6 @@ fn client_gone(request: &Request) -> impl Future<Output = ()> + 'static {
         });
         let _ = JsFuture::from(promise).await;
     }
-}
-
-fn internal(e: worker::Error) -> ApiError {
-    worker::console_error!("internal error: {e}");
-    ApiError::internal("internal_error", "The gateway failed while answering.")
 }
 
 /// Errors answered as their envelope.

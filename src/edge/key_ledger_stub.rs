@@ -2,7 +2,9 @@
 //! through its stub: the [`ports::KeyLedger`] adapter. Fail closed: a key ledger that cannot be
 //! reached or answers nonsense is a 503, never an admission.
 
+use super::respond::logged;
 use crate::error::ApiError;
+use crate::gateway::call::ledger_unavailable;
 use crate::gateway::ports::{self, Unreachable};
 use crate::ledger::{Command, Reply};
 use worker::{Env, Method, Request, RequestInit, Stub};
@@ -51,10 +53,5 @@ impl ports::KeyLedgers for KeyLedgerStubs<'_> {
 }
 
 fn unavailable(e: worker::Error) -> ApiError {
-    worker::console_error!("key ledger unreachable: {e}");
-    ApiError::unavailable(
-        "ledger_unavailable",
-        "The rate and spend ledger for this key cannot be reached; the request was not forwarded. Retry shortly.",
-    )
-    .with_retry_after(1)
+    logged(ledger_unavailable(), "key ledger unreachable", e)
 }

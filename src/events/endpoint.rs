@@ -8,7 +8,7 @@
 
 use super::ids::{format_id, is_id};
 use super::kind::EventType;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use serde::{Deserialize, Serialize};
 
 /// At most this many endpoints per organisation.
@@ -128,19 +128,18 @@ pub struct EndpointRequest {
 
 /// Parses and validates the body of `POST /admin/v1/webhooks`.
 pub fn parse_endpoint_request(body: &[u8]) -> Result<NewEndpoint, ApiError> {
-    let request: EndpointRequest = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid_body", format!("The body must be {{\"url\", \"events\"?}}: {e}"))
-    })?;
+    let request: EndpointRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(Code::InvalidBody, format!("The body must be {{\"url\", \"events\"?}}: {e}")))?;
     check_url(&request.url)?;
     let events = match request.events {
         None => EventFilter::All,
-        Some(names) => EventFilter::try_from(names).map_err(|e| ApiError::bad_request("invalid_event_type", e))?,
+        Some(names) => EventFilter::try_from(names).map_err(|e| ApiError::new(Code::InvalidEventType, e))?,
     };
     Ok(NewEndpoint { url: request.url, events })
 }
 
 fn check_url(text: &str) -> Result<(), ApiError> {
-    let invalid = |why: &str| ApiError::bad_request("invalid_webhook_url", format!("The webhook URL {why}."));
+    let invalid = |why: &str| ApiError::new(Code::InvalidWebhookUrl, format!("The webhook URL {why}."));
     if text.len() > MAX_URL_LEN {
         return Err(invalid(&format!("is longer than {MAX_URL_LEN} bytes")));
     }
@@ -192,10 +191,10 @@ mod tests {
             "nope",
         ] {
             let error = parse(&format!(r#"{{"url":"{url}"}}"#)).unwrap_err();
-            assert_eq!((error.status, error.code), (400, "invalid_webhook_url"), "{url}");
+            assert_eq!((error.status(), error.code().as_str()), (400, "invalid_webhook_url"), "{url}");
         }
         let long = format!(r#"{{"url":"https://example.com/{}"}}"#, "a".repeat(MAX_URL_LEN));
-        assert_eq!(parse(&long).unwrap_err().code, "invalid_webhook_url");
+        assert_eq!(parse(&long).unwrap_err().code(), "invalid_webhook_url");
     }
 
     #[test]
@@ -205,11 +204,11 @@ mod tests {
         assert!(only.events.matches(EventType::KeyDeleted) && !only.events.matches(EventType::KeyCreated));
         assert_eq!(parse(r#"{"url":"https://e.com/","events":["*"]}"#).unwrap().events, EventFilter::All);
         assert_eq!(
-            parse(r#"{"url":"https://e.com/","events":["key.exploded"]}"#).unwrap_err().code,
+            parse(r#"{"url":"https://e.com/","events":["key.exploded"]}"#).unwrap_err().code().as_str(),
             "invalid_event_type"
         );
-        assert_eq!(parse(r#"{"url":"https://e.com/","events":[]}"#).unwrap_err().code, "invalid_event_type");
-        assert_eq!(parse(r#"{"url":"https://e.com/","secret":"x"}"#).unwrap_err().code, "invalid_body");
+        assert_eq!(parse(r#"{"url":"https://e.com/","events":[]}"#).unwrap_err().code(), "invalid_event_type");
+        assert_eq!(parse(r#"{"url":"https://e.com/","secret":"x"}"#).unwrap_err().code(), "invalid_body");
     }
 
     #[test]

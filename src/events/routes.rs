@@ -6,7 +6,7 @@
 //! - `GET    /admin/v1/webhooks/{id}/deliveries`   recent deliveries to it, newest first
 
 use super::endpoint::is_endpoint_id;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// Every webhook route starts with this.
 pub const WEBHOOKS_PATH: &str = "/admin/v1/webhooks";
@@ -22,7 +22,7 @@ pub enum WebhookRoute {
 /// The route of `method` on `path`: 404 for an unknown path (or a malformed id), 405 for a
 /// known path with another method.
 pub fn webhook_route(method: &str, path: &str) -> Result<WebhookRoute, ApiError> {
-    let not_found = || ApiError::not_found(format!("No webhook route {path}."));
+    let not_found = || ApiError::new(Code::NotFound, format!("No webhook route {path}."));
     let rest = path.strip_prefix(WEBHOOKS_PATH).ok_or_else(not_found)?;
     let segments: Vec<&str> = rest.strip_prefix('/').map_or_else(Vec::new, |r| r.split('/').collect());
     let (allowed, route) = match segments.as_slice() {
@@ -64,8 +64,8 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert_eq!(webhook_route("PUT", "/admin/v1/webhooks").unwrap_err().status, 405);
-        assert_eq!(webhook_route("GET", &format!("/admin/v1/webhooks/{ID}")).unwrap_err().status, 405);
+        assert_eq!(webhook_route("PUT", "/admin/v1/webhooks").unwrap_err().status(), 405);
+        assert_eq!(webhook_route("GET", &format!("/admin/v1/webhooks/{ID}")).unwrap_err().status(), 405);
         for path in [
             "/admin/v1/webhooksx",
             "/admin/v1/webhooks/",
@@ -73,7 +73,7 @@ mod tests {
             "/admin/v1/webhooks/x/deliveries",
             "/admin/v1/keys",
         ] {
-            assert_eq!(webhook_route("GET", path).unwrap_err().status, 404, "{path}");
+            assert_eq!(webhook_route("GET", path).unwrap_err().status(), 404, "{path}");
         }
     }
 }

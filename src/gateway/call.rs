@@ -19,7 +19,7 @@
 //! Tested on the host through fakes of every port: `tests/gateway_flow.rs` (the order of the
 //! checks, held refusals, and the fault table of every ending).
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, Code};
 use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use crate::gateway::fallback::{self, Call};
 use crate::gateway::forwarding::forwards_response_header;
@@ -33,7 +33,8 @@ use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, RequestBody
 use crate::gateway::request::{inspect, MAX_BODY_BYTES};
 use crate::gateway::route::{classify, Endpoint, Route};
 use crate::gateway::settlement::{self, Meter, SharedMeter};
-use crate::ledger::{Command, Reply};
+use crate::gateway::upstream_errors;
+use crate::ledger::{Command, Refusal, Reply};
 use crate::limits::Headroom;
 use crate::policy::key_hash::record_name;
 use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, RoutingConfig};
@@ -75,7 +76,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, price, self.unknown_members)?;
 
         if let Some(held) = self.held_refusals.borrow().get(&record.id, now_ms) {
-            return Ok(Answer::refusal(held.status, held.retry_after_s, held.body.clone()));
+            return Ok(Answer::refusal(&held.error));
         }
         let ledger = self.ledgers.ledger(&record.id).map_err(|_| ledger_unavailable())?;
         let admit = Command::Admit {
@@ -85,15 +86,15 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         };
         let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
             Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
-            Reply::Refused { status, retry_after_s, body, hold_until_ms } => {
+            Reply::Refused(Refusal { error, hold_until_ms }) => {
+                let answer = Answer::refusal(&error);
                 if let Some(until_ms) = hold_until_ms {
-                    let held = Held { until_ms, status, retry_after_s, body: body.clone() };
-                    self.held_refusals.borrow_mut().hold(&record.id, held, now_ms);
+                    self.held_refusals.borrow_mut().hold(&record.id, Held { until_ms, error }, now_ms);
                 }
-                return Ok(Answer::refusal(status, retry_after_s, body));
+                return Ok(answer);
             }
             Reply::Done | Reply::Report { .. } => {
-                return Err(ApiError::unavailable("ledger_unavailable", "The ledger gave no admission."))
+                return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no admission."))
             }
         };
 
@@ -122,16 +123,17 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         settlement.upstream_working(false);
         let upstream = forwarded?;
         let status = upstream.status;
-        if status >= 500 || status == 401 || status == 403 {
-            return Err(upstream_failed(status));
+        if let Some(error) = upstream_errors::withheld(status) {
+            return Err(error);
         }
         let content_type = upstream.header("content-type").unwrap_or_default().to_owned();
         let headers = answer_headers(upstream.headers, &headroom, now_ms);
 
         if matches!(route.endpoint, Endpoint::ModelsList) && status == 200 {
-            let body = read_whole(upstream.body).await.ok_or_else(|| upstream_failed(status))?;
+            let body = read_whole(upstream.body).await.ok_or_else(|| upstream_errors::unusable(status))?;
             let visible = |name: &str| visible_models(&policy, self.routing, route.family, [name]).next().is_some();
-            let filtered = filter_models_list(route.family, &body, visible).ok_or_else(|| upstream_failed(status))?;
+            let filtered =
+                filter_models_list(route.family, &body, visible).ok_or_else(|| upstream_errors::unusable(status))?;
             settlement.end(Ending::Answered { status, usage: None, complete: false });
             return Ok(Answer { status, headers, body: AnswerBody::Bytes(filtered) });
         }
@@ -145,8 +147,8 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
     /// The key's validated policy, from the record named by the key's hash.
     async fn authenticate(&self, headers: &[(String, String)], route: &Route) -> Result<KeyPolicy, ApiError> {
         let key = extract_key(route.family, |name| header(headers, name)).ok_or_else(|| {
-            ApiError::unauthenticated(
-                "invalid_api_key",
+            ApiError::new(
+                Code::InvalidApiKey,
                 "No API key provided. Send your team key as 'Authorization: Bearer <key>' (or x-api-key on /anthropic, x-goog-api-key on /gemini).",
             )
         })?;
@@ -155,10 +157,10 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             .get(&record_name(key))
             .await
             .map_err(|_| {
-                ApiError::unavailable("key_store_unavailable", "The key store cannot be reached; retry shortly.")
+                ApiError::new(Code::KeyStoreUnavailable, "The key store cannot be reached; retry shortly.")
                     .with_retry_after(1)
             })?
-            .ok_or_else(|| ApiError::unauthenticated("invalid_api_key", "Incorrect API key provided."))?;
+            .ok_or_else(|| ApiError::new(Code::InvalidApiKey, "Incorrect API key provided."))?;
         KeyPolicy::from_json(&record).map_err(|invalid| {
             self.runtime.error(&format!("key record {} is invalid: {invalid}", invalid.key_id));
             ApiError::from(invalid)
@@ -195,22 +197,10 @@ fn answer_headers(upstream: Vec<(String, String)>, headroom: &Headroom, now_ms: 
     headers
 }
 
-/// An upstream answer the client must not see as is: a 5xx, or a 401/403 about the gateway's
-/// own upstream credential (its message may quote that credential, and the client's key is
-/// not what is wrong).
-fn upstream_failed(status: u16) -> ApiError {
-    let message = match status {
-        401 | 403 => format!(
-            "The upstream refused the gateway's credential (status {status}); an operator must check the upstream credential. Nothing was charged."
-        ),
-        _ => format!("The upstream failed to answer (status {status}). Nothing was charged."),
-    };
-    ApiError::new(502, ErrorType::UpstreamError, "upstream_error", message)
-}
-
-fn ledger_unavailable() -> ApiError {
-    ApiError::unavailable(
-        "ledger_unavailable",
+/// 503 for a key ledger that cannot be reached or gives no usable answer: nothing is forwarded.
+pub fn ledger_unavailable() -> ApiError {
+    ApiError::new(
+        Code::LedgerUnavailable,
         "The rate and spend ledger for this key cannot be reached; the request was not forwarded. Retry shortly.",
     )
     .with_retry_after(1)

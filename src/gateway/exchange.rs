@@ -1,6 +1,7 @@
 //! The pipeline's view of the client's request and of its answer; the edge converts both from
 //! and to the platform's types.
 
+use crate::error::ApiError;
 use crate::gateway::metered_body::MeteredBody;
 use crate::gateway::ports::header;
 
@@ -23,7 +24,7 @@ impl<B> ClientRequest<B> {
     }
 }
 
-/// The answer to send the client (errors are [`ApiError`](crate::error::ApiError)s).
+/// The answer to send the client (errors are [`ApiError`]s).
 pub struct Answer<B> {
     pub status: u16,
     /// Names are unique.
@@ -39,12 +40,12 @@ pub enum AnswerBody<B> {
 }
 
 impl<B> Answer<B> {
-    /// A refusal the key's ledger rendered: its status, `Retry-After` and JSON envelope.
-    pub fn refusal(status: u16, retry_after_s: Option<u64>, body: String) -> Answer<B> {
+    /// A refusal of the key's ledger: its status, `Retry-After` and JSON envelope.
+    pub fn refusal(error: &ApiError) -> Answer<B> {
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-        if let Some(seconds) = retry_after_s {
+        if let Some(seconds) = error.retry_after_s() {
             headers.push(("retry-after".to_owned(), seconds.to_string()));
         }
-        Answer { status, headers, body: AnswerBody::Bytes(body.into_bytes()) }
+        Answer { status: error.status(), headers, body: AnswerBody::Bytes(error.body().into_bytes()) }
     }
 }

@@ -4,14 +4,15 @@
 //! OpenAI streams; built once per target), the client's forwardable headers plus the target's
 //! credential in the family's header, the query without any `key` parameter. A failure to build
 //! or send, a 5xx or a 429 moves on to the next target; the last target's answer is final.
-//! Errors are tagged by source: unbuildable or no credential → 500, unreachable → 502, timed
-//! out → 504 (an upstream 5xx is mapped by the caller).
+//! No credential or no target → 500; a request that got no answer is mapped by
+//! [`upstream_errors::failed`] (an upstream 5xx, by the caller through the same module).
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, Code};
 use crate::gateway::forwarding::{credential_header, forwarded_query, forwarded_request_header};
-use crate::gateway::ports::{Runtime, Upstream, UpstreamAnswer, UpstreamFailure, UpstreamRequest};
+use crate::gateway::ports::{Runtime, Upstream, UpstreamAnswer, UpstreamRequest};
 use crate::gateway::request::{forward_body, RequestFacts};
 use crate::gateway::route::Route;
+use crate::gateway::upstream_errors;
 use crate::policy::Target;
 use std::borrow::Cow;
 
@@ -47,7 +48,7 @@ pub async fn forward<U: Upstream>(
         }
     }
     Err(last_error
-        .unwrap_or_else(|| ApiError::internal("no_target", "The routing group has no target for this API family.")))
+        .unwrap_or_else(|| ApiError::new(Code::NoTarget, "The routing group has no target for this API family.")))
 }
 
 fn retryable(status: u16) -> bool {
@@ -68,8 +69,8 @@ async fn attempt<U: Upstream>(
         url.push_str(&query);
     }
     let secret = upstream.credential(&target.credential_secret).ok_or_else(|| {
-        ApiError::internal(
-            "upstream_credential_missing",
+        ApiError::new(
+            Code::UpstreamCredentialMissing,
             format!(
                 "The gateway has no credential for this upstream (secret '{}' is not set).",
                 target.credential_secret
@@ -90,25 +91,5 @@ async fn attempt<U: Upstream>(
         body: &body,
         timeout_ms: call.timeout_ms,
     };
-    upstream.send(&request).await.map_err(|failure| failed(failure, call.timeout_ms))
-}
-
-fn failed(failure: UpstreamFailure, timeout_ms: u64) -> ApiError {
-    match failure {
-        UpstreamFailure::Unbuildable => {
-            ApiError::internal("internal_error", "The gateway failed to build the upstream request.")
-        }
-        UpstreamFailure::Unreachable(reason) => ApiError::new(
-            502,
-            ErrorType::UpstreamError,
-            "upstream_unreachable",
-            format!("The upstream could not be reached: {reason}"),
-        ),
-        UpstreamFailure::TimedOut => ApiError::new(
-            504,
-            ErrorType::UpstreamError,
-            "upstream_timeout",
-            format!("The upstream did not answer within {timeout_ms} ms."),
-        ),
-    }
+    upstream.send(&request).await.map_err(|failure| upstream_errors::failed(failure, call.timeout_ms))
 }

@@ -7,18 +7,17 @@
 //! would delay every admitted call of the same key. The edge keeps one [`HeldRefusals`] per
 //! isolate; it is bounded.
 
+use crate::error::ApiError;
 use std::collections::HashMap;
 
 /// Entries kept at most; past it, expired ones are dropped, then all if none had expired.
 const MAX_HELD: usize = 1024;
 
-/// A refusal to repeat until `until_ms`: the ledger's status, `Retry-After` and body.
+/// A refusal of the ledger to repeat until `until_ms`, with its `Retry-After`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub until_ms: u64,
-    pub status: u16,
-    pub retry_after_s: Option<u64>,
-    pub body: String,
+    pub error: ApiError,
 }
 
 /// The refusals held, by key id.
@@ -47,9 +46,10 @@ impl HeldRefusals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Code;
 
     fn refusal(until_ms: u64) -> Held {
-        Held { until_ms, status: 429, retry_after_s: Some(1), body: "{}".to_owned() }
+        Held { until_ms, error: ApiError::new(Code::RateLimitExceeded, "full").with_retry_after(1) }
     }
 
     #[test]

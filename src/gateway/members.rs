@@ -18,7 +18,7 @@
 //! server tool may be billed per call) and refused in strict mode too. Gemini's JSON parser accepts
 //! both `camelCase` and `snake_case`, so Gemini names are compared without underscores or case.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::family::Family;
 use crate::gateway::route::Endpoint;
 
@@ -301,13 +301,13 @@ impl Refusal {
     pub fn into_api_error(self) -> ApiError {
         let what = self.what;
         match self.rule {
-            Rule::Shared(why) => ApiError::forbidden("member_not_allowed", format!("'{what}' is not allowed: {why}.")),
-            Rule::Unmetered(why) => ApiError::forbidden(
-                "member_not_metered",
+            Rule::Shared(why) => ApiError::new(Code::MemberNotAllowed, format!("'{what}' is not allowed: {why}.")),
+            Rule::Unmetered(why) => ApiError::new(
+                Code::MemberNotMetered,
                 format!("'{what}' is not allowed for a key with a spend limit: {why}."),
             ),
-            Rule::Unbounded(why) => ApiError::forbidden(
-                "input_not_bounded",
+            Rule::Unbounded(why) => ApiError::new(
+                Code::InputNotBounded,
                 format!("'{what}' is not allowed for a key with a spend limit: {why}."),
             ),
             Rule::Pass | Rule::Rewritten => unreachable!("only refusing rules make a refusal"),
@@ -317,8 +317,8 @@ impl Refusal {
 
 /// 403 for a member or tool not in the route's table, under strict mode.
 pub fn unknown_member(what: &str) -> ApiError {
-    ApiError::forbidden(
-        "member_not_known",
+    ApiError::new(
+        Code::MemberNotKnown,
         format!("'{what}' is not a member this gateway knows, and the gateway refuses unknown members."),
     )
 }

@@ -17,7 +17,7 @@
 //!   usage is never counted as less than the bound. So is a call whose client left while the
 //!   upstream was working on it: the upstream bills it whether or not anyone reads it.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::family::Family;
 pub use crate::gateway::bounds::DEFAULT_MAX_OUTPUT_TOKENS;
 use crate::gateway::members::{unknown_member, UnknownMembers};
@@ -76,8 +76,8 @@ impl Metering {
         }
         let capped = !limits.spend.is_empty();
         if route.endpoint == Endpoint::BilledPerUnit && capped {
-            return Err(ApiError::forbidden(
-                "route_not_metered",
+            return Err(ApiError::new(
+                Code::RouteNotMetered,
                 "This route is billed per image or character, which teamkeys cannot meter, and this key has a spend limit. Use a key without a spend limit.",
             ));
         }
@@ -89,8 +89,8 @@ impl Metering {
         }
         if price.is_none() && capped {
             let model = facts.model.as_deref().unwrap_or_default();
-            return Err(ApiError::forbidden(
-                "model_not_priced",
+            return Err(ApiError::new(
+                Code::ModelNotPriced,
                 format!("Model '{model}' has no price configured, and this key has a spend limit. Ask an administrator to add it to the pricing table."),
             ));
         }
@@ -176,7 +176,7 @@ mod tests {
         let f = facts(&route, r#"{"model":"mystery","messages":[]}"#);
         let capped: Limits = serde_json::from_str(r#"{"spend":[{"period":"daily","limit_micros":100}]}"#).unwrap();
         let err = reserve(&route, &f, &capped, None).unwrap_err();
-        assert_eq!((err.status, err.code), (403, "model_not_priced"));
+        assert_eq!((err.status(), err.code().as_str()), (403, "model_not_priced"));
         assert_eq!(reserve(&route, &f, &Limits::default(), None).unwrap().ask.cost_micros, 0);
     }
 
@@ -186,7 +186,7 @@ mod tests {
         let f = facts(&route, r#"{"model":"dall-e-3","prompt":"a cat"}"#);
         let capped: Limits = serde_json::from_str(r#"{"spend":[{"period":"total","limit_micros":100}]}"#).unwrap();
         let err = reserve(&route, &f, &capped, None).unwrap_err();
-        assert_eq!((err.status, err.code), (403, "route_not_metered"));
+        assert_eq!((err.status(), err.code().as_str()), (403, "route_not_metered"));
         assert_eq!(reserve(&route, &f, &Limits::default(), None).unwrap().ask, Ask::ZERO);
         let moderation = classify("POST", "/openai/v1/moderations").unwrap();
         let f = facts(&moderation, r#"{"model":"omni-moderation-latest","input":"hi"}"#);

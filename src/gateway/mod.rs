@@ -38,3 +38,4 @@ pub mod ports;
 pub mod request;
 pub mod route;
 pub mod settlement;
+pub mod upstream_errors;

@@ -27,7 +27,7 @@
 //! upstream has a default (`/images/generations`, `/moderations`): an unnamed default model would
 //! slip past the key's model policy.
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, Code};
 use crate::family::Family;
 use crate::gateway::body_view::{self, BodyView};
 use crate::gateway::bounds::{image_tokens_max, InputParts, OutputCap, GEMINI_MAX_THINKING_TOKENS};
@@ -44,12 +44,7 @@ pub const MAX_BODY_MODEL_LEN: usize = 256;
 
 /// 413 for a body over [`MAX_BODY_BYTES`].
 pub fn body_too_large() -> ApiError {
-    ApiError::new(
-        413,
-        ErrorType::InvalidRequestError,
-        "body_too_large",
-        format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
-    )
+    ApiError::new(Code::BodyTooLarge, format!("The request body is larger than {MAX_BODY_BYTES} bytes."))
 }
 
 /// The facts about one request the checks, the ledger and the forwarder need.
@@ -112,7 +107,7 @@ pub fn inspect(route: &Route, body: &[u8]) -> Result<RequestFacts, ApiError> {
         return Ok(RequestFacts { model: path_model, ..RequestFacts::default() });
     }
     if body.is_empty() {
-        return Err(ApiError::bad_request("missing_body", "This route needs a JSON request body."));
+        return Err(ApiError::new(Code::MissingBody, "This route needs a JSON request body."));
     }
     let mut view = body_view::parse(route, body).map_err(invalid_json)?;
     let model = match route.model_source {
@@ -280,10 +275,10 @@ fn with_members(body: &[u8], members: &str) -> Vec<u8> {
 fn body_model(model: Option<String>) -> Result<String, ApiError> {
     let model = model
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::bad_request("missing_model", "This route needs a 'model' field in the JSON body."))?;
+        .ok_or_else(|| ApiError::new(Code::MissingModel, "This route needs a 'model' field in the JSON body."))?;
     if model.len() > MAX_BODY_MODEL_LEN || model.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::bad_request(
-            "invalid_model",
+        return Err(ApiError::new(
+            Code::InvalidModel,
             format!(
                 "The 'model' field must be 1 to {MAX_BODY_MODEL_LEN} bytes without whitespace or control characters."
             ),
@@ -293,12 +288,13 @@ fn body_model(model: Option<String>) -> Result<String, ApiError> {
 }
 
 fn invalid_json(error: serde_json::Error) -> ApiError {
-    ApiError::bad_request("invalid_json", format!("The request body is not valid JSON for this route: {error}."))
+    ApiError::new(Code::InvalidJson, format!("The request body is not valid JSON for this route: {error}."))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorType;
     use crate::gateway::bounds::REQUEST_OVERHEAD_TOKENS;
     use crate::gateway::route::classify;
 
@@ -496,8 +492,8 @@ mod tests {
     fn body_refusals() {
         for &(path, body, status, code) in REFUSED {
             let err = facts("POST", path, body).expect_err(body);
-            assert_eq!((err.status, err.code), (status, code), "{path} {body}: {}", err.message);
-            assert_eq!(err.kind, ErrorType::InvalidRequestError);
+            assert_eq!((err.status(), err.code().as_str()), (status, code), "{path} {body}: {}", err.message);
+            assert_eq!(err.kind(), ErrorType::InvalidRequestError);
         }
     }
 
@@ -510,7 +506,7 @@ mod tests {
     #[test]
     fn long_body_model_refused() {
         let body = format!(r#"{{"model":"{}"}}"#, "m".repeat(MAX_BODY_MODEL_LEN + 1));
-        assert_eq!(facts("POST", CHAT, &body).unwrap_err().code, "invalid_model");
+        assert_eq!(facts("POST", CHAT, &body).unwrap_err().code(), "invalid_model");
     }
 
     #[test]
@@ -525,7 +521,10 @@ mod tests {
     fn oversized_body() {
         let route = classify("POST", CHAT).unwrap();
         let err = inspect(&route, &vec![b' '; MAX_BODY_BYTES + 1]).unwrap_err();
-        assert_eq!((err.status, err.code, err.kind), (413, "body_too_large", ErrorType::InvalidRequestError));
+        assert_eq!(
+            (err.status(), err.code().as_str(), err.kind()),
+            (413, "body_too_large", ErrorType::InvalidRequestError)
+        );
     }
 
     fn forward(path: &str, body: &str, upstream_model: Option<&str>) -> (Cow<'static, [u8]>, Option<Value>) {

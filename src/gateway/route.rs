@@ -17,7 +17,7 @@
 //!
 //! `/admin/…` is routed by the gateway before [`classify`] is called; here it is just unknown.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::family::Family;
 use std::borrow::Cow;
 use std::ops::Range;
@@ -317,7 +317,7 @@ fn is_valid_path_model(model: &str) -> bool {
 
 fn unknown_route(path: &str) -> ApiError {
     let known: Vec<&str> = FAMILIES.into_iter().map(family_prefix).collect();
-    ApiError::not_found(format!("Unknown route '{path}'. Known route families: {}.", known.join(", ")))
+    ApiError::new(Code::NotFound, format!("Unknown route '{path}'. Known route families: {}.", known.join(", ")))
 }
 
 fn refused(path: &str, refusal: Refusal) -> ApiError {
@@ -328,7 +328,7 @@ fn refused(path: &str, refusal: Refusal) -> ApiError {
         }
         Refusal::Multipart => "multipart uploads name their model in a form field the gateway does not check",
     };
-    ApiError::forbidden("route_not_allowed", format!("'{path}' is not offered through team keys: {why}."))
+    ApiError::new(Code::RouteNotAllowed, format!("'{path}' is not offered through team keys: {why}."))
 }
 
 fn method_not_allowed(method: &str, path: &str, allowed: &'static str) -> ApiError {
@@ -336,8 +336,8 @@ fn method_not_allowed(method: &str, path: &str, allowed: &'static str) -> ApiErr
 }
 
 fn invalid_path_model(path: &str) -> ApiError {
-    ApiError::bad_request(
-        "invalid_model",
+    ApiError::new(
+        Code::InvalidModel,
         format!(
             "The model id in '{path}' is invalid: it must be 1 to {MAX_PATH_MODEL_LEN} characters of \
              A-Z, a-z, 0-9, '.', '_', ':' or '-', start with a letter or digit, and not contain '..'."
@@ -516,13 +516,13 @@ mod tests {
     fn refused_routes() {
         for &(method, path, status, code) in REFUSED_CASES {
             let err = classify(method, path).expect_err(path);
-            assert_eq!((err.status, err.code), (status, code), "{method} {path}: {}", err.message);
+            assert_eq!((err.status(), err.code().as_str()), (status, code), "{method} {path}: {}", err.message);
             let kind = match status {
                 403 => ErrorType::PermissionError,
                 404 => ErrorType::NotFoundError,
                 _ => ErrorType::InvalidRequestError,
             };
-            assert_eq!(err.kind, kind, "{path}");
+            assert_eq!(err.kind(), kind, "{path}");
         }
     }
 
@@ -532,7 +532,7 @@ mod tests {
         let path = format!("/gemini/v1beta/models/{ok}:generateContent");
         assert_eq!(classify("POST", &path).unwrap().path_model(), Some(ok.as_str()));
         let path = format!("/gemini/v1beta/models/{ok}a:generateContent");
-        assert_eq!(classify("POST", &path).unwrap_err().code, "invalid_model");
+        assert_eq!(classify("POST", &path).unwrap_err().code(), "invalid_model");
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The key ledger: everything one key's Durable Object holds and does, as pure code. The
-//! object's state machine ([`object`]: commands in, replies out), which secrets it still honours
-//! ([`revocation`]) and the usage totals it reports ([`usage_book`]). The counters themselves are
+//! object's state machine ([`object`]: commands in, replies out, a refusal as a [`refusal`]),
+//! which secrets it still honours ([`revocation`]) and the usage totals it reports
+//! ([`usage_book`]). The counters themselves are
 //! [`crate::limits`].
 
 pub mod object;
+pub mod refusal;
 pub mod revocation;
 pub mod usage_book;
 
 pub use object::{Command, Handled, KeyState, Reply, REFUSAL_HOLD_MAX_MS};
+pub use refusal::Refusal;

@@ -15,7 +15,8 @@
 //! may hold for up to a minute. Once the control plane has pushed limits, they are the ones the
 //! object enforces, so a tightened boundary applies from the key's next request.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
+use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
 use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, SpendEvent};
@@ -64,16 +65,8 @@ pub enum Reply {
         reservation_id: u64,
         headroom: Headroom,
     },
-    /// A finished refusal: the status, `Retry-After` and the error envelope to send as is.
-    /// `hold_until_ms`: until then the same refusal answers every request of the key, so the
-    /// edge may answer it without asking (see [`REFUSAL_HOLD_MAX_MS`]).
-    Refused {
-        status: u16,
-        retry_after_s: Option<u64>,
-        body: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hold_until_ms: Option<u64>,
-    },
+    /// A refusal for the edge to render (its members: [`Refusal`]).
+    Refused(Refusal),
     Done,
     Report {
         usage: UsageTotals,
@@ -89,7 +82,7 @@ pub const REFUSAL_HOLD_MAX_MS: u64 = 1_000;
 
 impl Reply {
     fn refused(error: ApiError, hold_until_ms: Option<u64>) -> Reply {
-        Reply::Refused { status: error.status, retry_after_s: error.retry_after_s, body: error.body(), hold_until_ms }
+        Reply::Refused(Refusal { error, hold_until_ms })
     }
 }
 
@@ -192,10 +185,8 @@ impl KeyState {
 /// key, so a stale KV copy at some edge never changes what the caller sees.
 fn revoked_error(revoked: Revoked) -> ApiError {
     match revoked {
-        Revoked::Disabled => ApiError::unauthenticated("key_disabled", "This API key has been disabled."),
-        Revoked::Deleted | Revoked::Rotated => {
-            ApiError::unauthenticated("invalid_api_key", "Incorrect API key provided.")
-        }
+        Revoked::Disabled => ApiError::new(Code::KeyDisabled, "This API key has been disabled."),
+        Revoked::Deleted | Revoked::Rotated => ApiError::new(Code::InvalidApiKey, "Incorrect API key provided."),
     }
 }
 
@@ -216,15 +207,19 @@ mod tests {
         let limits = Limits { rpm: NonZeroU64::new(1), ..Limits::default() };
         let mut state = KeyState::default();
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
-        match admit(&mut state, &limits, 1) {
-            Reply::Refused { status, retry_after_s, body, hold_until_ms } => {
-                assert_eq!(status, 429);
-                assert!(retry_after_s.is_some());
-                assert!(body.contains("rate_limit_exceeded"));
-                // A full request window: the edge may repeat it, for at most the hold's maximum.
-                assert_eq!(hold_until_ms, Some(1_000 + REFUSAL_HOLD_MAX_MS));
-            }
-            other => panic!("expected a refusal, got {other:?}"),
+        let Reply::Refused(Refusal { error, hold_until_ms }) = admit(&mut state, &limits, 1) else {
+            panic!("expected a refusal")
+        };
+        assert_eq!((error.code(), error.retry_after_s().is_some()), (Code::RateLimitExceeded, true));
+        // A full request window: the edge may repeat it, for at most the hold's maximum.
+        assert_eq!(hold_until_ms, Some(1_000 + REFUSAL_HOLD_MAX_MS));
+    }
+
+    /// The code and hold of a refusal.
+    fn refused(reply: Reply) -> Option<(Code, Option<u64>)> {
+        match reply {
+            Reply::Refused(Refusal { error, hold_until_ms }) => Some((error.code(), hold_until_ms)),
+            _ => None,
         }
     }
 
@@ -234,9 +229,9 @@ mod tests {
         let mut state = KeyState::default();
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
         // Tokens can free early (a settle below the estimate): never held.
-        assert!(matches!(admit(&mut state, &limits, 1), Reply::Refused { status: 429, hold_until_ms: None, .. }));
+        assert_eq!(refused(admit(&mut state, &limits, 1)), Some((Code::TokenLimitExceeded, None)));
         state.handle(Command::Control { control: Control::Disable }, 0);
-        assert!(matches!(admit(&mut state, &limits, 1), Reply::Refused { status: 401, hold_until_ms: None, .. }));
+        assert_eq!(refused(admit(&mut state, &limits, 1)), Some((Code::KeyDisabled, None)));
     }
 
     #[test]
@@ -244,13 +239,7 @@ mod tests {
         let limits = Limits::default();
         let mut state = KeyState::default();
         state.handle(Command::Control { control: Control::Disable }, 0);
-        match admit(&mut state, &limits, 1) {
-            Reply::Refused { status, body, .. } => {
-                assert_eq!(status, 401);
-                assert!(body.contains("key_disabled"));
-            }
-            other => panic!("expected a refusal, got {other:?}"),
-        }
+        assert_eq!(refused(admit(&mut state, &limits, 1)), Some((Code::KeyDisabled, None)));
         state.handle(Command::Control { control: Control::Enable }, 0);
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
     }
@@ -298,7 +287,7 @@ mod tests {
         let mut state = KeyState::default();
         state.handle(Command::PushLimits { limits: Limits { rpm: NonZeroU64::new(1), ..Limits::default() } }, 0);
         assert!(matches!(admit(&mut state, &stale, 1), Reply::Admitted { .. }));
-        assert!(matches!(admit(&mut state, &stale, 1), Reply::Refused { status: 429, .. }));
+        assert_eq!(refused(admit(&mut state, &stale, 1)).map(|(code, _)| code), Some(Code::RateLimitExceeded));
         assert_eq!(report(&mut state, &stale).1[0].limit, 1);
     }
 

@@ -9,7 +9,7 @@
 use super::config::SpendPeriod;
 use super::reservations::MAX_OPEN_RESERVATIONS;
 use super::scope::WindowScope;
-use crate::error::{ApiError, LimitDetails};
+use crate::error::{ApiError, Code, LimitDetails};
 use serde::{Deserialize, Serialize};
 
 /// A refused admission. Denials are values: the ledger is unchanged by the request.
@@ -20,8 +20,8 @@ pub enum LimitDenial {
     /// old buckets have left for `asked` to fit, if nothing else is admitted meanwhile.
     Window { scope: WindowScope, limit: u64, used: u64, asked: u64, reset_at_ms: u64 },
     /// The request alone asks for more tokens than the window allows; it can never be admitted.
-    /// Answered with 400 (`invalid_request_error`, code `token_limit_exceeded`), not 429, so
-    /// clients do not retry: only a smaller `max_tokens` or input helps.
+    /// Answered with 400 ([`Code::TokenRequestTooLarge`], on the wire `token_limit_exceeded`
+    /// like a full token window), not 429, so clients do not retry: only a smaller `max_tokens` or input helps.
     TooLarge { scope: WindowScope, limit: u64, asked: u64 },
     /// `max_in_flight` requests are admitted and not yet settled.
     InFlight { limit: u64, open: u64 },
@@ -75,22 +75,19 @@ impl LimitDenial {
     pub fn into_api_error(self, now_ms: u64) -> ApiError {
         let code = self.code();
         match self.details() {
-            None => ApiError::bad_request(code, self.message(None)),
-            Some(details) => {
-                let mut error = ApiError::limited(code, String::new(), details, now_ms);
-                error.message = self.message(error.retry_after_s);
-                error
-            }
+            None => ApiError::new(code, self.message(None)),
+            Some(details) => ApiError::limited(code, details, now_ms, |retry_after_s| self.message(retry_after_s)),
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            LimitDenial::Window { scope, .. } if !scope.counts_tokens() => "rate_limit_exceeded",
-            LimitDenial::Window { .. } | LimitDenial::TooLarge { .. } => "token_limit_exceeded",
-            LimitDenial::InFlight { .. } => "rate_limit_exceeded",
-            LimitDenial::TooManyInFlight { .. } => "too_many_in_flight",
-            LimitDenial::Spend { .. } => "spend_limit_exceeded",
+            LimitDenial::Window { scope, .. } if !scope.counts_tokens() => Code::RateLimitExceeded,
+            LimitDenial::Window { .. } => Code::TokenLimitExceeded,
+            LimitDenial::TooLarge { .. } => Code::TokenRequestTooLarge,
+            LimitDenial::InFlight { .. } => Code::RateLimitExceeded,
+            LimitDenial::TooManyInFlight { .. } => Code::TooManyInFlight,
+            LimitDenial::Spend { .. } => Code::SpendLimitExceeded,
         }
     }
 
@@ -106,7 +103,7 @@ impl LimitDenial {
                 (spend_scope(period), limit_micros, committed_micros.saturating_add(reserved_micros), reset_at_ms)
             }
         };
-        Some(LimitDetails { scope, limit, used, reset_at_ms })
+        Some(LimitDetails { scope: scope.into(), limit, used, reset_at_ms })
     }
 
     fn message(&self, retry_after_s: Option<u64>) -> String {
@@ -219,9 +216,9 @@ mod tests {
     fn request_window_is_a_rate_limit() {
         let d = LimitDenial::Window { scope: WindowScope::Rpm, limit: 50, used: 50, asked: 1, reset_at_ms: 12_000 };
         let e = d.into_api_error(500);
-        assert_eq!((e.status, e.kind, e.code), (429, ErrorType::RateLimitError, "rate_limit_exceeded"));
+        assert_eq!((e.status(), e.kind(), e.code()), (429, ErrorType::RateLimitError, Code::RateLimitExceeded));
         assert_eq!(e.message, "Rate limit reached: 50 requests per minute (50 used). Retry after 12 s.");
-        assert_eq!(e.retry_after_s, Some(12));
+        assert_eq!(e.retry_after_s(), Some(12));
         let v = body(&e);
         assert_eq!(v["error"]["limit"]["scope"], "rpm");
         assert_eq!(v["error"]["limit"]["reset_at_ms"], 12_000);
@@ -237,7 +234,7 @@ mod tests {
             reset_at_ms: 3 * 3_600_000,
         };
         let e = d.into_api_error(0);
-        assert_eq!((e.status, e.code), (429, "token_limit_exceeded"));
+        assert_eq!((e.status(), e.code().as_str()), (429, "token_limit_exceeded"));
         assert_eq!(
             e.message,
             "Token limit reached: 100000 tokens per day (99000 used; this request reserves 2000). Retry after 3 h."
@@ -248,19 +245,20 @@ mod tests {
     #[test]
     fn too_large_is_a_bad_request_without_retry() {
         let e = LimitDenial::TooLarge { scope: WindowScope::Tpm, limit: 10_000, asked: 12_000 }.into_api_error(0);
-        assert_eq!((e.status, e.kind, e.code), (400, ErrorType::InvalidRequestError, "token_limit_exceeded"));
-        assert_eq!(e.retry_after_s, None);
+        assert_eq!((e.status(), e.kind(), e.code()), (400, ErrorType::InvalidRequestError, Code::TokenRequestTooLarge));
+        assert_eq!(body(&e)["error"]["code"], "token_limit_exceeded");
+        assert_eq!(e.retry_after_s(), None);
         assert!(e.message.contains("12000 tokens") && e.message.contains("10000 tokens per minute"), "{}", e.message);
     }
 
     #[test]
     fn in_flight_has_no_retry_after() {
         let e = LimitDenial::InFlight { limit: 8, open: 8 }.into_api_error(0);
-        assert_eq!((e.status, e.code, e.retry_after_s), (429, "rate_limit_exceeded", None));
+        assert_eq!((e.status(), e.code().as_str(), e.retry_after_s()), (429, "rate_limit_exceeded", None));
         assert_eq!(body(&e)["error"]["limit"]["scope"], "in_flight");
         assert!(body(&e)["error"]["limit"].get("reset_at_ms").is_none());
         let e = LimitDenial::TooManyInFlight { open: 4096 }.into_api_error(0);
-        assert_eq!((e.status, e.code), (429, "too_many_in_flight"));
+        assert_eq!((e.status(), e.code().as_str()), (429, "too_many_in_flight"));
         assert_eq!(body(&e)["error"]["limit"]["limit"], 4096);
     }
 
@@ -275,7 +273,7 @@ mod tests {
             reset_at_ms: Some(5 * 3_600_000 + 12 * 60_000),
         };
         let e = daily.into_api_error(0);
-        assert_eq!((e.status, e.code), (429, "spend_limit_exceeded"));
+        assert_eq!((e.status(), e.code().as_str()), (429, "spend_limit_exceeded"));
         assert_eq!(
             e.message,
             "Daily spend limit reached: $10.00 ($9.80 spent, $0.15 reserved by requests in flight; \
@@ -296,7 +294,7 @@ mod tests {
             reset_at_ms: None,
         };
         let e = total.into_api_error(0);
-        assert_eq!(e.retry_after_s, None);
+        assert_eq!(e.retry_after_s(), None);
         assert_eq!(body(&e)["error"]["limit"]["scope"], "spend_total");
         assert!(e.message.ends_with("($0.00035 spent, $0.00 reserved by requests in flight; this request may cost up to $0.0007). Total spend never resets; ask an admin to raise the limit."), "{}", e.message);
     }

@@ -258,7 +258,7 @@ mod tests {
             "bucket 1 (both requests) leaves the minute window at 61 s"
         );
         assert_eq!(ledger, before);
-        assert_eq!(denial.into_api_error(20_000).retry_after_s, Some(41));
+        assert_eq!(denial.into_api_error(20_000).retry_after_s(), Some(41));
         assert!(ledger.admit(&limits, ask(10, 0), 61_000).is_ok());
     }
 
@@ -280,7 +280,7 @@ mod tests {
         let mut ledger = Ledger::new();
         let denial = ledger.admit(&limits, ask(101, 0), 0).unwrap_err();
         assert_eq!(denial, LimitDenial::TooLarge { scope: WindowScope::Tpm, limit: 100, asked: 101 });
-        assert_eq!(denial.into_api_error(0).status, 400);
+        assert_eq!(denial.into_api_error(0).status(), 400);
         assert!(ledger.admit(&limits, ask(100, 0), 0).is_ok());
     }
 

@@ -217,7 +217,7 @@ mod tests {
             let outcome = authorize(&policy(fields), &call(family, model, ip), &routing, NOW);
             let got = outcome.map(|r| r.group).map_err(|denial| {
                 let e = ApiError::from(denial);
-                (e.status, e.code)
+                (e.status(), e.code().as_str())
             });
             assert_eq!(got, expected, "{fields} {family:?} {model:?} {ip:?}");
         }
@@ -229,8 +229,8 @@ mod tests {
         let deny = |fields: &str, model: Option<&str>| {
             ApiError::from(authorize(&policy(fields), &call(OpenAi, model, None), &routing, NOW).unwrap_err())
         };
-        assert_eq!(deny(r#","status":"disabled""#, None).kind, ErrorType::AuthenticationError);
-        assert_eq!(deny(r#","ip_allowlist":["::1"]"#, None).kind, ErrorType::PermissionError);
+        assert_eq!(deny(r#","status":"disabled""#, None).kind(), ErrorType::AuthenticationError);
+        assert_eq!(deny(r#","ip_allowlist":["::1"]"#, None).kind(), ErrorType::PermissionError);
         let e = deny(r#","models":{"allow":["claude-*"]}"#, Some("gpt-4o"));
         assert_eq!(e.message, "Model 'gpt-4o' is not allowed for this key (allowed: claude-*).");
     }

@@ -14,7 +14,7 @@
 //! what would make the call pass.
 
 use super::model_access::ModelAccess;
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, Code};
 use crate::family::Family;
 use crate::gateway::route::family_prefix;
 use std::net::IpAddr;
@@ -52,30 +52,30 @@ pub enum Denial {
 impl From<Denial> for ApiError {
     fn from(denial: Denial) -> ApiError {
         match denial {
-            Denial::KeyDisabled { key_id } => ApiError::unauthenticated(
-                "key_disabled",
+            Denial::KeyDisabled { key_id } => ApiError::new(
+                Code::KeyDisabled,
                 format!("Key '{key_id}' is disabled. Ask an admin to re-enable it, or use another key."),
             ),
-            Denial::KeyExpired { key_id, expired_at_ms } => ApiError::unauthenticated(
-                "key_expired",
+            Denial::KeyExpired { key_id, expired_at_ms } => ApiError::new(
+                Code::KeyExpired,
                 format!(
                     "Key '{key_id}' expired at {expired_at_ms} (Unix ms). Ask an admin to extend it, or use another key."
                 ),
             ),
-            Denial::IpNotAllowed { client_ip: Some(ip) } => ApiError::forbidden(
-                "ip_not_allowed",
+            Denial::IpNotAllowed { client_ip: Some(ip) } => ApiError::new(
+                Code::IpNotAllowed,
                 format!("Requests from {ip} are not allowed for this key: the address is not on its IP allowlist."),
             ),
-            Denial::IpNotAllowed { client_ip: None } => ApiError::forbidden(
-                "ip_not_allowed",
+            Denial::IpNotAllowed { client_ip: None } => ApiError::new(
+                Code::IpNotAllowed,
                 "This key has an IP allowlist and the client address could not be determined.",
             ),
-            Denial::ModelNotAllowed { model, access } => ApiError::forbidden(
-                "model_not_allowed",
+            Denial::ModelNotAllowed { model, access } => ApiError::new(
+                Code::ModelNotAllowed,
                 format!("Model '{model}' is not allowed for this key ({access})."),
             ),
-            Denial::RoutingGroupNotAllowed { model, serving_groups } => ApiError::forbidden(
-                "routing_group_not_allowed",
+            Denial::RoutingGroupNotAllowed { model, serving_groups } => ApiError::new(
+                Code::RoutingGroupNotAllowed,
                 format!(
                     "{} is served only by routing group(s) {}, which this key may not use.",
                     subject(model.as_deref()),
@@ -83,9 +83,7 @@ impl From<Denial> for ApiError {
                 ),
             ),
             Denial::ModelNotServed { family, model } => ApiError::new(
-                404,
-                ErrorType::NotFoundError,
-                "model_not_found",
+                Code::ModelNotFound,
                 format!("{} is not served by any routing group under {}.", subject(model.as_deref()), family_prefix(family)),
             ),
         }
@@ -102,6 +100,7 @@ fn subject(model: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorType;
 
     #[test]
     fn statuses_types_codes_and_messages() {
@@ -168,7 +167,7 @@ mod tests {
         ];
         for (denial, status, kind, code, message) in cases {
             let e = ApiError::from(denial);
-            assert_eq!((e.status, e.kind, e.code), (status, kind, code));
+            assert_eq!((e.status(), e.kind(), e.code().as_str()), (status, kind, code));
             assert!(e.message.contains(message), "{}", e.message);
         }
     }

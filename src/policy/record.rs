@@ -13,7 +13,7 @@
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
 use super::rules::KeyRules;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::versioned::{self, stored_serde, Format};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -157,8 +157,8 @@ impl fmt::Display for InvalidKeyRecord {
 
 impl From<InvalidKeyRecord> for ApiError {
     fn from(invalid: InvalidKeyRecord) -> ApiError {
-        ApiError::internal(
-            "invalid_key_record",
+        ApiError::new(
+            Code::InvalidKeyRecord,
             format!("The stored record of key '{}' is invalid; an admin must fix it.", invalid.key_id),
         )
     }
@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn becomes_a_500_naming_the_key() {
         let e = ApiError::from(InvalidKeyRecord { key_id: "k9".into(), reason: "secret stuff".into() });
-        assert_eq!((e.status, e.kind, e.code), (500, ErrorType::InternalError, "invalid_key_record"));
+        assert_eq!((e.status(), e.kind(), e.code().as_str()), (500, ErrorType::InternalError, "invalid_key_record"));
         assert!(e.message.contains("'k9'") && !e.message.contains("secret stuff"), "{}", e.message);
     }
 

@@ -15,7 +15,7 @@
 //! - A target may rename models for its upstream (`model_map`, exact names).
 
 use super::denial::Denial;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::family::Family;
 use crate::gateway::route::{family_prefix, FAMILIES};
 use crate::policy::glob::glob_match;
@@ -222,8 +222,8 @@ impl fmt::Display for InvalidRoutingConfig {
 
 impl From<InvalidRoutingConfig> for ApiError {
     fn from(_: InvalidRoutingConfig) -> ApiError {
-        ApiError::internal(
-            "invalid_routing_config",
+        ApiError::new(
+            Code::InvalidRoutingConfig,
             "The gateway's routing configuration is invalid; an admin must fix it.",
         )
     }
@@ -408,6 +408,6 @@ mod tests {
             assert!(err.0.contains(reason), "{json}: {}", err.0);
         }
         let e = ApiError::from(InvalidRoutingConfig("x".into()));
-        assert_eq!((e.status, e.code), (500, "invalid_routing_config"));
+        assert_eq!((e.status(), e.code().as_str()), (500, "invalid_routing_config"));
     }
 }

@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use teamkeys::admin::api::ports::{KeyRecords, LedgerObjects};
-use teamkeys::error::ApiError;
+use teamkeys::error::{ApiError, Code};
 use teamkeys::ledger::{Command, KeyState, Reply};
 use teamkeys::sql::{Row, Sql, SqlError, SqlValue};
 
@@ -171,7 +171,7 @@ impl FakeLedgers {
 impl LedgerObjects for FakeLedgers {
     async fn call(&self, key_id: &str, command: &Command) -> Result<Reply, ApiError> {
         if self.unreachable.get() {
-            return Err(ApiError::unavailable("ledger_unavailable", "The ledger object cannot be reached."));
+            return Err(ApiError::new(Code::LedgerUnavailable, "The ledger object cannot be reached."));
         }
         self.received.borrow_mut().push((key_id.to_owned(), command.clone()));
         let mut states = self.states.borrow_mut();

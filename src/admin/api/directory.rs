@@ -12,7 +12,7 @@ use crate::admin::project::Project;
 use crate::admin::query::Query;
 use crate::admin::secret::{mask, new_id, new_token};
 use crate::admin::work::Work;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::policy::key_hash::sha256_hex;
 use serde_json::json;
 
@@ -20,11 +20,11 @@ pub const ORG_LAYER: &str = "the organisation boundary";
 
 /// 400 `boundary_exceeded` naming the field, under `prefix` (`boundary.` for a project's).
 pub fn exceeded(prefix: &str, e: BoundaryExceeded) -> ApiError {
-    ApiError::bad_request("boundary_exceeded", format!("{prefix}{}: {}", e.field, e.message))
+    ApiError::new(Code::BoundaryExceeded, format!("{prefix}{}: {}", e.field, e.message))
 }
 
 fn no_such(what: &str, id: &str) -> ApiError {
-    ApiError::not_found(format!("There is no {what} '{id}'."))
+    ApiError::new(Code::NotFound, format!("There is no {what} '{id}'."))
 }
 
 pub fn project(step: &Step, id: &str) -> Result<Project, ApiError> {
@@ -75,7 +75,7 @@ pub fn get_routing(step: &Step) -> Result<Answer, ApiError> {
 pub fn get_pricing(step: &Step) -> Result<Answer, ApiError> {
     check(step.caller, Action::OrgPricingRead, Standing::default(), Target::Org)?;
     let table: serde_json::Value = serde_json::from_str(step.config.pricing_json)
-        .map_err(|_| ApiError::internal("invalid_pricing_config", "The pricing table is not JSON."))?;
+        .map_err(|_| ApiError::new(Code::InvalidPricingConfig, "The pricing table is not JSON."))?;
     Ok(Answer::ok(&json!({ "data": table })))
 }
 
@@ -145,12 +145,7 @@ pub fn delete_project(step: &Step, id: &str) -> Result<Answer, ApiError> {
     let before = project(step, id)?;
     check(step.caller, Action::ProjectsDelete, Standing::default(), Target::Project(id))?;
     if !step.store.live_keys_in(id)?.is_empty() {
-        return Err(ApiError::new(
-            409,
-            crate::error::ErrorType::InvalidRequestError,
-            "project_not_empty",
-            format!("Project '{id}' still has keys; delete them first."),
-        ));
+        return Err(ApiError::new(Code::ProjectNotEmpty, format!("Project '{id}' still has keys; delete them first.")));
     }
     step.store.delete_project(id)?;
     step.audit(Change::new(Action::ProjectsDelete.permission(), "project", id, Some(&before), None))?;
@@ -171,8 +166,8 @@ pub fn put_member(step: &Step, project_id: &str, principal_id: &str) -> Result<A
     let standing = step.memberships.to_manage(project_id, &[before, Some(put.role)]);
     check(step.caller, Action::MembersManage, standing, Target::Project(project_id))?;
     if !put.role.fits(member.role) {
-        return Err(ApiError::bad_request(
-            "invalid_field",
+        return Err(ApiError::new(
+            Code::InvalidField,
             format!("role: a principal with role '{}' cannot be a project's {}", member.role, put.role.name()),
         ));
     }
@@ -192,9 +187,10 @@ pub fn put_member(step: &Step, project_id: &str, principal_id: &str) -> Result<A
 pub fn delete_member(step: &Step, project_id: &str, principal_id: &str) -> Result<Answer, ApiError> {
     project(step, project_id)?;
     let Some(role) = step.store.memberships(principal_id)?.role_in(project_id) else {
-        return Err(ApiError::not_found(format!(
-            "Principal '{principal_id}' is not a member of project '{project_id}'."
-        )));
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("Principal '{principal_id}' is not a member of project '{project_id}'."),
+        ));
     };
     check(
         step.caller,
@@ -221,7 +217,7 @@ pub fn create_principal(step: &Step) -> Result<Answer, ApiError> {
     new.check()?;
     for (i, id) in new.projects.iter().enumerate() {
         if step.store.project(id)?.is_none() {
-            return Err(ApiError::bad_request("invalid_field", format!("projects[{i}]: there is no project '{id}'")));
+            return Err(ApiError::new(Code::InvalidField, format!("projects[{i}]: there is no project '{id}'")));
         }
     }
     let not_owned = new.projects.iter().find(|id| !step.memberships.in_project(id).owner);

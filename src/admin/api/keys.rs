@@ -14,7 +14,7 @@ use crate::admin::query::Query;
 use crate::admin::secret::{mask, new_id, new_key};
 use crate::admin::store::{KeyFilter, Store};
 use crate::admin::work::Work;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::events::EventType;
 use crate::policy::key_hash::sha256_hex;
 use crate::policy::KeyRules;
@@ -54,7 +54,7 @@ impl Bounds {
 }
 
 pub fn key(step: &Step, id: &str) -> Result<Key, ApiError> {
-    step.store.key(id)?.ok_or_else(|| ApiError::not_found(format!("There is no key '{id}'.")))
+    step.store.key(id)?.ok_or_else(|| ApiError::new(Code::NotFound, format!("There is no key '{id}'.")))
 }
 
 /// The key, if the caller may do `action` to it.
@@ -95,9 +95,8 @@ fn changed(
 pub fn create(step: &Step) -> Result<Answer, ApiError> {
     let new: NewKey = parse(step.body)?;
     new.check(step.now_ms)?;
-    project(step, &new.project).map_err(|_| {
-        ApiError::bad_request("invalid_field", format!("project: there is no project '{}'", new.project))
-    })?;
+    project(step, &new.project)
+        .map_err(|_| ApiError::new(Code::InvalidField, format!("project: there is no project '{}'", new.project)))?;
     check(step.caller, Action::KeysCreate, step.memberships.in_project(&new.project), Target::Project(&new.project))?;
     check_rules(&new.rules, &known_groups(step))?;
     let bounds = Bounds::load(step.store, &new.project)?;
@@ -131,8 +130,8 @@ pub fn list(step: &Step) -> Result<Answer, ApiError> {
     let query = Query::parse(step.query, &["project", "tag", "status", "creator", "limit", "cursor"])?;
     let status = query.get("status");
     if let Some(status) = status.filter(|s| Status::parse(s).is_none()) {
-        return Err(ApiError::bad_request(
-            "invalid_field",
+        return Err(ApiError::new(
+            Code::InvalidField,
             format!("status: '{status}' is not active, disabled or deleted"),
         ));
     }

@@ -30,7 +30,7 @@ use crate::admin::route::{classify, Endpoint};
 use crate::admin::secret::Random;
 use crate::admin::store::Store;
 use crate::admin::work::Work;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::events::pending::EventQueue;
 use crate::policy::key_hash::sha256_hex;
 use futures_util::lock::Mutex;
@@ -153,7 +153,7 @@ impl Registry {
         }
         match self.store.principal_by_token(&hash)? {
             Some(doc) => Ok(doc.principal()),
-            None => Err(ApiError::unauthenticated("invalid_admin_token", "Unknown admin token.")),
+            None => Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token.")),
         }
     }
 
@@ -178,8 +178,8 @@ pub fn bearer(authorization: Option<&str>) -> Result<&str, ApiError> {
         .map(|(_, t)| t.trim());
     match token {
         Some(token) if !token.is_empty() => Ok(token),
-        _ => Err(ApiError::unauthenticated(
-            "missing_admin_token",
+        _ => Err(ApiError::new(
+            Code::MissingAdminToken,
             "No admin token provided. Send it as 'Authorization: Bearer <token>'.",
         )),
     }
@@ -214,7 +214,7 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         RotateKey(id) => keys::rotate_secret(step, &id),
         Audit => audit::list(step),
         OpenApi | Webhooks | KeyUsage(_) | ProjectUsage(_) | OrgUsage => {
-            Err(ApiError::not_found("Not served by the registry."))
+            Err(ApiError::new(Code::NotFound, "Not served by the registry."))
         }
     }
 }
@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(bearer(Some("Bearer abc ")).unwrap(), "abc");
         assert_eq!(bearer(Some("bearer abc")).unwrap(), "abc");
         for missing in [None, Some(""), Some("Bearer "), Some("Basic abc"), Some("abc")] {
-            assert_eq!(bearer(missing).unwrap_err().code, "missing_admin_token", "{missing:?}");
+            assert_eq!(bearer(missing).unwrap_err().code(), "missing_admin_token", "{missing:?}");
         }
     }
 

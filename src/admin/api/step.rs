@@ -8,7 +8,7 @@ use crate::admin::role::Principal;
 use crate::admin::secret::Random;
 use crate::admin::store::{Listed, Store};
 use crate::admin::work::Work;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::events::pending::EventQueue;
 use crate::events::{Event, EventId, EventType};
 use crate::policy::RoutingConfig;
@@ -136,5 +136,5 @@ impl<'a> Step<'a> {
 
 /// 500 `registry_error`: the registry failed on its own side.
 pub fn internal() -> ApiError {
-    ApiError::internal("registry_error", "The registry failed while answering.")
+    ApiError::new(Code::RegistryError, "The registry failed while answering.")
 }

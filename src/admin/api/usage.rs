@@ -14,7 +14,7 @@ use crate::admin::key::Key;
 use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::project::Project;
 use crate::admin::report::{KeyLine, KeyReport, OrgReport, ProjectLine, ProjectReport};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ledger::usage_book::UsageTotals;
 use crate::ledger::{Command, Reply};
 use crate::limits::{LimitUse, Limits};
@@ -103,6 +103,6 @@ async fn ask(
 ) -> Result<(UsageTotals, Vec<LimitUse>), ApiError> {
     match ledgers.call(key_id, &Command::Report { limits }).await? {
         Reply::Report { usage, limits, .. } => Ok((usage, limits)),
-        _ => Err(ApiError::unavailable("ledger_unavailable", "A key's ledger gave no usage report.")),
+        _ => Err(ApiError::new(Code::LedgerUnavailable, "A key's ledger gave no usage report.")),
     }
 }

@@ -6,7 +6,7 @@
 use crate::admin::key::KeyView;
 use crate::admin::principal::{Membership, PrincipalView};
 use crate::admin::role::Principal;
-use crate::error::ApiError;
+use crate::error::{ErrorType, LimitDetails};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Value};
 
@@ -115,6 +115,20 @@ const ROTATED_KEY: Named = Named {
     },
 };
 
+/// The inner object of the envelope as [`crate::error::ApiError`] serializes it by hand.
+#[derive(schemars::JsonSchema)]
+#[schemars(rename = "ApiError")]
+#[allow(dead_code)]
+struct ErrorObject {
+    message: String,
+    #[schemars(rename = "type")]
+    kind: ErrorType,
+    /// The error's code (see the README's table of codes).
+    code: String,
+    /// Which limit tripped (429 answers of a limit only).
+    limit: Option<LimitDetails>,
+}
+
 const ERROR: Named = Named {
     name: "Error",
     schema: |generator| {
@@ -122,7 +136,7 @@ const ERROR: Named = Named {
             "description": "The error envelope of every refusal and failure.",
             "type": "object",
             "required": ["error"],
-            "properties": { "error": of::<ApiError>(generator) },
+            "properties": { "error": of::<ErrorObject>(generator) },
         })
     },
 };

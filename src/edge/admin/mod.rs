@@ -17,17 +17,18 @@ use crate::admin::permission::{check, Action, Target};
 use crate::admin::role::Principal;
 use crate::admin::route::{classify, Endpoint};
 use crate::admin::OPENAPI_JSON;
-use crate::error::ApiError;
+use crate::edge::respond::{internal, logged};
+use crate::error::{ApiError, Code};
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
-    let url = req.url().map_err(internal)?;
+    let url = req.url().map_err(|e| internal("admin", e))?;
     match classify(req.method().as_ref(), url.path())? {
         Endpoint::OpenApi => {
             let headers = Headers::new();
-            headers.set("content-type", "application/json").map_err(internal)?;
-            Ok(Response::ok(OPENAPI_JSON).map_err(internal)?.with_headers(headers))
+            headers.set("content-type", "application/json").map_err(|e| internal("admin", e))?;
+            Ok(Response::ok(OPENAPI_JSON).map_err(|e| internal("admin", e))?.with_headers(headers))
         }
         Endpoint::Webhooks => {
             let authorization = authorization(&req);
@@ -37,9 +38,10 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             };
             check(&caller, Action::WebhooksManage, Standing::default(), Target::Org)?;
             let (method, path) = (req.method(), url.path().to_owned());
-            let mut answer = crate::edge::outbox::handle_admin(req, env).await.map_err(internal)?;
+            let mut answer = crate::edge::outbox::handle_admin(req, env).await.map_err(|e| internal("admin", e))?;
             if method != Method::Get && (200..300).contains(&answer.status_code()) {
-                let body = answer.cloned().map_err(internal)?.json::<Value>().await.unwrap_or(Value::Null);
+                let body =
+                    answer.cloned().map_err(|e| internal("admin", e))?.json::<Value>().await.unwrap_or(Value::Null);
                 let changed = json!({ "method": method.to_string(), "path": path, "answer": body });
                 let report = ask(
                     env,
@@ -86,14 +88,15 @@ async fn ask(
 ) -> Result<Response, ApiError> {
     let headers = Headers::new();
     if let Some(authorization) = authorization {
-        headers.set("authorization", authorization).map_err(internal)?;
+        headers.set("authorization", authorization).map_err(|e| internal("admin", e))?;
     }
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
     if let Some(body) = body {
         init.with_body(Some(worker::js_sys::Uint8Array::from(&body[..]).into()));
     }
-    let request = Request::new_with_init(&format!("https://registry{path}"), &init).map_err(internal)?;
+    let request =
+        Request::new_with_init(&format!("https://registry{path}"), &init).map_err(|e| internal("admin", e))?;
     registry(env)?.fetch_with_request(request).await.map_err(unavailable)
 }
 
@@ -113,12 +116,6 @@ fn registry(env: &Env) -> Result<Stub, ApiError> {
 }
 
 fn unavailable(e: worker::Error) -> ApiError {
-    worker::console_error!("registry unreachable: {e}");
-    ApiError::unavailable("registry_unavailable", "The admin registry cannot be reached; retry shortly.")
-        .with_retry_after(1)
-}
-
-fn internal(e: worker::Error) -> ApiError {
-    worker::console_error!("admin: {e}");
-    ApiError::internal("internal_error", "The admin API failed while answering.")
+    let answer = ApiError::new(Code::RegistryUnavailable, "The admin registry cannot be reached; retry shortly.");
+    logged(answer.with_retry_after(1), "registry unreachable", e)
 }

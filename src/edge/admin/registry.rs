@@ -18,9 +18,9 @@ use crate::admin::api::{self, bearer, bootstrap_token, Call, Surroundings, MIN_A
 use crate::admin::store::Store;
 use crate::edge::config::Config;
 use crate::edge::outbox::PendingEvents;
-use crate::edge::respond::error_response;
+use crate::edge::respond::{error_response, logged};
 use crate::edge::sql::ObjectSql;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use worker::{
     durable_object, Date, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, State, Storage,
 };
@@ -64,7 +64,7 @@ impl DurableObject for Registry {
 
 impl Registry {
     async fn serve(&self, mut req: Request) -> std::result::Result<Answer, ApiError> {
-        let url = req.url().map_err(internal)?;
+        let url = req.url().map_err(|e| logged(api::step::internal(), "registry", e))?;
         let method = req.method();
         let authorization = req.headers().get("authorization").ok().flatten();
         let token = bearer(authorization.as_deref())?;
@@ -73,7 +73,7 @@ impl Registry {
             _ => req
                 .bytes()
                 .await
-                .map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read."))?,
+                .map_err(|_| ApiError::new(Code::InvalidBody, "The request body could not be read."))?,
         };
         let config = Config::get(&self.env)?;
         let admin_token = self.env.secret("ADMIN_TOKEN").map(|s| s.to_string()).ok();
@@ -124,11 +124,6 @@ fn now_ms() -> u64 {
 /// The platform's CSPRNG.
 fn os_random(bytes: &mut [u8]) {
     getrandom::fill(bytes).expect("the platform's random number generator");
-}
-
-fn internal(e: worker::Error) -> ApiError {
-    worker::console_error!("registry: {e}");
-    api::step::internal()
 }
 
 fn respond(answer: Answer) -> Result<Response> {

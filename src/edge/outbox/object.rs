@@ -13,9 +13,9 @@
 use super::config::retry_policy;
 use super::random::{jitter, random_bytes};
 use super::send::{send, Outgoing};
-use crate::edge::respond::error_response;
+use crate::edge::respond::{error_response, internal};
 use crate::edge::sql::ObjectSql;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::events::outbox_store::OutboxStore;
 use crate::events::{
     endpoint_id, parse_endpoint_request, read_batch, signing_secret, webhook_route, Delivery, EndpointView,
@@ -94,7 +94,7 @@ impl Outbox {
         }
         let entries = match read_batch(body) {
             Ok(entries) => entries,
-            Err(reason) => return error_response(&ApiError::bad_request("invalid_batch", reason)),
+            Err(reason) => return error_response(&ApiError::new(Code::InvalidBatch, reason)),
         };
         let now = now_ms();
         let (mut accepted, mut rejected, mut deliveries) = (0, Vec::new(), 0);
@@ -119,48 +119,43 @@ impl Outbox {
     async fn admin(&self, route: WebhookRoute, mut req: Request) -> std::result::Result<Response, ApiError> {
         match route {
             WebhookRoute::Create => {
-                let new = parse_endpoint_request(&req.bytes().await.map_err(internal)?)?;
-                if self.store.endpoint_count().map_err(internal)? >= MAX_ENDPOINTS {
-                    return Err(ApiError::bad_request(
-                        "too_many_webhooks",
+                let new = parse_endpoint_request(&req.bytes().await.map_err(|e| internal("outbox", e))?)?;
+                if self.store.endpoint_count().map_err(|e| internal("outbox", e))? >= MAX_ENDPOINTS {
+                    return Err(ApiError::new(
+                        Code::TooManyWebhooks,
                         format!("At most {MAX_ENDPOINTS} webhook endpoints; delete one first."),
                     ));
                 }
-                let id = endpoint_id(random_bytes().map_err(internal)?);
-                let secret = signing_secret(random_bytes().map_err(internal)?);
+                let id = endpoint_id(random_bytes().map_err(|e| internal("outbox", e))?);
+                let secret = signing_secret(random_bytes().map_err(|e| internal("outbox", e))?);
                 let now = now_ms();
-                self.store.insert_endpoint(&id, &new, &secret, now).map_err(internal)?;
+                self.store.insert_endpoint(&id, &new, &secret, now).map_err(|e| internal("outbox", e))?;
                 let view = EndpointView { id, url: new.url, events: new.events, created_at: now, secret: Some(secret) };
-                Ok(Response::from_json(&view).map_err(internal)?.with_status(201))
+                Ok(Response::from_json(&view).map_err(|e| internal("outbox", e))?.with_status(201))
             }
-            WebhookRoute::List => json(&List { data: self.store.endpoints().map_err(internal)? }),
+            WebhookRoute::List => json(&List { data: self.store.endpoints().map_err(|e| internal("outbox", e))? }),
             WebhookRoute::Delete { id } => {
-                if !self.store.delete_endpoint(&id).map_err(internal)? {
+                if !self.store.delete_endpoint(&id).map_err(|e| internal("outbox", e))? {
                     return Err(no_endpoint(&id));
                 }
                 json(&serde_json::json!({ "id": id, "deleted": true }))
             }
             WebhookRoute::Deliveries { id } => {
-                if !self.store.endpoint_exists(&id).map_err(internal)? {
+                if !self.store.endpoint_exists(&id).map_err(|e| internal("outbox", e))? {
                     return Err(no_endpoint(&id));
                 }
-                json(&List { data: self.store.deliveries(&id, LISTED).map_err(internal)? })
+                json(&List { data: self.store.deliveries(&id, LISTED).map_err(|e| internal("outbox", e))? })
             }
         }
     }
 }
 
 fn json(value: &impl Serialize) -> std::result::Result<Response, ApiError> {
-    Response::from_json(value).map_err(internal)
+    Response::from_json(value).map_err(|e| internal("outbox", e))
 }
 
 fn no_endpoint(id: &str) -> ApiError {
-    ApiError::not_found(format!("No webhook endpoint {id}."))
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    worker::console_error!("outbox: {e}");
-    ApiError::internal("internal_error", "The webhook outbox failed while answering.")
+    ApiError::new(Code::NotFound, format!("No webhook endpoint {id}."))
 }
 
 fn now_ms() -> u64 {
