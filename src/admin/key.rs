@@ -168,7 +168,7 @@ mod tests {
             parsed.boundary_routing_groups,
             [project.rules.routing_groups.clone(), ceiling.rules.routing_groups]
         );
-        assert_eq!(parsed.boundary_ip_allowlists, [org.rules.ip_allowlist.clone()]);
+        assert_eq!(parsed.boundary_ip_allowlists, std::slice::from_ref(&org.rules.ip_allowlist));
         assert_eq!(parsed.boundary_expires_at, Some(10 + 2 * 86_400_000), "created_at + the ceiling's lifetime");
         assert_eq!((parsed.status, parsed.expires_at), (KeyStatus::Active, Some(1_000)));
     }
