@@ -1,7 +1,9 @@
 //! The admin API's use-cases on the host: the registry's core over real SQLite, with KV and the
 //! ledger objects faked (and made to fail). Covers the walk from an empty deployment to a
-//! rotated and deleted key, a few cells of the permission table, and the pending work a KV or
-//! object failure leaves: what the answer says, what is retried, in which order.
+//! rotated and deleted key, a few cells of the permission table, the pending work a KV or
+//! object failure leaves (what the answer says, what is retried, in which order), and
+//! boundaries that cannot be widened: project ceilings, required routing groups, IP allowlists
+//! and expiry, and the request path holding the records the handlers write to them.
 
 mod common;
 
@@ -13,8 +15,9 @@ use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
 use teamkeys::admin::store::Store;
 use teamkeys::events::pending::EventQueue;
+use teamkeys::family::Family;
 use teamkeys::policy::key_hash::{record_name_of_hash, sha256_hex};
-use teamkeys::policy::RoutingConfig;
+use teamkeys::policy::{authorize, CallFacts, KeyPolicy, RoutingConfig};
 
 const ADMIN: &str = "admin-token-0123456789";
 const START_MS: u64 = 1_750_000_000_000;
@@ -62,7 +65,7 @@ impl Admin {
             kv: FakeKv::default(),
             ledgers: FakeLedgers::new(&clock),
             clock,
-            routing: RoutingConfig::default_for("https://upstream.test", "UPSTREAM_API_KEY"),
+            routing: routing(),
             random: RefCell::new(Seeded::new(7)),
         }
     }
@@ -138,6 +141,16 @@ impl Admin {
         assert_eq!(made.status, 201, "{:?}", made.body);
         (made.id(), made.body["key"].as_str().unwrap().to_owned())
     }
+}
+
+/// Three groups serving every OpenAI model, in this order: `default`, `us`, `eu`.
+fn routing() -> RoutingConfig {
+    let family = serde_json::to_value(Family::OpenAi).unwrap();
+    let group = |name: &str| {
+        json!({"name": name, "models": ["*"],
+            "targets": [{"base_url": format!("https://{name}.test"), "family": family, "credential_secret": "S"}]})
+    };
+    RoutingConfig::from_json(&json!({"groups": [group("default"), group("us"), group("eu")]}).to_string()).unwrap()
 }
 
 struct Team {
@@ -473,4 +486,293 @@ fn a_usage_report_fails_closed_when_a_ledger_object_is_unreachable() {
         assert_eq!((usage.status, usage.code()), (503, "ledger_unavailable"), "{path}");
     }
     assert_eq!(admin.call(ADMIN, "GET", "/usage", None).status, 503);
+}
+
+const DAY_MS: u64 = 86_400_000;
+
+/// A project boundary requiring every constrainable field.
+fn strict_boundary() -> Value {
+    json!({"models": {"allow": ["gpt-*"]}, "routing_groups": ["eu", "us"], "ip_allowlist": ["10.0.0.0/8"],
+        "limits": {"rpm": 100}, "max_key_lifetime_days": 30})
+}
+
+/// `base` with `field` replaced by `value` (or removed, for `null`).
+fn with(base: &Value, field: &str, value: Value) -> Value {
+    let mut changed = base.clone();
+    match value {
+        Value::Null => changed.as_object_mut().unwrap().remove(field),
+        value => changed.as_object_mut().unwrap().insert(field.to_owned(), value),
+    };
+    changed
+}
+
+impl Admin {
+    /// A project whose boundary an Admin set (and so its ceiling), with an owner.
+    fn bounded_team(&self, boundary: Value) -> Team {
+        let team = self.team();
+        let both = json!({"ceiling": boundary, "boundary": boundary});
+        let set = self.call(ADMIN, "PATCH", &format!("/projects/{}", team.project), Some(both));
+        assert_eq!(set.status, 200, "{:?}", set.body);
+        team
+    }
+
+    /// Asserts a 400 `boundary_exceeded` whose message starts with `prefix`.
+    fn refused(&self, answered: Answered, prefix: &str) {
+        assert_eq!((answered.status, answered.code()), (400, "boundary_exceeded"), "{prefix}: {:?}", answered.body);
+        let message = answered.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(prefix), "expected '{prefix}…', got '{message}'");
+    }
+}
+
+#[test]
+fn an_admin_set_boundary_is_the_ceiling_and_owners_narrow_within_it() {
+    let admin = Admin::new();
+    let project = admin.call(ADMIN, "POST", "/projects", Some(json!({"name": "p", "boundary": strict_boundary()})));
+    assert_eq!(project.status, 201, "{:?}", project.body);
+    assert_eq!(project.body["ceiling"], project.body["boundary"], "the Admin's boundary becomes the ceiling");
+    let id = project.id();
+    let owner =
+        admin.call(ADMIN, "POST", "/principals", Some(json!({"name": "O", "role": "project_owner", "projects": [id]})));
+    let owner = owner.body["token"].as_str().unwrap().to_owned();
+    let path = format!("/projects/{id}");
+
+    // Narrowing every field is the owner's to do.
+    let narrow = json!({"models": {"allow": ["gpt-4o*"]}, "routing_groups": ["eu"], "ip_allowlist": ["10.1.0.0/16"],
+        "limits": {"rpm": 50}, "max_key_lifetime_days": 7});
+    let narrowed = admin.call(&owner, "PATCH", &path, Some(json!({"boundary": narrow})));
+    assert_eq!(narrowed.status, 200, "{:?}", narrowed.body);
+    assert_eq!(narrowed.body["ceiling"]["limits"]["rpm"], 100, "the ceiling stays");
+
+    // Widening any field past the ceiling is refused, naming the field.
+    let ceiling = strict_boundary();
+    for (field, value, prefix) in [
+        ("limits", json!({"rpm": 101}), "boundary.limits.rpm: 101 is above the project's ceiling (rpm 100)"),
+        ("limits", json!({}), ""),
+        (
+            "models",
+            json!({"allow": ["claude-*"]}),
+            "boundary.models.allow[0]: 'claude-*' is outside the project's ceiling",
+        ),
+        (
+            "routing_groups",
+            json!(["eu", "default"]),
+            "boundary.routing_groups[1]: 'default' is outside the project's ceiling",
+        ),
+        ("routing_groups", json!([]), "boundary.routing_groups: empty means every group"),
+        (
+            "ip_allowlist",
+            json!(["11.0.0.0/8"]),
+            "boundary.ip_allowlist[0]: '11.0.0.0/8' is outside the project's ceiling",
+        ),
+        ("ip_allowlist", json!(["0.0.0.0/0"]), "boundary.ip_allowlist[0]"),
+        ("ip_allowlist", json!([]), "boundary.ip_allowlist: empty means anywhere"),
+        (
+            "max_key_lifetime_days",
+            json!(31),
+            "boundary.max_key_lifetime_days: 31 is above the project's ceiling (30 days)",
+        ),
+        ("max_key_lifetime_days", Value::Null, "boundary.max_key_lifetime_days: is required"),
+    ] {
+        let answered =
+            admin.call(&owner, "PATCH", &path, Some(json!({"boundary": with(&ceiling, field, value.clone())})));
+        if prefix.is_empty() {
+            assert_eq!(answered.status, 200, "limits left unset inherit the ceiling: {:?}", answered.body);
+        } else {
+            admin.refused(answered, prefix);
+        }
+    }
+    admin.refused(admin.call(&owner, "PATCH", &path, Some(json!({"boundary": {}}))), "boundary.routing_groups");
+
+    // The ceiling is the Admins' alone.
+    let raised = admin.call(&owner, "PATCH", &path, Some(json!({"ceiling": {}, "boundary": {}})));
+    assert_eq!((raised.status, raised.code()), (403, "permission_denied"));
+    assert!(
+        raised.body["error"]["message"].as_str().unwrap().contains("'projects.ceiling.write'"),
+        "{:?}",
+        raised.body
+    );
+    let kept = admin.call(&owner, "GET", &path, None);
+    assert_eq!(kept.body["ceiling"], strict_boundary());
+}
+
+#[test]
+fn an_admin_sets_the_ceiling_on_every_path() {
+    let admin = Admin::new();
+    admin.call(ADMIN, "PUT", "/org/policy", Some(json!({"limits": {"rpm": 1000}})));
+    let create = |body: Value| admin.call(ADMIN, "POST", "/projects", Some(body));
+    admin.refused(
+        create(json!({"name": "p", "boundary": {"limits": {"rpm": 60}}, "ceiling": {"limits": {"rpm": 50}}})),
+        "boundary.limits.rpm: 60 is above the project's ceiling (rpm 50)",
+    );
+    admin.refused(
+        create(json!({"name": "p", "ceiling": {"limits": {"rpm": 2000}}})),
+        "ceiling.limits.rpm: 2000 is above the organisation boundary (rpm 1000)",
+    );
+    // A ceiling above an open boundary: the keys get the ceiling where the boundary says nothing.
+    let made = create(json!({"name": "p", "ceiling": {"limits": {"rpm": 100}}}));
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let id = made.id();
+    let path = format!("/projects/{id}");
+    let (key_id, secret) = admin.create_key(ADMIN, json!({"name": "k", "project": id}));
+    assert_eq!(find(&admin.kv.record(&kv_name(&secret)).unwrap(), "rpm"), Some(&json!(100)));
+    admin.refused(
+        admin.call(ADMIN, "POST", "/keys", Some(json!({"name": "k", "project": id, "limits": {"rpm": 101}}))),
+        &format!("limits.rpm: 101 is above the ceiling of project '{id}' (rpm 100)"),
+    );
+
+    // An Admin's boundary is held to the ceiling too; raising both in one request works.
+    admin.refused(
+        admin.call(ADMIN, "PATCH", &path, Some(json!({"boundary": {"limits": {"rpm": 150}}}))),
+        "boundary.limits.rpm: 150 is above the project's ceiling (rpm 100)",
+    );
+    let both = json!({"ceiling": {"limits": {"rpm": 200}}, "boundary": {"limits": {"rpm": 150}}});
+    assert_eq!(admin.call(ADMIN, "PATCH", &path, Some(both)).status, 200);
+    // Lowering the ceiling below the boundary needs the boundary lowered with it.
+    admin.refused(
+        admin.call(ADMIN, "PATCH", &path, Some(json!({"ceiling": {"limits": {"rpm": 120}}}))),
+        "boundary.limits.rpm: 150 is above the project's ceiling (rpm 120)",
+    );
+    let lowered = json!({"ceiling": {"limits": {"rpm": 20}}, "boundary": {"limits": {"rpm": 10}}});
+    assert_eq!(admin.call(ADMIN, "PATCH", &path, Some(lowered)).status, 200);
+    assert_eq!(find(&admin.kv.record(&kv_name(&secret)).unwrap(), "rpm"), Some(&json!(10)), "keys re-projected");
+    let pushed = admin.ledgers.received.borrow().last().cloned().unwrap();
+    assert_eq!(
+        (pushed.0.as_str(), find(&serde_json::to_value(&pushed.1).unwrap(), "rpm")),
+        (key_id.as_str(), Some(&json!(10)))
+    );
+    admin.refused(
+        admin.call(ADMIN, "PATCH", &path, Some(json!({"ceiling": {"limits": {"rpm": 5000}}}))),
+        "ceiling.limits.rpm: 5000 is above the organisation boundary",
+    );
+}
+
+#[test]
+fn keys_cannot_clear_what_a_boundary_requires() {
+    let admin = Admin::new();
+    let team = admin.bounded_team(strict_boundary());
+    let expires = START_MS + 30 * DAY_MS;
+    let valid = json!({"name": "k", "project": team.project, "routing_groups": ["eu"], "ip_allowlist": ["10.2.0.0/16"],
+        "expires_at": expires});
+    let layer = format!("the boundary of project '{}'", team.project);
+    for (field, value, prefix) in [
+        (
+            "routing_groups",
+            Value::Null,
+            format!("routing_groups: empty means every group, and {layer} allows only groups eu, us"),
+        ),
+        ("routing_groups", json!(["default"]), "routing_groups[0]: 'default' is outside".to_owned()),
+        (
+            "ip_allowlist",
+            Value::Null,
+            format!("ip_allowlist: empty means anywhere, and {layer} allows only 10.0.0.0/8"),
+        ),
+        ("ip_allowlist", json!(["10.0.0.1", "192.0.2.1"]), "ip_allowlist[1]: '192.0.2.1' is outside".to_owned()),
+        ("expires_at", Value::Null, format!("expires_at: is required: {layer} allows keys at most 30 days of life")),
+        ("expires_at", json!(expires + 1), "expires_at: ".to_owned()),
+    ] {
+        admin.refused(admin.call(&team.member, "POST", "/keys", Some(with(&valid, field, value))), &prefix);
+    }
+    let (key_id, secret) = admin.create_key(&team.member, valid);
+
+    // The record carries the boundaries' constraints, as version 2 with them marked critical.
+    let record = admin.kv.record(&kv_name(&secret)).unwrap();
+    assert_eq!(record["v"], 2);
+    assert_eq!(record["boundary_routing_groups"], json!([["eu", "us"]]), "boundary and ceiling are equal: once");
+    assert_eq!(record["boundary_ip_allowlists"], json!([["10.0.0.0/8"]]));
+    assert_eq!(record["boundary_expires_at"], START_MS + 30 * DAY_MS);
+    assert_eq!(record["critical"], json!(["boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"]));
+    let view = admin.call(&team.member, "GET", &format!("/keys/{key_id}"), None);
+    assert_eq!(view.body["effective"]["boundary_routing_groups"], json!([["eu", "us"]]));
+
+    // Every change of rules or expiry is checked; clearing a required value is refused.
+    let path = format!("/keys/{key_id}");
+    for (patch, prefix) in [
+        (json!({"routing_groups": []}), "routing_groups: empty means every group"),
+        (json!({"ip_allowlist": []}), "ip_allowlist: empty means anywhere"),
+        (json!({"expires_at": null}), "expires_at: is required"),
+        (json!({"expires_at": START_MS + 31 * DAY_MS}), "expires_at: "),
+        (json!({"limits": {"rpm": 101}}), "limits.rpm: 101 is above"),
+    ] {
+        admin.refused(admin.call(&team.member, "PATCH", &path, Some(patch)), prefix);
+    }
+    let narrowed = admin.call(
+        &team.member,
+        "PATCH",
+        &path,
+        Some(json!({"routing_groups": ["us"], "expires_at": START_MS + DAY_MS, "name": "renamed"})),
+    );
+    assert_eq!(narrowed.status, 200, "{:?}", narrowed.body);
+
+    // A boundary tightened later does not block renaming, and applies to the record at once.
+    let tighter = with(&strict_boundary(), "max_key_lifetime_days", json!(1));
+    let tighter = with(&tighter, "routing_groups", json!(["eu"]));
+    assert_eq!(
+        admin
+            .call(&team.owner, "PATCH", &format!("/projects/{}", team.project), Some(json!({"boundary": tighter})))
+            .status,
+        200
+    );
+    assert_eq!(admin.call(&team.member, "PATCH", &path, Some(json!({"name": "again"}))).status, 200);
+    let record = admin.kv.record(&kv_name(&secret)).unwrap();
+    assert_eq!(record["boundary_routing_groups"], json!([["eu"], ["eu", "us"]]));
+    assert_eq!(record["routing_groups"], json!(["us"]), "the key's own rules are left as its creator set them");
+}
+
+#[test]
+fn the_request_path_holds_a_record_to_its_boundaries() {
+    let admin = Admin::new();
+    let team = admin.bounded_team(strict_boundary());
+    let expires = START_MS + 30 * DAY_MS;
+    let (_, secret) = admin.create_key(
+        &team.member,
+        json!({"name": "k", "project": team.project, "routing_groups": ["us", "eu"], "ip_allowlist": ["10.2.0.0/16"],
+            "expires_at": expires}),
+    );
+    let record = admin.kv.record(&kv_name(&secret)).unwrap();
+    let outcome = |record: &Value, ip: &str, now_ms: u64| {
+        let policy = KeyPolicy::from_json(record.to_string().as_bytes()).expect("the handlers write valid records");
+        let call = CallFacts { family: Family::OpenAi, model: Some("gpt-4o"), client_ip: Some(ip.parse().unwrap()) };
+        match authorize(&policy, &call, &admin.routing, now_ms) {
+            Ok(route) => Ok(route.group.to_owned()),
+            Err(denial) => Err(teamkeys::error::ApiError::from(denial).code().as_str()),
+        }
+    };
+    assert_eq!(outcome(&record, "10.2.0.1", START_MS), Ok("us".to_owned()));
+    assert_eq!(outcome(&record, "10.3.0.1", START_MS), Err("ip_not_allowed"));
+
+    // A record whose own rules are wider (written by hand, or stale) is still held to its
+    // boundaries: routing groups, IP allowlist and lifetime.
+    let mut widened = record.clone();
+    for field in ["routing_groups", "ip_allowlist", "expires_at"] {
+        widened.as_object_mut().unwrap().remove(field);
+    }
+    assert_eq!(outcome(&widened, "10.3.0.1", START_MS), Ok("us".to_owned()), "inside the boundary: passes");
+    assert_eq!(outcome(&widened, "192.0.2.1", START_MS), Err("ip_not_allowed"));
+    assert_eq!(outcome(&widened, "10.3.0.1", START_MS + 30 * DAY_MS), Err("key_expired"));
+    widened["boundary_routing_groups"] = json!([["eu"]]);
+    assert_eq!(
+        outcome(&widened, "10.3.0.1", START_MS),
+        Ok("eu".to_owned()),
+        "`default` and `us` come first, but only eu is allowed"
+    );
+    widened["boundary_routing_groups"] = json!([["eu"], ["us"]]);
+    assert_eq!(outcome(&widened, "10.3.0.1", START_MS), Err("routing_group_not_allowed"));
+
+    // A boundary that appears after the key was made reaches its record, and the request path.
+    let (_, open_secret) = admin.create_key(ADMIN, json!({"name": "open", "project": admin.team().project}));
+    assert_eq!(
+        outcome(&admin.kv.record(&kv_name(&open_secret)).unwrap(), "192.0.2.1", START_MS),
+        Ok("default".to_owned())
+    );
+    let policy = admin.call(
+        ADMIN,
+        "PUT",
+        "/org/policy",
+        Some(json!({"ip_allowlist": ["10.0.0.0/8"], "max_key_lifetime_days": 1})),
+    );
+    assert_eq!(policy.status, 200, "{:?}", policy.body);
+    let open = admin.kv.record(&kv_name(&open_secret)).unwrap();
+    assert_eq!(outcome(&open, "192.0.2.1", START_MS), Err("ip_not_allowed"));
+    assert_eq!(outcome(&open, "10.0.0.1", START_MS + DAY_MS), Err("key_expired"));
+    assert_eq!(outcome(&open, "10.0.0.1", START_MS), Ok("default".to_owned()));
 }

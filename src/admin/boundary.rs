@@ -1,42 +1,63 @@
-//! Policy boundaries: the organisation's, set by Admins, and each project's, which its owner may
-//! use to narrow the organisation's. A key never gets more than every boundary above it allows.
+//! Policy boundaries: the organisation's, set by Admins, and each project's two: its *ceiling*,
+//! set by Admins only, and its *boundary*, which the project's owners set within the ceiling.
+//! A key never gets more than every boundary above it allows.
 //!
-//! A boundary is a model rule and ceilings ([`Boundary`]). Two operations:
-//! - [`check_rules_within`], on create of a key and on every update of its rules, takes the
-//!   key's whole rules as they will be ([`check_within`] does the same for a project's
-//!   boundary): a value set *explicitly* above a boundary is refused, naming the field
-//!   ([`BoundaryExceeded`], answered 400 `boundary_exceeded`). A value left unset inherits.
-//!   A boundary constrains models and limits only; a key's routing groups, IP allowlist and
-//!   expiry are its creator's to set.
-//! - [`effective_limits`] and [`model_rules`], when projecting a key for the request path: the key's
-//!   own values clamped by every boundary as it is *now*, so a boundary tightened later applies
-//!   to existing keys without rewriting them (and loosening it again restores them).
+//! A boundary ([`Boundary`]) is the widest rules a key below may have (`models`,
+//! `routing_groups`, `ip_allowlist`, `limits`; an empty value constrains nothing) and a longest
+//! key lifetime (`max_key_lifetime_days`).
+//!
+//! Projects: an Admin sets a project's `ceiling` (on create it defaults to the `boundary` given,
+//! so the boundary an Admin sets is the most the owners can ever give back); its `boundary` must
+//! lie within the organisation's boundary and within its ceiling, whoever sets it; a ceiling
+//! must lie within the organisation's boundary when set. A project stored before ceilings
+//! existed reads its boundary as its ceiling (see `crate::admin::project`). Keys are held to all
+//! three layers: the organisation's boundary, the project's boundary, its ceiling.
+//!
+//! Two operations:
+//! - [`check_key_within`], on create of a key and on every update of its rules or expiry, takes
+//!   the key's whole rules and expiry as they will be ([`check_boundary_within`] does the same
+//!   for a project's boundary or ceiling): a value outside a boundary is refused, naming the
+//!   field ([`BoundaryExceeded`], answered 400 `boundary_exceeded`). Per field:
+//!   - limits: a value set above a ceiling is refused; a value left unset inherits;
+//!   - models: an allow-list entry is refused only when a boundary certainly excludes every
+//!     model it could match (globs cannot always be intersected);
+//!   - routing groups and IP allowlist: under a boundary that lists some, the key's list must
+//!     be non-empty (empty would mean "every group", "anywhere") and within the boundary's: each
+//!     group on the boundary's list, each address or range inside one of its ranges;
+//!   - expiry: under a `max_key_lifetime_days` of N, the key must have an `expires_at` at most N
+//!     days after its creation (a boundary under another must have a maximum of at most N).
+//! - The projection for the request path ([`effective_limits`], [`constraints`]): the key's own
+//!   limits clamped by every boundary as it is *now*, and the boundaries' model rules, routing
+//!   group lists, IP allowlists and lifetime carried in the record beside the key's own rules
+//!   and checked on every call. So a boundary tightened later applies to existing keys without
+//!   rewriting them (and loosening it again restores them), and a record whose own rules are
+//!   wider is still held to its boundaries.
 //!
 //! Limits: each ceiling caps the same field of the key (`rpm` … `default_max_tokens`); the
 //! effective value is the least of those set. Spend: a boundary's caps are hard ceilings per
 //! period; a key's hard cap is lowered to the ceiling, a key's `warn` cap under a ceiling is
 //! refused on create and replaced by the ceiling once a ceiling appears later.
-//! Models: globs cannot always be intersected into one allow or block list, so the request path
-//! checks the key's own rule and each boundary's rule ([`model_rules`]); on create, an allow-list
-//! entry is refused only when a boundary certainly excludes every model it could match.
 
 use crate::limits::{CapMode, Limits, SpendCap, SpendPeriod};
 use crate::policy::glob::glob_match;
-use crate::policy::{KeyRules, ModelAccess};
+use crate::policy::{IpAllowlist, KeyRules, ModelAccess};
 use serde::{Deserialize, Serialize};
-use std::num::NonZeroU64;
+use std::num::{NonZeroU32, NonZeroU64};
 
-/// What a layer (the organisation or a project) allows the keys below it.
+/// Milliseconds in a day, for lifetimes.
+const DAY_MS: u64 = 86_400_000;
+
+/// What a layer (the organisation, a project's ceiling, a project) allows the keys below it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Boundary {
-    /// Models keys below may call; absent: every model.
-    #[serde(default, skip_serializing_if = "ModelAccess::is_all")]
-    pub models: ModelAccess,
-    /// Ceilings: every limit set is the highest a key below may have.
-    #[serde(default)]
-    pub limits: Limits,
+    /// The widest rules a key below may have; each empty value constrains nothing.
+    #[serde(flatten)]
+    pub rules: KeyRules,
+    /// The longest a key below may live, in days from its creation; absent: no maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_key_lifetime_days: Option<NonZeroU32>,
 }
 
 /// A boundary and how to name it to people.
@@ -47,11 +68,26 @@ pub struct Layer<'a> {
     pub boundary: &'a Boundary,
 }
 
-/// A value above a boundary: the field (e.g. `limits.rpm`, `models.allow[1]`) and why.
+/// A value outside a boundary: the field (e.g. `limits.rpm`, `models.allow[1]`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoundaryExceeded {
     pub field: String,
     pub message: String,
+}
+
+impl BoundaryExceeded {
+    fn new(field: impl Into<String>, message: String) -> BoundaryExceeded {
+        BoundaryExceeded { field: field.into(), message }
+    }
+}
+
+/// When a key lives: what a boundary's `max_key_lifetime_days` is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Life {
+    /// Unix ms.
+    pub created_at: u64,
+    /// Unix ms; `None`: never expires.
+    pub expires_at: Option<u64>,
 }
 
 /// A limit a boundary caps field for field.
@@ -71,31 +107,42 @@ const SCALARS: [Scalar; 7] = [
     Scalar { name: "default_max_tokens", get: |l| l.default_max_tokens, set: |l, v| l.default_max_tokens = v },
 ];
 
-/// Refuses a key's rules if any value is set explicitly above one of `layers` (see module doc).
-pub fn check_rules_within(rules: &KeyRules, layers: &[Layer]) -> Result<(), BoundaryExceeded> {
-    // Every field named: a rule added to `KeyRules` must be decided on here.
-    let KeyRules { models, limits, routing_groups: _, ip_allowlist: _ } = rules;
-    check_within(models, limits, layers)
-}
-
-/// Refuses `models` or `limits` values set explicitly above any of `layers` (see module doc).
-pub fn check_within(models: &ModelAccess, limits: &Limits, layers: &[Layer]) -> Result<(), BoundaryExceeded> {
+/// Refuses a key whose rules or expiry lie outside one of `layers` (see the module doc).
+pub fn check_key_within(rules: &KeyRules, life: Life, layers: &[Layer]) -> Result<(), BoundaryExceeded> {
     for layer in layers {
-        check_models(models, layer)?;
-        check_limits(limits, layer)?;
+        check_rules(rules, layer)?;
+        check_life(life, layer)?;
     }
     Ok(())
 }
 
+/// Refuses a boundary wider than one of `layers` (see the module doc).
+pub fn check_boundary_within(boundary: &Boundary, layers: &[Layer]) -> Result<(), BoundaryExceeded> {
+    for layer in layers {
+        check_rules(&boundary.rules, layer)?;
+        check_lifetime(boundary.max_key_lifetime_days, layer)?;
+    }
+    Ok(())
+}
+
+fn check_rules(rules: &KeyRules, layer: &Layer) -> Result<(), BoundaryExceeded> {
+    // Every field named: a rule added to `KeyRules` must be decided on here.
+    let KeyRules { models, routing_groups, ip_allowlist, limits } = rules;
+    check_models(models, layer)?;
+    check_groups(routing_groups, layer)?;
+    check_ip_allowlist(ip_allowlist, layer)?;
+    check_limits(limits, layer)
+}
+
 fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> {
-    let ceilings = &layer.boundary.limits;
+    let ceilings = &layer.boundary.rules.limits;
     for Scalar { name, get, .. } in SCALARS {
         if let (Some(value), Some(ceiling)) = (get(limits), get(ceilings)) {
             if value > ceiling {
-                return Err(BoundaryExceeded {
-                    field: format!("limits.{name}"),
-                    message: format!("{value} is above {} ({name} {ceiling})", layer.name),
-                });
+                return Err(BoundaryExceeded::new(
+                    format!("limits.{name}"),
+                    format!("{value} is above {} ({name} {ceiling})", layer.name),
+                ));
             }
         }
     }
@@ -103,25 +150,25 @@ fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> 
         let Some(ceiling) = spend_ceiling(ceilings, cap.period) else { continue };
         let field = format!("limits.spend[{}]", cap.period.name());
         if cap.mode == CapMode::Warn {
-            return Err(BoundaryExceeded {
-                field: format!("{field}.mode"),
-                message: format!(
+            return Err(BoundaryExceeded::new(
+                format!("{field}.mode"),
+                format!(
                     "a warn-only cap would let spend pass {} (hard {} cap of {ceiling} micro-dollars)",
                     layer.name,
                     cap.period.name()
                 ),
-            });
+            ));
         }
         if cap.limit_micros > ceiling {
-            return Err(BoundaryExceeded {
-                field: format!("{field}.limit_micros"),
-                message: format!(
+            return Err(BoundaryExceeded::new(
+                format!("{field}.limit_micros"),
+                format!(
                     "{} is above {} ({} cap of {ceiling} micro-dollars)",
                     cap.limit_micros,
                     layer.name,
                     cap.period.name()
                 ),
-            });
+            ));
         }
     }
     Ok(())
@@ -129,27 +176,110 @@ fn check_limits(limits: &Limits, layer: &Layer) -> Result<(), BoundaryExceeded> 
 
 fn check_models(models: &ModelAccess, layer: &Layer) -> Result<(), BoundaryExceeded> {
     let ModelAccess::Allow(globs) = models else { return Ok(()) };
-    match globs.iter().position(|glob| excludes(&layer.boundary.models, glob)) {
-        Some(index) => Err(BoundaryExceeded {
-            field: format!("models.allow[{index}]"),
-            message: format!("'{}' is outside {} ({})", globs[index], layer.name, layer.boundary.models),
-        }),
+    let allowed = &layer.boundary.rules.models;
+    match globs.iter().position(|glob| excludes(allowed, glob)) {
+        Some(index) => Err(BoundaryExceeded::new(
+            format!("models.allow[{index}]"),
+            format!("'{}' is outside {} ({allowed})", globs[index], layer.name),
+        )),
         None => Ok(()),
     }
+}
+
+fn check_groups(groups: &[String], layer: &Layer) -> Result<(), BoundaryExceeded> {
+    let allowed = &layer.boundary.rules.routing_groups;
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let listed = allowed.join(", ");
+    if groups.is_empty() {
+        return Err(BoundaryExceeded::new(
+            "routing_groups",
+            format!("empty means every group, and {} allows only groups {listed}", layer.name),
+        ));
+    }
+    match groups.iter().position(|group| !allowed.contains(group)) {
+        Some(i) => Err(BoundaryExceeded::new(
+            format!("routing_groups[{i}]"),
+            format!("'{}' is outside {} (groups {listed})", groups[i], layer.name),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn check_ip_allowlist(entries: &[String], layer: &Layer) -> Result<(), BoundaryExceeded> {
+    let allowed = &layer.boundary.rules.ip_allowlist;
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let listed = allowed.join(", ");
+    if entries.is_empty() {
+        return Err(BoundaryExceeded::new(
+            "ip_allowlist",
+            format!("empty means anywhere, and {} allows only {listed}", layer.name),
+        ));
+    }
+    // Both lists were validated where they entered; one that does not parse counts as empty,
+    // which contains nothing (so the key is refused, never let through).
+    let parse = |list: &[String]| IpAllowlist::parse(list.iter().map(String::as_str)).unwrap_or_default();
+    match parse(entries).first_outside(&parse(allowed)) {
+        Some(i) => Err(BoundaryExceeded::new(
+            format!("ip_allowlist[{i}]"),
+            format!("'{}' is outside {} ({listed})", entries[i], layer.name),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn check_life(life: Life, layer: &Layer) -> Result<(), BoundaryExceeded> {
+    let Some(days) = layer.boundary.max_key_lifetime_days else { return Ok(()) };
+    match life.expires_at {
+        None => Err(BoundaryExceeded::new(
+            "expires_at",
+            format!("is required: {} allows keys at most {days} days of life", layer.name),
+        )),
+        Some(at) if at.saturating_sub(life.created_at) > lifetime_ms(days) => Err(BoundaryExceeded::new(
+            "expires_at",
+            format!(
+                "{at} is more than {days} days after the key's creation ({}), the longest {} allows",
+                life.created_at, layer.name
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+fn check_lifetime(days: Option<NonZeroU32>, layer: &Layer) -> Result<(), BoundaryExceeded> {
+    let Some(longest) = layer.boundary.max_key_lifetime_days else { return Ok(()) };
+    match days {
+        Some(days) if days <= longest => Ok(()),
+        Some(days) => Err(BoundaryExceeded::new(
+            "max_key_lifetime_days",
+            format!("{days} is above {} ({longest} days)", layer.name),
+        )),
+        None => Err(BoundaryExceeded::new(
+            "max_key_lifetime_days",
+            format!("is required: {} allows keys at most {longest} days of life", layer.name),
+        )),
+    }
+}
+
+fn lifetime_ms(days: NonZeroU32) -> u64 {
+    u64::from(days.get()) * DAY_MS
 }
 
 /// The limits a key with `own` limits gets under `layers` (see module doc).
 pub fn effective_limits(own: &Limits, layers: &[&Boundary]) -> Limits {
     let mut limits = own.clone();
     for Scalar { get, set, .. } in SCALARS {
-        set(&mut limits, layers.iter().filter_map(|b| get(&b.limits)).chain(get(own)).min());
+        set(&mut limits, layers.iter().filter_map(|b| get(&b.rules.limits)).chain(get(own)).min());
     }
     limits.spend = [SpendPeriod::Daily, SpendPeriod::Monthly, SpendPeriod::Total]
         .into_iter()
         .filter_map(|period| {
             let tightest = layers
                 .iter()
-                .filter_map(|b| b.limits.spend.iter().find(|cap| cap.period == period))
+                .filter_map(|b| b.rules.limits.spend.iter().find(|cap| cap.period == period))
                 .min_by_key(|cap| cap.limit_micros);
             let mine = own.spend.iter().find(|cap| cap.period == period);
             match (mine, tightest) {
@@ -169,9 +299,44 @@ pub fn effective_limits(own: &Limits, layers: &[&Boundary]) -> Limits {
     limits
 }
 
-/// The model rules of `layers` a call must also pass: those that restrict anything.
-pub fn model_rules(layers: &[&Boundary]) -> Vec<ModelAccess> {
-    layers.iter().map(|b| b.models.clone()).filter(|rule| !rule.is_all()).collect()
+/// What the boundaries above a key hold it to on the request path, beside its own rules: the
+/// constraining values of `layers`, each once (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Constraints {
+    pub models: Vec<ModelAccess>,
+    pub routing_groups: Vec<Vec<String>>,
+    pub ip_allowlists: Vec<Vec<String>>,
+    /// Unix ms: `created_at` plus the shortest `max_key_lifetime_days`.
+    pub expires_at: Option<u64>,
+}
+
+/// The constraints `layers` put on a key created at `created_at`.
+pub fn constraints(created_at: u64, layers: &[&Boundary]) -> Constraints {
+    Constraints {
+        models: distinct(layers, |b| &b.rules.models, |rule| !rule.is_all()),
+        routing_groups: distinct(layers, |b| &b.rules.routing_groups, |groups| !groups.is_empty()),
+        ip_allowlists: distinct(layers, |b| &b.rules.ip_allowlist, |entries| !entries.is_empty()),
+        expires_at: layers
+            .iter()
+            .filter_map(|b| b.max_key_lifetime_days)
+            .min()
+            .map(|days| created_at.saturating_add(lifetime_ms(days))),
+    }
+}
+
+/// The values of `field` in `layers` that `constrain`, each once, in layer order.
+fn distinct<T: Clone + PartialEq>(
+    layers: &[&Boundary],
+    field: impl Fn(&Boundary) -> &T,
+    constrains: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    let mut values: Vec<T> = Vec::new();
+    for value in layers.iter().map(|b| field(b)).filter(|value| constrains(value)) {
+        if !values.contains(value) {
+            values.push(value.clone());
+        }
+    }
+    values
 }
 
 fn spend_ceiling(limits: &Limits, period: SpendPeriod) -> Option<NonZeroU64> {
@@ -245,8 +410,11 @@ mod tests {
         let owned: Vec<Boundary> = boundaries.iter().map(|b| boundary(b)).collect();
         let layers: Vec<Layer> =
             owned.iter().map(|boundary| Layer { name: "the project boundary", boundary }).collect();
-        check_within(&models(models_json), &limits(limits_json), &layers).map_err(|e| e.field)
+        let rules = KeyRules { models: models(models_json), limits: limits(limits_json), ..KeyRules::default() };
+        check_key_within(&rules, NO_EXPIRY, &layers).map_err(|e| e.field)
     }
+
+    const NO_EXPIRY: Life = Life { created_at: 0, expires_at: None };
 
     /// (key models, key limits, boundary, refused field)
     const CHECKS: &[(&str, &str, &str, Option<&str>)] = &[
@@ -328,16 +496,137 @@ mod tests {
             Layer { name: "the organisation boundary", boundary: &org },
             Layer { name: "the boundary of project 'p'", boundary: &project },
         ];
-        let err = check_within(&ModelAccess::All, &limits(r#"{"rpm":60}"#), &layers).unwrap_err();
+        let key = |json: &str| serde_json::from_str::<KeyRules>(json).unwrap();
+        let err = check_key_within(&key(r#"{"limits":{"rpm":60}}"#), NO_EXPIRY, &layers).unwrap_err();
         assert_eq!(err.field, "limits.rpm");
         assert_eq!(err.message, "60 is above the boundary of project 'p' (rpm 50)");
-        let err = check_within(
-            &models(r#"{"allow":["gpt-4o"]}"#),
-            &Limits::default(),
-            &[Layer { name: "the organisation boundary", boundary: &boundary(r#"{"models":{"allow":["claude-*"]}}"#) }],
+        let org = boundary(r#"{"models":{"allow":["claude-*"]}}"#);
+        let err = check_key_within(
+            &key(r#"{"models":{"allow":["gpt-4o"]}}"#),
+            NO_EXPIRY,
+            &[Layer { name: "the organisation boundary", boundary: &org }],
         )
         .unwrap_err();
         assert_eq!(err.message, "'gpt-4o' is outside the organisation boundary (allowed: claude-*)");
+    }
+
+    const DAY: u64 = DAY_MS;
+
+    /// (key rules, created_at, expires_at, boundary, refused field and message)
+    type LifeCase = (&'static str, u64, Option<u64>, &'static str, Option<(&'static str, &'static str)>);
+
+    const REQUIRED: &[LifeCase] = &[
+        // Routing groups: a non-empty subset of the boundary's.
+        (r#"{"routing_groups":["eu"]}"#, 0, None, r#"{"routing_groups":["eu","us"]}"#, None),
+        (
+            r#"{}"#,
+            0,
+            None,
+            r#"{"routing_groups":["eu","us"]}"#,
+            Some(("routing_groups", "empty means every group, and the boundary allows only groups eu, us")),
+        ),
+        (
+            r#"{"routing_groups":["eu","asia"]}"#,
+            0,
+            None,
+            r#"{"routing_groups":["eu","us"]}"#,
+            Some(("routing_groups[1]", "'asia' is outside the boundary (groups eu, us)")),
+        ),
+        (r#"{"routing_groups":["asia"]}"#, 0, None, "{}", None),
+        // IP allowlist: non-empty, every entry inside one of the boundary's ranges.
+        (
+            r#"{"ip_allowlist":["10.1.0.0/16","192.0.2.7"]}"#,
+            0,
+            None,
+            r#"{"ip_allowlist":["10.0.0.0/8","192.0.2.0/24"]}"#,
+            None,
+        ),
+        (
+            r#"{}"#,
+            0,
+            None,
+            r#"{"ip_allowlist":["10.0.0.0/8"]}"#,
+            Some(("ip_allowlist", "empty means anywhere, and the boundary allows only 10.0.0.0/8")),
+        ),
+        (
+            r#"{"ip_allowlist":["10.1.2.3","11.0.0.0/8"]}"#,
+            0,
+            None,
+            r#"{"ip_allowlist":["10.0.0.0/8"]}"#,
+            Some(("ip_allowlist[1]", "'11.0.0.0/8' is outside the boundary (10.0.0.0/8)")),
+        ),
+        (
+            r#"{"ip_allowlist":["10.0.0.0/7"]}"#,
+            0,
+            None,
+            r#"{"ip_allowlist":["10.0.0.0/8"]}"#,
+            Some(("ip_allowlist[0]", "'10.0.0.0/7' is outside the boundary (10.0.0.0/8)")),
+        ),
+        // Expiry: required, at most N days after creation.
+        ("{}", 5, Some(5 + 30 * DAY), r#"{"max_key_lifetime_days":30}"#, None),
+        (
+            "{}",
+            5,
+            Some(5 + 30 * DAY + 1),
+            r#"{"max_key_lifetime_days":30}"#,
+            Some((
+                "expires_at",
+                "2592000006 is more than 30 days after the key's creation (5), the longest the boundary allows",
+            )),
+        ),
+        (
+            "{}",
+            5,
+            None,
+            r#"{"max_key_lifetime_days":30}"#,
+            Some(("expires_at", "is required: the boundary allows keys at most 30 days of life")),
+        ),
+        ("{}", 5, None, "{}", None),
+    ];
+
+    #[test]
+    fn required_groups_addresses_and_expiry() {
+        for &(rules, created_at, expires_at, bound, refused) in REQUIRED {
+            let bound = boundary(bound);
+            let layers = [Layer { name: "the boundary", boundary: &bound }];
+            let rules: KeyRules = serde_json::from_str(rules).unwrap();
+            let got = check_key_within(&rules, Life { created_at, expires_at }, &layers).err();
+            assert_eq!(
+                got.as_ref().map(|e| (e.field.as_str(), e.message.as_str())),
+                refused,
+                "{rules:?} {expires_at:?} under {bound:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_boundary_within_a_boundary() {
+        let ceiling = boundary(
+            r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"limits":{"rpm":100},"max_key_lifetime_days":90}"#,
+        );
+        let layers = [Layer { name: "the ceiling", boundary: &ceiling }];
+        let field = |json: &str| check_boundary_within(&boundary(json), &layers).err().map(|e| e.field);
+        let narrower = r#"{"routing_groups":["eu"],"ip_allowlist":["10.1.0.0/16"],"limits":{"rpm":10},"max_key_lifetime_days":30}"#;
+        assert_eq!(field(narrower), None);
+        for (wider, refused) in [
+            (r#"{"ip_allowlist":["10.0.0.0/8"],"max_key_lifetime_days":90}"#, "routing_groups"),
+            (
+                r#"{"routing_groups":["eu","us"],"ip_allowlist":["10.0.0.0/8"],"max_key_lifetime_days":90}"#,
+                "routing_groups[1]",
+            ),
+            (r#"{"routing_groups":["eu"],"max_key_lifetime_days":90}"#, "ip_allowlist"),
+            (
+                r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"limits":{"rpm":101},"max_key_lifetime_days":90}"#,
+                "limits.rpm",
+            ),
+            (r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"]}"#, "max_key_lifetime_days"),
+            (
+                r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"max_key_lifetime_days":91}"#,
+                "max_key_lifetime_days",
+            ),
+        ] {
+            assert_eq!(field(wider).as_deref(), Some(refused), "{wider}");
+        }
     }
 
     #[test]
@@ -345,7 +634,7 @@ mod tests {
         let project = boundary(r#"{"models":{"allow":["claude-*"]},"limits":{"rpm":10}}"#);
         let layers = [Layer { name: "the project boundary", boundary: &project }];
         let rules = |json: &str| serde_json::from_str::<KeyRules>(json).unwrap();
-        let field = |json: &str| check_rules_within(&rules(json), &layers).err().map(|e| e.field);
+        let field = |json: &str| check_key_within(&rules(json), NO_EXPIRY, &layers).err().map(|e| e.field);
         assert_eq!(field(r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.1"],"limits":{"rpm":10}}"#), None);
         assert_eq!(field(r#"{"limits":{"rpm":11}}"#).as_deref(), Some("limits.rpm"));
         assert_eq!(field(r#"{"models":{"allow":["gpt-4o"]},"limits":{"rpm":1}}"#).as_deref(), Some("models.allow[0]"));
@@ -375,10 +664,32 @@ mod tests {
     }
 
     #[test]
-    fn model_rules_keep_only_restrictions() {
+    fn constraints_keep_only_restrictions_each_once() {
         let all = Boundary::default();
-        let allow = boundary(r#"{"models":{"allow":["claude-*"]}}"#);
-        assert_eq!(model_rules(&[&all, &allow]), vec![models(r#"{"allow":["claude-*"]}"#)]);
+        let org =
+            boundary(r#"{"models":{"allow":["claude-*"]},"ip_allowlist":["10.0.0.0/8"],"max_key_lifetime_days":90}"#);
+        let project =
+            boundary(r#"{"models":{"allow":["claude-*"]},"routing_groups":["eu"],"max_key_lifetime_days":30}"#);
+        let got = constraints(1_000, &[&all, &org, &project, &project]);
+        assert_eq!(
+            got,
+            Constraints {
+                models: vec![models(r#"{"allow":["claude-*"]}"#)],
+                routing_groups: vec![vec!["eu".into()]],
+                ip_allowlists: vec![vec!["10.0.0.0/8".into()]],
+                expires_at: Some(1_000 + 30 * DAY_MS),
+            }
+        );
+        assert_eq!(constraints(1_000, &[&all]), Constraints::default(), "an empty boundary constrains nothing");
+    }
+
+    #[test]
+    fn stored_boundaries_without_the_new_fields_read_as_before() {
+        let old = boundary(r#"{"models":{"block":["x"]},"limits":{"rpm":5}}"#);
+        assert_eq!((old.rules.routing_groups.len(), old.rules.ip_allowlist.len()), (0, 0));
+        assert_eq!(old.max_key_lifetime_days, None);
+        assert!(serde_json::from_str::<Boundary>(r#"{"max_key_lifetime_day":3}"#).is_err(), "misspelt: refused");
+        assert!(serde_json::from_str::<Boundary>(r#"{"max_key_lifetime_days":0}"#).is_err(), "0 days: refused");
     }
 
     #[test]

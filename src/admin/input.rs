@@ -113,14 +113,14 @@ fn check_tags(tags: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A boundary: valid model rule, at most one spend cap per period, spend caps hard (they are
-/// ceilings).
-pub fn check_boundary(field: &str, boundary: &Boundary) -> Result<(), ApiError> {
-    boundary.models.validate().map_err(|why| invalid(field, why))?;
-    if let Some(period) = boundary.limits.repeated_spend_period() {
-        return Err(invalid(&format!("{field}.limits.spend"), format!("more than one {} cap", period.name())));
-    }
-    match boundary.limits.spend.iter().find(|cap| cap.mode != CapMode::Hard) {
+/// A boundary: valid rules ([`KeyRules::validate`], with the routing groups that exist), spend
+/// caps hard (they are ceilings).
+pub fn check_boundary(field: &str, boundary: &Boundary, known_groups: &[&str]) -> Result<(), ApiError> {
+    boundary
+        .rules
+        .validate(Some(known_groups))
+        .map_err(|rule| invalid(&format!("{field}.{}", rule.field), rule.reason))?;
+    match boundary.rules.limits.spend.iter().find(|cap| cap.mode != CapMode::Hard) {
         Some(cap) => Err(invalid(
             &format!("{field}.limits.spend[{}].mode", cap.period.name()),
             "a boundary's spend caps are ceilings and must be hard",
@@ -154,13 +154,17 @@ pub struct NewProject {
     pub description: Option<String>,
     #[serde(default)]
     pub boundary: Boundary,
+    /// Absent: the `boundary` given.
+    #[serde(default)]
+    pub ceiling: Option<Boundary>,
 }
 
 impl NewProject {
-    pub fn check(&self) -> Result<(), ApiError> {
+    pub fn check(&self, known_groups: &[&str]) -> Result<(), ApiError> {
         check_name("name", &self.name)?;
         check_description(self.description.as_deref())?;
-        check_boundary("boundary", &self.boundary)
+        check_boundary("boundary", &self.boundary, known_groups)?;
+        self.ceiling.as_ref().map_or(Ok(()), |c| check_boundary("ceiling", c, known_groups))
     }
 }
 
@@ -175,15 +179,19 @@ pub struct ProjectPatch {
     pub description: Patch<String>,
     #[serde(default)]
     pub boundary: Option<Boundary>,
+    /// Admins only.
+    #[serde(default)]
+    pub ceiling: Option<Boundary>,
 }
 
 impl ProjectPatch {
-    pub fn check(&self) -> Result<(), ApiError> {
+    pub fn check(&self, known_groups: &[&str]) -> Result<(), ApiError> {
         self.name.as_deref().map_or(Ok(()), |name| check_name("name", name))?;
         if let Patch::Set(text) = &self.description {
             check_description(Some(text))?;
         }
-        self.boundary.as_ref().map_or(Ok(()), |b| check_boundary("boundary", b))
+        self.boundary.as_ref().map_or(Ok(()), |b| check_boundary("boundary", b, known_groups))?;
+        self.ceiling.as_ref().map_or(Ok(()), |c| check_boundary("ceiling", c, known_groups))
     }
 }
 
@@ -366,13 +374,23 @@ mod tests {
 
     #[test]
     fn boundaries_need_hard_caps_and_valid_models() {
-        let boundary =
-            |json: &str| check_boundary("boundary", &serde_json::from_str(json).unwrap()).err().map(|e| e.message);
+        let boundary = |json: &str| {
+            check_boundary("boundary", &serde_json::from_str(json).unwrap(), &["eu", "us"]).err().map(|e| e.message)
+        };
         assert_eq!(boundary(r#"{"limits":{"spend":[{"period":"daily","limit_micros":1}]}}"#), None);
+        assert_eq!(
+            boundary(r#"{"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],"max_key_lifetime_days":9}"#),
+            None
+        );
         assert!(boundary(r#"{"limits":{"spend":[{"period":"daily","limit_micros":1,"mode":"warn"}]}}"#)
             .unwrap()
             .starts_with("boundary.limits.spend[daily].mode"));
-        assert!(boundary(r#"{"models":{"allow":[]}}"#).unwrap().starts_with("boundary: models.allow is empty"));
+        assert!(boundary(r#"{"models":{"allow":[]}}"#).unwrap().starts_with("boundary.models: models.allow is empty"));
+        assert_eq!(
+            boundary(r#"{"routing_groups":["asia"]}"#).unwrap(),
+            "boundary.routing_groups[0]: there is no routing group 'asia' (groups: eu, us)"
+        );
+        assert!(boundary(r#"{"ip_allowlist":["nowhere"]}"#).unwrap().starts_with("boundary.ip_allowlist: 'nowhere'"));
         let twice = r#"{"limits":{"spend":[{"period":"total","limit_micros":1},{"period":"total","limit_micros":2}]}}"#;
         assert_eq!(boundary(twice).unwrap(), "boundary.limits.spend: more than one total cap");
     }

@@ -2,10 +2,11 @@
 //! and the two forms made from it: the KV record the request path reads ([`Key::record`]) and
 //! the JSON the admin API answers ([`KeyView`]).
 //!
-//! The record is the key's own values clamped by the boundaries above it as they are now, so
-//! re-projecting a key after a boundary change is all it takes to apply the change.
+//! The record is the key's own values clamped by the boundaries above it as they are now, with
+//! the boundaries' constraints beside them, so re-projecting a key after a boundary change is
+//! all it takes to apply the change.
 
-use super::boundary::{effective_limits, model_rules, Boundary};
+use super::boundary::{constraints, effective_limits, Boundary};
 use super::lifecycle::Status;
 use crate::limits::Limits;
 use crate::policy::{KeyRecord, KeyRules, KeyStatus, ModelAccess};
@@ -38,21 +39,23 @@ pub struct Key {
     pub policy: KeyRules,
 }
 
-/// The boundaries above a key: the organisation's, then its project's.
+/// The boundaries above a key: the organisation's, then its project's boundary and ceiling.
 #[derive(Debug, Clone, Copy)]
 pub struct Boundaries<'a> {
     pub org: &'a Boundary,
     pub project: &'a Boundary,
+    pub ceiling: &'a Boundary,
 }
 
 impl Boundaries<'_> {
-    fn all(&self) -> [&Boundary; 2] {
-        [self.org, self.project]
+    fn all(&self) -> [&Boundary; 3] {
+        [self.org, self.project, self.ceiling]
     }
 }
 
-/// What the key is allowed once the boundaries are applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the key is allowed once the boundaries are applied: its limits clamped, and what the
+/// boundaries hold it to beside its own rules (the record's `boundary_*` members).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EffectivePolicy {
     pub limits: Limits,
@@ -60,13 +63,26 @@ pub struct EffectivePolicy {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(test, schemars(default))]
     pub boundary_models: Vec<ModelAccess>,
+    /// Routing-group lists of the boundaries: a group must be on each, and on the key's own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boundary_routing_groups: Vec<Vec<String>>,
+    /// IP allowlists of the boundaries: a client must be on each, and on the key's own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boundary_ip_allowlists: Vec<Vec<String>>,
+    /// Unix ms: the end of the longest life the boundaries allow the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundary_expires_at: Option<u64>,
 }
 
 impl Key {
     pub fn effective(&self, boundaries: Boundaries) -> EffectivePolicy {
+        let constraints = constraints(self.created_at, &boundaries.all());
         EffectivePolicy {
             limits: effective_limits(&self.policy.limits, &boundaries.all()),
-            boundary_models: model_rules(&boundaries.all()),
+            boundary_models: constraints.models,
+            boundary_routing_groups: constraints.routing_groups,
+            boundary_ip_allowlists: constraints.ip_allowlists,
+            boundary_expires_at: constraints.expires_at,
         }
     }
 
@@ -86,6 +102,9 @@ impl Key {
             expires_at: self.expires_at,
             secret_version,
             boundary_models: effective.boundary_models,
+            boundary_routing_groups: effective.boundary_routing_groups,
+            boundary_ip_allowlists: effective.boundary_ip_allowlists,
+            boundary_expires_at: effective.boundary_expires_at,
             rules: KeyRules { limits: effective.limits, ..self.policy.clone() },
         }
     }
@@ -135,15 +154,26 @@ mod tests {
 
     #[test]
     fn the_record_is_clamped_and_parses_as_the_request_path_reads_it() {
-        let org: Boundary = serde_json::from_str(r#"{"models":{"block":["gpt-5*"]},"limits":{"rpm":20}}"#).unwrap();
-        let project = Boundary::default();
-        let record = key().record(2, Boundaries { org: &org, project: &project });
+        let org: Boundary = serde_json::from_str(
+            r#"{"models":{"block":["gpt-5*"]},"limits":{"rpm":20},"ip_allowlist":["10.0.0.0/8"]}"#,
+        )
+        .unwrap();
+        let project: Boundary = serde_json::from_str(r#"{"routing_groups":["eu"],"limits":{"rpm":30}}"#).unwrap();
+        let ceiling: Boundary =
+            serde_json::from_str(r#"{"routing_groups":["eu","us"],"max_key_lifetime_days":2}"#).unwrap();
+        let record = key().record(2, Boundaries { org: &org, project: &project, ceiling: &ceiling });
         let json = serde_json::to_vec(&record).unwrap();
         let policy = KeyPolicy::from_json(&json).unwrap();
         let parsed = policy.record();
         assert_eq!(parsed.secret_version, 2);
         assert_eq!(parsed.rules.limits.rpm.map(|n| n.get()), Some(20));
-        assert_eq!(parsed.boundary_models, vec![org.models.clone()]);
+        assert_eq!(parsed.boundary_models, vec![org.rules.models.clone()]);
+        assert_eq!(
+            parsed.boundary_routing_groups,
+            [project.rules.routing_groups.clone(), ceiling.rules.routing_groups]
+        );
+        assert_eq!(parsed.boundary_ip_allowlists, std::slice::from_ref(&org.rules.ip_allowlist));
+        assert_eq!(parsed.boundary_expires_at, Some(10 + 2 * 86_400_000), "created_at + the ceiling's lifetime");
         assert_eq!((parsed.status, parsed.expires_at), (KeyStatus::Active, Some(1_000)));
     }
 
@@ -151,13 +181,16 @@ mod tests {
     fn disabled_keys_project_as_disabled() {
         let none = Boundary::default();
         let key = Key { status: Status::Disabled, ..key() };
-        assert_eq!(key.record(1, Boundaries { org: &none, project: &none }).status, KeyStatus::Disabled);
+        assert_eq!(
+            key.record(1, Boundaries { org: &none, project: &none, ceiling: &none }).status,
+            KeyStatus::Disabled
+        );
     }
 
     #[test]
     fn the_view_shows_no_secret_and_flags_expiry() {
         let none = Boundary::default();
-        let view = key().view(Boundaries { org: &none, project: &none }, 1_000);
+        let view = key().view(Boundaries { org: &none, project: &none, ceiling: &none }, 1_000);
         assert!(view.expired);
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["masked"], "tk_...abcd");

@@ -13,6 +13,7 @@
 //! | projects.create / .delete| any   | –                | –       | –       |
 //! | projects.read            | any   | member           | member  | any     |
 //! | projects.update          | any   | owner            | –       | –       |
+//! | projects.ceiling.write   | any   | –                | –       | –       |
 //! | projects.members.manage  | any   | owner            | –       | –       |
 //! | principals.create        | any   | owner (members)  | –       | –       |
 //! | principals.read          | any   | owner            | –       | –       |
@@ -43,6 +44,8 @@ pub enum Action {
     ProjectsCreate,
     ProjectsRead,
     ProjectsUpdate,
+    /// Set a project's ceiling, the widest its owners may make its boundary.
+    ProjectsCeilingWrite,
     ProjectsDelete,
     MembersManage,
     PrincipalsCreate,
@@ -62,7 +65,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::OrgPolicyRead,
         Action::OrgPolicyWrite,
         Action::OrgRoutingRead,
@@ -70,6 +73,7 @@ impl Action {
         Action::ProjectsCreate,
         Action::ProjectsRead,
         Action::ProjectsUpdate,
+        Action::ProjectsCeilingWrite,
         Action::ProjectsDelete,
         Action::MembersManage,
         Action::PrincipalsCreate,
@@ -98,6 +102,7 @@ impl Action {
             Action::ProjectsCreate => "projects.create",
             Action::ProjectsRead => "projects.read",
             Action::ProjectsUpdate => "projects.update",
+            Action::ProjectsCeilingWrite => "projects.ceiling.write",
             Action::ProjectsDelete => "projects.delete",
             Action::MembersManage => "projects.members.manage",
             Action::PrincipalsCreate => "principals.create",
@@ -283,6 +288,7 @@ mod tests {
         (ProjectsCreate, Any, Never, Never, Never),
         (ProjectsRead, Any, Member, Member, Any),
         (ProjectsUpdate, Any, Owner, Never, Never),
+        (ProjectsCeilingWrite, Any, Never, Never, Never),
         (ProjectsDelete, Any, Never, Never, Never),
         (MembersManage, Any, Owner, Never, Never),
         (PrincipalsCreate, Any, Owner, Never, Never),

@@ -1,21 +1,49 @@
-//! A project as the registry holds it: a name, a boundary its keys stay within, and members.
+//! A project as the registry holds it: a name, the boundary its keys stay within (its owners
+//! narrow it), the ceiling that boundary stays within (its Admins set it), and members.
+//!
+//! Projects stored before ceilings existed have no `ceiling`: they read their `boundary` as
+//! their ceiling, so the boundary as it stood (an Admin's, or one its owners narrowed) is the
+//! most the owners can give back; an Admin can raise it.
 
 use super::boundary::Boundary;
 use super::membership::ProjectRole;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(remote = "Self")]
 pub struct Project {
     pub id: String,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Narrows the organisation's boundary for this project's keys.
+    /// Narrows the organisation's boundary for this project's keys; always within `ceiling`
+    /// when written.
     #[serde(default)]
     pub boundary: Boundary,
+    /// The widest `boundary` may be; only Admins change it.
+    pub ceiling: Boundary,
     pub created_at: u64,
     pub created_by: String,
+}
+
+impl Serialize for Project {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Project::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Project {
+    /// Reads a stored project; one without `ceiling` gets its `boundary` as ceiling.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Project, D::Error> {
+        let mut doc = Map::<String, Value>::deserialize(deserializer)?;
+        if !doc.contains_key("ceiling") {
+            let boundary = doc.get("boundary").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+            doc.insert("ceiling".to_owned(), boundary);
+        }
+        Project::deserialize(Value::Object(doc)).map_err(serde::de::Error::custom)
+    }
 }
 
 /// One member of a project, as listed.
@@ -25,4 +53,33 @@ pub struct Member {
     pub principal: String,
     pub name: String,
     pub role: ProjectRole,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_project_stored_before_ceilings_reads_its_boundary_as_its_ceiling() {
+        let stored = json!({"id": "prj_1", "name": "p", "boundary": {"limits": {"rpm": 50}},
+            "created_at": 1, "created_by": "admin"});
+        let project: Project = serde_json::from_value(stored).unwrap();
+        assert_eq!(project.ceiling, project.boundary);
+        assert_eq!(project.ceiling.rules.limits.rpm.map(|n| n.get()), Some(50));
+        let bare: Project =
+            serde_json::from_value(json!({"id": "prj_2", "name": "p", "created_at": 1, "created_by": "a"})).unwrap();
+        assert_eq!(bare.ceiling, Boundary::default(), "no boundary: no ceiling");
+    }
+
+    #[test]
+    fn projects_round_trip_with_their_ceiling() {
+        let project: Project = serde_json::from_value(json!({"id": "prj_1", "name": "p",
+            "boundary": {"limits": {"rpm": 5}}, "ceiling": {"limits": {"rpm": 50}},
+            "created_at": 1, "created_by": "admin"}))
+        .unwrap();
+        assert_eq!(project.ceiling.rules.limits.rpm.map(|n| n.get()), Some(50));
+        let again: Project = serde_json::from_value(serde_json::to_value(&project).unwrap()).unwrap();
+        assert_eq!(again, project);
+    }
 }

@@ -1,12 +1,19 @@
 //! The checks every call passes before it is forwarded, in this order; the first failure wins:
 //!
 //! 1. the key is active (else 401 `key_disabled`);
-//! 2. the key has not expired, `now_ms < expires_at` (else 401 `key_expired`);
-//! 3. the client address is on the key's IP allowlist, if it has one (else 403 `ip_not_allowed`);
+//! 2. the key has not expired, `now_ms < expires_at`, nor outlived its boundaries,
+//!    `now_ms < boundary_expires_at` (else 401 `key_expired`);
+//! 3. the client address is on the key's IP allowlist, if it has one, and on each of its
+//!    boundaries' (else 403 `ip_not_allowed`);
 //! 4. the model passes the key's allow/block globs and those of the boundaries above it (else 403
 //!    `model_not_allowed`, naming the rule that refused);
-//! 5. a routing group the key may use serves the model for the request's family (else 403
-//!    `routing_group_not_allowed`, or 404 `model_not_found` when no group serves it at all).
+//! 5. a routing group the key may use (on its own list and on each of its boundaries') serves the
+//!    model for the request's family (else 403 `routing_group_not_allowed`, or 404
+//!    `model_not_found` when no group serves it at all).
+//!
+//! The boundaries' constraints are those the record carries (`boundary_*`): the control plane
+//! projects them into every record, so a record whose own rules were written wider (by hand, or
+//! before a boundary was tightened) is still held to them.
 //!
 //! Calls without a model (model lists) skip step 4 and, in step 5, go to the first usable group
 //! with a target of their family. Limits are not checked here: the ledger admits the call after.
@@ -14,7 +21,7 @@
 use super::denial::Denial;
 use super::model_access::ModelAccess;
 use super::record::{KeyPolicy, KeyRecord, KeyStatus};
-use super::routing::{ResolvedRoute, RoutingConfig};
+use super::routing::{GroupAccess, ResolvedRoute, RoutingConfig};
 use crate::family::Family;
 use crate::gateway::request::RequestFacts;
 use crate::gateway::route::Route;
@@ -54,15 +61,21 @@ pub fn authorize<'r>(
     if let Some(expired_at_ms) = record.expires_at.filter(|&expires_at| now_ms >= expires_at) {
         return Err(Denial::KeyExpired { key_id: record.id.clone(), expired_at_ms });
     }
+    if let Some(ended_at_ms) = record.boundary_expires_at.filter(|&end| now_ms >= end) {
+        return Err(Denial::KeyLifetimeEnded { key_id: record.id.clone(), ended_at_ms });
+    }
     if !policy.ip_allowlist().permits(call.client_ip) {
         return Err(Denial::IpNotAllowed { client_ip: call.client_ip });
+    }
+    if !policy.boundary_ip_allowlists().iter().all(|allowlist| allowlist.permits(call.client_ip)) {
+        return Err(Denial::IpOutsideBoundary { client_ip: call.client_ip });
     }
     if let Some(model) = call.model {
         if let Some(rule) = model_rules(record).find(|rule| !rule.permits(model)) {
             return Err(Denial::ModelNotAllowed { model: model.to_owned(), access: rule.clone() });
         }
     }
-    routing.resolve(call.family, call.model, &record.rules.routing_groups)
+    routing.resolve(call.family, call.model, group_access(record))
 }
 
 /// Filters an upstream model list down to the models the key may call: allowed by its globs and
@@ -81,14 +94,18 @@ pub fn visible_models<'a, 'n: 'a>(
             Family::Gemini => name.strip_prefix("models/").unwrap_or(name),
             _ => name,
         };
-        model_rules(record).all(|rule| rule.permits(model))
-            && routing.serves(family, Some(model), &record.rules.routing_groups)
+        model_rules(record).all(|rule| rule.permits(model)) && routing.serves(family, Some(model), group_access(record))
     })
 }
 
 /// The key's own model rule, then its boundaries'.
 fn model_rules(record: &KeyRecord) -> impl Iterator<Item = &ModelAccess> {
     std::iter::once(&record.rules.models).chain(&record.boundary_models)
+}
+
+/// The key's own routing groups, narrowed by its boundaries'.
+fn group_access(record: &KeyRecord) -> GroupAccess<'_> {
+    GroupAccess { own: &record.rules.routing_groups, boundaries: &record.boundary_routing_groups }
 }
 
 #[cfg(test)]
@@ -208,6 +225,56 @@ mod tests {
             None,
             Err((403, "model_not_allowed")),
         ),
+        // 2, 3, 5: the boundaries' lifetime, IP allowlists and routing groups hold whatever the
+        // key's own rules say (a record written wider by hand, or before a boundary tightened).
+        (r#","boundary_expires_at":1000001"#, OpenAi, Some("gpt-4o"), None, Ok("openai")),
+        (r#","boundary_expires_at":1000000"#, OpenAi, Some("gpt-4o"), None, Err((401, "key_expired"))),
+        (r#","expires_at":9999999,"boundary_expires_at":5"#, OpenAi, None, None, Err((401, "key_expired"))),
+        (r#","boundary_ip_allowlists":[["192.0.2.0/24"]]"#, OpenAi, None, Some("192.0.2.8"), Ok("openai")),
+        (
+            r#","boundary_ip_allowlists":[["192.0.2.0/24"]]"#,
+            OpenAi,
+            None,
+            Some("198.51.100.1"),
+            Err((403, "ip_not_allowed")),
+        ),
+        (r#","boundary_ip_allowlists":[["192.0.2.0/24"]]"#, OpenAi, None, None, Err((403, "ip_not_allowed"))),
+        (
+            r#","ip_allowlist":["0.0.0.0/0"],"boundary_ip_allowlists":[["0.0.0.0/0"],["192.0.2.0/24"]]"#,
+            OpenAi,
+            None,
+            Some("198.51.100.1"),
+            Err((403, "ip_not_allowed")),
+        ),
+        (r#","boundary_routing_groups":[["premium"]]"#, OpenAi, Some("gpt-5"), None, Ok("premium")),
+        (
+            r#","boundary_routing_groups":[["premium"]]"#,
+            OpenAi,
+            Some("gpt-4o"),
+            None,
+            Err((403, "routing_group_not_allowed")),
+        ),
+        (
+            r#","routing_groups":["openai","premium"],"boundary_routing_groups":[["openai","premium"],["premium"]]"#,
+            OpenAi,
+            Some("gpt-5"),
+            None,
+            Ok("premium"),
+        ),
+        (
+            r#","routing_groups":["openai"],"boundary_routing_groups":[["premium"]]"#,
+            OpenAi,
+            Some("gpt-5"),
+            None,
+            Err((403, "routing_group_not_allowed")),
+        ),
+        (
+            r#","boundary_routing_groups":[["claude"],["openai"]]"#,
+            Anthropic,
+            Some("claude-x"),
+            None,
+            Err((403, "routing_group_not_allowed")),
+        ),
     ];
 
     #[test]
@@ -231,6 +298,10 @@ mod tests {
         };
         assert_eq!(deny(r#","status":"disabled""#, None).kind(), ErrorType::AuthenticationError);
         assert_eq!(deny(r#","ip_allowlist":["::1"]"#, None).kind(), ErrorType::PermissionError);
+        let e = deny(r#","boundary_expires_at":5"#, None);
+        assert!(e.message.contains("its project or organisation allows keys at most"), "{}", e.message);
+        let e = deny(r#","boundary_ip_allowlists":[["::1"]]"#, None);
+        assert!(e.message.contains("project or organisation has an IP allowlist"), "{}", e.message);
         let e = deny(r#","models":{"allow":["claude-*"]}"#, Some("gpt-4o"));
         assert_eq!(e.message, "Model 'gpt-4o' is not allowed for this key (allowed: claude-*).");
     }
@@ -256,6 +327,7 @@ mod tests {
         assert_eq!(visible(r#","routing_groups":["premium"]"#), ["gpt-5"]);
         assert_eq!(visible(r#","boundary_models":[{"block":["gpt-5*"]}]"#), ["gpt-4o", "o3"]);
         assert!(visible(r#","routing_groups":["claude"]"#).is_empty());
+        assert_eq!(visible(r#","boundary_routing_groups":[["premium","claude"]]"#), ["gpt-5"]);
 
         let gemini = RoutingConfig::default_for("https://u.example", "S");
         let names = ["models/gemini-2.5-pro", "models/gemini-2.5-flash", "models/embedding-001"];

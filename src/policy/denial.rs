@@ -4,7 +4,9 @@
 //! |----------------------------|--------|------------------------|-----------------------------|
 //! | `KeyDisabled`              | 401    | `authentication_error` | `key_disabled`              |
 //! | `KeyExpired`               | 401    | `authentication_error` | `key_expired`               |
+//! | `KeyLifetimeEnded`         | 401    | `authentication_error` | `key_expired`               |
 //! | `IpNotAllowed`             | 403    | `permission_error`     | `ip_not_allowed`            |
+//! | `IpOutsideBoundary`        | 403    | `permission_error`     | `ip_not_allowed`            |
 //! | `ModelNotAllowed`          | 403    | `permission_error`     | `model_not_allowed`         |
 //! | `RoutingGroupNotAllowed`   | 403    | `permission_error`     | `routing_group_not_allowed` |
 //! | `ModelNotServed`           | 404    | `not_found_error`      | `model_not_found`           |
@@ -28,8 +30,18 @@ pub enum Denial {
         key_id: String,
         expired_at_ms: u64,
     },
+    /// The key has lived as long as a boundary above it allows (`max_key_lifetime_days`).
+    KeyLifetimeEnded {
+        key_id: String,
+        ended_at_ms: u64,
+    },
     /// The key has an IP allowlist and the client address (if known) is outside it.
     IpNotAllowed {
+        client_ip: Option<IpAddr>,
+    },
+    /// A boundary above the key has an IP allowlist and the client address (if known) is
+    /// outside it.
+    IpOutsideBoundary {
         client_ip: Option<IpAddr>,
     },
     /// The key's model allow/block list refuses the model.
@@ -61,6 +73,21 @@ impl From<Denial> for ApiError {
                 format!(
                     "Key '{key_id}' expired at {expired_at_ms} (Unix ms). Ask an admin to extend it, or use another key."
                 ),
+            ),
+            Denial::KeyLifetimeEnded { key_id, ended_at_ms } => ApiError::new(
+                Code::KeyExpired,
+                format!(
+                    "Key '{key_id}' expired at {ended_at_ms} (Unix ms): its project or organisation allows keys at most \
+                     that long a life. Use a new key."
+                ),
+            ),
+            Denial::IpOutsideBoundary { client_ip: Some(ip) } => ApiError::new(
+                Code::IpNotAllowed,
+                format!("Requests from {ip} are not allowed for this key: its project or organisation allows other addresses only."),
+            ),
+            Denial::IpOutsideBoundary { client_ip: None } => ApiError::new(
+                Code::IpNotAllowed,
+                "This key's project or organisation has an IP allowlist and the client address could not be determined.",
             ),
             Denial::IpNotAllowed { client_ip: Some(ip) } => ApiError::new(
                 Code::IpNotAllowed,
@@ -125,6 +152,27 @@ mod tests {
                 ErrorType::PermissionError,
                 "ip_not_allowed",
                 "192.0.2.1",
+            ),
+            (
+                Denial::KeyLifetimeEnded { key_id: "k1".into(), ended_at_ms: 7 },
+                401,
+                ErrorType::AuthenticationError,
+                "key_expired",
+                "Key 'k1' expired at 7 (Unix ms): its project or organisation allows",
+            ),
+            (
+                Denial::IpOutsideBoundary { client_ip: Some("192.0.2.1".parse().unwrap()) },
+                403,
+                ErrorType::PermissionError,
+                "ip_not_allowed",
+                "192.0.2.1 are not allowed for this key: its project or organisation",
+            ),
+            (
+                Denial::IpOutsideBoundary { client_ip: None },
+                403,
+                ErrorType::PermissionError,
+                "ip_not_allowed",
+                "project or organisation has an IP allowlist",
             ),
             (
                 Denial::IpNotAllowed { client_ip: None },

@@ -28,6 +28,12 @@ impl IpAllowlist {
     pub fn permits(&self, client: Option<IpAddr>) -> bool {
         self.is_empty() || client.is_some_and(|ip| self.0.iter().any(|net| net.contains(&ip.to_canonical())))
     }
+
+    /// The position of the first network not inside one of `outer`'s networks (`None`: every
+    /// network is inside). Read literally: an empty `outer` contains nothing.
+    pub fn first_outside(&self, outer: &IpAllowlist) -> Option<usize> {
+        self.0.iter().position(|net| !outer.0.iter().any(|range| range.contains(net)))
+    }
 }
 
 fn parse_entry(entry: &str) -> Option<IpNet> {
@@ -76,6 +82,25 @@ mod tests {
         for &(entries, client, expected) in CASES {
             let client = client.map(|c| c.parse().unwrap());
             assert_eq!(list(entries).permits(client), expected, "{entries:?} {client:?}");
+        }
+    }
+
+    #[test]
+    fn networks_inside_ranges() {
+        // (networks, ranges, first outside)
+        let cases: &[(&[&str], &[&str], Option<usize>)] = &[
+            (&["10.1.2.3"], &["10.0.0.0/8"], None),
+            (&["10.1.0.0/16", "10.2.0.0/16"], &["10.0.0.0/8"], None),
+            (&["10.0.0.0/8"], &["10.0.0.0/8"], None),
+            (&["10.0.0.0/7"], &["10.0.0.0/8"], Some(0)),
+            (&["10.1.2.3", "192.0.2.1"], &["10.0.0.0/8"], Some(1)),
+            (&["192.0.2.1"], &["10.0.0.0/8", "192.0.2.0/24"], None),
+            (&["::ffff:192.0.2.7"], &["192.0.2.0/24"], None),
+            (&["2001:db8::1"], &["0.0.0.0/0"], Some(0)),
+            (&["10.1.2.3"], &[], Some(0)),
+        ];
+        for &(networks, ranges, expected) in cases {
+            assert_eq!(list(networks).first_outside(&list(ranges)), expected, "{networks:?} in {ranges:?}");
         }
     }
 

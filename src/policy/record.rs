@@ -8,11 +8,13 @@
 //!
 //! The record is a versioned document ([`crate::versioned`], [`RECORD_FORMAT`]): records written
 //! before versions existed are version 1. Unknown fields of its own version are refused, so a
-//! misspelt policy field (`ip_alowlist`) can never silently widen a key.
+//! misspelt policy field (`ip_alowlist`) can never silently widen a key. Version 2 added the
+//! boundaries' routing-group, IP and lifetime constraints; they narrow the key, so they are
+//! critical: a version-1 reader refuses a record that carries them rather than ignore them.
 
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
-use super::rules::KeyRules;
+use super::rules::{parse_ip_allowlist, validate_groups, InvalidRule, KeyRules};
 use crate::error::{ApiError, Code};
 use crate::versioned::{self, stored_serde, Format};
 use serde::{Deserialize, Serialize};
@@ -53,14 +55,27 @@ pub struct KeyRecord {
     /// the control plane projects them: a model must pass each of them as well as `models`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub boundary_models: Vec<ModelAccess>,
+    /// The routing-group lists of the boundaries above the key, each non-empty: a group the key
+    /// uses must be on each of them as well as on its own `routing_groups`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundary_routing_groups: Vec<Vec<String>>,
+    /// The IP allowlists of the boundaries above the key, each non-empty: the client address must
+    /// be on each of them as well as on its own `ip_allowlist`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundary_ip_allowlists: Vec<Vec<String>>,
+    /// Unix ms: the end of the longest life the boundaries above the key allow it (`created_at`
+    /// plus their shortest `max_key_lifetime_days`). The key is refused from this instant on,
+    /// whatever its own `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary_expires_at: Option<u64>,
     /// The key's rules, its limits already clamped by the boundaries above it.
     #[serde(flatten)]
     pub rules: KeyRules,
 }
 
-/// The record's stored format: version 1, today's fields.
+/// The record's stored format: version 2 (see the module doc).
 pub const RECORD_FORMAT: Format = Format {
-    version: 1,
+    version: 2,
     members: &[
         "id",
         "name",
@@ -73,12 +88,15 @@ pub const RECORD_FORMAT: Format = Format {
         "expires_at",
         "secret_version",
         "boundary_models",
+        "boundary_routing_groups",
+        "boundary_ip_allowlists",
+        "boundary_expires_at",
         "models",
         "routing_groups",
         "ip_allowlist",
         "limits",
     ],
-    critical: &[],
+    critical: &["boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"],
 };
 stored_serde!(KeyRecord, RECORD_FORMAT);
 
@@ -87,12 +105,14 @@ fn first_secret_version() -> u32 {
 }
 
 /// A validated key record: every [`KeyPolicy`] has a non-empty id without whitespace, a
-/// secret version of at least 1, valid boundary model rules and valid rules
-/// ([`KeyRules::validate`]), its IP allowlist parsed.
+/// secret version of at least 1, valid boundary model rules, non-empty and valid boundary
+/// routing-group lists and IP allowlists, and valid rules ([`KeyRules::validate`]); its IP
+/// allowlists parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPolicy {
     record: KeyRecord,
     ip_allowlist: IpAllowlist,
+    boundary_ip_allowlists: Vec<IpAllowlist>,
 }
 
 impl KeyPolicy {
@@ -111,6 +131,11 @@ impl KeyPolicy {
     pub fn ip_allowlist(&self) -> &IpAllowlist {
         &self.ip_allowlist
     }
+
+    /// The boundaries' IP allowlists, parsed; none is empty.
+    pub fn boundary_ip_allowlists(&self) -> &[IpAllowlist] {
+        &self.boundary_ip_allowlists
+    }
 }
 
 impl TryFrom<KeyRecord> for KeyPolicy {
@@ -127,9 +152,30 @@ impl TryFrom<KeyRecord> for KeyPolicy {
         for rule in &record.boundary_models {
             rule.validate().map_err(|reason| invalid(format!("boundary_models: {reason}")))?;
         }
-        let ip_allowlist = record.rules.validate(None).map_err(|rule| invalid(rule.to_string()))?;
-        Ok(KeyPolicy { record, ip_allowlist })
+        let checked = || -> Result<_, InvalidRule> {
+            for (i, groups) in record.boundary_routing_groups.iter().enumerate() {
+                let field = format!("boundary_routing_groups[{i}]");
+                non_empty(&field, groups)?;
+                validate_groups(&field, groups, None)?;
+            }
+            let boundary_ip_allowlists = record.boundary_ip_allowlists.iter().enumerate().map(|(i, entries)| {
+                let field = format!("boundary_ip_allowlists[{i}]");
+                non_empty(&field, entries)?;
+                parse_ip_allowlist(&field, entries)
+            });
+            Ok((record.rules.validate(None)?, boundary_ip_allowlists.collect::<Result<_, _>>()?))
+        };
+        let (ip_allowlist, boundary_ip_allowlists) = checked().map_err(|rule| invalid(rule.to_string()))?;
+        Ok(KeyPolicy { record, ip_allowlist, boundary_ip_allowlists })
     }
+}
+
+/// A boundary's list is never empty: empty would read as "no constraint" and widen the key.
+fn non_empty(field: &str, list: &[String]) -> Result<(), InvalidRule> {
+    if list.is_empty() {
+        return Err(InvalidRule { field: field.to_owned(), reason: "is empty".to_owned() });
+    }
+    Ok(())
 }
 
 /// The `id` of a record that does not parse as a [`KeyRecord`], if it has a readable one.
@@ -170,7 +216,7 @@ mod tests {
     use crate::error::ErrorType;
     use crate::limits::Limits;
     use crate::policy::rules::strategy;
-    use crate::versioned::check;
+    use crate::versioned::{check, Format};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -215,6 +261,11 @@ mod tests {
         (r#""models":{"block":[""]}"#, "k1", "empty glob"),
         (r#""models":{"deny":["x"]}"#, "k1", "unknown variant"),
         (r#""boundary_models":[{"allow":[]}]"#, "k1", "boundary_models: models.allow is empty"),
+        (r#""boundary_routing_groups":[["eu"],[]]"#, "k1", "boundary_routing_groups[1]: is empty"),
+        (r#""boundary_routing_groups":[["eu",""]]"#, "k1", "boundary_routing_groups[0][1]: is empty"),
+        (r#""boundary_ip_allowlists":[[]]"#, "k1", "boundary_ip_allowlists[0]: is empty"),
+        (r#""boundary_ip_allowlists":[["10.0.0.0/33"]]"#, "k1", "boundary_ip_allowlists[0]: '10.0.0.0/33'"),
+        (r#""boundary_expires_at":"soon""#, "k1", "invalid type"),
         (r#""routing_groups":[""]"#, "k1", "routing_groups[0]: is empty"),
         (r#""ip_allowlist":["10.0.0.1","10.0.0.0/33"]"#, "k1", "'10.0.0.0/33' is not an IP address"),
         (r#""ip_allowlist":["localhost"]"#, "k1", "'localhost'"),
@@ -226,8 +277,9 @@ mod tests {
             "k1",
             "limits.spend: more than one total cap",
         ),
-        (r#""v":3"#, "k1", "version 3 is newer"),
-        (r#""v":2,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
+        (r#""v":4"#, "k1", "version 4 is newer"),
+        (r#""v":3,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
+        (r#""v":2,"ip_denylist":["10.0.0.1"]"#, "k1", "unknown field"),
         (r#""limits":{"rpn":5}"#, "k1", "unknown field"),
         (r#""created_at":"yesterday""#, "k1", "invalid type"),
     ];
@@ -268,24 +320,77 @@ mod tests {
         assert!(e.message.contains("'k9'") && !e.message.contains("secret stuff"), "{}", e.message);
     }
 
-    /// A record as written before versions existed, with every field.
-    const FULL: &str = r#"{"id":"k2","name":"bot","description":"d","tags":["a"],"creator":"ana","project":"p",
+    /// A record as written before versions existed, with every field of version 1.
+    const FULL_V1: &str = r#"{"id":"k2","name":"bot","description":"d","tags":["a"],"creator":"ana","project":"p",
         "status":"disabled","created_at":1,"expires_at":2,"secret_version":3,"models":{"block":["gpt-4*"]},
         "boundary_models":[{"allow":["gpt-*"]}],"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],
         "limits":{"rpm":5}}"#;
 
+    /// [`FULL_V1`] with the members version 2 added.
+    fn full() -> KeyRecord {
+        KeyRecord {
+            boundary_routing_groups: vec![vec!["eu".into(), "us".into()]],
+            boundary_ip_allowlists: vec![vec!["10.0.0.0/8".into()]],
+            boundary_expires_at: Some(9),
+            ..serde_json::from_str(FULL_V1).unwrap()
+        }
+    }
+
     #[test]
-    fn version_1_records_are_written_as_before() {
-        let record: KeyRecord = serde_json::from_str(FULL).unwrap();
-        let written = serde_json::to_value(&record).unwrap();
-        assert_eq!(written, serde_json::from_str::<serde_json::Value>(FULL).unwrap(), "no `v` while the version is 1");
-        check::members_match(&RECORD_FORMAT, &record);
+    fn version_1_records_read_as_before_and_constrain_nothing_new() {
+        let policy = KeyPolicy::from_json(FULL_V1.as_bytes()).unwrap();
+        let record = policy.record();
+        assert!(record.boundary_routing_groups.is_empty() && record.boundary_ip_allowlists.is_empty());
+        assert_eq!(record.boundary_expires_at, None);
+        assert!(policy.boundary_ip_allowlists().is_empty());
+    }
+
+    #[test]
+    fn version_2_records_list_the_narrowing_members_present_as_critical() {
+        let written = serde_json::to_value(full()).unwrap();
+        assert_eq!(written["v"], 2);
+        assert_eq!(
+            written["critical"],
+            json!(["boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"]),
+            "a version-1 reader refuses the record rather than drop a constraint"
+        );
+        let without: KeyRecord = serde_json::from_str(FULL_V1).unwrap();
+        let written = serde_json::to_value(&without).unwrap();
+        assert_eq!((written["v"].clone(), written.get("critical")), (json!(2), None));
+        check::members_match(&RECORD_FORMAT, &full());
+        let policy = KeyPolicy::from_json(&serde_json::to_vec(&full()).unwrap()).unwrap();
+        assert_eq!(policy.record(), &full());
+        assert_eq!(policy.boundary_ip_allowlists().len(), 1);
+    }
+
+    #[test]
+    fn a_version_1_reader_refuses_a_record_carrying_a_new_constraint() {
+        let members = &[
+            "id",
+            "name",
+            "description",
+            "tags",
+            "creator",
+            "project",
+            "status",
+            "created_at",
+            "expires_at",
+            "secret_version",
+            "boundary_models",
+            "models",
+            "routing_groups",
+            "ip_allowlist",
+            "limits",
+        ];
+        let v1 = Format { version: 1, members, critical: &[] };
+        let written = serde_json::to_value(full()).unwrap();
+        let refused = v1.read(written.as_object().unwrap().clone()).unwrap_err();
+        assert!(refused.contains("critical member `boundary_routing_groups`"), "{refused}");
     }
 
     #[test]
     fn a_newer_version_is_read_unless_it_marks_an_unknown_field_critical() {
-        let record: KeyRecord = serde_json::from_str(FULL).unwrap();
-        check::version_rule(&RECORD_FORMAT, &record, "ip_denylist", json!(["10.0.0.1"]));
+        check::version_rule(&RECORD_FORMAT, &full(), "ip_denylist", json!(["10.0.0.1"]));
     }
 
     fn record() -> impl Strategy<Value = KeyRecord> {
@@ -293,14 +398,19 @@ mod tests {
         (
             (text, text, prop::option::of(".{0,20}"), prop::collection::vec(text, 0..3), text, text),
             (any::<bool>(), any::<u64>(), prop::option::of(any::<u64>()), 1..u32::MAX),
-            prop::collection::vec(strategy::models(), 0..3),
+            (
+                prop::collection::vec(strategy::models(), 0..3),
+                prop::collection::vec(prop::collection::vec("[a-z]{1,8}", 1..3), 0..3),
+                prop::collection::vec(prop::collection::vec(strategy::ip_entry(), 1..3), 0..3),
+                prop::option::of(any::<u64>()),
+            ),
             strategy::rules(),
         )
             .prop_map(
                 |(
                     (id, name, description, tags, creator, project),
                     (active, created_at, expires_at, secret_version),
-                    boundary_models,
+                    (boundary_models, boundary_routing_groups, boundary_ip_allowlists, boundary_expires_at),
                     rules,
                 )| KeyRecord {
                     id,
@@ -314,6 +424,9 @@ mod tests {
                     expires_at,
                     secret_version,
                     boundary_models,
+                    boundary_routing_groups,
+                    boundary_ip_allowlists,
+                    boundary_expires_at,
                     rules,
                 },
             )

@@ -146,9 +146,9 @@ impl RoutingConfig {
         &self,
         family: Family,
         model: Option<&str>,
-        key_groups: &[String],
+        access: GroupAccess,
     ) -> Result<ResolvedRoute<'_>, Denial> {
-        if let Some(group) = self.usable_group(family, model, key_groups) {
+        if let Some(group) = self.usable_group(family, model, access) {
             let targets = group.targets.iter().filter(|t| t.family == family);
             let targets = targets.take(if group.fallback { usize::MAX } else { 1 }).collect();
             return Ok(ResolvedRoute { group: &group.name, targets });
@@ -164,13 +164,32 @@ impl RoutingConfig {
     }
 
     /// Whether [`RoutingConfig::resolve`] would succeed; allocates nothing.
-    pub fn serves(&self, family: Family, model: Option<&str>, key_groups: &[String]) -> bool {
-        self.usable_group(family, model, key_groups).is_some()
+    pub fn serves(&self, family: Family, model: Option<&str>, access: GroupAccess) -> bool {
+        self.usable_group(family, model, access).is_some()
     }
 
-    fn usable_group(&self, family: Family, model: Option<&str>, key_groups: &[String]) -> Option<&Group> {
-        let may_use = |group: &Group| key_groups.is_empty() || key_groups.contains(&group.name);
-        self.groups.iter().find(|group| may_use(group) && group.serves(family, model))
+    fn usable_group(&self, family: Family, model: Option<&str>, access: GroupAccess) -> Option<&Group> {
+        self.groups.iter().find(|group| access.permits(&group.name) && group.serves(family, model))
+    }
+}
+
+/// The routing groups a key may use: those on its own list (empty: every group) that are also on
+/// the list of each boundary above it (each boundary's list is non-empty).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupAccess<'a> {
+    pub own: &'a [String],
+    pub boundaries: &'a [Vec<String>],
+}
+
+impl<'a> GroupAccess<'a> {
+    /// A key's own list, without boundaries.
+    pub fn own(own: &'a [String]) -> GroupAccess<'a> {
+        GroupAccess { own, boundaries: &[] }
+    }
+
+    pub fn permits(&self, group: &str) -> bool {
+        let listed = |list: &[String]| list.iter().any(|name| name == group);
+        (self.own.is_empty() || listed(self.own)) && self.boundaries.iter().all(|list| listed(list))
     }
 }
 
@@ -300,17 +319,17 @@ mod tests {
     fn resolution_order_family_filter_and_fallback() {
         let config = config();
         for &(family, model, key_groups, group, bases) in RESOLVED {
-            let resolved = config.resolve(family, model, &groups(key_groups)).unwrap();
+            let resolved = config.resolve(family, model, GroupAccess::own(&groups(key_groups))).unwrap();
             let got: Vec<&str> = resolved.targets.iter().map(|t| t.base_url.as_str()).collect();
             assert_eq!((resolved.group, got.as_slice()), (group, bases), "{family:?} {model:?} {key_groups:?}");
-            assert!(config.serves(family, model, &groups(key_groups)));
+            assert!(config.serves(family, model, GroupAccess::own(&groups(key_groups))));
         }
     }
 
     #[test]
     fn resolution_denials() {
         let config = config();
-        let denied = config.resolve(OpenAi, Some("o3"), &groups(&["cheap", "eu"])).unwrap_err();
+        let denied = config.resolve(OpenAi, Some("o3"), GroupAccess::own(&groups(&["cheap", "eu"]))).unwrap_err();
         assert_eq!(
             denied,
             Denial::RoutingGroupNotAllowed {
@@ -318,20 +337,20 @@ mod tests {
                 serving_groups: groups(&["research", "everything"])
             }
         );
-        let denied = config.resolve(Gemini, None, &groups(&["eu"])).unwrap_err();
+        let denied = config.resolve(Gemini, None, GroupAccess::own(&groups(&["eu"]))).unwrap_err();
         assert_eq!(denied, Denial::RoutingGroupNotAllowed { model: None, serving_groups: groups(&["everything"]) });
-        assert!(!config.serves(Gemini, None, &groups(&["eu"])));
+        assert!(!config.serves(Gemini, None, GroupAccess::own(&groups(&["eu"]))));
         let only_openai = RoutingConfig::from_json(&format!(
             r#"{{"groups":[{{"name":"g","models":["gpt-*"],"targets":[{}]}}]}}"#,
             target("https://x.example", OpenAi, "")
         ))
         .unwrap();
         assert_eq!(
-            only_openai.resolve(OpenAi, Some("o3"), &[]).unwrap_err(),
+            only_openai.resolve(OpenAi, Some("o3"), GroupAccess::own(&[])).unwrap_err(),
             Denial::ModelNotServed { family: OpenAi, model: Some("o3".into()) }
         );
         assert_eq!(
-            only_openai.resolve(Anthropic, None, &groups(&["g"])).unwrap_err(),
+            only_openai.resolve(Anthropic, None, GroupAccess::own(&groups(&["g"]))).unwrap_err(),
             Denial::ModelNotServed { family: Anthropic, model: None }
         );
     }
@@ -339,7 +358,7 @@ mod tests {
     #[test]
     fn model_map_and_urls() {
         let config = config();
-        let resolved = config.resolve(OpenAi, Some("gpt-4o"), &[]).unwrap();
+        let resolved = config.resolve(OpenAi, Some("gpt-4o"), GroupAccess::own(&[])).unwrap();
         let target = resolved.targets[0];
         assert_eq!(target.upstream_model("gpt-4o"), "gpt-4o-mini");
         assert_eq!(target.upstream_model("gpt-4o-2024-08-06"), "gpt-4o-2024-08-06");
@@ -355,7 +374,7 @@ mod tests {
             (Anthropic, "http://127.0.0.1:8787/anthropic/v1"),
             (Gemini, "http://127.0.0.1:8787/gemini/v1beta"),
         ] {
-            let resolved = config.resolve(family, Some("any-model"), &groups(&["default"])).unwrap();
+            let resolved = config.resolve(family, Some("any-model"), GroupAccess::own(&groups(&["default"]))).unwrap();
             assert_eq!(resolved.group, "default");
             assert_eq!(resolved.targets.len(), 1);
             assert_eq!(

@@ -67,30 +67,42 @@ impl KeyRules {
     /// period. The first failure is the error.
     pub fn validate(&self, known_groups: Option<&[&str]>) -> Result<IpAllowlist, InvalidRule> {
         self.models.validate().map_err(|reason| InvalidRule::new("models", reason))?;
-        if self.routing_groups.len() > MAX_ROUTING_GROUPS {
-            return Err(InvalidRule::new("routing_groups", format!("at most {MAX_ROUTING_GROUPS} groups")));
-        }
-        for (i, group) in self.routing_groups.iter().enumerate() {
-            let field = || format!("routing_groups[{i}]");
-            if group.is_empty() {
-                return Err(InvalidRule::new(field(), "is empty"));
-            }
-            if let Some(known) = known_groups.filter(|known| !known.contains(&group.as_str())) {
-                let reason = format!("there is no routing group '{group}' (groups: {})", known.join(", "));
-                return Err(InvalidRule::new(field(), reason));
-            }
-        }
-        if self.ip_allowlist.len() > MAX_IP_ENTRIES {
-            return Err(InvalidRule::new("ip_allowlist", format!("at most {MAX_IP_ENTRIES} entries")));
-        }
-        let ip_allowlist = IpAllowlist::parse(self.ip_allowlist.iter().map(String::as_str)).map_err(|entry| {
-            InvalidRule::new("ip_allowlist", format!("'{entry}' is not an IP address or CIDR range"))
-        })?;
+        validate_groups("routing_groups", &self.routing_groups, known_groups)?;
+        let ip_allowlist = parse_ip_allowlist("ip_allowlist", &self.ip_allowlist)?;
         if let Some(period) = self.limits.repeated_spend_period() {
             return Err(InvalidRule::new("limits.spend", format!("more than one {} cap", period.name())));
         }
         Ok(ip_allowlist)
     }
+}
+
+/// A list of routing groups named `field`: at most [`MAX_ROUTING_GROUPS`] non-empty names, each
+/// one of `known_groups` when the caller knows them.
+pub fn validate_groups(field: &str, groups: &[String], known_groups: Option<&[&str]>) -> Result<(), InvalidRule> {
+    if groups.len() > MAX_ROUTING_GROUPS {
+        return Err(InvalidRule::new(field, format!("at most {MAX_ROUTING_GROUPS} groups")));
+    }
+    for (i, group) in groups.iter().enumerate() {
+        let field = || format!("{field}[{i}]");
+        if group.is_empty() {
+            return Err(InvalidRule::new(field(), "is empty"));
+        }
+        if let Some(known) = known_groups.filter(|known| !known.contains(&group.as_str())) {
+            let reason = format!("there is no routing group '{group}' (groups: {})", known.join(", "));
+            return Err(InvalidRule::new(field(), reason));
+        }
+    }
+    Ok(())
+}
+
+/// An IP allowlist named `field`, parsed: at most [`MAX_IP_ENTRIES`] entries, each an IP
+/// address or CIDR range.
+pub fn parse_ip_allowlist(field: &str, entries: &[String]) -> Result<IpAllowlist, InvalidRule> {
+    if entries.len() > MAX_IP_ENTRIES {
+        return Err(InvalidRule::new(field, format!("at most {MAX_IP_ENTRIES} entries")));
+    }
+    IpAllowlist::parse(entries.iter().map(String::as_str))
+        .map_err(|entry| InvalidRule::new(field, format!("'{entry}' is not an IP address or CIDR range")))
 }
 
 /// The rules part of an update: each field absent (keep) or a value (set); `null` is refused
@@ -192,15 +204,23 @@ pub mod strategy {
         )
     }
 
-    pub fn rules() -> impl Strategy<Value = KeyRules> {
-        let ip = prop_oneof![
+    /// An IP address or CIDR range.
+    pub fn ip_entry() -> impl Strategy<Value = String> {
+        prop_oneof![
             any::<[u8; 4]>().prop_map(|[a, b, c, d]| format!("{a}.{b}.{c}.{d}")),
             (any::<[u8; 4]>(), 0..=32u8).prop_map(|([a, b, c, d], len)| format!("{a}.{b}.{c}.{d}/{len}")),
             (any::<u16>(), 0..=128u8).prop_map(|(x, len)| format!("2001:db8:{x:x}::/{len}")),
-        ];
-        (models(), prop::collection::vec("[a-z]{1,8}", 0..4), prop::collection::vec(ip, 0..4), limits()).prop_map(
-            |(models, routing_groups, ip_allowlist, limits)| KeyRules { models, routing_groups, ip_allowlist, limits },
-        )
+        ]
+    }
+
+    pub fn rules() -> impl Strategy<Value = KeyRules> {
+        (models(), prop::collection::vec("[a-z]{1,8}", 0..4), prop::collection::vec(ip_entry(), 0..4), limits())
+            .prop_map(|(models, routing_groups, ip_allowlist, limits)| KeyRules {
+                models,
+                routing_groups,
+                ip_allowlist,
+                limits,
+            })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::step::{Answer, Step};
 use crate::admin::audit::Change;
-use crate::admin::boundary::{check_within, Boundary, BoundaryExceeded, Layer};
+use crate::admin::boundary::{check_boundary_within, Boundary, BoundaryExceeded, Layer};
 use crate::admin::input::{check_boundary, parse, MemberPut, NewPrincipal, NewProject, ProjectPatch};
 use crate::admin::membership::Standing;
 use crate::admin::permission::{check, Action, Scope, Target};
@@ -59,7 +59,7 @@ pub fn get_org_policy(step: &Step) -> Result<Answer, ApiError> {
 pub fn put_org_policy(step: &Step) -> Result<Answer, ApiError> {
     check(step.caller, Action::OrgPolicyWrite, Standing::default(), Target::Org)?;
     let policy: Boundary = parse(step.body)?;
-    check_boundary("policy", &policy)?;
+    check_boundary("policy", &policy, &step.config.known_groups())?;
     let before = step.store.org_policy()?;
     step.store.set_org_policy(&policy)?;
     step.audit(Change::new(Action::OrgPolicyWrite.permission(), "org_policy", "org", Some(&before), Some(&policy)))?;
@@ -79,23 +79,35 @@ pub fn get_pricing(step: &Step) -> Result<Answer, ApiError> {
     Ok(Answer::ok(&json!({ "data": table })))
 }
 
-/// A project's boundary must lie within the organisation's.
-fn check_project_boundary(step: &Step, boundary: &Boundary) -> Result<(), ApiError> {
+/// Refuses a project's boundary or ceiling (named by `field`: `boundary`, `ceiling`) outside the
+/// organisation's boundary.
+fn check_within_org(step: &Step, field: &str, boundary: &Boundary) -> Result<(), ApiError> {
     let org = step.store.org_policy()?;
-    check_within(&boundary.models, &boundary.limits, &[Layer { name: ORG_LAYER, boundary: &org }])
+    check_boundary_within(boundary, &[Layer { name: ORG_LAYER, boundary: &org }])
+        .map_err(|e| exceeded(&format!("{field}."), e))
+}
+
+/// Refuses a project's boundary outside its ceiling.
+fn check_within_ceiling(boundary: &Boundary, ceiling: &Boundary) -> Result<(), ApiError> {
+    check_boundary_within(boundary, &[Layer { name: "the project's ceiling", boundary: ceiling }])
         .map_err(|e| exceeded("boundary.", e))
 }
 
+/// Creates a project; its ceiling is the boundary given unless the request sets one.
 pub fn create_project(step: &Step) -> Result<Answer, ApiError> {
     check(step.caller, Action::ProjectsCreate, Standing::default(), Target::Org)?;
     let new: NewProject = parse(step.body)?;
-    new.check()?;
-    check_project_boundary(step, &new.boundary)?;
+    new.check(&step.config.known_groups())?;
+    let ceiling = new.ceiling.unwrap_or_else(|| new.boundary.clone());
+    check_within_org(step, "boundary", &new.boundary)?;
+    check_within_org(step, "ceiling", &ceiling)?;
+    check_within_ceiling(&new.boundary, &ceiling)?;
     let project = Project {
         id: new_id("prj", &mut step.random()),
         name: new.name,
         description: new.description,
         boundary: new.boundary,
+        ceiling,
         created_at: step.now_ms,
         created_by: step.caller.id.clone(),
     };
@@ -116,22 +128,37 @@ pub fn get_project(step: &Step, id: &str) -> Result<Answer, ApiError> {
     Ok(Answer::ok(&project))
 }
 
-/// Renames, describes or re-bounds a project; a new boundary re-projects its keys.
+/// Renames, describes or re-bounds a project; a new boundary or ceiling re-projects its keys.
+/// Only Admins change the ceiling (`projects.ceiling.write`). What the request sets must lie
+/// within the organisation's boundary, and the boundary as it will be within the ceiling as it
+/// will be: an owner can narrow the boundary, never widen it past the ceiling; an Admin who
+/// lowers the ceiling below the boundary lowers the boundary in the same request.
 pub fn update_project(step: &Step, id: &str) -> Result<Answer, ApiError> {
     let before = project(step, id)?;
-    check(step.caller, Action::ProjectsUpdate, step.memberships.in_project(id), Target::Project(id))?;
+    let standing = step.memberships.in_project(id);
+    check(step.caller, Action::ProjectsUpdate, standing, Target::Project(id))?;
     let patch: ProjectPatch = parse(step.body)?;
-    patch.check()?;
-    if let Some(boundary) = &patch.boundary {
-        check_project_boundary(step, boundary)?;
+    if patch.ceiling.is_some() {
+        check(step.caller, Action::ProjectsCeilingWrite, standing, Target::Project(id))?;
     }
-    let rebounded = patch.boundary.is_some();
+    patch.check(&step.config.known_groups())?;
+    if let Some(boundary) = &patch.boundary {
+        check_within_org(step, "boundary", boundary)?;
+    }
+    if let Some(ceiling) = &patch.ceiling {
+        check_within_org(step, "ceiling", ceiling)?;
+    }
+    let rebounded = patch.boundary.is_some() || patch.ceiling.is_some();
     let after = Project {
         name: patch.name.unwrap_or_else(|| before.name.clone()),
         description: patch.description.apply(before.description.clone()),
         boundary: patch.boundary.unwrap_or_else(|| before.boundary.clone()),
+        ceiling: patch.ceiling.unwrap_or_else(|| before.ceiling.clone()),
         ..before.clone()
     };
+    if rebounded {
+        check_within_ceiling(&after.boundary, &after.ceiling)?;
+    }
     step.store.put_project(&after)?;
     step.audit(Change::new(Action::ProjectsUpdate.permission(), "project", id, Some(&before), Some(&after)))?;
     if rebounded {

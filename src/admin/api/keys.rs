@@ -5,8 +5,8 @@
 use super::directory::{exceeded, project, ORG_LAYER};
 use super::step::{Answer, Step};
 use crate::admin::audit::Change;
-use crate::admin::boundary::{check_rules_within, Boundary, Layer};
-use crate::admin::input::{check_rules, parse, KeyPatch, NewKey, RotateRequest};
+use crate::admin::boundary::{check_key_within, Boundary, Layer, Life};
+use crate::admin::input::{check_rules, parse, KeyPatch, NewKey, Patch, RotateRequest};
 use crate::admin::key::{Boundaries, Key, KeyView};
 use crate::admin::lifecycle::{deleted, rotate, Secret, SecretState, Status, Transition};
 use crate::admin::permission::{check, Action, Scope, Target};
@@ -26,30 +26,31 @@ use std::collections::HashMap;
 pub struct Bounds {
     org: Boundary,
     project: Boundary,
-    project_name: String,
+    ceiling: Boundary,
+    project_id: String,
 }
 
 impl Bounds {
     pub fn load(store: &Store, project_id: &str) -> Result<Bounds, ApiError> {
-        let project = store.project(project_id)?;
-        Ok(Bounds {
-            org: store.org_policy()?,
-            project_name: format!("the boundary of project '{project_id}'"),
-            project: project.map(|p| p.boundary).unwrap_or_default(),
-        })
+        let (project, ceiling) = store.project(project_id)?.map(|p| (p.boundary, p.ceiling)).unwrap_or_default();
+        Ok(Bounds { org: store.org_policy()?, project, ceiling, project_id: project_id.to_owned() })
     }
 
     pub fn get(&self) -> Boundaries<'_> {
-        Boundaries { org: &self.org, project: &self.project }
+        Boundaries { org: &self.org, project: &self.project, ceiling: &self.ceiling }
     }
 
-    /// Refuses rules set above either boundary.
-    fn check(&self, rules: &KeyRules) -> Result<(), ApiError> {
+    /// Refuses rules or an expiry outside any boundary: the organisation's, then the project's
+    /// boundary, then its ceiling (which only adds what the boundary leaves unset).
+    fn check(&self, rules: &KeyRules, life: Life) -> Result<(), ApiError> {
+        let project = format!("the boundary of project '{}'", self.project_id);
+        let ceiling = format!("the ceiling of project '{}'", self.project_id);
         let layers = [
             Layer { name: ORG_LAYER, boundary: &self.org },
-            Layer { name: &self.project_name, boundary: &self.project },
+            Layer { name: &project, boundary: &self.project },
+            Layer { name: &ceiling, boundary: &self.ceiling },
         ];
-        check_rules_within(rules, &layers).map_err(|e| exceeded("", e))
+        check_key_within(rules, life, &layers).map_err(|e| exceeded("", e))
     }
 }
 
@@ -74,10 +75,6 @@ struct WithSecret<'a> {
     key: &'a str,
 }
 
-fn known_groups<'s>(step: &'s Step) -> Vec<&'s str> {
-    step.config.routing.groups().iter().map(|g| g.name.as_str()).collect()
-}
-
 /// The audit entry, work and event of a change to `key` (`before`: `None` when created).
 fn changed(
     step: &Step,
@@ -98,9 +95,9 @@ pub fn create(step: &Step) -> Result<Answer, ApiError> {
     project(step, &new.project)
         .map_err(|_| ApiError::new(Code::InvalidField, format!("project: there is no project '{}'", new.project)))?;
     check(step.caller, Action::KeysCreate, step.memberships.in_project(&new.project), Target::Project(&new.project))?;
-    check_rules(&new.rules, &known_groups(step))?;
+    check_rules(&new.rules, &step.config.known_groups())?;
     let bounds = Bounds::load(step.store, &new.project)?;
-    bounds.check(&new.rules)?;
+    bounds.check(&new.rules, Life { created_at: step.now_ms, expires_at: new.expires_at })?;
 
     let secret = new_key(&mut step.random());
     let key = Key {
@@ -155,9 +152,9 @@ pub fn get(step: &Step, id: &str) -> Result<Answer, ApiError> {
     Ok(Answer::ok(&key.view(Bounds::load(step.store, &key.project)?.get(), step.now_ms)))
 }
 
-/// Changes metadata and rules. A change of rules checks the whole rules as they will be against
-/// the boundaries; a change of metadata alone does not (a boundary tightened since the key was
-/// made must not block renaming it).
+/// Changes metadata, rules and expiry. A change of rules or expiry checks the whole rules and
+/// expiry as they will be against the boundaries; a change of name, description or tags alone
+/// does not (a boundary tightened since the key was made must not block renaming it).
 pub fn update(step: &Step, id: &str) -> Result<Answer, ApiError> {
     let before = authorized(step, id, Action::KeysUpdate)?;
     if before.status == Status::Deleted {
@@ -165,18 +162,19 @@ pub fn update(step: &Step, id: &str) -> Result<Answer, ApiError> {
     }
     let patch: KeyPatch = parse(step.body)?;
     patch.check(step.now_ms)?;
-    let changes_rules = !patch.rules.is_empty();
+    let changes_policy = !patch.rules.is_empty() || patch.expires_at != Patch::Keep;
     let policy = patch.rules.apply(&before.policy);
-    check_rules(&policy, &known_groups(step))?;
+    check_rules(&policy, &step.config.known_groups())?;
+    let expires_at = patch.expires_at.apply(before.expires_at);
     let bounds = Bounds::load(step.store, &before.project)?;
-    if changes_rules {
-        bounds.check(&policy)?;
+    if changes_policy {
+        bounds.check(&policy, Life { created_at: before.created_at, expires_at })?;
     }
     let after = Key {
         name: patch.name.unwrap_or_else(|| before.name.clone()),
         description: patch.description.apply(before.description.clone()),
         tags: patch.tags.unwrap_or_else(|| before.tags.clone()),
-        expires_at: patch.expires_at.apply(before.expires_at),
+        expires_at,
         updated_at: step.now_ms,
         policy,
         ..before.clone()

@@ -24,6 +24,13 @@ pub struct Settings<'a> {
     pub pricing_json: &'a str,
 }
 
+impl<'a> Settings<'a> {
+    /// The names of the routing groups, which keys and boundaries may name.
+    pub fn known_groups(&self) -> Vec<&'a str> {
+        self.routing.groups().iter().map(|g| g.name.as_str()).collect()
+    }
+}
+
 pub struct Step<'a> {
     pub store: &'a Store,
     pub config: Settings<'a>,

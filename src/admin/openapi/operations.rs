@@ -203,8 +203,11 @@ pub fn operations() -> Vec<Operation> {
             .answers(200, "The project.", Some(of::<Project>))
             .errors(&[404]),
         op("PATCH", "/projects/{id}", Admin(UpdateProject(id())), Tag::Projects, Needs(ProjectsUpdate))
-            .summary("Update a project (name, description, boundary)")
-            .notes("A new boundary must lie within the organisation's and re-projects the project's keys.")
+            .summary("Update a project (name, description, boundary, ceiling)")
+            .notes(
+                "A new boundary must lie within the organisation's and the project's ceiling, and re-projects the \
+                 project's keys. Changing `ceiling` also needs `projects.ceiling.write` (Admins only).",
+            )
             .body(of::<ProjectPatch>)
             .answers(200, "The project.", Some(of::<Project>))
             .errors(&[400, 404]),
