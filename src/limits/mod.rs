@@ -9,12 +9,14 @@
 //!
 //! Modules, one concept each: `window` (a ring of 60 buckets), `scope` (the five windows),
 //! `calendar` (UTC dates), `spend` (per-period totals and thresholds), `reservations` (requests
-//! in flight), `charge` (tokens and cost), `denial` (refusals and their HTTP answer), `headroom`
-//! (what is left), `ledger` (the atomic steps and their guarantees).
+//! in flight), `expired` (expired reservations a late settle still corrects), `charge` (tokens
+//! and cost), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
+//! (the atomic steps and their guarantees).
 mod calendar;
 mod charge;
 mod config;
 mod denial;
+mod expired;
 mod headroom;
 mod ledger;
 mod reservations;
@@ -28,6 +30,7 @@ mod simulation;
 pub use charge::{Actual, Ask, Charge};
 pub use config::{CapMode, Limits, SpendCap, SpendPeriod};
 pub use denial::LimitDenial;
+pub use expired::{MAX_EXPIRED_REMEMBERED, SETTLE_DEADLINE_MS};
 pub use headroom::{Headroom, LimitUse, Remaining, SpendHeadroom};
 pub use ledger::{Admitted, Ledger, SettleOutcome};
 pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};

@@ -2,14 +2,17 @@
 //!
 //! Flow: a fake clock advances by random steps (sometimes handing the ledger a slightly earlier
 //! time); random admissions, settles and releases, with random estimates and actuals, lost
-//! settles, repeated and unknown ids, drive the ledger. The oracle keeps a plain log of every
+//! settles, late settles (after the reservation expired, before and after the settle deadline),
+//! repeated and unknown ids, drive the ledger. The oracle keeps a plain log of every
 //! admitted request and recomputes everything from it by brute force. After every step it
 //! asserts: the ledger admitted exactly when no limit would break (safe and maximal) and named
 //! the denial and reset time the oracle expects; a denial changed nothing; every aligned span
 //! keeps the documented window guarantee; hard caps hold while actuals stay within estimates;
-//! spend events fired once per threshold per period; headroom agrees. Every 50 steps the stored
-//! form round-trips.
+//! spend events fired once per threshold per period; headroom agrees; every id was settled or
+//! released at most once, and a late one corrected exactly the periods its expiry charged (no
+//! counter drifts from the log). Every 50 steps the stored form round-trips.
 
+use super::expired::MAX_EXPIRED_REMEMBERED;
 use super::reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 use super::*;
 use std::collections::{BTreeMap, HashSet};
@@ -83,7 +86,12 @@ fn period_index(period: SpendPeriod) -> usize {
 #[derive(Clone, Copy)]
 enum State {
     Open,
-    /// Settled (released: at zero; expired: at its estimate) in the periods starting at `starts`.
+    /// Charged at its estimate in the periods starting at `starts`; a settle until the deadline
+    /// closes it there at its actual.
+    Expired {
+        starts: [u64; 3],
+    },
+    /// Settled (released: at zero) in the periods starting at `starts`.
     Closed {
         tokens: u64,
         cost: u64,
@@ -96,13 +104,34 @@ struct Request {
     at_ms: u64,
     estimate: Charge,
     state: State,
+    /// A long stream or a lost settle: never picked while open, so it expires (and may be
+    /// settled late).
+    lingers: bool,
 }
 
 impl Request {
     fn tokens(&self) -> u64 {
         match self.state {
-            State::Open => self.estimate.tokens,
+            State::Open | State::Expired { .. } => self.estimate.tokens,
             State::Closed { tokens, .. } => tokens,
+        }
+    }
+
+    /// What it costs and in which periods, once charged.
+    fn charged(&self) -> Option<(u64, [u64; 3])> {
+        match self.state {
+            State::Open => None,
+            State::Expired { starts } => Some((self.estimate.cost_micros, starts)),
+            State::Closed { cost, starts, .. } => Some((cost, starts)),
+        }
+    }
+
+    /// Whether a settle or release of it at `now` counts.
+    fn settles_at(&self, now: u64) -> bool {
+        match self.state {
+            State::Open => true,
+            State::Expired { .. } => now < self.at_ms + 2 * RESERVATION_TTL_MS,
+            State::Closed { .. } => false,
         }
     }
 
@@ -156,6 +185,8 @@ struct Sim {
     fired: HashSet<(SpendPeriod, u64, u8)>,
     admitted: u64,
     denied: u64,
+    /// Settles and releases that corrected an expired reservation.
+    late: u64,
 }
 
 fn random_limits(rng: &mut Rng) -> Limits {
@@ -224,6 +255,7 @@ impl Sim {
             fired: HashSet::new(),
             admitted: 0,
             denied: 0,
+            late: 0,
         }
     }
 
@@ -237,6 +269,7 @@ impl Sim {
         }
         self.check_round_trip();
         assert!(self.admitted > 100 && self.denied > 100, "admitted {}, denied {}", self.admitted, self.denied);
+        assert!(self.late > 5, "{} late settles", self.late);
     }
 
     fn step(&mut self) {
@@ -268,8 +301,13 @@ impl Sim {
     }
 
     fn pick_id(&mut self) -> u64 {
-        let open: Vec<u64> = self.log.iter().filter(|r| matches!(r.state, State::Open)).map(|r| r.id).collect();
-        if !open.is_empty() && self.rng.chance(85) {
+        let open: Vec<u64> =
+            self.log.iter().filter(|r| matches!(r.state, State::Open) && !r.lingers).map(|r| r.id).collect();
+        let expired: Vec<u64> =
+            self.log.iter().filter(|r| matches!(r.state, State::Expired { .. })).map(|r| r.id).collect();
+        if !expired.is_empty() && self.rng.chance(40) {
+            expired[self.rng.below(expired.len() as u64) as usize]
+        } else if !open.is_empty() && self.rng.chance(85) {
             open[self.rng.below(open.len() as u64) as usize]
         } else if !self.log.is_empty() && self.rng.chance(70) {
             self.log[self.rng.below(self.log.len() as u64) as usize].id
@@ -306,7 +344,14 @@ impl Sim {
                 self.admitted += 1;
                 self.expire(now);
                 self.clock = now;
-                self.log.push(Request { id: admitted.reservation_id, at_ms: now, estimate: ask, state: State::Open });
+                let lingers = self.rng.chance(20);
+                self.log.push(Request {
+                    id: admitted.reservation_id,
+                    at_ms: now,
+                    estimate: ask,
+                    state: State::Open,
+                    lingers,
+                });
                 assert_eq!(admitted.reservation_id, self.admitted, "ids count admissions");
                 assert_eq!(admitted.headroom, self.ledger.headroom(&self.limits, now));
                 self.check_events(&admitted.events, now);
@@ -332,12 +377,21 @@ impl Sim {
         assert_eq!(released, self.close(id, Charge::ZERO, now), "release {id}");
     }
 
-    /// Takes request `id` back at `actual` if it is open, then settles stale ones; true if found.
+    /// Takes request `id` back at `actual` if it is open (into the periods of `now`) or expired
+    /// and not past its deadline (into the periods its expiry charged), then expires stale ones;
+    /// true if found.
     fn close(&mut self, id: u64, actual: Charge, now: u64) -> bool {
-        let starts = PERIODS.map(|p| naive_period(p, now).0);
-        let found = self.log.iter_mut().find(|r| r.id == id && matches!(r.state, State::Open));
+        let now_starts = PERIODS.map(|p| naive_period(p, now).0);
+        let found = self.log.iter_mut().find(|r| r.id == id && r.settles_at(now));
         let closed = found.is_some();
         if let Some(request) = found {
+            let starts = match request.state {
+                State::Expired { starts } => {
+                    self.late += 1;
+                    starts
+                }
+                _ => now_starts,
+            };
             request.state = State::Closed { tokens: actual.tokens, cost: actual.cost_micros, starts };
         }
         self.expire(now);
@@ -348,9 +402,10 @@ impl Sim {
     fn expire(&mut self, now: u64) {
         let starts = PERIODS.map(|p| naive_period(p, now).0);
         for request in self.log.iter_mut().filter(|r| r.is_stale(now)) {
-            request.state =
-                State::Closed { tokens: request.estimate.tokens, cost: request.estimate.cost_micros, starts };
+            request.state = State::Expired { starts };
         }
+        let remembered = self.log.iter().filter(|r| r.settles_at(now) && !matches!(r.state, State::Open)).count();
+        assert!(remembered <= MAX_EXPIRED_REMEMBERED, "the oracle does not model forgetting beyond the bound");
     }
 
     /// The requests in the window of `scope` ending with the bucket of `now`, newest first.
@@ -385,9 +440,9 @@ impl Sim {
         let start = naive_period(period, now).0;
         self.log
             .iter()
-            .map(|r| match r.state {
-                State::Closed { cost, starts, .. } if starts[period_index(period)] == start => cost,
-                State::Open if r.is_stale(now) => r.estimate.cost_micros,
+            .map(|r| match r.charged() {
+                Some((cost, starts)) if starts[period_index(period)] == start => cost,
+                None if r.is_stale(now) => r.estimate.cost_micros,
                 _ => 0,
             })
             .sum()
