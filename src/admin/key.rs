@@ -67,9 +67,9 @@ impl Key {
         }
     }
 
-    /// The KV record for the secret of `secret_version`. A deleted key has no record; callers
-    /// delete its hashes instead.
-    pub fn record(&self, secret_version: u32, boundaries: Boundaries) -> KeyRecord {
+    /// The KV record for the secret of `secret_version`, at the key's `policy_version`. A deleted
+    /// key has no record; callers delete its hashes instead.
+    pub fn record(&self, secret_version: u32, policy_version: u64, boundaries: Boundaries) -> KeyRecord {
         let effective = self.effective(boundaries);
         KeyRecord {
             id: self.id.clone(),
@@ -82,6 +82,7 @@ impl Key {
             created_at: self.created_at,
             expires_at: self.expires_at,
             secret_version,
+            policy_version,
             boundary_models: effective.boundary_models,
             rules: KeyRules { limits: effective.limits, ..self.policy.clone() },
         }
@@ -133,7 +134,7 @@ mod tests {
     fn the_record_is_clamped_and_parses_as_the_request_path_reads_it() {
         let org: Boundary = serde_json::from_str(r#"{"models":{"block":["gpt-5*"]},"limits":{"rpm":20}}"#).unwrap();
         let project = Boundary::default();
-        let record = key().record(2, Boundaries { org: &org, project: &project });
+        let record = key().record(2, 7, Boundaries { org: &org, project: &project });
         let json = serde_json::to_vec(&record).unwrap();
         let policy = KeyPolicy::from_json(&json).unwrap();
         let parsed = policy.record();
@@ -147,7 +148,7 @@ mod tests {
     fn disabled_keys_project_as_disabled() {
         let none = Boundary::default();
         let key = Key { status: Status::Disabled, ..key() };
-        assert_eq!(key.record(1, Boundaries { org: &none, project: &none }).status, KeyStatus::Disabled);
+        assert_eq!(key.record(1, 1, Boundaries { org: &none, project: &none }).status, KeyStatus::Disabled);
     }
 
     #[test]

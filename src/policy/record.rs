@@ -49,6 +49,11 @@ pub struct KeyRecord {
     /// Bumped on each rotation; starts at 1.
     #[serde(default = "first_secret_version")]
     pub secret_version: u32,
+    /// The version of the key's effective limits, bumped by the registry on every change; the
+    /// key's object enforces the limits of the newest version it has seen. 0 in records written
+    /// before versions existed.
+    #[serde(default)]
+    pub policy_version: u64,
     /// The model rules of the boundaries above the key (its project's, its organisation's), as
     /// the control plane projects them: a model must pass each of them as well as `models`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -58,9 +63,9 @@ pub struct KeyRecord {
     pub rules: KeyRules,
 }
 
-/// The record's stored format: version 1, today's fields.
+/// The record's stored format: version 2 added `policy_version`.
 pub const RECORD_FORMAT: Format = Format {
-    version: 1,
+    version: 2,
     members: &[
         "id",
         "name",
@@ -72,6 +77,7 @@ pub const RECORD_FORMAT: Format = Format {
         "created_at",
         "expires_at",
         "secret_version",
+        "policy_version",
         "boundary_models",
         "models",
         "routing_groups",
@@ -226,8 +232,8 @@ mod tests {
             "k1",
             "limits.spend: more than one total cap",
         ),
-        (r#""v":3"#, "k1", "version 3 is newer"),
-        (r#""v":2,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
+        (r#""v":4"#, "k1", "version 4 is newer"),
+        (r#""v":3,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
         (r#""limits":{"rpn":5}"#, "k1", "unknown field"),
         (r#""created_at":"yesterday""#, "k1", "invalid type"),
     ];
@@ -275,10 +281,13 @@ mod tests {
         "limits":{"rpm":5}}"#;
 
     #[test]
-    fn version_1_records_are_written_as_before() {
+    fn version_1_records_read_at_policy_version_0() {
         let record: KeyRecord = serde_json::from_str(FULL).unwrap();
-        let written = serde_json::to_value(&record).unwrap();
-        assert_eq!(written, serde_json::from_str::<serde_json::Value>(FULL).unwrap(), "no `v` while the version is 1");
+        assert_eq!(record.policy_version, 0);
+        let mut written = serde_json::to_value(&record).unwrap();
+        let members = written.as_object_mut().unwrap();
+        assert_eq!((members.remove("v"), members.remove("policy_version")), (Some(json!(2)), Some(json!(0))));
+        assert_eq!(written, serde_json::from_str::<serde_json::Value>(FULL).unwrap(), "the rest as before");
         check::members_match(&RECORD_FORMAT, &record);
     }
 
@@ -292,14 +301,14 @@ mod tests {
         let text = "[a-z0-9_]{1,12}";
         (
             (text, text, prop::option::of(".{0,20}"), prop::collection::vec(text, 0..3), text, text),
-            (any::<bool>(), any::<u64>(), prop::option::of(any::<u64>()), 1..u32::MAX),
+            (any::<bool>(), any::<u64>(), prop::option::of(any::<u64>()), 1..u32::MAX, any::<u64>()),
             prop::collection::vec(strategy::models(), 0..3),
             strategy::rules(),
         )
             .prop_map(
                 |(
                     (id, name, description, tags, creator, project),
-                    (active, created_at, expires_at, secret_version),
+                    (active, created_at, expires_at, secret_version, policy_version),
                     boundary_models,
                     rules,
                 )| KeyRecord {
@@ -313,6 +322,7 @@ mod tests {
                     created_at,
                     expires_at,
                     secret_version,
+                    policy_version,
                     boundary_models,
                     rules,
                 },
