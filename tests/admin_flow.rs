@@ -487,11 +487,11 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
         admin.create_key(&team.member, json!({"name": "k", "project": team.project, "limits": {"rpm": 50}}));
     let pushed_version = |admin: &Admin| {
         let received = admin.ledgers.received.borrow();
-        let pushes = received.iter().filter_map(|(id, c)| match c {
+        let mut pushes = received.iter().filter_map(|(id, c)| match c {
             Command::PushLimits { policy_version, .. } if *id == key_id => Some(*policy_version),
             _ => None,
         });
-        pushes.last().expect("a push reached the object")
+        pushes.next_back().expect("a push reached the object")
     };
     let first = pushed_version(&admin);
     assert_eq!(admin.kv.record(&kv_name(&secret)).unwrap()["policy_version"], first, "KV and push agree");

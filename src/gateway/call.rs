@@ -102,7 +102,9 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let meter = SharedMeter::default();
         let (mut settlement, settle) =
             settlement::open(ledger, client_gone, meter.clone(), move |ending| match metering.settle(ending) {
-                Some(actual) => Command::Settle { reservation_id, limits, policy_version, actual, usage: ending.usage() },
+                Some(actual) => {
+                    Command::Settle { reservation_id, limits, policy_version, actual, usage: ending.usage() }
+                }
                 None => Command::Release { reservation_id },
             });
         self.runtime.wait_until(settle);

@@ -3,7 +3,10 @@
 //! Flow: a fake clock advances by random steps (sometimes handing the ledger a slightly earlier
 //! time); random admissions, settles and releases, with random estimates and actuals, lost
 //! settles, late settles (after the reservation expired, before and after the settle deadline),
-//! repeated and unknown ids, drive the ledger. The oracle keeps a plain log of every
+//! repeated and unknown ids, drive the ledger. When limits change, each change is a new policy
+//! version, pushed (or the push lost), and every admission and settle carries the current
+//! version or, from a stale edge, an older one; the limits enforced must be those of the newest
+//! version seen. The oracle keeps a plain log of every
 //! admitted request and recomputes everything from it by brute force. After every step it
 //! asserts: the ledger admitted exactly when no limit would break (safe and maximal) and named
 //! the denial and reset time the oracle expects; a denial changed nothing; every aligned span
@@ -168,7 +171,8 @@ enum Mode {
     Exact,
     /// Fixed limits, actuals may exceed estimates: the token bound with overruns is checked.
     Overruns,
-    /// Limits change at random: admission, denials, events and headroom are checked.
+    /// Limits change at random, as new policy versions: admission, denials, events, headroom
+    /// and the newest-version rule are checked.
     Changing,
 }
 
@@ -176,7 +180,13 @@ struct Sim {
     rng: Rng,
     mode: Mode,
     ledger: Ledger,
+    /// The limits in force: those of the newest version seen.
     limits: Limits,
+    /// Every policy version's limits; version `n` is `versions[n - 1]`.
+    versions: Vec<Limits>,
+    /// The newest version pushed or carried so far.
+    seen: u64,
+    newest: NewestLimits,
     log: Vec<Request>,
     /// Monotonic wall time; the ledger is sometimes handed a little less.
     wall: u64,
@@ -244,11 +254,16 @@ impl Sim {
     fn new(seed: u64, mode: Mode, start_ms: u64) -> Sim {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let limits = random_limits(&mut rng);
+        let mut newest = NewestLimits::default();
+        newest.push(VersionedLimits { version: 1, limits: limits.clone() });
         Sim {
             rng,
             mode,
             ledger: Ledger::new(),
-            limits,
+            limits: limits.clone(),
+            versions: vec![limits],
+            seen: 1,
+            newest,
             log: Vec::new(),
             wall: start_ms,
             clock: 0,
@@ -282,13 +297,17 @@ impl Sim {
             _ => r.below(1_800_000),
         };
         if self.mode == Mode::Changing && self.rng.chance(2) {
-            self.limits = random_limits(&mut self.rng);
+            self.new_version();
         }
         let skew = if self.rng.chance(5) { self.rng.below(5_000) } else { 0 };
         let now_ms = self.wall.saturating_sub(skew);
         match self.rng.below(100) {
-            0..55 => self.admit(now_ms),
+            0..55 => {
+                self.carry();
+                self.admit(now_ms)
+            }
             55..88 => {
+                self.carry();
                 let id = self.pick_id();
                 let actual = self.actual_for(id);
                 self.settle(id, actual, now_ms);
@@ -298,6 +317,31 @@ impl Sim {
                 self.release(id, now_ms);
             }
         }
+    }
+
+    /// The registry changes the limits: a new version, whose push may be lost.
+    fn new_version(&mut self) {
+        self.versions.push(random_limits(&mut self.rng));
+        let version = self.versions.len() as u64;
+        if self.rng.chance(50) {
+            let pushed = VersionedLimits { version, limits: self.versions[version as usize - 1].clone() };
+            assert!(self.newest.push(pushed), "a new version is the newest");
+            self.seen = version;
+        }
+        self.limits = self.versions[self.seen as usize - 1].clone();
+    }
+
+    /// An edge command carries the current version or, from a stale edge, an older one; the
+    /// limits in force become those of the newest version seen.
+    fn carry(&mut self) {
+        let latest = self.versions.len() as u64;
+        let version = if self.rng.chance(70) { latest } else { 1 + self.rng.below(latest) };
+        let carried = VersionedLimits { version, limits: self.versions[version as usize - 1].clone() };
+        let (limits, remembered) = self.newest.carried(carried);
+        assert_eq!(remembered, version > self.seen, "carried limits are remembered when newer");
+        self.seen = self.seen.max(version);
+        assert_eq!(limits, self.versions[self.seen as usize - 1], "the newest version seen is enforced");
+        self.limits = limits;
     }
 
     fn pick_id(&mut self) -> u64 {
