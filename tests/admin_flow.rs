@@ -776,3 +776,50 @@ fn the_request_path_holds_a_record_to_its_boundaries() {
     assert_eq!(outcome(&open, "10.0.0.1", START_MS + DAY_MS), Err("key_expired"));
     assert_eq!(outcome(&open, "10.0.0.1", START_MS), Ok("default".to_owned()));
 }
+
+#[test]
+fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
+    use teamkeys::admin::api::ports::LedgerObjects;
+    use teamkeys::ledger::{Command, Reply};
+    use teamkeys::limits::{Ask, Limits};
+
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, secret) =
+        admin.create_key(&team.member, json!({"name": "k", "project": team.project, "limits": {"rpm": 50}}));
+    let pushed_version = |admin: &Admin| {
+        let received = admin.ledgers.received.borrow();
+        let mut pushes = received.iter().filter_map(|(id, c)| match c {
+            Command::PushLimits { policy_version, .. } if *id == key_id => Some(*policy_version),
+            _ => None,
+        });
+        pushes.next_back().expect("a push reached the object")
+    };
+    let first = pushed_version(&admin);
+    assert_eq!(admin.kv.record(&kv_name(&secret)).unwrap()["policy_version"], first, "KV and push agree");
+
+    admin.ledgers.unreachable.set(true);
+    let patched = admin.call(&team.member, "PATCH", &format!("/keys/{key_id}"), Some(json!({"limits": {"rpm": 1}})));
+    assert_eq!((patched.status, patched.pending), (200, true));
+    admin.ledgers.unreachable.set(false);
+    let record = admin.kv.record(&kv_name(&secret)).unwrap();
+    let newer = record["policy_version"].as_u64().unwrap();
+    assert!(newer > first, "every change bumps the version: {first} → {newer}");
+
+    let admit = |rpm: u64, policy_version: u64| {
+        let limits: Limits = serde_json::from_value(json!({"rpm": rpm})).unwrap();
+        let command = Command::Admit { secret_version: 1, limits, policy_version, ask: Ask::ZERO };
+        ready(admin.ledgers.call(&key_id, &command)).unwrap()
+    };
+    assert!(matches!(admit(1, newer), Reply::Admitted { .. }), "the edge carrying the newer record");
+    let stale = admit(50, first);
+    assert!(
+        matches!(&stale, Reply::Refused(refusal) if refusal.error.code() == "rate_limit_exceeded"),
+        "a stale edge cannot loosen it: {stale:?}"
+    );
+
+    admin.clock.advance(300_000);
+    admin.alarm();
+    assert_eq!(pushed_version(&admin), newer, "the retried push carries the record's version");
+    assert_eq!(admin.pending_rows(), 0);
+}

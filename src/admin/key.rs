@@ -86,9 +86,9 @@ impl Key {
         }
     }
 
-    /// The KV record for the secret of `secret_version`. A deleted key has no record; callers
-    /// delete its hashes instead.
-    pub fn record(&self, secret_version: u32, boundaries: Boundaries) -> KeyRecord {
+    /// The KV record for the secret of `secret_version`, at the key's `policy_version`. A deleted
+    /// key has no record; callers delete its hashes instead.
+    pub fn record(&self, secret_version: u32, policy_version: u64, boundaries: Boundaries) -> KeyRecord {
         let effective = self.effective(boundaries);
         KeyRecord {
             id: self.id.clone(),
@@ -101,6 +101,7 @@ impl Key {
             created_at: self.created_at,
             expires_at: self.expires_at,
             secret_version,
+            policy_version,
             boundary_models: effective.boundary_models,
             boundary_routing_groups: effective.boundary_routing_groups,
             boundary_ip_allowlists: effective.boundary_ip_allowlists,
@@ -161,7 +162,7 @@ mod tests {
         let project: Boundary = serde_json::from_str(r#"{"routing_groups":["eu"],"limits":{"rpm":30}}"#).unwrap();
         let ceiling: Boundary =
             serde_json::from_str(r#"{"routing_groups":["eu","us"],"max_key_lifetime_days":2}"#).unwrap();
-        let record = key().record(2, Boundaries { org: &org, project: &project, ceiling: &ceiling });
+        let record = key().record(2, 7, Boundaries { org: &org, project: &project, ceiling: &ceiling });
         let json = serde_json::to_vec(&record).unwrap();
         let policy = KeyPolicy::from_json(&json).unwrap();
         let parsed = policy.record();
@@ -182,7 +183,7 @@ mod tests {
         let none = Boundary::default();
         let key = Key { status: Status::Disabled, ..key() };
         assert_eq!(
-            key.record(1, Boundaries { org: &none, project: &none, ceiling: &none }).status,
+            key.record(1, 1, Boundaries { org: &none, project: &none, ceiling: &none }).status,
             KeyStatus::Disabled
         );
     }

@@ -33,6 +33,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS pending_work (id INTEGER PRIMARY KEY AUTOINCREMENT, lane TEXT NOT NULL, work TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before INTEGER NOT NULL DEFAULT 0, last_error TEXT)",
     "CREATE INDEX IF NOT EXISTS pending_work_by_lane ON pending_work (lane, id)",
+    "CREATE TABLE IF NOT EXISTS policy_versions (key_id TEXT PRIMARY KEY, version INTEGER NOT NULL)",
 ];
 
 pub struct Store {
@@ -460,8 +461,14 @@ impl Store {
 
     // Pending work.
 
-    /// Queues `work`; state-based work already pending is not queued twice.
+    /// Queues `work`; state-based work already pending is not queued twice. Queuing a
+    /// `PushLimits` bumps the key's policy version, pending or not: its limits may have changed.
     pub fn push_work(&self, work: &Work) -> Result<(), ApiError> {
+        if let Work::PushLimits { key_id } = work {
+            let bump = "INSERT INTO policy_versions (key_id, version) VALUES (?, 1)
+                        ON CONFLICT (key_id) DO UPDATE SET version = version + 1";
+            self.exec(bump, vec![key_id.as_str().into()])?;
+        }
         let (lane, json) = (work.lane(), serde_json::to_string(work).expect("work serializes"));
         let duplicate = "SELECT 1 FROM pending_work WHERE lane = ? AND work = ?";
         if work.is_state_based() && !self.exec(duplicate, vec![lane.as_str().into(), json.as_str().into()])?.is_empty()
@@ -469,6 +476,18 @@ impl Store {
             return Ok(());
         }
         self.exec("INSERT INTO pending_work (lane, work) VALUES (?, ?)", vec![lane.into(), json.into()]).map(drop)
+    }
+
+    /// The key's policy version: 1 plus one per change that may have changed its effective
+    /// limits (see [`Store::push_work`]); 0 before the first. KV records and pushes carry it.
+    pub fn policy_version(&self, key_id: &str) -> Result<u64, ApiError> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: i64,
+        }
+        let rows: Vec<Version> =
+            self.rows("SELECT version FROM policy_versions WHERE key_id = ?", vec![key_id.into()])?;
+        Ok(rows.first().map_or(0, |row| u64::try_from(row.version).unwrap_or(0)))
     }
 
     /// Work due at `now_ms`, oldest first: rows whose time has come and that no earlier row of

@@ -82,6 +82,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let admit = Command::Admit {
             secret_version: record.secret_version,
             limits: record.rules.limits.clone(),
+            policy_version: record.policy_version,
             ask: metering.ask,
         };
         let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
@@ -98,11 +99,13 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             }
         };
 
-        let limits = record.rules.limits.clone();
+        let (limits, policy_version) = (record.rules.limits.clone(), record.policy_version);
         let meter = SharedMeter::default();
         let (mut settlement, settle) =
             settlement::open(ledger, client_gone, meter.clone(), move |ending| match metering.settle(ending) {
-                Some(actual) => Command::Settle { reservation_id, limits, actual, usage: ending.usage() },
+                Some(actual) => {
+                    Command::Settle { reservation_id, limits, policy_version, actual, usage: ending.usage() }
+                }
                 None => Command::Release { reservation_id },
             });
         self.runtime.wait_until(settle);

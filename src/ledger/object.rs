@@ -9,17 +9,24 @@
 //! events for delivery.
 //!
 //! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]):
-//! states saved before versions existed are version 1.
+//! states saved before versions existed are version 1; version 2 replaced `pushed_limits` by
+//! `limits` (the newest versioned limits seen; a version 1 state's pushed limits read as
+//! version 0). The ledger's record of expired reservations (late settles) is a member of
+//! `ledger` with a default: a build that does not know it drops it, which only charges late
+//! settles at their estimate.
 //!
-//! Limits: every edge command carries the limits of the KV record it read, which an edge cache
-//! may hold for up to a minute. Once the control plane has pushed limits, they are the ones the
-//! object enforces, so a tightened boundary applies from the key's next request.
+//! Limits: every edge command carries the limits and policy version of the KV record it read,
+//! which an edge cache may hold for up to a minute; the control plane pushes them on every
+//! change. The object enforces the limits of the newest version it has seen, pushed or carried
+//! ([`NewestLimits`]), so a failed push never leaves older limits in force than the record an
+//! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
+//! object enforces.
 
 use crate::error::{ApiError, Code};
 use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
-use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, SpendEvent};
+use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, NewestLimits, SpendEvent, VersionedLimits};
 use crate::usage::Usage;
 use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
@@ -28,15 +35,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
+    /// `policy_version` is the version of `limits` (0: a record from before versions existed).
     Admit {
         secret_version: u32,
         limits: Limits,
+        #[serde(default)]
+        policy_version: u64,
         ask: Ask,
     },
     /// `usage` is what the upstream reported (input/output split), if it reported any.
     Settle {
         reservation_id: u64,
         limits: Limits,
+        #[serde(default)]
+        policy_version: u64,
         actual: Actual,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
@@ -47,11 +59,14 @@ pub enum Command {
     Control {
         control: Control,
     },
-    /// The key's effective limits, from the control plane.
+    /// The key's effective limits and their policy version, from the control plane.
     PushLimits {
         limits: Limits,
+        #[serde(default)]
+        policy_version: u64,
     },
-    /// Usage totals and the state of each limit (`limits` unless limits were pushed); read-only.
+    /// Usage totals and the state of each limit (`limits` unless the object has seen versioned
+    /// limits: then those); read-only.
     Report {
         limits: Limits,
     },
@@ -96,28 +111,52 @@ pub struct Handled {
 
 /// Everything one key's object remembers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(remote = "Self", deny_unknown_fields)]
+#[serde(remote = "Self", from = "StoredState")]
 pub struct KeyState {
+    revocation: Revocation,
+    ledger: Ledger,
+    usage: UsageBook,
+    /// The newest versioned limits pushed or carried; they override older ones a command carries.
+    #[serde(skip_serializing_if = "NewestLimits::is_empty")]
+    limits: NewestLimits,
+}
+
+/// The members a stored state may have, of every version: `pushed_limits` (version 1) is read,
+/// never written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredState {
     #[serde(default)]
     revocation: Revocation,
     #[serde(default)]
     ledger: Ledger,
     #[serde(default)]
     usage: UsageBook,
-    /// The limits the control plane pushed last; they override those a command carries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
+    limits: NewestLimits,
+    #[serde(default)]
     pushed_limits: Option<Limits>,
 }
 
-/// The state's stored format: version 1, today's members.
+impl From<StoredState> for KeyState {
+    fn from(stored: StoredState) -> Self {
+        let mut limits = stored.limits;
+        if let Some(pushed) = stored.pushed_limits.filter(|_| limits.is_empty()) {
+            limits.push(VersionedLimits { version: 0, limits: pushed });
+        }
+        KeyState { revocation: stored.revocation, ledger: stored.ledger, usage: stored.usage, limits }
+    }
+}
+
+/// The state's stored format: version 2 (`limits` replaced version 1's `pushed_limits`).
 pub const STATE_FORMAT: Format =
-    Format { version: 1, members: &["revocation", "ledger", "usage", "pushed_limits"], critical: &[] };
+    Format { version: 2, members: &["revocation", "ledger", "usage", "limits"], critical: &[] };
 stored_serde!(KeyState, STATE_FORMAT);
 
 impl KeyState {
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {
         match command {
-            Command::Admit { secret_version, limits, ask } => {
+            Command::Admit { secret_version, limits, policy_version, ask } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
                     return Handled {
                         reply: Reply::refused(revoked_error(revoked), None),
@@ -125,7 +164,7 @@ impl KeyState {
                         changed: false,
                     };
                 }
-                let limits = self.pushed_limits.clone().unwrap_or(limits);
+                let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 match self.ledger.admit(&limits, ask, now_ms) {
                     Ok(admitted) => {
                         self.usage.count_request(now_ms);
@@ -144,17 +183,17 @@ impl KeyState {
                             denial.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS)),
                         ),
                         events: vec![],
-                        changed: false,
+                        changed: remembered,
                     },
                 }
             }
-            Command::Settle { reservation_id, limits, actual, usage } => {
-                let limits = self.pushed_limits.clone().unwrap_or(limits);
+            Command::Settle { reservation_id, limits, policy_version, actual, usage } => {
+                let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let outcome = self.ledger.settle(&limits, reservation_id, actual, now_ms);
                 if outcome.settled {
                     self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                 }
-                Handled { reply: Reply::Done, events: outcome.events, changed: outcome.settled }
+                Handled { reply: Reply::Done, events: outcome.events, changed: outcome.settled || remembered }
             }
             Command::Release { reservation_id } => {
                 let released = self.ledger.release(reservation_id, now_ms);
@@ -164,12 +203,13 @@ impl KeyState {
                 self.revocation.apply(&control);
                 Handled { reply: Reply::Done, events: vec![], changed: true }
             }
-            Command::PushLimits { limits } => {
-                self.pushed_limits = Some(limits);
-                Handled { reply: Reply::Done, events: vec![], changed: true }
+            Command::PushLimits { limits, policy_version } => {
+                let changed = self.limits.push(VersionedLimits { version: policy_version, limits });
+                Handled { reply: Reply::Done, events: vec![], changed }
             }
             Command::Report { limits } => {
-                let limits = self.pushed_limits.as_ref().unwrap_or(&limits);
+                let carried = VersionedLimits { version: 0, limits };
+                let limits = self.limits.peek(&carried);
                 let reply = Reply::Report {
                     usage: self.usage.report(now_ms),
                     limits: self.ledger.limit_uses(limits, now_ms),
@@ -198,8 +238,21 @@ mod tests {
     use std::num::NonZeroU64;
 
     fn admit(state: &mut KeyState, limits: &Limits, version: u32) -> Reply {
+        admit_at_policy(state, limits, 0, version)
+    }
+
+    fn admit_at_policy(state: &mut KeyState, limits: &Limits, policy_version: u64, version: u32) -> Reply {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        state.handle(Command::Admit { secret_version: version, limits: limits.clone(), ask }, 1_000).reply
+        let command = Command::Admit { secret_version: version, limits: limits.clone(), policy_version, ask };
+        state.handle(command, 1_000).reply
+    }
+
+    fn push(state: &mut KeyState, limits: &Limits, policy_version: u64) -> bool {
+        state.handle(Command::PushLimits { limits: limits.clone(), policy_version }, 0).changed
+    }
+
+    fn rpm(n: u64) -> Limits {
+        Limits { rpm: NonZeroU64::new(n), ..Limits::default() }
     }
 
     #[test]
@@ -249,8 +302,8 @@ mod tests {
         let limits = Limits::default();
         let mut state = KeyState::default();
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
-        let settle =
-            Command::Settle { reservation_id, limits, actual: Actual { tokens: 3, cost_micros: 1 }, usage: None };
+        let actual = Actual { tokens: 3, cost_micros: 1 };
+        let settle = Command::Settle { reservation_id, limits, policy_version: 0, actual, usage: None };
         assert!(state.handle(settle.clone(), 2_000).changed);
         assert!(!state.handle(settle, 2_000).changed);
     }
@@ -270,7 +323,8 @@ mod tests {
         let Reply::Admitted { reservation_id: released, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let usage = Some(Usage::new(7, 0, 3));
         let actual = Actual { tokens: 10, cost_micros: 4 };
-        state.handle(Command::Settle { reservation_id, limits: limits.clone(), actual, usage }, 2_000);
+        let settle = Command::Settle { reservation_id, limits: limits.clone(), policy_version: 0, actual, usage };
+        state.handle(settle, 2_000);
         state.handle(Command::Release { reservation_id: released }, 2_000);
         let (usage, uses) = report(&mut state, &limits);
         let total = usage.total;
@@ -282,13 +336,46 @@ mod tests {
     }
 
     #[test]
-    fn pushed_limits_override_the_records_copy() {
-        let stale = Limits::default();
+    fn pushed_limits_override_an_older_records_copy() {
         let mut state = KeyState::default();
-        state.handle(Command::PushLimits { limits: Limits { rpm: NonZeroU64::new(1), ..Limits::default() } }, 0);
-        assert!(matches!(admit(&mut state, &stale, 1), Reply::Admitted { .. }));
-        assert_eq!(refused(admit(&mut state, &stale, 1)).map(|(code, _)| code), Some(Code::RateLimitExceeded));
-        assert_eq!(report(&mut state, &stale).1[0].limit, 1);
+        assert!(push(&mut state, &rpm(1), 2));
+        assert!(matches!(admit_at_policy(&mut state, &rpm(100), 1, 1), Reply::Admitted { .. }));
+        assert_eq!(
+            refused(admit_at_policy(&mut state, &rpm(100), 1, 1)).map(|(code, _)| code),
+            Some(Code::RateLimitExceeded)
+        );
+        assert_eq!(report(&mut state, &Limits::default()).1[0].limit, 1);
+    }
+
+    #[test]
+    fn after_a_failed_push_a_newer_records_tighter_limits_apply_at_once() {
+        let mut state = KeyState::default();
+        push(&mut state, &rpm(100), 3);
+        // The push of version 4 (rpm 1) failed; an edge reads the version 4 record.
+        let newer = Command::Admit { secret_version: 1, limits: rpm(1), policy_version: 4, ask: Ask::ZERO };
+        let handled = state.handle(newer, 1_000);
+        assert!(matches!(handled.reply, Reply::Admitted { .. }) && handled.changed);
+        assert_eq!(
+            refused(admit_at_policy(&mut state, &rpm(100), 3, 1)).map(|(code, _)| code),
+            Some(Code::RateLimitExceeded)
+        );
+        assert!(!push(&mut state, &rpm(100), 3), "the late old push loses too");
+        let refused = Command::Admit { secret_version: 1, limits: rpm(2), policy_version: 5, ask: Ask::ZERO };
+        let handled = state.handle(refused, 1_000);
+        assert!(matches!(handled.reply, Reply::Admitted { .. }), "a raise carried by a newer record applies");
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<KeyState>(&json).unwrap(), state, "the newest is stored");
+    }
+
+    #[test]
+    fn equal_versions_keep_the_remembered_limits() {
+        let mut state = KeyState::default();
+        push(&mut state, &rpm(1), 7);
+        assert!(matches!(admit_at_policy(&mut state, &rpm(1), 7, 1), Reply::Admitted { .. }));
+        assert_eq!(
+            refused(admit_at_policy(&mut state, &rpm(1), 7, 1)).map(|(code, _)| code),
+            Some(Code::RateLimitExceeded)
+        );
     }
 
     #[test]
@@ -305,7 +392,10 @@ mod tests {
     #[test]
     fn states_saved_before_versions_read() {
         let state: KeyState = serde_json::from_str(SAVED).unwrap();
-        assert_eq!(state.pushed_limits, Some(Limits { rpm: NonZeroU64::new(1), ..Limits::default() }));
+        let carried = VersionedLimits { version: 0, limits: Limits::default() };
+        assert_eq!(state.limits.peek(&carried), &rpm(1), "version 1's pushed limits, at version 0");
+        let newer = VersionedLimits { version: 1, limits: rpm(9) };
+        assert_eq!(state.limits.peek(&newer), &rpm(9), "any version is newer");
         assert_eq!(state.revocation.check(1, 8_999), Ok(()));
         assert!(serde_json::from_str::<KeyState>(r#"{"pushed_limit":{}}"#).is_err(), "unknown members are refused");
     }
@@ -316,7 +406,7 @@ mod tests {
         let mut state = KeyState::default();
         admit(&mut state, &limits, 1);
         state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: Some(5) } }, 0);
-        state.handle(Command::PushLimits { limits }, 0);
+        push(&mut state, &limits, 1);
         state
     }
 
@@ -342,16 +432,25 @@ mod tests {
             for (op, n, step_ms, limit) in history {
                 now_ms += step_ms;
                 let command = match op {
-                    0 => Command::Admit { secret_version: 1, limits: limits.clone(), ask: Ask { tokens: n * 10, cost_micros: n } },
+                    0 => Command::Admit {
+                        secret_version: 1,
+                        limits: limits.clone(),
+                        policy_version: n % 3,
+                        ask: Ask { tokens: n * 10, cost_micros: n },
+                    },
                     1 => Command::Settle {
                         reservation_id: n,
                         limits: limits.clone(),
+                        policy_version: n % 3,
                         actual: Actual { tokens: n, cost_micros: n },
                         usage: Some(Usage::new(n, 0, n)),
                     },
                     2 => Command::Release { reservation_id: n },
                     3 => Command::Control { control: Control::Rotate { new_version: 1 + n as u32, grace_until_ms: limit } },
-                    _ => Command::PushLimits { limits: Limits { rpm: limit.and_then(NonZeroU64::new), ..limits.clone() } },
+                    _ => Command::PushLimits {
+                        limits: Limits { rpm: limit.and_then(NonZeroU64::new), ..limits.clone() },
+                        policy_version: n % 3,
+                    },
                 };
                 state.handle(command, now_ms);
             }

@@ -9,14 +9,18 @@
 //!
 //! Modules, one concept each: `window` (a ring of 60 buckets), `scope` (the five windows),
 //! `calendar` (UTC dates), `spend` (per-period totals and thresholds), `reservations` (requests
-//! in flight), `charge` (tokens and cost), `denial` (refusals and their HTTP answer), `headroom`
-//! (what is left), `ledger` (the atomic steps and their guarantees).
+//! in flight), `expired` (expired reservations a late settle still corrects), `charge` (tokens
+//! and cost), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
+//! (the atomic steps and their guarantees), `newest` (which limits are in force: the newest
+//! policy version seen).
 mod calendar;
 mod charge;
 mod config;
 mod denial;
+mod expired;
 mod headroom;
 mod ledger;
+mod newest;
 mod reservations;
 mod scope;
 mod spend;
@@ -28,8 +32,10 @@ mod simulation;
 pub use charge::{Actual, Ask, Charge};
 pub use config::{CapMode, Limits, SpendCap, SpendPeriod};
 pub use denial::LimitDenial;
+pub use expired::{MAX_EXPIRED_REMEMBERED, SETTLE_DEADLINE_MS};
 pub use headroom::{Headroom, LimitUse, Remaining, SpendHeadroom};
 pub use ledger::{Admitted, Ledger, SettleOutcome};
+pub use newest::{NewestLimits, VersionedLimits};
 pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;
 pub use spend::{SpendEvent, SpendEventKind};

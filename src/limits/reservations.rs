@@ -1,15 +1,23 @@
 //! Open reservations: requests admitted but not yet settled or released.
 //!
 //! Flow: admission opens one under a fresh id; settle or release takes it back by id. The edge's
-//! settle can be lost (the runtime may cancel background work), so a reservation left open for
-//! [`RESERVATION_TTL_MS`] is stale: it no longer counts as in flight and the ledger settles it
-//! at its estimate. At most [`MAX_OPEN_RESERVATIONS`] are open, so the state stays bounded.
+//! settle can be lost (the runtime may cancel background work or the isolate may die), so a
+//! reservation left open for [`RESERVATION_TTL_MS`] is stale: it no longer counts as in flight
+//! and the ledger settles it at its estimate (and remembers it for a late settle: `expired`).
+//! At most [`MAX_OPEN_RESERVATIONS`] are open, so the state stays bounded.
+//!
+//! The TTL is the stated maximum life of a call, streams included: a call keeps its in-flight
+//! slot until it settles or this long after admission, whichever comes first, with no heartbeat
+//! (no command while a stream runs). A dead isolate holds a slot at most this long; a stream
+//! that outlives it loses its slot, and its settle still counts (late settles, see `expired`).
 
 use super::charge::Charge;
 use serde::{Deserialize, Serialize};
 
-/// How long a reservation may stay open before it is settled at its estimate.
-pub const RESERVATION_TTL_MS: u64 = 10 * 60 * 1000;
+/// How long a reservation may stay open before it is settled at its estimate: the maximum
+/// life of a call, streams included (60 minutes: a 128k-token answer at 50 tokens a second
+/// takes 43). The gateway should end a call it still streams by then.
+pub const RESERVATION_TTL_MS: u64 = 60 * 60 * 1000;
 
 /// The most reservations open at once, whatever the key's `max_in_flight`.
 pub const MAX_OPEN_RESERVATIONS: usize = 4096;
@@ -68,12 +76,10 @@ impl Reservations {
         Some(self.open.remove(index))
     }
 
-    /// Removes the stale reservations and returns their summed cost estimate.
-    pub fn expire(&mut self, now_ms: u64) -> u64 {
-        let (stale, _) = self.split(now_ms);
-        let (count, cost) = (stale.len(), total_cost(stale));
-        self.open.drain(..count);
-        cost
+    /// Removes and returns the stale reservations, oldest first.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<Reservation> {
+        let count = self.split(now_ms).0.len();
+        self.open.drain(..count).collect()
     }
 }
 
@@ -127,7 +133,7 @@ mod tests {
         assert!(stale.is_empty());
         assert_eq!(fresh.len(), 2);
         assert_eq!(r.split(RESERVATION_TTL_MS).0[0].id, a);
-        assert_eq!(r.expire(RESERVATION_TTL_MS), 5);
+        assert_eq!(r.expire(RESERVATION_TTL_MS).iter().map(|x| x.id).collect::<Vec<_>>(), vec![a]);
         assert_eq!(r.take(a), None);
         assert_eq!(r.take(b).map(|x| x.estimate), Some(cost(7)));
         assert_eq!(r.take(b), None, "taking twice finds nothing");

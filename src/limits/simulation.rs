@@ -2,14 +2,20 @@
 //!
 //! Flow: a fake clock advances by random steps (sometimes handing the ledger a slightly earlier
 //! time); random admissions, settles and releases, with random estimates and actuals, lost
-//! settles, repeated and unknown ids, drive the ledger. The oracle keeps a plain log of every
+//! settles, late settles (after the reservation expired, before and after the settle deadline),
+//! repeated and unknown ids, drive the ledger. When limits change, each change is a new policy
+//! version, pushed (or the push lost), and every admission and settle carries the current
+//! version or, from a stale edge, an older one; the limits enforced must be those of the newest
+//! version seen. The oracle keeps a plain log of every
 //! admitted request and recomputes everything from it by brute force. After every step it
 //! asserts: the ledger admitted exactly when no limit would break (safe and maximal) and named
 //! the denial and reset time the oracle expects; a denial changed nothing; every aligned span
 //! keeps the documented window guarantee; hard caps hold while actuals stay within estimates;
-//! spend events fired once per threshold per period; headroom agrees. Every 50 steps the stored
-//! form round-trips.
+//! spend events fired once per threshold per period; headroom agrees; every id was settled or
+//! released at most once, and a late one corrected exactly the periods its expiry charged (no
+//! counter drifts from the log). Every 50 steps the stored form round-trips.
 
+use super::expired::MAX_EXPIRED_REMEMBERED;
 use super::reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 use super::*;
 use std::collections::{BTreeMap, HashSet};
@@ -83,7 +89,12 @@ fn period_index(period: SpendPeriod) -> usize {
 #[derive(Clone, Copy)]
 enum State {
     Open,
-    /// Settled (released: at zero; expired: at its estimate) in the periods starting at `starts`.
+    /// Charged at its estimate in the periods starting at `starts`; a settle until the deadline
+    /// closes it there at its actual.
+    Expired {
+        starts: [u64; 3],
+    },
+    /// Settled (released: at zero) in the periods starting at `starts`.
     Closed {
         tokens: u64,
         cost: u64,
@@ -96,13 +107,34 @@ struct Request {
     at_ms: u64,
     estimate: Charge,
     state: State,
+    /// A long stream or a lost settle: never picked while open, so it expires (and may be
+    /// settled late).
+    lingers: bool,
 }
 
 impl Request {
     fn tokens(&self) -> u64 {
         match self.state {
-            State::Open => self.estimate.tokens,
+            State::Open | State::Expired { .. } => self.estimate.tokens,
             State::Closed { tokens, .. } => tokens,
+        }
+    }
+
+    /// What it costs and in which periods, once charged.
+    fn charged(&self) -> Option<(u64, [u64; 3])> {
+        match self.state {
+            State::Open => None,
+            State::Expired { starts } => Some((self.estimate.cost_micros, starts)),
+            State::Closed { cost, starts, .. } => Some((cost, starts)),
+        }
+    }
+
+    /// Whether a settle or release of it at `now` counts.
+    fn settles_at(&self, now: u64) -> bool {
+        match self.state {
+            State::Open => true,
+            State::Expired { .. } => now < self.at_ms + 2 * RESERVATION_TTL_MS,
+            State::Closed { .. } => false,
         }
     }
 
@@ -139,7 +171,8 @@ enum Mode {
     Exact,
     /// Fixed limits, actuals may exceed estimates: the token bound with overruns is checked.
     Overruns,
-    /// Limits change at random: admission, denials, events and headroom are checked.
+    /// Limits change at random, as new policy versions: admission, denials, events, headroom
+    /// and the newest-version rule are checked.
     Changing,
 }
 
@@ -147,7 +180,13 @@ struct Sim {
     rng: Rng,
     mode: Mode,
     ledger: Ledger,
+    /// The limits in force: those of the newest version seen.
     limits: Limits,
+    /// Every policy version's limits; version `n` is `versions[n - 1]`.
+    versions: Vec<Limits>,
+    /// The newest version pushed or carried so far.
+    seen: u64,
+    newest: NewestLimits,
     log: Vec<Request>,
     /// Monotonic wall time; the ledger is sometimes handed a little less.
     wall: u64,
@@ -156,6 +195,8 @@ struct Sim {
     fired: HashSet<(SpendPeriod, u64, u8)>,
     admitted: u64,
     denied: u64,
+    /// Settles and releases that corrected an expired reservation.
+    late: u64,
 }
 
 fn random_limits(rng: &mut Rng) -> Limits {
@@ -213,17 +254,23 @@ impl Sim {
     fn new(seed: u64, mode: Mode, start_ms: u64) -> Sim {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let limits = random_limits(&mut rng);
+        let mut newest = NewestLimits::default();
+        newest.push(VersionedLimits { version: 1, limits: limits.clone() });
         Sim {
             rng,
             mode,
             ledger: Ledger::new(),
-            limits,
+            limits: limits.clone(),
+            versions: vec![limits],
+            seen: 1,
+            newest,
             log: Vec::new(),
             wall: start_ms,
             clock: 0,
             fired: HashSet::new(),
             admitted: 0,
             denied: 0,
+            late: 0,
         }
     }
 
@@ -237,6 +284,7 @@ impl Sim {
         }
         self.check_round_trip();
         assert!(self.admitted > 100 && self.denied > 100, "admitted {}, denied {}", self.admitted, self.denied);
+        assert!(self.late > 5, "{} late settles", self.late);
     }
 
     fn step(&mut self) {
@@ -249,13 +297,17 @@ impl Sim {
             _ => r.below(1_800_000),
         };
         if self.mode == Mode::Changing && self.rng.chance(2) {
-            self.limits = random_limits(&mut self.rng);
+            self.new_version();
         }
         let skew = if self.rng.chance(5) { self.rng.below(5_000) } else { 0 };
         let now_ms = self.wall.saturating_sub(skew);
         match self.rng.below(100) {
-            0..55 => self.admit(now_ms),
+            0..55 => {
+                self.carry();
+                self.admit(now_ms)
+            }
             55..88 => {
+                self.carry();
                 let id = self.pick_id();
                 let actual = self.actual_for(id);
                 self.settle(id, actual, now_ms);
@@ -267,9 +319,39 @@ impl Sim {
         }
     }
 
+    /// The registry changes the limits: a new version, whose push may be lost.
+    fn new_version(&mut self) {
+        self.versions.push(random_limits(&mut self.rng));
+        let version = self.versions.len() as u64;
+        if self.rng.chance(50) {
+            let pushed = VersionedLimits { version, limits: self.versions[version as usize - 1].clone() };
+            assert!(self.newest.push(pushed), "a new version is the newest");
+            self.seen = version;
+        }
+        self.limits = self.versions[self.seen as usize - 1].clone();
+    }
+
+    /// An edge command carries the current version or, from a stale edge, an older one; the
+    /// limits in force become those of the newest version seen.
+    fn carry(&mut self) {
+        let latest = self.versions.len() as u64;
+        let version = if self.rng.chance(70) { latest } else { 1 + self.rng.below(latest) };
+        let carried = VersionedLimits { version, limits: self.versions[version as usize - 1].clone() };
+        let (limits, remembered) = self.newest.carried(carried);
+        assert_eq!(remembered, version > self.seen, "carried limits are remembered when newer");
+        self.seen = self.seen.max(version);
+        assert_eq!(limits, self.versions[self.seen as usize - 1], "the newest version seen is enforced");
+        self.limits = limits;
+    }
+
     fn pick_id(&mut self) -> u64 {
-        let open: Vec<u64> = self.log.iter().filter(|r| matches!(r.state, State::Open)).map(|r| r.id).collect();
-        if !open.is_empty() && self.rng.chance(85) {
+        let open: Vec<u64> =
+            self.log.iter().filter(|r| matches!(r.state, State::Open) && !r.lingers).map(|r| r.id).collect();
+        let expired: Vec<u64> =
+            self.log.iter().filter(|r| matches!(r.state, State::Expired { .. })).map(|r| r.id).collect();
+        if !expired.is_empty() && self.rng.chance(40) {
+            expired[self.rng.below(expired.len() as u64) as usize]
+        } else if !open.is_empty() && self.rng.chance(85) {
             open[self.rng.below(open.len() as u64) as usize]
         } else if !self.log.is_empty() && self.rng.chance(70) {
             self.log[self.rng.below(self.log.len() as u64) as usize].id
@@ -306,7 +388,14 @@ impl Sim {
                 self.admitted += 1;
                 self.expire(now);
                 self.clock = now;
-                self.log.push(Request { id: admitted.reservation_id, at_ms: now, estimate: ask, state: State::Open });
+                let lingers = self.rng.chance(20);
+                self.log.push(Request {
+                    id: admitted.reservation_id,
+                    at_ms: now,
+                    estimate: ask,
+                    state: State::Open,
+                    lingers,
+                });
                 assert_eq!(admitted.reservation_id, self.admitted, "ids count admissions");
                 assert_eq!(admitted.headroom, self.ledger.headroom(&self.limits, now));
                 self.check_events(&admitted.events, now);
@@ -332,12 +421,21 @@ impl Sim {
         assert_eq!(released, self.close(id, Charge::ZERO, now), "release {id}");
     }
 
-    /// Takes request `id` back at `actual` if it is open, then settles stale ones; true if found.
+    /// Takes request `id` back at `actual` if it is open (into the periods of `now`) or expired
+    /// and not past its deadline (into the periods its expiry charged), then expires stale ones;
+    /// true if found.
     fn close(&mut self, id: u64, actual: Charge, now: u64) -> bool {
-        let starts = PERIODS.map(|p| naive_period(p, now).0);
-        let found = self.log.iter_mut().find(|r| r.id == id && matches!(r.state, State::Open));
+        let now_starts = PERIODS.map(|p| naive_period(p, now).0);
+        let found = self.log.iter_mut().find(|r| r.id == id && r.settles_at(now));
         let closed = found.is_some();
         if let Some(request) = found {
+            let starts = match request.state {
+                State::Expired { starts } => {
+                    self.late += 1;
+                    starts
+                }
+                _ => now_starts,
+            };
             request.state = State::Closed { tokens: actual.tokens, cost: actual.cost_micros, starts };
         }
         self.expire(now);
@@ -348,9 +446,10 @@ impl Sim {
     fn expire(&mut self, now: u64) {
         let starts = PERIODS.map(|p| naive_period(p, now).0);
         for request in self.log.iter_mut().filter(|r| r.is_stale(now)) {
-            request.state =
-                State::Closed { tokens: request.estimate.tokens, cost: request.estimate.cost_micros, starts };
+            request.state = State::Expired { starts };
         }
+        let remembered = self.log.iter().filter(|r| r.settles_at(now) && !matches!(r.state, State::Open)).count();
+        assert!(remembered <= MAX_EXPIRED_REMEMBERED, "the oracle does not model forgetting beyond the bound");
     }
 
     /// The requests in the window of `scope` ending with the bucket of `now`, newest first.
@@ -385,9 +484,9 @@ impl Sim {
         let start = naive_period(period, now).0;
         self.log
             .iter()
-            .map(|r| match r.state {
-                State::Closed { cost, starts, .. } if starts[period_index(period)] == start => cost,
-                State::Open if r.is_stale(now) => r.estimate.cost_micros,
+            .map(|r| match r.charged() {
+                Some((cost, starts)) if starts[period_index(period)] == start => cost,
+                None if r.is_stale(now) => r.estimate.cost_micros,
                 _ => 0,
             })
             .sum()

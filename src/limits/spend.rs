@@ -113,6 +113,18 @@ impl Spend {
         }
     }
 
+    /// Replaces `old`, committed at `charged_ms`, by `new` in every period whose record still
+    /// holds it (a late settle: see `expired`), never below zero. A period that has ended since
+    /// is left alone: it no longer counts against any admission.
+    pub fn correct(&mut self, charged_ms: u64, old: u64, new: u64) {
+        for period in PERIODS {
+            let record = self.get_mut(period);
+            if record.start_ms == period.start_ms(charged_ms) {
+                record.committed_micros = record.committed_micros.saturating_sub(old).saturating_add(new);
+            }
+        }
+    }
+
     /// The thresholds of `limits.spend` reached in the current periods that have not fired yet;
     /// they are remembered as fired, so each is reported once per period.
     pub fn collect_events(&mut self, limits: &Limits, now_ms: u64) -> Vec<SpendEvent> {
@@ -144,14 +156,18 @@ impl Spend {
         }
     }
 
-    /// The record of the period containing `now_ms`, emptied first if it belongs to an older one.
-    fn current_mut(&mut self, period: SpendPeriod, now_ms: u64) -> &mut PeriodSpend {
-        let start_ms = period.start_ms(now_ms);
-        let record = match period {
+    fn get_mut(&mut self, period: SpendPeriod) -> &mut PeriodSpend {
+        match period {
             SpendPeriod::Total => &mut self.total,
             SpendPeriod::Daily => &mut self.daily,
             SpendPeriod::Monthly => &mut self.monthly,
-        };
+        }
+    }
+
+    /// The record of the period containing `now_ms`, emptied first if it belongs to an older one.
+    fn current_mut(&mut self, period: SpendPeriod, now_ms: u64) -> &mut PeriodSpend {
+        let start_ms = period.start_ms(now_ms);
+        let record = self.get_mut(period);
         if record.start_ms != start_ms {
             *record = PeriodSpend { start_ms, ..PeriodSpend::default() };
         }
@@ -254,6 +270,22 @@ mod tests {
                 (SpendPeriod::Total, 100, SpendEventKind::LimitReached)
             ]
         );
+    }
+
+    #[test]
+    fn corrections_apply_to_the_periods_still_holding_the_charge() {
+        let (yesterday, today) = (midnight(2026, 1, 30) + 5, midnight(2026, 1, 31));
+        let mut s = Spend::default();
+        s.commit(yesterday, 500);
+        s.correct(yesterday, 500, 200);
+        assert_eq!(s.committed(SpendPeriod::Daily, yesterday), 200);
+        s.commit(today, 100);
+        s.correct(yesterday, 200, 50);
+        assert_eq!(s.committed(SpendPeriod::Daily, today), 100, "yesterday's record has rolled");
+        assert_eq!(s.committed(SpendPeriod::Monthly, today), 150, "the month still holds it");
+        assert_eq!(s.committed(SpendPeriod::Total, today), 150);
+        s.correct(yesterday, 1_000, 0);
+        assert_eq!(s.committed(SpendPeriod::Total, today), 0, "never below zero");
     }
 
     #[test]

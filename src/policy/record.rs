@@ -9,8 +9,8 @@
 //! The record is a versioned document ([`crate::versioned`], [`RECORD_FORMAT`]): records written
 //! before versions existed are version 1. Unknown fields of its own version are refused, so a
 //! misspelt policy field (`ip_alowlist`) can never silently widen a key. Version 2 added the
-//! boundaries' routing-group, IP and lifetime constraints; they narrow the key, so they are
-//! critical: a version-1 reader refuses a record that carries them rather than ignore them.
+//! policy version of the key's limits (see [`crate::ledger`]) and the boundaries' routing-group,
+//! IP and lifetime constraints; those narrow the key, so they are critical: a version-1 reader refuses a record that carries them rather than ignore them.
 
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
@@ -51,6 +51,11 @@ pub struct KeyRecord {
     /// Bumped on each rotation; starts at 1.
     #[serde(default = "first_secret_version")]
     pub secret_version: u32,
+    /// The version of the key's effective limits, bumped by the registry on every change; the
+    /// key's object enforces the limits of the newest version it has seen. 0 in records written
+    /// before versions existed.
+    #[serde(default)]
+    pub policy_version: u64,
     /// The model rules of the boundaries above the key (its project's, its organisation's), as
     /// the control plane projects them: a model must pass each of them as well as `models`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -73,7 +78,7 @@ pub struct KeyRecord {
     pub rules: KeyRules,
 }
 
-/// The record's stored format: version 2 (see the module doc).
+/// The record's stored format: version 2 added the boundaries' constraints and `policy_version`.
 pub const RECORD_FORMAT: Format = Format {
     version: 2,
     members: &[
@@ -87,6 +92,7 @@ pub const RECORD_FORMAT: Format = Format {
         "created_at",
         "expires_at",
         "secret_version",
+        "policy_version",
         "boundary_models",
         "boundary_routing_groups",
         "boundary_ip_allowlists",
@@ -342,6 +348,7 @@ mod tests {
         let record = policy.record();
         assert!(record.boundary_routing_groups.is_empty() && record.boundary_ip_allowlists.is_empty());
         assert_eq!(record.boundary_expires_at, None);
+        assert_eq!(record.policy_version, 0, "limits from before policy versions");
         assert!(policy.boundary_ip_allowlists().is_empty());
     }
 
@@ -397,7 +404,7 @@ mod tests {
         let text = "[a-z0-9_]{1,12}";
         (
             (text, text, prop::option::of(".{0,20}"), prop::collection::vec(text, 0..3), text, text),
-            (any::<bool>(), any::<u64>(), prop::option::of(any::<u64>()), 1..u32::MAX),
+            (any::<bool>(), any::<u64>(), prop::option::of(any::<u64>()), 1..u32::MAX, any::<u64>()),
             (
                 prop::collection::vec(strategy::models(), 0..3),
                 prop::collection::vec(prop::collection::vec("[a-z]{1,8}", 1..3), 0..3),
@@ -409,7 +416,7 @@ mod tests {
             .prop_map(
                 |(
                     (id, name, description, tags, creator, project),
-                    (active, created_at, expires_at, secret_version),
+                    (active, created_at, expires_at, secret_version, policy_version),
                     (boundary_models, boundary_routing_groups, boundary_ip_allowlists, boundary_expires_at),
                     rules,
                 )| KeyRecord {
@@ -423,6 +430,7 @@ mod tests {
                     created_at,
                     expires_at,
                     secret_version,
+                    policy_version,
                     boundary_models,
                     boundary_routing_groups,
                     boundary_ip_allowlists,

@@ -104,7 +104,8 @@ async fn apply<K: KeyRecords, L: LedgerObjects>(
         Work::PushLimits { key_id } => {
             let key = load(store, &key_id)?;
             let limits = key.effective(bounds(store, &key)?.get()).limits;
-            tell(targets.ledgers, &key_id, Command::PushLimits { limits }).await
+            let policy_version = store.policy_version(&key_id).map_err(|e| e.message)?;
+            tell(targets.ledgers, &key_id, Command::PushLimits { limits, policy_version }).await
         }
     }
 }
@@ -121,8 +122,10 @@ fn bounds(store: &Store, key: &Key) -> Result<Bounds, String> {
 async fn project<K: KeyRecords, L>(store: &Store, targets: &Targets<'_, K, L>, key: &Key) -> Result<(), String> {
     let plan = store.secrets(&key.id).map_err(|e| e.message)?.project(key.status, (targets.clock)());
     let bounds = bounds(store, key)?;
+    let policy_version = store.policy_version(&key.id).map_err(|e| e.message)?;
     for (hash, version) in &plan.put {
-        let record = serde_json::to_string(&key.record(*version, bounds.get())).expect("records serialize");
+        let record = key.record(*version, policy_version, bounds.get());
+        let record = serde_json::to_string(&record).expect("records serialize");
         targets.records.put(&record_name_of_hash(hash), record).await?;
     }
     for hash in &plan.delete {
