@@ -1,5 +1,6 @@
 //! teamkeys: team keys for LLM APIs, enforced at the edge.
 pub mod admin;
+pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod family;
