@@ -163,6 +163,8 @@ codes! {
     InvalidEventType = "invalid_event_type", 400, InvalidRequestError;
     /// A webhook URL that is not an allowed HTTPS URL.
     InvalidWebhookUrl = "invalid_webhook_url", 400, InvalidRequestError;
+    /// An upstream credential input (provider, secret, base URL or name) that is not valid.
+    InvalidCredential = "invalid_credential", 400, InvalidRequestError;
     /// The webhook endpoint limit is reached.
     TooManyWebhooks = "too_many_webhooks", 400, InvalidRequestError;
     /// A batch of events handed to the webhook outbox that cannot be read.
@@ -211,7 +213,7 @@ codes! {
     InvalidConfig = "invalid_config", 500, InternalError;
     /// The routing group has no target for the API family.
     NoTarget = "no_target", 500, InternalError;
-    /// The secret holding a target's credential is not set.
+    /// The credential of a target is not set, or a stored one cannot be opened.
     UpstreamCredentialMissing = "upstream_credential_missing", 500, InternalError;
     /// The admin registry failed on its own side (its storage, its events).
     RegistryError = "registry_error", 500, InternalError;
@@ -442,7 +444,8 @@ mod tests {
         }
     }
 
-    /// The README's table of codes, between its markers, is the one rendered from [`Code`].
+    /// The README's table of codes, between its markers, is the one rendered from [`Code`]
+    /// (`UPDATE_README=1` rewrites it).
     #[test]
     fn readme_lists_every_code() {
         const BEGIN: &str = "<!-- codes: begin (generated from src/error.rs; checked by a test) -->\n";
@@ -455,6 +458,15 @@ mod tests {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
         let start = readme.find(BEGIN).expect("the README has the codes' begin marker") + BEGIN.len();
         let end = start + readme[start..].find(END).expect("the README has the codes' end marker");
-        assert!(readme[start..end] == table, "the README's table of codes differs; it should read:\n{table}");
+        if std::env::var_os("UPDATE_README").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+            std::fs::write(path, format!("{}{table}{}", &readme[..start], &readme[end..])).unwrap();
+            return;
+        }
+        assert!(
+            readme[start..end] == table,
+            "the README's table of codes differs (UPDATE_README=1 cargo test --lib readme rewrites it); it should \
+             read:\n{table}"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! field, or a URL carrying a password, must not come back in an answer or a log line).
 
 use super::secret::Secret;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use url::Url;
@@ -74,7 +74,7 @@ pub struct ValidCredential {
 }
 
 fn invalid(field: &str, rule: &str) -> ApiError {
-    ApiError::bad_request("invalid_credential", format!("{field}: {rule}"))
+    ApiError::new(Code::InvalidCredential, format!("{field}: {rule}"))
 }
 
 impl CredentialInput {
@@ -240,7 +240,7 @@ mod tests {
                 }
                 (Err(error), Err(message)) => {
                     assert_eq!(
-                        (error.status, error.code, error.message.as_str()),
+                        (error.status(), error.code().as_str(), error.message.as_str()),
                         (400, "invalid_credential", message)
                     );
                     assert!(!error.message.contains("hunter2"), "{row}");
@@ -258,7 +258,7 @@ mod tests {
         for bad in ["", "OpenAI", "open ai", "a/b", "é", &"a".repeat(65)] {
             let error = check_name(bad).expect_err(bad);
             assert_eq!(
-                (error.code, error.message.as_str()),
+                (error.code().as_str(), error.message.as_str()),
                 ("invalid_credential", "name: must be 1 to 64 characters of a-z 0-9 _ -")
             );
         }

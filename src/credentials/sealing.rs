@@ -13,7 +13,7 @@ use super::input::Provider;
 use super::keyring::Keyring;
 use super::secret::Secret;
 use crate::admin::secret::Random;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::Nonce;
 use serde::{Deserialize, Serialize};
@@ -105,7 +105,7 @@ impl std::error::Error for CredentialError {}
 
 impl From<CredentialError> for ApiError {
     fn from(_: CredentialError) -> ApiError {
-        ApiError::internal("upstream_credential_missing", "The upstream credential for this call cannot be used.")
+        ApiError::new(Code::UpstreamCredentialMissing, "The upstream credential for this call cannot be used.")
     }
 }
 
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn failures_answer_a_bare_500_and_log_no_secret() {
         let error = ApiError::from(CredentialError::NotAuthentic);
-        assert_eq!((error.status, error.code), (500, "upstream_credential_missing"));
+        assert_eq!((error.status(), error.code().as_str()), (500, "upstream_credential_missing"));
         let keys = keyring(&[("k1", 1)]);
         let sealed = seal(&keys, &binding("org_a", "main"), &secret(SECRET), &mut counting());
         for failure in [
