@@ -10,9 +10,11 @@
 
 use crate::gateway::ports::{Upstream, UpstreamAnswer, UpstreamFailure, UpstreamRequest};
 use futures_util::future::{select, Either};
+use futures_util::task::{waker, ArcWake, AtomicWaker};
 use futures_util::Stream;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use worker::{AbortController, ByteStream, Date, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
@@ -84,16 +86,38 @@ pub struct UpstreamBody {
     last_arrival_ms: u64,
     /// Fires at the end of the idle span as known when it was set.
     timer: Option<Pin<Box<Delay>>>,
+    /// The waker the timer wakes: the latest poll's (a `Delay` keeps the waker of its first
+    /// poll, and each read of the body may come from another task).
+    wake_latest: Arc<WakeLatest>,
+}
+
+/// Wakes whichever waker registered last.
+#[derive(Default)]
+struct WakeLatest(AtomicWaker);
+
+impl ArcWake for WakeLatest {
+    fn wake_by_ref(this: &Arc<Self>) {
+        this.0.wake();
+    }
 }
 
 impl UpstreamBody {
     fn new(stream: Option<ByteStream>, idle_timeout_ms: u64) -> Self {
-        UpstreamBody { stream, idle_timeout_ms, last_arrival_ms: Date::now().as_millis(), timer: None }
+        UpstreamBody {
+            stream,
+            idle_timeout_ms,
+            last_arrival_ms: Date::now().as_millis(),
+            timer: None,
+            wake_latest: Arc::default(),
+        }
     }
 
     /// Pending until the body has been idle for its timeout (the timer re-armed for what is left
     /// of the span whenever it fires early).
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.wake_latest.0.register(cx.waker());
+        let waker = waker(self.wake_latest.clone());
+        let mut timer_cx = Context::from_waker(&waker);
         loop {
             let idle_ms = Date::now().as_millis().saturating_sub(self.last_arrival_ms);
             if idle_ms >= self.idle_timeout_ms {
@@ -101,7 +125,7 @@ impl UpstreamBody {
             }
             let rest = Duration::from_millis(self.idle_timeout_ms - idle_ms);
             let timer = self.timer.get_or_insert_with(|| Box::pin(Delay::from(rest)));
-            match timer.as_mut().poll(cx) {
+            match timer.as_mut().poll(&mut timer_cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) => self.timer = None,
             }
