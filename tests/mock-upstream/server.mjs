@@ -35,6 +35,9 @@
  *   x-mock-cache-ttl: 1h         Anthropic: those writes kept one hour (default 5m)
  *   x-mock-tool-use-prompt-tokens: N  Gemini, on a request with `tools`: N more input tokens
  *                                billed as toolUsePromptTokenCount
+ *   x-mock-fill-output: 1        billing: the model writes up to its output cap (or 100000
+ *                                tokens when none was sent) for each of n / candidateCount
+ *   x-mock-input-per-char: 1     billing: one input token per character (CJK-like), not bytes/4
  *
  * Like the real APIs: Responses objects echo the request's `tools` and `text` (with its format
  * schema) before `usage`; `background: true` on Responses is answered `status: "queued"` with no
@@ -101,7 +104,10 @@ function makeContext(req, url, raw) {
   if (body === null || typeof body !== 'object') body = {};
   const limit = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ??
     body.generationConfig?.maxOutputTokens ?? 20;
-  const inTok = Math.ceil(Buffer.byteLength(raw) / 4);
+  const inTok = flagHeader(req, 'x-mock-input-per-char') ? [...raw].length : Math.ceil(Buffer.byteLength(raw) / 4);
+  const sentCap = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ??
+    body.generationConfig?.maxOutputTokens ?? 100_000;
+  const choices = Math.max(1, body.n ?? body.generationConfig?.candidateCount ?? 1);
   const outTok = Math.max(0, intHeader(req, 'x-mock-output-tokens') ?? Math.min(limit, 20));
   const reasoning = Math.max(0, Math.min(intHeader(req, 'x-mock-reasoning-tokens') ?? 0, limit - outTok));
   const cacheWrite = Math.max(0, Math.min(intHeader(req, 'x-mock-cache-write-tokens') ?? 0, inTok));
@@ -121,7 +127,7 @@ function makeContext(req, url, raw) {
     billed: {
       model: body.model ?? url.pathname.match(/models\/([^/:]+)/)?.[1] ?? 'mock-model',
       input: inTok - cacheWrite + toolUse,
-      output: outTok + reasoning,
+      output: flagHeader(req, 'x-mock-fill-output') ? sentCap * choices : outTok + reasoning,
       cache_write_5m: req.headers['x-mock-cache-ttl'] === '1h' ? 0 : cacheWrite,
       cache_write_1h: req.headers['x-mock-cache-ttl'] === '1h' ? cacheWrite : 0,
     },
