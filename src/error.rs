@@ -199,6 +199,9 @@ codes! {
     KeyStoreUnavailable = "key_store_unavailable", 503, ServiceUnavailable;
     /// The key's ledger cannot be reached or gave no usable answer; nothing was forwarded.
     LedgerUnavailable = "ledger_unavailable", 503, ServiceUnavailable;
+    /// The isolate is buffering as many request bodies as it may (their total is bounded); nothing
+    /// was forwarded.
+    GatewayBusy = "gateway_busy", 503, ServiceUnavailable;
     /// The admin registry cannot be reached.
     RegistryUnavailable = "registry_unavailable", 503, ServiceUnavailable;
     /// A failure of the gateway's own; the detail is logged, never answered.

@@ -4,6 +4,8 @@
 //! - `ROUTING`: routing groups as JSON (see the README); optional.
 //! - `PRICING`: the pricing table as JSON; optional, defaults to the bundled list prices.
 //! - `UPSTREAM_TIMEOUT_MS`: how long to wait for an upstream's response headers (default 300000).
+//! - `UPSTREAM_IDLE_TIMEOUT_MS`: how long an upstream's answer body may send nothing before it
+//!   is ended and the call settled as cut short (default 60000).
 //! - `STRICT_BODY_MEMBERS`: `true` refuses body members the gateway's tables do not know.
 //!
 //! Vars cannot change while an isolate lives (a change is a new deployment), so the parsed
@@ -22,6 +24,7 @@ use worker::Env;
 /// The secret holding the default upstream's credential.
 pub const DEFAULT_CREDENTIAL_SECRET: &str = "UPSTREAM_API_KEY";
 const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 300_000;
+const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS: u64 = 60_000;
 
 pub struct Config {
     pub routing: RoutingConfig,
@@ -29,6 +32,7 @@ pub struct Config {
     /// The pricing table as configured (for the admin API).
     pub pricing_json: String,
     pub upstream_timeout_ms: u64,
+    pub upstream_idle_timeout_ms: u64,
     pub unknown_members: UnknownMembers,
 }
 
@@ -63,16 +67,19 @@ impl Config {
         let pricing_json = var("PRICING").unwrap_or_else(|| DEFAULT_PRICING_JSON.to_owned());
         let pricing = Pricing::from_json(&pricing_json)
             .map_err(|e| invalid(Code::InvalidPricingConfig, format!("PRICING: {e}")))?;
-        let upstream_timeout_ms = match var("UPSTREAM_TIMEOUT_MS") {
-            Some(ms) => ms.trim().parse().map_err(|_| {
-                invalid(Code::InvalidConfig, format!("UPSTREAM_TIMEOUT_MS '{ms}' is not a number of milliseconds"))
-            })?,
-            None => DEFAULT_UPSTREAM_TIMEOUT_MS,
+        let milliseconds = |name: &str, default: u64| match var(name) {
+            Some(ms) => ms
+                .trim()
+                .parse()
+                .map_err(|_| invalid(Code::InvalidConfig, format!("{name} '{ms}' is not a number of milliseconds"))),
+            None => Ok(default),
         };
+        let upstream_timeout_ms = milliseconds("UPSTREAM_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS)?;
+        let upstream_idle_timeout_ms = milliseconds("UPSTREAM_IDLE_TIMEOUT_MS", DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS)?;
         let unknown_members = match var("STRICT_BODY_MEMBERS").as_deref() {
             Some("true") => UnknownMembers::Refuse,
             _ => UnknownMembers::Pass,
         };
-        Ok(Config { routing, pricing, pricing_json, upstream_timeout_ms, unknown_members })
+        Ok(Config { routing, pricing, pricing_json, upstream_timeout_ms, upstream_idle_timeout_ms, unknown_members })
     }
 }

@@ -4,7 +4,7 @@
 //! `worker::Response`. Every decision is the core's (`crate::gateway::call`). `/admin/…` goes
 //! to the admin API (`super::admin`).
 
-use super::body::read_capped;
+use super::body::{read_capped, BodyLease};
 use super::config::Config;
 use super::key_ledger_stub::KeyLedgerStubs;
 use super::key_store::KvKeyStore;
@@ -40,7 +40,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, 
     let gateway = Gateway {
         keys: &KvKeyStore(env),
         ledgers: &KeyLedgerStubs(env),
-        upstream: &FetchUpstream(env),
+        upstream: &FetchUpstream { env, idle_timeout_ms: config.upstream_idle_timeout_ms },
         runtime: &EdgeRuntime(ctx),
         routing: &config.routing,
         pricing: &config.pricing,
@@ -49,12 +49,13 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, 
         held_refusals: &held_refusals,
     };
     let client_gone = client_gone(&req);
+    let lease = BodyLease::default();
     let request = ClientRequest {
         method: req.method().as_ref().to_owned(),
         path: url.path().to_owned(),
         query: url.query().map(str::to_owned),
         headers: req.headers().entries().collect(),
-        body: ClientBody(req),
+        body: ClientBody(req, &lease),
     };
     response(gateway.call(request, client_gone, now_ms).await?)
 }
@@ -71,12 +72,12 @@ fn response(answer: Answer<UpstreamBody>) -> Result<Response, ApiError> {
     Ok(response.map_err(|e| internal("gateway", e))?.with_status(answer.status).with_headers(headers))
 }
 
-/// The client's body, read with the gateway's cap.
-struct ClientBody(Request);
+/// The client's body, read with the gateway's cap and charged to the call's lease.
+struct ClientBody<'a>(Request, &'a BodyLease);
 
-impl RequestBody for ClientBody {
+impl RequestBody for ClientBody<'_> {
     async fn read(mut self, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
-        read_capped(&mut self.0, max_bytes, body_too_large).await
+        read_capped(&mut self.0, max_bytes, body_too_large, self.1).await
     }
 }
 

@@ -80,7 +80,10 @@ test('openai responses JSON and SSE', async () => {
   const j = await (await post('/openai/v1/responses', body)).json();
   assert.equal(j.object, 'response');
   assert.equal(j.output[0].content[0].text, 'tok tok tok tok');
-  assert.deepEqual(j.usage, { input_tokens: inTok(body), output_tokens: 4, total_tokens: inTok(body) + 4 });
+  assert.deepEqual(j.usage, {
+    input_tokens: inTok(body), input_tokens_details: { cached_tokens: 0 },
+    output_tokens: 4, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: inTok(body) + 4,
+  });
 
   const s = await readSse(await post('/openai/v1/responses', { ...body, stream: true }));
   assert.equal(s.events[0].event, 'response.created');
@@ -119,7 +122,11 @@ test('anthropic messages JSON and SSE, count_tokens, models', async () => {
   assert.equal(j.stop_reason, 'end_turn');
   assert.equal(j.content[0].type, 'text');
   assert.equal(j.content[0].text.split(' ').length, 9);
-  assert.deepEqual(j.usage, { input_tokens: inTok(body), output_tokens: 9 });
+  const noCache = {
+    cache_creation_input_tokens: 0, cache_read_input_tokens: 0,
+    cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+  };
+  assert.deepEqual(j.usage, { input_tokens: inTok(body), ...noCache, output_tokens: 9 });
 
   const sbody = { ...body, stream: true };
   const s = await readSse(await post('/anthropic/v1/messages', sbody));
@@ -128,7 +135,7 @@ test('anthropic messages JSON and SSE, count_tokens, models', async () => {
     ['message_start', 'content_block_start', 'content_block_stop', 'message_delta', 'message_stop']);
   assert.ok(names.filter((n) => n === 'content_block_delta').length >= 2);
   assert.ok(s.events.every((e) => e.data.type === e.event));
-  assert.deepEqual(s.events[0].data.message.usage, { input_tokens: inTok(sbody), output_tokens: 1 });
+  assert.deepEqual(s.events[0].data.message.usage, { input_tokens: inTok(sbody), ...noCache, output_tokens: 1 });
   assert.deepEqual(s.events.at(-2).data.usage, { output_tokens: 9 });
 
   const ct = await (await post('/anthropic/v1/messages/count_tokens', body)).json();
@@ -245,4 +252,65 @@ test('CLI prints exactly {"listening":port} on stdout', async () => {
     const { listening } = JSON.parse(line);
     assert.deepEqual(await (await fetch(`http://127.0.0.1:${listening}/__mock/health`)).json(), { ok: true });
   } finally { child.kill(); }
+});
+
+test('responses: tools and text echoed before usage; reasoning tokens; background queued', async () => {
+  const schema = { type: 'object', properties: { usage: { type: 'integer' } } };
+  const body = {
+    model: 'o3', input: 'hi', max_output_tokens: 100,
+    tools: [{ type: 'function', name: 'f', parameters: schema }],
+    text: { format: { type: 'json_schema', name: 's', schema } },
+  };
+  const res = await post('/openai/v1/responses', body, { 'x-mock-reasoning-tokens': '50' });
+  const raw = await res.text();
+  assert.ok(raw.indexOf('"tools"') < raw.lastIndexOf('"usage"'));
+  assert.ok(raw.indexOf('"text"') < raw.lastIndexOf('"usage"'));
+  const j = JSON.parse(raw);
+  assert.deepEqual(j.tools, body.tools);
+  assert.deepEqual(j.text, body.text);
+  assert.equal(j.usage.output_tokens, 70);
+  assert.equal(j.usage.output_tokens_details.reasoning_tokens, 50);
+  const capped = await (await post('/openai/v1/responses', { ...body, max_output_tokens: 30 },
+    { 'x-mock-reasoning-tokens': '50' })).json();
+  assert.equal(capped.usage.output_tokens, 30, 'reasoning stays within the output cap');
+
+  const queued = await (await post('/openai/v1/responses', { model: 'o3', input: 'x', background: true })).json();
+  assert.equal(queued.status, 'queued');
+  assert.equal(queued.usage, undefined);
+  const recorded = await (await fetch(`${base}/__mock/requests`)).json();
+  assert.equal(recorded.at(-1).billed.output, 20, 'a background job is billed although unanswered');
+});
+
+test('anthropic cache writes; gemini toolUsePromptTokenCount; streams without their terminal event', async () => {
+  const body = { model: 'claude-sonnet-4', max_tokens: 10, messages: [{ role: 'user', content: 'x'.repeat(400) }] };
+  const j = await (await post('/anthropic/v1/messages', body,
+    { 'x-mock-cache-write-tokens': '60', 'x-mock-cache-ttl': '1h' })).json();
+  assert.equal(j.usage.cache_creation_input_tokens, 60);
+  assert.equal(j.usage.cache_creation.ephemeral_1h_input_tokens, 60);
+  assert.equal(j.usage.input_tokens, inTok(body) - 60);
+
+  const g = { contents: [{ parts: [{ text: 'hi' }] }], tools: [{ functionDeclarations: [] }] };
+  const gj = await (await post('/gemini/v1beta/models/gemini-2.5-flash:generateContent', g,
+    { 'x-mock-tool-use-prompt-tokens': '7' })).json();
+  assert.equal(gj.usageMetadata.toolUsePromptTokenCount, 7);
+
+  const s = await readSse(await post('/anthropic/v1/messages', { ...body, stream: true },
+    { 'x-mock-no-terminal': '1', 'x-mock-chunk-delay-ms': '0' }));
+  assert.equal(s.error, null);
+  assert.equal(s.events.at(-1).event, 'message_delta');
+
+  const recorded = await (await fetch(`${base}/__mock/requests`)).json();
+  assert.deepEqual(recorded[0].billed, {
+    model: 'claude-sonnet-4', input: inTok(body) - 60, output: 10, cache_write_5m: 0, cache_write_1h: 60,
+  });
+  assert.equal(recorded[1].billed.input, inTok(g) + 7);
+});
+
+test('priceMicros prices billed usage like the gateway table, rounded up', async () => {
+  const { priceMicros } = await import('./server.mjs');
+  const table = [{ model: 'claude-*', input: 3_000_000, output: 15_000_000 }];
+  const billed = { model: 'claude-sonnet-4', input: 1000, output: 10, cache_write_5m: 100, cache_write_1h: 100 };
+  assert.equal(priceMicros(billed, table), 3000 + 150 + 375 + 600);
+  assert.equal(priceMicros({ ...billed, input: 1, output: 0, cache_write_5m: 0, cache_write_1h: 0 }, table), 3);
+  assert.equal(priceMicros({ ...billed, model: 'gpt-4o' }, table), Infinity);
 });

@@ -27,6 +27,27 @@
  *   x-mock-output-tokens: N      force the output token count
  *   x-mock-fail-times: N         with x-mock-fail-key: K, the first N requests carrying K fail
  *                                with x-mock-status (default 503); later ones succeed
+ *   x-mock-no-terminal: 1        streams: end cleanly without their last (terminal) event
+ *   x-mock-reasoning-tokens: N   OpenAI: N more output tokens spent reasoning (reported in
+ *                                *_tokens_details.reasoning_tokens), within the output cap
+ *   x-mock-cache-write-tokens: N Anthropic: N of the input tokens (at most all) written to the
+ *                                prompt cache (cache_creation_input_tokens, cache_creation.*)
+ *   x-mock-cache-ttl: 1h         Anthropic: those writes kept one hour (default 5m)
+ *   x-mock-tool-use-prompt-tokens: N  Gemini, on a request with `tools`: N more input tokens
+ *                                billed as toolUsePromptTokenCount
+ *   x-mock-fill-output: 1        billing: the model writes up to its output cap (or 100000
+ *                                tokens when none was sent) for each of n / candidateCount
+ *   x-mock-input-per-char: 1     billing: one input token per character (CJK-like), not bytes/4
+ *
+ * Like the real APIs: Responses objects echo the request's `tools` and `text` (with its format
+ * schema) before `usage`; `background: true` on Responses is answered `status: "queued"` with no
+ * usage (the job would run, and bill, later).
+ *
+ * Billing: every generation request (POST, not token counting) the mock answers with a 2xx records `billed`, what the provider would
+ * bill for it whatever the client saw (cut streams, no-usage knobs and background jobs included):
+ *   {model, input, output, cache_write_5m, cache_write_1h}   (tokens; `input` is the uncached
+ *   input, tool-use prompt tokens included). `priceMicros(billed, table)` prices it with a
+ *   gateway pricing table (first matching entry; `*` globs), rounded up per call.
  *
  * Introspection: GET /__mock/health, GET /__mock/requests, DELETE /__mock/requests.
  * Every other request is recorded as
@@ -83,8 +104,14 @@ function makeContext(req, url, raw) {
   if (body === null || typeof body !== 'object') body = {};
   const limit = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ??
     body.generationConfig?.maxOutputTokens ?? 20;
-  const inTok = Math.ceil(Buffer.byteLength(raw) / 4);
+  const inTok = flagHeader(req, 'x-mock-input-per-char') ? [...raw].length : Math.ceil(Buffer.byteLength(raw) / 4);
+  const sentCap = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ??
+    body.generationConfig?.maxOutputTokens ?? 100_000;
+  const choices = Math.max(1, body.n ?? body.generationConfig?.candidateCount ?? 1);
   const outTok = Math.max(0, intHeader(req, 'x-mock-output-tokens') ?? Math.min(limit, 20));
+  const reasoning = Math.max(0, Math.min(intHeader(req, 'x-mock-reasoning-tokens') ?? 0, limit - outTok));
+  const cacheWrite = Math.max(0, Math.min(intHeader(req, 'x-mock-cache-write-tokens') ?? 0, inTok));
+  const toolUse = body.tools !== undefined ? Math.max(0, intHeader(req, 'x-mock-tool-use-prompt-tokens') ?? 0) : 0;
   const words = Array(outTok).fill('tok');
   const per = Math.max(1, Math.ceil(outTok / 4));
   const chunks = [];
@@ -95,12 +122,37 @@ function makeContext(req, url, raw) {
     model: body.model ?? 'mock-model',
     usage: !flagHeader(req, 'x-mock-no-usage'),
     stream: body.stream === true,
+    reasoning, toolUse,
+    cacheWrite: { tokens: cacheWrite, ttl: req.headers['x-mock-cache-ttl'] === '1h' ? '1h' : '5m' },
+    billed: {
+      model: body.model ?? url.pathname.match(/models\/([^/:]+)/)?.[1] ?? 'mock-model',
+      input: inTok - cacheWrite + toolUse,
+      output: flagHeader(req, 'x-mock-fill-output') ? sentCap * choices : outTok + reasoning,
+      cache_write_5m: req.headers['x-mock-cache-ttl'] === '1h' ? 0 : cacheWrite,
+      cache_write_1h: req.headers['x-mock-cache-ttl'] === '1h' ? cacheWrite : 0,
+    },
   };
+}
+
+/** What `billed` costs under a gateway pricing table, in micro-dollars (rounded up). */
+export function priceMicros(billed, table) {
+  const glob = (pattern, name) =>
+    new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(name);
+  const price = table.find((entry) => glob(entry.model, billed.model));
+  if (!price) return Infinity;
+  const write5m = price.cache_write ?? Math.ceil(price.input * 1.25);
+  const write1h = price.cache_write_1h ?? price.input * 2;
+  const perMillion = BigInt(billed.input) * BigInt(price.input) + BigInt(billed.output) * BigInt(price.output) +
+    BigInt(billed.cache_write_5m) * BigInt(write5m) + BigInt(billed.cache_write_1h) * BigInt(write1h);
+  return Number((perMillion + 999_999n) / 1_000_000n);
 }
 
 // ---------- OpenAI ----------
 
-const openaiUsage = (c) => ({ prompt_tokens: c.inTok, completion_tokens: c.outTok, total_tokens: c.inTok + c.outTok });
+const openaiUsage = (c) => ({
+  prompt_tokens: c.inTok, completion_tokens: c.outTok + c.reasoning, total_tokens: c.inTok + c.outTok + c.reasoning,
+  ...(c.reasoning && { completion_tokens_details: { reasoning_tokens: c.reasoning } }),
+});
 
 function openaiChat(c, id) {
   const base = { id: `chatcmpl-mock-${id}`, created: CREATED, model: c.model };
@@ -127,11 +179,22 @@ function openaiResponses(c, id) {
   const respId = `resp_mock_${id}`, msgId = `msg_mock_${id}`;
   const part = { type: 'output_text', text: c.text, annotations: [] };
   const item = { type: 'message', id: msgId, status: 'completed', role: 'assistant', content: [part] };
+  const out = c.outTok + c.reasoning;
+  const usage = {
+    input_tokens: c.inTok, input_tokens_details: { cached_tokens: 0 },
+    output_tokens: out, output_tokens_details: { reasoning_tokens: c.reasoning }, total_tokens: c.inTok + out,
+  };
+  // The request's tools and text format (a JSON schema may name a property `usage`) come
+  // before the response's own usage, as in the real API.
   const response = (status, done) => ({
     id: respId, object: 'response', created_at: CREATED, status, model: c.model,
     output: done ? [item] : [],
-    ...(done && c.usage && { usage: { input_tokens: c.inTok, output_tokens: c.outTok, total_tokens: c.inTok + c.outTok } }),
+    tools: c.body.tools ?? [],
+    text: c.body.text ?? { format: { type: 'text' } },
+    background: c.body.background === true,
+    ...(done && c.usage && { usage }),
   });
+  if (c.body.background === true) return { json: response('queued', false) };
   if (!c.stream) return { json: response('completed', true) };
   const ev = [
     ['response.created', { response: response('in_progress', false) }],
@@ -170,11 +233,20 @@ function anthropicMessages(c, id) {
     stop_reason: content.length ? 'end_turn' : null, stop_sequence: null,
     ...(c.usage && { usage }),
   });
+  const input = {
+    input_tokens: c.inTok - c.cacheWrite.tokens,
+    cache_creation_input_tokens: c.cacheWrite.tokens,
+    cache_read_input_tokens: 0,
+    cache_creation: {
+      ephemeral_5m_input_tokens: c.cacheWrite.ttl === '5m' ? c.cacheWrite.tokens : 0,
+      ephemeral_1h_input_tokens: c.cacheWrite.ttl === '1h' ? c.cacheWrite.tokens : 0,
+    },
+  };
   if (!c.stream) {
-    return { json: message([{ type: 'text', text: c.text }], { input_tokens: c.inTok, output_tokens: c.outTok }) };
+    return { json: message([{ type: 'text', text: c.text }], { ...input, output_tokens: c.outTok }) };
   }
   const ev = [
-    ['message_start', { message: message([], { input_tokens: c.inTok, output_tokens: 1 }) }],
+    ['message_start', { message: message([], { ...input, output_tokens: 1 }) }],
     ['content_block_start', { index: 0, content_block: { type: 'text', text: '' } }],
     ...c.chunks.map((text) => ['content_block_delta', { index: 0, delta: { type: 'text_delta', text } }]),
     ['content_block_stop', { index: 0 }],
@@ -192,7 +264,8 @@ function gemini(c, _id, [, model, action]) {
   const reply = (text, done, candTok) => ({
     candidates: [{ content: { parts: [{ text }], role: 'model' }, ...(done && { finishReason: 'STOP' }), index: 0 }],
     ...(c.usage && { usageMetadata: {
-      promptTokenCount: c.inTok, candidatesTokenCount: candTok, totalTokenCount: c.inTok + candTok } }),
+      promptTokenCount: c.inTok, candidatesTokenCount: candTok, totalTokenCount: c.inTok + c.toolUse + candTok,
+      ...(c.toolUse && { toolUsePromptTokenCount: c.toolUse }) } }),
     modelVersion: model,
   });
   if (action === 'generateContent') return { json: reply(c.text, true, c.outTok) };
@@ -255,11 +328,12 @@ export function startMock({ port = 0 } = {}) {
     }
 
     const h = req.headers;
-    requests.push({
+    const record = {
       method: req.method, path: req.url, headers: { ...h },
       credential: h.authorization ?? h['x-api-key'] ?? h['x-goog-api-key'] ?? url.searchParams.get('key'),
-      body: raw, host: h.host ?? null,
-    });
+      body: raw, host: h.host ?? null, billed: null,
+    };
+    requests.push(record);
     const id = ++seq;
 
     const latency = intHeader(req, 'x-mock-latency-ms');
@@ -278,8 +352,12 @@ export function startMock({ port = 0 } = {}) {
     for (const [method, re, handler] of ROUTES) {
       const m = req.method === method && re.exec(url.pathname);
       if (!m) continue;
-      const out = handler(makeContext(req, url, raw), id, m);
+      const context = makeContext(req, url, raw);
+      const out = handler(context, id, m);
+      const free = req.method !== 'POST' || /count_?tokens/i.test(url.pathname);
+      if (!free) record.billed = context.billed;
       if (out.json !== undefined) return sendJson(res, 200, out.json);
+      if (flagHeader(req, 'x-mock-no-terminal')) out.sse.pop();
       return sendSse(res, out.sse, {
         delay: intHeader(req, 'x-mock-chunk-delay-ms') ?? 5,
         cutAfter: intHeader(req, 'x-mock-cut-after'),

@@ -5,11 +5,15 @@
 //! to the outbox ([`crate::edge::outbox::handle_admin`]), anyone else gets 403; a change the
 //! outbox made is then reported to the registry's audit log → every other endpoint is forwarded
 //! to the [`registry::Registry`] object, which answers it whole ([`crate::admin::api`]).
+//!
+//! No body is read before the registry has accepted the caller's token: a call with a body
+//! first asks who the caller is (401 otherwise, the body unread), then reads the body with its
+//! cap ([`super::body`]); the registry authenticates the forwarded call again.
 
 mod ports;
 mod registry;
 
-use super::body::read_capped;
+use super::body::{read_capped, BodyLease};
 use crate::admin::api::{WEBHOOK_CHANGED, WHOAMI};
 use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
 use crate::admin::membership::Standing;
@@ -38,7 +42,9 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             };
             check(&caller, Action::WebhooksManage, Standing::default(), Target::Org)?;
             let (method, path) = (req.method(), url.path().to_owned());
-            let mut answer = crate::edge::outbox::handle_admin(req, env).await.map_err(|e| internal("admin", e))?;
+            let lease = BodyLease::default();
+            let mut answer =
+                crate::edge::outbox::handle_admin(req, env, &lease).await.map_err(|e| internal("admin", e))?;
             if method != Method::Get && (200..300).contains(&answer.status_code()) {
                 let body =
                     answer.cloned().map_err(|e| internal("admin", e))?.json::<Value>().await.unwrap_or(Value::Null);
@@ -61,15 +67,22 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             Ok(answer)
         }
         _ => {
+            let authorization = authorization(&req);
+            let lease = BodyLease::default();
             let body = match req.method() {
                 Method::Get | Method::Delete => None,
-                _ => Some(read_capped(&mut req, MAX_ADMIN_BODY_BYTES, admin_body_too_large).await?),
+                _ => {
+                    if let Err(refusal) = whoami(env, authorization.as_deref()).await? {
+                        return Ok(refusal);
+                    }
+                    Some(read_capped(&mut req, MAX_ADMIN_BODY_BYTES, admin_body_too_large, &lease).await?)
+                }
             };
             let path = match url.query() {
                 Some(query) => format!("{}?{query}", url.path()),
                 None => url.path().to_owned(),
             };
-            ask(env, req.method(), &path, authorization(&req).as_deref(), body).await
+            ask(env, req.method(), &path, authorization.as_deref(), body).await
         }
     }
 }
