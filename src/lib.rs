@@ -7,6 +7,7 @@ pub mod family;
 pub mod gateway;
 pub mod ledger;
 pub mod limits;
+pub mod naming;
 pub mod policy;
 pub mod sql;
 pub mod usage;

@@ -92,6 +92,8 @@ impl Key {
         let effective = self.effective(boundaries);
         KeyRecord {
             id: self.id.clone(),
+            org: None,
+            jurisdiction: None,
             name: self.name.clone(),
             description: self.description.clone(),
             tags: self.tags.clone(),

@@ -14,6 +14,7 @@
 
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
+use super::org_record::Jurisdiction;
 use super::rules::{parse_ip_allowlist, validate_groups, InvalidRule, KeyRules};
 use crate::error::{ApiError, Code};
 use crate::versioned::{self, stored_serde, Format};
@@ -35,6 +36,15 @@ pub enum KeyStatus {
 pub struct KeyRecord {
     /// Stable across secret rotation; names the key in logs, usage and errors.
     pub id: String,
+    /// The organisation the key belongs to; absent in records from before organisations (the
+    /// key is then the default organisation's and its ledger object is named by its id alone:
+    /// [`crate::naming::ledger_object`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Where the organisation's objects live, so the edge addresses the key's ledger object
+    /// there without another lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<Jurisdiction>,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -83,6 +93,8 @@ pub const RECORD_FORMAT: Format = Format {
     version: 2,
     members: &[
         "id",
+        "org",
+        "jurisdiction",
         "name",
         "description",
         "tags",
@@ -102,7 +114,9 @@ pub const RECORD_FORMAT: Format = Format {
         "ip_allowlist",
         "limits",
     ],
-    critical: &["boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"],
+    // `org` and `jurisdiction` name the key's ledger object: a reader dropping them would count
+    // the key in another object.
+    critical: &["org", "jurisdiction", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"],
 };
 stored_serde!(KeyRecord, RECORD_FORMAT);
 
@@ -335,6 +349,8 @@ mod tests {
     /// [`FULL_V1`] with the members version 2 added.
     fn full() -> KeyRecord {
         KeyRecord {
+            org: Some("org_a".into()),
+            jurisdiction: Some(Jurisdiction::Eu),
             boundary_routing_groups: vec![vec!["eu".into(), "us".into()]],
             boundary_ip_allowlists: vec![vec!["10.0.0.0/8".into()]],
             boundary_expires_at: Some(9),
@@ -358,7 +374,7 @@ mod tests {
         assert_eq!(written["v"], 2);
         assert_eq!(
             written["critical"],
-            json!(["boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"]),
+            json!(["org", "jurisdiction", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"]),
             "a version-1 reader refuses the record rather than drop a constraint"
         );
         let without: KeyRecord = serde_json::from_str(FULL_V1).unwrap();
@@ -392,7 +408,7 @@ mod tests {
         let v1 = Format { version: 1, members, critical: &[] };
         let written = serde_json::to_value(full()).unwrap();
         let refused = v1.read(written.as_object().unwrap().clone()).unwrap_err();
-        assert!(refused.contains("critical member `boundary_routing_groups`"), "{refused}");
+        assert!(refused.contains("critical member `org`"), "{refused}");
     }
 
     #[test]
@@ -404,6 +420,10 @@ mod tests {
         let text = "[a-z0-9_]{1,12}";
         (
             (text, text, prop::option::of(".{0,20}"), prop::collection::vec(text, 0..3), text, text),
+            (
+                prop::option::of(text),
+                prop::option::of(prop_oneof![Just(Jurisdiction::Eu), Just(Jurisdiction::Fedramp)]),
+            ),
             (any::<bool>(), any::<u64>(), prop::option::of(any::<u64>()), 1..u32::MAX, any::<u64>()),
             (
                 prop::collection::vec(strategy::models(), 0..3),
@@ -416,11 +436,14 @@ mod tests {
             .prop_map(
                 |(
                     (id, name, description, tags, creator, project),
+                    (org, jurisdiction),
                     (active, created_at, expires_at, secret_version, policy_version),
                     (boundary_models, boundary_routing_groups, boundary_ip_allowlists, boundary_expires_at),
                     rules,
                 )| KeyRecord {
                     id,
+                    org,
+                    jurisdiction,
                     name,
                     description,
                     tags,

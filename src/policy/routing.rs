@@ -26,9 +26,38 @@ use std::fmt;
 /// A validated routing configuration: at least one group; unique, non-empty group names; every
 /// group with at least one non-empty model glob and at least one target; every target with an
 /// `http(s)://` base URL without trailing `/`, query or fragment, and a credential secret name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RoutingJson")]
 pub struct RoutingConfig {
     groups: Vec<Group>,
+}
+
+/// A routing configuration as written, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutingJson {
+    groups: Vec<Group>,
+}
+
+impl TryFrom<RoutingJson> for RoutingConfig {
+    type Error = InvalidRoutingConfig;
+
+    fn try_from(RoutingJson { mut groups }: RoutingJson) -> Result<RoutingConfig, InvalidRoutingConfig> {
+        if groups.is_empty() {
+            return Err(InvalidRoutingConfig("there are no groups".to_owned()));
+        }
+        for target in groups.iter_mut().flat_map(|group| &mut group.targets) {
+            target.base_url.truncate(target.base_url.trim_end_matches('/').len());
+        }
+        let mut names = HashSet::new();
+        for group in &groups {
+            validate_group(group)?;
+            if !names.insert(group.name.as_str()) {
+                return Err(InvalidRoutingConfig(format!("group name '{}' is used twice", group.name)));
+            }
+        }
+        Ok(RoutingConfig { groups })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,26 +140,8 @@ impl RoutingConfig {
     /// Parses and validates the configuration (see [`RoutingConfig`] for the rules); trailing
     /// slashes of base URLs are removed.
     pub fn from_json(json: &str) -> Result<RoutingConfig, InvalidRoutingConfig> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Stored {
-            groups: Vec<Group>,
-        }
-        let Stored { mut groups } = serde_json::from_str(json).map_err(|e| InvalidRoutingConfig(e.to_string()))?;
-        if groups.is_empty() {
-            return Err(InvalidRoutingConfig("there are no groups".to_owned()));
-        }
-        for target in groups.iter_mut().flat_map(|group| &mut group.targets) {
-            target.base_url.truncate(target.base_url.trim_end_matches('/').len());
-        }
-        let mut names = HashSet::new();
-        for group in &groups {
-            validate_group(group)?;
-            if !names.insert(group.name.as_str()) {
-                return Err(InvalidRoutingConfig(format!("group name '{}' is used twice", group.name)));
-            }
-        }
-        Ok(RoutingConfig { groups })
+        let stored: RoutingJson = serde_json::from_str(json).map_err(|e| InvalidRoutingConfig(e.to_string()))?;
+        RoutingConfig::try_from(stored)
     }
 
     pub fn groups(&self) -> &[Group] {

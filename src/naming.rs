@@ -1,0 +1,72 @@
+//! Every name the deployment gives to what it stores, in one place. Each carries its
+//! organisation, so that nothing one organisation owns can be named by another's id:
+//! - KV: `key:<hex sha-256 of the key>` (a key record, which names its organisation inside) and
+//!   `org:<org_id>` (an organisation's record: [`crate::policy::OrgRecord`]);
+//! - Durable Objects: the platform directory `platform`; per organisation its registry
+//!   `org:<org_id>` and its outbox `outbox:<org_id>`; per key its ledger `<org_id>/<key_id>`.
+//!
+//! Migration: a deployment from before organisations becomes the organisation [`DEFAULT_ORG`],
+//! whose registry and outbox keep their old object name (`org`), and whose key records written
+//! then (without an `org` member) keep naming their ledger objects by the key id alone, so no
+//! counter is lost and no key is re-issued.
+
+/// The organisation a single-organisation deployment becomes when it upgrades.
+pub const DEFAULT_ORG: &str = "org_default";
+
+/// The name of the one platform directory object.
+pub const PLATFORM_OBJECT: &str = "platform";
+
+/// The object name of the registry and of the outbox of the organisation a deployment was before
+/// organisations existed.
+const LEGACY_ORG_OBJECT: &str = "org";
+
+/// The KV name of an organisation's record.
+pub fn org_record(org_id: &str) -> String {
+    format!("org:{org_id}")
+}
+
+/// The object name of an organisation's registry.
+pub fn registry_object(org_id: &str) -> String {
+    match org_id {
+        DEFAULT_ORG => LEGACY_ORG_OBJECT.to_owned(),
+        _ => format!("org:{org_id}"),
+    }
+}
+
+/// The object name of an organisation's webhook outbox.
+pub fn outbox_object(org_id: &str) -> String {
+    match org_id {
+        DEFAULT_ORG => LEGACY_ORG_OBJECT.to_owned(),
+        _ => format!("outbox:{org_id}"),
+    }
+}
+
+/// The object name of a key's ledger: `<org_id>/<key_id>`, or the key id alone for a key whose
+/// record predates organisations (`org` absent), so its counters carry over.
+pub fn ledger_object(org_id: Option<&str>, key_id: &str) -> String {
+    match org_id {
+        Some(org_id) => format!("{org_id}/{key_id}"),
+        None => key_id.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_their_organisation() {
+        assert_eq!(org_record("org_a"), "org:org_a");
+        assert_eq!(registry_object("org_a"), "org:org_a");
+        assert_eq!(outbox_object("org_a"), "outbox:org_a");
+        assert_eq!(ledger_object(Some("org_a"), "key_1"), "org_a/key_1");
+    }
+
+    #[test]
+    fn the_default_organisation_keeps_the_names_from_before_organisations() {
+        assert_eq!(registry_object(DEFAULT_ORG), "org");
+        assert_eq!(outbox_object(DEFAULT_ORG), "org");
+        assert_eq!(ledger_object(None, "key_1"), "key_1");
+        assert_eq!(ledger_object(Some(DEFAULT_ORG), "key_1"), "org_default/key_1");
+    }
+}

@@ -1,0 +1,70 @@
+//! An organisation as the request path reads it: the KV record `org:<org_id>`
+//! ([`crate::naming::org_record`]), projected by the organisation's registry whenever its status,
+//! routing or credentials change, and read on every call of the organisation's keys (cached at
+//! the edge like key records).
+//!
+//! A versioned document ([`crate::versioned`]). `status` narrows what the organisation's keys
+//! may do, so a reader must never drop it: it is a member of version 1.
+
+use super::RoutingConfig;
+use crate::credentials::StoredCredential;
+use crate::versioned::{stored_serde, Format};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Whether an organisation's keys may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgStatus {
+    Active,
+    /// Every call of its keys is refused (403 `organisation_suspended`).
+    Suspended,
+}
+
+/// Where an organisation's Durable Objects are created and kept (Cloudflare's jurisdictions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jurisdiction {
+    Eu,
+    Fedramp,
+}
+
+impl Jurisdiction {
+    /// The name the platform's API takes (`namespace.jurisdiction(name)`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Jurisdiction::Eu => "eu",
+            Jurisdiction::Fedramp => "fedramp",
+        }
+    }
+}
+
+impl fmt::Display for Jurisdiction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One organisation's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+pub struct OrgRecord {
+    pub id: String,
+    pub status: OrgStatus,
+    /// Where its objects live; `None`: wherever Cloudflare places them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<Jurisdiction>,
+    /// The organisation's own routing groups; `None`: the platform's `ROUTING` (when the
+    /// operator allows it). Targets name the organisation's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingConfig>,
+    /// Its upstream credentials by name, sealed ([`crate::credentials`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, StoredCredential>,
+}
+
+/// The record's stored format: version 1.
+pub const ORG_RECORD_FORMAT: Format =
+    Format { version: 1, members: &["id", "status", "jurisdiction", "routing", "credentials"], critical: &[] };
+stored_serde!(OrgRecord, ORG_RECORD_FORMAT);
