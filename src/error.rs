@@ -119,6 +119,8 @@ codes! {
     ModelNotPriced = "model_not_priced", 403, PermissionError;
     /// A key with a spend cap calls a route not metered in tokens.
     RouteNotMetered = "route_not_metered", 403, PermissionError;
+    /// A key with a spend cap is routed to a target whose billing the gateway does not model.
+    TargetNotMetered = "target_not_metered", 403, PermissionError;
     /// A body member or tool that keeps state in the shared upstream account.
     MemberNotAllowed = "member_not_allowed", 403, PermissionError;
     /// A body member or tool billed outside tokens, sent with a key that has a spend cap.

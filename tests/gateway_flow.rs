@@ -235,6 +235,20 @@ fn an_unreachable_key_store_admits_nothing() {
 }
 
 #[test]
+fn a_capped_key_reaches_only_targets_whose_billing_the_gateway_models() {
+    let mut pool = LocalPool::new();
+    // `first.example` and `second.example` are not the providers' hosts, and not marked metered.
+    let world = World::new(&pool, r#"{"spend":[{"period":"daily","limit_micros":1000000}]}"#);
+    world.keys.insert(KEY, &record(r#"{"spend":[{"period":"daily","limit_micros":1000000}]}"#, ""));
+    assert_eq!(world.call(&mut pool, message(), NOW_MS).err(), Some((403, "target_not_metered")));
+    assert!(world.ledgers.sent().is_empty() && world.upstream.sent().is_empty());
+    // The same key without a cap reaches them.
+    world.keys.insert(KEY, &record("{}", ""));
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(world.call(&mut pool, message(), NOW_MS).map(|answer| answer.status).ok(), Some(200));
+}
+
+#[test]
 fn a_policy_denial_is_answered_before_the_ledger_is_asked() {
     let mut pool = LocalPool::new();
     let world = World::new(&pool, "{}");

@@ -37,7 +37,7 @@ use crate::gateway::upstream_errors;
 use crate::ledger::{Command, Refusal, Reply};
 use crate::limits::Headroom;
 use crate::policy::key_hash::record_name;
-use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, RoutingConfig};
+use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, RoutingConfig, Target};
 use crate::usage::{BodyKind, Pricing, UsageScanner};
 use futures_util::StreamExt;
 use std::cell::RefCell;
@@ -72,6 +72,9 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let mut facts = inspect(&route, &body)?;
         let call_facts = CallFacts::new(&route, &facts, header(&request.headers, "cf-connecting-ip"));
         let resolved = authorize(&policy, &call_facts, self.routing, now_ms)?;
+        if !record.rules.limits.spend.is_empty() {
+            refuse_unmetered_targets(&resolved.targets)?;
+        }
         let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
         let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, price, self.unknown_members)?;
 
@@ -207,4 +210,19 @@ pub fn ledger_unavailable() -> ApiError {
         "The rate and spend ledger for this key cannot be reached; the request was not forwarded. Retry shortly.",
     )
     .with_retry_after(1)
+}
+
+/// A key with a spend cap may only reach targets whose bill its reservation bounds
+/// ([`Target::is_metered`]): every target it could be sent to, fallbacks included.
+fn refuse_unmetered_targets(targets: &[&Target]) -> Result<(), ApiError> {
+    match targets.iter().find(|target| !target.is_metered()) {
+        Some(target) => Err(ApiError::new(
+            Code::TargetNotMetered,
+            format!(
+                "This key has a spend limit and its routing group reaches '{}', an upstream whose billing teamkeys does not model (it may ignore the output cap). Ask an operator to mark the target metered, or use a key without a spend limit.",
+                target.base_url
+            ),
+        )),
+        None => Ok(()),
+    }
 }

@@ -88,6 +88,34 @@ pub struct Target {
     /// Requested model name → the name to send upstream.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub model_map: BTreeMap<String, String>,
+    /// Whether the target bills as its family's provider does: it honours the output cap the
+    /// gateway sends and reports usage where the provider writes it. Absent: only the providers'
+    /// own hosts (and loopback, where a local mock runs) are ([`Target::is_metered`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metered: Option<bool>,
+}
+
+/// The hosts whose billing the gateway models, per family.
+const PROVIDER_HOSTS: [(Family, &str); 3] = [
+    (Family::OpenAi, "api.openai.com"),
+    (Family::Anthropic, "api.anthropic.com"),
+    (Family::Gemini, "generativelanguage.googleapis.com"),
+];
+
+impl Target {
+    /// Whether an admitted call's bill is bounded by its reservation on this target: the
+    /// operator's `metered`, else whether its host is the family's provider (or loopback). A key
+    /// with a spend cap is refused targets that are not (an OpenAI-compatible server may ignore
+    /// the cap sent or report what it likes).
+    pub fn is_metered(&self) -> bool {
+        self.metered.unwrap_or_else(|| {
+            let host = url::Url::parse(&self.base_url).ok().and_then(|url| url.host_str().map(str::to_owned));
+            host.is_some_and(|host| {
+                PROVIDER_HOSTS.contains(&(self.family, host.as_str()))
+                    || ["127.0.0.1", "localhost", "[::1]"].contains(&host.as_str())
+            })
+        })
+    }
 }
 
 /// Where a call goes: the group that serves it and that group's targets of the request's family,
@@ -130,6 +158,7 @@ impl RoutingConfig {
                 family,
                 credential_secret: secret.to_owned(),
                 model_map: BTreeMap::new(),
+                metered: None,
             })
             .collect();
         RoutingConfig {
@@ -262,6 +291,27 @@ impl From<InvalidRoutingConfig> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_providers_hosts_loopback_and_marked_targets_are_metered() {
+        let target = |base_url: &str, family, metered| Target {
+            base_url: base_url.to_owned(),
+            family,
+            credential_secret: "S".to_owned(),
+            model_map: BTreeMap::new(),
+            metered,
+        };
+        assert!(target("https://api.openai.com/v1", Family::OpenAi, None).is_metered());
+        assert!(target("https://api.anthropic.com/v1", Family::Anthropic, None).is_metered());
+        assert!(target("https://generativelanguage.googleapis.com/v1beta", Family::Gemini, None).is_metered());
+        assert!(target("http://127.0.0.1:8788/openai/v1", Family::OpenAi, None).is_metered());
+        // Another family's host, a compatible server, an unparsable URL: not unless marked.
+        assert!(!target("https://api.openai.com/v1", Family::Anthropic, None).is_metered());
+        assert!(!target("https://llm.example.com/v1", Family::OpenAi, None).is_metered());
+        assert!(!target("not a url", Family::OpenAi, None).is_metered());
+        assert!(target("https://llm.example.com/v1", Family::OpenAi, Some(true)).is_metered());
+        assert!(!target("https://api.openai.com/v1", Family::OpenAi, Some(false)).is_metered());
+    }
     use Family::*;
 
     fn family_json(family: Family) -> String {
