@@ -2,7 +2,7 @@
 //! `{"error":{"message":…,"type":…,"code":…}}`, plus `limit` details on 429s.
 //!
 //! Every answer names a [`Code`]; the code alone decides the HTTP status and the `type` (one
-//! table, [`codes!`]), so the two can never disagree. Modules of the core return their own
+//! table, `codes!`), so the two can never disagree. Modules of the core return their own
 //! denial values; each converts into an [`ApiError`] naming its code. The README's table of
 //! codes is checked against this one (`readme_lists_every_code`).
 //!

@@ -6,7 +6,7 @@
 //! Flow of an admin call: [`route::classify`] names the endpoint → the registry authenticates
 //! the bearer token (its SHA-256 against `ADMIN_TOKEN`'s and the principals') → [`input`]
 //! parses and checks the body → [`permission::check`] (or [`permission::Scope`] for lists)
-//! decides with the caller's [`membership::Standing`] → [`boundary::check_rules_within`] refuses
+//! decides with the caller's [`membership::Standing`] → [`boundary::check_key_within`] refuses
 //! rules above the organisation's or project's boundary → the change is written with its
 //! [`audit::Change`] and the work it leaves (KV projection of [`key::Key::record`], ledger
 //! controls from [`lifecycle`], events) in one synchronous step → that work is applied.
@@ -39,7 +39,7 @@ pub mod store;
 pub mod work;
 
 /// The OpenAPI document of the admin API, served at `/admin/v1/openapi.json`: generated from
-/// the types and the table of operations by the host tests of [`openapi`], committed, and served
+/// the types and the table of operations by the host tests of `openapi`, committed, and served
 /// as it is.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 

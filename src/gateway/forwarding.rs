@@ -76,7 +76,7 @@ const UPSTREAM_ACCOUNT_PREFIXES: [&str; 5] =
     ["x-ratelimit-", "anthropic-ratelimit-", "openai-organization", "openai-project", "anthropic-organization-"];
 
 /// The value a client request header (lower-case name) is passed to the upstream with, if it is:
-/// `anthropic-beta` keeps only its [`FORWARDED_ANTHROPIC_BETAS`] values.
+/// `anthropic-beta` keeps only its `FORWARDED_ANTHROPIC_BETAS` values.
 pub fn forwarded_request_header<'v>(name: &str, value: &'v str) -> Option<Cow<'v, str>> {
     if !forwards_request_header(name) {
         return None;
@@ -114,8 +114,8 @@ pub fn credential_header(family: Family, secret: &str) -> (&'static str, String)
     }
 }
 
-/// The query string to forward (without `?`): only the [`FORWARDED_QUERY`] parameters, in
-/// their order, and `alt` only with a [`FORWARDED_ALT`] value. `None` when nothing is left.
+/// The query string to forward (without `?`): only the `FORWARDED_QUERY` parameters, in
+/// their order, and `alt` only with a `FORWARDED_ALT` value. `None` when nothing is left.
 pub fn forwarded_query(query: Option<&str>) -> Option<String> {
     let kept: Vec<&str> = query?
         .split('&')
