@@ -3,7 +3,7 @@
 //! the gateway must set added or changed.
 //!
 //! Flow: the edge refuses bodies over [`MAX_BODY_BYTES`] with [`body_too_large`]; [`inspect`]
-//! parses POST bodies once ([`body_view`](super::body_view)): the fields that matter,
+//! parses POST bodies once ([`body_view`]): the fields that matter,
 //! the members, tools and content parts judged against the route's table
 //! ([`members`](crate::gateway::members)), and the bounds of the call's input and output
 //! ([`bounds`](crate::gateway::bounds)). What every key is refused (state shared across the
