@@ -34,8 +34,11 @@ use teamkeys::policy::glob::glob_match;
 use teamkeys::policy::{IpAllowlist, KeyPolicy, KeyRules};
 use teamkeys::usage::{BodyKind, Forward, UsageScanner};
 
-/// Every target, by the name of its corpus directory and fuzz binary.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: the name of its corpus directory and fuzz binary, and its body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
     ("gateway_route", gateway_route),
     ("admin_route", admin_route),
     ("request_body", request_body),
@@ -141,10 +144,9 @@ pub fn documented_changes(route: &Route) -> &'static [Change] {
         Endpoint::Completions => &[("model", None), ("max_tokens", None), STREAM_USAGE],
         Endpoint::Responses => &[("model", None), ("max_output_tokens", None), ("store", None)],
         Endpoint::Messages => &[("model", None), ("max_tokens", None)],
-        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => &[
-            ("generationConfig", Some("maxOutputTokens")),
-            ("generation_config", Some("maxOutputTokens")),
-        ],
+        Endpoint::GenerateContent | Endpoint::StreamGenerateContent => {
+            &[("generationConfig", Some("maxOutputTokens")), ("generation_config", Some("maxOutputTokens"))]
+        }
         _ if route.model_source == ModelSource::Body => &[("model", None)],
         _ => &[],
     }
@@ -367,12 +369,9 @@ fn scan(
 fn usage_value(u: &mut Unstructured, family: Family) -> ArbitraryResult<Value> {
     let names: &[&str] = match family {
         Family::OpenAi => &["prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"],
-        Family::Anthropic => &[
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-        ],
+        Family::Anthropic => {
+            &["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
+        }
         Family::Gemini => &["promptTokenCount", "candidatesTokenCount", "totalTokenCount", "thoughtsTokenCount"],
     };
     let mut usage = Map::new();

@@ -28,8 +28,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use teamkeys::gateway::call::Gateway;
 use teamkeys::gateway::exchange::{AnswerBody, ClientRequest};
 use teamkeys::gateway::fakes::{
-    FakeAnswer, FakeKeyLedgers, FakeKeyStore, FakeRuntime, FakeUpstream, LedgerFault, LedgerStage, Outcome,
-    Scripted, Signal,
+    FakeAnswer, FakeKeyLedgers, FakeKeyStore, FakeRuntime, FakeUpstream, LedgerFault, LedgerStage, Outcome, Scripted,
+    Signal,
 };
 use teamkeys::gateway::held_refusals::HeldRefusals;
 use teamkeys::gateway::members::UnknownMembers;
@@ -144,13 +144,28 @@ enum Step {
         kv_down: bool,
         ledger: Option<(LedgerStage, LedgerFault)>,
     },
-    Tighten { slot: u64, rpm: u64, cap_micros: u64 },
-    Disable { slot: u64 },
-    Enable { slot: u64 },
-    Rotate { slot: u64, grace_ms: Option<u64> },
+    Tighten {
+        slot: u64,
+        rpm: u64,
+        cap_micros: u64,
+    },
+    Disable {
+        slot: u64,
+    },
+    Enable {
+        slot: u64,
+    },
+    Rotate {
+        slot: u64,
+        grace_ms: Option<u64>,
+    },
     /// Deletes the slot's key and gives the slot a new one.
-    Delete { slot: u64 },
-    Advance { ms: u64 },
+    Delete {
+        slot: u64,
+    },
+    Advance {
+        ms: u64,
+    },
 }
 
 fn step(rng: &mut Rng) -> Step {
@@ -221,7 +236,9 @@ fn request_body(shape: &Shape, variant: u64) -> String {
     let honest = if gemini {
         format!(r#"{{"contents":[{{"parts":[{{"text":"{input}"}}]}}],"generationConfig":{{"maxOutputTokens":100}}}}"#)
     } else {
-        format!(r#"{{"model":"{model}","max_tokens":100,"stream":{stream},"messages":[{{"role":"user","content":"{input}"}}]}}"#)
+        format!(
+            r#"{{"model":"{model}","max_tokens":100,"stream":{stream},"messages":[{{"role":"user","content":"{input}"}}]}}"#
+        )
     };
     match variant {
         1 => honest.replace(":100", ":1000000000"),
@@ -246,7 +263,9 @@ fn answer(shape: &Shape) -> FakeAnswer {
             r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#,
             "[DONE]",
         ]),
-        ("anthropic", false) => FakeAnswer::json(200, r#"{"type":"message","usage":{"input_tokens":10,"output_tokens":20}}"#),
+        ("anthropic", false) => {
+            FakeAnswer::json(200, r#"{"type":"message","usage":{"input_tokens":10,"output_tokens":20}}"#)
+        }
         ("anthropic", true) => FakeAnswer::sse(&[
             r#"{"type":"message_start","message":{"usage":{"input_tokens":10,"output_tokens":1}}}"#,
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
@@ -414,9 +433,8 @@ fn run(steps: &[Step]) -> Result<Tally, Failure> {
     let mut tally = Tally::default();
     let mut world = World::new(&pool, &mut oracle, now_ms);
     for (index, step) in steps.iter().enumerate() {
-        let played = catch_unwind(AssertUnwindSafe(|| {
-            play(&mut world, &mut oracle, &mut pool, &mut tally, &mut now_ms, step)
-        }));
+        let played =
+            catch_unwind(AssertUnwindSafe(|| play(&mut world, &mut oracle, &mut pool, &mut tally, &mut now_ms, step)));
         let checked = match played {
             Ok(checked) => checked,
             Err(panic) => Err(panic
