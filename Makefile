@@ -41,19 +41,19 @@ fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	@cd fuzz && cargo +nightly fuzz build -O
-	@for target in $(FUZZ_TARGETS); do \
+	@failed=0; for target in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus-run/$$target; \
 		budget=$$( [ -n "$(FUZZ_RUNS)" ] && echo "-runs=$(FUZZ_RUNS)" || echo "-max_total_time=$(FUZZ_SECONDS)" ); \
 		log=fuzz/corpus-run/$$target.log; \
 		start=$$(date +%s); \
 		(cd fuzz && cargo +nightly fuzz run -O $$target corpus-run/$$target corpus/$$target -- $$budget -timeout=5 -rss_limit_mb=2048 -print_final_stats=1) > $$log 2>&1; \
-		status=$$?; end=$$(date +%s); \
+		status=$$?; end=$$(date +%s); [ $$status -eq 0 ] || failed=1; \
 		runs=$$(grep -o 'stat::number_of_executed_units: *[0-9]*' $$log | grep -o '[0-9]*$$'); \
 		cov=$$(grep -o 'cov: [0-9]*' $$log | tail -1 | grep -o '[0-9]*'); \
 		size=$$(ls fuzz/corpus-run/$$target | wc -l); \
 		printf '%-14s executions %10s  time %4ss  cov %6s  corpus %5s  %s\n' $$target "$$runs" $$((end - start)) "$$cov" $$size \
-			"$$( [ $$status -eq 0 ] && echo ok || echo "FAILED (see $$log)" )"; \
-	done
+			"$$( [ $$status -eq 0 ] && echo ok || echo "FAILED (see $$log and fuzz/artifacts/)" )"; \
+	done; exit $$failed
 
 SEED ?= 1
 STEPS ?= 100000

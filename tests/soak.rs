@@ -661,7 +661,11 @@ impl Oracle {
                 }
                 (Command::Settle { reservation_id, .. } | Command::Release { reservation_id }, applied) => {
                     let id = (sent.key_id.clone(), *reservation_id);
-                    *self.endings.entry(id.clone()).or_default() += 1;
+                    let count = self.endings.entry(id.clone()).or_default();
+                    *count += 1;
+                    if *count > 1 {
+                        return Err(format!("reservation {id:?} ended {count} times"));
+                    }
                     let settled = matches!(sent.command, Command::Settle { .. });
                     if settled {
                         tally.settled += 1;
@@ -688,9 +692,6 @@ impl Oracle {
             if endings != expected {
                 return Err(format!("reservation {id:?} ended {endings} times (reply lost: {lost})"));
             }
-        }
-        if let Some((id, count)) = self.endings.iter().find(|(_, count)| **count > 1) {
-            return Err(format!("reservation {id:?} ended {count} times"));
         }
         Ok(())
     }
