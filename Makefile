@@ -4,13 +4,15 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: help setup build dev test test-unit test-e2e bench clean
+.PHONY: help setup build dev test test-unit test-e2e bench fuzz soak clean
 
 help:
 	@echo "make dev    run the gateway locally (mock upstream, local KV and Durable Objects, demo key)"
 	@echo "make test   run every test (host unit tests, then end-to-end tests in workerd)"
 	@echo "make build  build the worker into build/"
 	@echo "make bench  run the benchmarks and print the figures (~7 min; BENCH_QUICK=1 for a short run)"
+	@echo "make fuzz   run every fuzz target (FUZZ_SECONDS each, default 20; or FUZZ_RUNS executions)"
+	@echo "make soak   run the chaos soak (SEED=1 STEPS=100000)"
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +30,36 @@ test: setup
 
 bench: build
 	@node bench/run.mjs
+
+# Fuzzing: cargo-fuzz on nightly, installed on first use. Each target starts from its committed
+# corpus (fuzz/corpus/<target>, read only) and writes what it finds to fuzz/corpus-run/<target>.
+FUZZ_SECONDS ?= 20
+FUZZ_RUNS ?=
+FUZZ_TARGETS := gateway_route admin_route request_body usage_scanner key_record admin_input glob ip_allowlist webhook_url
+
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@cd fuzz && cargo +nightly fuzz build -O
+	@failed=0; for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus-run/$$target; \
+		budget=$$( [ -n "$(FUZZ_RUNS)" ] && echo "-runs=$(FUZZ_RUNS)" || echo "-max_total_time=$(FUZZ_SECONDS)" ); \
+		log=fuzz/corpus-run/$$target.log; \
+		start=$$(date +%s); \
+		(cd fuzz && cargo +nightly fuzz run -O $$target corpus-run/$$target corpus/$$target -- $$budget -timeout=5 -rss_limit_mb=2048 -print_final_stats=1) > $$log 2>&1; \
+		status=$$?; end=$$(date +%s); [ $$status -eq 0 ] || failed=1; \
+		runs=$$(grep -o 'stat::number_of_executed_units: *[0-9]*' $$log | grep -o '[0-9]*$$'); \
+		cov=$$(grep -o 'cov: [0-9]*' $$log | tail -1 | grep -o '[0-9]*'); \
+		size=$$(ls fuzz/corpus-run/$$target | wc -l); \
+		printf '%-14s executions %10s  time %4ss  cov %6s  corpus %5s  %s\n' $$target "$$runs" $$((end - start)) "$$cov" $$size \
+			"$$( [ $$status -eq 0 ] && echo ok || echo "FAILED (see $$log and fuzz/artifacts/)" )"; \
+	done; exit $$failed
+
+SEED ?= 1
+STEPS ?= 100000
+
+soak:
+	SOAK_SEED=$(SEED) SOAK_STEPS=$(STEPS) cargo test --release --locked --test soak chaos_soak -- --nocapture
 
 clean:
 	rm -rf build target .wrangler .dev

@@ -167,9 +167,19 @@ impl FakeKeyLedgers {
         self.0.fault.set(Some((stage, fault)));
     }
 
+    /// Ends the fault set by [`FakeKeyLedgers::fail`].
+    pub fn heal(&self) {
+        self.0.fault.set(None);
+    }
+
     /// Every command sent so far, in order.
     pub fn sent(&self) -> Vec<Sent> {
-        self.0.sent.borrow().clone()
+        self.sent_since(0)
+    }
+
+    /// The commands sent after the first `count`, in order.
+    pub fn sent_since(&self, count: usize) -> Vec<Sent> {
+        self.0.sent.borrow()[count..].to_vec()
     }
 
     /// Applies `command` to key `key_id`'s state directly (as the control plane would).

@@ -109,6 +109,10 @@ pub fn inspect(route: &Route, body: &[u8]) -> Result<RequestFacts, ApiError> {
     if body.is_empty() {
         return Err(ApiError::new(Code::MissingBody, "This route needs a JSON request body."));
     }
+    // JSON is UTF-8; members the view skips are not checked for it, and must not reach the upstream.
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::new(Code::InvalidJson, "The request body is not valid UTF-8."));
+    }
     let mut view = body_view::parse(route, body).map_err(invalid_json)?;
     let model = match route.model_source {
         ModelSource::Body => Some(body_model(view.model.take().flatten())?),
