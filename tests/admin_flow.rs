@@ -13,7 +13,9 @@ use std::cell::RefCell;
 use teamkeys::admin::api::propagate::{Drained, Targets};
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
+use teamkeys::admin::retention::Retention;
 use teamkeys::admin::store::Store;
+use teamkeys::credentials::Keyring;
 use teamkeys::events::pending::EventQueue;
 use teamkeys::family::Family;
 use teamkeys::policy::key_hash::{record_name_of_hash, sha256_hex};
@@ -32,6 +34,8 @@ struct Admin {
     clock: Clock,
     routing: RoutingConfig,
     random: RefCell<Seeded>,
+    /// `CREDENTIALS_KEYS`, if set.
+    keyring: Option<Keyring>,
 }
 
 /// What the client gets.
@@ -41,6 +45,8 @@ struct Answered {
     body: Value,
     /// `teamkeys-propagation: pending`.
     pending: bool,
+    /// `idempotent-replayed: true`.
+    replayed: bool,
     drained: Drained,
 }
 
@@ -67,11 +73,24 @@ impl Admin {
             clock,
             routing: routing(),
             random: RefCell::new(Seeded::new(7)),
+            keyring: Some(Keyring::parse("k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=").unwrap()),
         }
     }
 
     /// `method path?query` with `token`, as the edge forwards it.
     fn call(&self, token: &str, method: &str, target: &str, body: Option<Value>) -> Answered {
+        self.call_once(token, method, target, body, None)
+    }
+
+    /// [`Admin::call`] with an `Idempotency-Key`.
+    fn call_once(
+        &self,
+        token: &str,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Answered {
         let (path, query) = match target.split_once('?') {
             Some((path, query)) => (path, Some(query)),
             None => (target, None),
@@ -82,13 +101,14 @@ impl Admin {
         } else {
             path.to_owned()
         };
-        let call = Call { method, path: &path, query, token, body: &body };
+        let call = Call { method, path: &path, query, token, body: &body, idempotency_key };
         let clock = || self.clock.now();
         let around = Surroundings {
             settings: Settings { routing: &self.routing, pricing_json: r#"{"gpt-4o":{}}"# },
             admin_token: Some(ADMIN),
             events: &self.events,
             targets: Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock },
+            keyring: self.keyring.as_ref(),
         };
         let mut random = self.random.borrow_mut();
         match ready(self.registry.serve(&call, &around, &mut *random)) {
@@ -96,12 +116,14 @@ impl Admin {
                 status: served.answer.status,
                 body: served.answer.body,
                 pending: served.answer.propagation_pending,
+                replayed: served.answer.replayed,
                 drained: served.drained,
             },
             Err(error) => Answered {
                 status: error.status(),
                 body: serde_json::from_str(&error.body()).unwrap(),
                 pending: false,
+                replayed: false,
                 drained: Drained::default(),
             },
         }
@@ -110,6 +132,14 @@ impl Admin {
     fn alarm(&self) -> Drained {
         let clock = || self.clock.now();
         ready(self.registry.alarm(&Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock }))
+    }
+
+    /// What the alarm answers with nothing to do: wake when the oldest audit entry's retention
+    /// ends.
+    fn idle(&self) -> Drained {
+        let oldest = self.sql.raw("SELECT json_extract(doc, '$.at_ms') AS at FROM audit ORDER BY id LIMIT 1");
+        let at = oldest[0]["at"].as_u64().expect("an audit entry");
+        Drained { wake_at: Some(at + Retention::default().audit_ms), failures: vec![] }
     }
 
     fn pending_rows(&self) -> usize {
@@ -231,7 +261,7 @@ fn from_an_empty_deployment_to_a_rotated_and_deleted_key() {
             "{action}"
         );
     }
-    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "push_limits", "control", "control"]);
+    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "report", "push_limits", "control", "control"]);
 
     // Rotate with grace: both secrets in KV until the grace ends, then only the new one.
     let rotated =
@@ -243,7 +273,7 @@ fn from_an_empty_deployment_to_a_rotated_and_deleted_key() {
     assert!(admin.kv.record(&kv_name(&secret)).is_some() && admin.kv.record(&kv_name(&new_secret)).is_some());
     assert_eq!(admin.alarm().wake_at, Some(START_MS + 60_000), "then for the end of the grace");
     admin.clock.advance(60_000);
-    assert_eq!(admin.alarm(), Drained::default());
+    assert_eq!(admin.alarm(), admin.idle());
     assert!(admin.kv.record(&kv_name(&secret)).is_none(), "the old secret's record is deleted after its grace");
     assert_eq!(admin.kv.record(&kv_name(&new_secret)).unwrap()["secret_version"], 2);
 
@@ -383,7 +413,7 @@ fn a_change_whose_kv_write_fails_is_answered_pending_and_applied_by_the_retry() 
     admin.alarm();
     assert!(admin.kv.record(&kv_name(&secret)).is_none(), "not due yet");
     admin.clock.advance(1);
-    assert_eq!(admin.alarm(), Drained::default());
+    assert_eq!(admin.alarm(), admin.idle());
     assert!(admin.kv.record(&kv_name(&secret)).is_some());
     assert_eq!(admin.pending_rows(), 0);
     assert!(!admin.call(ADMIN, "POST", &format!("/keys/{}/disable", created.id()), None).pending);
@@ -432,7 +462,7 @@ fn ledger_controls_wait_for_an_unreachable_object_and_arrive_in_order() {
     assert_eq!(admin.ledgers.ops(&key_id), ["push_limits"]);
 
     admin.clock.advance(300_000);
-    assert_eq!(admin.alarm(), Drained::default());
+    assert_eq!(admin.alarm(), admin.idle());
     assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "control", "control"]);
     let controls: Vec<Value> = admin
         .ledgers

@@ -29,8 +29,8 @@
 //! holds the master key; a sealed answer stops existing after 24 hours.
 
 use crate::admin::api::step::Answer;
-use crate::credentials::{open_bytes, seal_bytes, CredentialError, Keyring, Sealed};
 use crate::admin::secret::Random;
+use crate::credentials::{open_bytes, seal_bytes, CredentialError, Keyring, Sealed};
 use crate::error::{ApiError, Code};
 use crate::policy::key_hash::sha256_hex;
 use serde::{Deserialize, Serialize};
@@ -135,7 +135,8 @@ impl<'a> Idempotent<'a> {
             ));
         }
         let plaintext = open_bytes(&entry.sealed, keyring, &self.associated_data()).map_err(unopenable)?;
-        let kept: KeptAnswer = serde_json::from_slice(&plaintext).map_err(|_| unopenable(CredentialError::NotAuthentic))?;
+        let kept: KeptAnswer =
+            serde_json::from_slice(&plaintext).map_err(|_| unopenable(CredentialError::NotAuthentic))?;
         Ok(Answer { status: kept.status, body: kept.body, propagation_pending: false, replayed: true })
     }
 }

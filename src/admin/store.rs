@@ -525,7 +525,12 @@ impl Store {
         )?;
         rows.into_iter()
             .next()
-            .map(|row| Ok(KeptEntry { request_hash: row.request_hash, sealed: serde_json::from_str(&row.sealed).map_err(failed)? }))
+            .map(|row| {
+                Ok(KeptEntry {
+                    request_hash: row.request_hash,
+                    sealed: serde_json::from_str(&row.sealed).map_err(failed)?,
+                })
+            })
             .transpose()
     }
 

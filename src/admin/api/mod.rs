@@ -199,7 +199,10 @@ impl Registry {
         }
         if let Some(doc) = self.store.principal_by_token(&hash)? {
             if doc.token_expired(now_ms) {
-                return Err(ApiError::new(Code::TokenExpired, "This admin token has expired; ask an Admin for a new one."));
+                return Err(ApiError::new(
+                    Code::TokenExpired,
+                    "This admin token has expired; ask an Admin for a new one.",
+                ));
             }
             return Ok(doc.principal());
         }
