@@ -853,3 +853,224 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
     assert_eq!(pushed_version(&admin), newer, "the retried push carries the record's version");
     assert_eq!(admin.pending_rows(), 0);
 }
+
+// Idempotency keys, last use, principal tokens and retention.
+
+impl Admin {
+    fn count(&self, table: &str) -> usize {
+        self.sql.raw(&format!("SELECT 1 FROM {table}")).len()
+    }
+}
+
+#[test]
+fn a_lost_create_answer_retried_with_its_idempotency_key_returns_the_same_key() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let body = json!({"name": "ci", "project": team.project});
+    let first = admin.call_once(&team.member, "POST", "/keys", Some(body.clone()), Some("create-ci-1"));
+    assert_eq!((first.status, first.replayed), (201, false), "{:?}", first.body);
+    let keys_before = admin.count("keys");
+    let audit_before = admin.count("audit");
+
+    // The answer was lost; the client retries.
+    let retry = admin.call_once(&team.member, "POST", "/keys", Some(body.clone()), Some("create-ci-1"));
+    assert_eq!((retry.status, retry.replayed), (201, true));
+    assert_eq!(retry.body, first.body, "the same answer, the same plaintext key");
+    assert_eq!((admin.count("keys"), admin.count("audit")), (keys_before, audit_before), "nothing ran again");
+
+    // The kept answer is sealed: the plaintext is nowhere in the registry's storage.
+    let secret = first.body["key"].as_str().unwrap();
+    let stored = admin.sql.raw("SELECT * FROM idempotency");
+    assert_eq!(stored.len(), 1);
+    assert!(!format!("{stored:?}").contains(secret) && !format!("{stored:?}").contains("create-ci-1"));
+
+    // The same key with another body is refused; another caller's same key is its own.
+    let other = json!({"name": "cd", "project": team.project});
+    let reused = admin.call_once(&team.member, "POST", "/keys", Some(other), Some("create-ci-1"));
+    assert_eq!((reused.status, reused.code()), (422, "idempotency_key_reused"));
+    let by_owner = admin.call_once(&team.owner, "POST", "/keys", Some(body.clone()), Some("create-ci-1"));
+    assert_eq!((by_owner.status, by_owner.replayed), (201, false));
+    assert_ne!(by_owner.body["key"], first.body["key"]);
+    assert_eq!(admin.count("keys"), keys_before + 1);
+
+    // A refused request is not kept: fixed, the retry runs.
+    let bad = json!({"name": "", "project": team.project});
+    assert_eq!(admin.call_once(&team.member, "POST", "/keys", Some(bad), Some("k-2")).status, 400);
+    let fixed = admin.call_once(
+        &team.member,
+        "POST",
+        "/keys",
+        Some(json!({"name": "x", "project": team.project})),
+        Some("k-2"),
+    );
+    assert_eq!(fixed.status, 201, "{:?}", fixed.body);
+
+    // A malformed key is refused before anything runs.
+    let long = "k".repeat(256);
+    assert_eq!(
+        admin.call_once(&team.member, "POST", "/keys", Some(body), Some(&long)).code(),
+        "invalid_idempotency_key"
+    );
+}
+
+#[test]
+fn rotations_and_principal_creation_are_idempotent_too() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, _) = admin.create_key(&team.member, json!({"name": "ci", "project": team.project}));
+    let rotate = |key: &str| {
+        admin.call_once(
+            &team.member,
+            "POST",
+            &format!("/keys/{key_id}/rotate"),
+            Some(json!({"grace_seconds": 5})),
+            Some(key),
+        )
+    };
+    let first = rotate("rotate-1");
+    let retry = rotate("rotate-1");
+    assert_eq!((first.status, retry.status, retry.replayed), (200, 200, true));
+    assert_eq!(retry.body["key"], first.body["key"]);
+    assert_eq!(first.body["secret_version"], 2);
+    let key = admin.call(&team.member, "GET", &format!("/keys/{key_id}"), None);
+    assert_eq!(key.body["secret_version"], 2, "rotated once");
+    assert_eq!(rotate("rotate-2").body["secret_version"], 3, "a new key is a new rotation");
+
+    let new_principal = json!({"name": "Fin", "role": "finance"});
+    let made = admin.call_once(ADMIN, "POST", "/principals", Some(new_principal.clone()), Some("p-1"));
+    let again = admin.call_once(ADMIN, "POST", "/principals", Some(new_principal), Some("p-1"));
+    assert_eq!((made.status, again.status, again.body["token"].clone()), (201, 201, made.body["token"].clone()));
+    assert_eq!(admin.call(made.body["token"].as_str().unwrap(), "GET", "/me", None).body["name"], "Fin");
+}
+
+#[test]
+fn without_credentials_keys_an_idempotency_key_is_refused_and_nothing_runs() {
+    let mut admin = Admin::new();
+    admin.keyring = None;
+    let team = admin.team();
+    let keys = admin.count("keys");
+    let body = json!({"name": "ci", "project": team.project});
+    let refused = admin.call_once(&team.member, "POST", "/keys", Some(body), Some("k"));
+    assert_eq!((refused.status, refused.code()), (500, "invalid_config"));
+    assert_eq!(admin.count("keys"), keys);
+}
+
+#[test]
+fn kept_answers_expire_after_24_hours_and_the_alarm_purges_them() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let body = json!({"name": "ci", "project": team.project});
+    let first = admin.call_once(&team.member, "POST", "/keys", Some(body.clone()), Some("k"));
+    assert_eq!(first.drained.wake_at, Some(START_MS), "the event hand-off");
+    admin.alarm();
+    admin.clock.advance(86_400_000 - 1);
+    assert_eq!(admin.alarm().wake_at, Some(START_MS + 86_400_000), "the alarm wakes for the expiry");
+    assert_eq!(admin.count("idempotency"), 1);
+    admin.clock.advance(1);
+    // Expired, it is not used even before the purge: the request runs again.
+    let late = admin.call_once(&team.member, "POST", "/keys", Some(body), Some("k"));
+    assert_eq!((late.status, late.replayed), (201, false));
+    assert_ne!(late.body["key"], first.body["key"]);
+    admin.clock.advance(86_400_000);
+    admin.alarm();
+    assert_eq!(admin.count("idempotency"), 0, "purged");
+}
+
+/// Runs one admitted call through the key's ledger object, as the request path would.
+fn admit(admin: &Admin, key_id: &str) {
+    use teamkeys::admin::api::ports::LedgerObjects;
+    use teamkeys::ledger::{Command, Reply};
+    let ask = serde_json::from_value(json!({"tokens": 10, "cost_micros": 0})).unwrap();
+    let command = Command::Admit { secret_version: 1, limits: Default::default(), policy_version: 0, ask };
+    assert!(matches!(ready(admin.ledgers.call(key_id, &command)).unwrap(), Reply::Admitted { .. }));
+}
+
+#[test]
+fn a_key_shows_when_its_ledger_object_last_admitted_a_call() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, _) = admin.create_key(&team.member, json!({"name": "ci", "project": team.project}));
+    let get = |path: &str| admin.call(&team.member, "GET", path, None);
+    let key = get(&format!("/keys/{key_id}"));
+    assert_eq!((key.status, key.body["last_used_at"].clone()), (200, Value::Null), "{:?}", key.body);
+    admin.clock.advance(5_000);
+    admit(&admin, &key_id);
+    admin.clock.advance(1_000);
+    assert_eq!(get(&format!("/keys/{key_id}")).body["last_used_at"], START_MS + 5_000);
+    assert_eq!(get(&format!("/keys/{key_id}/usage")).body["last_used_at"], START_MS + 5_000);
+    let project = admin.call(&team.owner, "GET", &format!("/projects/{}/usage", team.project), None);
+    assert_eq!(project.body["keys"][0]["last_used_at"], START_MS + 5_000);
+    // Lists do not ask the objects.
+    let listed = get("/keys");
+    assert!(listed.body["data"][0].get("last_used_at").is_none());
+    // The key's view fails closed when its object cannot say.
+    admin.ledgers.unreachable.set(true);
+    assert_eq!(get(&format!("/keys/{key_id}")).code(), "ledger_unavailable");
+}
+
+#[test]
+fn principal_tokens_expire_and_rotate_with_a_grace_period() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let expires = START_MS + 3_600_000;
+    let made = admin.call(
+        ADMIN,
+        "POST",
+        "/principals",
+        Some(json!({"name": "Temp", "role": "member", "projects": [team.project], "token_expires_at": expires})),
+    );
+    assert_eq!((made.status, made.body["token_expires_at"].as_u64()), (201, Some(expires)), "{:?}", made.body);
+    let (id, old) = (made.id(), made.body["token"].as_str().unwrap().to_owned());
+    assert_eq!(admin.call(&old, "GET", "/me", None).status, 200);
+
+    // Rotating one's own token: only as long-lived as the old one, unless an Admin says otherwise.
+    let rotate = |token: &str, who: &str, body: Value| {
+        admin.call(token, "POST", &format!("/principals/{who}/rotate-token"), Some(body))
+    };
+    let longer = rotate(&old, &id, json!({"token_expires_at": expires + 1}));
+    assert_eq!((longer.status, longer.code()), (400, "invalid_field"));
+    assert_eq!(rotate(&team.member, &id, json!({})).code(), "permission_denied", "not someone else's");
+    let rotated = rotate(&old, &id, json!({"grace_seconds": 60}));
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let new = rotated.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (rotated.body["token_expires_at"].as_u64(), rotated.body["previous_token_valid_until"].as_u64()),
+        (Some(expires), Some(START_MS + 60_000))
+    );
+    assert_eq!(rotated.body["masked_token"], format!("tka_...{}", &new[new.len() - 4..]));
+    let audit = admin.call(ADMIN, "GET", "/audit", None);
+    assert_eq!(audit.body["data"][0]["action"], "principals.rotate_token");
+    assert!(!audit.body.to_string().contains(&new) && !audit.body.to_string().contains(&old));
+
+    // Both work during the grace; then only the new one.
+    assert_eq!((admin.call(&old, "GET", "/me", None).status, admin.call(&new, "GET", "/me", None).status), (200, 200));
+    admin.clock.advance(60_000);
+    assert_eq!(admin.call(&old, "GET", "/me", None).code(), "invalid_admin_token");
+    assert_eq!(admin.call(&new, "GET", "/me", None).status, 200);
+    assert_eq!(admin.count("previous_tokens"), 1);
+    admin.alarm();
+    assert_eq!(admin.count("previous_tokens"), 0, "purged after the grace");
+
+    // At its expiry the token is refused with its own code; an Admin rotates it with a new life.
+    admin.clock.advance(3_600_000);
+    assert_eq!(admin.call(&new, "GET", "/me", None).code(), "token_expired");
+    let renewed = rotate(ADMIN, &id, json!({"token_expires_at": admin.clock.now() + 86_400_000}));
+    assert_eq!(renewed.status, 200, "{:?}", renewed.body);
+    assert_eq!(renewed.body["previous_token_valid_until"], Value::Null);
+    assert_eq!(admin.call(renewed.body["token"].as_str().unwrap(), "GET", "/me", None).status, 200);
+}
+
+#[test]
+fn the_alarm_purges_audit_entries_past_their_retention() {
+    let admin = Admin::new();
+    admin.team();
+    let old_entries = admin.count("audit");
+    admin.clock.advance(Retention::default().audit_ms - 1);
+    admin.call(ADMIN, "POST", "/projects", Some(json!({"name": "later"})));
+    assert_eq!(admin.alarm().wake_at, Some(START_MS + Retention::default().audit_ms), "wakes for the oldest");
+    assert_eq!(admin.count("audit"), old_entries + 1);
+    admin.clock.advance(1);
+    admin.alarm();
+    assert_eq!(admin.count("audit"), 1, "only the entry within its retention is left");
+    assert_eq!(admin.call(ADMIN, "GET", "/audit", None).body["data"][0]["target_type"], "project");
+}

@@ -546,10 +546,10 @@ impl Store {
     // Retention.
 
     /// Deletes at most `batch` rows of each kind expired by `now_ms`: kept idempotent answers,
-    /// previous tokens past their grace, and audit entries written before `audit_before_ms`
+    /// previous tokens past their grace, and audit entries written by `audit_written_by_ms`
     /// (among the oldest `batch`). What remains expired is due again at once
     /// ([`Store::next_expiry`]).
-    pub fn purge(&self, now_ms: u64, audit_before_ms: u64, batch: usize) -> Result<(), ApiError> {
+    pub fn purge(&self, now_ms: u64, audit_written_by_ms: u64, batch: usize) -> Result<(), ApiError> {
         #[derive(Deserialize)]
         struct Row {
             id: Value,
@@ -569,8 +569,8 @@ impl Store {
                 "hash",
             ),
             (
-                "SELECT id FROM (SELECT id, json_extract(doc, '$.at_ms') AS at FROM audit ORDER BY id LIMIT ?) WHERE at < ?",
-                vec![limit(), int(audit_before_ms)],
+                "SELECT id FROM (SELECT id, json_extract(doc, '$.at_ms') AS at FROM audit ORDER BY id LIMIT ?) WHERE at <= ?",
+                vec![limit(), int(audit_written_by_ms)],
                 "audit",
                 "id",
             ),
