@@ -107,6 +107,8 @@ codes! {
     MissingAdminToken = "missing_admin_token", 401, AuthenticationError;
     /// An admin call with a token no principal holds.
     InvalidAdminToken = "invalid_admin_token", 401, AuthenticationError;
+    /// An admin call with a principal's token past its `token_expires_at`.
+    TokenExpired = "token_expired", 401, AuthenticationError;
     /// A known route the gateway refuses on purpose (batch, files, stored objects, uploads…).
     RouteNotAllowed = "route_not_allowed", 403, PermissionError;
     /// The client address is not on the key's IP allowlist, or is unknown.
@@ -159,6 +161,8 @@ codes! {
     InvalidLimit = "invalid_limit", 400, InvalidRequestError;
     /// An admin list `cursor` the API did not answer.
     InvalidCursor = "invalid_cursor", 400, InvalidRequestError;
+    /// An `Idempotency-Key` header that is not 1 to 255 printable ASCII characters.
+    InvalidIdempotencyKey = "invalid_idempotency_key", 400, InvalidRequestError;
     /// A rotation's grace period out of range.
     InvalidGraceSeconds = "invalid_grace_seconds", 400, InvalidRequestError;
     /// A webhook event type that does not exist.
@@ -177,6 +181,8 @@ codes! {
     KeyDeleted = "key_deleted", 409, InvalidRequestError;
     /// Deleting a project that still has keys.
     ProjectNotEmpty = "project_not_empty", 409, InvalidRequestError;
+    /// An `Idempotency-Key` sent again with another request than the one it first came with.
+    IdempotencyKeyReused = "idempotency_key_reused", 422, InvalidRequestError;
     /// A request body over the size limit.
     BodyTooLarge = "body_too_large", 413, InvalidRequestError;
     /// No such route or resource.

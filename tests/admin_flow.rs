@@ -13,7 +13,9 @@ use std::cell::RefCell;
 use teamkeys::admin::api::propagate::{Drained, Targets};
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
+use teamkeys::admin::retention::Retention;
 use teamkeys::admin::store::Store;
+use teamkeys::credentials::Keyring;
 use teamkeys::events::pending::EventQueue;
 use teamkeys::family::Family;
 use teamkeys::policy::key_hash::{record_name_of_hash, sha256_hex};
@@ -32,6 +34,8 @@ struct Admin {
     clock: Clock,
     routing: RoutingConfig,
     random: RefCell<Seeded>,
+    /// `CREDENTIALS_KEYS`, if set.
+    keyring: Option<Keyring>,
 }
 
 /// What the client gets.
@@ -41,6 +45,8 @@ struct Answered {
     body: Value,
     /// `teamkeys-propagation: pending`.
     pending: bool,
+    /// `idempotent-replayed: true`.
+    replayed: bool,
     drained: Drained,
 }
 
@@ -67,11 +73,24 @@ impl Admin {
             clock,
             routing: routing(),
             random: RefCell::new(Seeded::new(7)),
+            keyring: Some(Keyring::parse("k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=").unwrap()),
         }
     }
 
     /// `method path?query` with `token`, as the edge forwards it.
     fn call(&self, token: &str, method: &str, target: &str, body: Option<Value>) -> Answered {
+        self.call_once(token, method, target, body, None)
+    }
+
+    /// [`Admin::call`] with an `Idempotency-Key`.
+    fn call_once(
+        &self,
+        token: &str,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Answered {
         let (path, query) = match target.split_once('?') {
             Some((path, query)) => (path, Some(query)),
             None => (target, None),
@@ -82,13 +101,14 @@ impl Admin {
         } else {
             path.to_owned()
         };
-        let call = Call { method, path: &path, query, token, body: &body };
+        let call = Call { method, path: &path, query, token, body: &body, idempotency_key };
         let clock = || self.clock.now();
         let around = Surroundings {
             settings: Settings { routing: &self.routing, pricing_json: r#"{"gpt-4o":{}}"# },
             admin_token: Some(ADMIN),
             events: &self.events,
             targets: Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock },
+            keyring: self.keyring.as_ref(),
         };
         let mut random = self.random.borrow_mut();
         match ready(self.registry.serve(&call, &around, &mut *random)) {
@@ -96,12 +116,14 @@ impl Admin {
                 status: served.answer.status,
                 body: served.answer.body,
                 pending: served.answer.propagation_pending,
+                replayed: served.answer.replayed,
                 drained: served.drained,
             },
             Err(error) => Answered {
                 status: error.status(),
                 body: serde_json::from_str(&error.body()).unwrap(),
                 pending: false,
+                replayed: false,
                 drained: Drained::default(),
             },
         }
@@ -110,6 +132,14 @@ impl Admin {
     fn alarm(&self) -> Drained {
         let clock = || self.clock.now();
         ready(self.registry.alarm(&Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock }))
+    }
+
+    /// What the alarm answers with nothing to do: wake when the oldest audit entry's retention
+    /// ends.
+    fn idle(&self) -> Drained {
+        let oldest = self.sql.raw("SELECT json_extract(doc, '$.at_ms') AS at FROM audit ORDER BY id LIMIT 1");
+        let at = oldest[0]["at"].as_u64().expect("an audit entry");
+        Drained { wake_at: Some(at + Retention::default().audit_ms), failures: vec![] }
     }
 
     fn pending_rows(&self) -> usize {
@@ -231,7 +261,7 @@ fn from_an_empty_deployment_to_a_rotated_and_deleted_key() {
             "{action}"
         );
     }
-    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "push_limits", "control", "control"]);
+    assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "report", "push_limits", "control", "control"]);
 
     // Rotate with grace: both secrets in KV until the grace ends, then only the new one.
     let rotated =
@@ -243,7 +273,7 @@ fn from_an_empty_deployment_to_a_rotated_and_deleted_key() {
     assert!(admin.kv.record(&kv_name(&secret)).is_some() && admin.kv.record(&kv_name(&new_secret)).is_some());
     assert_eq!(admin.alarm().wake_at, Some(START_MS + 60_000), "then for the end of the grace");
     admin.clock.advance(60_000);
-    assert_eq!(admin.alarm(), Drained::default());
+    assert_eq!(admin.alarm(), admin.idle());
     assert!(admin.kv.record(&kv_name(&secret)).is_none(), "the old secret's record is deleted after its grace");
     assert_eq!(admin.kv.record(&kv_name(&new_secret)).unwrap()["secret_version"], 2);
 
@@ -383,7 +413,7 @@ fn a_change_whose_kv_write_fails_is_answered_pending_and_applied_by_the_retry() 
     admin.alarm();
     assert!(admin.kv.record(&kv_name(&secret)).is_none(), "not due yet");
     admin.clock.advance(1);
-    assert_eq!(admin.alarm(), Drained::default());
+    assert_eq!(admin.alarm(), admin.idle());
     assert!(admin.kv.record(&kv_name(&secret)).is_some());
     assert_eq!(admin.pending_rows(), 0);
     assert!(!admin.call(ADMIN, "POST", &format!("/keys/{}/disable", created.id()), None).pending);
@@ -432,7 +462,7 @@ fn ledger_controls_wait_for_an_unreachable_object_and_arrive_in_order() {
     assert_eq!(admin.ledgers.ops(&key_id), ["push_limits"]);
 
     admin.clock.advance(300_000);
-    assert_eq!(admin.alarm(), Drained::default());
+    assert_eq!(admin.alarm(), admin.idle());
     assert_eq!(admin.ledgers.ops(&key_id), ["push_limits", "control", "control"]);
     let controls: Vec<Value> = admin
         .ledgers
@@ -822,4 +852,225 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
     admin.alarm();
     assert_eq!(pushed_version(&admin), newer, "the retried push carries the record's version");
     assert_eq!(admin.pending_rows(), 0);
+}
+
+// Idempotency keys, last use, principal tokens and retention.
+
+impl Admin {
+    fn count(&self, table: &str) -> usize {
+        self.sql.raw(&format!("SELECT 1 FROM {table}")).len()
+    }
+}
+
+#[test]
+fn a_lost_create_answer_retried_with_its_idempotency_key_returns_the_same_key() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let body = json!({"name": "ci", "project": team.project});
+    let first = admin.call_once(&team.member, "POST", "/keys", Some(body.clone()), Some("create-ci-1"));
+    assert_eq!((first.status, first.replayed), (201, false), "{:?}", first.body);
+    let keys_before = admin.count("keys");
+    let audit_before = admin.count("audit");
+
+    // The answer was lost; the client retries.
+    let retry = admin.call_once(&team.member, "POST", "/keys", Some(body.clone()), Some("create-ci-1"));
+    assert_eq!((retry.status, retry.replayed), (201, true));
+    assert_eq!(retry.body, first.body, "the same answer, the same plaintext key");
+    assert_eq!((admin.count("keys"), admin.count("audit")), (keys_before, audit_before), "nothing ran again");
+
+    // The kept answer is sealed: the plaintext is nowhere in the registry's storage.
+    let secret = first.body["key"].as_str().unwrap();
+    let stored = admin.sql.raw("SELECT * FROM idempotency");
+    assert_eq!(stored.len(), 1);
+    assert!(!format!("{stored:?}").contains(secret) && !format!("{stored:?}").contains("create-ci-1"));
+
+    // The same key with another body is refused; another caller's same key is its own.
+    let other = json!({"name": "cd", "project": team.project});
+    let reused = admin.call_once(&team.member, "POST", "/keys", Some(other), Some("create-ci-1"));
+    assert_eq!((reused.status, reused.code()), (422, "idempotency_key_reused"));
+    let by_owner = admin.call_once(&team.owner, "POST", "/keys", Some(body.clone()), Some("create-ci-1"));
+    assert_eq!((by_owner.status, by_owner.replayed), (201, false));
+    assert_ne!(by_owner.body["key"], first.body["key"]);
+    assert_eq!(admin.count("keys"), keys_before + 1);
+
+    // A refused request is not kept: fixed, the retry runs.
+    let bad = json!({"name": "", "project": team.project});
+    assert_eq!(admin.call_once(&team.member, "POST", "/keys", Some(bad), Some("k-2")).status, 400);
+    let fixed = admin.call_once(
+        &team.member,
+        "POST",
+        "/keys",
+        Some(json!({"name": "x", "project": team.project})),
+        Some("k-2"),
+    );
+    assert_eq!(fixed.status, 201, "{:?}", fixed.body);
+
+    // A malformed key is refused before anything runs.
+    let long = "k".repeat(256);
+    assert_eq!(
+        admin.call_once(&team.member, "POST", "/keys", Some(body), Some(&long)).code(),
+        "invalid_idempotency_key"
+    );
+}
+
+#[test]
+fn rotations_and_principal_creation_are_idempotent_too() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, _) = admin.create_key(&team.member, json!({"name": "ci", "project": team.project}));
+    let rotate = |key: &str| {
+        admin.call_once(
+            &team.member,
+            "POST",
+            &format!("/keys/{key_id}/rotate"),
+            Some(json!({"grace_seconds": 5})),
+            Some(key),
+        )
+    };
+    let first = rotate("rotate-1");
+    let retry = rotate("rotate-1");
+    assert_eq!((first.status, retry.status, retry.replayed), (200, 200, true));
+    assert_eq!(retry.body["key"], first.body["key"]);
+    assert_eq!(first.body["secret_version"], 2);
+    let key = admin.call(&team.member, "GET", &format!("/keys/{key_id}"), None);
+    assert_eq!(key.body["secret_version"], 2, "rotated once");
+    assert_eq!(rotate("rotate-2").body["secret_version"], 3, "a new key is a new rotation");
+
+    let new_principal = json!({"name": "Fin", "role": "finance"});
+    let made = admin.call_once(ADMIN, "POST", "/principals", Some(new_principal.clone()), Some("p-1"));
+    let again = admin.call_once(ADMIN, "POST", "/principals", Some(new_principal), Some("p-1"));
+    assert_eq!((made.status, again.status, again.body["token"].clone()), (201, 201, made.body["token"].clone()));
+    assert_eq!(admin.call(made.body["token"].as_str().unwrap(), "GET", "/me", None).body["name"], "Fin");
+}
+
+#[test]
+fn without_credentials_keys_an_idempotency_key_is_refused_and_nothing_runs() {
+    let mut admin = Admin::new();
+    admin.keyring = None;
+    let team = admin.team();
+    let keys = admin.count("keys");
+    let body = json!({"name": "ci", "project": team.project});
+    let refused = admin.call_once(&team.member, "POST", "/keys", Some(body), Some("k"));
+    assert_eq!((refused.status, refused.code()), (500, "invalid_config"));
+    assert_eq!(admin.count("keys"), keys);
+}
+
+#[test]
+fn kept_answers_expire_after_24_hours_and_the_alarm_purges_them() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let body = json!({"name": "ci", "project": team.project});
+    let first = admin.call_once(&team.member, "POST", "/keys", Some(body.clone()), Some("k"));
+    assert_eq!(first.drained.wake_at, Some(START_MS), "the event hand-off");
+    admin.alarm();
+    admin.clock.advance(86_400_000 - 1);
+    assert_eq!(admin.alarm().wake_at, Some(START_MS + 86_400_000), "the alarm wakes for the expiry");
+    assert_eq!(admin.count("idempotency"), 1);
+    admin.clock.advance(1);
+    // Expired, it is not used even before the purge: the request runs again.
+    let late = admin.call_once(&team.member, "POST", "/keys", Some(body), Some("k"));
+    assert_eq!((late.status, late.replayed), (201, false));
+    assert_ne!(late.body["key"], first.body["key"]);
+    admin.clock.advance(86_400_000);
+    admin.alarm();
+    assert_eq!(admin.count("idempotency"), 0, "purged");
+}
+
+/// Runs one admitted call through the key's ledger object, as the request path would.
+fn admit(admin: &Admin, key_id: &str) {
+    use teamkeys::admin::api::ports::LedgerObjects;
+    use teamkeys::ledger::{Command, Reply};
+    let ask = serde_json::from_value(json!({"tokens": 10, "cost_micros": 0})).unwrap();
+    let command = Command::Admit { secret_version: 1, limits: Default::default(), policy_version: 0, ask };
+    assert!(matches!(ready(admin.ledgers.call(key_id, &command)).unwrap(), Reply::Admitted { .. }));
+}
+
+#[test]
+fn a_key_shows_when_its_ledger_object_last_admitted_a_call() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (key_id, _) = admin.create_key(&team.member, json!({"name": "ci", "project": team.project}));
+    let get = |path: &str| admin.call(&team.member, "GET", path, None);
+    let key = get(&format!("/keys/{key_id}"));
+    assert_eq!((key.status, key.body["last_used_at"].clone()), (200, Value::Null), "{:?}", key.body);
+    admin.clock.advance(5_000);
+    admit(&admin, &key_id);
+    admin.clock.advance(1_000);
+    assert_eq!(get(&format!("/keys/{key_id}")).body["last_used_at"], START_MS + 5_000);
+    assert_eq!(get(&format!("/keys/{key_id}/usage")).body["last_used_at"], START_MS + 5_000);
+    let project = admin.call(&team.owner, "GET", &format!("/projects/{}/usage", team.project), None);
+    assert_eq!(project.body["keys"][0]["last_used_at"], START_MS + 5_000);
+    // Lists do not ask the objects.
+    let listed = get("/keys");
+    assert!(listed.body["data"][0].get("last_used_at").is_none());
+    // The key's view fails closed when its object cannot say.
+    admin.ledgers.unreachable.set(true);
+    assert_eq!(get(&format!("/keys/{key_id}")).code(), "ledger_unavailable");
+}
+
+#[test]
+fn principal_tokens_expire_and_rotate_with_a_grace_period() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let expires = START_MS + 3_600_000;
+    let made = admin.call(
+        ADMIN,
+        "POST",
+        "/principals",
+        Some(json!({"name": "Temp", "role": "member", "projects": [team.project], "token_expires_at": expires})),
+    );
+    assert_eq!((made.status, made.body["token_expires_at"].as_u64()), (201, Some(expires)), "{:?}", made.body);
+    let (id, old) = (made.id(), made.body["token"].as_str().unwrap().to_owned());
+    assert_eq!(admin.call(&old, "GET", "/me", None).status, 200);
+
+    // Rotating one's own token: only as long-lived as the old one, unless an Admin says otherwise.
+    let rotate = |token: &str, who: &str, body: Value| {
+        admin.call(token, "POST", &format!("/principals/{who}/rotate-token"), Some(body))
+    };
+    let longer = rotate(&old, &id, json!({"token_expires_at": expires + 1}));
+    assert_eq!((longer.status, longer.code()), (400, "invalid_field"));
+    assert_eq!(rotate(&team.member, &id, json!({})).code(), "permission_denied", "not someone else's");
+    let rotated = rotate(&old, &id, json!({"grace_seconds": 60}));
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let new = rotated.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (rotated.body["token_expires_at"].as_u64(), rotated.body["previous_token_valid_until"].as_u64()),
+        (Some(expires), Some(START_MS + 60_000))
+    );
+    assert_eq!(rotated.body["masked_token"], format!("tka_...{}", &new[new.len() - 4..]));
+    let audit = admin.call(ADMIN, "GET", "/audit", None);
+    assert_eq!(audit.body["data"][0]["action"], "principals.rotate_token");
+    assert!(!audit.body.to_string().contains(&new) && !audit.body.to_string().contains(&old));
+
+    // Both work during the grace; then only the new one.
+    assert_eq!((admin.call(&old, "GET", "/me", None).status, admin.call(&new, "GET", "/me", None).status), (200, 200));
+    admin.clock.advance(60_000);
+    assert_eq!(admin.call(&old, "GET", "/me", None).code(), "invalid_admin_token");
+    assert_eq!(admin.call(&new, "GET", "/me", None).status, 200);
+    assert_eq!(admin.count("previous_tokens"), 1);
+    admin.alarm();
+    assert_eq!(admin.count("previous_tokens"), 0, "purged after the grace");
+
+    // At its expiry the token is refused with its own code; an Admin rotates it with a new life.
+    admin.clock.advance(3_600_000);
+    assert_eq!(admin.call(&new, "GET", "/me", None).code(), "token_expired");
+    let renewed = rotate(ADMIN, &id, json!({"token_expires_at": admin.clock.now() + 86_400_000}));
+    assert_eq!(renewed.status, 200, "{:?}", renewed.body);
+    assert_eq!(renewed.body["previous_token_valid_until"], Value::Null);
+    assert_eq!(admin.call(renewed.body["token"].as_str().unwrap(), "GET", "/me", None).status, 200);
+}
+
+#[test]
+fn the_alarm_purges_audit_entries_past_their_retention() {
+    let admin = Admin::new();
+    admin.team();
+    let old_entries = admin.count("audit");
+    admin.clock.advance(Retention::default().audit_ms - 1);
+    admin.call(ADMIN, "POST", "/projects", Some(json!({"name": "later"})));
+    assert_eq!(admin.alarm().wake_at, Some(START_MS + Retention::default().audit_ms), "wakes for the oldest");
+    assert_eq!(admin.count("audit"), old_entries + 1);
+    admin.clock.advance(1);
+    admin.alarm();
+    assert_eq!(admin.count("audit"), 1, "only the entry within its retention is left");
+    assert_eq!(admin.call(ADMIN, "GET", "/audit", None).body["data"][0]["target_type"], "project");
 }

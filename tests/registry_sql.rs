@@ -239,3 +239,42 @@ fn pending_work_runs_lane_by_lane_and_a_failure_holds_back_its_lane_only() {
     }
     assert_eq!(store.next_work().unwrap(), None);
 }
+
+#[test]
+fn retention_purges_in_bounded_batches_oldest_first() {
+    let (sql, store) = store();
+    let change = Change::new::<serde_json::Value>("keys.update", "key", "k", None, None);
+    for at in 0..450u64 {
+        store.audit(&change, "admin", 1_000 + at).unwrap();
+    }
+    store.audit(&change, "admin", 10_000).unwrap();
+    let count = |table: &str| sql.raw(&format!("SELECT 1 FROM {table}")).len();
+    let retention_ms = 5_000;
+    assert_eq!(store.next_expiry(retention_ms).unwrap(), Some(6_000), "the oldest entry's end");
+    // Just before 15,000 every entry but the last is past its retention: three batches of at
+    // most 200.
+    for left in [251, 51, 1] {
+        store.purge(14_999, 14_999 - retention_ms, 200).unwrap();
+        assert_eq!(count("audit"), left);
+    }
+    assert_eq!(store.next_expiry(retention_ms).unwrap(), Some(15_000));
+    store.purge(15_000, 15_000 - retention_ms, 200).unwrap();
+    assert_eq!(count("audit"), 0, "the last entry's retention ends at 15,000");
+
+    // A previous token goes once its grace ends, not before.
+    let doc: PrincipalDoc = serde_json::from_value(json!({
+        "id": "p", "name": "p", "role": "member", "created_at": 1, "created_by": "admin", "masked_token": "tka_...abcd"
+    }))
+    .unwrap();
+    store.insert_principal(&doc, "old").unwrap();
+    store.rotate_token(&doc, "new", Some(20_000)).unwrap();
+    assert_eq!(store.principal_by_previous_token("old", 19_999).unwrap().map(|p| p.id), Some("p".to_owned()));
+    assert!(store.principal_by_previous_token("old", 20_000).unwrap().is_none());
+    assert_eq!(store.principal_by_token("new").unwrap().map(|p| p.id), Some("p".to_owned()));
+    assert!(store.principal_by_token("old").unwrap().is_none());
+    assert_eq!(store.next_expiry(retention_ms).unwrap(), Some(20_000));
+    store.purge(19_999, 0, 200).unwrap();
+    assert_eq!(count("previous_tokens"), 1);
+    store.purge(20_000, 0, 200).unwrap();
+    assert_eq!(count("previous_tokens"), 0);
+}

@@ -144,6 +144,14 @@ fn check_expiry(expires_at: Option<u64>, now_ms: u64) -> Result<(), ApiError> {
     }
 }
 
+/// A token's `token_expires_at` must lie in the future.
+fn check_token_expiry(expires_at: Option<u64>, now_ms: u64) -> Result<(), ApiError> {
+    match expires_at {
+        Some(at) if at <= now_ms => Err(invalid("token_expires_at", "must be in the future (Unix milliseconds)")),
+        _ => Ok(()),
+    }
+}
+
 /// `POST /projects`.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
@@ -204,11 +212,15 @@ pub struct NewPrincipal {
     pub role: Role,
     #[serde(default)]
     pub projects: Vec<String>,
+    /// Unix ms: when the principal's token stops working (401 `token_expired`); absent: never.
+    #[serde(default)]
+    pub token_expires_at: Option<u64>,
 }
 
 impl NewPrincipal {
-    pub fn check(&self) -> Result<(), ApiError> {
+    pub fn check(&self, now_ms: u64) -> Result<(), ApiError> {
         check_name("name", &self.name)?;
+        check_token_expiry(self.token_expires_at, now_ms)?;
         if self.role == Role::ProjectOwner && self.projects.is_empty() {
             return Err(invalid("projects", "a project owner must own at least one project"));
         }
@@ -308,6 +320,27 @@ pub struct RotateRequest {
     /// stops at once).
     #[serde(default)]
     pub grace_seconds: Option<f64>,
+}
+
+/// `POST /principals/{id}/rotate-token`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TokenRotation {
+    /// How long the previous token keeps working, in seconds, at most 7 days and never past its
+    /// own expiry (default 0: it stops at once).
+    #[serde(default)]
+    pub grace_seconds: Option<f64>,
+    /// Unix ms: when the new token stops working; absent: when the previous one would have.
+    /// Only an Admin may set it later than that (or on a token that did not expire).
+    #[serde(default)]
+    pub token_expires_at: Option<u64>,
+}
+
+impl TokenRotation {
+    pub fn check(&self, now_ms: u64) -> Result<(), ApiError> {
+        check_token_expiry(self.token_expires_at, now_ms)
+    }
 }
 
 #[cfg(test)]
@@ -424,10 +457,16 @@ mod tests {
     #[test]
     fn principals() {
         let p: NewPrincipal = parse(br#"{"name":"Olga","role":"project_owner","projects":["prj_1"]}"#).unwrap();
-        assert!(p.check().is_ok());
+        assert!(p.check(0).is_ok());
         assert_eq!(p.project_role(), ProjectRole::Owner);
         let p: NewPrincipal = parse(br#"{"name":"Olga","role":"project_owner"}"#).unwrap();
-        assert!(p.check().unwrap_err().message.starts_with("projects:"));
+        assert!(p.check(0).unwrap_err().message.starts_with("projects:"));
+        let p: NewPrincipal = parse(br#"{"name":"Olga","role":"member","token_expires_at":5000}"#).unwrap();
+        assert!(p.check(4_999).is_ok());
+        assert!(p.check(5_000).unwrap_err().message.starts_with("token_expires_at:"));
+        let r: TokenRotation = parse(br#"{"grace_seconds":60,"token_expires_at":5000}"#).unwrap();
+        assert!(r.check(4_999).is_ok() && r.check(5_000).is_err());
+        assert!(parse::<TokenRotation>(b"").unwrap().token_expires_at.is_none(), "an empty body is {{}}");
         assert!(parse::<NewPrincipal>(br#"{"name":"x","role":"superuser"}"#).is_err());
     }
 }

@@ -132,6 +132,17 @@ pub struct KeyView {
     pub effective: EffectivePolicy,
 }
 
+/// `GET /keys/{id}`: the key's view and when it was last used, which its ledger object knows
+/// (lists do not show it: they would ask one object per key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct KeyDetail {
+    #[serde(flatten)]
+    pub view: KeyView,
+    /// When the key's ledger object last admitted a call (Unix ms); null before the first.
+    pub last_used_at: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,6 +110,14 @@ impl Rotation {
 /// valid for `grace_seconds` (none or 0: it stops at once). 400 `invalid_grace_seconds` for a
 /// negative, non-finite or longer than [`MAX_GRACE_MS`] grace.
 pub fn rotate(current_version: u32, grace_seconds: Option<f64>, now_ms: u64) -> Result<Rotation, ApiError> {
+    let grace_until_ms = grace_until(grace_seconds, now_ms)?;
+    Ok(Rotation { new_version: current_version.saturating_add(1), grace_until_ms })
+}
+
+/// When a previous secret given `grace_seconds` stops (none or 0: at once, `None`); 400
+/// `invalid_grace_seconds` for a negative, non-finite or longer than [`MAX_GRACE_MS`] grace.
+/// Principal tokens follow the same rule.
+pub fn grace_until(grace_seconds: Option<f64>, now_ms: u64) -> Result<Option<u64>, ApiError> {
     let grace_ms = match grace_seconds {
         None => 0,
         Some(s) if s.is_finite() && s >= 0.0 && s * 1000.0 <= MAX_GRACE_MS as f64 => (s * 1000.0).round() as u64,
@@ -120,8 +128,7 @@ pub fn rotate(current_version: u32, grace_seconds: Option<f64>, now_ms: u64) -> 
             ))
         }
     };
-    let grace_until_ms = (grace_ms > 0).then(|| now_ms + grace_ms);
-    Ok(Rotation { new_version: current_version.saturating_add(1), grace_until_ms })
+    Ok((grace_ms > 0).then(|| now_ms + grace_ms))
 }
 
 /// A key's secrets as the registry holds them.

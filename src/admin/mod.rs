@@ -15,6 +15,7 @@
 //! belongs to, standing), `permission` (the role × action table), `boundary` (policy
 //! boundaries), `secret` (keys, tokens, ids, masks), `lifecycle` (status, secrets, rotation),
 //! `key`, `project`, `principal` (what the registry holds and shows), `input` (request bodies),
+//! `idempotency` (answers kept for retries), `retention` (what is kept how long),
 //! `query` (filters and cursor pagination), `audit`, `report` (usage), `route` (endpoints),
 //! `openapi` (the document generated from the types, host tests only),
 //! `work` (what a change leaves for KV and the ledger objects), `store` (the registry's tables
@@ -23,6 +24,7 @@
 pub mod api;
 pub mod audit;
 pub mod boundary;
+pub mod idempotency;
 pub mod input;
 pub mod key;
 pub mod lifecycle;
@@ -32,6 +34,7 @@ pub mod principal;
 pub mod project;
 pub mod query;
 pub mod report;
+pub mod retention;
 pub mod role;
 pub mod route;
 pub mod secret;

@@ -18,6 +18,7 @@
 //! | principals.create        | any   | owner (members)  | –       | –       |
 //! | principals.read          | any   | owner            | –       | –       |
 //! | principals.delete        | any   | –                | –       | –       |
+//! | principals.rotate_token  | any   | –                | –       | –       |
 //! | keys.create              | any   | member           | member  | –       |
 //! | keys.read                | any   | owner or creator | creator | any     |
 //! | keys.update/.disable/.enable/.rotate/.delete | any | owner or creator | creator | – |
@@ -28,7 +29,9 @@
 //!
 //! "owner": owns the project (of the key); "member": belongs to it; "creator": created the key
 //! and still belongs to its project. A project owner creates principals of role `member` only,
-//! and only into projects they own (the registry computes that standing).
+//! and only into projects they own (the registry computes that standing). Every principal may
+//! read itself and rotate its own token, whatever the table says (the use-cases check that
+//! before the table).
 
 use super::membership::{Memberships, Standing};
 use super::role::{Principal, Role};
@@ -51,6 +54,8 @@ pub enum Action {
     PrincipalsCreate,
     PrincipalsRead,
     PrincipalsDelete,
+    /// Rotate another principal's token (anyone may rotate their own).
+    PrincipalsRotateToken,
     KeysCreate,
     KeysRead,
     KeysUpdate,
@@ -65,7 +70,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::OrgPolicyRead,
         Action::OrgPolicyWrite,
         Action::OrgRoutingRead,
@@ -79,6 +84,7 @@ impl Action {
         Action::PrincipalsCreate,
         Action::PrincipalsRead,
         Action::PrincipalsDelete,
+        Action::PrincipalsRotateToken,
         Action::KeysCreate,
         Action::KeysRead,
         Action::KeysUpdate,
@@ -108,6 +114,7 @@ impl Action {
             Action::PrincipalsCreate => "principals.create",
             Action::PrincipalsRead => "principals.read",
             Action::PrincipalsDelete => "principals.delete",
+            Action::PrincipalsRotateToken => "principals.rotate_token",
             Action::KeysCreate => "keys.create",
             Action::KeysRead => "keys.read",
             Action::KeysUpdate => "keys.update",
@@ -294,6 +301,7 @@ mod tests {
         (PrincipalsCreate, Any, Owner, Never, Never),
         (PrincipalsRead, Any, Owner, Never, Never),
         (PrincipalsDelete, Any, Never, Never, Never),
+        (PrincipalsRotateToken, Any, Never, Never, Never),
         (KeysCreate, Any, Member, Member, Never),
         (KeysRead, Any, OwnerOrCreator, Creator, Any),
         (KeysUpdate, Any, OwnerOrCreator, Creator, Never),

@@ -1,5 +1,10 @@
 //! A principal as the registry holds it (its token only as a hash, kept apart, and a mask), and
 //! as the admin API shows it.
+//!
+//! A token may expire (`token_expires_at`, set at creation or rotation) and is rotated by
+//! `POST /principals/{id}/rotate-token`: the new token is shown once; the old one keeps working
+//! for the grace period asked for (as a key's secret does, at most 7 days, never past its own
+//! expiry), then never again.
 
 use super::membership::ProjectRole;
 use super::role::{Principal, Role};
@@ -15,11 +20,19 @@ pub struct PrincipalDoc {
     pub created_by: String,
     /// The token's prefix and last four characters.
     pub masked_token: String,
+    /// Unix ms: from then on the token is refused with 401 `token_expired`; absent: it does not
+    /// expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<u64>,
 }
 
 impl PrincipalDoc {
     pub fn principal(&self) -> Principal {
         Principal { id: self.id.clone(), name: self.name.clone(), role: self.role }
+    }
+
+    pub fn token_expired(&self, now_ms: u64) -> bool {
+        self.token_expires_at.is_some_and(|at| now_ms >= at)
     }
 }
 

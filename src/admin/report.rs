@@ -16,6 +16,8 @@ pub struct KeyReport {
     pub usage: UsageTotals,
     /// Each limit the key has now, and how much of it is used.
     pub limits: Vec<LimitUse>,
+    /// When the key's ledger object last admitted a call (Unix ms); null before the first.
+    pub last_used_at: Option<u64>,
 }
 
 /// One key's line in a project's report.
@@ -26,6 +28,8 @@ pub struct KeyLine {
     pub name: String,
     pub status: String,
     pub usage: UsageTotals,
+    /// When the key last admitted a call (Unix ms); null before the first.
+    pub last_used_at: Option<u64>,
 }
 
 /// `GET /projects/{id}/usage`.
@@ -90,6 +94,7 @@ mod tests {
                 name: id.into(),
                 status: "active".into(),
                 usage: UsageTotals { today: t, month: t, total: t },
+                last_used_at: None,
             }
         };
         let report = ProjectReport::new("p".into(), 5, vec![line("a", 2, 10), line("b", 3, 7)]);

@@ -35,6 +35,7 @@ pub enum Endpoint {
     ListPrincipals,
     GetPrincipal(String),
     DeletePrincipal(String),
+    RotatePrincipalToken(String),
     CreateKey,
     ListKeys,
     GetKey(String),
@@ -82,6 +83,7 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         ["projects", _, "usage"] => vec![("GET", ProjectUsage(id(1)))],
         ["principals"] => vec![("POST", CreatePrincipal), ("GET", ListPrincipals)],
         ["principals", _] => vec![("GET", GetPrincipal(id(1))), ("DELETE", DeletePrincipal(id(1)))],
+        ["principals", _, "rotate-token"] => vec![("POST", RotatePrincipalToken(id(1)))],
         ["keys"] => vec![("POST", CreateKey), ("GET", ListKeys)],
         ["keys", _] => vec![
             ("GET", GetKey(id(1))),
@@ -129,6 +131,7 @@ mod tests {
             ("DELETE", "/admin/v1/keys/key_1", ChangeKeyStatus("key_1".into(), Transition::Delete)),
             ("POST", "/admin/v1/keys/key_1/disable", ChangeKeyStatus("key_1".into(), Transition::Disable)),
             ("POST", "/admin/v1/keys/key_1/rotate", RotateKey("key_1".into())),
+            ("POST", "/admin/v1/principals/prn_1/rotate-token", RotatePrincipalToken("prn_1".into())),
             ("GET", "/admin/v1/keys/key_1/usage", KeyUsage("key_1".into())),
             ("GET", "/admin/v1/usage", OrgUsage),
             ("GET", "/admin/v1/audit", Audit),

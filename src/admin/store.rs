@@ -4,10 +4,12 @@
 //!
 //! Resources are stored as JSON documents (`doc`) with the columns lists filter and order on
 //! beside them; `rowid` gives list order and cursor positions. Secrets appear only as SHA-256
-//! hashes (`principals.token_hash`, `key_secrets.hash`).
+//! hashes (`principals.token_hash`, `previous_tokens.hash`, `key_secrets.hash`) or sealed
+//! (`idempotency.sealed`, [`crate::admin::idempotency`]).
 
 use crate::admin::audit::{AuditEntry, Change};
 use crate::admin::boundary::Boundary;
+use crate::admin::idempotency::KeptEntry;
 use crate::admin::key::Key;
 use crate::admin::lifecycle::{Secret, SecretState, Status};
 use crate::admin::membership::{Memberships, ProjectRole};
@@ -20,6 +22,7 @@ use crate::error::{ApiError, Code};
 use crate::sql::{int, placeholders, Row, Sql, SqlError, SqlValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS org (id INTEGER PRIMARY KEY CHECK (id = 1), policy TEXT NOT NULL)",
@@ -34,6 +37,10 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS pending_work (id INTEGER PRIMARY KEY AUTOINCREMENT, lane TEXT NOT NULL, work TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before INTEGER NOT NULL DEFAULT 0, last_error TEXT)",
     "CREATE INDEX IF NOT EXISTS pending_work_by_lane ON pending_work (lane, id)",
     "CREATE TABLE IF NOT EXISTS policy_versions (key_id TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS previous_tokens (hash TEXT PRIMARY KEY, principal TEXT NOT NULL, valid_until INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS previous_tokens_by_end ON previous_tokens (valid_until)",
+    "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, request_hash TEXT NOT NULL, sealed TEXT NOT NULL, expires_at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
 ];
 
 pub struct Store {
@@ -67,6 +74,15 @@ pub struct KeyFilter<'a> {
     pub tag: Option<&'a str>,
     /// `None`: every status but `deleted`.
     pub status: Option<&'a str>,
+}
+
+/// A selected id (text or integer) as a parameter again.
+fn json_value(value: Value) -> SqlValue {
+    match value {
+        Value::String(text) => SqlValue::Text(text),
+        Value::Number(n) => n.as_i64().map_or(SqlValue::Null, SqlValue::Integer),
+        _ => SqlValue::Null,
+    }
 }
 
 fn to_json(value: &impl Serialize) -> String {
@@ -188,7 +204,42 @@ impl Store {
         .map(drop)
     }
 
+    /// The principal whose previous token (rotated, in its grace period at `now_ms`) has
+    /// `token_hash`.
+    pub fn principal_by_previous_token(&self, token_hash: &str, now_ms: u64) -> Result<Option<PrincipalDoc>, ApiError> {
+        self.doc(
+            "SELECT p.rowid AS pos, p.doc FROM previous_tokens t JOIN principals p ON p.id = t.principal
+             WHERE t.hash = ? AND t.valid_until > ?",
+            vec![token_hash.into(), int(now_ms)],
+        )
+    }
+
+    /// Replaces a principal's token by `token_hash` (and its document by `doc`); the old one
+    /// stays valid until `previous_valid_until` if given, else stops at once. An older previous
+    /// token stops at once either way.
+    pub fn rotate_token(
+        &self,
+        doc: &PrincipalDoc,
+        token_hash: &str,
+        previous_valid_until: Option<u64>,
+    ) -> Result<(), ApiError> {
+        let id = doc.id.as_str();
+        self.exec("DELETE FROM previous_tokens WHERE principal = ?", vec![id.into()])?;
+        if let Some(until) = previous_valid_until {
+            self.exec(
+                "INSERT INTO previous_tokens (hash, principal, valid_until) SELECT token_hash, id, ? FROM principals WHERE id = ?",
+                vec![int(until), id.into()],
+            )?;
+        }
+        self.exec(
+            "UPDATE principals SET token_hash = ?, doc = ? WHERE id = ?",
+            vec![token_hash.into(), to_json(doc).into(), id.into()],
+        )
+        .map(drop)
+    }
+
     pub fn delete_principal(&self, id: &str) -> Result<(), ApiError> {
+        self.exec("DELETE FROM previous_tokens WHERE principal = ?", vec![id.into()])?;
         self.exec("DELETE FROM memberships WHERE principal = ?", vec![id.into()])?;
         self.exec("DELETE FROM principals WHERE id = ?", vec![id.into()]).map(drop)
     }
@@ -457,6 +508,91 @@ impl Store {
             true,
         )?;
         Ok((entries.into_iter().map(|(id, entry)| AuditEntry { id, ..entry }).collect(), next))
+    }
+
+    // Idempotency.
+
+    /// The entry kept under `id`, unless it expired by `now_ms`.
+    pub fn kept_entry(&self, id: &str, now_ms: u64) -> Result<Option<KeptEntry>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            request_hash: String,
+            sealed: String,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT request_hash, sealed FROM idempotency WHERE id = ? AND expires_at > ?",
+            vec![id.into(), int(now_ms)],
+        )?;
+        rows.into_iter()
+            .next()
+            .map(|row| {
+                Ok(KeptEntry {
+                    request_hash: row.request_hash,
+                    sealed: serde_json::from_str(&row.sealed).map_err(failed)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Keeps `entry` under `id` until `expires_at` (replacing an expired one not yet purged).
+    pub fn keep_entry(&self, id: &str, entry: &KeptEntry, expires_at: u64) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT OR REPLACE INTO idempotency (id, request_hash, sealed, expires_at) VALUES (?, ?, ?, ?)",
+            vec![id.into(), entry.request_hash.as_str().into(), to_json(&entry.sealed).into(), int(expires_at)],
+        )
+        .map(drop)
+    }
+
+    // Retention.
+
+    /// Deletes at most `batch` rows of each kind expired by `now_ms`: kept idempotent answers,
+    /// previous tokens past their grace, and audit entries written by `audit_written_by_ms`
+    /// (among the oldest `batch`). What remains expired is due again at once
+    /// ([`Store::next_expiry`]).
+    pub fn purge(&self, now_ms: u64, audit_written_by_ms: u64, batch: usize) -> Result<(), ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: Value,
+        }
+        let limit = || SqlValue::Integer(batch as i64);
+        let batches = [
+            (
+                "SELECT id FROM idempotency WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
+                vec![int(now_ms), limit()],
+                "idempotency",
+                "id",
+            ),
+            (
+                "SELECT hash AS id FROM previous_tokens WHERE valid_until <= ? ORDER BY valid_until LIMIT ?",
+                vec![int(now_ms), limit()],
+                "previous_tokens",
+                "hash",
+            ),
+            (
+                "SELECT id FROM (SELECT id, json_extract(doc, '$.at_ms') AS at FROM audit ORDER BY id LIMIT ?) WHERE at <= ?",
+                vec![limit(), int(audit_written_by_ms)],
+                "audit",
+                "id",
+            ),
+        ];
+        for (select, params, table, column) in batches {
+            let rows: Vec<Row> = self.rows(select, params)?;
+            if rows.is_empty() {
+                continue;
+            }
+            let ids: Vec<SqlValue> = rows.into_iter().map(|row| json_value(row.id)).collect();
+            let delete = format!("DELETE FROM {table} WHERE {column} IN ({})", placeholders(ids.len()));
+            self.exec(&delete, ids)?;
+        }
+        Ok(())
+    }
+
+    /// When the next row [`Store::purge`] deletes expires, audit entries being kept `audit_ms`.
+    pub fn next_expiry(&self, audit_ms: u64) -> Result<Option<u64>, ApiError> {
+        let idempotency = self.min("SELECT MIN(expires_at) AS at FROM idempotency", vec![])?;
+        let tokens = self.min("SELECT MIN(valid_until) AS at FROM previous_tokens", vec![])?;
+        let audit = self.min("SELECT json_extract(doc, '$.at_ms') AS at FROM audit ORDER BY id LIMIT 1", vec![])?;
+        Ok(idempotency.into_iter().chain(tokens).chain(audit.map(|at| at.saturating_add(audit_ms))).min())
     }
 
     // Pending work.

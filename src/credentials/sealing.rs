@@ -111,25 +111,37 @@ impl From<CredentialError> for ApiError {
 
 /// `secret` sealed with the keyring's primary key for `binding`.
 pub(super) fn seal(keyring: &Keyring, binding: &Binding, secret: &Secret, random: &mut impl Random) -> Sealed {
+    seal_bytes(keyring, &binding.associated_data(), secret.expose().as_bytes(), random)
+}
+
+/// The plaintext of `sealed`, if the keyring holds its key and it was sealed for `binding`.
+pub(super) fn open(sealed: &Sealed, keyring: &Keyring, binding: &Binding) -> Result<Secret, CredentialError> {
+    let plaintext = open_bytes(sealed, keyring, &binding.associated_data())?;
+    match String::from_utf8(plaintext) {
+        Ok(text) if text.bytes().all(|b| b.is_ascii_graphic()) => Ok(Secret::new(text)),
+        _ => Err(CredentialError::NotACredential),
+    }
+}
+
+/// Any `plaintext` sealed with the keyring's primary key, bound to `associated_data`, for
+/// another secret than a credential (the registry's kept idempotent answers). The associated
+/// data must begin with a context of its own, distinct from every other user's (as
+/// [`AAD_CONTEXT`] is for credentials), so no sealed value opens in another's place.
+pub fn seal_bytes(keyring: &Keyring, associated_data: &[u8], plaintext: &[u8], random: &mut impl Random) -> Sealed {
     let (kid, cipher) = keyring.primary();
     let mut nonce = [0u8; NONCE_BYTES];
     random.fill(&mut nonce);
-    let payload = Payload { msg: secret.expose().as_bytes(), aad: &binding.associated_data() };
+    let payload = Payload { msg: plaintext, aad: associated_data };
     let ciphertext =
         cipher.encrypt(Nonce::from_slice(&nonce), payload).expect("AES-GCM seals any message shorter than 64 GiB");
     Sealed { kid: kid.to_owned(), nonce, ciphertext }
 }
 
-/// The plaintext of `sealed`, if the keyring holds its key and it was sealed for `binding`.
-pub(super) fn open(sealed: &Sealed, keyring: &Keyring, binding: &Binding) -> Result<Secret, CredentialError> {
+/// The plaintext of a value [`seal_bytes`] sealed for `associated_data`.
+pub fn open_bytes(sealed: &Sealed, keyring: &Keyring, associated_data: &[u8]) -> Result<Vec<u8>, CredentialError> {
     let cipher = keyring.cipher(&sealed.kid).ok_or_else(|| CredentialError::UnknownKey { kid: sealed.kid.clone() })?;
-    let payload = Payload { msg: &sealed.ciphertext, aad: &binding.associated_data() };
-    let plaintext =
-        cipher.decrypt(Nonce::from_slice(&sealed.nonce), payload).map_err(|_| CredentialError::NotAuthentic)?;
-    match String::from_utf8(plaintext) {
-        Ok(text) if text.bytes().all(|b| b.is_ascii_graphic()) => Ok(Secret::new(text)),
-        _ => Err(CredentialError::NotACredential),
-    }
+    let payload = Payload { msg: &sealed.ciphertext, aad: associated_data };
+    cipher.decrypt(Nonce::from_slice(&sealed.nonce), payload).map_err(|_| CredentialError::NotAuthentic)
 }
 
 /// Byte strings as standard padded base64 in JSON, read into any type a `Vec<u8>` converts to

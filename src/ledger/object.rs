@@ -11,7 +11,8 @@
 //! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]):
 //! states saved before versions existed are version 1; version 2 replaced `pushed_limits` by
 //! `limits` (the newest versioned limits seen; a version 1 state's pushed limits read as
-//! version 0). The ledger's record of expired reservations (late settles) is a member of
+//! version 0); version 3 added `last_used_at` (when the object last admitted a call: Unix ms,
+//! absent before the first; shown by `Report`). The ledger's record of expired reservations (late settles) is a member of
 //! `ledger` with a default: a build that does not know it drops it, which only charges late
 //! settles at their estimate.
 //!
@@ -87,6 +88,10 @@ pub enum Reply {
         usage: UsageTotals,
         limits: Vec<LimitUse>,
         headroom: Headroom,
+        /// When the object last admitted a call (Unix ms); absent before the first, and from
+        /// objects of builds before it was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_used_at: Option<u64>,
     },
 }
 
@@ -119,6 +124,9 @@ pub struct KeyState {
     /// The newest versioned limits pushed or carried; they override older ones a command carries.
     #[serde(skip_serializing_if = "NewestLimits::is_empty")]
     limits: NewestLimits,
+    /// When a call was last admitted (Unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<u64>,
 }
 
 /// The members a stored state may have, of every version: `pushed_limits` (version 1) is read,
@@ -136,6 +144,8 @@ struct StoredState {
     limits: NewestLimits,
     #[serde(default)]
     pushed_limits: Option<Limits>,
+    #[serde(default)]
+    last_used_at: Option<u64>,
 }
 
 impl From<StoredState> for KeyState {
@@ -144,13 +154,20 @@ impl From<StoredState> for KeyState {
         if let Some(pushed) = stored.pushed_limits.filter(|_| limits.is_empty()) {
             limits.push(VersionedLimits { version: 0, limits: pushed });
         }
-        KeyState { revocation: stored.revocation, ledger: stored.ledger, usage: stored.usage, limits }
+        KeyState {
+            revocation: stored.revocation,
+            ledger: stored.ledger,
+            usage: stored.usage,
+            limits,
+            last_used_at: stored.last_used_at,
+        }
     }
 }
 
-/// The state's stored format: version 2 (`limits` replaced version 1's `pushed_limits`).
+/// The state's stored format: version 3 (`limits` replaced version 1's `pushed_limits` in 2;
+/// `last_used_at` came in 3, not critical: losing it loses only information).
 pub const STATE_FORMAT: Format =
-    Format { version: 2, members: &["revocation", "ledger", "usage", "limits"], critical: &[] };
+    Format { version: 3, members: &["revocation", "ledger", "usage", "limits", "last_used_at"], critical: &[] };
 stored_serde!(KeyState, STATE_FORMAT);
 
 impl KeyState {
@@ -168,6 +185,7 @@ impl KeyState {
                 match self.ledger.admit(&limits, ask, now_ms) {
                     Ok(admitted) => {
                         self.usage.count_request(now_ms);
+                        self.last_used_at = Some(now_ms);
                         Handled {
                             reply: Reply::Admitted {
                                 reservation_id: admitted.reservation_id,
@@ -214,6 +232,7 @@ impl KeyState {
                     usage: self.usage.report(now_ms),
                     limits: self.ledger.limit_uses(limits, now_ms),
                     headroom: self.ledger.headroom(limits, now_ms),
+                    last_used_at: self.last_used_at,
                 };
                 Handled { reply, events: vec![], changed: false }
             }
@@ -333,6 +352,22 @@ mod tests {
             (2, 10, 7, 3, 4)
         );
         assert_eq!((uses[0].scope.as_str(), uses[0].limit, uses[0].used), ("rpm", 5, 2));
+    }
+
+    #[test]
+    fn the_report_says_when_a_call_was_last_admitted() {
+        let limits = rpm(1);
+        let last_used = |state: &mut KeyState| match state.handle(Command::Report { limits: rpm(1) }, 3_000).reply {
+            Reply::Report { last_used_at, .. } => last_used_at,
+            other => panic!("expected a report, got {other:?}"),
+        };
+        let mut state = KeyState::default();
+        assert_eq!(last_used(&mut state), None);
+        assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let refused = Command::Admit { secret_version: 1, limits: limits.clone(), policy_version: 0, ask };
+        assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
+        assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
     }
 
     #[test]

@@ -4,12 +4,14 @@
 use super::step::{Answer, Step};
 use crate::admin::audit::Change;
 use crate::admin::boundary::{check_boundary_within, Boundary, BoundaryExceeded, Layer};
-use crate::admin::input::{check_boundary, parse, MemberPut, NewPrincipal, NewProject, ProjectPatch};
+use crate::admin::input::{check_boundary, parse, MemberPut, NewPrincipal, NewProject, ProjectPatch, TokenRotation};
+use crate::admin::lifecycle::grace_until;
 use crate::admin::membership::Standing;
 use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::principal::{Membership, PrincipalDoc, PrincipalView};
 use crate::admin::project::Project;
 use crate::admin::query::Query;
+use crate::admin::role::Role;
 use crate::admin::secret::{mask, new_id, new_token};
 use crate::admin::work::Work;
 use crate::error::{ApiError, Code};
@@ -241,7 +243,7 @@ pub fn delete_member(step: &Step, project_id: &str, principal_id: &str) -> Resul
 /// projects they own; Admins create anyone.
 pub fn create_principal(step: &Step) -> Result<Answer, ApiError> {
     let new: NewPrincipal = parse(step.body)?;
-    new.check()?;
+    new.check(step.now_ms)?;
     for (i, id) in new.projects.iter().enumerate() {
         if step.store.project(id)?.is_none() {
             return Err(ApiError::new(Code::InvalidField, format!("projects[{i}]: there is no project '{id}'")));
@@ -258,6 +260,7 @@ pub fn create_principal(step: &Step) -> Result<Answer, ApiError> {
         created_at: step.now_ms,
         created_by: step.caller.id.clone(),
         masked_token: mask(&token),
+        token_expires_at: new.token_expires_at,
     };
     step.store.insert_principal(&doc, &sha256_hex(&token))?;
     for project in &new.projects {
@@ -286,6 +289,42 @@ pub fn get_principal(step: &Step, id: &str) -> Result<Answer, ApiError> {
         check(step.caller, Action::PrincipalsRead, standing, Target::Principal(id))?;
     }
     Ok(Answer::ok(&view))
+}
+
+/// A new token for a principal, shown once. Anyone rotates their own token; an Admin anyone's.
+/// The previous token keeps working for `grace_seconds`, never past its own expiry, then never
+/// again. The new token expires when the previous one would have, unless `token_expires_at`
+/// says otherwise: only an Admin may make a token live longer than that.
+pub fn rotate_token(step: &Step, id: &str) -> Result<Answer, ApiError> {
+    if id != step.caller.id {
+        check(step.caller, Action::PrincipalsRotateToken, Standing::default(), Target::Principal(id))?;
+    }
+    let before = principal(step, id)?;
+    let request: TokenRotation = parse(step.body)?;
+    request.check(step.now_ms)?;
+    let previous_valid_until = grace_until(request.grace_seconds, step.now_ms)?
+        .map(|until| before.token_expires_at.map_or(until, |expiry| until.min(expiry)))
+        .filter(|&until| until > step.now_ms);
+    let lengthens = |at: u64| before.token_expires_at.is_none_or(|expiry| at > expiry);
+    if step.caller.role != Role::Admin && request.token_expires_at.is_some_and(lengthens) {
+        return Err(ApiError::new(
+            Code::InvalidField,
+            "token_expires_at: only an Admin may make a token live longer than the one it replaces",
+        ));
+    }
+    let token = new_token(&mut step.random());
+    let doc = PrincipalDoc {
+        masked_token: mask(&token),
+        token_expires_at: request.token_expires_at.or(before.token_expires_at),
+        ..before.clone()
+    };
+    step.store.rotate_token(&doc, &sha256_hex(&token), previous_valid_until)?;
+    let (before, after) = (view(step, before)?, view(step, doc)?);
+    step.audit(Change::new(Action::PrincipalsRotateToken.permission(), "principal", id, Some(&before), Some(&after)))?;
+    let mut answer = serde_json::to_value(&after).expect("views serialize");
+    answer["token"] = json!(token);
+    answer["previous_token_valid_until"] = json!(previous_valid_until);
+    Ok(Answer::ok(&answer))
 }
 
 /// Deletes a principal: its token stops working at once; keys it created stay.

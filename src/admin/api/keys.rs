@@ -1,6 +1,7 @@
-//! Key endpoints: create, list, get, update, disable / enable / delete, rotate. Each runs in one
-//! synchronous [`Step`]; every change leaves work to bring the key's KV records and its ledger
-//! object up to date, and a `key.*` event.
+//! Key endpoints: create, list, update, disable / enable / delete, rotate (a key's view, which
+//! asks its ledger object, is in [`super::usage`]). Each runs in one synchronous [`Step`];
+//! every change leaves work to bring the key's KV records and its ledger object up to date, and
+//! a `key.*` event.
 
 use super::directory::{exceeded, project, ORG_LAYER};
 use super::step::{Answer, Step};
@@ -145,11 +146,6 @@ pub fn list(step: &Step) -> Result<Answer, ApiError> {
         views.push(key.view(bounds[&key.project].get(), step.now_ms));
     }
     Ok(Answer::list((views, next)))
-}
-
-pub fn get(step: &Step, id: &str) -> Result<Answer, ApiError> {
-    let key = authorized(step, id, Action::KeysRead)?;
-    Ok(Answer::ok(&key.view(Bounds::load(step.store, &key.project)?.get(), step.now_ms)))
 }
 
 /// Changes metadata, rules and expiry. A change of rules or expiry checks the whole rules and

@@ -5,13 +5,18 @@
 //!
 //! Flow of a call ([`Registry::serve`]): the edge has taken the bearer token ([`bearer`]) →
 //! one synchronous step: authenticate (SHA-256 of the token against `ADMIN_TOKEN`'s and the
-//! principals'), route, check, change, audit, queue work and events → for a change, apply the
-//! work ([`propagate::drain`]) and say whether some still waits → answer. Usage reports read the
-//! ledger objects after their step instead ([`usage`]). Two internal paths serve the webhook
+//! principals' current and previous tokens; an expired one is 401 `token_expired`), route → for
+//! a change sent with an `Idempotency-Key`, the answer kept for it if there is one
+//! ([`crate::admin::idempotency`]) → check, change, audit, queue work and events, keep the
+//! answer for the idempotency key → for a change, apply the work ([`propagate::drain`]) and say
+//! whether some still waits → answer. Usage reports and a key's view read the ledger objects
+//! after their step instead ([`usage`]). Two internal paths serve the webhook
 //! routes, which the outbox answers: [`WHOAMI`] (who the caller is) and [`WEBHOOK_CHANGED`] (an
 //! audit entry for a change made).
 //!
-//! Alarm ([`Registry::alarm`]): re-projects keys whose rotation grace ended and drains due work.
+//! Alarm ([`Registry::alarm`]): re-projects keys whose rotation grace ended, purges what its
+//! retention ended ([`crate::admin::retention`]) and drains due work. Every drain asks to wake
+//! by the next of: due work, a grace end, an expiry to purge.
 //!
 //! Modules: `step` (one synchronous step and its answer), `directory` (organisation policy,
 //! projects, members, principals), `keys`, `usage`, `audit`, `propagate` (pending work),
@@ -25,11 +30,14 @@ pub mod propagate;
 pub mod step;
 pub mod usage;
 
+use crate::admin::idempotency::{no_keyring, IdempotencyKey, Idempotent, WINDOW_MS};
+use crate::admin::retention::{Retention, PURGE_BATCH};
 use crate::admin::role::Principal;
 use crate::admin::route::{classify, Endpoint};
 use crate::admin::secret::Random;
 use crate::admin::store::Store;
 use crate::admin::work::Work;
+use crate::credentials::Keyring;
 use crate::error::{ApiError, Code};
 use crate::events::pending::EventQueue;
 use crate::policy::key_hash::sha256_hex;
@@ -58,6 +66,8 @@ pub struct Call<'a> {
     pub token: &'a str,
     /// Empty for GET and DELETE.
     pub body: &'a [u8],
+    /// The `Idempotency-Key` header, if sent (honoured on every method but GET).
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// What a call runs against besides the registry's own storage.
@@ -67,6 +77,9 @@ pub struct Surroundings<'a, K, L> {
     pub admin_token: Option<&'a str>,
     pub events: &'a EventQueue,
     pub targets: Targets<'a, K, L>,
+    /// The master keys of `CREDENTIALS_KEYS`, if set: they seal the answers kept for
+    /// idempotency keys (without them a call with such a key is refused, not run).
+    pub keyring: Option<&'a Keyring>,
 }
 
 /// An answer and what its drain left (when to wake, what failed).
@@ -81,11 +94,17 @@ pub struct Served {
 pub struct Registry {
     store: Store,
     draining: Mutex<()>,
+    retention: Retention,
 }
 
 impl Registry {
     pub fn new(store: Store) -> Registry {
-        Registry { store, draining: Mutex::new(()) }
+        Registry { store, draining: Mutex::new(()), retention: Retention::default() }
+    }
+
+    /// The registry keeping its audit log as `retention` says (the default: 400 days).
+    pub fn with_retention(self, retention: Retention) -> Registry {
+        Registry { retention, ..self }
     }
 
     pub async fn serve<K: KeyRecords, L: LedgerObjects>(
@@ -96,7 +115,7 @@ impl Registry {
     ) -> Result<Served, ApiError> {
         let now_ms = (around.targets.clock)();
         // From here to the end of the step nothing awaits: the step is atomic within the object.
-        let caller = self.authenticate(call.token, around.admin_token)?;
+        let caller = self.authenticate(call.token, around.admin_token, now_ms)?;
         let answered = |answer| Served { answer, drained: Drained::default() };
         if call.path == WHOAMI {
             return Ok(answered(Answer::ok(&caller)));
@@ -109,13 +128,31 @@ impl Registry {
             return audit::webhook_changed(&step).map(answered);
         }
         let plan = match classify(call.method, call.path)? {
+            Endpoint::GetKey(id) => usage::plan_view(&step, &id)?,
             Endpoint::KeyUsage(id) => usage::plan_key(&step, &id)?,
             Endpoint::ProjectUsage(id) => usage::plan_project(&step, &id)?,
             Endpoint::OrgUsage => usage::plan_org(&step)?,
+            endpoint if call.method == "GET" => return change(&step, endpoint).map(answered),
             endpoint => {
+                let idempotent = match call.idempotency_key {
+                    Some(key) => {
+                        let key = IdempotencyKey::parse(key)?;
+                        let keyring = around.keyring.ok_or_else(no_keyring)?;
+                        Some((Idempotent::new(&caller.id, key, call.method, call.path, call.body), keyring))
+                    }
+                    None => None,
+                };
+                if let Some((idempotent, keyring)) = &idempotent {
+                    if let Some(entry) = self.store.kept_entry(&idempotent.entry_id(), now_ms)? {
+                        let mut answer = idempotent.open(&entry, keyring)?;
+                        answer.propagation_pending = self.store.next_work()?.is_some();
+                        return Ok(answered(answer));
+                    }
+                }
                 let mut answer = change(&step, endpoint)?;
-                if call.method == "GET" {
-                    return Ok(answered(answer));
+                if let Some((idempotent, keyring)) = &idempotent {
+                    let entry = idempotent.seal(&answer, keyring, &mut step.random());
+                    self.store.keep_entry(&idempotent.entry_id(), &entry, now_ms + WINDOW_MS)?;
                 }
                 let drained = self.drain(&around.targets, step.queued_events()).await;
                 answer.propagation_pending = self.store.next_work()?.is_some();
@@ -126,32 +163,50 @@ impl Registry {
     }
 
     /// The alarm's part: queues the KV projection of keys whose old secret's grace period has
-    /// ended, then drains due work.
+    /// ended, purges a batch of what its retention ended, then drains due work.
     pub async fn alarm<K: KeyRecords, L: LedgerObjects>(&self, targets: &Targets<'_, K, L>) -> Drained {
-        let graces = self.graces_ended((targets.clock)());
+        let now_ms = (targets.clock)();
+        let graces = self.graces_ended(now_ms);
+        let purged = self.store.purge(now_ms, now_ms.saturating_sub(self.retention.audit_ms), PURGE_BATCH);
         let mut drained = self.drain(targets, false).await;
-        if let Err(e) = graces {
-            drained.failures.push(e.message);
-        }
+        drained.failures.extend([graces, purged].into_iter().filter_map(Result::err).map(|e| e.message));
         drained
     }
 
+    /// Applies due work; asks to wake for it or for the next expiry to purge, whichever is
+    /// first (an expiry already passed: at once, so a full purge batch is followed by the next).
     async fn drain<K: KeyRecords, L: LedgerObjects>(
         &self,
         targets: &Targets<'_, K, L>,
         events_queued: bool,
     ) -> Drained {
         let _one_at_a_time = self.draining.lock().await;
-        drain(&self.store, targets, events_queued).await
+        let mut drained = drain(&self.store, targets, events_queued).await;
+        match self.store.next_expiry(self.retention.audit_ms) {
+            Ok(expiry) => drained.wake_at = drained.wake_at.into_iter().chain(expiry).min(),
+            Err(e) => drained.failures.push(format!("registry retention: {}", e.message)),
+        }
+        drained
     }
 
-    /// The principal `token` belongs to: the bootstrap Admin (`ADMIN_TOKEN`) or a stored one.
-    fn authenticate(&self, token: &str, admin_token: Option<&str>) -> Result<Principal, ApiError> {
+    /// The principal `token` belongs to: the bootstrap Admin (`ADMIN_TOKEN`) or a stored one,
+    /// by its current token (401 `token_expired` once that expired) or its previous one while
+    /// the rotation's grace lasts.
+    fn authenticate(&self, token: &str, admin_token: Option<&str>, now_ms: u64) -> Result<Principal, ApiError> {
         let hash = sha256_hex(token);
         if bootstrap_token(admin_token).is_some_and(|t| sha256_hex(t) == hash) {
             return Ok(Principal::bootstrap_admin());
         }
-        match self.store.principal_by_token(&hash)? {
+        if let Some(doc) = self.store.principal_by_token(&hash)? {
+            if doc.token_expired(now_ms) {
+                return Err(ApiError::new(
+                    Code::TokenExpired,
+                    "This admin token has expired; ask an Admin for a new one.",
+                ));
+            }
+            return Ok(doc.principal());
+        }
+        match self.store.principal_by_previous_token(&hash, now_ms)? {
             Some(doc) => Ok(doc.principal()),
             None => Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token.")),
         }
@@ -206,14 +261,14 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         ListPrincipals => directory::list_principals(step),
         GetPrincipal(id) => directory::get_principal(step, &id),
         DeletePrincipal(id) => directory::delete_principal(step, &id),
+        RotatePrincipalToken(id) => directory::rotate_token(step, &id),
         CreateKey => keys::create(step),
         ListKeys => keys::list(step),
-        GetKey(id) => keys::get(step, &id),
         UpdateKey(id) => keys::update(step, &id),
         ChangeKeyStatus(id, transition) => keys::change_status(step, &id, transition),
         RotateKey(id) => keys::rotate_secret(step, &id),
         Audit => audit::list(step),
-        OpenApi | Webhooks | KeyUsage(_) | ProjectUsage(_) | OrgUsage => {
+        OpenApi | Webhooks | GetKey(_) | KeyUsage(_) | ProjectUsage(_) | OrgUsage => {
             Err(ApiError::new(Code::NotFound, "Not served by the registry."))
         }
     }

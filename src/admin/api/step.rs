@@ -52,11 +52,19 @@ pub struct Answer {
     pub body: Value,
     /// Whether work of a change is still waiting to reach KV or a ledger object.
     pub propagation_pending: bool,
+    /// Whether this is the answer kept for an idempotency key, answered again
+    /// ([`crate::admin::idempotency`]).
+    pub replayed: bool,
 }
 
 impl Answer {
     pub fn ok(body: &impl Serialize) -> Answer {
-        Answer { status: 200, body: serde_json::to_value(body).expect("answers serialize"), propagation_pending: false }
+        Answer {
+            status: 200,
+            body: serde_json::to_value(body).expect("answers serialize"),
+            propagation_pending: false,
+            replayed: false,
+        }
     }
 
     pub fn created(body: &impl Serialize) -> Answer {

@@ -1,4 +1,5 @@
-//! Usage endpoints: a key's report comes from its ledger object (`Command::Report`); a
+//! Usage endpoints, and a key's view (`GET /keys/{id}`), which adds when the key was last used:
+//! a key's report comes from its ledger object (`Command::Report`); a
 //! project's is the sum over its keys, the organisation's the sum over the projects the caller
 //! may read, asked of the key objects concurrently (one subrequest per key: an organisation
 //! beyond several hundred keys needs a rollup, see the report).
@@ -10,7 +11,7 @@ use super::directory::project;
 use super::keys::{authorized, Bounds};
 use super::ports::LedgerObjects;
 use super::step::{Answer, Step};
-use crate::admin::key::Key;
+use crate::admin::key::{Key, KeyDetail, KeyView};
 use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::project::Project;
 use crate::admin::report::{KeyLine, KeyReport, OrgReport, ProjectLine, ProjectReport};
@@ -22,9 +23,18 @@ use futures_util::future::try_join_all;
 
 /// What the caller may read, decided in one synchronous step.
 pub enum Plan {
+    /// A key's view, with its limits to ask its object with.
+    View(Box<KeyView>, Limits),
     Key(Box<Key>, Limits),
     Project(String, Vec<(Key, Limits)>),
     Org(Vec<(Project, Vec<(Key, Limits)>)>),
+}
+
+pub fn plan_view(step: &Step, id: &str) -> Result<Plan, ApiError> {
+    let key = authorized(step, id, Action::KeysRead)?;
+    let view = key.view(Bounds::load(step.store, &key.project)?.get(), step.now_ms);
+    let limits = view.effective.limits.clone();
+    Ok(Plan::View(Box::new(view), limits))
 }
 
 pub fn plan_key(step: &Step, id: &str) -> Result<Plan, ApiError> {
@@ -64,9 +74,13 @@ fn keys_with_limits(step: &Step, project_id: &str) -> Result<Vec<(Key, Limits)>,
 /// Asks the ledger objects and answers the report.
 pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Result<Answer, ApiError> {
     match plan {
+        Plan::View(view, limits) => {
+            let asked = ask(ledgers, &view.key.id, limits).await?;
+            Ok(Answer::ok(&KeyDetail { view: *view, last_used_at: asked.last_used_at }))
+        }
         Plan::Key(key, limits) => {
-            let (usage, limits) = ask(ledgers, &key.id, limits).await?;
-            Ok(Answer::ok(&KeyReport { key_id: key.id, as_of_ms: now_ms, usage, limits }))
+            let Asked { usage, limits, last_used_at } = ask(ledgers, &key.id, limits).await?;
+            Ok(Answer::ok(&KeyReport { key_id: key.id, as_of_ms: now_ms, usage, limits, last_used_at }))
         }
         Plan::Project(id, keys) => Ok(Answer::ok(&ProjectReport::new(id, now_ms, key_lines(ledgers, keys).await?))),
         Plan::Org(projects) => {
@@ -87,22 +101,26 @@ pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Re
 /// Each key's usage, asked of the key objects concurrently.
 async fn key_lines(ledgers: &impl LedgerObjects, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, ApiError> {
     let reports = try_join_all(keys.iter().map(|(key, limits)| ask(ledgers, &key.id, limits.clone()))).await?;
-    let lines = keys.into_iter().zip(reports).map(|((key, _), (usage, _))| KeyLine {
+    let lines = keys.into_iter().zip(reports).map(|((key, _), asked)| KeyLine {
         key_id: key.id,
         name: key.name,
         status: key.status.name().to_owned(),
-        usage,
+        usage: asked.usage,
+        last_used_at: asked.last_used_at,
     });
     Ok(lines.collect())
 }
 
-async fn ask(
-    ledgers: &impl LedgerObjects,
-    key_id: &str,
-    limits: Limits,
-) -> Result<(UsageTotals, Vec<LimitUse>), ApiError> {
+/// What a key's object reports.
+struct Asked {
+    usage: UsageTotals,
+    limits: Vec<LimitUse>,
+    last_used_at: Option<u64>,
+}
+
+async fn ask(ledgers: &impl LedgerObjects, key_id: &str, limits: Limits) -> Result<Asked, ApiError> {
     match ledgers.call(key_id, &Command::Report { limits }).await? {
-        Reply::Report { usage, limits, .. } => Ok((usage, limits)),
+        Reply::Report { usage, limits, last_used_at, .. } => Ok(Asked { usage, limits, last_used_at }),
         _ => Err(ApiError::new(Code::LedgerUnavailable, "A key's ledger gave no usage report.")),
     }
 }

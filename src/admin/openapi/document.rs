@@ -2,8 +2,9 @@
 //! [`operations`] table, and `components/schemas` as the generator collected them while the
 //! operations named their bodies.
 
-use super::operations::{operations, Access, Operation};
+use super::operations::{operations, Access, Operation, Route};
 use super::shapes;
+use crate::admin::idempotency::MAX_KEY_CHARS;
 use crate::admin::query::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::admin::route::PREFIX;
 use schemars::generate::SchemaSettings;
@@ -15,7 +16,11 @@ JSON in and out; errors are `{\"error\":{\"message\",\"type\",\"code\"}}`. An un
 known principal lacking a permission is 403 `permission_denied`, the message naming the permission. Secrets (keys \
 `tk_…`, tokens `tka_…`) appear once, in the answer that creates them. A change is answered once the key-value \
 projection the request path reads and the affected keys' ledger objects have it; if either could not be reached, \
-the change stands, the answer carries `teamkeys-propagation: pending`, and the registry retries until they have it.";
+the change stands, the answer carries `teamkeys-propagation: pending`, and the registry retries until they have it. \
+Every change the registry answers (every method but GET, webhooks aside) takes an `Idempotency-Key` header: the first \
+successful answer is kept for 24 hours and a retry of the same request by the same caller gets it again (the same \
+plaintext included, with `idempotent-replayed: true`) without running again; the same key with another request is \
+422 `idempotency_key_reused`.";
 
 /// The OpenAPI 3.1 document of the admin API.
 pub fn document() -> Value {
@@ -97,7 +102,8 @@ fn responses(operation: &Operation, generator: &mut SchemaGenerator) -> Value {
         Access::Public => &[],
         Access::AnyPrincipal | Access::Needs(_) => &[401, 403],
     };
-    for status in operation.errors.iter().chain(authenticated) {
+    let idempotent: &[u16] = if takes_idempotency_key(operation) { &[422] } else { &[] };
+    for status in operation.errors.iter().chain(idempotent).chain(authenticated) {
         responses.insert(status.to_string(), json!({ "$ref": "#/components/responses/Error" }));
     }
     responses.into()
@@ -129,7 +135,20 @@ fn parameters(operation: &Operation) -> Vec<Value> {
             "description": "The `next_cursor` of the previous page.",
         }));
     }
+    if takes_idempotency_key(operation) {
+        parameters.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "schema": { "type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS },
+            "description": "Printable ASCII. A retry with the same key and request gets the first answer again, \
+                            for 24 hours.",
+        }));
+    }
     parameters
+}
+
+/// Whether the registry honours an `Idempotency-Key` on the operation: every change it answers.
+fn takes_idempotency_key(operation: &Operation) -> bool {
+    operation.method != "GET" && matches!(operation.route, Route::Admin(_))
 }
 
 fn json_content(schema: Value) -> Value {

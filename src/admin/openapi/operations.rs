@@ -5,8 +5,10 @@
 use super::shapes::{self, of, SchemaOf};
 use crate::admin::audit::AuditEntry;
 use crate::admin::boundary::Boundary;
-use crate::admin::input::{KeyPatch, MemberPut, NewKey, NewPrincipal, NewProject, ProjectPatch, RotateRequest};
-use crate::admin::key::KeyView;
+use crate::admin::input::{
+    KeyPatch, MemberPut, NewKey, NewPrincipal, NewProject, ProjectPatch, RotateRequest, TokenRotation,
+};
+use crate::admin::key::{KeyDetail, KeyView};
 use crate::admin::lifecycle::Transition;
 use crate::admin::permission::Action;
 use crate::admin::principal::{Membership, PrincipalView};
@@ -268,6 +270,22 @@ pub fn operations() -> Vec<Operation> {
             .summary("Delete a principal (its token stops working; its keys stay)")
             .answers(204, "Deleted.", None)
             .errors(&[404]),
+        op(
+            "POST",
+            "/principals/{id}/rotate-token",
+            Admin(RotatePrincipalToken(id())),
+            Tag::Principals,
+            Needs(PrincipalsRotateToken),
+        )
+        .summary("Rotate a principal's token (anyone may rotate their own)")
+        .notes(
+            "The previous token keeps working for the grace period (never past its own expiry), then is \
+             refused. The new token expires when the previous one would have unless `token_expires_at` says \
+             otherwise; only an Admin may set a later one.",
+        )
+        .optional_body(of::<TokenRotation>)
+        .answers(200, "The principal and its new token, shown once.", Some(shapes::rotated_token))
+        .errors(&[400, 404]),
         op("POST", "/keys", Admin(CreateKey), Tag::Keys, Needs(KeysCreate))
             .summary("Create a key")
             .notes(
@@ -283,9 +301,10 @@ pub fn operations() -> Vec<Operation> {
             .answers(200, "A page of keys the caller may read, oldest first.", Some(shapes::page::<KeyView>))
             .errors(&[400]),
         op("GET", "/keys/{id}", Admin(GetKey(id())), Tag::Keys, Needs(KeysRead))
-            .summary("Get a key")
-            .answers(200, "The key (masked).", Some(of::<KeyView>))
-            .errors(&[404]),
+            .summary("Get a key, with when it was last used")
+            .notes("`last_used_at` comes from the key's ledger object: 503 if it cannot be reached.")
+            .answers(200, "The key (masked).", Some(of::<KeyDetail>))
+            .errors(&[404, 503]),
         op("PATCH", "/keys/{id}", Admin(UpdateKey(id())), Tag::Keys, Needs(KeysUpdate))
             .summary("Update a key's metadata and rules")
             .body(of::<KeyPatch>)
@@ -401,6 +420,7 @@ pub fn every_route() -> Vec<Route> {
         Admin(ListPrincipals),
         Admin(GetPrincipal(id())),
         Admin(DeletePrincipal(id())),
+        Admin(RotatePrincipalToken(id())),
         Admin(CreateKey),
         Admin(ListKeys),
         Admin(GetKey(id())),
@@ -439,6 +459,7 @@ pub fn every_route() -> Vec<Route> {
                 | ListPrincipals
                 | GetPrincipal(_)
                 | DeletePrincipal(_)
+                | RotatePrincipalToken(_)
                 | CreateKey
                 | ListKeys
                 | GetKey(_)

@@ -115,6 +115,19 @@ const ROTATED_KEY: Named = Named {
     },
 };
 
+const ROTATED_TOKEN: Named = Named {
+    name: "RotatedToken",
+    schema: |generator| {
+        extended(
+            CREATED_PRINCIPAL.reference(generator),
+            json!({ "previous_token_valid_until": {
+                "type": ["integer", "null"],
+                "description": "Unix ms until which the previous token still works; null: it stopped at once.",
+            } }),
+        )
+    },
+};
+
 /// The inner object of the envelope as [`crate::error::ApiError`] serializes it by hand.
 #[derive(schemars::JsonSchema)]
 #[schemars(rename = "ApiError")]
@@ -159,6 +172,12 @@ pub fn created_key(generator: &mut SchemaGenerator) -> Value {
 /// `POST /keys/{id}/rotate`: the key, its new plaintext and how long the previous one works.
 pub fn rotated_key(generator: &mut SchemaGenerator) -> Value {
     ROTATED_KEY.reference(generator)
+}
+
+/// `POST /principals/{id}/rotate-token`: the principal, its new token and how long the
+/// previous one works.
+pub fn rotated_token(generator: &mut SchemaGenerator) -> Value {
+    ROTATED_TOKEN.reference(generator)
 }
 
 /// The envelope of every error answer.

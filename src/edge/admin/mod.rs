@@ -54,6 +54,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                     Method::Post,
                     WEBHOOK_CHANGED,
                     authorization.as_deref(),
+                    None,
                     Some(changed.to_string().into_bytes()),
                 );
                 match report.await {
@@ -82,7 +83,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                 Some(query) => format!("{}?{query}", url.path()),
                 None => url.path().to_owned(),
             };
-            ask(env, req.method(), &path, authorization.as_deref(), body).await
+            let idempotency_key = req.headers().get("idempotency-key").ok().flatten();
+            ask(env, req.method(), &path, authorization.as_deref(), idempotency_key.as_deref(), body).await
         }
     }
 }
@@ -91,17 +93,22 @@ fn authorization(req: &Request) -> Option<String> {
     req.headers().get("authorization").ok().flatten()
 }
 
-/// The registry's answer to `method path`, on behalf of the caller's `Authorization`.
+/// The registry's answer to `method path`, on behalf of the caller's `Authorization`, with the
+/// caller's `Idempotency-Key`, if any.
 async fn ask(
     env: &Env,
     method: Method,
     path: &str,
     authorization: Option<&str>,
+    idempotency_key: Option<&str>,
     body: Option<Vec<u8>>,
 ) -> Result<Response, ApiError> {
     let headers = Headers::new();
     if let Some(authorization) = authorization {
         headers.set("authorization", authorization).map_err(|e| internal("admin", e))?;
+    }
+    if let Some(key) = idempotency_key {
+        headers.set("idempotency-key", key).map_err(|e| internal("admin", e))?;
     }
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
@@ -115,7 +122,7 @@ async fn ask(
 
 /// Who the caller is, or the registry's refusal (401) to answer as is.
 async fn whoami(env: &Env, authorization: Option<&str>) -> Result<Result<Principal, Response>, ApiError> {
-    let mut response = ask(env, Method::Get, WHOAMI, authorization, None).await?;
+    let mut response = ask(env, Method::Get, WHOAMI, authorization, None, None).await?;
     if response.status_code() != 200 {
         return Ok(Err(response));
     }

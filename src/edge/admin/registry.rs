@@ -9,13 +9,19 @@
 //! JSON (`teamkeys-propagation: pending` while work of the change waits for a retry).
 //!
 //! Alarm: hands queued events to the outbox, then [`api::Registry::alarm`] (ended grace
-//! periods, due work).
+//! periods, retention, due work).
+//!
+//! Configuration read here: `AUDIT_RETENTION_DAYS` (var; invalid: logged, the default kept) and,
+//! only for a call with an `Idempotency-Key`, `CREDENTIALS_KEYS` (secret), which seals the
+//! answer kept for it.
 
 use super::ports::{Kv, Ledgers};
 use crate::admin::api::propagate::{Drained, Targets};
 use crate::admin::api::step::{Answer, Settings};
 use crate::admin::api::{self, bearer, bootstrap_token, Call, Surroundings, MIN_ADMIN_TOKEN_CHARS};
+use crate::admin::retention::Retention;
 use crate::admin::store::Store;
+use crate::credentials::Keyring;
 use crate::edge::config::Config;
 use crate::edge::outbox::PendingEvents;
 use crate::edge::respond::{error_response, logged};
@@ -28,6 +34,8 @@ use worker::{
 /// Set on the answer to a change when some KV or ledger-object work is still waiting for a
 /// retry: the change is made and will reach the request path once the retry succeeds.
 const PROPAGATION_HEADER: &str = "teamkeys-propagation";
+/// Set on an answer kept for an `Idempotency-Key` and given again.
+const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 #[durable_object]
 pub struct Registry {
@@ -42,7 +50,12 @@ impl DurableObject for Registry {
         let storage = state.storage();
         let store = Store::open(ObjectSql::boxed(storage.sql(), "registry")).expect("create the registry tables");
         let events = PendingEvents::open(&state).expect("create the pending events table");
-        Registry { storage, env, registry: api::Registry::new(store), events }
+        let retention = Retention::from_var(env.var("AUDIT_RETENTION_DAYS").ok().map(|v| v.to_string()).as_deref())
+            .unwrap_or_else(|e| {
+                worker::console_error!("{}; keeping the default", e.message);
+                Retention::default()
+            });
+        Registry { storage, env, registry: api::Registry::new(store).with_retention(retention), events }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -67,6 +80,7 @@ impl Registry {
         let url = req.url().map_err(|e| logged(api::step::internal(), "registry", e))?;
         let method = req.method();
         let authorization = req.headers().get("authorization").ok().flatten();
+        let idempotency_key = req.headers().get("idempotency-key").ok().flatten();
         let token = bearer(authorization.as_deref())?;
         let body = match method {
             Method::Get | Method::Delete => Vec::new(),
@@ -80,17 +94,32 @@ impl Registry {
         if admin_token.is_some() && bootstrap_token(admin_token.as_deref()).is_none() {
             worker::console_error!("ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_CHARS} characters and is ignored");
         }
-        let call = Call { method: method.as_ref(), path: url.path(), query: url.query(), token, body: &body };
+        let call = Call {
+            method: method.as_ref(),
+            path: url.path(),
+            query: url.query(),
+            token,
+            body: &body,
+            idempotency_key: idempotency_key.as_deref(),
+        };
+        let keyring = idempotency_key.as_ref().and_then(|_| self.keyring());
         let (kv, ledgers) = (Kv(&self.env), Ledgers(&self.env));
         let around = Surroundings {
             settings: Settings { routing: &config.routing, pricing_json: &config.pricing_json },
             admin_token: admin_token.as_deref(),
             events: self.events.queue(),
             targets: targets(&kv, &ledgers),
+            keyring: keyring.as_ref(),
         };
         let served = self.registry.serve(&call, &around, &mut os_random).await?;
         self.settle(served.drained).await;
         Ok(served.answer)
+    }
+
+    /// The keyring of `CREDENTIALS_KEYS`, if it is set and parses (an error is logged).
+    fn keyring(&self) -> Option<Keyring> {
+        let text = self.env.secret("CREDENTIALS_KEYS").ok()?.to_string();
+        Keyring::parse(&text).inspect_err(|e| worker::console_error!("{e}")).ok()
     }
 
     /// Logs what a drain could not do and sets the alarm it asks for, unless an earlier one is set.
@@ -132,6 +161,9 @@ fn respond(answer: Answer) -> Result<Response> {
     response.headers_mut().set("cache-control", "no-store")?;
     if answer.propagation_pending {
         response.headers_mut().set(PROPAGATION_HEADER, "pending")?;
+    }
+    if answer.replayed {
+        response.headers_mut().set(REPLAYED_HEADER, "true")?;
     }
     Ok(response)
 }
