@@ -474,7 +474,7 @@ pub fn admin_input(data: &[u8]) {
         2 => parse::<Boundary>(body).and_then(|boundary| check_boundary("boundary", &boundary, GROUPS)),
         3 => parse::<NewProject>(body).and_then(|project| project.check(GROUPS)),
         4 => parse::<ProjectPatch>(body).and_then(|patch| patch.check(GROUPS)),
-        5 => parse::<NewPrincipal>(body).and_then(|principal| principal.check()),
+        5 => parse::<NewPrincipal>(body).and_then(|principal| principal.check(NOW_MS)),
         6 => parse::<RotateRequest>(body).map(drop),
         _ => parse::<MemberPut>(body).map(drop),
     };
