@@ -88,6 +88,7 @@ impl World {
             upstream: &self.upstream,
             runtime: &self.runtime,
             routing: &self.routing,
+            keyring: None,
             pricing: &self.pricing,
             upstream_timeout_ms: 1_000,
             unknown_members: teamkeys::gateway::members::UnknownMembers::Pass,
