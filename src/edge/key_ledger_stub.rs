@@ -7,7 +7,10 @@
 //! through `js_sys::Reflect`: workers-rs has no wrapper). Cloudflare creates an object in a
 //! jurisdiction there and keeps it there; the same name in another jurisdiction is another
 //! object, so a key's jurisdiction must never change (the control plane sets it at creation).
-//! Locally (Miniflare, workerd) the call is accepted but nothing is placed anywhere.
+//! Locally, workerd (under Miniflare and `wrangler dev`) refuses the call ("Jurisdiction
+//! restrictions are not implemented in workerd."): there alone the object is addressed without
+//! a jurisdiction, with a warning, since a local run places nothing anywhere. Any other failure
+//! fails closed (503).
 
 use super::respond::logged;
 use crate::error::ApiError;
@@ -70,12 +73,25 @@ impl ports::KeyLedgers for KeyLedgerStubs<'_> {
     }
 }
 
+/// What workerd answers `namespace.jurisdiction(…)` with: it runs only locally.
+const LOCAL_RUNTIME_REFUSAL: &str = "not implemented in workerd";
+
 /// `namespace.jurisdiction(name)`: the namespace whose objects are created and kept in
-/// `jurisdiction`.
+/// `jurisdiction`; the namespace itself where the local runtime has no jurisdictions.
 fn in_jurisdiction(namespace: &ObjectNamespace, jurisdiction: Jurisdiction) -> worker::Result<ObjectNamespace> {
     let this: &JsValue = namespace.as_ref();
     let method: js_sys::Function = js_sys::Reflect::get(this, &JsValue::from_str("jurisdiction"))?.dyn_into()?;
-    Ok(method.call1(this, &JsValue::from_str(jurisdiction.as_str()))?.unchecked_into())
+    match method.call1(this, &JsValue::from_str(jurisdiction.as_str())) {
+        Ok(restricted) => Ok(restricted.unchecked_into()),
+        Err(error) => {
+            let message = js_sys::Error::from(error.clone()).message().as_string().unwrap_or_default();
+            if !message.contains(LOCAL_RUNTIME_REFUSAL) {
+                return Err(error.into());
+            }
+            worker::console_warn!("key ledger: jurisdiction {jurisdiction} ignored by the local runtime: {message}");
+            Ok(namespace.clone())
+        }
+    }
 }
 
 fn unavailable(e: worker::Error) -> ApiError {
