@@ -133,6 +133,8 @@ codes! {
     MemberNotKnown = "member_not_known", 403, PermissionError;
     /// An admin principal without the permission the call needs.
     PermissionDenied = "permission_denied", 403, PermissionError;
+    /// The key's organisation is suspended.
+    OrganisationSuspended = "organisation_suspended", 403, PermissionError;
     /// The request URL cannot be parsed.
     InvalidUrl = "invalid_url", 400, InvalidRequestError;
     /// A model name in the path is not a clean segment, or the body's model is not a string.
@@ -216,6 +218,8 @@ codes! {
     InternalError = "internal_error", 500, InternalError;
     /// The key's stored record cannot be read.
     InvalidKeyRecord = "invalid_key_record", 500, InternalError;
+    /// The stored record of the key's organisation cannot be read.
+    InvalidOrgRecord = "invalid_org_record", 500, InternalError;
     /// The `ROUTING` configuration is invalid.
     InvalidRoutingConfig = "invalid_routing_config", 500, InternalError;
     /// The `PRICING` configuration is invalid.

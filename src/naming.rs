@@ -50,6 +50,12 @@ pub fn ledger_object(org_id: Option<&str>, key_id: &str) -> String {
     }
 }
 
+/// The organisation and key id of a ledger object's name, the inverse of [`ledger_object`]: a
+/// name without `/` is a key's from before organisations, the [`DEFAULT_ORG`]'s.
+pub fn ledger_object_owner(object: &str) -> (&str, &str) {
+    object.split_once('/').unwrap_or((DEFAULT_ORG, object))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +66,7 @@ mod tests {
         assert_eq!(registry_object("org_a"), "org:org_a");
         assert_eq!(outbox_object("org_a"), "outbox:org_a");
         assert_eq!(ledger_object(Some("org_a"), "key_1"), "org_a/key_1");
+        assert_eq!(ledger_object_owner("org_a/key_1"), ("org_a", "key_1"));
     }
 
     #[test]
@@ -67,6 +74,7 @@ mod tests {
         assert_eq!(registry_object(DEFAULT_ORG), "org");
         assert_eq!(outbox_object(DEFAULT_ORG), "org");
         assert_eq!(ledger_object(None, "key_1"), "key_1");
+        assert_eq!(ledger_object_owner("key_1"), (DEFAULT_ORG, "key_1"));
         assert_eq!(ledger_object(Some(DEFAULT_ORG), "key_1"), "org_default/key_1");
     }
 }

@@ -4,6 +4,10 @@
 //! - The order of the checks: each refusal happens before the steps after it run (no key
 //!   lookup for an unknown route, no ledger for a denied call, no upstream for an unadmitted one).
 //! - Held refusals: repeated without asking the ledger, until the hold ends.
+//! - Organisations: each key's calls follow its organisation's routing and carry its
+//!   organisation's credential, reach its ledger object (named with the organisation, in its
+//!   jurisdiction); a suspended organisation is refused before the ledger; a key from before
+//!   organisations is served as before; a credential that cannot be opened forwards nothing.
 //! - [`FAULT_TABLE`]: every way a call can end, what the client gets and what the ledger
 //!   records; every admitted call ends in exactly one `Settle` or `Release`.
 
@@ -11,6 +15,8 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use futures::{FutureExt, StreamExt};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use teamkeys::credentials::{BaseUrlPolicy, CredentialInput, Keyring, Provider, Slot, StoredCredential};
 use teamkeys::gateway::call::Gateway;
 use teamkeys::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use teamkeys::gateway::fakes::{
@@ -21,7 +27,7 @@ use teamkeys::gateway::held_refusals::HeldRefusals;
 use teamkeys::gateway::metered_body::MeteredBody;
 use teamkeys::ledger::{Command, Reply};
 use teamkeys::limits::Ask;
-use teamkeys::policy::RoutingConfig;
+use teamkeys::policy::{Jurisdiction, OrgRecord, OrgStatus, RoutingConfig};
 use teamkeys::usage::{Pricing, DEFAULT_PRICING_JSON};
 
 const KEY: &str = "tk_flow_test_key";
@@ -57,6 +63,7 @@ struct World {
     upstream: FakeUpstream,
     runtime: FakeRuntime,
     routing: RoutingConfig,
+    keyring: Option<Keyring>,
     pricing: Pricing,
     held_refusals: RefCell<HeldRefusals>,
     client_gone: Signal,
@@ -72,6 +79,7 @@ impl World {
             upstream: FakeUpstream::default(),
             runtime: FakeRuntime::new(move |task| spawner.spawn_local(task).expect("the pool runs")),
             routing: RoutingConfig::from_json(ROUTING).unwrap(),
+            keyring: Some(keyring(MASTER_KEY)),
             pricing: Pricing::from_json(DEFAULT_PRICING_JSON).unwrap(),
             held_refusals: RefCell::default(),
             client_gone: Signal::default(),
@@ -88,6 +96,7 @@ impl World {
             upstream: &self.upstream,
             runtime: &self.runtime,
             routing: &self.routing,
+            keyring: self.keyring.as_ref(),
             pricing: &self.pricing,
             upstream_timeout_ms: 1_000,
             unknown_members: teamkeys::gateway::members::UnknownMembers::Pass,
@@ -128,14 +137,29 @@ impl World {
     }
 
     /// Asserts the invariant of settlement: every admitted call ended in exactly one `Settle`
-    /// or `Release` (never zero, never two), and nothing else ended.
+    /// or `Release` (never zero, never two) at the ledger that admitted it, and nothing else
+    /// ended.
     fn assert_each_admitted_call_ended_once(&self) {
-        let endings = self.endings();
-        for (reservation_id, _) in self.admitted() {
-            let count = endings.iter().filter(|command| ends(command) == reservation_id).count();
-            assert_eq!(count, 1, "reservation {reservation_id} ended {count} times: {endings:?}");
+        let sent = self.ledgers.sent();
+        let endings: Vec<(&str, u64)> = sent
+            .iter()
+            .filter(|sent| matches!(sent.command, Command::Settle { .. } | Command::Release { .. }))
+            .map(|sent| (sent.object.as_str(), ends(&sent.command)))
+            .collect();
+        let admitted: Vec<(&str, u64)> = sent
+            .iter()
+            .filter_map(|sent| match (&sent.command, &sent.outcome) {
+                (Command::Admit { .. }, Outcome::Replied(Reply::Admitted { reservation_id, .. })) => {
+                    Some((sent.object.as_str(), *reservation_id))
+                }
+                _ => None,
+            })
+            .collect();
+        for call in &admitted {
+            let count = endings.iter().filter(|ending| *ending == call).count();
+            assert_eq!(count, 1, "reservation {call:?} ended {count} times: {endings:?}");
         }
-        assert_eq!(endings.len(), self.admitted().len(), "{endings:?}");
+        assert_eq!(endings.len(), admitted.len(), "{endings:?}");
     }
 }
 
@@ -356,6 +380,239 @@ fn a_model_list_is_filtered_and_settled() {
     assert!(body.contains(r#""gpt-4o""#) && !body.contains("gpt-4o-mini"), "{body}");
     assert!(matches!(world.endings()[..], [Command::Settle { .. }]));
     world.assert_each_admitted_call_ended_once();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organisations.
+
+/// Two master keys: the deployment's, and one it does not hold.
+const MASTER_KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const OTHER_MASTER_KEY: &str = "k9:q83vEjRWeJASNFZ4kBI0VniQEjRWeJASNFZ4kBI0Vng=";
+const SECRET_A: &str = "sk-ant-org-a-0123456789-plaintext-AAAA";
+const SECRET_B: &str = "sk-ant-org-b-0123456789-plaintext-BBBB";
+const KEY_A: &str = "tk_org_a_key";
+const KEY_B: &str = "tk_org_b_key";
+
+fn keyring(text: &str) -> Keyring {
+    Keyring::parse(text).unwrap()
+}
+
+/// `secret` stored as organisation `org_id`'s Anthropic credential `main`, sealed with
+/// `master_key`, sent to `base_url` (else Anthropic's public API).
+fn credential(org_id: &str, secret: &str, base_url: Option<&str>, master_key: &str) -> StoredCredential {
+    let input = CredentialInput {
+        provider: Provider::Anthropic,
+        secret: secret.to_owned(),
+        base_url: base_url.map(str::to_owned),
+    };
+    let slot = Slot { org_id, name: "main" };
+    let mut random = |bytes: &mut [u8]| bytes.fill(7);
+    StoredCredential::seal(
+        input.validate(BaseUrlPolicy::HttpsOnly).unwrap(),
+        slot,
+        &keyring(master_key),
+        1,
+        None,
+        &mut random,
+    )
+}
+
+/// Organisation `id`'s record: one group serving `models` with its credential `main`.
+fn org(id: &str, models: &str, credential: StoredCredential) -> OrgRecord {
+    let routing = format!(
+        r#"{{"groups":[{{"name":"own","models":["{models}"],"targets":[{{"family":"anthropic","credential":"main"}}]}}]}}"#
+    );
+    OrgRecord {
+        id: id.to_owned(),
+        status: OrgStatus::Active,
+        jurisdiction: None,
+        routing: Some(RoutingConfig::from_org_json(&routing).unwrap()),
+        credentials: BTreeMap::from([("main".to_owned(), credential)]),
+    }
+}
+
+/// A world with organisations `org_a` (in the EU, its credential sent to `a.example`) and
+/// `org_b` (its credential sent to Anthropic), each with a key of id `k1`: [`KEY_A`], [`KEY_B`].
+fn two_organisations(pool: &LocalPool) -> World {
+    let world = World::new(pool, "{}");
+    let org_a = org("org_a", "claude-*", credential("org_a", SECRET_A, Some("https://a.example/v1"), MASTER_KEY));
+    let org_b = org("org_b", "*", credential("org_b", SECRET_B, None, MASTER_KEY));
+    world.keys.insert_org("org_a", &serde_json::to_string(&org_a).unwrap());
+    world.keys.insert_org("org_b", &serde_json::to_string(&org_b).unwrap());
+    world.keys.insert(KEY_A, &record("{}", r#","org":"org_a","jurisdiction":"eu""#));
+    world.keys.insert(KEY_B, &record("{}", r#","org":"org_b""#));
+    world
+}
+
+fn message_with(key: &str) -> ClientRequest<Vec<u8>> {
+    let mut call = message();
+    call.headers[0].1 = key.to_owned();
+    call
+}
+
+/// The call's answer status, after reading a streamed body to its end.
+fn answered(world: &World, pool: &mut LocalPool, call: ClientRequest<Vec<u8>>) -> Result<u16, (u16, &'static str)> {
+    let answer = world.call(pool, call, NOW_MS)?;
+    let status = answer.status;
+    read_to_end(pool, streamed(answer));
+    pool.run_until_stalled();
+    Ok(status)
+}
+
+/// Whether any log line the runtime collected holds a plaintext credential.
+fn logs_hold_a_secret(world: &World) -> bool {
+    world.runtime.lines().iter().any(|line| line.contains(SECRET_A) || line.contains(SECRET_B))
+}
+
+#[test]
+fn each_key_reaches_its_own_organisations_routing_credential_and_ledger() {
+    let mut pool = LocalPool::new();
+    let world = two_organisations(&pool);
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM)), Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(answered(&world, &mut pool, message_with(KEY_A)), Ok(200));
+    assert_eq!(answered(&world, &mut pool, message_with(KEY_B)), Ok(200));
+
+    let sent = world.upstream.sent();
+    let seen: Vec<(&str, Option<&str>)> = sent
+        .iter()
+        .map(|request| {
+            let credential = request.headers.iter().find(|(name, _)| name == "x-api-key");
+            (request.url.as_str(), credential.map(|(_, value)| value.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("https://a.example/v1/messages", Some(SECRET_A)), ("https://api.anthropic.com/v1/messages", Some(SECRET_B))]
+    );
+    let mut objects: Vec<(String, Option<Jurisdiction>)> =
+        world.ledgers.sent().into_iter().map(|sent| (sent.object, sent.jurisdiction)).collect();
+    objects.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        objects,
+        [
+            ("org_a/k1".to_owned(), Some(Jurisdiction::Eu)),
+            ("org_a/k1".to_owned(), Some(Jurisdiction::Eu)),
+            ("org_b/k1".to_owned(), None),
+            ("org_b/k1".to_owned(), None),
+        ],
+        "an admission and a settle each"
+    );
+    world.assert_each_admitted_call_ended_once();
+    assert!(!logs_hold_a_secret(&world), "{:?}", world.runtime.lines());
+
+    // Each organisation's routing: `org_a` serves claude-* only, `org_b` everything.
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    let other_model = |key| {
+        let mut call = message_with(key);
+        call.body = MESSAGE.replace("claude-sonnet-4", "mistral-large").into_bytes();
+        call
+    };
+    assert_eq!(world.call(&mut pool, other_model(KEY_A), NOW_MS).err(), Some((404, "model_not_found")));
+    assert_eq!(answered(&world, &mut pool, other_model(KEY_B)), Ok(200));
+}
+
+#[test]
+fn an_organisation_without_routing_uses_the_platforms_routing_and_secrets() {
+    let mut pool = LocalPool::new();
+    let world = two_organisations(&pool);
+    let platform_routed =
+        OrgRecord { routing: None, ..org("org_a", "*", credential("org_a", SECRET_A, None, MASTER_KEY)) };
+    world.keys.insert_org("org_a", &serde_json::to_string(&platform_routed).unwrap());
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(answered(&world, &mut pool, message_with(KEY_A)), Ok(200));
+    let sent = world.upstream.sent();
+    assert_eq!(sent[0].url, "https://first.example/anthropic/v1/messages");
+    assert!(sent[0].headers.contains(&("x-api-key".to_owned(), fake_credential("FIRST"))));
+}
+
+#[test]
+fn a_suspended_organisations_keys_are_refused_before_the_ledger() {
+    let mut pool = LocalPool::new();
+    let world = two_organisations(&pool);
+    let suspended = OrgRecord {
+        status: OrgStatus::Suspended,
+        ..org("org_a", "*", credential("org_a", SECRET_A, None, MASTER_KEY))
+    };
+    world.keys.insert_org("org_a", &serde_json::to_string(&suspended).unwrap());
+    assert_eq!(world.call(&mut pool, message_with(KEY_A), NOW_MS).err(), Some((403, "organisation_suspended")));
+    assert!(world.ledgers.sent().is_empty());
+    assert!(world.upstream.sent().is_empty());
+    // The other organisation is served.
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(answered(&world, &mut pool, message_with(KEY_B)), Ok(200));
+}
+
+#[test]
+fn a_missing_or_unreadable_organisation_record_admits_nothing() {
+    let stored_secret_target = r#"{"id":"org_a","status":"active","routing":{"groups":[{"name":"g","models":["*"],
+        "targets":[{"family":"anthropic","base_url":"https://attacker.example","credential_secret":"UPSTREAM_API_KEY"}]}]}}"#;
+    let cases = [
+        (None, (401, "invalid_api_key")),
+        (Some(r#"{"id":"org_b","status":"active"}"#), (500, "invalid_org_record")),
+        (Some(r#"{"id":"org_a","status":"paused"}"#), (500, "invalid_org_record")),
+        (Some(stored_secret_target), (500, "invalid_org_record")),
+    ];
+    for (stored, refusal) in cases {
+        let mut pool = LocalPool::new();
+        let world = World::new(&pool, "{}");
+        if let Some(stored) = stored {
+            world.keys.insert_org("org_a", stored);
+        }
+        world.keys.insert(KEY_A, &record("{}", r#","org":"org_a""#));
+        assert_eq!(world.call(&mut pool, message_with(KEY_A), NOW_MS).err(), Some(refusal), "{stored:?}");
+        assert!(world.ledgers.sent().is_empty() && world.upstream.sent().is_empty(), "{stored:?}");
+    }
+}
+
+#[test]
+fn a_key_from_before_organisations_is_served_as_before() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(answered(&world, &mut pool, message()), Ok(200));
+    assert_eq!(world.keys.lookups(), 1, "nothing but the key record is read");
+    assert!(world.ledgers.sent().iter().all(|sent| sent.object == "k1" && sent.jurisdiction.is_none()));
+    assert!(world.upstream.sent()[0].headers.contains(&("x-api-key".to_owned(), fake_credential("FIRST"))));
+}
+
+#[test]
+fn a_credential_that_cannot_be_opened_forwards_nothing_and_releases_its_reservation() {
+    let sealed_elsewhere = [
+        // Sealed with a master key the deployment does not hold.
+        credential("org_a", SECRET_A, None, OTHER_MASTER_KEY),
+        // Sealed for another organisation and copied here.
+        credential("org_b", SECRET_A, None, MASTER_KEY),
+    ];
+    let mut cases: Vec<(StoredCredential, bool)> = sealed_elsewhere.into_iter().map(|c| (c, true)).collect();
+    // A good credential, but the deployment has no keyring.
+    cases.push((credential("org_a", SECRET_A, None, MASTER_KEY), false));
+    for (stored, with_keyring) in cases {
+        let mut pool = LocalPool::new();
+        let mut world = two_organisations(&pool);
+        if !with_keyring {
+            world.keyring = None;
+        }
+        world.keys.insert_org("org_a", &serde_json::to_string(&org("org_a", "*", stored)).unwrap());
+        let refused = world.call(&mut pool, message_with(KEY_A), NOW_MS);
+        let error =
+            pool.run_until(world.gateway().call(message_with(KEY_A), world.client_gone.wait(), NOW_MS)).err().unwrap();
+        pool.run_until_stalled();
+        assert_eq!(refused.err(), Some((500, "upstream_credential_missing")));
+        assert_eq!(error.message, "The upstream credential for this call cannot be used.");
+        assert!(world.upstream.sent().is_empty(), "nothing forwarded");
+        assert!(
+            matches!(world.endings()[..], [Command::Release { .. }, Command::Release { .. }]),
+            "{:?}",
+            world.endings()
+        );
+        world.assert_each_admitted_call_ended_once();
+        let lines = world.runtime.lines();
+        assert!(
+            lines.iter().any(|line| line.contains("organisation org_a: credential 'main' cannot be used")),
+            "{lines:?}"
+        );
+        assert!(!logs_hold_a_secret(&world), "{lines:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -563,6 +563,7 @@ fn call(
         upstream: &upstream,
         runtime: &world.runtime,
         routing: &world.routing,
+        keyring: None,
         pricing: &world.pricing,
         upstream_timeout_ms: 1_000,
         unknown_members: UnknownMembers::Pass,
@@ -634,15 +635,15 @@ impl Oracle {
             };
             match (&sent.command, applied) {
                 (Command::Admit { secret_version, ask, .. }, Some((Reply::Admitted { reservation_id, .. }, lost))) => {
-                    self.admit(&sent.key_id, *secret_version, *ask, now_ms)?;
-                    let id = (sent.key_id.clone(), *reservation_id);
+                    self.admit(&sent.object, *secret_version, *ask, now_ms)?;
+                    let id = (sent.object.clone(), *reservation_id);
                     self.open.insert(id.clone(), (*ask, lost));
                     admitted_now.push(id);
                     tally.admitted += 1;
                     tally.orphaned += u64::from(lost);
                 }
                 (Command::Settle { reservation_id, .. } | Command::Release { reservation_id }, applied) => {
-                    let id = (sent.key_id.clone(), *reservation_id);
+                    let id = (sent.object.clone(), *reservation_id);
                     let count = self.endings.entry(id.clone()).or_default();
                     *count += 1;
                     if *count > 1 {
@@ -659,7 +660,7 @@ impl Oracle {
                             return Err(format!("{:?} of a reservation not open", sent.command));
                         }
                         if let Command::Settle { actual, .. } = &sent.command {
-                            self.keys.get_mut(&sent.key_id).unwrap().committed_micros += actual.cost_micros;
+                            self.keys.get_mut(&sent.object).unwrap().committed_micros += actual.cost_micros;
                         }
                     }
                 }

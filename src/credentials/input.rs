@@ -8,6 +8,7 @@
 
 use super::secret::Secret;
 use crate::error::{ApiError, Code};
+use crate::family::Family;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use url::Url;
@@ -33,6 +34,27 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// The API family its upstream speaks.
+    pub fn family(self) -> Family {
+        match self {
+            Provider::OpenAi | Provider::OpenAiCompatible => Family::OpenAi,
+            Provider::Anthropic => Family::Anthropic,
+            Provider::Gemini => Family::Gemini,
+        }
+    }
+
+    /// Where a credential without its own `base_url` is sent: the provider's public API (its
+    /// family's base, as routing targets write it). `None` for `openai_compatible`, whose
+    /// credentials always carry a base URL.
+    pub fn public_base_url(self) -> Option<&'static str> {
+        match self {
+            Provider::OpenAi => Some("https://api.openai.com/v1"),
+            Provider::Anthropic => Some("https://api.anthropic.com/v1"),
+            Provider::Gemini => Some("https://generativelanguage.googleapis.com/v1beta"),
+            Provider::OpenAiCompatible => None,
+        }
+    }
+
     /// The name it is written with (the same as its JSON form).
     pub fn name(self) -> &'static str {
         match self {

@@ -70,7 +70,7 @@ mod stored;
 
 pub use input::{check_name, BaseUrlPolicy, CredentialInput, Provider, ValidCredential};
 pub use keyring::{Keyring, KeyringError};
-pub use sealing::{open_bytes, seal_bytes, CredentialError, Sealed};
+pub use sealing::{open_bytes, seal_bytes, unusable_credential, CredentialError, Sealed};
 pub use secret::Secret;
 pub use stored::{audit_change, CredentialView, Slot, StoredCredential, CREDENTIAL_FORMAT};
 

@@ -105,8 +105,14 @@ impl std::error::Error for CredentialError {}
 
 impl From<CredentialError> for ApiError {
     fn from(_: CredentialError) -> ApiError {
-        ApiError::new(Code::UpstreamCredentialMissing, "The upstream credential for this call cannot be used.")
+        unusable_credential()
     }
+}
+
+/// The answer to a call whose stored credential cannot be used, whatever the reason (which
+/// the caller logs): 500 `upstream_credential_missing`, with no detail.
+pub fn unusable_credential() -> ApiError {
+    ApiError::new(Code::UpstreamCredentialMissing, "The upstream credential for this call cannot be used.")
 }
 
 /// `secret` sealed with the keyring's primary key for `binding`.

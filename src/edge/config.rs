@@ -7,11 +7,16 @@
 //! - `UPSTREAM_IDLE_TIMEOUT_MS`: how long an upstream's answer body may send nothing before it
 //!   is ended and the call settled as cut short (default 60000).
 //! - `STRICT_BODY_MEMBERS`: `true` refuses body members the gateway's tables do not know.
+//! - `CREDENTIALS_KEYS` (a secret): the master keys of organisations' stored credentials
+//!   ([`crate::credentials::Keyring`]). Optional: without it (or when it cannot be parsed, the
+//!   reason logged once per isolate) calls of an organisation with its own routing fail with
+//!   500 `upstream_credential_missing`, and every other call is served.
 //!
 //! Vars cannot change while an isolate lives (a change is a new deployment), so the parsed
 //! configuration is kept; a configuration that fails to parse is reported on every request
 //! (500 with the reason) until it is fixed, and never cached.
 
+use crate::credentials::Keyring;
 use crate::edge::respond::logged;
 use crate::error::{ApiError, Code};
 use crate::gateway::members::UnknownMembers;
@@ -34,6 +39,7 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     pub upstream_idle_timeout_ms: u64,
     pub unknown_members: UnknownMembers,
+    pub keyring: Option<Keyring>,
 }
 
 thread_local! {
@@ -80,6 +86,20 @@ impl Config {
             Some("true") => UnknownMembers::Refuse,
             _ => UnknownMembers::Pass,
         };
-        Ok(Config { routing, pricing, pricing_json, upstream_timeout_ms, upstream_idle_timeout_ms, unknown_members })
+        Ok(Config {
+            routing,
+            pricing,
+            pricing_json,
+            upstream_timeout_ms,
+            upstream_idle_timeout_ms,
+            unknown_members,
+            keyring: keyring(env),
+        })
     }
+}
+
+/// The keyring of `CREDENTIALS_KEYS`, if it is set and parses (the parse error names no key).
+fn keyring(env: &Env) -> Option<Keyring> {
+    let text = env.secret("CREDENTIALS_KEYS").ok()?.to_string();
+    Keyring::parse(&text).map_err(|e| worker::console_error!("configuration: {e}")).ok()
 }

@@ -1,15 +1,19 @@
-//! `KeyLedger`, the Durable Object that holds one key's counters (one object per key id).
+//! `KeyLedger`, the Durable Object that holds one key's counters (one object per key, named
+//! `<org_id>/<key_id>`, or by the key id alone for a key from before organisations:
+//! [`naming::ledger_object`]).
 //!
 //! Flow of a call: read the command → one synchronous step of the pure [`KeyState`] (no `.await`
 //! between reading the state and writing it back, so concurrent calls cannot interleave inside
 //! it) → persist the state as one SQLite row and queue any spend events, as `usage.*` webhook
 //! events, in the same step → answer. Queued events reach the outbox through the object's
-//! alarm ([`PendingEvents`]), retried until the outbox has them.
+//! alarm ([`PendingEvents`]), retried until its organisation's outbox has them (the organisation
+//! read from the object's own name: [`naming::ledger_object_owner`]).
 //! The state is loaded from SQLite once per object instance and then kept in memory.
 
 use super::outbox::{new_event_id, PendingEvents};
 use crate::events::usage_event;
 use crate::ledger::{Command, Handled, KeyState};
+use crate::naming;
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
@@ -18,7 +22,7 @@ pub struct KeyLedger {
     sql: SqlStorage,
     state: RefCell<Option<KeyState>>,
     pending: PendingEvents,
-    /// The key id this object was named by (its events name it).
+    /// The id of the key this object counts for (its events name it).
     key_id: String,
     env: Env,
 }
@@ -79,9 +83,10 @@ impl DurableObject for KeyLedger {
         let sql = state.storage().sql();
         sql.exec("CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY, json TEXT NOT NULL)", None)
             .expect("create state table");
-        let pending = PendingEvents::open(&state).expect("create the pending events table");
-        let key_id = state.id().name().unwrap_or_else(|| state.id().to_string());
-        KeyLedger { sql, state: RefCell::new(None), pending, key_id, env }
+        let object = state.id().name().unwrap_or_else(|| state.id().to_string());
+        let (org_id, key_id) = naming::ledger_object_owner(&object);
+        let pending = PendingEvents::open_for(&state, org_id).expect("create the pending events table");
+        KeyLedger { sql, state: RefCell::new(None), pending, key_id: key_id.to_owned(), env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {

@@ -1,12 +1,14 @@
-//! The [`KeyStore`] adapter: key records from the `KEYS` KV namespace, cached at the edge.
+//! The [`KeyStore`] adapter: key and organisation records from the `KEYS` KV namespace, cached
+//! at the edge.
 
 use crate::gateway::ports::{KeyStore, Unreachable};
 use worker::Env;
 
-/// How long an edge location may serve a key record from its cache: 30 s, KV's minimum. A change
-/// to a key's model rules, IP allowlist, routing groups or expiry reaches every edge within this
-/// plus KV's own propagation (up to ~60 s). Revocation and limits do not wait for it: the key's
-/// key ledger refuses revoked secrets and enforces the control plane's pushed limits at once.
+/// How long an edge location may serve a key or organisation record from its cache: 30 s, KV's
+/// minimum. A change to a key's model rules, IP allowlist, routing groups or expiry, or to its
+/// organisation's status, routing or credentials, reaches every edge within this plus KV's own
+/// propagation (up to ~60 s). Revocation and limits do not wait for it: the key's key ledger
+/// refuses revoked secrets and enforces the control plane's pushed limits at once.
 const KEY_RECORD_CACHE_TTL_S: u64 = 30;
 
 pub struct KvKeyStore<'a>(pub &'a Env);

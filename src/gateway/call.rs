@@ -3,22 +3,27 @@
 //!
 //! 1. route: method and path → [`Route`], or 404/405 (before the key is looked at);
 //! 2. authenticate: the family's key header → its record in the [`KeyStore`] → [`KeyPolicy`];
-//!    no key or an unknown one → 401, the store unreachable → 503 `key_store_unavailable`;
+//!    no key or an unknown one → 401, the store unreachable → 503 `key_store_unavailable`; then
+//!    the key's [`Organisation`] (its record, when the key names one): a suspended one → 403
+//!    `organisation_suspended`; it decides the routing and where credentials come from;
 //! 3. read and inspect the body (413 past [`MAX_BODY_BYTES`], 400 when malformed);
 //! 4. authorize (status, expiry, client IP, models, routing) and meter (the reservation asked
 //!    for) → 401/403 without asking the ledger;
 //! 5. a refusal this isolate holds for the key is repeated without asking the ledger;
-//! 6. admit: the key's ledger reserves or refuses (429, 401 for a revoked secret); unreachable →
+//! 6. admit: the key's ledger (at its [`LedgerAddress`]: named with its organisation, in its
+//!    jurisdiction) reserves or refuses (429, 401 for a revoked secret); unreachable →
 //!    503 `ledger_unavailable` and nothing is forwarded;
 //! 7. open the [`settlement`] and hand its task to the runtime: from here
 //!    every way the call ends sends exactly one `Settle` or `Release`;
-//! 8. forward to the routing targets in order ([`fallback`]);
+//! 8. forward to the routing targets in order ([`fallback`]), each with its credential
+//!    ([`crate::gateway::upstream_credentials`]);
 //! 9. answer: an upstream 5xx/401/403 → 502 (released); a model list → filtered and settled;
 //!    anything else → streamed through the [`MeteredBody`], settled when it ends.
 //!
 //! Tested on the host through fakes of every port: `tests/gateway_flow.rs` (the order of the
 //! checks, held refusals, and the fault table of every ending).
 
+use crate::credentials::Keyring;
 use crate::error::{ApiError, Code};
 use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use crate::gateway::fallback::{self, Call};
@@ -29,10 +34,12 @@ use crate::gateway::members::UnknownMembers;
 use crate::gateway::metered_body::MeteredBody;
 use crate::gateway::metering::{Ending, Metering};
 use crate::gateway::models_list::filter_models_list;
-use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, RequestBody, Runtime, Upstream};
+use crate::gateway::organisation::{key_store_unavailable, unknown_key, Organisation};
+use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Upstream};
 use crate::gateway::request::{inspect, MAX_BODY_BYTES};
 use crate::gateway::route::{classify, Endpoint, Route};
 use crate::gateway::settlement::{self, Meter, SharedMeter};
+use crate::gateway::upstream_credentials::CredentialSource;
 use crate::gateway::upstream_errors;
 use crate::ledger::{Command, Refusal, Reply};
 use crate::limits::Headroom;
@@ -43,13 +50,17 @@ use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::future::Future;
 
-/// The gateway of one isolate: its ports and the organisation's configuration.
+/// The gateway of one isolate: its ports and the platform's configuration.
 pub struct Gateway<'a, K, L, U, R> {
     pub keys: &'a K,
     pub ledgers: &'a L,
     pub upstream: &'a U,
     pub runtime: &'a R,
+    /// The platform's routing, for keys whose organisation has none of its own.
     pub routing: &'a RoutingConfig,
+    /// The master keys of stored credentials (`CREDENTIALS_KEYS`); `None` when unset or
+    /// unreadable, so that calls needing one fail (500) and the others are served.
+    pub keyring: Option<&'a Keyring>,
     pub pricing: &'a Pricing,
     pub upstream_timeout_ms: u64,
     /// Whether body members the gateway's tables do not know pass or are refused (strict mode).
@@ -68,20 +79,24 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let route = classify(&request.method, &request.path)?;
         let policy = self.authenticate(&request.headers, &route).await?;
         let record = policy.record();
+        let organisation = Organisation::of_key(self.keys, self.runtime, record).await?;
+        let routing = organisation.routing(self.routing);
         let body = read_body(request.body, &route).await?;
         let mut facts = inspect(&route, &body)?;
         let call_facts = CallFacts::new(&route, &facts, header(&request.headers, "cf-connecting-ip"));
-        let resolved = authorize(&policy, &call_facts, self.routing, now_ms)?;
+        let resolved = authorize(&policy, &call_facts, routing, now_ms)?;
+        let credentials = organisation.credentials(self.keyring);
         if !record.rules.limits.spend.is_empty() {
-            refuse_unmetered_targets(&resolved.targets)?;
+            refuse_unmetered_targets(&resolved.targets, &credentials)?;
         }
         let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
         let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, price, self.unknown_members)?;
 
-        if let Some(held) = self.held_refusals.borrow().get(&record.id, now_ms) {
+        let address = LedgerAddress::of(record);
+        if let Some(held) = self.held_refusals.borrow().get(&address.object, now_ms) {
             return Ok(Answer::refusal(&held.error));
         }
-        let ledger = self.ledgers.ledger(&record.id).map_err(|_| ledger_unavailable())?;
+        let ledger = self.ledgers.ledger(&address).map_err(|_| ledger_unavailable())?;
         let admit = Command::Admit {
             secret_version: record.secret_version,
             limits: record.rules.limits.clone(),
@@ -93,7 +108,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             Reply::Refused(Refusal { error, hold_until_ms }) => {
                 let answer = Answer::refusal(&error);
                 if let Some(until_ms) = hold_until_ms {
-                    self.held_refusals.borrow_mut().hold(&record.id, Held { until_ms, error }, now_ms);
+                    self.held_refusals.borrow_mut().hold(&address.object, Held { until_ms, error }, now_ms);
                 }
                 return Ok(answer);
             }
@@ -119,6 +134,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             body: &body,
             query: request.query.as_deref(),
             client_headers: &request.headers,
+            credentials,
             timeout_ms: self.upstream_timeout_ms,
         };
         // Any early return from here drops `settlement`, which releases the reservation — unless
@@ -137,7 +153,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
 
         if matches!(route.endpoint, Endpoint::ModelsList) && status == 200 {
             let body = read_whole(upstream.body).await.ok_or_else(|| upstream_errors::unusable(status))?;
-            let visible = |name: &str| visible_models(&policy, self.routing, route.family, [name]).next().is_some();
+            let visible = |name: &str| visible_models(&policy, routing, route.family, [name]).next().is_some();
             let filtered =
                 filter_models_list(route.family, &body, visible).ok_or_else(|| upstream_errors::unusable(status))?;
             settlement.end(Ending::Answered { status, usage: None, complete: false });
@@ -158,15 +174,8 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
                 "No API key provided. Send your team key as 'Authorization: Bearer <key>' (or x-api-key on /anthropic, x-goog-api-key on /gemini).",
             )
         })?;
-        let record = self
-            .keys
-            .get(&record_name(key))
-            .await
-            .map_err(|_| {
-                ApiError::new(Code::KeyStoreUnavailable, "The key store cannot be reached; retry shortly.")
-                    .with_retry_after(1)
-            })?
-            .ok_or_else(|| ApiError::new(Code::InvalidApiKey, "Incorrect API key provided."))?;
+        let record =
+            self.keys.get(&record_name(key)).await.map_err(|_| key_store_unavailable())?.ok_or_else(unknown_key)?;
         KeyPolicy::from_json(&record).map_err(|invalid| {
             self.runtime.error(&format!("key record {} is invalid: {invalid}", invalid.key_id));
             ApiError::from(invalid)
@@ -214,13 +223,13 @@ pub fn ledger_unavailable() -> ApiError {
 
 /// A key with a spend cap may only reach targets whose bill its reservation bounds
 /// ([`Target::is_metered`]): every target it could be sent to, fallbacks included.
-fn refuse_unmetered_targets(targets: &[&Target]) -> Result<(), ApiError> {
-    match targets.iter().find(|target| !target.is_metered()) {
+fn refuse_unmetered_targets(targets: &[&Target], credentials: &CredentialSource) -> Result<(), ApiError> {
+    match targets.iter().find(|target| !target.is_metered(credentials.base_url(target))) {
         Some(target) => Err(ApiError::new(
             Code::TargetNotMetered,
             format!(
                 "This key has a spend limit and its routing group reaches '{}', an upstream whose billing teamkeys does not model (it may ignore the output cap). Ask an operator to mark the target metered, or use a key without a spend limit.",
-                target.base_url
+                target
             ),
         )),
         None => Ok(()),

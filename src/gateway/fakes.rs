@@ -2,10 +2,12 @@
 //! of the whole flow (`tests/gateway_flow.rs`). Built with `cfg(test)` or the `test-util`
 //! feature only.
 //!
-//! - [`FakeKeyStore`]: records by plaintext key; knob: unreachable.
-//! - [`FakeKeyLedgers`]: the real [`KeyState`] per key id, in memory, recording every command
-//!   sent and what became of it; knobs: unreachable, or the write fails after applying (the
-//!   state changed but the reply is lost), at admission or at settlement.
+//! - [`FakeKeyStore`]: key records by plaintext key, organisation records by id; knob:
+//!   unreachable.
+//! - [`FakeKeyLedgers`]: the real [`KeyState`] per ledger object, in memory, recording every
+//!   command sent, to which object in which jurisdiction, and what became of it; knobs:
+//!   unreachable, or the write fails after applying (the state changed but the reply is lost),
+//!   at admission or at settlement.
 //! - [`FakeUpstream`]: answers scripted per call (a JSON or SSE body in chunks, any status),
 //!   or a connect error, or a timeout; an answer may wait for a [`Signal`] and its body may be
 //!   cut after some bytes. Records every request it was sent.
@@ -14,12 +16,14 @@
 
 use crate::error::ApiError;
 use crate::gateway::ports::{
-    KeyLedger, KeyLedgers, KeyStore, RequestBody, Runtime, Unreachable, Upstream, UpstreamAnswer, UpstreamFailure,
-    UpstreamRequest,
+    KeyLedger, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Unreachable, Upstream, UpstreamAnswer,
+    UpstreamFailure, UpstreamRequest,
 };
 use crate::gateway::request::body_too_large;
 use crate::ledger::{Command, KeyState, Reply};
+use crate::naming;
 use crate::policy::key_hash::record_name;
+use crate::policy::Jurisdiction;
 use futures_util::Stream;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -67,7 +71,7 @@ impl RequestBody for Vec<u8> {
     }
 }
 
-/// Key records by record name.
+/// Key and organisation records by record name.
 #[derive(Default)]
 pub struct FakeKeyStore {
     records: RefCell<HashMap<String, Vec<u8>>>,
@@ -80,6 +84,11 @@ impl FakeKeyStore {
     /// Stores `record` (a key record's JSON) under the name of the plaintext `key`.
     pub fn insert(&self, key: &str, record: &str) {
         self.records.borrow_mut().insert(record_name(key), record.as_bytes().to_vec());
+    }
+
+    /// Stores `record` (an organisation record's JSON) as organisation `org_id`'s.
+    pub fn insert_org(&self, org_id: &str, record: &str) {
+        self.records.borrow_mut().insert(naming::org_record(org_id), record.as_bytes().to_vec());
     }
 
     /// How many lookups were made (failed ones included).
@@ -139,12 +148,14 @@ pub enum Outcome {
 /// One command sent to a key's ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
-    pub key_id: String,
+    /// The ledger object's name.
+    pub object: String,
+    pub jurisdiction: Option<Jurisdiction>,
     pub command: Command,
     pub outcome: Outcome,
 }
 
-/// The key ledgers of every key, sharing one clock.
+/// The key ledgers of every key, by object name, sharing one clock.
 #[derive(Clone, Default)]
 pub struct FakeKeyLedgers(Rc<LedgersState>);
 
@@ -182,24 +193,24 @@ impl FakeKeyLedgers {
         self.0.sent.borrow()[count..].to_vec()
     }
 
-    /// Applies `command` to key `key_id`'s state directly (as the control plane would).
-    pub fn apply(&self, key_id: &str, command: Command) -> Reply {
+    /// Applies `command` to the state of ledger `object` directly (as the control plane would).
+    pub fn apply(&self, object: &str, command: Command) -> Reply {
         let mut states = self.0.states.borrow_mut();
-        states.entry(key_id.to_owned()).or_default().handle(command, self.0.now_ms.get()).reply
+        states.entry(object.to_owned()).or_default().handle(command, self.0.now_ms.get()).reply
     }
 }
 
 impl KeyLedgers for FakeKeyLedgers {
     type Ledger = FakeKeyLedger;
 
-    fn ledger(&self, key_id: &str) -> Result<FakeKeyLedger, Unreachable> {
-        Ok(FakeKeyLedger { key_id: key_id.to_owned(), ledgers: self.clone() })
+    fn ledger(&self, address: &LedgerAddress) -> Result<FakeKeyLedger, Unreachable> {
+        Ok(FakeKeyLedger { address: address.clone(), ledgers: self.clone() })
     }
 }
 
 /// One key's ledger in [`FakeKeyLedgers`].
 pub struct FakeKeyLedger {
-    key_id: String,
+    address: LedgerAddress,
     ledgers: FakeKeyLedgers,
 }
 
@@ -209,10 +220,17 @@ impl KeyLedger for FakeKeyLedger {
         let fault = state.fault.get().filter(|(stage, _)| LedgerStage::of(command) == Some(*stage)).map(|(_, f)| f);
         let outcome = match fault {
             Some(LedgerFault::Unreachable) => Outcome::Unreachable,
-            Some(LedgerFault::ReplyLost) => Outcome::ReplyLost(self.ledgers.apply(&self.key_id, command.clone())),
-            None => Outcome::Replied(self.ledgers.apply(&self.key_id, command.clone())),
+            Some(LedgerFault::ReplyLost) => {
+                Outcome::ReplyLost(self.ledgers.apply(&self.address.object, command.clone()))
+            }
+            None => Outcome::Replied(self.ledgers.apply(&self.address.object, command.clone())),
         };
-        let sent = Sent { key_id: self.key_id.clone(), command: command.clone(), outcome: outcome.clone() };
+        let sent = Sent {
+            object: self.address.object.clone(),
+            jurisdiction: self.address.jurisdiction,
+            command: command.clone(),
+            outcome: outcome.clone(),
+        };
         state.sent.borrow_mut().push(sent);
         match outcome {
             Outcome::Replied(reply) => Ok(reply),

@@ -1,17 +1,20 @@
 //! Forwarding a checked call to its routing group's targets, in order.
 //!
-//! For each target: the body (model renamed by the target's `model_map`, usage requested on
-//! OpenAI streams; built once per target), the client's forwardable headers plus the target's
+//! For each target: its [`Destination`] (base URL and credential, from the call's
+//! [`CredentialSource`]), the body (model renamed by the target's `model_map`, usage requested
+//! on OpenAI streams; built once per target), the client's forwardable headers plus the
 //! credential in the family's header, the query without any `key` parameter. A failure to build
-//! or send, a 5xx or a 429 moves on to the next target; the last target's answer is final.
-//! No credential or no target → 500; a request that got no answer is mapped by
-//! [`upstream_errors::failed`] (an upstream 5xx, by the caller through the same module).
+//! or send, a credential that cannot be used, a 5xx or a 429 moves on to the next target; the
+//! last target's answer is final. No credential or no target → 500; a request that got no
+//! answer is mapped by [`upstream_errors::failed`] (an upstream 5xx, by the caller through the
+//! same module).
 
 use crate::error::{ApiError, Code};
 use crate::gateway::forwarding::{credential_header, forwarded_query, forwarded_request_header};
 use crate::gateway::ports::{Runtime, Upstream, UpstreamAnswer, UpstreamRequest};
 use crate::gateway::request::{forward_body, RequestFacts};
 use crate::gateway::route::Route;
+use crate::gateway::upstream_credentials::{CredentialSource, Destination};
 use crate::gateway::upstream_errors;
 use crate::policy::Target;
 use std::borrow::Cow;
@@ -24,6 +27,8 @@ pub struct Call<'a> {
     pub query: Option<&'a str>,
     /// Lower-case names.
     pub client_headers: &'a [(String, String)],
+    /// Where the targets' credentials come from.
+    pub credentials: CredentialSource<'a>,
     pub timeout_ms: u64,
 }
 
@@ -37,12 +42,13 @@ pub async fn forward<U: Upstream>(
     let mut last_error = None;
     for (index, target) in targets.iter().enumerate() {
         let is_last = index + 1 == targets.len();
-        match attempt(upstream, call, target).await {
+        match attempt(upstream, runtime, call, target).await {
             Ok(answer) if is_last || !retryable(answer.status) => return Ok(answer),
-            Ok(answer) => runtime
-                .warn(&format!("upstream {} answered {}; trying the next target", target.base_url, answer.status)),
+            Ok(answer) => {
+                runtime.warn(&format!("upstream {target} answered {}; trying the next target", answer.status))
+            }
             Err(error) => {
-                runtime.warn(&format!("upstream {}: {}", target.base_url, error.message));
+                runtime.warn(&format!("upstream {target}: {}", error.message));
                 last_error = Some(error);
             }
         }
@@ -57,27 +63,20 @@ fn retryable(status: u16) -> bool {
 
 async fn attempt<U: Upstream>(
     upstream: &U,
+    runtime: &impl Runtime,
     call: &Call<'_>,
     target: &Target,
 ) -> Result<UpstreamAnswer<U::Body>, ApiError> {
+    let Destination { base_url, credential } = call.credentials.destination(target, upstream, runtime)?;
     let upstream_model = call.facts.model.as_deref().map(|model| target.upstream_model(model));
     let body = forward_body(call.route, call.facts, call.body, upstream_model)?;
     let path = upstream_model.map_or(call.route.upstream_path.as_str().into(), |m| call.route.upstream_path_for(m));
-    let mut url = target.url_for(&path);
+    let mut url = [base_url, path.as_ref()].concat();
     if let Some(query) = forwarded_query(call.query) {
         url.push('?');
         url.push_str(&query);
     }
-    let secret = upstream.credential(&target.credential_secret).ok_or_else(|| {
-        ApiError::new(
-            Code::UpstreamCredentialMissing,
-            format!(
-                "The gateway has no credential for this upstream (secret '{}' is not set).",
-                target.credential_secret
-            ),
-        )
-    })?;
-    let (credential_name, credential_value) = credential_header(target.family, &secret);
+    let (credential_name, credential_value) = credential_header(target.family, credential.expose());
     let mut headers: Vec<(&str, Cow<str>)> = call
         .client_headers
         .iter()

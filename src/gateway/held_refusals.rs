@@ -20,26 +20,27 @@ pub struct Held {
     pub error: ApiError,
 }
 
-/// The refusals held, by key id.
+/// The refusals held, by the name of the key's ledger object (which carries its organisation,
+/// so keys of two organisations never share an entry).
 #[derive(Debug, Default)]
 pub struct HeldRefusals {
     held: HashMap<String, Held>,
 }
 
 impl HeldRefusals {
-    /// The refusal held for `key_id` at `now_ms`, if any.
-    pub fn get(&self, key_id: &str, now_ms: u64) -> Option<&Held> {
-        self.held.get(key_id).filter(|held| now_ms < held.until_ms)
+    /// The refusal held for the ledger `object` at `now_ms`, if any.
+    pub fn get(&self, object: &str, now_ms: u64) -> Option<&Held> {
+        self.held.get(object).filter(|held| now_ms < held.until_ms)
     }
 
-    pub fn hold(&mut self, key_id: &str, refusal: Held, now_ms: u64) {
+    pub fn hold(&mut self, object: &str, refusal: Held, now_ms: u64) {
         if self.held.len() >= MAX_HELD {
             self.held.retain(|_, held| now_ms < held.until_ms);
             if self.held.len() >= MAX_HELD {
                 self.held.clear();
             }
         }
-        self.held.insert(key_id.to_owned(), refusal);
+        self.held.insert(object.to_owned(), refusal);
     }
 }
 

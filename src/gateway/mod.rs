@@ -4,13 +4,15 @@
 //!
 //! A call, step by step ([`call`] runs them, in this order):
 //! 1. [`route`]: which call a request names (unknown routes are refused, never passed through);
-//! 2. authenticate: the key from the family's header, its record from the [`ports::KeyStore`];
+//! 2. authenticate: the key from the family's header, its record from the [`ports::KeyStore`],
+//!    then its [`organisation`]'s record (status, routing, credentials);
 //! 3. [`request`]: what the body says (one parse) and, later, what is sent upstream;
 //! 4. authorize ([`crate::policy`]) and reserve ([`metering`]): pure checks, before any ledger;
 //! 5. [`held_refusals`]: a refusal the isolate may repeat without asking the ledger;
 //! 6. admit: the key's ledger ([`ports::KeyLedger`], the state machine in [`crate::ledger`]);
 //! 7. [`settlement`]: opened at admission; exactly one `Settle` or `Release` per admitted call;
-//! 8. [`fallback`]: the routing targets in order, each request built with [`forwarding`]'s rules;
+//! 8. [`fallback`]: the routing targets in order, each request built with [`forwarding`]'s rules
+//!    and its credential from [`upstream_credentials`];
 //! 9. the answer ([`exchange`]): [`headers`] for the limits, [`models_list`] filtered, or the
 //!    body streamed through the [`metered_body`], which settles when it ends.
 //!
@@ -34,8 +36,10 @@ pub mod members;
 pub mod metered_body;
 pub mod metering;
 pub mod models_list;
+pub mod organisation;
 pub mod ports;
 pub mod request;
 pub mod route;
 pub mod settlement;
+pub mod upstream_credentials;
 pub mod upstream_errors;

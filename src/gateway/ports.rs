@@ -9,6 +9,8 @@
 
 use crate::error::ApiError;
 use crate::ledger::{Command, Reply};
+use crate::naming;
+use crate::policy::{Jurisdiction, KeyRecord};
 use futures_util::Stream;
 use std::borrow::Cow;
 use std::future::Future;
@@ -17,20 +19,40 @@ use std::future::Future;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unreachable;
 
-/// The key records the control plane publishes (KV), by record name
-/// ([`record_name`](crate::policy::key_hash::record_name)).
+/// The records the control plane publishes for the request path (KV) by name: key records
+/// ([`record_name`](crate::policy::key_hash::record_name)) and organisation records
+/// ([`naming::org_record`]).
 pub trait KeyStore {
     /// The record stored under `name`, or `None` when there is none.
     async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Unreachable>;
 }
 
-/// The key ledgers: one per key id (the per-key Durable Object), each the only writer of its
-/// key's counters.
+/// The key ledgers: one per key (the per-key Durable Object), each the only writer of its key's
+/// counters.
 pub trait KeyLedgers {
     type Ledger: KeyLedger + 'static;
 
-    /// The ledger of key `key_id` (stable across rotations, so counters carry over).
-    fn ledger(&self, key_id: &str) -> Result<Self::Ledger, Unreachable>;
+    /// The ledger at `address`.
+    fn ledger(&self, address: &LedgerAddress) -> Result<Self::Ledger, Unreachable>;
+}
+
+/// Where a key's ledger lives: its object's name, which carries the key's organisation
+/// ([`naming::ledger_object`]; stable across rotations, so counters carry over), and the
+/// jurisdiction its organisation's objects are kept in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerAddress {
+    pub object: String,
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+impl LedgerAddress {
+    /// The address of the ledger of the key `record` describes.
+    pub fn of(record: &KeyRecord) -> LedgerAddress {
+        LedgerAddress {
+            object: naming::ledger_object(record.org.as_deref(), &record.id),
+            jurisdiction: record.jurisdiction,
+        }
+    }
 }
 
 /// One key's ledger.

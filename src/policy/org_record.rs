@@ -6,6 +6,7 @@
 //! A versioned document ([`crate::versioned`]). `status` narrows what the organisation's keys
 //! may do, so a reader must never drop it: it is a member of version 1.
 
+use super::routing::deserialize_org_routing;
 use super::RoutingConfig;
 use crate::credentials::StoredCredential;
 use crate::versioned::{stored_serde, Format};
@@ -56,8 +57,9 @@ pub struct OrgRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jurisdiction: Option<Jurisdiction>,
     /// The organisation's own routing groups; `None`: the platform's `ROUTING` (when the
-    /// operator allows it). Targets name the organisation's credentials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// operator allows it). Targets name the organisation's credentials, never a Worker secret:
+    /// a record whose routing does cannot be read ([`super::routing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_org_routing")]
     pub routing: Option<RoutingConfig>,
     /// Its upstream credentials by name, sealed ([`crate::credentials`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -1,10 +1,12 @@
-//! The organisation's routing configuration: which upstream targets serve which models, in
-//! groups that keys are granted by name.
+//! Routing configurations: which upstream targets serve which models, in groups that keys are
+//! granted by name. The platform has one (`ROUTING`, or one made from `UPSTREAM_URL`); an
+//! organisation may have its own (its [`crate::policy::OrgRecord`]'s `routing`).
 //!
-//! Flow: the gateway loads the JSON once ([`RoutingConfig::from_json`], or
-//! [`RoutingConfig::default_for`] when none is configured); for each call [`RoutingConfig::resolve`]
-//! picks the first group, in config order, that the key may use and that serves the call; the
-//! gateway tries that group's targets in order.
+//! Flow: the gateway loads the platform's JSON once ([`RoutingConfig::from_json`], or
+//! [`RoutingConfig::default_for`] when none is configured) and an organisation's with its record
+//! (`deserialize_org_routing`); for each call [`RoutingConfig::resolve`] picks the first group,
+//! in config order, that the key may use and that serves the call; the gateway tries that
+//! group's targets in order.
 //!
 //! - A group serves a call when one of its model globs matches the model (calls without a model,
 //!   like model lists, match any group) and it has a target of the request's family. A target
@@ -13,23 +15,47 @@
 //! - `fallback: true` (the default) lets the gateway try the next target when one fails;
 //!   `false` keeps the call on the first target.
 //! - A target may rename models for its upstream (`model_map`, exact names).
+//!
+//! # A target's credential: exactly one of two forms
+//! - Platform routing: `{"family", "base_url", "credential_secret": "<Worker secret name>"}`
+//!   ([`TargetUpstream::Secret`]).
+//! - An organisation's routing: `{"family", "credential": "<credential name>"}`
+//!   ([`TargetUpstream::Stored`]), naming one of the organisation's stored credentials
+//!   ([`crate::credentials`]). Such a target has no `base_url`: the call goes to the
+//!   credential's own `base_url` when it has one, else to its provider's public API
+//!   ([`crate::credentials::Provider::public_base_url`]). Both are sealed with the secret, while
+//!   the routing is not: were the target's URL used, a write to the organisation's routing
+//!   could send its secret anywhere.
+//!
+//! A configuration names one form only ([`CredentialHolder`]): the platform's cannot name an
+//! organisation's credentials, and an organisation's can never name a Worker secret (which
+//! would hand it the platform's credentials, or any other secret of the worker).
 
 use super::denial::Denial;
 use crate::error::{ApiError, Code};
 use crate::family::Family;
 use crate::gateway::route::{family_prefix, FAMILIES};
 use crate::policy::glob::glob_match;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 /// A validated routing configuration: at least one group; unique, non-empty group names; every
-/// group with at least one non-empty model glob and at least one target; every target with an
-/// `http(s)://` base URL without trailing `/`, query or fragment, and a credential secret name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RoutingJson")]
+/// group with at least one non-empty model glob and at least one target; every target of its
+/// holder's form ([`CredentialHolder`]), with non-empty names, and, in the platform's form, an
+/// `http(s)://` base URL without trailing `/`, query or fragment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoutingConfig {
     groups: Vec<Group>,
+}
+
+/// Whose credentials a configuration's targets name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialHolder {
+    /// The platform's Worker secrets ([`TargetUpstream::Secret`]).
+    Platform,
+    /// The organisation's stored credentials ([`TargetUpstream::Stored`]).
+    Organisation,
 }
 
 /// A routing configuration as written, before validation.
@@ -39,19 +65,15 @@ struct RoutingJson {
     groups: Vec<Group>,
 }
 
-impl TryFrom<RoutingJson> for RoutingConfig {
-    type Error = InvalidRoutingConfig;
-
-    fn try_from(RoutingJson { mut groups }: RoutingJson) -> Result<RoutingConfig, InvalidRoutingConfig> {
+impl RoutingJson {
+    fn validate(self, holder: CredentialHolder) -> Result<RoutingConfig, InvalidRoutingConfig> {
+        let RoutingJson { groups } = self;
         if groups.is_empty() {
             return Err(InvalidRoutingConfig("there are no groups".to_owned()));
         }
-        for target in groups.iter_mut().flat_map(|group| &mut group.targets) {
-            target.base_url.truncate(target.base_url.trim_end_matches('/').len());
-        }
         let mut names = HashSet::new();
         for group in &groups {
-            validate_group(group)?;
+            validate_group(group, holder)?;
             if !names.insert(group.name.as_str()) {
                 return Err(InvalidRoutingConfig(format!("group name '{}' is used twice", group.name)));
             }
@@ -76,22 +98,18 @@ fn fallback_by_default() -> bool {
     true
 }
 
+/// One upstream target. In JSON its [`TargetUpstream`]'s members sit beside the others.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "TargetJson", into = "TargetJson")]
 pub struct Target {
-    /// The family's base, e.g. `https://api.openai.com/v1`; a route's upstream path is appended.
-    pub base_url: String,
     /// The API the target speaks.
     pub family: Family,
-    /// Name of the Worker secret holding the target's credential.
-    pub credential_secret: String,
+    pub upstream: TargetUpstream,
     /// Requested model name → the name to send upstream.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub model_map: BTreeMap<String, String>,
     /// Whether the target bills as its family's provider does: it honours the output cap the
     /// gateway sends and reports usage where the provider writes it. Absent: only the providers'
     /// own hosts (and loopback, where a local mock runs) are ([`Target::is_metered`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metered: Option<bool>,
 }
 
@@ -103,18 +121,81 @@ const PROVIDER_HOSTS: [(Family, &str); 3] = [
 ];
 
 impl Target {
-    /// Whether an admitted call's bill is bounded by its reservation on this target: the
-    /// operator's `metered`, else whether its host is the family's provider (or loopback). A key
-    /// with a spend cap is refused targets that are not (an OpenAI-compatible server may ignore
-    /// the cap sent or report what it likes).
-    pub fn is_metered(&self) -> bool {
+    /// Whether an admitted call's bill is bounded by its reservation on this target, whose calls
+    /// go to `base_url`: its `metered`, else whether that host is the family's provider (or
+    /// loopback). A key with a spend cap is refused targets that are not (an OpenAI-compatible
+    /// server may ignore the cap sent or report what it likes).
+    pub fn is_metered(&self, base_url: Option<&str>) -> bool {
         self.metered.unwrap_or_else(|| {
-            let host = url::Url::parse(&self.base_url).ok().and_then(|url| url.host_str().map(str::to_owned));
+            let host =
+                base_url.and_then(|url| url::Url::parse(url).ok()).and_then(|url| url.host_str().map(str::to_owned));
             host.is_some_and(|host| {
                 PROVIDER_HOSTS.contains(&(self.family, host.as_str()))
                     || ["127.0.0.1", "localhost", "[::1]"].contains(&host.as_str())
             })
         })
+    }
+}
+
+/// Where a target's calls go and the credential they carry (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetUpstream {
+    /// Platform routing.
+    Secret {
+        /// The family's base, e.g. `https://api.openai.com/v1`; a route's upstream path is
+        /// appended. Stored without trailing `/`.
+        base_url: String,
+        /// Name of the Worker secret holding the credential.
+        credential_secret: String,
+    },
+    /// An organisation's routing: the name of one of its stored credentials, which decides
+    /// the base URL.
+    Stored { credential: String },
+}
+
+/// A target as written: exactly one of `base_url` + `credential_secret` and `credential`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetJson {
+    family: Family,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credential_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credential: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    model_map: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metered: Option<bool>,
+}
+
+impl TryFrom<TargetJson> for Target {
+    type Error = String;
+
+    fn try_from(json: TargetJson) -> Result<Target, String> {
+        let upstream = match (json.base_url, json.credential_secret, json.credential) {
+            (Some(base_url), Some(credential_secret), None) => {
+                TargetUpstream::Secret { base_url: base_url.trim_end_matches('/').to_owned(), credential_secret }
+            }
+            (None, None, Some(credential)) => TargetUpstream::Stored { credential },
+            _ => {
+                return Err("a target has either base_url and credential_secret (platform routing) or credential \
+                            (an organisation's routing)"
+                    .to_owned())
+            }
+        };
+        Ok(Target { family: json.family, upstream, model_map: json.model_map, metered: json.metered })
+    }
+}
+
+impl From<Target> for TargetJson {
+    fn from(Target { family, upstream, model_map, metered }: Target) -> TargetJson {
+        let (base_url, credential_secret, credential) = match upstream {
+            TargetUpstream::Secret { base_url, credential_secret } => (Some(base_url), Some(credential_secret), None),
+            TargetUpstream::Stored { credential } => (None, None, Some(credential)),
+        };
+        TargetJson { family, base_url, credential_secret, credential, model_map, metered }
     }
 }
 
@@ -131,10 +212,15 @@ impl Target {
     pub fn upstream_model<'m>(&'m self, requested: &'m str) -> &'m str {
         self.model_map.get(requested).map_or(requested, String::as_str)
     }
+}
 
-    /// The upstream URL of a route's upstream path (which starts with `/`).
-    pub fn url_for(&self, upstream_path: &str) -> String {
-        [self.base_url.as_str(), upstream_path].concat()
+/// Its base URL (platform routing) or the name of its credential, for log lines.
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.upstream {
+            TargetUpstream::Secret { base_url, .. } => f.write_str(base_url),
+            TargetUpstream::Stored { credential } => write!(f, "credential '{credential}'"),
+        }
     }
 }
 
@@ -154,9 +240,11 @@ impl RoutingConfig {
         let targets = FAMILIES
             .into_iter()
             .map(|family| Target {
-                base_url: [base, family_prefix(family)].concat(),
                 family,
-                credential_secret: secret.to_owned(),
+                upstream: TargetUpstream::Secret {
+                    base_url: [base, family_prefix(family)].concat(),
+                    credential_secret: secret.to_owned(),
+                },
                 model_map: BTreeMap::new(),
                 metered: None,
             })
@@ -166,11 +254,21 @@ impl RoutingConfig {
         }
     }
 
-    /// Parses and validates the configuration (see [`RoutingConfig`] for the rules); trailing
-    /// slashes of base URLs are removed.
+    /// Parses and validates the platform's configuration (see [`RoutingConfig`] for the rules);
+    /// trailing slashes of base URLs are removed.
     pub fn from_json(json: &str) -> Result<RoutingConfig, InvalidRoutingConfig> {
-        let stored: RoutingJson = serde_json::from_str(json).map_err(|e| InvalidRoutingConfig(e.to_string()))?;
-        RoutingConfig::try_from(stored)
+        RoutingConfig::parse(json, CredentialHolder::Platform)
+    }
+
+    /// Parses and validates an organisation's configuration, as its Admin writes it: its
+    /// targets name its stored credentials only.
+    pub fn from_org_json(json: &str) -> Result<RoutingConfig, InvalidRoutingConfig> {
+        RoutingConfig::parse(json, CredentialHolder::Organisation)
+    }
+
+    fn parse(json: &str, holder: CredentialHolder) -> Result<RoutingConfig, InvalidRoutingConfig> {
+        let written: RoutingJson = serde_json::from_str(json).map_err(|e| InvalidRoutingConfig(e.to_string()))?;
+        written.validate(holder)
     }
 
     pub fn groups(&self) -> &[Group] {
@@ -233,7 +331,15 @@ impl<'a> GroupAccess<'a> {
     }
 }
 
-fn validate_group(group: &Group) -> Result<(), InvalidRoutingConfig> {
+/// An organisation's routing as its record stores it (`deserialize_with` of
+/// [`crate::policy::OrgRecord`]'s `routing`): validated as [`RoutingConfig::from_org_json`]
+/// does, so a record whose routing names a Worker secret cannot be read.
+pub fn deserialize_org_routing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RoutingConfig>, D::Error> {
+    let written = Option::<RoutingJson>::deserialize(deserializer)?;
+    written.map(|json| json.validate(CredentialHolder::Organisation)).transpose().map_err(serde::de::Error::custom)
+}
+
+fn validate_group(group: &Group, holder: CredentialHolder) -> Result<(), InvalidRoutingConfig> {
     let invalid = |what: String| Err(InvalidRoutingConfig(format!("group '{}': {what}", group.name)));
     if group.name.is_empty() {
         return Err(InvalidRoutingConfig("a group has an empty name".to_owned()));
@@ -245,14 +351,33 @@ fn validate_group(group: &Group) -> Result<(), InvalidRoutingConfig> {
         return invalid("there are no targets".to_owned());
     }
     for target in &group.targets {
-        if !is_valid_base_url(&target.base_url) {
-            return invalid(format!("base_url '{}' is not an http:// or https:// URL without query", target.base_url));
-        }
-        if target.credential_secret.is_empty() {
-            return invalid(format!("target '{}' has an empty credential_secret", target.base_url));
+        match (&target.upstream, holder) {
+            (TargetUpstream::Secret { base_url, credential_secret }, CredentialHolder::Platform) => {
+                if !is_valid_base_url(base_url) {
+                    return invalid(format!("base_url '{base_url}' is not an http:// or https:// URL without query"));
+                }
+                if credential_secret.is_empty() {
+                    return invalid(format!("target '{base_url}' has an empty credential_secret"));
+                }
+            }
+            (TargetUpstream::Stored { credential }, CredentialHolder::Organisation) => {
+                if credential.is_empty() {
+                    return invalid("a target names an empty credential".to_owned());
+                }
+            }
+            (TargetUpstream::Stored { .. }, CredentialHolder::Platform) => {
+                return invalid(
+                    "the platform's targets name a credential_secret and a base_url, not a credential".to_owned(),
+                )
+            }
+            (TargetUpstream::Secret { .. }, CredentialHolder::Organisation) => {
+                return invalid(
+                    "an organisation's targets name one of its credentials, never a credential_secret".to_owned(),
+                )
+            }
         }
         if target.model_map.iter().any(|(from, to)| from.is_empty() || to.is_empty()) {
-            return invalid(format!("target '{}' maps an empty model name", target.base_url));
+            return invalid(format!("target {target} maps an empty model name"));
         }
     }
     Ok(())
@@ -294,25 +419,34 @@ mod tests {
 
     #[test]
     fn only_the_providers_hosts_loopback_and_marked_targets_are_metered() {
-        let target = |base_url: &str, family, metered| Target {
-            base_url: base_url.to_owned(),
+        let target = |family, metered| Target {
             family,
-            credential_secret: "S".to_owned(),
+            upstream: TargetUpstream::Stored { credential: "c".to_owned() },
             model_map: BTreeMap::new(),
             metered,
         };
-        assert!(target("https://api.openai.com/v1", Family::OpenAi, None).is_metered());
-        assert!(target("https://api.anthropic.com/v1", Family::Anthropic, None).is_metered());
-        assert!(target("https://generativelanguage.googleapis.com/v1beta", Family::Gemini, None).is_metered());
-        assert!(target("http://127.0.0.1:8788/openai/v1", Family::OpenAi, None).is_metered());
-        // Another family's host, a compatible server, an unparsable URL: not unless marked.
-        assert!(!target("https://api.openai.com/v1", Family::Anthropic, None).is_metered());
-        assert!(!target("https://llm.example.com/v1", Family::OpenAi, None).is_metered());
-        assert!(!target("not a url", Family::OpenAi, None).is_metered());
-        assert!(target("https://llm.example.com/v1", Family::OpenAi, Some(true)).is_metered());
-        assert!(!target("https://api.openai.com/v1", Family::OpenAi, Some(false)).is_metered());
+        let openai = target(Family::OpenAi, None);
+        assert!(openai.is_metered(Some("https://api.openai.com/v1")));
+        assert!(target(Family::Anthropic, None).is_metered(Some("https://api.anthropic.com/v1")));
+        assert!(target(Family::Gemini, None).is_metered(Some("https://generativelanguage.googleapis.com/v1beta")));
+        assert!(openai.is_metered(Some("http://127.0.0.1:8788/openai/v1")));
+        // Another family's host, a compatible server, an unknown or unparsable URL: not unless marked.
+        assert!(!target(Family::Anthropic, None).is_metered(Some("https://api.openai.com/v1")));
+        assert!(!openai.is_metered(Some("https://llm.example.com/v1")));
+        assert!(!openai.is_metered(Some("not a url")));
+        assert!(!openai.is_metered(None));
+        assert!(target(Family::OpenAi, Some(true)).is_metered(Some("https://llm.example.com/v1")));
+        assert!(!target(Family::OpenAi, Some(false)).is_metered(Some("https://api.openai.com/v1")));
     }
     use Family::*;
+
+    /// The base URL of a platform target.
+    fn base(target: &Target) -> &str {
+        match &target.upstream {
+            TargetUpstream::Secret { base_url, .. } => base_url,
+            TargetUpstream::Stored { .. } => panic!("a platform target names a secret"),
+        }
+    }
 
     fn family_json(family: Family) -> String {
         serde_json::to_string(&family).unwrap()
@@ -381,7 +515,7 @@ mod tests {
         let config = config();
         for &(family, model, key_groups, group, bases) in RESOLVED {
             let resolved = config.resolve(family, model, GroupAccess::own(&groups(key_groups))).unwrap();
-            let got: Vec<&str> = resolved.targets.iter().map(|t| t.base_url.as_str()).collect();
+            let got: Vec<&str> = resolved.targets.iter().map(|t| base(t)).collect();
             assert_eq!((resolved.group, got.as_slice()), (group, bases), "{family:?} {model:?} {key_groups:?}");
             assert!(config.serves(family, model, GroupAccess::own(&groups(key_groups))));
         }
@@ -417,13 +551,12 @@ mod tests {
     }
 
     #[test]
-    fn model_map_and_urls() {
+    fn model_map() {
         let config = config();
         let resolved = config.resolve(OpenAi, Some("gpt-4o"), GroupAccess::own(&[])).unwrap();
         let target = resolved.targets[0];
         assert_eq!(target.upstream_model("gpt-4o"), "gpt-4o-mini");
         assert_eq!(target.upstream_model("gpt-4o-2024-08-06"), "gpt-4o-2024-08-06");
-        assert_eq!(target.url_for("/chat/completions"), "https://cheap.example/v1/chat/completions");
     }
 
     #[test]
@@ -438,13 +571,59 @@ mod tests {
             let resolved = config.resolve(family, Some("any-model"), GroupAccess::own(&groups(&["default"]))).unwrap();
             assert_eq!(resolved.group, "default");
             assert_eq!(resolved.targets.len(), 1);
-            assert_eq!(
-                (resolved.targets[0].base_url.as_str(), resolved.targets[0].credential_secret.as_str()),
-                (base, "UPSTREAM_KEY")
-            );
+            let secret =
+                TargetUpstream::Secret { base_url: base.to_owned(), credential_secret: "UPSTREAM_KEY".to_owned() };
+            assert_eq!(resolved.targets[0].upstream, secret);
         }
         let json = serde_json::to_string(&config).unwrap();
         assert_eq!(RoutingConfig::from_json(&json).unwrap(), config);
+    }
+
+    /// The platform's configuration names Worker secrets only, an organisation's its stored
+    /// credentials only, and a target names exactly one credential.
+    #[test]
+    fn each_holder_names_its_own_credentials() {
+        let stored = r#"{"family":"openai","credential":"main","model_map":{"a":"b"}}"#;
+        let org = RoutingConfig::from_org_json(&in_one_group(stored.to_owned())).unwrap();
+        let first = org.resolve(OpenAi, Some("a"), GroupAccess::own(&[])).unwrap().targets[0];
+        assert_eq!(first.upstream, TargetUpstream::Stored { credential: "main".to_owned() });
+        assert_eq!(first.to_string(), "credential 'main'");
+        let json = serde_json::to_string(&org).unwrap();
+        assert_eq!(RoutingConfig::from_org_json(&json).unwrap(), org, "{json}");
+
+        let secret = target("https://x.example", OpenAi, "");
+        let refused = [
+            (RoutingConfig::from_org_json(&in_one_group(secret.clone())), "never a credential_secret"),
+            (RoutingConfig::from_json(&in_one_group(stored.to_owned())), "not a credential"),
+            (RoutingConfig::from_org_json(&in_one_group(r#"{"family":"openai","credential":""}"#.to_owned())), "empty"),
+        ];
+        for (result, reason) in refused {
+            assert!(result.unwrap_err().0.contains(reason), "{reason}");
+        }
+        for both in [
+            r#"{"family":"openai","credential":"main","credential_secret":"S","base_url":"https://x"}"#,
+            r#"{"family":"openai","credential":"main","base_url":"https://attacker.example"}"#,
+            r#"{"family":"openai","base_url":"https://x"}"#,
+            r#"{"family":"openai"}"#,
+        ] {
+            for result in [
+                RoutingConfig::from_json(&in_one_group(both.to_owned())),
+                RoutingConfig::from_org_json(&in_one_group(both.to_owned())),
+            ] {
+                assert!(result.unwrap_err().0.contains("either base_url and credential_secret"), "{both}");
+            }
+        }
+
+        #[derive(Deserialize)]
+        struct Holder {
+            #[serde(default, deserialize_with = "deserialize_org_routing")]
+            routing: Option<RoutingConfig>,
+        }
+        let read = |json: String| serde_json::from_str::<Holder>(&json).map(|holder| holder.routing);
+        assert_eq!(read(format!(r#"{{"routing":{json}}}"#)).unwrap(), Some(org));
+        assert_eq!(read("{}".to_owned()).unwrap(), None);
+        let error = read(format!(r#"{{"routing":{}}}"#, in_one_group(secret))).unwrap_err();
+        assert!(error.to_string().contains("never a credential_secret"), "{error}");
     }
 
     #[test]

@@ -32,10 +32,11 @@ export function keyRecord(over = {}) {
 }
 
 /**
- * Starts a gateway in workerd. `bindings` adds or overrides worker vars and secrets.
+ * Starts a gateway in workerd. `bindings` adds or overrides worker vars and secrets;
+ * `miniflare` adds Miniflare options (e.g. `handleRuntimeStdio` to read the worker's logs).
  * Returns { mf, mock, fetch(path, init), seedKey(record?) -> plaintext key, close() }.
  */
-export async function startGateway({ bindings = {}, mock } = {}) {
+export async function startGateway({ bindings = {}, mock, miniflare = {} } = {}) {
   for (const f of ['build/index.js', 'build/index_bg.wasm']) {
     if (!existsSync(path.join(root, f))) throw new Error(`${f} is missing: run 'make build' first`);
   }
@@ -47,6 +48,7 @@ export async function startGateway({ bindings = {}, mock } = {}) {
       upstreamSecret: UPSTREAM_SECRET,
       bindings: { ADMIN_TOKEN, ...bindings },
     }),
+    ...miniflare,
   });
   const base = (await mf.ready).toString().replace(/\/$/, '');
   const kv = await mf.getKVNamespace('KEYS');

@@ -4,22 +4,23 @@ use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
 use crate::edge::body::{read_capped, BodyLease};
 use crate::edge::respond::error_response;
 use crate::events::{webhook_route, Batch, Event};
+use crate::naming::{outbox_object, DEFAULT_ORG};
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
-/// The one outbox object.
-fn outbox(env: &Env) -> Result<Stub> {
-    env.durable_object("OUTBOX")?.id_from_name("org")?.get_stub()
+/// The outbox of organisation `org_id` ([`outbox_object`]).
+fn outbox(env: &Env, org_id: &str) -> Result<Stub> {
+    env.durable_object("OUTBOX")?.id_from_name(&outbox_object(org_id))?.get_stub()
 }
 
-/// Hands `events` to the outbox; `Ok` once it has stored them (events it already has are
-/// ignored, so a retried hand-off is harmless). A caller that must not lose events on an error
-/// keeps them and retries, as [`super::PendingEvents`] does.
-pub async fn enqueue(env: &Env, events: &[Event]) -> Result<()> {
+/// Hands `events` to organisation `org_id`'s outbox; `Ok` once it has stored them (events it
+/// already has are ignored, so a retried hand-off is harmless). A caller that must not lose
+/// events on an error keeps them and retries, as [`super::PendingEvents`] does.
+pub async fn enqueue(env: &Env, org_id: &str, events: &[Event]) -> Result<()> {
     let body = serde_json::to_string(&Batch { events }).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
     let mut response =
-        outbox(env)?.fetch_with_request(Request::new_with_init("https://outbox/enqueue", &init)?).await?;
+        outbox(env, org_id)?.fetch_with_request(Request::new_with_init("https://outbox/enqueue", &init)?).await?;
     match response.status_code() {
         200 => Ok(()),
         status => Err(worker::Error::RustError(format!(
@@ -48,5 +49,5 @@ pub async fn handle_admin(mut req: Request, env: &Env, lease: &BodyLease) -> Res
         };
         init.with_body(Some(worker::js_sys::Uint8Array::from(&body[..]).into()));
     }
-    outbox(env)?.fetch_with_request(Request::new_with_init(&format!("https://outbox{path}"), &init)?).await
+    outbox(env, DEFAULT_ORG)?.fetch_with_request(Request::new_with_init(&format!("https://outbox{path}"), &init)?).await
 }

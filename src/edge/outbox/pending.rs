@@ -1,5 +1,5 @@
 //! Durable hand-off of events from a producer Durable Object (a key's ledger, the registry) to
-//! the outbox, over the core's [`EventQueue`] in the producer's own SQLite.
+//! its organisation's outbox, over the core's [`EventQueue`] in the producer's own SQLite.
 //!
 //! Flow: [`PendingEvents::push`] stores the events synchronously, in the same step as the state
 //! change that raised them (so both are kept or neither) → [`PendingEvents::wake`] sets the
@@ -14,6 +14,7 @@ use super::random::jitter;
 use crate::edge::sql::ObjectSql;
 use crate::events::pending::{EventQueue, KEPT};
 use crate::events::Event;
+use crate::naming::DEFAULT_ORG;
 use std::cell::Cell;
 use std::time::Duration;
 use worker::{Env, State, Storage};
@@ -26,14 +27,22 @@ pub struct PendingEvents {
     storage: Storage,
     /// Failed hand-offs in a row (in memory: a restarted object starts again from the base wait).
     failures: Cell<u32>,
+    /// The organisation whose outbox receives the events.
+    org_id: String,
 }
 
 impl PendingEvents {
-    /// The producer's queue, its table created if missing.
+    /// The queue of a producer of the default organisation (its registry), its table created
+    /// if missing.
     pub fn open(state: &State) -> worker::Result<PendingEvents> {
+        PendingEvents::open_for(state, DEFAULT_ORG)
+    }
+
+    /// The queue of a producer of organisation `org_id`, its table created if missing.
+    pub fn open_for(state: &State, org_id: &str) -> worker::Result<PendingEvents> {
         let storage = state.storage();
         let queue = EventQueue::open(ObjectSql::boxed(storage.sql(), "outbox hand-off"))?;
-        Ok(PendingEvents { queue, storage, failures: Cell::new(0) })
+        Ok(PendingEvents { queue, storage, failures: Cell::new(0), org_id: org_id.to_owned() })
     }
 
     /// The queue itself, for the core's steps.
@@ -85,7 +94,7 @@ impl PendingEvents {
         for seq in &waiting.unreadable {
             worker::console_error!("outbox hand-off: dropping unreadable event {seq}");
         }
-        enqueue(env, &waiting.events).await?;
+        enqueue(env, &self.org_id, &waiting.events).await?;
         self.queue.acknowledge(last)?;
         Ok(waiting.full)
     }

@@ -1,0 +1,99 @@
+//! The organisation of a call, read right after the key's record and before anything else is
+//! asked (the body, the ledger, the upstream).
+//!
+//! - A key record without `org` (written before organisations) is the default organisation's
+//!   ([`crate::naming::DEFAULT_ORG`]) and is served as before: the platform's routing and Worker
+//!   secrets, nothing more read.
+//! - A key record naming an organisation: its record ([`crate::naming::org_record`]) is read
+//!   through the same [`KeyStore`] as key records, so it is cached at the edge the same way.
+//!   The store unreachable → 503 `key_store_unavailable`; no record → 401 `invalid_api_key`, as
+//!   for an unknown key (fail closed: a deleted organisation's keys stop); a record that cannot
+//!   be read or names another organisation → 500 `invalid_org_record` (logged); a suspended
+//!   organisation → 403 `organisation_suspended`.
+//! - Routing and credentials: the organisation's own routing and stored credentials when its
+//!   record has a routing, else the platform's routing and Worker secrets.
+//!
+//! Bound: a change to the record (a suspension, new routing or credentials) reaches every call
+//! within the edge's cache time of KV reads (`KEY_RECORD_CACHE_TTL_S`, 30 s, in `src/edge/`)
+//! plus KV's propagation (up to about 60 s). No per-isolate copy is kept on top: it would add
+//! its own age to that bound, and a cached KV read costs less than the ledger's round trip
+//! every admitted call makes anyway.
+
+use crate::credentials::Keyring;
+use crate::error::{ApiError, Code};
+use crate::gateway::ports::{KeyStore, Runtime};
+use crate::gateway::upstream_credentials::CredentialSource;
+use crate::naming;
+use crate::policy::{KeyRecord, OrgRecord, OrgStatus, RoutingConfig, ORG_RECORD_FORMAT};
+use crate::versioned;
+
+/// Whose key a call carries.
+#[derive(Debug)]
+pub enum Organisation {
+    /// A key from before organisations.
+    Legacy,
+    /// An active organisation's key.
+    Active(OrgRecord),
+}
+
+impl Organisation {
+    /// The organisation of the key `record` (see the module doc for every answer).
+    pub async fn of_key(
+        keys: &impl KeyStore,
+        runtime: &impl Runtime,
+        record: &KeyRecord,
+    ) -> Result<Organisation, ApiError> {
+        let Some(org_id) = record.org.as_deref() else {
+            return Ok(Organisation::Legacy);
+        };
+        let stored = keys.get(&naming::org_record(org_id)).await.map_err(|_| key_store_unavailable())?;
+        let Some(stored) = stored else {
+            runtime.warn(&format!("key {} names organisation {org_id}, which has no record", record.id));
+            return Err(unknown_key());
+        };
+        let invalid = |reason: String| {
+            runtime.error(&format!("organisation record {org_id} is invalid: {reason}"));
+            ApiError::new(Code::InvalidOrgRecord, "The organisation's stored record cannot be read.")
+        };
+        let org = versioned::from_slice(&ORG_RECORD_FORMAT, &stored, |members| OrgRecord::deserialize(members))
+            .map_err(|error| invalid(error.to_string()))?;
+        if org.id != org_id {
+            return Err(invalid(format!("it names organisation {}", org.id)));
+        }
+        match org.status {
+            OrgStatus::Active => Ok(Organisation::Active(org)),
+            OrgStatus::Suspended => Err(ApiError::new(
+                Code::OrganisationSuspended,
+                "The organisation this key belongs to is suspended; its keys are refused.",
+            )),
+        }
+    }
+
+    /// The routing the call follows: the organisation's own, else the platform's.
+    pub fn routing<'a>(&'a self, platform: &'a RoutingConfig) -> &'a RoutingConfig {
+        match self {
+            Organisation::Active(OrgRecord { routing: Some(routing), .. }) => routing,
+            _ => platform,
+        }
+    }
+
+    /// Where the targets of [`Organisation::routing`] find their credentials.
+    pub fn credentials<'a>(&'a self, keyring: Option<&'a Keyring>) -> CredentialSource<'a> {
+        match self {
+            Organisation::Active(OrgRecord { id, routing: Some(_), credentials, .. }) => {
+                CredentialSource::Stored { org_id: id, credentials, keyring }
+            }
+            _ => CredentialSource::WorkerSecrets,
+        }
+    }
+}
+
+/// 503 for a key store (KV) that cannot be reached: nothing is forwarded.
+pub fn key_store_unavailable() -> ApiError {
+    ApiError::new(Code::KeyStoreUnavailable, "The key store cannot be reached; retry shortly.").with_retry_after(1)
+}
+
+/// 401 for a key the store does not know.
+pub fn unknown_key() -> ApiError {
+    ApiError::new(Code::InvalidApiKey, "Incorrect API key provided.")
+}
