@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod ledger;
 pub mod limits;
 pub mod naming;
+pub mod platform;
 pub mod policy;
 pub mod sql;
 pub mod usage;

@@ -105,7 +105,7 @@ fn check_secret(secret: &str) -> Result<(), ApiError> {
 }
 
 /// The base URL in its stored form (the `url` crate's serialization without a trailing `/`).
-fn check_base_url(text: &str, policy: BaseUrlPolicy) -> Result<String, ApiError> {
+pub fn check_base_url(text: &str, policy: BaseUrlPolicy) -> Result<String, ApiError> {
     if text.len() > MAX_BASE_URL_CHARS {
         return Err(invalid("base_url", "must be at most 2048 characters"));
     }

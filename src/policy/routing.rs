@@ -13,6 +13,14 @@
 //! - `fallback: true` (the default) lets the gateway try the next target when one fails;
 //!   `false` keeps the call on the first target.
 //! - A target may rename models for its upstream (`model_map`, exact names).
+//! - A target's credential is named one of two ways, exactly one per target: `credential_secret`,
+//!   the name of a Worker secret (the platform's `ROUTING` only), or `credential`, the name of one
+//!   of the organisation's stored credentials (an organisation's own routing, set by its Admin
+//!   with `PUT /admin/v1/org/routing`, which refuses `credential_secret` there so that no
+//!   organisation can send calls with the platform's secrets). The request path opens a
+//!   `credential` from the organisation's record (`OrgRecord.credentials[credential]`) and
+//!   sends it to the target's `base_url`, which, when the credential has a `base_url`, starts
+//!   with it (checked when the routing is stored).
 
 use super::denial::Denial;
 use crate::error::{ApiError, Code};
@@ -83,8 +91,12 @@ pub struct Target {
     pub base_url: String,
     /// The API the target speaks.
     pub family: Family,
-    /// Name of the Worker secret holding the target's credential.
+    /// Name of the Worker secret holding the target's credential (empty when `credential` is set).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub credential_secret: String,
+    /// Name of the organisation's stored credential for the target (organisation routing only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
     /// Requested model name → the name to send upstream.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub model_map: BTreeMap<String, String>,
@@ -129,6 +141,7 @@ impl RoutingConfig {
                 base_url: [base, family_prefix(family)].concat(),
                 family,
                 credential_secret: secret.to_owned(),
+                credential: None,
                 model_map: BTreeMap::new(),
             })
             .collect();
@@ -219,8 +232,15 @@ fn validate_group(group: &Group) -> Result<(), InvalidRoutingConfig> {
         if !is_valid_base_url(&target.base_url) {
             return invalid(format!("base_url '{}' is not an http:// or https:// URL without query", target.base_url));
         }
-        if target.credential_secret.is_empty() {
-            return invalid(format!("target '{}' has an empty credential_secret", target.base_url));
+        match (target.credential_secret.is_empty(), target.credential.as_deref()) {
+            (true, None) => {
+                return invalid(format!("target '{}' has an empty credential_secret", target.base_url))
+            }
+            (true, Some("")) => return invalid(format!("target '{}' has an empty credential", target.base_url)),
+            (false, Some(_)) => {
+                return invalid(format!("target '{}' names both credential_secret and credential", target.base_url))
+            }
+            _ => {}
         }
         if target.model_map.iter().any(|(from, to)| from.is_empty() || to.is_empty()) {
             return invalid(format!("target '{}' maps an empty model name", target.base_url));

@@ -10,7 +10,8 @@ use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::principal::{Membership, PrincipalDoc, PrincipalView};
 use crate::admin::project::Project;
 use crate::admin::query::Query;
-use crate::admin::secret::{mask, new_id, new_token};
+use crate::admin::secret::{mask, new_id};
+use crate::platform::org_id::new_token;
 use crate::admin::work::Work;
 use crate::error::{ApiError, Code};
 use crate::policy::key_hash::sha256_hex;
@@ -69,7 +70,8 @@ pub fn put_org_policy(step: &Step) -> Result<Answer, ApiError> {
 
 pub fn get_routing(step: &Step) -> Result<Answer, ApiError> {
     check(step.caller, Action::OrgRoutingRead, Standing::default(), Target::Org)?;
-    Ok(Answer::ok(&step.config.routing))
+    let none = serde_json::json!({ "groups": [] });
+    Ok(step.config.routing.map_or_else(|| Answer::ok(&none), Answer::ok))
 }
 
 pub fn get_pricing(step: &Step) -> Result<Answer, ApiError> {
@@ -250,7 +252,7 @@ pub fn create_principal(step: &Step) -> Result<Answer, ApiError> {
     let not_owned = new.projects.iter().find(|id| !step.memberships.in_project(id).owner);
     let target = not_owned.or(new.projects.first()).map_or(Target::Org, |id| Target::Project(id));
     check(step.caller, Action::PrincipalsCreate, step.memberships.to_create(new.role, &new.projects), target)?;
-    let token = new_token(&mut step.random());
+    let token = new_token(&step.org.id, &mut step.random());
     let doc = PrincipalDoc {
         id: new_id("prn", &mut step.random()),
         name: new.name.clone(),

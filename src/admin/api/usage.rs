@@ -8,7 +8,7 @@
 
 use super::directory::project;
 use super::keys::{authorized, Bounds};
-use super::ports::LedgerObjects;
+use super::ports::{LedgerAddress, LedgerObjects};
 use super::step::{Answer, Step};
 use crate::admin::key::Key;
 use crate::admin::permission::{check, Action, Scope, Target};
@@ -65,7 +65,7 @@ fn keys_with_limits(step: &Step, project_id: &str) -> Result<Vec<(Key, Limits)>,
 pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Result<Answer, ApiError> {
     match plan {
         Plan::Key(key, limits) => {
-            let (usage, limits) = ask(ledgers, &key.id, limits).await?;
+            let (usage, limits) = ask(ledgers, &key, limits).await?;
             Ok(Answer::ok(&KeyReport { key_id: key.id, as_of_ms: now_ms, usage, limits }))
         }
         Plan::Project(id, keys) => Ok(Answer::ok(&ProjectReport::new(id, now_ms, key_lines(ledgers, keys).await?))),
@@ -86,7 +86,7 @@ pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Re
 
 /// Each key's usage, asked of the key objects concurrently.
 async fn key_lines(ledgers: &impl LedgerObjects, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, ApiError> {
-    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(ledgers, &key.id, limits.clone()))).await?;
+    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(ledgers, key, limits.clone()))).await?;
     let lines = keys.into_iter().zip(reports).map(|((key, _), (usage, _))| KeyLine {
         key_id: key.id,
         name: key.name,
@@ -98,10 +98,10 @@ async fn key_lines(ledgers: &impl LedgerObjects, keys: Vec<(Key, Limits)>) -> Re
 
 async fn ask(
     ledgers: &impl LedgerObjects,
-    key_id: &str,
+    key: &Key,
     limits: Limits,
 ) -> Result<(UsageTotals, Vec<LimitUse>), ApiError> {
-    match ledgers.call(key_id, &Command::Report { limits }).await? {
+    match ledgers.call(&LedgerAddress::of(key), &Command::Report { limits }).await? {
         Reply::Report { usage, limits, .. } => Ok((usage, limits)),
         _ => Err(ApiError::new(Code::LedgerUnavailable, "A key's ledger gave no usage report.")),
     }
