@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 use teamkeys::admin::api::propagate::{Drained, Targets};
 use teamkeys::admin::api::step::Settings;
+use teamkeys::admin::api::ports::{LedgerAddress, LedgerObjects};
 use teamkeys::admin::api::{Call, Registry, Surroundings};
+use teamkeys::credentials::BaseUrlPolicy;
+use teamkeys::naming::{ledger_object, DEFAULT_ORG};
 use teamkeys::admin::store::Store;
 use teamkeys::events::pending::EventQueue;
 use teamkeys::family::Family;
@@ -82,10 +85,15 @@ impl Admin {
         } else {
             path.to_owned()
         };
-        let call = Call { method, path: &path, query, token, body: &body };
+        let call = Call { method, path: &path, query, token, body: &body, org: DEFAULT_ORG };
         let clock = || self.clock.now();
         let around = Surroundings {
-            settings: Settings { routing: &self.routing, pricing_json: r#"{"gpt-4o":{}}"# },
+            settings: Settings {
+                routing: Some(&self.routing),
+                pricing_json: r#"{"gpt-4o":{}}"#,
+                keyring: None,
+                base_urls: BaseUrlPolicy::HttpsOnly,
+            },
             admin_token: Some(ADMIN),
             events: &self.events,
             targets: Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock },
@@ -464,7 +472,7 @@ fn tightening_a_boundary_re_projects_every_key_under_it() {
     );
     assert_eq!(rebounded.status, 200, "{:?}", rebounded.body);
     let pushed = admin.ledgers.received.borrow().last().cloned().unwrap();
-    assert_eq!(pushed.0, key_id);
+    assert_eq!(pushed.0, ledger_object(Some(DEFAULT_ORG), &key_id));
     assert_eq!(
         find(&serde_json::to_value(&pushed.1).unwrap(), "rpm"),
         Some(&json!(10)),
@@ -638,7 +646,7 @@ fn an_admin_sets_the_ceiling_on_every_path() {
     let pushed = admin.ledgers.received.borrow().last().cloned().unwrap();
     assert_eq!(
         (pushed.0.as_str(), find(&serde_json::to_value(&pushed.1).unwrap(), "rpm")),
-        (key_id.as_str(), Some(&json!(10)))
+        (ledger_object(Some(DEFAULT_ORG), &key_id).as_str(), Some(&json!(10)))
     );
     admin.refused(
         admin.call(ADMIN, "PATCH", &path, Some(json!({"ceiling": {"limits": {"rpm": 5000}}}))),
@@ -680,7 +688,10 @@ fn keys_cannot_clear_what_a_boundary_requires() {
     assert_eq!(record["boundary_routing_groups"], json!([["eu", "us"]]), "boundary and ceiling are equal: once");
     assert_eq!(record["boundary_ip_allowlists"], json!([["10.0.0.0/8"]]));
     assert_eq!(record["boundary_expires_at"], START_MS + 30 * DAY_MS);
-    assert_eq!(record["critical"], json!(["boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"]));
+    assert_eq!(
+        record["critical"],
+        json!(["org", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"])
+    );
     let view = admin.call(&team.member, "GET", &format!("/keys/{key_id}"), None);
     assert_eq!(view.body["effective"]["boundary_routing_groups"], json!([["eu", "us"]]));
 
@@ -790,7 +801,9 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
     let pushed_version = |admin: &Admin| {
         let received = admin.ledgers.received.borrow();
         let mut pushes = received.iter().filter_map(|(id, c)| match c {
-            Command::PushLimits { policy_version, .. } if *id == key_id => Some(*policy_version),
+            Command::PushLimits { policy_version, .. } if *id == ledger_object(Some(DEFAULT_ORG), &key_id) => {
+                Some(*policy_version)
+            }
             _ => None,
         });
         pushes.next_back().expect("a push reached the object")
@@ -809,7 +822,8 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
     let admit = |rpm: u64, policy_version: u64| {
         let limits: Limits = serde_json::from_value(json!({"rpm": rpm})).unwrap();
         let command = Command::Admit { secret_version: 1, limits, policy_version, ask: Ask::ZERO };
-        ready(admin.ledgers.call(&key_id, &command)).unwrap()
+        let ledger = LedgerAddress { object: ledger_object(Some(DEFAULT_ORG), &key_id), jurisdiction: None };
+        ready(admin.ledgers.call(&ledger, &command)).unwrap()
     };
     assert!(matches!(admit(1, newer), Reply::Admitted { .. }), "the edge carrying the newer record");
     let stale = admit(50, first);

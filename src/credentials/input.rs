@@ -20,6 +20,7 @@ const LOCAL_HOSTS: [&str; 2] = ["127.0.0.1", "localhost"];
 
 /// The upstream a credential is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum Provider {
     #[serde(rename = "openai")]
     OpenAi,
@@ -55,6 +56,7 @@ pub enum BaseUrlPolicy {
 
 /// The request body, as parsed; [`CredentialInput::validate`] makes it a [`ValidCredential`].
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CredentialInput {
     pub provider: Provider,
