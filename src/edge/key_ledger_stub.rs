@@ -21,6 +21,11 @@ impl KeyLedgerStub {
         Ok(KeyLedgerStub { stub })
     }
 
+    /// The key ledger behind `stub` (addressed by the caller, e.g. in a jurisdiction).
+    pub fn from_stub(stub: Stub) -> KeyLedgerStub {
+        KeyLedgerStub { stub }
+    }
+
     pub async fn call(&self, command: &Command) -> Result<Reply, ApiError> {
         let body = serde_json::to_string(command).map_err(|e| unavailable(e.into()))?;
         let mut init = RequestInit::new();

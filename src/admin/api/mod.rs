@@ -216,6 +216,12 @@ impl Registry {
         }
     }
 
+    /// The organisation the registry serves ([`DEFAULT_ORG`] before it is told otherwise, or if
+    /// its state cannot be read).
+    pub fn org_id(&self) -> String {
+        self.store.org_state().ok().flatten().map_or_else(|| DEFAULT_ORG.to_owned(), |state| state.id)
+    }
+
     /// The alarm's part: queues the KV projection of keys whose old secret's grace period has
     /// ended, then drains due work.
     pub async fn alarm<K: KeyRecords, L: LedgerObjects>(&self, targets: &Targets<'_, K, L>) -> Drained {

@@ -1,10 +1,13 @@
-//! `Registry`, the Durable Object that is the control plane's source of truth (one instance,
-//! named "org", SQLite): principals, projects, memberships, keys and their secrets' hashes, the
-//! organisation policy, the audit log and pending work. What it answers and why is
+//! `Registry`, the Durable Object that is one organisation's control plane source of truth
+//! (one per organisation, [`crate::naming::registry_object`], in its jurisdiction; SQLite):
+//! the organisation's state, principals, projects, memberships, keys and their secrets' hashes,
+//! the organisation policy, the audit log and pending work. What it answers and why is
 //! [`crate::admin::api`]; this is the adapter.
 //!
-//! Flow of a request (forwarded by the worker with the caller's `Authorization` header): the
-//! bearer token → the body → the configuration → [`api::Registry::serve`] with the clock, the
+//! Flow of a request (forwarded by the worker with the caller's `Authorization` header and the
+//! organisation in `teamkeys-org`, or sent by the platform with an order): the bearer token →
+//! the body → the configuration (with the credentials keyring `CREDENTIALS_KEYS` and
+//! `ALLOW_INSECURE_UPSTREAMS`, local development only) → [`api::Registry::serve`] with the clock, the
 //! platform's randomness, KV and the ledger objects → the alarm it asks for → the answer as
 //! JSON (`teamkeys-propagation: pending` while work of the change waits for a retry).
 //!
@@ -12,6 +15,9 @@
 //! periods, due work).
 
 use super::ports::{Kv, Ledgers};
+use super::ORG_HEADER;
+use crate::credentials::{BaseUrlPolicy, Keyring};
+use crate::naming::DEFAULT_ORG;
 use crate::admin::api::propagate::{Drained, Targets};
 use crate::admin::api::step::{Answer, Settings};
 use crate::admin::api::{self, bearer, bootstrap_token, Call, Surroundings, MIN_ADMIN_TOKEN_CHARS};
@@ -28,6 +34,8 @@ use worker::{
 /// Set on the answer to a change when some KV or ledger-object work is still waiting for a
 /// retry: the change is made and will reach the request path once the retry succeeds.
 const PROPAGATION_HEADER: &str = "teamkeys-propagation";
+/// The secret holding the master keys that seal stored credentials.
+const CREDENTIALS_KEYS: &str = "CREDENTIALS_KEYS";
 
 #[durable_object]
 pub struct Registry {
@@ -53,7 +61,7 @@ impl DurableObject for Registry {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        if let Err(e) = self.events.hand_over(&self.env).await {
+        if let Err(e) = self.events.hand_over_to(&self.env, &self.registry.org_id()).await {
             worker::console_error!("registry: event hand-off: {e}");
         }
         let drained = self.registry.alarm(&targets(&Kv(&self.env), &Ledgers(&self.env))).await;
@@ -80,10 +88,17 @@ impl Registry {
         if admin_token.is_some() && bootstrap_token(admin_token.as_deref()).is_none() {
             worker::console_error!("ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_CHARS} characters and is ignored");
         }
-        let call = Call { method: method.as_ref(), path: url.path(), query: url.query(), token, body: &body };
+        let org = req.headers().get(ORG_HEADER).ok().flatten().unwrap_or_else(|| DEFAULT_ORG.to_owned());
+        let call = Call { method: method.as_ref(), path: url.path(), query: url.query(), token, body: &body, org: &org };
         let (kv, ledgers) = (Kv(&self.env), Ledgers(&self.env));
+        let keyring = keyring(&self.env);
         let around = Surroundings {
-            settings: Settings { routing: &config.routing, pricing_json: &config.pricing_json },
+            settings: Settings {
+                routing: Some(&config.routing),
+                pricing_json: &config.pricing_json,
+                keyring: keyring.as_ref(),
+                base_urls: base_urls(&self.env),
+            },
             admin_token: admin_token.as_deref(),
             events: self.events.queue(),
             targets: targets(&kv, &ledgers),
@@ -113,6 +128,21 @@ impl Registry {
     }
 }
 
+/// The credentials keyring, if `CREDENTIALS_KEYS` is set and reads (a failure is logged by its
+/// position, never its text).
+fn keyring(env: &Env) -> Option<Keyring> {
+    let text = env.secret(CREDENTIALS_KEYS).ok()?.to_string();
+    Keyring::parse(&text).map_err(|e| worker::console_error!("{CREDENTIALS_KEYS}: {e}")).ok()
+}
+
+/// `https` only, unless `ALLOW_INSECURE_UPSTREAMS` is `true` (local development).
+fn base_urls(env: &Env) -> BaseUrlPolicy {
+    match env.var("ALLOW_INSECURE_UPSTREAMS").map(|v| v.to_string()).as_deref() {
+        Ok("true") => BaseUrlPolicy::AllowInsecureLocal,
+        _ => BaseUrlPolicy::HttpsOnly,
+    }
+}
+
 fn targets<'a>(kv: &'a Kv<'a>, ledgers: &'a Ledgers<'a>) -> Targets<'a, Kv<'a>, Ledgers<'a>> {
     Targets { records: kv, ledgers, clock: &now_ms }
 }
@@ -126,7 +156,7 @@ fn os_random(bytes: &mut [u8]) {
     getrandom::fill(bytes).expect("the platform's random number generator");
 }
 
-fn respond(answer: Answer) -> Result<Response> {
+pub(super) fn respond(answer: Answer) -> Result<Response> {
     let response = if answer.status == 204 { Response::empty()? } else { Response::from_json(&answer.body)? };
     let mut response = response.with_status(answer.status);
     response.headers_mut().set("cache-control", "no-store")?;

@@ -9,6 +9,7 @@
 //! never giving up). Bounded by [`crate::events::pending::KEPT`].
 
 use super::client::enqueue;
+use crate::naming::DEFAULT_ORG;
 use super::config::retry_policy;
 use super::random::jitter;
 use crate::edge::sql::ObjectSql;
@@ -55,10 +56,16 @@ impl PendingEvents {
         self.storage.set_alarm(Duration::ZERO).await
     }
 
-    /// Sends the oldest pending events to the outbox; sets the alarm again if more wait or on
-    /// failure. Call from the producer's `alarm`.
+    /// [`PendingEvents::hand_over_to`] the outbox of the organisation from before
+    /// organisations.
     pub async fn hand_over(&self, env: &Env) -> worker::Result<()> {
-        match self.send_batch(env).await {
+        self.hand_over_to(env, DEFAULT_ORG).await
+    }
+
+    /// Sends the oldest pending events to organisation `org_id`'s outbox; sets the alarm again
+    /// if more wait or on failure. Call from the producer's `alarm`.
+    pub async fn hand_over_to(&self, env: &Env, org_id: &str) -> worker::Result<()> {
+        match self.send_batch(env, org_id).await {
             Ok(more) => {
                 self.failures.set(0);
                 if more {
@@ -77,7 +84,7 @@ impl PendingEvents {
     }
 
     /// Hands over one batch; whether more events wait.
-    async fn send_batch(&self, env: &Env) -> worker::Result<bool> {
+    async fn send_batch(&self, env: &Env, org_id: &str) -> worker::Result<bool> {
         let waiting = self.queue.oldest(BATCH)?;
         let Some(last) = waiting.last else {
             return Ok(false);
@@ -85,7 +92,7 @@ impl PendingEvents {
         for seq in &waiting.unreadable {
             worker::console_error!("outbox hand-off: dropping unreadable event {seq}");
         }
-        enqueue(env, &waiting.events).await?;
+        enqueue(env, org_id, &waiting.events).await?;
         self.queue.acknowledge(last)?;
         Ok(waiting.full)
     }
