@@ -10,15 +10,15 @@ mod common;
 use common::{ready, Clock, FakeKv, FakeLedgers, Seeded, Sqlite};
 use serde_json::{json, Value};
 use std::cell::RefCell;
+use teamkeys::admin::api::ports::{LedgerAddress, LedgerObjects};
 use teamkeys::admin::api::propagate::{Drained, Targets};
 use teamkeys::admin::api::step::Settings;
-use teamkeys::admin::api::ports::{LedgerAddress, LedgerObjects};
 use teamkeys::admin::api::{Call, Registry, Surroundings};
-use teamkeys::credentials::BaseUrlPolicy;
-use teamkeys::naming::{ledger_object, DEFAULT_ORG};
 use teamkeys::admin::store::Store;
+use teamkeys::credentials::BaseUrlPolicy;
 use teamkeys::events::pending::EventQueue;
 use teamkeys::family::Family;
+use teamkeys::naming::{ledger_object, DEFAULT_ORG};
 use teamkeys::policy::key_hash::{record_name_of_hash, sha256_hex};
 use teamkeys::policy::{authorize, CallFacts, KeyPolicy, RoutingConfig};
 

@@ -40,8 +40,17 @@ const SCHEMA: &[&str] = &[
 
 /// The tables a deleted organisation's registry empties once its other work is done (the
 /// pending work and the organisation's own state, marked deleted, stay).
-const PURGED_TABLES: [&str; 9] =
-    ["org", "principals", "projects", "memberships", "keys", "key_secrets", "audit", "policy_versions", "outbox_pending"];
+const PURGED_TABLES: [&str; 9] = [
+    "org",
+    "principals",
+    "projects",
+    "memberships",
+    "keys",
+    "key_secrets",
+    "audit",
+    "policy_versions",
+    "outbox_pending",
+];
 
 pub struct Store {
     sql: Box<dyn Sql>,

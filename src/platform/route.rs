@@ -16,9 +16,9 @@ pub enum OperatorEndpoint {
 
 /// Whether `path` is an operator route (the worker sends it to the platform object).
 pub fn is_operator_path(path: &str) -> bool {
-    path.strip_prefix(PREFIX).and_then(|rest| rest.strip_prefix("/orgs")).is_some_and(|rest| {
-        rest.is_empty() || rest.starts_with('/')
-    })
+    path.strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_prefix("/orgs"))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 pub fn classify(method: &str, path: &str) -> Result<OperatorEndpoint, ApiError> {

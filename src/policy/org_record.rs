@@ -70,6 +70,9 @@ pub struct OrgRecord {
 }
 
 /// The record's stored format: version 1.
-pub const ORG_RECORD_FORMAT: Format =
-    Format { version: 1, members: &["id", "status", "jurisdiction", "routing", "platform_routing", "credentials"], critical: &[] };
+pub const ORG_RECORD_FORMAT: Format = Format {
+    version: 1,
+    members: &["id", "status", "jurisdiction", "routing", "platform_routing", "credentials"],
+    critical: &[],
+};
 stored_serde!(OrgRecord, ORG_RECORD_FORMAT);

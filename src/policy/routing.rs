@@ -233,9 +233,7 @@ fn validate_group(group: &Group) -> Result<(), InvalidRoutingConfig> {
             return invalid(format!("base_url '{}' is not an http:// or https:// URL without query", target.base_url));
         }
         match (target.credential_secret.is_empty(), target.credential.as_deref()) {
-            (true, None) => {
-                return invalid(format!("target '{}' has an empty credential_secret", target.base_url))
-            }
+            (true, None) => return invalid(format!("target '{}' has an empty credential_secret", target.base_url)),
             (true, Some("")) => return invalid(format!("target '{}' has an empty credential", target.base_url)),
             (false, Some(_)) => {
                 return invalid(format!("target '{}' names both credential_secret and credential", target.base_url))

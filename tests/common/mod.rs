@@ -10,9 +10,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use teamkeys::admin::api::ports::{KeyRecords, LedgerAddress, LedgerObjects};
-use teamkeys::policy::Jurisdiction;
 use teamkeys::error::{ApiError, Code};
 use teamkeys::ledger::{Command, KeyState, Reply};
+use teamkeys::policy::Jurisdiction;
 use teamkeys::sql::{Row, Sql, SqlError, SqlValue};
 
 /// One in-memory SQLite database; clones share it (as a Durable Object's stores share its

@@ -11,9 +11,9 @@ use crate::admin::principal::{Membership, PrincipalDoc, PrincipalView};
 use crate::admin::project::Project;
 use crate::admin::query::Query;
 use crate::admin::secret::{mask, new_id};
-use crate::platform::org_id::new_token;
 use crate::admin::work::Work;
 use crate::error::{ApiError, Code};
+use crate::platform::org_id::new_token;
 use crate::policy::key_hash::sha256_hex;
 use serde_json::json;
 

@@ -30,8 +30,8 @@
 pub mod audit;
 pub mod directory;
 pub mod keys;
-pub mod org;
 pub mod orders;
+pub mod org;
 pub mod ports;
 pub mod propagate;
 pub mod step;
@@ -198,7 +198,8 @@ impl Registry {
         let caller = Principal::operator();
         let memberships = Memberships::default();
         let settings = Settings { routing: org.routing(around.settings.routing), ..around.settings };
-        let request = Request { org: &org, caller: &caller, memberships: &memberships, now_ms, body: &body, query: None };
+        let request =
+            Request { org: &org, caller: &caller, memberships: &memberships, now_ms, body: &body, query: None };
         let step = Step::new(&self.store, settings, around.events, request, random);
         let mut answer = orders::apply(&step, order)?;
         let drained = self.drain(&around.targets, step.queued_events()).await;

@@ -11,8 +11,8 @@
 
 use super::directory::create_principal;
 use super::step::{internal, Answer, Step};
-use crate::admin::key::Key;
 use crate::admin::audit::Change;
+use crate::admin::key::Key;
 use crate::admin::lifecycle::Status;
 use crate::admin::work::Work;
 use crate::error::ApiError;

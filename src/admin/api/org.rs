@@ -67,7 +67,10 @@ pub fn delete_credential(step: &Step, name: &str) -> Result<Answer, ApiError> {
         if let Some(target) = targets(routing).find(|t| t.credential.as_deref() == Some(name)) {
             return Err(ApiError::new(
                 Code::InvalidRouting,
-                format!("The routing's target '{}' names credential '{name}'; change the routing first.", target.base_url),
+                format!(
+                    "The routing's target '{}' names credential '{name}'; change the routing first.",
+                    target.base_url
+                ),
             ));
         }
     }
@@ -90,7 +93,8 @@ fn targets(routing: &RoutingConfig) -> impl Iterator<Item = &crate::policy::Targ
 /// starts with the credential's own base URL when it has one.
 pub fn put_routing(step: &Step) -> Result<Answer, ApiError> {
     org_check(step, Action::OrgRoutingWrite)?;
-    let text = std::str::from_utf8(step.body).map_err(|_| ApiError::new(Code::InvalidBody, "The body is not UTF-8."))?;
+    let text =
+        std::str::from_utf8(step.body).map_err(|_| ApiError::new(Code::InvalidBody, "The body is not UTF-8."))?;
     let routing = RoutingConfig::from_json(text)
         .map_err(|e| ApiError::new(Code::InvalidRouting, format!("The routing is not valid: {e}.")))?;
     let invalid = |message: String| Err(ApiError::new(Code::InvalidRouting, message));
@@ -105,7 +109,10 @@ pub fn put_routing(step: &Step) -> Result<Answer, ApiError> {
             return invalid(format!("target '{}': {}", target.base_url, refusal.message));
         }
         if credential.base_url().is_some_and(|bound| !is_under(&target.base_url, bound)) {
-            return invalid(format!("target '{}': credential '{name}' may only be sent under its own base_url.", target.base_url));
+            return invalid(format!(
+                "target '{}': credential '{name}' may only be sent under its own base_url.",
+                target.base_url
+            ));
         }
     }
     let mut state = step.org.clone();

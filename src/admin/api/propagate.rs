@@ -17,10 +17,10 @@ use super::keys::Bounds;
 use super::ports::{KeyRecords, LedgerAddress, LedgerObjects};
 use crate::admin::key::Key;
 use crate::admin::org::OrgState;
-use crate::naming::org_record;
 use crate::admin::store::{Store, WorkRow};
 use crate::admin::work::{retry_delay_ms, Work};
 use crate::ledger::{Command, Reply};
+use crate::naming::org_record;
 use crate::policy::key_hash::record_name_of_hash;
 use std::collections::HashSet;
 

@@ -5,11 +5,11 @@
 use crate::admin::audit::Change;
 use crate::admin::membership::Memberships;
 use crate::admin::org::OrgState;
-use crate::credentials::{BaseUrlPolicy, Keyring};
 use crate::admin::role::Principal;
 use crate::admin::secret::Random;
 use crate::admin::store::{Listed, Store};
 use crate::admin::work::Work;
+use crate::credentials::{BaseUrlPolicy, Keyring};
 use crate::error::{ApiError, Code};
 use crate::events::pending::EventQueue;
 use crate::events::{Event, EventId, EventType};

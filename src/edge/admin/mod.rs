@@ -20,7 +20,6 @@ mod platform;
 mod ports;
 mod registry;
 
-
 use super::body::{read_capped, BodyLease};
 use crate::admin::api::{bearer, WEBHOOK_CHANGED, WHOAMI};
 use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
@@ -31,10 +30,10 @@ use crate::admin::route::{classify, Endpoint};
 use crate::admin::OPENAPI_JSON;
 use crate::edge::objects::stub;
 use crate::edge::respond::{internal, logged};
+use crate::error::{ApiError, Code};
 use crate::naming::registry_object;
 use crate::platform::org_id::{jurisdiction_of, org_of_token};
 use crate::platform::route::is_operator_path;
-use crate::error::{ApiError, Code};
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
 

@@ -61,8 +61,7 @@ impl Platform {
                 .map_err(|_| ApiError::new(Code::InvalidBody, "The request body could not be read."))?,
         };
         let admin_token = admin_token(&self.env);
-        let call =
-            Call { method: method.as_ref(), path: url.path(), query: url.query(), token, body: &body, org: "" };
+        let call = Call { method: method.as_ref(), path: url.path(), query: url.query(), token, body: &body, org: "" };
         let registries = RegistryStubs { env: &self.env, admin_token: admin_token.as_deref().unwrap_or_default() };
         let mut random = |bytes: &mut [u8]| getrandom::fill(bytes).expect("the platform's random number generator");
         self.platform.serve(&call, admin_token.as_deref(), &registries, Date::now().as_millis(), &mut random).await
@@ -94,7 +93,8 @@ pub async fn forward(mut req: Request, env: &Env, url: &Url) -> Result<Response,
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_owned(),
     };
-    let request = Request::new_with_init(&format!("https://platform{path}"), &init).map_err(|e| internal("admin", e))?;
+    let request =
+        Request::new_with_init(&format!("https://platform{path}"), &init).map_err(|e| internal("admin", e))?;
     let platform = stub(env, "PLATFORM", PLATFORM_OBJECT, None, None).map_err(unavailable)?;
     platform.fetch_with_request(request).await.map_err(unavailable)
 }

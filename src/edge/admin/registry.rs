@@ -16,17 +16,17 @@
 
 use super::ports::{Kv, Ledgers};
 use super::ORG_HEADER;
-use crate::credentials::{BaseUrlPolicy, Keyring};
-use crate::naming::DEFAULT_ORG;
 use crate::admin::api::propagate::{Drained, Targets};
 use crate::admin::api::step::{Answer, Settings};
 use crate::admin::api::{self, bearer, bootstrap_token, Call, Surroundings, MIN_ADMIN_TOKEN_CHARS};
 use crate::admin::store::Store;
+use crate::credentials::{BaseUrlPolicy, Keyring};
 use crate::edge::config::Config;
 use crate::edge::outbox::PendingEvents;
 use crate::edge::respond::{error_response, logged};
 use crate::edge::sql::ObjectSql;
 use crate::error::{ApiError, Code};
+use crate::naming::DEFAULT_ORG;
 use worker::{
     durable_object, Date, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, State, Storage,
 };
@@ -89,7 +89,8 @@ impl Registry {
             worker::console_error!("ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_CHARS} characters and is ignored");
         }
         let org = req.headers().get(ORG_HEADER).ok().flatten().unwrap_or_else(|| DEFAULT_ORG.to_owned());
-        let call = Call { method: method.as_ref(), path: url.path(), query: url.query(), token, body: &body, org: &org };
+        let call =
+            Call { method: method.as_ref(), path: url.path(), query: url.query(), token, body: &body, org: &org };
         let (kv, ledgers) = (Kv(&self.env), Ledgers(&self.env));
         let keyring = keyring(&self.env);
         let around = Surroundings {

@@ -3,10 +3,10 @@
 use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
 use crate::edge::body::{read_capped, BodyLease};
 use crate::edge::objects::stub;
-use crate::naming::outbox_object;
-use crate::platform::org_id::jurisdiction_of;
 use crate::edge::respond::error_response;
 use crate::events::{webhook_route, Batch, Event};
+use crate::naming::outbox_object;
+use crate::platform::org_id::jurisdiction_of;
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
 /// Organisation `org_id`'s outbox object, in its jurisdiction.

@@ -9,12 +9,12 @@
 //! never giving up). Bounded by [`crate::events::pending::KEPT`].
 
 use super::client::enqueue;
-use crate::naming::DEFAULT_ORG;
 use super::config::retry_policy;
 use super::random::jitter;
 use crate::edge::sql::ObjectSql;
 use crate::events::pending::{EventQueue, KEPT};
 use crate::events::Event;
+use crate::naming::DEFAULT_ORG;
 use std::cell::Cell;
 use std::time::Duration;
 use worker::{Env, State, Storage};
