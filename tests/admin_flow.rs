@@ -10,7 +10,7 @@ mod common;
 use common::{ready, Clock, FakeKv, FakeLedgers, Seeded, Sqlite};
 use serde_json::{json, Value};
 use std::cell::RefCell;
-use teamkeys::admin::api::ports::{LedgerAddress, LedgerObjects};
+use teamkeys::admin::api::ports::LedgerAddress;
 use teamkeys::admin::api::propagate::{Drained, Targets};
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};

@@ -50,13 +50,16 @@ impl RegistryObject {
     }
 }
 
+/// A registry object's name, jurisdiction and location hint.
+type Addressed = (String, Option<Jurisdiction>, Option<String>);
+
 /// The deployment: the platform object, the registry objects by name (created on first use,
 /// as Durable Objects are), KV and the ledger objects.
 struct Deployment {
     platform: Platform,
     registries: RefCell<HashMap<String, std::rc::Rc<RegistryObject>>>,
     /// The jurisdiction and location hint each registry object was addressed with.
-    addressed: RefCell<Vec<(String, Option<Jurisdiction>, Option<String>)>>,
+    addressed: RefCell<Vec<Addressed>>,
     kv: FakeKv,
     ledgers: FakeLedgers,
     clock: Clock,

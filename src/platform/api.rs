@@ -7,13 +7,12 @@ use super::org_id::new_org_id;
 use super::route::{classify, OperatorEndpoint};
 use super::store::PlatformStore;
 use crate::admin::api::step::Answer;
-use crate::admin::api::{bootstrap_token, Call};
+use crate::admin::api::{is_operator, Call};
 use crate::admin::input::parse;
 use crate::admin::query::Query;
 use crate::admin::secret::Random;
 use crate::error::{ApiError, Code};
 use crate::naming::registry_object;
-use crate::policy::key_hash::sha256_hex;
 use serde_json::json;
 
 /// The organisations' registry objects, as the platform reaches them.
@@ -43,8 +42,7 @@ impl Platform {
         now_ms: u64,
         random: &mut dyn Random,
     ) -> Result<Answer, ApiError> {
-        let operator = bootstrap_token(admin_token).is_some_and(|t| sha256_hex(t) == sha256_hex(call.token));
-        if !operator {
+        if !is_operator(call.token, admin_token) {
             return Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token."));
         }
         self.store.ensure_default(now_ms)?;

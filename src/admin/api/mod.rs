@@ -176,8 +176,7 @@ impl Registry {
         random: &mut dyn Random,
         now_ms: u64,
     ) -> Result<Served, ApiError> {
-        let operator = bootstrap_token(around.admin_token).is_some_and(|t| sha256_hex(t) == sha256_hex(call.token));
-        if !operator {
+        if !is_operator(call.token, around.admin_token) {
             return Err(unknown_token());
         }
         let order: Order = parse(call.body)?;
@@ -283,6 +282,11 @@ fn denied(call: &Call) -> Change {
 /// `ADMIN_TOKEN` if it is long enough to be used ([`MIN_ADMIN_TOKEN_CHARS`]).
 pub fn bootstrap_token(configured: Option<&str>) -> Option<&str> {
     configured.filter(|t| t.chars().count() >= MIN_ADMIN_TOKEN_CHARS)
+}
+
+/// Whether `token` is the platform operator's: `ADMIN_TOKEN` ([`bootstrap_token`]).
+pub fn is_operator(token: &str, admin_token: Option<&str>) -> bool {
+    bootstrap_token(admin_token).is_some_and(|t| sha256_hex(t) == sha256_hex(token))
 }
 
 /// The bearer token of an `Authorization` header; 401 if there is none.

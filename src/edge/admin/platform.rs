@@ -10,7 +10,7 @@
 use super::registry::respond;
 use super::{unavailable, ORG_HEADER};
 use crate::admin::api::step::Answer;
-use crate::admin::api::{bearer, bootstrap_token, Call};
+use crate::admin::api::{bearer, is_operator, Call};
 use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
 use crate::edge::body::{read_capped, BodyLease};
 use crate::edge::objects::stub;
@@ -22,7 +22,6 @@ use crate::platform::api::{self, Registries};
 use crate::platform::directory::OrgEntry;
 use crate::platform::order::{Order, ORDER_PATH};
 use crate::platform::store::PlatformStore;
-use crate::policy::key_hash::sha256_hex;
 use serde_json::Value;
 use worker::{durable_object, Date, DurableObject, Env, Headers, Method, Request, RequestInit, Response, State, Url};
 
@@ -77,7 +76,7 @@ pub async fn forward(mut req: Request, env: &Env, url: &Url) -> Result<Response,
     let authorization = req.headers().get("authorization").ok().flatten();
     let token = bearer(authorization.as_deref())?;
     let configured = admin_token(env);
-    if !bootstrap_token(configured.as_deref()).is_some_and(|t| sha256_hex(t) == sha256_hex(token)) {
+    if !is_operator(token, configured.as_deref()) {
         return Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token."));
     }
     let method = req.method();
