@@ -19,12 +19,13 @@ const wrangler = 'node_modules/.bin/wrangler';
 
 const mock = await startMock({ port: Number(process.env.MOCK_PORT ?? 0) });
 mkdirSync(STATE, { recursive: true });
-// Local-only master key for stored credentials (32 bytes of 7s) and plain-http upstreams for the mock.
+// Local-only master key for stored credentials (32 bytes of 7s), plain-http upstreams for the mock,
+// and jurisdictions ignored (workerd does not implement them).
 const DEV_CREDENTIALS_KEYS = `dev:${Buffer.alloc(32, 7).toString('base64')}`;
 writeFileSync(
   '.dev.vars',
   `UPSTREAM_API_KEY=sk-mock-upstream-credential\nADMIN_TOKEN=${DEV_ADMIN_TOKEN}\n` +
-    `CREDENTIALS_KEYS=${DEV_CREDENTIALS_KEYS}\nALLOW_INSECURE_UPSTREAMS=true\n`,
+    `CREDENTIALS_KEYS=${DEV_CREDENTIALS_KEYS}\nALLOW_INSECURE_UPSTREAMS=true\nIGNORE_JURISDICTIONS=true\n`,
 );
 
 // A demo organisation and its Admin's token (shown once), made by the operator.
