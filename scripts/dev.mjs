@@ -19,7 +19,25 @@ const wrangler = 'node_modules/.bin/wrangler';
 
 const mock = await startMock({ port: Number(process.env.MOCK_PORT ?? 0) });
 mkdirSync(STATE, { recursive: true });
-writeFileSync('.dev.vars', `UPSTREAM_API_KEY=sk-mock-upstream-credential\nADMIN_TOKEN=${DEV_ADMIN_TOKEN}\n`);
+// Local-only master key for stored credentials (32 bytes of 7s), plain-http upstreams for the mock,
+// and jurisdictions ignored (workerd does not implement them).
+const DEV_CREDENTIALS_KEYS = `dev:${Buffer.alloc(32, 7).toString('base64')}`;
+writeFileSync(
+  '.dev.vars',
+  `UPSTREAM_API_KEY=sk-mock-upstream-credential\nADMIN_TOKEN=${DEV_ADMIN_TOKEN}\n` +
+    `CREDENTIALS_KEYS=${DEV_CREDENTIALS_KEYS}\nALLOW_INSECURE_UPSTREAMS=true\nIGNORE_JURISDICTIONS=true\n`,
+);
+
+// A demo organisation and its Admin's token (shown once), made by the operator.
+async function demoOrganisation(url) {
+  const response = await fetch(`${url}/admin/v1/orgs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'demo', admin: { name: 'demo admin' } }),
+  });
+  const body = await response.json();
+  return response.status === 201 ? body : { error: body };
+}
 
 const record = {
   id: 'key_demo',
@@ -54,22 +72,31 @@ dev.stdout.on('data', (chunk) => {
   if (!announced && /Ready on/.test(chunk.toString())) {
     announced = true;
     const url = `http://127.0.0.1:${PORT}`;
-    console.log(`
+    announce(url);
+  }
+});
+async function announce(url) {
+  const demo = await demoOrganisation(url).catch((error) => ({ error: String(error) }));
+  const organisation = demo.error
+    ? `Demo organisation: not created (${JSON.stringify(demo.error)})`
+    : `Demo organisation ${demo.org.id}, its Admin's token (shown once): ${demo.admin.token}
+  curl ${url}/admin/v1/me -H "Authorization: Bearer ${demo.admin.token}"`;
+  console.log(`
 teamkeys is running at ${url} (mock upstream on 127.0.0.1:${mock.port})
 Demo key: ${DEMO_KEY}
 
   curl ${url}/openai/v1/chat/completions \\
-    -H "Authorization: Bearer ${DEMO_KEY}" -H "content-type: application/json" \\
-    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
+  -H "Authorization: Bearer ${DEMO_KEY}" -H "content-type: application/json" \\
+  -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
 
 OpenAI SDK: base_url="${url}/openai/v1", api_key="${DEMO_KEY}"
 Anthropic SDK: base_url="${url}/anthropic", api_key="${DEMO_KEY}"
-Admin API: ${url}/admin/v1 (see /admin/v1/openapi.json), bootstrap token: ${DEV_ADMIN_TOKEN}
-  curl ${url}/admin/v1/me -H "Authorization: Bearer ${DEV_ADMIN_TOKEN}"
+Admin API: ${url}/admin/v1 (see /admin/v1/openapi.json), operator token: ${DEV_ADMIN_TOKEN}
+  curl ${url}/admin/v1/orgs -H "Authorization: Bearer ${DEV_ADMIN_TOKEN}"
+${organisation}
 Press Ctrl-C to stop.
 `);
-  }
-});
+}
 const stop = async () => {
   dev.kill('SIGINT');
   await mock.close();

@@ -133,7 +133,10 @@ codes! {
     MemberNotKnown = "member_not_known", 403, PermissionError;
     /// An admin principal without the permission the call needs.
     PermissionDenied = "permission_denied", 403, PermissionError;
-    /// The key's organisation is suspended.
+    /// The key's organisation has no routing of its own and may not use the platform's.
+    NoRouting = "no_routing", 403, PermissionError;
+    /// The organisation is suspended by the platform operator: its keys are refused, and its
+    /// admins may read but not change anything.
     OrganisationSuspended = "organisation_suspended", 403, PermissionError;
     /// The request URL cannot be parsed.
     InvalidUrl = "invalid_url", 400, InvalidRequestError;
@@ -171,6 +174,12 @@ codes! {
     InvalidEventType = "invalid_event_type", 400, InvalidRequestError;
     /// A webhook URL that is not an allowed HTTPS URL.
     InvalidWebhookUrl = "invalid_webhook_url", 400, InvalidRequestError;
+    /// An organisation's jurisdiction that Cloudflare does not offer (`eu`, `fedramp`).
+    InvalidJurisdiction = "invalid_jurisdiction", 400, InvalidRequestError;
+    /// An organisation's location hint that is not one of Cloudflare's (`wnam`, `enam`, …).
+    InvalidLocationHint = "invalid_location_hint", 400, InvalidRequestError;
+    /// An organisation's routing that names a credential it does not hold, or a worker secret.
+    InvalidRouting = "invalid_routing", 400, InvalidRequestError;
     /// An upstream credential input (provider, secret, base URL or name) that is not valid.
     InvalidCredential = "invalid_credential", 400, InvalidRequestError;
     /// The webhook endpoint limit is reached.
@@ -230,6 +239,9 @@ codes! {
     NoTarget = "no_target", 500, InternalError;
     /// The credential of a target is not set, or a stored one cannot be opened.
     UpstreamCredentialMissing = "upstream_credential_missing", 500, InternalError;
+    /// Stored upstream credentials are not available: the `CREDENTIALS_KEYS` secret is not set
+    /// or cannot be read.
+    CredentialsKeysMissing = "credentials_keys_missing", 500, InternalError;
     /// The admin registry failed on its own side (its storage, its events).
     RegistryError = "registry_error", 500, InternalError;
 }

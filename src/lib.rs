@@ -31,6 +31,7 @@ pub mod gateway;
 pub mod ledger;
 pub mod limits;
 pub mod naming;
+pub mod platform;
 pub mod policy;
 pub mod sql;
 pub mod usage;

@@ -10,14 +10,17 @@ mod common;
 use common::{ready, Clock, FakeKv, FakeLedgers, Seeded, Sqlite};
 use serde_json::{json, Value};
 use std::cell::RefCell;
+use teamkeys::admin::api::ports::LedgerAddress;
 use teamkeys::admin::api::propagate::{Drained, Targets};
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
 use teamkeys::admin::retention::Retention;
 use teamkeys::admin::store::Store;
+use teamkeys::credentials::BaseUrlPolicy;
 use teamkeys::credentials::Keyring;
 use teamkeys::events::pending::EventQueue;
 use teamkeys::family::Family;
+use teamkeys::naming::{ledger_object, DEFAULT_ORG};
 use teamkeys::policy::key_hash::{record_name_of_hash, sha256_hex};
 use teamkeys::policy::{authorize, CallFacts, KeyPolicy, RoutingConfig};
 
@@ -101,10 +104,15 @@ impl Admin {
         } else {
             path.to_owned()
         };
-        let call = Call { method, path: &path, query, token, body: &body, idempotency_key };
+        let call = Call { method, path: &path, query, token, body: &body, idempotency_key, org: DEFAULT_ORG };
         let clock = || self.clock.now();
         let around = Surroundings {
-            settings: Settings { routing: &self.routing, pricing_json: r#"{"gpt-4o":{}}"# },
+            settings: Settings {
+                routing: Some(&self.routing),
+                pricing_json: r#"{"gpt-4o":{}}"#,
+                keyring: None,
+                base_urls: BaseUrlPolicy::HttpsOnly,
+            },
             admin_token: Some(ADMIN),
             events: &self.events,
             targets: Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock },
@@ -494,7 +502,7 @@ fn tightening_a_boundary_re_projects_every_key_under_it() {
     );
     assert_eq!(rebounded.status, 200, "{:?}", rebounded.body);
     let pushed = admin.ledgers.received.borrow().last().cloned().unwrap();
-    assert_eq!(pushed.0, key_id);
+    assert_eq!(pushed.0, ledger_object(Some(DEFAULT_ORG), &key_id));
     assert_eq!(
         find(&serde_json::to_value(&pushed.1).unwrap(), "rpm"),
         Some(&json!(10)),
@@ -668,7 +676,7 @@ fn an_admin_sets_the_ceiling_on_every_path() {
     let pushed = admin.ledgers.received.borrow().last().cloned().unwrap();
     assert_eq!(
         (pushed.0.as_str(), find(&serde_json::to_value(&pushed.1).unwrap(), "rpm")),
-        (key_id.as_str(), Some(&json!(10)))
+        (ledger_object(Some(DEFAULT_ORG), &key_id).as_str(), Some(&json!(10)))
     );
     admin.refused(
         admin.call(ADMIN, "PATCH", &path, Some(json!({"ceiling": {"limits": {"rpm": 5000}}}))),
@@ -710,7 +718,10 @@ fn keys_cannot_clear_what_a_boundary_requires() {
     assert_eq!(record["boundary_routing_groups"], json!([["eu", "us"]]), "boundary and ceiling are equal: once");
     assert_eq!(record["boundary_ip_allowlists"], json!([["10.0.0.0/8"]]));
     assert_eq!(record["boundary_expires_at"], START_MS + 30 * DAY_MS);
-    assert_eq!(record["critical"], json!(["boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"]));
+    assert_eq!(
+        record["critical"],
+        json!(["org", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"])
+    );
     let view = admin.call(&team.member, "GET", &format!("/keys/{key_id}"), None);
     assert_eq!(view.body["effective"]["boundary_routing_groups"], json!([["eu", "us"]]));
 
@@ -820,7 +831,9 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
     let pushed_version = |admin: &Admin| {
         let received = admin.ledgers.received.borrow();
         let mut pushes = received.iter().filter_map(|(id, c)| match c {
-            Command::PushLimits { policy_version, .. } if *id == key_id => Some(*policy_version),
+            Command::PushLimits { policy_version, .. } if *id == ledger_object(Some(DEFAULT_ORG), &key_id) => {
+                Some(*policy_version)
+            }
             _ => None,
         });
         pushes.next_back().expect("a push reached the object")
@@ -839,7 +852,8 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
     let admit = |rpm: u64, policy_version: u64| {
         let limits: Limits = serde_json::from_value(json!({"rpm": rpm})).unwrap();
         let command = Command::Admit { secret_version: 1, limits, policy_version, ask: Ask::ZERO };
-        ready(admin.ledgers.call(&key_id, &command)).unwrap()
+        let ledger = LedgerAddress { object: ledger_object(Some(DEFAULT_ORG), &key_id), jurisdiction: None };
+        ready(admin.ledgers.call(&ledger, &command)).unwrap()
     };
     assert!(matches!(admit(1, newer), Reply::Admitted { .. }), "the edge carrying the newer record");
     let stale = admit(50, first);
@@ -982,7 +996,7 @@ fn admit(admin: &Admin, key_id: &str) {
     use teamkeys::ledger::{Command, Reply};
     let ask = serde_json::from_value(json!({"tokens": 10, "cost_micros": 0})).unwrap();
     let command = Command::Admit { secret_version: 1, limits: Default::default(), policy_version: 0, ask };
-    assert!(matches!(ready(admin.ledgers.call(key_id, &command)).unwrap(), Reply::Admitted { .. }));
+    assert!(matches!(ready(admin.ledgers.call(&ledger_address(key_id), &command)).unwrap(), Reply::Admitted { .. }));
 }
 
 #[test]
@@ -1073,4 +1087,12 @@ fn the_alarm_purges_audit_entries_past_their_retention() {
     admin.alarm();
     assert_eq!(admin.count("audit"), 1, "only the entry within its retention is left");
     assert_eq!(admin.call(ADMIN, "GET", "/audit", None).body["data"][0]["target_type"], "project");
+}
+
+/// The ledger object of a key the registry created (in the organisation from before organisations).
+fn ledger_address(key_id: &str) -> teamkeys::admin::api::ports::LedgerAddress {
+    teamkeys::admin::api::ports::LedgerAddress {
+        object: teamkeys::naming::ledger_object(Some(teamkeys::naming::DEFAULT_ORG), key_id),
+        jurisdiction: None,
+    }
 }

@@ -427,6 +427,7 @@ fn org(id: &str, models: &str, credential: StoredCredential) -> OrgRecord {
         status: OrgStatus::Active,
         jurisdiction: None,
         routing: Some(RoutingConfig::from_org_json(&routing).unwrap()),
+        platform_routing: false,
         credentials: BTreeMap::from([("main".to_owned(), credential)]),
     }
 }
@@ -515,8 +516,11 @@ fn each_key_reaches_its_own_organisations_routing_credential_and_ledger() {
 fn an_organisation_without_routing_uses_the_platforms_routing_and_secrets() {
     let mut pool = LocalPool::new();
     let world = two_organisations(&pool);
-    let platform_routed =
-        OrgRecord { routing: None, ..org("org_a", "*", credential("org_a", SECRET_A, None, MASTER_KEY)) };
+    let platform_routed = OrgRecord {
+        routing: None,
+        platform_routing: true,
+        ..org("org_a", "*", credential("org_a", SECRET_A, None, MASTER_KEY))
+    };
     world.keys.insert_org("org_a", &serde_json::to_string(&platform_routed).unwrap());
     world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
     assert_eq!(answered(&world, &mut pool, message_with(KEY_A)), Ok(200));

@@ -9,7 +9,7 @@
 use super::boundary::{constraints, effective_limits, Boundary};
 use super::lifecycle::Status;
 use crate::limits::Limits;
-use crate::policy::{KeyRecord, KeyRules, KeyStatus, ModelAccess};
+use crate::policy::{Jurisdiction, KeyRecord, KeyRules, KeyStatus, ModelAccess};
 use serde::{Deserialize, Serialize};
 
 /// A key in the registry. The secret is not part of it: only its hashes (in the registry's
@@ -18,6 +18,13 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Key {
     pub id: String,
+    /// Its organisation; absent on keys created before organisations, whose ledger objects
+    /// keep their names ([`crate::naming::ledger_object`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Its organisation's jurisdiction, where its ledger object lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<Jurisdiction>,
     pub project: String,
     /// The principal who created it.
     pub creator: String,
@@ -92,8 +99,8 @@ impl Key {
         let effective = self.effective(boundaries);
         KeyRecord {
             id: self.id.clone(),
-            org: None,
-            jurisdiction: None,
+            org: self.org.clone(),
+            jurisdiction: self.jurisdiction,
             name: self.name.clone(),
             description: self.description.clone(),
             tags: self.tags.clone(),
@@ -151,6 +158,8 @@ mod tests {
     fn key() -> Key {
         Key {
             id: "key_1".into(),
+            org: Some("org_eu_a".into()),
+            jurisdiction: Some(Jurisdiction::Eu),
             project: "prj_1".into(),
             creator: "prn_1".into(),
             name: "ci".into(),
@@ -189,6 +198,7 @@ mod tests {
         assert_eq!(parsed.boundary_ip_allowlists, std::slice::from_ref(&org.rules.ip_allowlist));
         assert_eq!(parsed.boundary_expires_at, Some(10 + 2 * 86_400_000), "created_at + the ceiling's lifetime");
         assert_eq!((parsed.status, parsed.expires_at), (KeyStatus::Active, Some(1_000)));
+        assert_eq!((parsed.org.as_deref(), parsed.jurisdiction), (Some("org_eu_a"), Some(Jurisdiction::Eu)));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod input;
 pub mod key;
 pub mod lifecycle;
 pub mod membership;
+pub mod org;
 pub mod permission;
 pub mod principal;
 pub mod project;

@@ -8,7 +8,8 @@
 //! | permission               | admin | project_owner    | member  | finance |
 //! |--------------------------|-------|------------------|---------|---------|
 //! | org.policy.read / .write | any   | –                | –       | –       |
-//! | org.routing.read         | any   | –                | –       | –       |
+//! | org.routing.read / .write| any   | –                | –       | –       |
+//! | org.credentials.read / .write | any | –             | –       | –       |
 //! | org.pricing.read         | any   | –                | –       | –       |
 //! | projects.create / .delete| any   | –                | –       | –       |
 //! | projects.read            | any   | member           | member  | any     |
@@ -43,6 +44,12 @@ pub enum Action {
     OrgPolicyRead,
     OrgPolicyWrite,
     OrgRoutingRead,
+    /// Set the organisation's own routing groups.
+    OrgRoutingWrite,
+    /// List the organisation's upstream credentials (masked).
+    OrgCredentialsRead,
+    /// Store or delete an upstream credential (write-only).
+    OrgCredentialsWrite,
     OrgPricingRead,
     ProjectsCreate,
     ProjectsRead,
@@ -70,10 +77,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 28] = [
         Action::OrgPolicyRead,
         Action::OrgPolicyWrite,
         Action::OrgRoutingRead,
+        Action::OrgRoutingWrite,
+        Action::OrgCredentialsRead,
+        Action::OrgCredentialsWrite,
         Action::OrgPricingRead,
         Action::ProjectsCreate,
         Action::ProjectsRead,
@@ -104,6 +114,9 @@ impl Action {
             Action::OrgPolicyRead => "org.policy.read",
             Action::OrgPolicyWrite => "org.policy.write",
             Action::OrgRoutingRead => "org.routing.read",
+            Action::OrgRoutingWrite => "org.routing.write",
+            Action::OrgCredentialsRead => "org.credentials.read",
+            Action::OrgCredentialsWrite => "org.credentials.write",
             Action::OrgPricingRead => "org.pricing.read",
             Action::ProjectsCreate => "projects.create",
             Action::ProjectsRead => "projects.read",
@@ -291,6 +304,9 @@ mod tests {
         (OrgPolicyRead, Any, Never, Never, Never),
         (OrgPolicyWrite, Any, Never, Never, Never),
         (OrgRoutingRead, Any, Never, Never, Never),
+        (OrgRoutingWrite, Any, Never, Never, Never),
+        (OrgCredentialsRead, Any, Never, Never, Never),
+        (OrgCredentialsWrite, Any, Never, Never, Never),
         (OrgPricingRead, Any, Never, Never, Never),
         (ProjectsCreate, Any, Never, Never, Never),
         (ProjectsRead, Any, Member, Member, Any),

@@ -58,7 +58,16 @@ pub struct Principal {
 /// The id under which the holder of `ADMIN_TOKEN` acts (in audit entries, as a key's creator).
 pub const BOOTSTRAP_ADMIN_ID: &str = "admin";
 
+/// The id under which the platform operator's orders are recorded (organisation opened,
+/// suspended, resumed, deleted).
+pub const OPERATOR_ID: &str = "operator";
+
 impl Principal {
+    /// The platform operator, as the registries' audit logs name it.
+    pub fn operator() -> Principal {
+        Principal { id: OPERATOR_ID.to_owned(), name: "platform operator".to_owned(), role: Role::Admin }
+    }
+
     /// The holder of the `ADMIN_TOKEN` secret.
     pub fn bootstrap_admin() -> Principal {
         Principal { id: BOOTSTRAP_ADMIN_ID.to_owned(), name: "bootstrap admin".to_owned(), role: Role::Admin }

@@ -1,7 +1,8 @@
 //! The secrets and ids the control plane hands out, from randomness passed in.
 //!
 //! - Team keys: `tk_` + 40 base62 characters (~238 bits), a prefix secret scanners can match.
-//! - Principal tokens: `tka_` + 40 base62 characters.
+//! - Principal tokens: `tka_` + 40 base62 characters (before organisations), and
+//!   `tka_<org_id>_` + 40 since ([`crate::platform::org_id::new_token`]).
 //! - Ids: `key_`, `prj_`, `prn_` + 16 base62 characters; not secret.
 //!
 //! A secret is shown once, in the answer that creates it; the registry keeps only its SHA-256
@@ -42,8 +43,9 @@ pub fn new_key(random: &mut impl Random) -> String {
     format!("{KEY_PREFIX}{}", base62(SECRET_CHARS, random))
 }
 
-pub fn new_token(random: &mut impl Random) -> String {
-    format!("{TOKEN_PREFIX}{}", base62(SECRET_CHARS, random))
+/// A principal token: `prefix` + 40 base62 characters.
+pub fn new_token_with_prefix(prefix: &str, random: &mut impl Random) -> String {
+    format!("{prefix}{}", base62(SECRET_CHARS, random))
 }
 
 /// A fresh id of `kind` (`key`, `prj`, `prn`).
@@ -81,7 +83,7 @@ mod tests {
         assert_eq!(key.len(), 43);
         assert!(key[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_eq!(&key[3..13], "0123456789");
-        let token = new_token(&mut counting());
+        let token = new_token_with_prefix(TOKEN_PREFIX, &mut counting());
         assert!(token.starts_with("tka_") && token.len() == 44);
         assert_eq!(new_id("prj", &mut counting()), "prj_0123456789ABCDEF");
     }

@@ -13,6 +13,7 @@ use crate::admin::idempotency::KeptEntry;
 use crate::admin::key::Key;
 use crate::admin::lifecycle::{Secret, SecretState, Status};
 use crate::admin::membership::{Memberships, ProjectRole};
+use crate::admin::org::OrgState;
 use crate::admin::permission::Scope;
 use crate::admin::principal::{Membership, PrincipalDoc};
 use crate::admin::project::{Member, Project};
@@ -41,6 +42,23 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS previous_tokens_by_end ON previous_tokens (valid_until)",
     "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, request_hash TEXT NOT NULL, sealed TEXT NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
+    "CREATE TABLE IF NOT EXISTS org_state (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
+];
+
+/// The tables a deleted organisation's registry empties once its other work is done (the
+/// pending work and the organisation's own state, marked deleted, stay).
+const PURGED_TABLES: [&str; 11] = [
+    "org",
+    "principals",
+    "projects",
+    "memberships",
+    "keys",
+    "key_secrets",
+    "audit",
+    "policy_versions",
+    "outbox_pending",
+    "previous_tokens",
+    "idempotency",
 ];
 
 pub struct Store {
@@ -184,6 +202,40 @@ impl Store {
 
     pub fn set_org_policy(&self, policy: &Boundary) -> Result<(), ApiError> {
         self.exec("INSERT OR REPLACE INTO org (id, policy) VALUES (1, ?)", vec![to_json(policy).into()]).map(drop)
+    }
+
+    // The organisation served.
+
+    /// What the platform told the registry about its organisation; `None` for a registry from
+    /// before organisations (or one never opened).
+    pub fn org_state(&self) -> Result<Option<OrgState>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            doc: String,
+        }
+        let rows: Vec<Row> = self.rows("SELECT doc FROM org_state WHERE id = 1", vec![])?;
+        rows.first().map(|row| serde_json::from_str(&row.doc).map_err(failed)).transpose()
+    }
+
+    pub fn set_org_state(&self, state: &OrgState) -> Result<(), ApiError> {
+        self.exec("INSERT OR REPLACE INTO org_state (id, doc) VALUES (1, ?)", vec![to_json(state).into()]).map(drop)
+    }
+
+    /// Empties every table of a deleted organisation but its state and pending work.
+    pub fn purge_deleted_org(&self) -> Result<(), ApiError> {
+        for table in PURGED_TABLES {
+            let exists: Vec<Row> =
+                self.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", vec![table.into()])?;
+            if !exists.is_empty() {
+                self.exec(&format!("DELETE FROM {table}"), vec![])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many rows of pending work there are besides `except_id`.
+    pub fn other_work(&self, except_id: i64) -> Result<usize, ApiError> {
+        Ok(self.exec("SELECT id FROM pending_work WHERE id <> ?", vec![except_id.into()])?.len())
     }
 
     // Principals.

@@ -6,8 +6,12 @@
 //! [`retry_delay_ms`] by the registry's alarm, and holds back the later rows of its lane (so a
 //! `disable` is never overtaken by an older `enable`), never those of other lanes.
 //!
-//! `Project` and `PushLimits` carry only the key id: they are computed from the registry as it
-//! is when applied, so applying one late or twice still leaves the newest state.
+//! `Project`, `PushLimits` and `ProjectOrg` carry at most the key id: they are computed from the
+//! registry as it is when applied, so applying one late or twice still leaves the newest state.
+//!
+//! The organisation's own work: `ProjectOrg` writes its KV record (`org:<org_id>`, deleted once
+//! the organisation is), and after a deletion `Purge` empties the registry's tables, once every
+//! other row is done (it fails, and is retried, while any remains).
 
 use crate::ledger::revocation::Control;
 use serde::{Deserialize, Serialize};
@@ -21,6 +25,10 @@ pub enum Work {
     Control { key_id: String, control: Control },
     /// Send the key's current effective limits to its ledger object.
     PushLimits { key_id: String },
+    /// Make KV hold the organisation's current record (or none, once it is deleted).
+    ProjectOrg,
+    /// Empty the tables of a deleted organisation.
+    Purge,
 }
 
 impl Work {
@@ -30,13 +38,15 @@ impl Work {
         match self {
             Work::Project { key_id } => format!("kv:{key_id}"),
             Work::Control { key_id, .. } | Work::PushLimits { key_id } => format!("ledger:{key_id}"),
+            Work::ProjectOrg => "kv:org".to_owned(),
+            Work::Purge => "purge".to_owned(),
         }
     }
 
     /// Whether the row is computed from the registry when applied (so a second one, while one is
     /// still pending, adds nothing), rather than a fact to deliver in order.
     pub fn is_state_based(&self) -> bool {
-        matches!(self, Work::Project { .. } | Work::PushLimits { .. })
+        matches!(self, Work::Project { .. } | Work::PushLimits { .. } | Work::ProjectOrg | Work::Purge)
     }
 
     /// Everything a key's stores need after its policy, status or boundaries changed.
@@ -61,6 +71,7 @@ mod tests {
         assert_eq!(control.lane(), "ledger:k");
         assert_eq!(Work::PushLimits { key_id: "k".into() }.lane(), "ledger:k");
         assert_eq!(Work::Project { key_id: "k".into() }.lane(), "kv:k");
+        assert_eq!(Work::ProjectOrg.lane(), "kv:org");
     }
 
     #[test]

@@ -21,6 +21,7 @@ const LOCAL_HOSTS: [&str; 2] = ["127.0.0.1", "localhost"];
 
 /// The upstream a credential is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum Provider {
     #[serde(rename = "openai")]
     OpenAi,
@@ -77,6 +78,7 @@ pub enum BaseUrlPolicy {
 
 /// The request body, as parsed; [`CredentialInput::validate`] makes it a [`ValidCredential`].
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CredentialInput {
     pub provider: Provider,
@@ -127,7 +129,7 @@ fn check_secret(secret: &str) -> Result<(), ApiError> {
 }
 
 /// The base URL in its stored form (the `url` crate's serialization without a trailing `/`).
-fn check_base_url(text: &str, policy: BaseUrlPolicy) -> Result<String, ApiError> {
+pub fn check_base_url(text: &str, policy: BaseUrlPolicy) -> Result<String, ApiError> {
     if text.len() > MAX_BASE_URL_CHARS {
         return Err(invalid("base_url", "must be at most 2048 characters"));
     }

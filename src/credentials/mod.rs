@@ -68,7 +68,7 @@ mod sealing;
 mod secret;
 mod stored;
 
-pub use input::{check_name, BaseUrlPolicy, CredentialInput, Provider, ValidCredential};
+pub use input::{check_base_url, check_name, BaseUrlPolicy, CredentialInput, Provider, ValidCredential};
 pub use keyring::{Keyring, KeyringError};
 pub use sealing::{open_bytes, seal_bytes, unusable_credential, CredentialError, Sealed};
 pub use secret::Secret;

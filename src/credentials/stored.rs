@@ -48,6 +48,7 @@ stored_serde!(StoredCredential, CREDENTIAL_FORMAT);
 
 /// A credential as the admin API shows it: never its plaintext, never its sealed form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct CredentialView {
     pub name: String,
     pub provider: Provider,

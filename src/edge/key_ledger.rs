@@ -24,6 +24,8 @@ pub struct KeyLedger {
     pending: PendingEvents,
     /// The id of the key this object counts for (its events name it).
     key_id: String,
+    /// Its organisation, whose outbox receives its events.
+    org_id: String,
     env: Env,
 }
 
@@ -85,8 +87,8 @@ impl DurableObject for KeyLedger {
             .expect("create state table");
         let object = state.id().name().unwrap_or_else(|| state.id().to_string());
         let (org_id, key_id) = naming::ledger_object_owner(&object);
-        let pending = PendingEvents::open_for(&state, org_id).expect("create the pending events table");
-        KeyLedger { sql, state: RefCell::new(None), pending, key_id: key_id.to_owned(), env }
+        let pending = PendingEvents::open(&state).expect("create the pending events table");
+        KeyLedger { sql, state: RefCell::new(None), pending, key_id: key_id.to_owned(), org_id: org_id.to_owned(), env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -102,7 +104,7 @@ impl DurableObject for KeyLedger {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.pending.hand_over(&self.env).await?;
+        self.pending.hand_over_to(&self.env, &self.org_id).await?;
         Response::ok("")
     }
 }

@@ -26,12 +26,6 @@ pub struct KeyLedgerStub {
 }
 
 impl KeyLedgerStub {
-    /// The key ledger of a key from before organisations (named by its id, no jurisdiction):
-    /// the control plane's way in until it addresses ledgers with [`KeyLedgerStub::at`].
-    pub fn for_key(env: &Env, key_id: &str) -> Result<KeyLedgerStub, ApiError> {
-        KeyLedgerStub::at(env, &LedgerAddress { object: key_id.to_owned(), jurisdiction: None })
-    }
-
     /// The key ledger at `address`.
     pub fn at(env: &Env, address: &LedgerAddress) -> Result<KeyLedgerStub, ApiError> {
         let mut namespace = env.durable_object("LEDGER").map_err(unavailable)?;
@@ -40,6 +34,11 @@ impl KeyLedgerStub {
         }
         let stub = namespace.id_from_name(&address.object).and_then(|id| id.get_stub()).map_err(unavailable)?;
         Ok(KeyLedgerStub { stub })
+    }
+
+    /// The key ledger behind `stub` (addressed by the caller, e.g. in a jurisdiction).
+    pub fn from_stub(stub: Stub) -> KeyLedgerStub {
+        KeyLedgerStub { stub }
     }
 
     pub async fn call(&self, command: &Command) -> Result<Reply, ApiError> {

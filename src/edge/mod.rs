@@ -12,7 +12,8 @@
 //!    body, read by the runtime as the client reads it); errors are rendered by [`respond`].
 //!
 //! Durable Object classes: [`key_ledger::KeyLedger`] (one key's key ledger), `outbox::Outbox`
-//! (webhook delivery) and `admin`'s `Registry` (the control plane's store). The adapters are
+//! (webhook delivery, one per organisation), `admin`'s `Registry` (one organisation's control
+//! plane store) and `admin`'s `Platform` (the directory of organisations). The adapters are
 //! exercised end to end in `tests/e2e/`; the flow they serve is tested on the host in
 //! `tests/gateway_flow.rs`.
 
@@ -23,6 +24,7 @@ mod gateway;
 mod key_ledger;
 mod key_ledger_stub;
 mod key_store;
+mod objects;
 mod outbox;
 mod respond;
 mod sql;

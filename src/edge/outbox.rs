@@ -1,4 +1,5 @@
-//! Durable webhook delivery: the `Outbox` Durable Object (one instance, named "org") and the
+//! Durable webhook delivery: the `Outbox` Durable Object (one per organisation,
+//! [`crate::naming::outbox_object`], in its jurisdiction) and the
 //! ways into it. Every decision (ids, filters, signature, schedule, states) is made by
 //! [`crate::events`], and its tables are [`crate::events::outbox_store`]; this module sends.
 //!

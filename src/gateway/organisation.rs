@@ -61,6 +61,10 @@ impl Organisation {
             return Err(invalid(format!("it names organisation {}", org.id)));
         }
         match org.status {
+            OrgStatus::Active if org.routing.is_none() && !org.platform_routing => Err(ApiError::new(
+                Code::NoRouting,
+                "The organisation this key belongs to has no routing of its own and may not use the platform's.",
+            )),
             OrgStatus::Active => Ok(Organisation::Active(org)),
             OrgStatus::Suspended => Err(ApiError::new(
                 Code::OrganisationSuspended,

@@ -240,12 +240,18 @@ impl KeyState {
     }
 }
 
+/// 403 `organisation_suspended`: the key's organisation is suspended by the platform operator.
+pub fn organisation_suspended() -> ApiError {
+    ApiError::new(Code::OrganisationSuspended, "This organisation is suspended.")
+}
+
 /// The answer to a secret the object no longer honours: the same 401 as an unknown or disabled
 /// key, so a stale KV copy at some edge never changes what the caller sees.
 fn revoked_error(revoked: Revoked) -> ApiError {
     match revoked {
         Revoked::Disabled => ApiError::new(Code::KeyDisabled, "This API key has been disabled."),
         Revoked::Deleted | Revoked::Rotated => ApiError::new(Code::InvalidApiKey, "Incorrect API key provided."),
+        Revoked::Suspended => organisation_suspended(),
     }
 }
 

@@ -26,6 +26,7 @@ pub use model_access::ModelAccess;
 pub use org_record::{Jurisdiction, OrgRecord, OrgStatus, ORG_RECORD_FORMAT};
 pub use record::{InvalidKeyRecord, KeyPolicy, KeyRecord, KeyStatus};
 pub use routing::{
-    CredentialHolder, Group, InvalidRoutingConfig, ResolvedRoute, RoutingConfig, Target, TargetUpstream,
+    deserialize_org_routing, CredentialHolder, Group, InvalidRoutingConfig, ResolvedRoute, RoutingConfig, Target,
+    TargetUpstream,
 };
 pub use rules::{InvalidRule, KeyRules, RulesPatch};

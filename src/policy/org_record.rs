@@ -25,6 +25,7 @@ pub enum OrgStatus {
 
 /// Where an organisation's Durable Objects are created and kept (Cloudflare's jurisdictions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Jurisdiction {
     Eu,
@@ -61,12 +62,19 @@ pub struct OrgRecord {
     /// a record whose routing does cannot be read ([`super::routing`]).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_org_routing")]
     pub routing: Option<RoutingConfig>,
+    /// Whether, when `routing` is `None`, its keys may use the platform's `ROUTING`; `false`
+    /// (the default) refuses their calls instead. Set by the operator.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub platform_routing: bool,
     /// Its upstream credentials by name, sealed ([`crate::credentials`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, StoredCredential>,
 }
 
 /// The record's stored format: version 1.
-pub const ORG_RECORD_FORMAT: Format =
-    Format { version: 1, members: &["id", "status", "jurisdiction", "routing", "credentials"], critical: &[] };
+pub const ORG_RECORD_FORMAT: Format = Format {
+    version: 1,
+    members: &["id", "status", "jurisdiction", "routing", "platform_routing", "credentials"],
+    critical: &[],
+};
 stored_serde!(OrgRecord, ORG_RECORD_FORMAT);

@@ -9,9 +9,10 @@ use serde_json::{Number, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use teamkeys::admin::api::ports::{KeyRecords, LedgerObjects};
+use teamkeys::admin::api::ports::{KeyRecords, LedgerAddress, LedgerObjects};
 use teamkeys::error::{ApiError, Code};
 use teamkeys::ledger::{Command, KeyState, Reply};
+use teamkeys::policy::Jurisdiction;
 use teamkeys::sql::{Row, Sql, SqlError, SqlValue};
 
 /// One in-memory SQLite database; clones share it (as a Durable Object's stores share its
@@ -140,13 +141,15 @@ impl KeyRecords for FakeKv {
     }
 }
 
-/// The keys' ledger objects in memory, running the real state machine. `unreachable` makes
-/// every call fail with the edge's 503.
+/// The keys' ledger objects in memory, by object name, running the real state machine.
+/// `unreachable` makes every call fail with the edge's 503.
 pub struct FakeLedgers {
     pub states: RefCell<HashMap<String, KeyState>>,
     pub unreachable: Cell<bool>,
-    /// Commands that reached an object, in order, with the key id.
+    /// Commands that reached an object, in order, with the object's name.
     pub received: RefCell<Vec<(String, Command)>>,
+    /// The jurisdiction each object was addressed in.
+    pub jurisdictions: RefCell<HashMap<String, Option<Jurisdiction>>>,
     clock: Clock,
 }
 
@@ -156,6 +159,7 @@ impl FakeLedgers {
             states: RefCell::default(),
             unreachable: Cell::new(false),
             received: RefCell::default(),
+            jurisdictions: RefCell::default(),
             clock: clock.clone(),
         }
     }
@@ -163,19 +167,34 @@ impl FakeLedgers {
     /// The commands key `key_id`'s object received, as their `op` names.
     pub fn ops(&self, key_id: &str) -> Vec<String> {
         let received = self.received.borrow();
-        let of_key = received.iter().filter(|(id, _)| id == key_id);
+        let of_key = received.iter().filter(|(object, _)| Self::is_of(object, key_id));
         of_key.map(|(_, c)| serde_json::to_value(c).unwrap()["op"].as_str().unwrap().to_owned()).collect()
     }
 }
 
+impl FakeLedgers {
+    /// Whether `object` is key `key_id`'s (`<org>/<key_id>`, or `<key_id>` from before
+    /// organisations).
+    fn is_of(object: &str, key_id: &str) -> bool {
+        object == key_id || object.rsplit_once('/').is_some_and(|(_, id)| id == key_id)
+    }
+
+    /// The state of key `key_id`'s object, whatever its organisation.
+    pub fn state_of(&self, key_id: &str) -> Option<KeyState> {
+        self.states.borrow().iter().find(|(object, _)| Self::is_of(object, key_id)).map(|(_, s)| s.clone())
+    }
+}
+
 impl LedgerObjects for FakeLedgers {
-    async fn call(&self, key_id: &str, command: &Command) -> Result<Reply, ApiError> {
+    async fn call(&self, ledger: &LedgerAddress, command: &Command) -> Result<Reply, ApiError> {
         if self.unreachable.get() {
             return Err(ApiError::new(Code::LedgerUnavailable, "The ledger object cannot be reached."));
         }
-        self.received.borrow_mut().push((key_id.to_owned(), command.clone()));
+        let object = ledger.object.clone();
+        self.jurisdictions.borrow_mut().insert(object.clone(), ledger.jurisdiction);
+        self.received.borrow_mut().push((object.clone(), command.clone()));
         let mut states = self.states.borrow_mut();
-        let state = states.entry(key_id.to_owned()).or_default();
+        let state = states.entry(object).or_default();
         Ok(state.handle(command.clone(), self.clock.now()).reply)
     }
 }

@@ -18,6 +18,7 @@ export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {
       LEDGER: { className: 'KeyLedger', useSQLite: true },
       OUTBOX: { className: 'Outbox', useSQLite: true },
       REGISTRY: { className: 'Registry', useSQLite: true },
+      PLATFORM: { className: 'Platform', useSQLite: true },
     },
     bindings: { UPSTREAM_URL: upstreamUrl, UPSTREAM_API_KEY: upstreamSecret, ...bindings },
   };

@@ -12,9 +12,10 @@ use crate::admin::principal::{Membership, PrincipalDoc, PrincipalView};
 use crate::admin::project::Project;
 use crate::admin::query::Query;
 use crate::admin::role::Role;
-use crate::admin::secret::{mask, new_id, new_token};
+use crate::admin::secret::{mask, new_id};
 use crate::admin::work::Work;
 use crate::error::{ApiError, Code};
+use crate::platform::org_id::new_token;
 use crate::policy::key_hash::sha256_hex;
 use serde_json::json;
 
@@ -71,7 +72,8 @@ pub fn put_org_policy(step: &Step) -> Result<Answer, ApiError> {
 
 pub fn get_routing(step: &Step) -> Result<Answer, ApiError> {
     check(step.caller, Action::OrgRoutingRead, Standing::default(), Target::Org)?;
-    Ok(Answer::ok(&step.config.routing))
+    let none = serde_json::json!({ "groups": [] });
+    Ok(step.config.routing.map_or_else(|| Answer::ok(&none), Answer::ok))
 }
 
 pub fn get_pricing(step: &Step) -> Result<Answer, ApiError> {
@@ -252,7 +254,7 @@ pub fn create_principal(step: &Step) -> Result<Answer, ApiError> {
     let not_owned = new.projects.iter().find(|id| !step.memberships.in_project(id).owner);
     let target = not_owned.or(new.projects.first()).map_or(Target::Org, |id| Target::Project(id));
     check(step.caller, Action::PrincipalsCreate, step.memberships.to_create(new.role, &new.projects), target)?;
-    let token = new_token(&mut step.random());
+    let token = new_token(&step.org.id, &mut step.random());
     let doc = PrincipalDoc {
         id: new_id("prn", &mut step.random()),
         name: new.name.clone(),
@@ -312,7 +314,7 @@ pub fn rotate_token(step: &Step, id: &str) -> Result<Answer, ApiError> {
             "token_expires_at: only an Admin may make a token live longer than the one it replaces",
         ));
     }
-    let token = new_token(&mut step.random());
+    let token = new_token(&step.org.id, &mut step.random());
     let doc = PrincipalDoc {
         masked_token: mask(&token),
         token_expires_at: request.token_expires_at.or(before.token_expires_at),

@@ -103,6 +103,8 @@ pub fn create(step: &Step) -> Result<Answer, ApiError> {
     let secret = new_key(&mut step.random());
     let key = Key {
         id: new_id("key", &mut step.random()),
+        org: Some(step.org.id.clone()),
+        jurisdiction: step.org.jurisdiction,
         project: new.project,
         creator: step.caller.id.clone(),
         name: new.name,

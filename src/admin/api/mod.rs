@@ -18,19 +18,35 @@
 //! retention ended ([`crate::admin::retention`]) and drains due work. Every drain asks to wake
 //! by the next of: due work, a grace end, an expiry to purge.
 //!
+//! Organisations: a registry serves one organisation ([`OrgState`], told by the platform's
+//! `open` order, [`orders`]); the worker routes a call to it by the organisation its token names
+//! ([`Call::org`]). A call routed to another organisation than the registry's, or to a deleted
+//! one, is 401 as an unknown token; since a registry holds only its organisation's rows, an id
+//! of another organisation is answered exactly like a missing one (404), and a change naming
+//! one is recorded in the audit log as `denied`. A suspended organisation's admins may read;
+//! every change is 403 `organisation_suspended`. `ADMIN_TOKEN` acts as the bootstrap Admin of
+//! the organisation from before organisations only ([`DEFAULT_ORG`]); elsewhere the operator
+//! reaches a registry only through the platform's orders ([`ORDER_PATH`]).
+//!
 //! Modules: `step` (one synchronous step and its answer), `directory` (organisation policy,
-//! projects, members, principals), `keys`, `usage`, `audit`, `propagate` (pending work),
-//! `ports`.
+//! projects, members, principals), `org` (the organisation's credentials and routing),
+//! `orders` (the platform's), `keys`, `usage`, `audit`, `propagate` (pending work), `ports`.
 
 pub mod audit;
 pub mod directory;
 pub mod keys;
+pub mod orders;
+pub mod org;
 pub mod ports;
 pub mod propagate;
 pub mod step;
 pub mod usage;
 
+use crate::admin::audit::Change;
 use crate::admin::idempotency::{no_keyring, IdempotencyKey, Idempotent, WINDOW_MS};
+use crate::admin::input::parse;
+use crate::admin::membership::Memberships;
+use crate::admin::org::OrgState;
 use crate::admin::retention::{Retention, PURGE_BATCH};
 use crate::admin::role::Principal;
 use crate::admin::route::{classify, Endpoint};
@@ -40,6 +56,8 @@ use crate::admin::work::Work;
 use crate::credentials::Keyring;
 use crate::error::{ApiError, Code};
 use crate::events::pending::EventQueue;
+use crate::naming::DEFAULT_ORG;
+use crate::platform::order::{Order, ORDER_PATH};
 use crate::policy::key_hash::sha256_hex;
 use futures_util::lock::Mutex;
 use ports::{KeyRecords, LedgerObjects};
@@ -68,6 +86,9 @@ pub struct Call<'a> {
     pub body: &'a [u8],
     /// The `Idempotency-Key` header, if sent (honoured on every method but GET).
     pub idempotency_key: Option<&'a str>,
+    /// The organisation the call is routed to (the one its token names,
+    /// [`crate::platform::org_id::org_of_token`]).
+    pub org: &'a str,
 }
 
 /// What a call runs against besides the registry's own storage.
@@ -115,15 +136,30 @@ impl Registry {
     ) -> Result<Served, ApiError> {
         let now_ms = (around.targets.clock)();
         // From here to the end of the step nothing awaits: the step is atomic within the object.
-        let caller = self.authenticate(call.token, around.admin_token, now_ms)?;
+        if call.path == ORDER_PATH {
+            return self.order(call, around, random, now_ms).await;
+        }
+        let org = self.org(call.org)?;
+        let caller = self.authenticate(call.token, around.admin_token, &org, now_ms)?;
         let answered = |answer| Served { answer, drained: Drained::default() };
+        let changes = call.method != "GET";
+        if changes && org.suspended() {
+            return Err(suspended());
+        }
         if call.path == WHOAMI {
             return Ok(answered(Answer::ok(&caller)));
         }
         let memberships = self.store.memberships(&caller.id)?;
-        let request =
-            Request { caller: &caller, memberships: &memberships, now_ms, body: call.body, query: call.query };
-        let step = Step::new(&self.store, around.settings, around.events, request, random);
+        let settings = Settings { routing: org.routing(around.settings.routing), ..around.settings };
+        let request = Request {
+            org: &org,
+            caller: &caller,
+            memberships: &memberships,
+            now_ms,
+            body: call.body,
+            query: call.query,
+        };
+        let step = Step::new(&self.store, settings, around.events, request, random);
         if call.path == WEBHOOK_CHANGED {
             return audit::webhook_changed(&step).map(answered);
         }
@@ -149,7 +185,14 @@ impl Registry {
                         return Ok(answered(answer));
                     }
                 }
-                let mut answer = change(&step, endpoint)?;
+                let mut answer = match change(&step, endpoint) {
+                    Ok(answer) => answer,
+                    Err(refusal) if refusal.code() == Code::NotFound.as_str() => {
+                        step.audit(denied(call))?;
+                        return Err(refusal);
+                    }
+                    Err(refusal) => return Err(refusal),
+                };
                 if let Some((idempotent, keyring)) = &idempotent {
                     let entry = idempotent.seal(&answer, keyring, &mut step.random());
                     self.store.keep_entry(&idempotent.entry_id(), &entry, now_ms + WINDOW_MS)?;
@@ -160,6 +203,60 @@ impl Registry {
             }
         };
         usage::report(around.targets.ledgers, plan, now_ms).await.map(answered)
+    }
+
+    /// The platform's order ([`orders`]), from the operator's token only.
+    async fn order<K: KeyRecords, L: LedgerObjects>(
+        &self,
+        call: &Call<'_>,
+        around: &Surroundings<'_, K, L>,
+        random: &mut dyn Random,
+        now_ms: u64,
+    ) -> Result<Served, ApiError> {
+        if !is_operator(call.token, around.admin_token) {
+            return Err(unknown_token());
+        }
+        let order: Order = parse(call.body)?;
+        let current = match self.store.org_state()? {
+            None if call.org == DEFAULT_ORG => Some(OrgState::legacy()),
+            current => current,
+        };
+        let (org, body) = match (&order, current) {
+            (Order::Open { org_id, jurisdiction, admin_name, platform_routing }, None) if org_id == call.org => {
+                (OrgState::new(org_id, *jurisdiction, *platform_routing), orders::first_admin_body(admin_name))
+            }
+            (Order::Open { .. }, _) => {
+                return Err(ApiError::new(Code::InvalidBody, "This registry cannot be opened for that organisation."))
+            }
+            (_, Some(current)) if current.id == call.org && !current.deleted => (current, Vec::new()),
+            _ => return Err(ApiError::new(Code::NotFound, "This registry serves no such organisation.")),
+        };
+        let caller = Principal::operator();
+        let memberships = Memberships::default();
+        let settings = Settings { routing: org.routing(around.settings.routing), ..around.settings };
+        let request =
+            Request { org: &org, caller: &caller, memberships: &memberships, now_ms, body: &body, query: None };
+        let step = Step::new(&self.store, settings, around.events, request, random);
+        let mut answer = orders::apply(&step, order)?;
+        let drained = self.drain(&around.targets, step.queued_events()).await;
+        answer.propagation_pending = self.store.next_work()?.is_some();
+        Ok(Served { answer, drained })
+    }
+
+    /// The organisation a call routed to `routed_to` is served as, or 401 if this registry is
+    /// not that organisation's (or it is deleted).
+    fn org(&self, routed_to: &str) -> Result<OrgState, ApiError> {
+        match self.store.org_state()? {
+            Some(state) if state.id == routed_to && !state.deleted => Ok(state),
+            None if routed_to == DEFAULT_ORG => Ok(OrgState::legacy()),
+            _ => Err(unknown_token()),
+        }
+    }
+
+    /// The organisation the registry serves ([`DEFAULT_ORG`] before it is told otherwise, or if
+    /// its state cannot be read).
+    pub fn org_id(&self) -> String {
+        self.store.org_state().ok().flatten().map_or_else(|| DEFAULT_ORG.to_owned(), |state| state.id)
     }
 
     /// The alarm's part: queues the KV projection of keys whose old secret's grace period has
@@ -189,12 +286,18 @@ impl Registry {
         drained
     }
 
-    /// The principal `token` belongs to: the bootstrap Admin (`ADMIN_TOKEN`) or a stored one,
-    /// by its current token (401 `token_expired` once that expired) or its previous one while
-    /// the rotation's grace lasts.
-    fn authenticate(&self, token: &str, admin_token: Option<&str>, now_ms: u64) -> Result<Principal, ApiError> {
+    /// The principal `token` belongs to: a stored one, by its current token (401 `token_expired`
+    /// once that expired) or its previous one while the rotation's grace lasts, or, in the
+    /// organisation from before organisations only, the bootstrap Admin (`ADMIN_TOKEN`).
+    fn authenticate(
+        &self,
+        token: &str,
+        admin_token: Option<&str>,
+        org: &OrgState,
+        now_ms: u64,
+    ) -> Result<Principal, ApiError> {
         let hash = sha256_hex(token);
-        if bootstrap_token(admin_token).is_some_and(|t| sha256_hex(t) == hash) {
+        if org.id == DEFAULT_ORG && bootstrap_token(admin_token).is_some_and(|t| sha256_hex(t) == hash) {
             return Ok(Principal::bootstrap_admin());
         }
         if let Some(doc) = self.store.principal_by_token(&hash)? {
@@ -208,7 +311,7 @@ impl Registry {
         }
         match self.store.principal_by_previous_token(&hash, now_ms)? {
             Some(doc) => Ok(doc.principal()),
-            None => Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token.")),
+            None => Err(unknown_token()),
         }
     }
 
@@ -220,9 +323,30 @@ impl Registry {
     }
 }
 
+fn unknown_token() -> ApiError {
+    ApiError::new(Code::InvalidAdminToken, "Unknown admin token.")
+}
+
+/// 403 `organisation_suspended`, for a change by an admin of a suspended organisation.
+fn suspended() -> ApiError {
+    ApiError::new(Code::OrganisationSuspended, "This organisation is suspended: its settings can be read, not changed.")
+}
+
+/// The audit entry of a change refused because what it names does not exist here (which is
+/// also how an id of another organisation is answered).
+fn denied(call: &Call) -> Change {
+    let attempt = serde_json::json!({ "method": call.method, "path": call.path, "code": Code::NotFound.as_str() });
+    Change::new("denied", "request", &format!("{} {}", call.method, call.path), None, Some(&attempt))
+}
+
 /// `ADMIN_TOKEN` if it is long enough to be used ([`MIN_ADMIN_TOKEN_CHARS`]).
 pub fn bootstrap_token(configured: Option<&str>) -> Option<&str> {
     configured.filter(|t| t.chars().count() >= MIN_ADMIN_TOKEN_CHARS)
+}
+
+/// Whether `token` is the platform operator's: `ADMIN_TOKEN` ([`bootstrap_token`]).
+pub fn is_operator(token: &str, admin_token: Option<&str>) -> bool {
+    bootstrap_token(admin_token).is_some_and(|t| sha256_hex(t) == sha256_hex(token))
 }
 
 /// The bearer token of an `Authorization` header; 401 if there is none.
@@ -248,6 +372,10 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         GetOrgPolicy => directory::get_org_policy(step),
         PutOrgPolicy => directory::put_org_policy(step),
         GetRouting => directory::get_routing(step),
+        PutRouting => org::put_routing(step),
+        ListCredentials => org::list_credentials(step),
+        PutCredential(name) => org::put_credential(step, &name),
+        DeleteCredential(name) => org::delete_credential(step, &name),
         GetPricing => directory::get_pricing(step),
         CreateProject => directory::create_project(step),
         ListProjects => directory::list_projects(step),

@@ -5,10 +5,14 @@
 //! `async fn` without a `Send` bound: the worker runs on one thread.
 #![allow(async_fn_in_trait)]
 
+use crate::admin::key::Key;
 use crate::error::ApiError;
 use crate::ledger::{Command, Reply};
+use crate::naming::ledger_object;
+use crate::policy::Jurisdiction;
 
-/// The KV namespace holding the keys' records (`key:<hash>`).
+/// The KV namespace holding the keys' records (`key:<hash>`) and the organisations' records
+/// (`org:<org_id>`).
 pub trait KeyRecords {
     /// Writes `record` under `name`; an error names what failed.
     async fn put(&self, name: &str, record: String) -> Result<(), String>;
@@ -16,9 +20,22 @@ pub trait KeyRecords {
     async fn delete(&self, name: &str) -> Result<(), String>;
 }
 
-/// The keys' ledger objects, one per key id.
+/// Where a key's ledger object is: its name and the jurisdiction it is created in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerAddress {
+    pub object: String,
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+impl LedgerAddress {
+    pub fn of(key: &Key) -> LedgerAddress {
+        LedgerAddress { object: ledger_object(key.org.as_deref(), &key.id), jurisdiction: key.jurisdiction }
+    }
+}
+
+/// The keys' ledger objects, one per key.
 pub trait LedgerObjects {
-    /// The reply of `key_id`'s object to `command`; 503 `ledger_unavailable` if it cannot be
-    /// reached or answers nonsense.
-    async fn call(&self, key_id: &str, command: &Command) -> Result<Reply, ApiError>;
+    /// The reply of the object at `ledger` to `command`; 503 `ledger_unavailable` if it cannot
+    /// be reached or answers nonsense.
+    async fn call(&self, ledger: &LedgerAddress, command: &Command) -> Result<Reply, ApiError>;
 }

@@ -8,20 +8,26 @@
 //! (the edge sets its alarm then, unless an earlier one is set).
 //!
 //! A drain makes at most `PASSES` passes of `ROWS_PER_PASS` rows, bounding the subrequests
-//! of one invocation; what is left is due at once and taken up by the alarm. The caller runs
+//! of one invocation; what is left is due at once and taken up by the alarm. So an
+//! organisation's suspension, one `Control` row per key, reaches at most [`ROWS_PER_DRAIN`]
+//! ledger objects per invocation (the change's own, then one alarm after another). The caller runs
 //! one drain at a time ([`super::Registry`] holds the lock).
 
 use super::keys::Bounds;
-use super::ports::{KeyRecords, LedgerObjects};
+use super::ports::{KeyRecords, LedgerAddress, LedgerObjects};
 use crate::admin::key::Key;
+use crate::admin::org::OrgState;
 use crate::admin::store::{Store, WorkRow};
 use crate::admin::work::{retry_delay_ms, Work};
 use crate::ledger::{Command, Reply};
+use crate::naming::org_record;
 use crate::policy::key_hash::record_name_of_hash;
 use std::collections::HashSet;
 
 const ROWS_PER_PASS: usize = 50;
 const PASSES: usize = 4;
+/// The most rows one drain applies.
+pub const ROWS_PER_DRAIN: usize = ROWS_PER_PASS * PASSES;
 
 /// The stores pending work is applied to, and the clock it is timed by.
 pub struct Targets<'a, K, L> {
@@ -100,13 +106,20 @@ async fn apply<K: KeyRecords, L: LedgerObjects>(
     let work: Work = serde_json::from_str(&row.work).map_err(|e| format!("unreadable work: {e}"))?;
     match work {
         Work::Project { key_id } => project(store, targets, &load(store, &key_id)?).await,
-        Work::Control { key_id, control } => tell(targets.ledgers, &key_id, Command::Control { control }).await,
+        Work::Control { key_id, control } => {
+            tell(targets.ledgers, &load(store, &key_id)?, Command::Control { control }).await
+        }
         Work::PushLimits { key_id } => {
             let key = load(store, &key_id)?;
             let limits = key.effective(bounds(store, &key)?.get()).limits;
             let policy_version = store.policy_version(&key_id).map_err(|e| e.message)?;
-            tell(targets.ledgers, &key_id, Command::PushLimits { limits, policy_version }).await
+            tell(targets.ledgers, &key, Command::PushLimits { limits, policy_version }).await
         }
+        Work::ProjectOrg => project_org(store, targets.records).await,
+        Work::Purge => match store.other_work(row.id).map_err(|e| e.message)? {
+            0 => store.purge_deleted_org().map_err(|e| e.message),
+            left => Err(format!("the deleted organisation's purge waits for {left} other rows")),
+        },
     }
 }
 
@@ -134,8 +147,18 @@ async fn project<K: KeyRecords, L>(store: &Store, targets: &Targets<'_, K, L>, k
     store.forget_secrets(&plan.delete).map_err(|e| e.message)
 }
 
-async fn tell(ledgers: &impl LedgerObjects, key_id: &str, command: Command) -> Result<(), String> {
-    match ledgers.call(key_id, &command).await.map_err(|e| e.message)? {
+/// Writes the organisation's record to KV, or deletes it once the organisation is deleted.
+async fn project_org(store: &Store, records: &impl KeyRecords) -> Result<(), String> {
+    let state = store.org_state().map_err(|e| e.message)?.unwrap_or_else(OrgState::legacy);
+    let name = org_record(&state.id);
+    if state.deleted {
+        return records.delete(&name).await;
+    }
+    records.put(&name, serde_json::to_string(&state.record()).expect("records serialize")).await
+}
+
+async fn tell(ledgers: &impl LedgerObjects, key: &Key, command: Command) -> Result<(), String> {
+    match ledgers.call(&LedgerAddress::of(key), &command).await.map_err(|e| e.message)? {
         Reply::Done => Ok(()),
         other => Err(format!("unexpected ledger answer {other:?}")),
     }

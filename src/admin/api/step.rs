@@ -4,10 +4,12 @@
 
 use crate::admin::audit::Change;
 use crate::admin::membership::Memberships;
+use crate::admin::org::OrgState;
 use crate::admin::role::Principal;
 use crate::admin::secret::Random;
 use crate::admin::store::{Listed, Store};
 use crate::admin::work::Work;
+use crate::credentials::{BaseUrlPolicy, Keyring};
 use crate::error::{ApiError, Code};
 use crate::events::pending::EventQueue;
 use crate::events::{Event, EventId, EventType};
@@ -16,23 +18,31 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 
-/// The organisation's configuration the admin API shows (from the worker's vars).
+/// The configuration a call runs with: from the worker's vars and secrets, and, for the
+/// routing, the organisation's own ([`crate::admin::org::OrgState::routing`]).
 #[derive(Clone, Copy)]
 pub struct Settings<'a> {
-    pub routing: &'a RoutingConfig,
+    /// The routing the organisation's keys are served by (`None`: none, so no group exists).
+    pub routing: Option<&'a RoutingConfig>,
     /// The pricing table as configured.
     pub pricing_json: &'a str,
+    /// The master keys that seal stored credentials (`CREDENTIALS_KEYS`), if configured.
+    pub keyring: Option<&'a Keyring>,
+    /// Which credential base URLs are accepted (`https` only outside local development).
+    pub base_urls: BaseUrlPolicy,
 }
 
 impl<'a> Settings<'a> {
     /// The names of the routing groups, which keys and boundaries may name.
     pub fn known_groups(&self) -> Vec<&'a str> {
-        self.routing.groups().iter().map(|g| g.name.as_str()).collect()
+        self.routing.map_or_else(Vec::new, |routing| routing.groups().iter().map(|g| g.name.as_str()).collect())
     }
 }
 
 pub struct Step<'a> {
     pub store: &'a Store,
+    /// The organisation the registry serves.
+    pub org: &'a OrgState,
     pub config: Settings<'a>,
     pub caller: &'a Principal,
     pub memberships: &'a Memberships,
@@ -83,6 +93,7 @@ impl Answer {
 
 /// What a step reads besides the store: the request and its surroundings.
 pub struct Request<'a> {
+    pub org: &'a OrgState,
     pub caller: &'a Principal,
     pub memberships: &'a Memberships,
     pub now_ms: u64,
@@ -98,9 +109,10 @@ impl<'a> Step<'a> {
         request: Request<'a>,
         random: &'a mut dyn Random,
     ) -> Step<'a> {
-        let Request { caller, memberships, now_ms, body, query } = request;
+        let Request { org, caller, memberships, now_ms, body, query } = request;
         Step {
             store,
+            org,
             config,
             caller,
             memberships,

@@ -9,7 +9,7 @@
 
 use super::directory::project;
 use super::keys::{authorized, Bounds};
-use super::ports::LedgerObjects;
+use super::ports::{LedgerAddress, LedgerObjects};
 use super::step::{Answer, Step};
 use crate::admin::key::{Key, KeyDetail, KeyView};
 use crate::admin::permission::{check, Action, Scope, Target};
@@ -75,11 +75,11 @@ fn keys_with_limits(step: &Step, project_id: &str) -> Result<Vec<(Key, Limits)>,
 pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Result<Answer, ApiError> {
     match plan {
         Plan::View(view, limits) => {
-            let asked = ask(ledgers, &view.key.id, limits).await?;
+            let asked = ask(ledgers, &view.key, limits).await?;
             Ok(Answer::ok(&KeyDetail { view: *view, last_used_at: asked.last_used_at }))
         }
         Plan::Key(key, limits) => {
-            let Asked { usage, limits, last_used_at } = ask(ledgers, &key.id, limits).await?;
+            let Asked { usage, limits, last_used_at } = ask(ledgers, &key, limits).await?;
             Ok(Answer::ok(&KeyReport { key_id: key.id, as_of_ms: now_ms, usage, limits, last_used_at }))
         }
         Plan::Project(id, keys) => Ok(Answer::ok(&ProjectReport::new(id, now_ms, key_lines(ledgers, keys).await?))),
@@ -100,7 +100,7 @@ pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Re
 
 /// Each key's usage, asked of the key objects concurrently.
 async fn key_lines(ledgers: &impl LedgerObjects, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, ApiError> {
-    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(ledgers, &key.id, limits.clone()))).await?;
+    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(ledgers, key, limits.clone()))).await?;
     let lines = keys.into_iter().zip(reports).map(|((key, _), asked)| KeyLine {
         key_id: key.id,
         name: key.name,
@@ -118,8 +118,8 @@ struct Asked {
     last_used_at: Option<u64>,
 }
 
-async fn ask(ledgers: &impl LedgerObjects, key_id: &str, limits: Limits) -> Result<Asked, ApiError> {
-    match ledgers.call(key_id, &Command::Report { limits }).await? {
+async fn ask(ledgers: &impl LedgerObjects, key: &Key, limits: Limits) -> Result<Asked, ApiError> {
+    match ledgers.call(&LedgerAddress::of(key), &Command::Report { limits }).await? {
         Reply::Report { usage, limits, last_used_at, .. } => Ok(Asked { usage, limits, last_used_at }),
         _ => Err(ApiError::new(Code::LedgerUnavailable, "A key's ledger gave no usage report.")),
     }

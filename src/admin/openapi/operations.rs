@@ -15,6 +15,7 @@ use crate::admin::principal::{Membership, PrincipalView};
 use crate::admin::project::{Member, Project};
 use crate::admin::report::{KeyReport, OrgReport, ProjectReport};
 use crate::admin::route::Endpoint;
+use crate::credentials::{CredentialInput, CredentialView};
 use crate::events::outbox_store::DeliveryView;
 use crate::events::{EndpointRequest, EndpointView, WebhookRoute};
 
@@ -185,8 +186,44 @@ pub fn operations() -> Vec<Operation> {
             .answers(200, "The boundary.", Some(of::<Boundary>))
             .errors(&[400]),
         op("GET", "/org/routing", Admin(GetRouting), Tag::Organisation, Needs(OrgRoutingRead))
-            .summary("The deployed routing groups (read-only: set by the ROUTING var)")
+            .summary("The routing groups that serve the organisation's keys")
+            .notes(
+                "The organisation's own (PUT /org/routing), else the platform's ROUTING if the operator allows \
+                 it, else none (`{\"groups\": []}`: every call is refused).",
+            )
             .answers(200, "The routing configuration.", None),
+        op("PUT", "/org/routing", Admin(PutRouting), Tag::Organisation, Needs(OrgRoutingWrite))
+            .summary("Replace the organisation's routing groups")
+            .notes(
+                "As the ROUTING var's format, but each target names one of the organisation's stored credentials in \
+                 `credential` (never a Worker secret in `credential_secret`); its base_url must be https (outside \
+                 local development) and lie under the credential's base_url when it has one.",
+            )
+            .answers(200, "The routing configuration.", None)
+            .errors(&[400]),
+        op("GET", "/org/credentials", Admin(ListCredentials), Tag::Organisation, Needs(OrgCredentialsRead))
+            .summary("The organisation's upstream credentials, masked")
+            .answers(200, "`{\"data\": [credentials]}`.", None),
+        op("PUT", "/org/credentials/{id}", Admin(PutCredential(id())), Tag::Organisation, Needs(OrgCredentialsWrite))
+            .summary("Store an upstream credential (write-only)")
+            .notes(
+                "The secret is sealed (AES-256-GCM, CREDENTIALS_KEYS) and never shown again: the answer and the \
+                 audit log carry its mask. `{id}` is the credential's name: 1 to 64 characters of a-z 0-9 _ -.",
+            )
+            .body(of::<CredentialInput>)
+            .answers(200, "The credential, masked.", Some(of::<CredentialView>))
+            .errors(&[400]),
+        op(
+            "DELETE",
+            "/org/credentials/{id}",
+            Admin(DeleteCredential(id())),
+            Tag::Organisation,
+            Needs(OrgCredentialsWrite),
+        )
+        .summary("Delete an upstream credential")
+        .notes("Refused while a routing target names it.")
+        .answers(204, "Deleted.", None)
+        .errors(&[400, 404]),
         op("GET", "/org/pricing", Admin(GetPricing), Tag::Organisation, Needs(OrgPricingRead))
             .summary("The deployed pricing table (read-only: set by the PRICING var)")
             .answers(200, "`{\"data\": [entries]}`.", None),
@@ -406,6 +443,10 @@ pub fn every_route() -> Vec<Route> {
         Admin(GetOrgPolicy),
         Admin(PutOrgPolicy),
         Admin(GetRouting),
+        Admin(PutRouting),
+        Admin(ListCredentials),
+        Admin(PutCredential(id())),
+        Admin(DeleteCredential(id())),
         Admin(GetPricing),
         Admin(CreateProject),
         Admin(ListProjects),
@@ -445,6 +486,10 @@ pub fn every_route() -> Vec<Route> {
                 | GetOrgPolicy
                 | PutOrgPolicy
                 | GetRouting
+                | PutRouting
+                | ListCredentials
+                | PutCredential(_)
+                | DeleteCredential(_)
                 | GetPricing
                 | CreateProject
                 | ListProjects

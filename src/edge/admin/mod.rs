@@ -9,25 +9,45 @@
 //! No body is read before the registry has accepted the caller's token: a call with a body
 //! first asks who the caller is (401 otherwise, the body unread), then reads the body with its
 //! cap ([`super::body`]); the registry authenticates the forwarded call again.
+//!
+//! Organisations: operator routes (`/admin/v1/orgs…`) go to the `Platform` object
+//! ([`platform`]) once the bearer is `ADMIN_TOKEN`'s; every other call goes to the registry
+//! (and webhook routes to the outbox) of the organisation its token names
+//! ([`org_of_token`]), addressed in that organisation's jurisdiction, with the organisation in
+//! the [`ORG_HEADER`] header so the registry can refuse a call that is not for it.
 
+mod platform;
 mod ports;
 mod registry;
 
 use super::body::{read_capped, BodyLease};
-use crate::admin::api::{WEBHOOK_CHANGED, WHOAMI};
+use crate::admin::api::{bearer, WEBHOOK_CHANGED, WHOAMI};
 use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
 use crate::admin::membership::Standing;
 use crate::admin::permission::{check, Action, Target};
 use crate::admin::role::Principal;
 use crate::admin::route::{classify, Endpoint};
 use crate::admin::OPENAPI_JSON;
+use crate::edge::objects::stub;
 use crate::edge::respond::{internal, logged};
 use crate::error::{ApiError, Code};
+use crate::naming::registry_object;
+use crate::platform::org_id::{jurisdiction_of, org_of_token};
+use crate::platform::route::is_operator_path;
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
 
+/// The header naming the organisation a call to a registry is for.
+pub const ORG_HEADER: &str = "teamkeys-org";
+
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let url = req.url().map_err(|e| internal("admin", e))?;
+    if is_operator_path(url.path()) {
+        return platform::forward(req, env, &url).await;
+    }
+    let authorization = authorization(&req);
+    let token = authorization.as_deref().and_then(|header| bearer(Some(header)).ok()).unwrap_or_default();
+    let org = org_of_token(token).to_owned();
     match classify(req.method().as_ref(), url.path())? {
         Endpoint::OpenApi => {
             let headers = Headers::new();
@@ -35,8 +55,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             Ok(Response::ok(OPENAPI_JSON).map_err(|e| internal("admin", e))?.with_headers(headers))
         }
         Endpoint::Webhooks => {
-            let authorization = authorization(&req);
-            let caller = match whoami(env, authorization.as_deref()).await? {
+            let for_change = req.method() != Method::Get;
+            let caller = match whoami(env, &org, authorization.as_deref(), for_change).await? {
                 Ok(caller) => caller,
                 Err(refusal) => return Ok(refusal),
             };
@@ -44,13 +64,14 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             let (method, path) = (req.method(), url.path().to_owned());
             let lease = BodyLease::default();
             let mut answer =
-                crate::edge::outbox::handle_admin(req, env, &lease).await.map_err(|e| internal("admin", e))?;
+                crate::edge::outbox::handle_admin(req, env, &org, &lease).await.map_err(|e| internal("admin", e))?;
             if method != Method::Get && (200..300).contains(&answer.status_code()) {
                 let body =
                     answer.cloned().map_err(|e| internal("admin", e))?.json::<Value>().await.unwrap_or(Value::Null);
                 let changed = json!({ "method": method.to_string(), "path": path, "answer": body });
                 let report = ask(
                     env,
+                    &org,
                     Method::Post,
                     WEBHOOK_CHANGED,
                     authorization.as_deref(),
@@ -68,12 +89,11 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             Ok(answer)
         }
         _ => {
-            let authorization = authorization(&req);
             let lease = BodyLease::default();
             let body = match req.method() {
                 Method::Get | Method::Delete => None,
                 _ => {
-                    if let Err(refusal) = whoami(env, authorization.as_deref()).await? {
+                    if let Err(refusal) = whoami(env, &org, authorization.as_deref(), false).await? {
                         return Ok(refusal);
                     }
                     Some(read_capped(&mut req, MAX_ADMIN_BODY_BYTES, admin_body_too_large, &lease).await?)
@@ -84,7 +104,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                 None => url.path().to_owned(),
             };
             let idempotency_key = req.headers().get("idempotency-key").ok().flatten();
-            ask(env, req.method(), &path, authorization.as_deref(), idempotency_key.as_deref(), body).await
+            ask(env, &org, req.method(), &path, authorization.as_deref(), idempotency_key.as_deref(), body).await
         }
     }
 }
@@ -93,10 +113,11 @@ fn authorization(req: &Request) -> Option<String> {
     req.headers().get("authorization").ok().flatten()
 }
 
-/// The registry's answer to `method path`, on behalf of the caller's `Authorization`, with the
-/// caller's `Idempotency-Key`, if any.
+/// Organisation `org`'s registry's answer to `method path`, on behalf of the caller's
+/// `Authorization`, with the caller's `Idempotency-Key`, if any.
 async fn ask(
     env: &Env,
+    org: &str,
     method: Method,
     path: &str,
     authorization: Option<&str>,
@@ -110,6 +131,7 @@ async fn ask(
     if let Some(key) = idempotency_key {
         headers.set("idempotency-key", key).map_err(|e| internal("admin", e))?;
     }
+    headers.set(ORG_HEADER, org).map_err(|e| internal("admin", e))?;
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
     if let Some(body) = body {
@@ -117,25 +139,31 @@ async fn ask(
     }
     let request =
         Request::new_with_init(&format!("https://registry{path}"), &init).map_err(|e| internal("admin", e))?;
-    registry(env)?.fetch_with_request(request).await.map_err(unavailable)
+    registry(env, org)?.fetch_with_request(request).await.map_err(unavailable)
 }
 
-/// Who the caller is, or the registry's refusal (401) to answer as is.
-async fn whoami(env: &Env, authorization: Option<&str>) -> Result<Result<Principal, Response>, ApiError> {
-    let mut response = ask(env, Method::Get, WHOAMI, authorization, None, None).await?;
+/// Who the caller is, or the registry's refusal (401; 403 `organisation_suspended` when asked
+/// `for_change` in a suspended organisation) to answer as is.
+async fn whoami(
+    env: &Env,
+    org: &str,
+    authorization: Option<&str>,
+    for_change: bool,
+) -> Result<Result<Principal, Response>, ApiError> {
+    let method = if for_change { Method::Post } else { Method::Get };
+    let mut response = ask(env, org, method, WHOAMI, authorization, None, None).await?;
     if response.status_code() != 200 {
         return Ok(Err(response));
     }
     Ok(Ok(response.json().await.map_err(unavailable)?))
 }
 
-/// The one registry object.
-fn registry(env: &Env) -> Result<Stub, ApiError> {
-    let namespace = env.durable_object("REGISTRY").map_err(unavailable)?;
-    namespace.id_from_name("org").and_then(|id| id.get_stub()).map_err(unavailable)
+/// Organisation `org`'s registry object, in its jurisdiction.
+fn registry(env: &Env, org: &str) -> Result<Stub, ApiError> {
+    stub(env, "REGISTRY", &registry_object(org), jurisdiction_of(org), None).map_err(unavailable)
 }
 
-fn unavailable(e: worker::Error) -> ApiError {
+pub(super) fn unavailable(e: worker::Error) -> ApiError {
     let answer = ApiError::new(Code::RegistryUnavailable, "The admin registry cannot be reached; retry shortly.");
     logged(answer.with_retry_after(1), "registry unreachable", e)
 }

@@ -1,8 +1,12 @@
-//! The registry's ports at the edge: the `KEYS` KV namespace and the keys' ledger objects.
+//! The registry's ports at the edge: the `KEYS` KV namespace and the keys' ledger objects (in
+//! their organisation's jurisdiction).
 
-use crate::admin::api::ports::{KeyRecords, LedgerObjects};
+use crate::admin::api::ports::{KeyRecords, LedgerAddress, LedgerObjects};
 use crate::edge::key_ledger_stub::KeyLedgerStub;
+use crate::edge::objects::stub;
+use crate::edge::respond::logged;
 use crate::error::ApiError;
+use crate::gateway::call::ledger_unavailable;
 use crate::ledger::{Command, Reply};
 use worker::kv::KvStore;
 use worker::Env;
@@ -30,7 +34,9 @@ impl KeyRecords for Kv<'_> {
 pub struct Ledgers<'a>(pub &'a Env);
 
 impl LedgerObjects for Ledgers<'_> {
-    async fn call(&self, key_id: &str, command: &Command) -> Result<Reply, ApiError> {
-        KeyLedgerStub::for_key(self.0, key_id)?.call(command).await
+    async fn call(&self, ledger: &LedgerAddress, command: &Command) -> Result<Reply, ApiError> {
+        let stub = stub(self.0, "LEDGER", &ledger.object, ledger.jurisdiction, None)
+            .map_err(|e| logged(ledger_unavailable(), "key ledger unreachable", e))?;
+        KeyLedgerStub::from_stub(stub).call(command).await
     }
 }

@@ -1,10 +1,13 @@
-//! `Registry`, the Durable Object that is the control plane's source of truth (one instance,
-//! named "org", SQLite): principals, projects, memberships, keys and their secrets' hashes, the
-//! organisation policy, the audit log and pending work. What it answers and why is
+//! `Registry`, the Durable Object that is one organisation's control plane source of truth
+//! (one per organisation, [`crate::naming::registry_object`], in its jurisdiction; SQLite):
+//! the organisation's state, principals, projects, memberships, keys and their secrets' hashes,
+//! the organisation policy, the audit log and pending work. What it answers and why is
 //! [`crate::admin::api`]; this is the adapter.
 //!
-//! Flow of a request (forwarded by the worker with the caller's `Authorization` header): the
-//! bearer token → the body → the configuration → [`api::Registry::serve`] with the clock, the
+//! Flow of a request (forwarded by the worker with the caller's `Authorization` header and the
+//! organisation in `teamkeys-org`, or sent by the platform with an order): the bearer token →
+//! the body → the configuration (with the credentials keyring `CREDENTIALS_KEYS` and
+//! `ALLOW_INSECURE_UPSTREAMS`, local development only) → [`api::Registry::serve`] with the clock, the
 //! platform's randomness, KV and the ledger objects → the alarm it asks for → the answer as
 //! JSON (`teamkeys-propagation: pending` while work of the change waits for a retry).
 //!
@@ -16,17 +19,19 @@
 //! answer kept for it.
 
 use super::ports::{Kv, Ledgers};
+use super::ORG_HEADER;
 use crate::admin::api::propagate::{Drained, Targets};
 use crate::admin::api::step::{Answer, Settings};
 use crate::admin::api::{self, bearer, bootstrap_token, Call, Surroundings, MIN_ADMIN_TOKEN_CHARS};
 use crate::admin::retention::Retention;
 use crate::admin::store::Store;
-use crate::credentials::Keyring;
+use crate::credentials::{BaseUrlPolicy, Keyring};
 use crate::edge::config::Config;
 use crate::edge::outbox::PendingEvents;
 use crate::edge::respond::{error_response, logged};
 use crate::edge::sql::ObjectSql;
 use crate::error::{ApiError, Code};
+use crate::naming::DEFAULT_ORG;
 use worker::{
     durable_object, Date, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, State, Storage,
 };
@@ -36,6 +41,8 @@ use worker::{
 const PROPAGATION_HEADER: &str = "teamkeys-propagation";
 /// Set on an answer kept for an `Idempotency-Key` and given again.
 const REPLAYED_HEADER: &str = "idempotent-replayed";
+/// The secret holding the master keys that seal stored credentials.
+const CREDENTIALS_KEYS: &str = "CREDENTIALS_KEYS";
 
 #[durable_object]
 pub struct Registry {
@@ -66,7 +73,7 @@ impl DurableObject for Registry {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        if let Err(e) = self.events.hand_over(&self.env).await {
+        if let Err(e) = self.events.hand_over_to(&self.env, &self.registry.org_id()).await {
             worker::console_error!("registry: event hand-off: {e}");
         }
         let drained = self.registry.alarm(&targets(&Kv(&self.env), &Ledgers(&self.env))).await;
@@ -94,6 +101,7 @@ impl Registry {
         if admin_token.is_some() && bootstrap_token(admin_token.as_deref()).is_none() {
             worker::console_error!("ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_CHARS} characters and is ignored");
         }
+        let org = req.headers().get(ORG_HEADER).ok().flatten().unwrap_or_else(|| DEFAULT_ORG.to_owned());
         let call = Call {
             method: method.as_ref(),
             path: url.path(),
@@ -101,11 +109,17 @@ impl Registry {
             token,
             body: &body,
             idempotency_key: idempotency_key.as_deref(),
+            org: &org,
         };
-        let keyring = idempotency_key.as_ref().and_then(|_| self.keyring());
         let (kv, ledgers) = (Kv(&self.env), Ledgers(&self.env));
+        let keyring = keyring(&self.env);
         let around = Surroundings {
-            settings: Settings { routing: &config.routing, pricing_json: &config.pricing_json },
+            settings: Settings {
+                routing: Some(&config.routing),
+                pricing_json: &config.pricing_json,
+                keyring: keyring.as_ref(),
+                base_urls: base_urls(&self.env),
+            },
             admin_token: admin_token.as_deref(),
             events: self.events.queue(),
             targets: targets(&kv, &ledgers),
@@ -114,12 +128,6 @@ impl Registry {
         let served = self.registry.serve(&call, &around, &mut os_random).await?;
         self.settle(served.drained).await;
         Ok(served.answer)
-    }
-
-    /// The keyring of `CREDENTIALS_KEYS`, if it is set and parses (an error is logged).
-    fn keyring(&self) -> Option<Keyring> {
-        let text = self.env.secret("CREDENTIALS_KEYS").ok()?.to_string();
-        Keyring::parse(&text).inspect_err(|e| worker::console_error!("{e}")).ok()
     }
 
     /// Logs what a drain could not do and sets the alarm it asks for, unless an earlier one is set.
@@ -142,6 +150,21 @@ impl Registry {
     }
 }
 
+/// The credentials keyring, if `CREDENTIALS_KEYS` is set and reads (a failure is logged by its
+/// position, never its text).
+fn keyring(env: &Env) -> Option<Keyring> {
+    let text = env.secret(CREDENTIALS_KEYS).ok()?.to_string();
+    Keyring::parse(&text).map_err(|e| worker::console_error!("{CREDENTIALS_KEYS}: {e}")).ok()
+}
+
+/// `https` only, unless `ALLOW_INSECURE_UPSTREAMS` is `true` (local development).
+fn base_urls(env: &Env) -> BaseUrlPolicy {
+    match env.var("ALLOW_INSECURE_UPSTREAMS").map(|v| v.to_string()).as_deref() {
+        Ok("true") => BaseUrlPolicy::AllowInsecureLocal,
+        _ => BaseUrlPolicy::HttpsOnly,
+    }
+}
+
 fn targets<'a>(kv: &'a Kv<'a>, ledgers: &'a Ledgers<'a>) -> Targets<'a, Kv<'a>, Ledgers<'a>> {
     Targets { records: kv, ledgers, clock: &now_ms }
 }
@@ -155,7 +178,7 @@ fn os_random(bytes: &mut [u8]) {
     getrandom::fill(bytes).expect("the platform's random number generator");
 }
 
-fn respond(answer: Answer) -> Result<Response> {
+pub(super) fn respond(answer: Answer) -> Result<Response> {
     let response = if answer.status == 204 { Response::empty()? } else { Response::from_json(&answer.body)? };
     let mut response = response.with_status(answer.status);
     response.headers_mut().set("cache-control", "no-store")?;

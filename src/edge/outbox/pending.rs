@@ -1,5 +1,5 @@
 //! Durable hand-off of events from a producer Durable Object (a key's ledger, the registry) to
-//! its organisation's outbox, over the core's [`EventQueue`] in the producer's own SQLite.
+//! the outbox, over the core's [`EventQueue`] in the producer's own SQLite.
 //!
 //! Flow: [`PendingEvents::push`] stores the events synchronously, in the same step as the state
 //! change that raised them (so both are kept or neither) → [`PendingEvents::wake`] sets the
@@ -14,7 +14,6 @@ use super::random::jitter;
 use crate::edge::sql::ObjectSql;
 use crate::events::pending::{EventQueue, KEPT};
 use crate::events::Event;
-use crate::naming::DEFAULT_ORG;
 use std::cell::Cell;
 use std::time::Duration;
 use worker::{Env, State, Storage};
@@ -27,22 +26,14 @@ pub struct PendingEvents {
     storage: Storage,
     /// Failed hand-offs in a row (in memory: a restarted object starts again from the base wait).
     failures: Cell<u32>,
-    /// The organisation whose outbox receives the events.
-    org_id: String,
 }
 
 impl PendingEvents {
-    /// The queue of a producer of the default organisation (its registry), its table created
-    /// if missing.
+    /// The producer's queue, its table created if missing.
     pub fn open(state: &State) -> worker::Result<PendingEvents> {
-        PendingEvents::open_for(state, DEFAULT_ORG)
-    }
-
-    /// The queue of a producer of organisation `org_id`, its table created if missing.
-    pub fn open_for(state: &State, org_id: &str) -> worker::Result<PendingEvents> {
         let storage = state.storage();
         let queue = EventQueue::open(ObjectSql::boxed(storage.sql(), "outbox hand-off"))?;
-        Ok(PendingEvents { queue, storage, failures: Cell::new(0), org_id: org_id.to_owned() })
+        Ok(PendingEvents { queue, storage, failures: Cell::new(0) })
     }
 
     /// The queue itself, for the core's steps.
@@ -64,10 +55,10 @@ impl PendingEvents {
         self.storage.set_alarm(Duration::ZERO).await
     }
 
-    /// Sends the oldest pending events to the outbox; sets the alarm again if more wait or on
-    /// failure. Call from the producer's `alarm`.
-    pub async fn hand_over(&self, env: &Env) -> worker::Result<()> {
-        match self.send_batch(env).await {
+    /// Sends the oldest pending events to organisation `org_id`'s outbox; sets the alarm again
+    /// if more wait or on failure. Call from the producer's `alarm`.
+    pub async fn hand_over_to(&self, env: &Env, org_id: &str) -> worker::Result<()> {
+        match self.send_batch(env, org_id).await {
             Ok(more) => {
                 self.failures.set(0);
                 if more {
@@ -86,7 +77,7 @@ impl PendingEvents {
     }
 
     /// Hands over one batch; whether more events wait.
-    async fn send_batch(&self, env: &Env) -> worker::Result<bool> {
+    async fn send_batch(&self, env: &Env, org_id: &str) -> worker::Result<bool> {
         let waiting = self.queue.oldest(BATCH)?;
         let Some(last) = waiting.last else {
             return Ok(false);
@@ -94,7 +85,7 @@ impl PendingEvents {
         for seq in &waiting.unreadable {
             worker::console_error!("outbox hand-off: dropping unreadable event {seq}");
         }
-        enqueue(env, &self.org_id, &waiting.events).await?;
+        enqueue(env, org_id, &waiting.events).await?;
         self.queue.acknowledge(last)?;
         Ok(waiting.full)
     }
