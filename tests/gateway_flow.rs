@@ -580,6 +580,17 @@ fn a_key_from_before_organisations_is_served_as_before() {
 }
 
 #[test]
+fn the_default_organisation_without_a_record_is_served_on_the_platforms_routing() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    world.keys.insert(KEY, &record("{}", r#","org":"org_default""#));
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(answered(&world, &mut pool, message()), Ok(200));
+    assert!(world.ledgers.sent().iter().all(|sent| sent.object == "org_default/k1"));
+    assert!(world.upstream.sent()[0].headers.contains(&("x-api-key".to_owned(), fake_credential("FIRST"))));
+}
+
+#[test]
 fn a_credential_that_cannot_be_opened_forwards_nothing_and_releases_its_reservation() {
     let sealed_elsewhere = [
         // Sealed with a master key the deployment does not hold.

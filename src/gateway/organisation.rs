@@ -7,9 +7,11 @@
 //! - A key record naming an organisation: its record ([`crate::naming::org_record`]) is read
 //!   through the same [`KeyStore`] as key records, so it is cached at the edge the same way.
 //!   The store unreachable → 503 `key_store_unavailable`; no record → 401 `invalid_api_key`, as
-//!   for an unknown key (fail closed: a deleted organisation's keys stop); a record that cannot
-//!   be read or names another organisation → 500 `invalid_org_record` (logged); a suspended
-//!   organisation → 403 `organisation_suspended`.
+//!   for an unknown key (fail closed: a deleted organisation's keys stop), except for the
+//!   default organisation, which is served as before until its registry projects a record; a
+//!   record that cannot be read or names another organisation → 500 `invalid_org_record`
+//!   (logged); a suspended organisation → 403 `organisation_suspended`; an organisation with no
+//!   routing of its own that may not use the platform's → 403 `no_routing`.
 //! - Routing and credentials: the organisation's own routing and stored credentials when its
 //!   record has a routing, else the platform's routing and Worker secrets.
 //!
@@ -48,6 +50,11 @@ impl Organisation {
         };
         let stored = keys.get(&naming::org_record(org_id)).await.map_err(|_| key_store_unavailable())?;
         let Some(stored) = stored else {
+            // The organisation a deployment from before organisations became may have no record
+            // until its registry first projects one: it is active, on the platform's routing.
+            if org_id == naming::DEFAULT_ORG {
+                return Ok(Organisation::Legacy);
+            }
             runtime.warn(&format!("key {} names organisation {org_id}, which has no record", record.id));
             return Err(unknown_key());
         };

@@ -115,7 +115,7 @@ test('two organisations, isolated; suspension; write-only credentials', async ()
   assert.equal(refused.body.error.code, 'invalid_credential');
   const routing = await a.admin('PUT', '/org/routing', {
     groups: [{ name: 'main', models: ['*'], targets: [
-      { base_url: 'https://api.openai.com/v1', family: 'openai', credential: 'main' }] }],
+      { family: 'openai', credential: 'main' }] }],
   });
   assert.equal(routing.status, 200, JSON.stringify(routing.body));
   await a.admin('GET', '/org/credentials');
