@@ -157,21 +157,12 @@ pub fn no_keyring() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::secret::counting;
     use base64ct::{Base64, Encoding};
     use serde_json::json;
 
     fn keyring(byte: u8) -> Keyring {
         Keyring::parse(&format!("k1:{}", Base64::encode_string(&[byte; 32]))).unwrap()
-    }
-
-    fn counting() -> impl FnMut(&mut [u8]) {
-        let mut next = 0u8;
-        move |bytes: &mut [u8]| {
-            for b in bytes {
-                *b = next;
-                next = next.wrapping_add(1);
-            }
-        }
     }
 
     fn request<'a>(caller: &'a str, key: &'a str, body: &[u8]) -> Idempotent<'a> {

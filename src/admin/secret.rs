@@ -61,20 +61,22 @@ pub fn mask(secret: &str) -> String {
     format!("{prefix}...{tail}")
 }
 
+/// Randomness for tests: bytes 0, 1, 2, … wrapping, so every value comes (the biased ones
+/// included).
+#[cfg(test)]
+pub(crate) fn counting() -> impl FnMut(&mut [u8]) {
+    let mut next = 0u8;
+    move |bytes: &mut [u8]| {
+        for b in bytes {
+            *b = next;
+            next = next.wrapping_add(1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Bytes 0, 1, 2, … wrapping: every value, the biased ones included.
-    fn counting() -> impl FnMut(&mut [u8]) {
-        let mut next = 0u8;
-        move |bytes: &mut [u8]| {
-            for b in bytes {
-                *b = next;
-                next = next.wrapping_add(1);
-            }
-        }
-    }
 
     #[test]
     fn keys_have_the_prefix_and_forty_base62_chars() {

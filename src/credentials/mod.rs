@@ -90,16 +90,7 @@ mod testing {
         super::Keyring::parse(&text.join(",")).unwrap()
     }
 
-    /// Bytes 0, 1, 2, … wrapping.
-    pub fn counting() -> impl FnMut(&mut [u8]) {
-        let mut next = 0u8;
-        move |bytes: &mut [u8]| {
-            for byte in bytes {
-                *byte = next;
-                next = next.wrapping_add(1);
-            }
-        }
-    }
+    pub(crate) use crate::admin::secret::counting;
 }
 
 #[cfg(test)]

@@ -67,16 +67,7 @@ pub fn jurisdiction_of(org_id: &str) -> Option<Jurisdiction> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn counting() -> impl FnMut(&mut [u8]) {
-        let mut next = 0u8;
-        move |bytes: &mut [u8]| {
-            for b in bytes {
-                *b = next;
-                next = next.wrapping_add(1);
-            }
-        }
-    }
+    use crate::admin::secret::counting;
 
     #[test]
     fn ids_carry_their_jurisdiction() {
