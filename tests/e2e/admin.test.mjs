@@ -86,7 +86,9 @@ test('tokens: missing and unknown are 401, the OpenAPI document is public', asyn
   const doc = expect(await as(undefined).get('/openapi.json'), 200, 'openapi');
   assert.match(doc.openapi, /^3\./);
   assert.ok(doc.paths['/keys/{id}/rotate'], 'the document describes rotation');
-  const huge = await admin.post('/keys', { name: 'x'.repeat(70_000), project: 'p' });
+  const huge = await gw.postOnce('/admin/v1/keys',
+    { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    [JSON.stringify({ name: 'x'.repeat(70_000), project: 'p' })]);
   assert.equal(huge.status, 413);
 });
 

@@ -58,6 +58,31 @@ export async function startGateway({ bindings = {}, mock, miniflare = {} } = {})
     base,
     kv,
     fetch: (p, init) => fetch(base + p, init),
+    /**
+     * A POST of `chunks` (strings or buffers, sent chunked) on a connection of its own, closed
+     * after the answer: for bodies the gateway refuses before reading them whole, which leaves
+     * the connection unusable for a next request. Resolves to { status, text }.
+     */
+    postOnce(p, headers, chunks) {
+      return new Promise((resolve, reject) => {
+        const url = new URL(base + p);
+        const req = http.request(
+          { host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', headers, agent: false },
+          (res) => {
+            const bufs = [];
+            res.on('data', (b) => bufs.push(b));
+            res.on('end', () => { resolve({ status: res.statusCode, text: Buffer.concat(bufs).toString() }); req.destroy(); });
+          },
+        );
+        req.on('error', reject);
+        (async () => {
+          for (const chunk of chunks) {
+            if (req.destroyed || !req.write(chunk)) await new Promise((r) => setTimeout(r, 1));
+          }
+          req.end();
+        })().catch(() => {});
+      });
+    },
     async seedKey(record = keyRecord(), key = newKey()) {
       await kv.put(`key:${sha256hex(key)}`, JSON.stringify(record));
       return key;
