@@ -31,6 +31,8 @@ pub enum PlatformStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "Organisation"))]
 pub struct OrgEntry {
+    /// `org_` + 16 base62 characters (`org_<jurisdiction>_…` in a jurisdiction), or `org_default`
+    /// for the organisation a deployment from before organisations became.
     pub id: String,
     pub name: String,
     pub status: PlatformStatus,
@@ -43,6 +45,7 @@ pub struct OrgEntry {
     pub location_hint: Option<String>,
     /// Whether its keys may use the platform's routing (`ROUTING`) when it has none of its own.
     pub platform_routing: bool,
+    /// Unix ms.
     pub created_at: u64,
     /// The name of its registry object.
     pub registry: String,
@@ -69,6 +72,7 @@ impl OrgEntry {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
+    /// 1 to 200 characters without control characters.
     pub name: String,
     /// `eu` or `fedramp`.
     #[serde(default)]
@@ -83,10 +87,12 @@ pub struct NewOrg {
     pub admin: FirstAdmin,
 }
 
+/// The organisation's first principal, an Admin; its token is answered once.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FirstAdmin {
+    /// 1 to 200 characters without control characters.
     pub name: String,
 }
 
@@ -95,8 +101,11 @@ pub struct FirstAdmin {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
+    /// 1 to 200 characters without control characters; absent: unchanged.
     #[serde(default)]
     pub name: Option<String>,
+    /// Whether its keys may use the platform's routing (`ROUTING`) when it has none of its own;
+    /// absent: unchanged.
     #[serde(default)]
     pub platform_routing: Option<bool>,
 }

@@ -17,10 +17,13 @@ known principal lacking a permission is 403 `permission_denied`, the message nam
 `tk_…`, tokens `tka_…`) appear once, in the answer that creates them. A change is answered once the key-value \
 projection the request path reads and the affected keys' ledger objects have it; if either could not be reached, \
 the change stands, the answer carries `teamkeys-propagation: pending`, and the registry retries until they have it. \
-Every change the registry answers (every method but GET, webhooks aside) takes an `Idempotency-Key` header: the first \
-successful answer is kept for 24 hours and a retry of the same request by the same caller gets it again (the same \
-plaintext included, with `idempotent-replayed: true`) without running again; the same key with another request is \
-422 `idempotency_key_reused`.";
+Every change the registry answers (every method but GET, webhooks and the operator's `/orgs` aside) takes an \
+`Idempotency-Key` header: the first successful answer is kept for 24 hours and a retry of the same request by the \
+same caller gets it again (the same plaintext included, with `idempotent-replayed: true`) without running again; the \
+same key with another request is 422 `idempotency_key_reused`.";
+
+/// The access of the operator's routes, in their descriptions.
+const OPERATOR: &str = "Operator only: the bearer is the deploy-time `ADMIN_TOKEN` (any other token is 401).";
 
 /// The OpenAPI 3.1 document of the admin API.
 pub fn document() -> Value {
@@ -64,16 +67,14 @@ fn operation_object(operation: &Operation, generator: &mut SchemaGenerator) -> V
         "tags": [format!("{:?}", operation.tag)],
         "responses": responses(operation, generator),
     });
-    let permission = match operation.access {
+    let access = match operation.access {
         Access::Public => None,
-        Access::AnyPrincipal => Some("none (any principal)"),
-        Access::Needs(action) => Some(action.permission()),
+        Access::AnyPrincipal => Some("Permission: `none (any principal)`.".to_owned()),
+        Access::Needs(action) => Some(format!("Permission: `{}`.", action.permission())),
+        Access::Operator => Some(OPERATOR.to_owned()),
     };
-    let description: Vec<String> = [operation.notes.to_owned()]
-        .into_iter()
-        .chain(permission.map(|permission| format!("Permission: `{permission}`.")))
-        .filter(|paragraph| !paragraph.is_empty())
-        .collect();
+    let description: Vec<String> =
+        [operation.notes.to_owned()].into_iter().chain(access).filter(|paragraph| !paragraph.is_empty()).collect();
     if !description.is_empty() {
         object["description"] = description.join("\n\n").into();
     }
@@ -101,6 +102,7 @@ fn responses(operation: &Operation, generator: &mut SchemaGenerator) -> Value {
     let authenticated: &[u16] = match operation.access {
         Access::Public => &[],
         Access::AnyPrincipal | Access::Needs(_) => &[401, 403],
+        Access::Operator => &[401],
     };
     let idempotent: &[u16] = if takes_idempotency_key(operation) { &[422] } else { &[] };
     for status in operation.errors.iter().chain(idempotent).chain(authenticated) {

@@ -18,6 +18,7 @@ mod shapes;
 use super::permission::Action;
 use super::route::{classify, Endpoint, PREFIX};
 use crate::events::webhook_route;
+use crate::platform::route::{classify as classify_operator, is_operator_path};
 use operations::{every_route, operations, Access, Route, SAMPLE_ID, SAMPLE_PRINCIPAL};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -115,18 +116,27 @@ fn the_document_is_well_formed() {
     }
 }
 
-/// Every operation is routed where the table says, and every route has exactly one operation.
+/// The route an operation's path and method reach, choosing between the platform object and
+/// the registry as the worker does.
+fn routed(method: &str, path: &str) -> Route {
+    if is_operator_path(path) {
+        return Route::Operator(classify_operator(method, path).unwrap_or_else(|e| panic!("{path}: {}", e.message)));
+    }
+    match classify(method, path).unwrap_or_else(|e| panic!("{path}: {}", e.message)) {
+        Endpoint::Webhooks => Route::Webhook(webhook_route(method, path).expect("a webhook route")),
+        endpoint => Route::Admin(endpoint),
+    }
+}
+
+/// Every operation is routed where the table says (the registry's, the outbox's and the
+/// operator's routes alike), and every route has exactly one operation.
 #[test]
-fn the_table_and_the_router_agree() {
+fn the_table_and_the_routers_agree() {
     let operations = operations();
     for operation in &operations {
         let path =
             format!("{PREFIX}{}", operation.path.replace("{id}", SAMPLE_ID).replace("{principal}", SAMPLE_PRINCIPAL));
-        let routed = classify(operation.method, &path).unwrap_or_else(|e| panic!("{path}: {}", e.message));
-        let route = match routed {
-            Endpoint::Webhooks => Route::Webhook(webhook_route(operation.method, &path).expect("a webhook route")),
-            endpoint => Route::Admin(endpoint),
-        };
+        let route = routed(operation.method, &path);
         assert_eq!(route, operation.route, "{} {}", operation.method, operation.path);
     }
     for route in every_route() {

@@ -18,14 +18,18 @@ use crate::admin::route::Endpoint;
 use crate::credentials::{CredentialInput, CredentialView};
 use crate::events::outbox_store::DeliveryView;
 use crate::events::{EndpointRequest, EndpointView, WebhookRoute};
+use crate::platform::directory::{NewOrg, OrgEntry, OrgPatch};
+use crate::platform::route::OperatorEndpoint;
 
-/// What the router answers for an operation's path (with [`SAMPLE_ID`] and
+/// What the routers answer for an operation's path (with [`SAMPLE_ID`] and
 /// [`SAMPLE_PRINCIPAL`] in place of the path parameters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Admin(Endpoint),
     /// Under `/webhooks`: the router answers [`Endpoint::Webhooks`], the outbox this route.
     Webhook(WebhookRoute),
+    /// Under `/orgs`: the worker hands the call to the platform object, which answers it.
+    Operator(OperatorEndpoint),
 }
 
 /// The value of `{id}` when a documented path is handed to the router (it has the form of
@@ -43,6 +47,8 @@ pub enum Access {
     AnyPrincipal,
     /// A principal whose role grants this permission.
     Needs(Action),
+    /// The platform operator: the bearer is the deploy-time `ADMIN_TOKEN`, and nothing else.
+    Operator,
 }
 
 /// A query parameter beside the page parameters.
@@ -80,6 +86,8 @@ pub enum Tag {
     Usage,
     Audit,
     Webhooks,
+    /// The platform operator's directory of organisations.
+    Organisations,
 }
 
 #[derive(Debug, Clone)]
@@ -157,9 +165,10 @@ const KEY_FILTERS: &[Filter] = &[
 
 /// Every operation of the admin API, in the order the document lists them.
 pub fn operations() -> Vec<Operation> {
-    use Access::{AnyPrincipal, Needs, Public};
+    use Access::{AnyPrincipal, Needs, Operator, Public};
     use Action::*;
     use Endpoint::*;
+    use OperatorEndpoint::*;
     use Route::{Admin, Webhook};
     let id = || SAMPLE_ID.to_owned();
     vec![
@@ -426,15 +435,59 @@ pub fn operations() -> Vec<Operation> {
         .summary("Recent deliveries to an endpoint, newest first")
         .answers(200, "The deliveries.", Some(shapes::data::<DeliveryView>))
         .errors(&[404]),
+        op("POST", "/orgs", Route::Operator(CreateOrg), Tag::Organisations, Operator)
+            .summary("Create an organisation and its first Admin")
+            .notes(
+                "Its registry is opened (in its jurisdiction, with its location hint) before the entry is stored; \
+                 if the registry cannot be reached nothing is stored. An unknown jurisdiction is 400 \
+                 `invalid_jurisdiction`, an unknown location hint 400 `invalid_location_hint`.",
+            )
+            .body(of::<NewOrg>)
+            .answers(201, "The organisation and its first Admin's token, shown once.", Some(shapes::created_org))
+            .errors(&[400, 503]),
+        op("GET", "/orgs", Route::Operator(ListOrgs), Tag::Organisations, Operator)
+            .summary("List organisations, oldest first (deleted ones included)")
+            .list(&[])
+            .answers(200, "A page of organisations.", Some(shapes::page::<OrgEntry>))
+            .errors(&[400]),
+        op("GET", "/orgs/{id}", Route::Operator(GetOrg(id())), Tag::Organisations, Operator)
+            .summary("Get an organisation")
+            .answers(200, "The organisation.", Some(of::<OrgEntry>))
+            .errors(&[404]),
+        op("PATCH", "/orgs/{id}", Route::Operator(UpdateOrg(id())), Tag::Organisations, Operator)
+            .summary("Change an organisation's name or platform routing")
+            .notes("A change of `platform_routing` is told to its registry first. A deleted organisation is 404.")
+            .body(of::<OrgPatch>)
+            .answers(200, "The organisation.", Some(of::<OrgEntry>))
+            .errors(&[400, 404, 503]),
+        op("DELETE", "/orgs/{id}", Route::Operator(DeleteOrg(id())), Tag::Organisations, Operator)
+            .summary("Delete an organisation")
+            .notes(
+                "Its registry removes what it holds and every later call of its principals is 401; the \
+                 entry stays, `deleted`, so its id is never handed out again.",
+            )
+            .answers(200, "The organisation, deleted.", Some(of::<OrgEntry>))
+            .errors(&[404, 503]),
+        op("POST", "/orgs/{id}/suspend", Route::Operator(SuspendOrg(id())), Tag::Organisations, Operator)
+            .summary("Suspend an organisation")
+            .notes("Its keys are refused and its admins may only read, until it is resumed.")
+            .answers(200, "The organisation.", Some(of::<OrgEntry>))
+            .errors(&[404, 503]),
+        op("POST", "/orgs/{id}/resume", Route::Operator(ResumeOrg(id())), Tag::Organisations, Operator)
+            .summary("Resume a suspended organisation")
+            .answers(200, "The organisation.", Some(of::<OrgEntry>))
+            .errors(&[404, 503]),
     ]
 }
 
-/// One route of each kind the router answers. The `match` below has no wildcard arm: a route
-/// added to [`Endpoint`], [`Transition`] or [`WebhookRoute`] does not compile until it is
-/// named there, and belongs in this list beside it (the tests then demand its operation).
+/// One route of each kind the routers answer. The `match` below has no wildcard arm: a route
+/// added to [`Endpoint`], [`Transition`], [`WebhookRoute`] or [`OperatorEndpoint`] does not
+/// compile until it is named there, and belongs in this list beside it (the tests then demand
+/// its operation).
 pub fn every_route() -> Vec<Route> {
     use Endpoint::*;
-    use Route::{Admin, Webhook};
+    use OperatorEndpoint::*;
+    use Route::{Admin, Operator, Webhook};
     let id = || SAMPLE_ID.to_owned();
     let principal = || SAMPLE_PRINCIPAL.to_owned();
     let routes = vec![
@@ -477,6 +530,13 @@ pub fn every_route() -> Vec<Route> {
         Webhook(WebhookRoute::List),
         Webhook(WebhookRoute::Delete { id: id() }),
         Webhook(WebhookRoute::Deliveries { id: id() }),
+        Operator(CreateOrg),
+        Operator(ListOrgs),
+        Operator(GetOrg(id())),
+        Operator(UpdateOrg(id())),
+        Operator(DeleteOrg(id())),
+        Operator(SuspendOrg(id())),
+        Operator(ResumeOrg(id())),
     ];
     for route in &routes {
         match route {
@@ -520,7 +580,9 @@ pub fn every_route() -> Vec<Route> {
                 | WebhookRoute::List
                 | WebhookRoute::Delete { .. }
                 | WebhookRoute::Deliveries { .. },
-            ) => {}
+            )
+            | Operator(CreateOrg | ListOrgs | GetOrg(_) | UpdateOrg(_) | DeleteOrg(_) | SuspendOrg(_) | ResumeOrg(_)) =>
+                {}
             // The router hands every webhook path to the outbox: those routes are the `Webhook` ones.
             Admin(Webhooks) => unreachable!("webhook routes are listed as Route::Webhook"),
         }

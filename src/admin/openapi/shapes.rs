@@ -7,6 +7,7 @@ use crate::admin::key::KeyView;
 use crate::admin::principal::{Membership, PrincipalView};
 use crate::admin::role::Principal;
 use crate::error::{ErrorType, LimitDetails};
+use crate::platform::directory::OrgEntry;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Value};
 
@@ -128,6 +129,20 @@ const ROTATED_TOKEN: Named = Named {
     },
 };
 
+const CREATED_ORG: Named = Named {
+    name: "CreatedOrganisation",
+    schema: |generator| {
+        json!({
+            "type": "object",
+            "required": ["org", "admin"],
+            "properties": {
+                "org": of::<OrgEntry>(generator),
+                "admin": CREATED_PRINCIPAL.reference(generator),
+            },
+        })
+    },
+};
+
 /// The inner object of the envelope as [`crate::error::ApiError`] serializes it by hand.
 #[derive(schemars::JsonSchema)]
 #[schemars(rename = "ApiError")]
@@ -178,6 +193,11 @@ pub fn rotated_key(generator: &mut SchemaGenerator) -> Value {
 /// previous one works.
 pub fn rotated_token(generator: &mut SchemaGenerator) -> Value {
     ROTATED_TOKEN.reference(generator)
+}
+
+/// `POST /orgs`: the organisation and its first Admin with their token.
+pub fn created_org(generator: &mut SchemaGenerator) -> Value {
+    CREATED_ORG.reference(generator)
 }
 
 /// The envelope of every error answer.
