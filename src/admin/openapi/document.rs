@@ -50,7 +50,7 @@ pub fn document() -> Value {
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "The ADMIN_TOKEN secret (bootstrap Admin) or a principal's token.",
+                    "description": "A principal's token (tka_<org_id>_…), or the deploy-time ADMIN_TOKEN: the platform operator on the /orgs routes, and the Admin of the organisation a deployment from before organisations became.",
                 },
             },
             "responses": {
