@@ -25,8 +25,9 @@
 use crate::family::Family;
 use crate::gateway::members::{self, Refusal, Rule};
 use crate::gateway::route::{Endpoint, Route};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -105,6 +106,14 @@ impl Findings {
     fn image(&mut self, inline_bytes: u64) {
         self.images += 1;
         self.image_bytes += inline_bytes;
+    }
+
+    /// Judges a `tools[]` entry: each of its kinds counts as a tool.
+    fn judge_tool(&mut self, family: Family, tool: &Tool) {
+        match family {
+            Family::Gemini => tool.members.iter().for_each(|kind| self.tool(family, kind)),
+            _ => self.tool(family, tool.kind.0.as_deref().unwrap_or("custom")),
+        }
     }
 
     fn tool(&mut self, family: Family, kind: &str) {
@@ -214,8 +223,8 @@ impl Findings {
 }
 
 /// Parses `body` (a JSON object) for `route`.
-pub fn parse(route: &Route, body: &[u8]) -> Result<BodyView, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+pub fn parse(route: &Route, body: &str) -> Result<BodyView, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(body);
     let view = (&mut deserializer).deserialize_map(Body { route })?;
     deserializer.end()?;
     Ok(view)
@@ -236,11 +245,12 @@ impl<'de> Visitor<'de> for Body<'_> {
         let (family, endpoint) = (self.route.family, self.route.endpoint);
         let table = members::members(family, endpoint);
         let mut view = BodyView::default();
-        while let Some(key) = map.next_key::<String>()? {
-            let is = |known: &str| members::same_name(family, known, &key);
-            let rule = table.and_then(|table| members::rule(family, table, &key));
+        while let Some(Key(key)) = map.next_key()? {
+            let key = &*key;
+            let is = |known: &str| members::same_name(family, known, key);
+            let rule = table.and_then(|table| members::rule(family, table, key));
             if table.is_some() && rule.is_none() {
-                view.findings.unknown(|| key.clone());
+                view.findings.unknown(|| key.to_owned());
             }
             let findings = &mut view.findings;
             if is("model") {
@@ -269,18 +279,18 @@ impl<'de> Visitor<'de> for Body<'_> {
                 once(&mut view.store, store, "store")?;
             } else if let Some(rule @ (Rule::Shared(_) | Rule::Unmetered(_) | Rule::Unbounded(_))) = rule {
                 if map.next_value::<Presence>()?.0 {
-                    findings.refuse(|| key.clone(), rule);
+                    findings.refuse(|| key.to_owned(), rule);
                 }
             } else if is("tools") {
-                read_tools(family, map.next_value()?, findings);
+                map.next_value_seed(each(|tool: Tool| findings.judge_tool(family, &tool)))?;
             } else if family == Family::OpenAi && (is("messages") || (endpoint == Endpoint::Responses && is("input"))) {
-                map.next_value::<Parts<OpenAiPart>>()?.0.iter().for_each(|part| findings.openai_part(part));
+                map.next_value_seed(each(|part: OpenAiPart| findings.openai_part(&part)))?;
             } else if family == Family::Anthropic && (is("messages") || is("system")) {
-                map.next_value::<Parts<AnthropicBlock>>()?.0.iter().for_each(|block| findings.anthropic_block(block));
+                map.next_value_seed(each(|block: AnthropicBlock| findings.anthropic_block(&block)))?;
             } else if family == Family::Gemini && is("contents") {
-                for content in map.next_value::<Parts<GeminiContent>>()?.0 {
+                map.next_value_seed(each(|content: GeminiContent| {
                     content.parts.0.iter().for_each(|part| findings.gemini_part(part));
-                }
+                }))?;
             } else if family == Family::Gemini && is("systemInstruction") {
                 if let Some(content) = map.next_value::<Option<GeminiContent>>()? {
                     content.parts.0.iter().for_each(|part| findings.gemini_part(part));
@@ -300,34 +310,47 @@ fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(
     Ok(())
 }
 
-fn read_tools(family: Family, tools: Parts<Tool>, findings: &mut Findings) {
-    for tool in tools.0 {
-        match family {
-            Family::Gemini => tool.members.iter().for_each(|kind| findings.tool(family, kind)),
-            _ => findings.tool(family, tool.kind.0.as_deref().unwrap_or("custom")),
+/// A member name: borrowed from the body, owned only when serde_json must unescape it.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(name)))
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(name.to_owned())))
+            }
         }
+        d.deserialize_str(V)
     }
 }
 
 /// A `tools[]` entry: OpenAI and Anthropic name its kind in `type` (an Anthropic tool without
 /// one is a client tool); a Gemini tool object's set members are its kinds
 /// (`functionDeclarations`, `googleSearch`, …).
-struct Tool {
+struct Tool<'de> {
     kind: Tag,
-    members: Vec<String>,
+    members: Vec<Cow<'de, str>>,
 }
 
-impl<'de> Deserialize<'de> for Tool {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tool, D::Error> {
+impl<'de> Deserialize<'de> for Tool<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tool<'de>, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Tool;
+            type Value = Tool<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a tool object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tool, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tool<'de>, A::Error> {
                 let (mut kind, mut members) = (None, Vec::new());
-                while let Some(key) = map.next_key::<String>()? {
+                while let Some(Key(key)) = map.next_key()? {
                     if key == "type" {
                         once(&mut kind, map.next_value::<Tag>()?, "type")?;
                     } else if map.next_value::<Presence>()?.0 {
@@ -571,7 +594,7 @@ impl<'de> Deserialize<'de> for ImageUrl {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ImageUrl, A::Error> {
                 let mut url = None;
-                while let Some(key) = map.next_key::<String>()? {
+                while let Some(Key(key)) = map.next_key()? {
                     if key == "url" {
                         once(&mut url, map.next_value::<ImageUrl>()?, "url")?;
                     } else {
@@ -588,8 +611,7 @@ impl<'de> Deserialize<'de> for ImageUrl {
     }
 }
 
-/// A list of parts or items. Content that is not a list (a string, `null`) has no parts to
-/// judge, and list members that are not objects are skipped.
+/// A list of parts or items, read with [`each`].
 struct Parts<T>(Vec<T>);
 
 impl<T> Default for Parts<T> {
@@ -600,28 +622,47 @@ impl<T> Default for Parts<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Parts<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Parts<T>, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Parts<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of parts")
-            }
-            lenient_visits!(Parts::default());
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Parts<T>, E> {
-                Ok(Parts::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Parts<T>, A::Error> {
-                skip_map(map).map(|()| Parts::default())
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parts<T>, A::Error> {
-                let mut parts = Vec::new();
-                while let Some(ObjectOnly(part)) = seq.next_element::<ObjectOnly<T>>()? {
-                    parts.extend(part);
-                }
-                Ok(Parts(parts))
-            }
+        let mut parts = Vec::new();
+        each(|part| parts.push(part)).deserialize(d)?;
+        Ok(Parts(parts))
+    }
+}
+
+/// Reads a list of parts or items, handing each to `judge` as it is read, so the list is never
+/// collected. Content that is not a list (a string, `null`) has no parts to judge, and list
+/// members that are not objects are skipped.
+fn each<'de, T: Deserialize<'de>>(judge: impl FnMut(T)) -> impl DeserializeSeed<'de, Value = ()> {
+    Each(judge, PhantomData)
+}
+
+struct Each<T, F>(F, PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for Each<T, F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for Each<T, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of parts")
+    }
+    lenient_visits!(());
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        skip_map(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(ObjectOnly(part)) = seq.next_element::<ObjectOnly<T>>()? {
+            part.into_iter().for_each(&mut self.0);
         }
-        d.deserialize_any(V(PhantomData))
+        Ok(())
     }
 }
 

@@ -266,6 +266,7 @@ pub fn tool_rule(family: Family, kind: &str) -> Rule {
 }
 
 /// Whether `name`, as a client wrote it, is the table's `known` name (a `*` ends a prefix).
+#[inline]
 pub fn same_name(family: Family, known: &str, name: &str) -> bool {
     if let Some(prefix) = known.strip_suffix('*') {
         return name.starts_with(prefix);
