@@ -17,8 +17,9 @@
 #![allow(dead_code)] // each fuzz binary uses one target
 
 use arbitrary::{Result as ArbitraryResult, Unstructured};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use teamkeys::admin::boundary::Boundary;
 use teamkeys::admin::input::{
@@ -152,24 +153,30 @@ pub fn documented_changes(route: &Route) -> &'static [Change] {
     }
 }
 
+/// A JSON object whose members' values are kept as their JSON text.
+type RawObject = BTreeMap<String, Box<RawValue>>;
+
 /// Asserts that `sent` is a JSON object equal to the client's `body` but for the route's
 /// [`documented_changes`], and that its `model` is the one checked (`model`) or `rename`.
 pub fn assert_forwarded(route: &Route, model: Option<&str>, body: &[u8], sent: &[u8], rename: Option<&str>) {
     let show = || format!("{} → {}", String::from_utf8_lossy(body), String::from_utf8_lossy(sent));
-    let client: Map<String, Value> = serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", show()));
-    let sent: Map<String, Value> = serde_json::from_slice(sent).unwrap_or_else(|e| panic!("{e}: {}", show()));
+    // Members compared as JSON text: unchanged ones must be the client's, digit for digit.
+    let client: RawObject = serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", show()));
+    let sent: RawObject = serde_json::from_slice(sent).unwrap_or_else(|e| panic!("{e}: {}", show()));
+    let text = |value: Option<&Box<RawValue>>| value.map(|v| v.get().to_owned());
+    let object = |value: Option<&Box<RawValue>>| value.and_then(|v| serde_json::from_str::<RawObject>(v.get()).ok());
     let changes = documented_changes(route);
     let change = |name: &str| changes.iter().find(|(outer, _)| *outer == name).map(|(_, inner)| *inner);
     for name in client.keys().chain(sent.keys()) {
         let (before, after) = (client.get(name), sent.get(name));
         match change(name) {
-            None => assert_eq!(before, after, "member {name} changed: {}", show()),
+            None => assert_eq!(text(before), text(after), "member {name} changed: {}", show()),
             Some(None) => {}
             Some(Some(inner)) => {
-                if let Some(Value::Object(before)) = before {
-                    let after = after.and_then(Value::as_object).unwrap_or_else(|| panic!("{name} lost: {}", show()));
+                if let Some(before) = object(before) {
+                    let after = object(after).unwrap_or_else(|| panic!("{name} lost: {}", show()));
                     for key in before.keys().chain(after.keys()).filter(|key| *key != inner) {
-                        assert_eq!(before.get(key), after.get(key), "{name}.{key} changed: {}", show());
+                        assert_eq!(text(before.get(key)), text(after.get(key)), "{name}.{key} changed: {}", show());
                     }
                 }
             }
@@ -177,7 +184,8 @@ pub fn assert_forwarded(route: &Route, model: Option<&str>, body: &[u8], sent: &
     }
     if route.model_source == ModelSource::Body {
         let expected = rename.or(model);
-        assert_eq!(sent.get("model").and_then(Value::as_str), expected, "model: {}", show());
+        let model = sent.get("model").and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+        assert_eq!(model.as_deref(), expected, "model: {}", show());
     }
 }
 

@@ -33,8 +33,9 @@ use crate::gateway::body_view::{self, BodyView};
 use crate::gateway::bounds::{image_tokens_max, InputParts, OutputCap, GEMINI_MAX_THINKING_TOKENS};
 use crate::gateway::members::Refusal;
 use crate::gateway::route::{Endpoint, ModelSource, Route};
-use serde_json::{json, Map, Value};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// Largest request body the gateway accepts (10 MiB).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -225,38 +226,50 @@ pub fn forward_body<'b>(
         }
         return Ok(Cow::Owned(with_members(body, &members.join(","))));
     }
-    let mut object: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_json)?;
+    // Members are kept as the client wrote them (raw JSON text): only the ones set here change,
+    // and no number is parsed, so none can fail to parse or change its digits.
+    let mut object: RawObject = serde_json::from_slice(body).map_err(invalid_json)?;
     if let Some(upstream) = rename {
-        object.insert("model".to_owned(), Value::from(upstream));
+        object.insert("model".to_owned(), raw(&serde_json::to_string(upstream).expect("a string serializes")));
     }
     if let Some((field, tokens)) = cap {
         match field.split_once('.') {
-            Some((outer, inner)) => set_in_object(&mut object, outer, inner, Value::from(tokens)),
+            Some((outer, inner)) => set_in_object(&mut object, outer, inner, raw(&tokens.to_string()))?,
             None => {
-                object.insert(field.to_owned(), Value::from(tokens));
+                object.insert(field.to_owned(), raw(&tokens.to_string()));
             }
         }
     }
     if rewrite.store_false {
-        object.insert("store".to_owned(), Value::Bool(false));
+        object.insert("store".to_owned(), raw("false"));
     }
     if rewrite.request_usage {
-        set_in_object(&mut object, "stream_options", "include_usage", Value::Bool(true));
+        set_in_object(&mut object, "stream_options", "include_usage", raw("true"))?;
     }
-    Ok(Cow::Owned(serde_json::to_vec(&object).expect("a JSON object of JSON values serializes")))
+    Ok(Cow::Owned(serde_json::to_vec(&object).expect("a JSON object of JSON texts serializes")))
+}
+
+/// A JSON object whose members' values are kept as their JSON text.
+type RawObject = BTreeMap<String, Box<RawValue>>;
+
+/// `json` (valid JSON text) as a raw value.
+fn raw(json: &str) -> Box<RawValue> {
+    RawValue::from_string(json.to_owned()).expect("the gateway writes valid JSON")
 }
 
 /// Sets `object[outer][inner]`, making `object[outer]` an object if it is absent or `null`.
 /// Gemini's snake_case spelling of `outer` is used if that is the one present.
-fn set_in_object(object: &mut Map<String, Value>, outer: &str, inner: &str, value: Value) {
+fn set_in_object(object: &mut RawObject, outer: &str, inner: &str, value: Box<RawValue>) -> Result<(), ApiError> {
     let snake = "generation_config";
     let outer = if outer == "generationConfig" && object.contains_key(snake) { snake } else { outer };
-    match object.entry(outer).or_insert(Value::Null) {
-        Value::Object(members) => {
-            members.insert(inner.to_owned(), value);
-        }
-        absent_or_null => *absent_or_null = json!({ inner: value }),
-    }
+    let mut members: RawObject = match object.get(outer).map(|current| current.get().trim()) {
+        None | Some("null") => RawObject::new(),
+        Some(current) => serde_json::from_str(current).map_err(invalid_json)?,
+    };
+    members.insert(inner.to_owned(), value);
+    let text = serde_json::to_string(&members).expect("a JSON object of JSON texts serializes");
+    object.insert(outer.to_owned(), raw(&text));
+    Ok(())
 }
 
 /// `body`, a JSON object without the given `members` (comma-separated JSON members), with them
@@ -302,6 +315,7 @@ mod tests {
     use crate::error::ErrorType;
     use crate::gateway::bounds::REQUEST_OVERHEAD_TOKENS;
     use crate::gateway::route::classify;
+    use serde_json::Value;
 
     fn facts(method: &str, path: &str, body: &str) -> Result<RequestFacts, ApiError> {
         inspect(&classify(method, path).unwrap(), body.as_bytes())
