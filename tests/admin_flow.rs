@@ -110,13 +110,12 @@ impl Admin {
             settings: Settings {
                 routing: Some(&self.routing),
                 pricing_json: r#"{"gpt-4o":{}}"#,
-                keyring: None,
+                keyring: self.keyring.as_ref(),
                 base_urls: BaseUrlPolicy::HttpsOnly,
             },
             admin_token: Some(ADMIN),
             events: &self.events,
             targets: Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock },
-            keyring: self.keyring.as_ref(),
         };
         let mut random = self.random.borrow_mut();
         match ready(self.registry.serve(&call, &around, &mut *random)) {

@@ -137,7 +137,6 @@ impl Deployment {
                 base_urls: BaseUrlPolicy::HttpsOnly,
             },
             admin_token: Some(OPERATOR),
-            keyring: Some(&self.keyring),
             events: &object.events,
             targets: Targets { records: &self.kv, ledgers: &self.ledgers, clock: &clock },
         };

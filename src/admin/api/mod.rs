@@ -53,7 +53,6 @@ use crate::admin::route::{classify, Endpoint};
 use crate::admin::secret::Random;
 use crate::admin::store::Store;
 use crate::admin::work::Work;
-use crate::credentials::Keyring;
 use crate::error::{ApiError, Code};
 use crate::events::pending::EventQueue;
 use crate::naming::DEFAULT_ORG;
@@ -98,9 +97,6 @@ pub struct Surroundings<'a, K, L> {
     pub admin_token: Option<&'a str>,
     pub events: &'a EventQueue,
     pub targets: Targets<'a, K, L>,
-    /// The master keys of `CREDENTIALS_KEYS`, if set: they seal the answers kept for
-    /// idempotency keys (without them a call with such a key is refused, not run).
-    pub keyring: Option<&'a Keyring>,
 }
 
 /// An answer and what its drain left (when to wake, what failed).
@@ -173,7 +169,7 @@ impl Registry {
                 let idempotent = match call.idempotency_key {
                     Some(key) => {
                         let key = IdempotencyKey::parse(key)?;
-                        let keyring = around.keyring.ok_or_else(no_keyring)?;
+                        let keyring = around.settings.keyring.ok_or_else(no_keyring)?;
                         Some((Idempotent::new(&caller.id, key, call.method, call.path, call.body), keyring))
                     }
                     None => None,

@@ -26,7 +26,8 @@ pub struct Settings<'a> {
     pub routing: Option<&'a RoutingConfig>,
     /// The pricing table as configured.
     pub pricing_json: &'a str,
-    /// The master keys that seal stored credentials (`CREDENTIALS_KEYS`), if configured.
+    /// The master keys that seal stored credentials and the answers kept for idempotency keys
+    /// (`CREDENTIALS_KEYS`), if configured: without them a call with such a key is refused, not run.
     pub keyring: Option<&'a Keyring>,
     /// Which credential base URLs are accepted (`https` only outside local development).
     pub base_urls: BaseUrlPolicy,

@@ -123,7 +123,6 @@ impl Registry {
             admin_token: admin_token.as_deref(),
             events: self.events.queue(),
             targets: targets(&kv, &ledgers),
-            keyring: keyring.as_ref(),
         };
         let served = self.registry.serve(&call, &around, &mut os_random).await?;
         self.settle(served.drained).await;
