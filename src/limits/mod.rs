@@ -11,7 +11,7 @@
 //! `calendar` (UTC dates), `spend` (per-period totals and thresholds), `reservations` (requests
 //! in flight), `expired` (expired reservations a late settle still corrects), `charge` (tokens
 //! and cost), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
-//! (the atomic steps and their guarantees), `newest` (which limits are in force: the newest
+//! (the atomic steps and their guarantees), `level` (key, model, end user, project, organisation), `newest` (which limits are in force: the newest
 //! policy version seen).
 mod calendar;
 mod charge;
@@ -20,6 +20,7 @@ mod denial;
 mod expired;
 mod headroom;
 mod ledger;
+mod level;
 mod newest;
 mod reservations;
 mod scope;
@@ -35,6 +36,7 @@ pub use denial::LimitDenial;
 pub use expired::{MAX_EXPIRED_REMEMBERED, SETTLE_DEADLINE_MS};
 pub use headroom::{Headroom, LimitUse, Remaining, SpendHeadroom};
 pub use ledger::{Admitted, Ledger, SettleOutcome};
+pub use level::Level;
 pub use newest::{NewestLimits, VersionedLimits};
 pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;
