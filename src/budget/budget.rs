@@ -132,10 +132,10 @@ impl Budget {
     pub fn handle(&mut self, limits: &Limits, level: Level, message: HolderMessage, granting: bool, now_ms: u64) -> Handled {
         let now = self.time(now_ms);
         let before = self.clone();
-        self.catch_up_at(now);
         let outcome = match self.accept(&message, now) {
             Err(outcome) => (outcome, Vec::new()),
             Ok(()) => {
+                self.catch_up_at(now);
                 let finished = self.apply_reports(&message, now);
                 let outcome = match message.want {
                     None => LeaseOutcome::Reported,
@@ -227,7 +227,8 @@ impl Budget {
         });
     }
 
-    /// Registers `message` as its holder's newest, or answers why it is not applied.
+    /// Registers `message` as its holder's newest, or answers why it is not applied (and
+    /// changes nothing).
     fn accept(&mut self, message: &HolderMessage, now: u64) -> Result<(), LeaseOutcome> {
         let known = self.holders.len();
         match self.holders.get_mut(&message.holder) {
@@ -409,5 +410,212 @@ impl Counters for Budget {
 
     fn records(&self, _now: u64) -> u64 {
         self.leases.0.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::holder::{Holder, HolderAdmission, Received};
+    use super::super::protocol::LeaseReport;
+    use super::*;
+    use crate::limits::{Charge, SpendCap, SETTLE_DEADLINE_MS};
+    use std::num::NonZeroU64;
+
+    const CALL: Charge = Charge { tokens: 100, cost_micros: 1_000 };
+
+    fn limits(rpm: u64, daily_micros: u64) -> Limits {
+        Limits {
+            rpm: NonZeroU64::new(rpm),
+            spend: vec![SpendCap {
+                period: SpendPeriod::Daily,
+                limit_micros: NonZeroU64::new(daily_micros).unwrap(),
+                mode: CapMode::Hard,
+                warn_at_percent: vec![50],
+            }],
+            ..Limits::default()
+        }
+    }
+
+    fn want(ask: Charge) -> Option<Want> {
+        Some(Want { ask, interval_ms: 1_000, exact: false })
+    }
+
+    fn message(holder: &str, seq: u64, leases: Vec<LeaseReport>, want: Option<Want>) -> HolderMessage {
+        HolderMessage { holder: holder.into(), epoch: 0, seq, leases, want }
+    }
+
+    fn granted(handled: &Handled) -> Grant {
+        match &handled.reply.outcome {
+            LeaseOutcome::Granted(grant) => *grant,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    fn report(lease: u64, closed: bool, used: u64, settled: u64, actual: Charge) -> LeaseReport {
+        let tally = |calls: u64| Tally { calls, charge: Charge { tokens: calls * 100, cost_micros: calls * 1_000 } };
+        LeaseReport { lease, closed, used: tally(used), settled: tally(settled), actual }
+    }
+
+    #[test]
+    fn leases_never_overshoot_and_unused_parts_come_back() {
+        let limits = limits(20, 1_000_000);
+        let mut budget = Budget::new();
+        let mut total = 0;
+        for holder in 0..40 {
+            let handled = budget.handle(&limits, Level::Project, message(&format!("h{holder}"), 1, vec![], want(CALL)), true, 0);
+            match handled.reply.outcome {
+                LeaseOutcome::Granted(grant) => total += grant.slice.requests.unwrap(),
+                LeaseOutcome::Refused { denial, hold_until_ms } => {
+                    assert_eq!(denial.level, Level::Project);
+                    assert!(matches!(denial.denial, LimitDenial::Window { scope: WindowScope::Rpm, .. }));
+                    assert_eq!(hold_until_ms, Some(REFUSAL_HOLD_MAX_MS), "a full request window is held, 1 s at most");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(total, 20, "every request of the minute is leased, none more");
+        assert_eq!(budget.headroom(&limits, 0).requests.unwrap().remaining, 0);
+        // h0 used none of its lease and returns it: its requests are uncounted from the grant bucket.
+        let handled = budget.handle(&limits, Level::Project, message("h0", 2, vec![report(1, true, 0, 0, Charge::ZERO)], None), true, 500);
+        assert_eq!(handled.reply.finished, vec![1]);
+        assert_eq!(handled.reply.headroom.requests.unwrap().remaining, 1);
+    }
+
+    #[test]
+    fn spend_counts_slices_reserved_and_settled_calls_committed() {
+        let limits = limits(1_000, 10_000);
+        let mut budget = Budget::new();
+        let busy = HolderRecord { epoch: 0, seq: 0, seen_ms: 0, granted_ms: None, demand: Demand { calls: 10, per_call: CALL } };
+        budget.holders.insert("k".into(), busy);
+        let grant = granted(&budget.handle(&limits, Level::Organisation, message("k", 1, vec![], want(CALL)), true, 0));
+        assert_eq!(grant.slice.cost_micros, Some(5_000), "one holder: half the free headroom");
+        assert_eq!(budget.reserved(0), 5_000);
+        // Three calls admitted, two settled at 600 each, the lease returned.
+        let report = report(grant.lease, true, 3, 2, Charge { tokens: 50, cost_micros: 1_200 });
+        let handled = budget.handle(&limits, Level::Organisation, message("k", 2, vec![report], None), true, 10);
+        assert!(handled.reply.finished.is_empty(), "a call is still open");
+        assert_eq!((budget.committed(SpendPeriod::Daily, 10), budget.reserved(10)), (1_200, 1_000));
+        assert_eq!(budget.in_flight(10), 1);
+        // The same message again changes nothing.
+        let before = budget.clone();
+        let again = budget.handle(&limits, Level::Organisation, message("k", 2, vec![report], None), true, 20);
+        assert_eq!((again.reply.outcome, again.changed), (LeaseOutcome::Stale, false));
+        assert_eq!(budget, before);
+        let last = LeaseReport { settled: report.used, actual: Charge { tokens: 80, cost_micros: 5_300 }, ..report };
+        let handled = budget.handle(&limits, Level::Organisation, message("k", 3, vec![last], None), true, 30);
+        assert_eq!(handled.reply.finished, vec![grant.lease]);
+        assert_eq!((budget.committed(SpendPeriod::Daily, 30), budget.reserved(30)), (5_300, 0));
+        assert_eq!(handled.events.len(), 1, "50 % of the daily cap");
+        assert!(budget.leases.0.is_empty());
+    }
+
+    #[test]
+    fn a_lease_whose_reply_was_lost_is_closed_at_zero_by_the_next_message() {
+        let limits = limits(10, 1_000_000);
+        let mut budget = Budget::new();
+        let lost = granted(&budget.handle(&limits, Level::Project, message("k", 1, vec![], want(CALL)), true, 0));
+        assert_eq!(budget.headroom(&limits, 0).requests.unwrap().remaining, 10 - lost.slice.requests.unwrap());
+        let next = granted(&budget.handle(&limits, Level::Project, message("k", 2, vec![], want(CALL)), true, 100));
+        assert_eq!(budget.leases.0.len(), 1, "the lost lease was closed unused and forgotten");
+        assert_eq!(budget.headroom(&limits, 100).requests.unwrap().remaining, 10 - next.slice.requests.unwrap());
+    }
+
+    #[test]
+    fn a_silent_lease_counts_whole_until_its_ttl_then_is_charged_and_a_late_report_corrects_it() {
+        let limits = Limits { max_in_flight: NonZeroU64::new(8), ..limits(1_000, 100_000) };
+        let mut budget = Budget::new();
+        let grant = granted(&budget.handle(&limits, Level::Project, message("k", 1, vec![], want(CALL)), true, 0));
+        let (held, slots) = (grant.slice.cost_micros.unwrap(), grant.slice.slots.unwrap());
+        let ttl = RESERVATION_TTL_MS;
+        assert_eq!((budget.reserved(ttl - 1), budget.in_flight(ttl - 1)), (held, slots), "long after its end");
+        assert_eq!((budget.reserved(ttl), budget.in_flight(ttl), budget.committed(SpendPeriod::Total, ttl)), (0, 0, held));
+        budget.catch_up(&limits, ttl);
+        assert_eq!(budget.leases.0[0].charged, Some(Charged { charged_ms: ttl, micros: held }));
+        // The holder reports late: two calls of 1,000 estimated, one settled at 300, one still open.
+        let late = report(grant.lease, true, 2, 1, Charge { tokens: 10, cost_micros: 300 });
+        budget.handle(&limits, Level::Project, message("k", 2, vec![late], None), true, ttl + 5);
+        assert_eq!(budget.committed(SpendPeriod::Total, ttl + 5), 1_300, "300 settled + 1,000 still held");
+        let deadline = SETTLE_DEADLINE_MS;
+        let handled = budget.handle(&limits, Level::Project, message("k", 3, vec![late], None), true, deadline);
+        assert_eq!(handled.reply.finished, vec![grant.lease], "forgotten at the settle deadline");
+        assert_eq!(budget.committed(SpendPeriod::Total, deadline), 1_300);
+    }
+
+    #[test]
+    fn direct_calls_settle_once_and_share_the_counters() {
+        let limits = limits(2, 1_000_000);
+        let mut budget = Budget::new();
+        let id = budget.admit_call(&limits, CALL, 0).unwrap();
+        let grant = granted(&budget.handle(&limits, Level::Project, message("k", 1, vec![], want(CALL)), true, 0));
+        assert_eq!(grant.slice.requests, Some(1), "one request left");
+        let denial = budget.admit_call(&limits, CALL, 0).unwrap_err();
+        assert!(matches!(denial, LimitDenial::Window { scope: WindowScope::Rpm, used: 2, .. }), "{denial:?}");
+        assert_eq!(budget.settle_call(&limits, id, Charge { tokens: 1, cost_micros: 700 }, 10).0, true);
+        let after = budget.clone();
+        assert_eq!(budget.settle_call(&limits, id, CALL, 10), (false, vec![]));
+        assert_eq!(budget, after);
+        assert_eq!(budget.committed(SpendPeriod::Daily, 10), 700);
+    }
+
+    #[test]
+    fn a_stopped_upper_grants_nothing_but_takes_reports() {
+        let limits = limits(100, 1_000_000);
+        let mut budget = Budget::new();
+        let grant = granted(&budget.handle(&limits, Level::Key, message("edge", 1, vec![], want(CALL)), true, 0));
+        let report = report(grant.lease, true, 1, 1, CALL);
+        let handled = budget.handle(&limits, Level::Key, message("edge", 2, vec![report], want(CALL)), false, 10);
+        assert_eq!(handled.reply.outcome, LeaseOutcome::Stopped);
+        assert_eq!(handled.reply.finished, vec![grant.lease]);
+        assert_eq!(budget.committed(SpendPeriod::Daily, 10), 1_000);
+    }
+
+    #[test]
+    fn a_new_epoch_starts_over_and_the_old_one_is_stale() {
+        let limits = limits(100, 1_000_000);
+        let mut budget = Budget::new();
+        granted(&budget.handle(&limits, Level::Project, message("k", 7, vec![], want(CALL)), true, 0));
+        let restarted = HolderMessage { epoch: 1, ..message("k", 1, vec![], want(CALL)) };
+        granted(&budget.handle(&limits, Level::Project, restarted, true, 10));
+        assert_eq!(budget.leases.0.len(), 2, "the old incarnation's lease stays counted");
+        let old = budget.handle(&limits, Level::Project, message("k", 8, vec![], want(CALL)), true, 20);
+        assert_eq!(old.reply.outcome, LeaseOutcome::Stale);
+    }
+
+    #[test]
+    fn sizing_follows_the_holders_rate() {
+        let limits = limits(10_000, 1_000_000_000);
+        let mut budget = Budget::new();
+        let mut holder = Holder::new("k".into(), 0, 1_000, false);
+        let mut sizes = Vec::new();
+        for i in 0..6u64 {
+            let now = i * 100;
+            while let HolderAdmission::Admitted(_) = holder.admit(CALL, now) {}
+            let request = holder.request(CALL, now).unwrap();
+            let handled = budget.handle(&limits, Level::Project, request, true, now);
+            sizes.push(granted(&handled).slice.requests.unwrap());
+            assert_eq!(holder.receive(handled.reply, now), Received::Granted);
+        }
+        assert_eq!(sizes, vec![1, 2, 4, 8, 16, 32], "used up before its end: doubled");
+        let now = 5_000;
+        for _ in 0..3 {
+            assert!(matches!(holder.admit(CALL, 1_000), HolderAdmission::Admitted(_)));
+        }
+        let handled = budget.handle(&limits, Level::Project, holder.request(CALL, now).unwrap(), true, now);
+        assert_eq!(granted(&handled).slice.requests, Some(4), "ended with 3 used: 3 + 1");
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_rejects_disorder() {
+        let limits = limits(100, 1_000_000);
+        let mut budget = Budget::new();
+        for seq in 1..4 {
+            budget.handle(&limits, Level::Project, message(&format!("h{seq}"), seq, vec![], want(CALL)), true, seq);
+        }
+        budget.admit_call(&limits, CALL, 5).unwrap();
+        let json = serde_json::to_string(&budget).unwrap();
+        assert_eq!(serde_json::from_str::<Budget>(&json).unwrap(), budget);
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["leases"].as_array_mut().unwrap().swap(0, 1);
+        assert!(serde_json::from_value::<Budget>(value).unwrap_err().to_string().contains("out of order"));
     }
 }

@@ -39,6 +39,8 @@ pub const REPLY_TIMEOUT_MS: u64 = 5_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallTicket {
     pub lease: u64,
+    /// The call's number in its lease, from 1.
+    pub call: u64,
     pub estimate: Ask,
 }
 
@@ -79,6 +81,8 @@ struct HeldLease {
     used: Tally,
     settled: Tally,
     actual: Charge,
+    /// The numbers of its calls not yet ended.
+    open: Vec<u64>,
 }
 
 impl HeldLease {
@@ -142,12 +146,18 @@ impl Holder {
             return HolderAdmission::Refused(denial.clone());
         }
         let Some(lease) = self.current_mut(now) else { return HolderAdmission::NeedLease };
-        let open = lease.used.calls.saturating_sub(lease.settled.calls);
-        if !lease.slice.fits(&lease.used, open, ask) {
+        if !lease.slice.fits(&lease.used, lease.open.len() as u64, ask) {
             return HolderAdmission::NeedLease;
         }
         lease.used = lease.used.plus(ask);
-        HolderAdmission::Admitted(CallTicket { lease: lease.id, estimate: ask })
+        lease.open.push(lease.used.calls);
+        let ticket = CallTicket { lease: lease.id, call: lease.used.calls, estimate: ask };
+        if lease.slice.requests.is_some_and(|requests| lease.used.calls >= requests) {
+            // Used up: closed at once, so the upper counts only its open calls from the next message.
+            lease.closed = true;
+            self.current = None;
+        }
+        HolderAdmission::Admitted(ticket)
     }
 
     /// The message asking a lease for a call estimated at `ask`: it closes the current lease
@@ -212,6 +222,7 @@ impl Holder {
                     used: Tally::default(),
                     settled: Tally::default(),
                     actual: Charge::ZERO,
+                    open: Vec::new(),
                 });
                 self.current = Some(grant.lease);
                 Received::Granted
@@ -229,14 +240,13 @@ impl Holder {
         }
     }
 
-    /// Ends the call of `ticket` at `actual` (zero for a released call). A ticket of a lease the
-    /// holder does not hold (it restarted) is ignored.
+    /// Ends the call of `ticket` at `actual` (zero for a released call). A ticket already ended,
+    /// or of a lease the holder does not hold (it restarted), is ignored.
     pub fn settle(&mut self, ticket: CallTicket, actual: Actual, now_ms: u64) {
         let now = self.time(now_ms);
         let Some(lease) = self.leases.iter_mut().find(|l| l.id == ticket.lease) else { return };
-        if lease.settled.calls >= lease.used.calls {
-            return;
-        }
+        let Some(index) = lease.open.iter().position(|&call| call == ticket.call) else { return };
+        lease.open.swap_remove(index);
         lease.settled = lease.settled.plus(ticket.estimate);
         lease.actual = Tally { calls: 0, charge: lease.actual }.plus(actual).charge;
         self.unreported_since.get_or_insert(now);
@@ -282,5 +292,115 @@ impl Holder {
             leases: self.leases.iter().map(HeldLease::report).collect(),
             want,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::protocol::Grant;
+    use super::*;
+    use crate::limits::{Level, LimitDenial, WindowScope};
+
+    const CALL: Charge = Charge { tokens: 10, cost_micros: 100 };
+
+    fn headroom() -> Headroom {
+        Headroom { requests: None, tokens: None, spend: None }
+    }
+
+    fn reply(seq: u64, outcome: LeaseOutcome, finished: Vec<u64>) -> UpperReply {
+        UpperReply { seq, outcome, finished, headroom: headroom() }
+    }
+
+    fn grant(lease: u64, requests: u64, valid_ms: u64) -> LeaseOutcome {
+        let slice = Slice { requests: Some(requests), tokens: None, cost_micros: Some(requests * 100), slots: Some(2) };
+        LeaseOutcome::Granted(Grant { lease, slice, valid_ms })
+    }
+
+    fn leased(requests: u64) -> Holder {
+        let mut holder = Holder::new("edge-1".into(), 0, 1_000, false);
+        assert_eq!(holder.admit(CALL, 0), HolderAdmission::NeedLease);
+        let message = holder.request(CALL, 0).unwrap();
+        assert_eq!(message.want, Some(Want { ask: CALL, interval_ms: 1_000, exact: false }));
+        assert_eq!(holder.receive(reply(message.seq, grant(1, requests, 5_000), vec![]), 40), Received::Granted);
+        holder
+    }
+
+    fn ticket(admission: HolderAdmission) -> CallTicket {
+        match admission {
+            HolderAdmission::Admitted(ticket) => ticket,
+            other => panic!("expected an admission, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn admits_from_the_slice_until_it_is_used_up_or_ends() {
+        let mut holder = leased(3);
+        let a = ticket(holder.admit(CALL, 100));
+        ticket(holder.admit(CALL, 200));
+        assert_eq!(holder.admit(CALL, 300), HolderAdmission::NeedLease, "two slots");
+        holder.settle(a, Charge { tokens: 5, cost_micros: 50 }, 300);
+        ticket(holder.admit(CALL, 300));
+        assert_eq!(holder.admit(CALL, 300), HolderAdmission::NeedLease, "three requests");
+        let message = holder.request(CALL, 400).unwrap();
+        let report = message.leases[0];
+        assert!(report.closed);
+        assert_eq!((report.used.calls, report.settled.calls, report.actual.cost_micros), (3, 1, 50));
+
+        let mut holder = leased(100);
+        ticket(holder.admit(CALL, 999));
+        assert_eq!(holder.admit(CALL, 1_000), HolderAdmission::NeedLease, "its own interval from sending, not the 5 s granted");
+        assert_eq!(holder.admit(CALL, 10), HolderAdmission::NeedLease, "a clock stepping back reads as the latest");
+    }
+
+    #[test]
+    fn only_the_reply_to_the_latest_message_is_taken() {
+        let mut holder = Holder::new("k".into(), 3, 2_000, false);
+        let first = holder.request(CALL, 0).unwrap();
+        assert_eq!(holder.request(CALL, 10), None, "one message in flight");
+        let second = holder.request(CALL, REPLY_TIMEOUT_MS).unwrap();
+        assert_eq!((first.seq, second.seq, second.epoch), (1, 2, 3));
+        assert_eq!(holder.receive(reply(1, grant(7, 5, 1_000), vec![]), REPLY_TIMEOUT_MS), Received::Ignored);
+        assert_eq!(holder.receive(reply(2, grant(8, 5, 1_000), vec![]), REPLY_TIMEOUT_MS), Received::Granted);
+        assert_eq!(holder.receive(reply(2, grant(9, 5, 1_000), vec![]), REPLY_TIMEOUT_MS), Received::Ignored, "twice");
+        assert_eq!(ticket(holder.admit(CALL, REPLY_TIMEOUT_MS)).lease, 8);
+        let flush = holder.give_back(REPLY_TIMEOUT_MS + 1).unwrap();
+        assert_eq!(flush.leases.iter().map(|r| (r.lease, r.closed)).collect::<Vec<_>>(), vec![(8, true)]);
+    }
+
+    #[test]
+    fn settles_are_flushed_within_a_second_and_finished_leases_forgotten() {
+        let mut holder = leased(5);
+        let call = ticket(holder.admit(CALL, 100));
+        assert!(!holder.flush_due(100) && holder.flush(100).is_none(), "nothing to report");
+        holder.settle(call, CALL, 200);
+        holder.settle(call, CALL, 200);
+        assert!(!holder.flush_due(200 + FLUSH_MS - 1));
+        assert!(holder.flush_due(200 + FLUSH_MS));
+        let flush = holder.flush(200 + FLUSH_MS).unwrap();
+        assert_eq!((flush.want, flush.leases[0].settled.calls), (None, 1), "a ticket settles once");
+        assert!(!holder.flush_due(5_000), "in flight");
+        assert_eq!(holder.receive(reply(flush.seq, LeaseOutcome::Reported, vec![1]), 1_300), Received::Reported);
+        assert!(holder.leases.is_empty());
+        holder.settle(call, CALL, 1_400);
+        assert!(holder.flush(1_400).is_none(), "a ticket of a forgotten lease is ignored");
+    }
+
+    #[test]
+    fn a_held_refusal_answers_until_its_time_and_stopped_drops_the_slice() {
+        let mut holder = leased(5);
+        let denial = BudgetDenial {
+            level: Level::Project,
+            denial: LimitDenial::Window { scope: WindowScope::Rpm, limit: 5, used: 5, asked: 1, reset_at_ms: 9_000 },
+        };
+        let message = holder.request(CALL, 100).unwrap();
+        let refused = LeaseOutcome::Refused { denial: denial.clone(), hold_until_ms: Some(1_100) };
+        assert_eq!(holder.receive(reply(message.seq, refused, vec![]), 150), Received::Refused(denial.clone()));
+        assert_eq!(holder.admit(CALL, 1_099), HolderAdmission::Refused(denial));
+        assert_eq!(holder.admit(CALL, 1_100), HolderAdmission::NeedLease);
+        let message = holder.request(CALL, 1_100).unwrap();
+        assert_eq!(holder.receive(reply(message.seq, grant(2, 5, 1_000), vec![]), 1_100), Received::Granted);
+        let message = holder.request(CALL, 1_200).unwrap();
+        assert_eq!(holder.receive(reply(message.seq, LeaseOutcome::Stopped, vec![]), 1_200), Received::Stopped);
+        assert_eq!(holder.admit(CALL, 1_200), HolderAdmission::NeedLease);
     }
 }
