@@ -131,7 +131,7 @@ impl Budget {
     /// the reports.
     pub fn handle(&mut self, limits: &Limits, level: Level, message: HolderMessage, granting: bool, now_ms: u64) -> Handled {
         let now = self.time(now_ms);
-        let accepted = self.accept(&message, now);
+        let accepted = self.accept(&message, level, now);
         let changed = accepted.is_ok();
         let outcome = match accepted {
             Err(outcome) => (outcome, Vec::new()),
@@ -248,7 +248,7 @@ impl Budget {
 
     /// Registers `message` as its holder's newest, or answers why it is not applied (and
     /// changes nothing).
-    fn accept(&mut self, message: &HolderMessage, now: u64) -> Result<(), LeaseOutcome> {
+    fn accept(&mut self, message: &HolderMessage, level: Level, now: u64) -> Result<(), LeaseOutcome> {
         let known = self.holders.len();
         match self.holders.get_mut(&message.holder) {
             Some(h) if (message.epoch, message.seq) <= (h.epoch, h.seq) => Err(LeaseOutcome::Stale),
@@ -261,7 +261,7 @@ impl Budget {
                 Ok(())
             }
             None if known >= MAX_HOLDERS => Err(LeaseOutcome::Refused {
-                denial: BudgetDenial { level: Level::Key, denial: LimitDenial::TooManyInFlight { open: known as u64 } },
+                denial: BudgetDenial { level, denial: LimitDenial::TooManyInFlight { open: known as u64 } },
                 hold_until_ms: None,
             }),
             None => {
