@@ -17,12 +17,12 @@
 //!
 //! Modules, one concept each: `slice` (what a lease grants and what a report counts), `protocol`
 //! (the messages), `record` (the upper's record of one lease and what it counts), `sizing` (how
-//! large a slice is), `budget` (the upper level's ledger and its guarantees), `holder` (the lower
+//! large a slice is), `ledger` (the upper level's ledger and its guarantees), `holder` (the lower
 //! level's side), `denial` (refusals naming their level), `object` (the Durable Object's state
 //! machine).
 //!
-//! The guarantees are stated in `budget` (the upper level) and `holder` (the lower level).
-mod budget;
+//! The guarantees are stated in `ledger` (the upper level) and `holder` (the lower level).
+mod ledger;
 mod denial;
 mod holder;
 mod object;
@@ -34,7 +34,7 @@ mod slice;
 #[cfg(test)]
 mod simulation;
 
-pub use budget::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
+pub use ledger::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use denial::{BudgetDenial, BudgetEvent};
 pub use holder::{CallTicket, Holder, HolderAdmission, Received, FLUSH_MS, REPLY_TIMEOUT_MS};
 pub use object::{Answered, BudgetCommand, BudgetReply, BudgetState, STATE_FORMAT};

@@ -10,7 +10,7 @@
 //!
 //! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]).
 
-use super::budget::Budget;
+use super::ledger::Budget;
 use super::denial::{BudgetDenial, BudgetEvent};
 use super::protocol::{HolderMessage, UpperReply};
 use crate::limits::{Actual, Ask, Headroom, Level, LimitUse, Limits, NewestLimits, VersionedLimits};
@@ -141,22 +141,13 @@ impl BudgetState {
 mod tests {
     use super::super::protocol::{LeaseOutcome, Want};
     use super::*;
-    use crate::limits::{CapMode, Charge, LimitDenial, SpendCap, SpendPeriod};
+    use crate::limits::{Charge, LimitDenial, SpendPeriod};
     use crate::versioned::check;
-    use std::num::NonZeroU64;
 
     const CALL: Charge = Charge { tokens: 10, cost_micros: 600 };
 
     fn budget(daily_micros: u64) -> Limits {
-        Limits {
-            spend: vec![SpendCap {
-                period: SpendPeriod::Daily,
-                limit_micros: NonZeroU64::new(daily_micros).unwrap(),
-                mode: CapMode::Hard,
-                warn_at_percent: vec![50],
-            }],
-            ..Limits::default()
-        }
+        Limits { rpm: None, ..super::super::ledger::tests::limits(1, daily_micros) }
     }
 
     fn lease(state: &mut BudgetState, seq: u64, now: u64) -> LeaseOutcome {

@@ -247,9 +247,8 @@ struct Granted {
 struct Call {
     lease: u64,
     estimate: Charge,
+    /// How it ended; never, for the upper, if its holder restarted first.
     ended: Option<Charge>,
-    /// Its holder restarted: it never ends for the upper.
-    orphan: bool,
 }
 
 enum Payload {
@@ -404,7 +403,7 @@ impl ChaosRun {
 
     fn admitted(&mut self, p: usize, ticket: CallTicket) {
         assert!(self.leases.contains_key(&ticket.lease), "a lease the upper granted");
-        self.calls.push(Call { lease: ticket.lease, estimate: ticket.estimate, ended: None, orphan: false });
+        self.calls.push(Call { lease: ticket.lease, estimate: ticket.estimate, ended: None });
         *self.used.entry(ticket.lease).or_default() += 1;
         self.peers[p].open.push((self.calls.len() - 1, ticket));
         self.admitted += 1;
@@ -426,9 +425,7 @@ impl ChaosRun {
     fn restart(&mut self) {
         let p = self.rng.below(self.peers.len() as u64) as usize;
         let peer = &mut self.peers[p];
-        for (index, _) in peer.open.drain(..) {
-            self.calls[index].orphan = true;
-        }
+        peer.open.clear();
         peer.epoch += 1;
         peer.waiting = None;
         let (interval, exact) = (KEY_LEASE_MS, self.rng.chance(15));
@@ -650,9 +647,9 @@ fn rush(keys: usize, rpm: u64, recall: bool, seed: u64) -> (u64, u64) {
             holders[*k].settle(*ticket, ask, now);
         }
         ending.retain(|(at, _, _)| *at > now);
-        for k in 0..keys {
-            if let Some(flush) = holders[k].flush_due(now).then(|| holders[k].flush(now)).flatten() {
-                exchange(&mut budget, &mut holders[k], flush, now);
+        for holder in &mut holders {
+            if let Some(flush) = holder.flush_due(now).then(|| holder.flush(now)).flatten() {
+                exchange(&mut budget, holder, flush, now);
             }
         }
         // Some keys are busy, some nearly idle (holding slices they hardly use).

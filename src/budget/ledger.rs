@@ -433,7 +433,7 @@ impl Counters for Budget {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::holder::{Holder, HolderAdmission, Received};
     use super::super::protocol::LeaseReport;
     use super::*;
@@ -442,7 +442,8 @@ mod tests {
 
     const CALL: Charge = Charge { tokens: 100, cost_micros: 1_000 };
 
-    fn limits(rpm: u64, daily_micros: u64) -> Limits {
+    /// A request limit and a hard daily cap warning at 50 %.
+    pub(in crate::budget) fn limits(rpm: u64, daily_micros: u64) -> Limits {
         Limits {
             rpm: NonZeroU64::new(rpm),
             spend: vec![SpendCap {
@@ -569,7 +570,7 @@ mod tests {
         assert_eq!(grant.slice.requests, Some(1), "one request left");
         let denial = budget.admit_call(&limits, CALL, 0).unwrap_err();
         assert!(matches!(denial, LimitDenial::Window { scope: WindowScope::Rpm, used: 2, .. }), "{denial:?}");
-        assert_eq!(budget.settle_call(&limits, id, Charge { tokens: 1, cost_micros: 700 }, 10).0, true);
+        assert!(budget.settle_call(&limits, id, Charge { tokens: 1, cost_micros: 700 }, 10).0);
         let after = budget.clone();
         assert_eq!(budget.settle_call(&limits, id, CALL, 10), (false, vec![]));
         assert_eq!(budget, after);
