@@ -9,6 +9,7 @@
 use super::config::SpendPeriod;
 use super::reservations::MAX_OPEN_RESERVATIONS;
 use super::scope::WindowScope;
+use super::scopes::KeyScope;
 use crate::error::{ApiError, Code, LimitDetails};
 use serde::{Deserialize, Serialize};
 
@@ -70,13 +71,23 @@ impl LimitDenial {
         }
     }
 
-    /// The answer to send: 429 with [`LimitDetails`] and `Retry-After`, or 400 for
-    /// [`LimitDenial::TooLarge`]. The message names the limit, the use, and when to retry.
+    /// The answer to a denial of the key's own limits: see [`LimitDenial::into_api_error_in`].
     pub fn into_api_error(self, now_ms: u64) -> ApiError {
+        self.into_api_error_in(&KeyScope::Key, now_ms)
+    }
+
+    /// The answer to send for a denial of the limits of `scope`: 429 with [`LimitDetails`]
+    /// naming the level (and pattern or end user) and `Retry-After`, or 400 for
+    /// [`LimitDenial::TooLarge`]. The message names the limit, whose it is, the use, and when
+    /// to retry.
+    pub fn into_api_error_in(self, scope: &KeyScope, now_ms: u64) -> ApiError {
         let code = self.code();
-        match self.details() {
-            None => ApiError::new(code, self.message(None)),
-            Some(details) => ApiError::limited(code, details, now_ms, |retry_after_s| self.message(retry_after_s)),
+        let whose = scope.describe();
+        match self.details(scope) {
+            None => ApiError::new(code, self.message(&whose, None)),
+            Some(details) => {
+                ApiError::limited(code, details, now_ms, |retry_after_s| self.message(&whose, retry_after_s))
+            }
         }
     }
 
@@ -91,7 +102,7 @@ impl LimitDenial {
         }
     }
 
-    fn details(&self) -> Option<LimitDetails> {
+    fn details(&self, key_scope: &KeyScope) -> Option<LimitDetails> {
         let (scope, limit, used, reset_at_ms) = match *self {
             LimitDenial::Window { scope, limit, used, reset_at_ms, .. } => {
                 (scope.name(), limit, used, Some(reset_at_ms))
@@ -103,32 +114,39 @@ impl LimitDenial {
                 (spend_scope(period), limit_micros, committed_micros.saturating_add(reserved_micros), reset_at_ms)
             }
         };
-        Some(LimitDetails { scope: scope.into(), limit, used, reset_at_ms })
+        let (pattern, end_user) = match key_scope {
+            KeyScope::Key => (None, None),
+            KeyScope::Model(pattern) => (Some(pattern.clone()), None),
+            KeyScope::EndUser(id) => (None, Some(id.clone())),
+        };
+        Some(LimitDetails { level: key_scope.level(), pattern, end_user, scope: scope.into(), limit, used, reset_at_ms })
     }
 
-    fn message(&self, retry_after_s: Option<u64>) -> String {
+    /// The message; `whose` follows the limit's name (see [`KeyScope::describe`]).
+    fn message(&self, whose: &str, retry_after_s: Option<u64>) -> String {
         let retry = match retry_after_s {
             Some(s) => format!("Retry after {}.", wait(s)),
             None => String::new(),
         };
         match self {
             LimitDenial::Window { scope, limit, used, asked, .. } if scope.counts_tokens() => format!(
-                "Token limit reached: {limit} tokens per {} ({used} used; this request reserves {asked}). {retry}",
+                "Token limit reached{whose}: {limit} tokens per {} ({used} used; this request reserves {asked}). {retry}",
                 scope.per()
             ),
             LimitDenial::Window { scope, limit, used, .. } => {
-                format!("Rate limit reached: {limit} requests per {} ({used} used). {retry}", scope.per())
+                format!("Rate limit reached{whose}: {limit} requests per {} ({used} used). {retry}", scope.per())
             }
             LimitDenial::TooLarge { scope, limit, asked } => format!(
-                "This request reserves {asked} tokens, more than this key's limit of {limit} tokens per {}, \
+                "This request reserves {asked} tokens, more than the limit of {limit} tokens per {}{}, \
                  so it can never be admitted. Lower max_tokens or shorten the input.",
-                scope.per()
+                scope.per(),
+                if whose.is_empty() { " of this key" } else { whose },
             ),
             LimitDenial::InFlight { limit, open } => {
-                format!("Too many requests in flight: {limit} allowed at once ({open} open). Retry when one finishes.")
+                format!("Too many requests in flight{whose}: {limit} allowed at once ({open} open). Retry when one finishes.")
             }
             LimitDenial::TooManyInFlight { open } => format!(
-                "Too many requests in flight: this key has {open} open requests, the most the gateway tracks. \
+                "Too many requests in flight{whose}: {open} open requests, the most the gateway tracks. \
                  Retry when some finish."
             ),
             LimitDenial::Spend { period, limit_micros, committed_micros, reserved_micros, asked_micros, .. } => {
@@ -138,7 +156,7 @@ impl LimitDenial {
                     &retry
                 };
                 format!(
-                    "{} spend limit reached: {} ({} spent, {} reserved by requests in flight; this request may cost up to {}). {then}",
+                    "{} spend limit reached{whose}: {} ({} spent, {} reserved by requests in flight; this request may cost up to {}). {then}",
                     period_name(*period),
                     dollars(*limit_micros),
                     dollars(*committed_micros),

@@ -8,7 +8,8 @@
 //! are alert notifications to send.
 //!
 //! Modules, one concept each: `window` (a ring of 60 buckets), `scope` (the five windows),
-//! `calendar` (UTC dates), `spend` (per-period totals and thresholds), `reservations` (requests
+//! `calendar` (UTC dates), `scopes` (model patterns and end users inside a key), `scoped` (admission
+//! across them, atomic), `spend` (per-period totals and thresholds), `reservations` (requests
 //! in flight), `expired` (expired reservations a late settle still corrects), `charge` (tokens
 //! and cost), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
 //! (the atomic steps and their guarantees), `level` (key, model, end user, project, organisation), `newest` (which limits are in force: the newest
@@ -24,6 +25,8 @@ mod level;
 mod newest;
 mod reservations;
 mod scope;
+mod scoped;
+mod scopes;
 mod spend;
 mod window;
 
@@ -40,4 +43,6 @@ pub use level::Level;
 pub use newest::{NewestLimits, VersionedLimits};
 pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;
+pub use scoped::{CallScope, ScopeLedgers, ScopeRefusal, MAX_END_USERS};
+pub use scopes::{KeyScope, ModelLimits, ScopeLimits, MAX_MODEL_PATTERNS, MAX_PATTERN_BYTES};
 pub use spend::{SpendEvent, SpendEventKind};

@@ -9,6 +9,7 @@
 mod authorize;
 mod credential;
 mod denial;
+pub mod end_user;
 pub mod glob;
 mod ip;
 pub mod key_hash;
