@@ -37,14 +37,15 @@ use crate::gateway::models_list::filter_models_list;
 use crate::gateway::organisation::{key_store_unavailable, unknown_key, Organisation};
 use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Upstream};
 use crate::gateway::request::{inspect, MAX_BODY_BYTES};
-use crate::gateway::route::{classify, Endpoint, Route};
+use crate::gateway::route::{classify, gateway_route, Endpoint, GatewayEndpoint, Route};
 use crate::gateway::settlement::{self, Meter, SharedMeter};
 use crate::gateway::upstream_credentials::CredentialSource;
 use crate::gateway::upstream_errors;
 use crate::ledger::{Command, Refusal, Reply};
-use crate::limits::Headroom;
+use crate::limits::{Headroom, KeyScope, ScopeLimits};
 use crate::policy::key_hash::record_name;
-use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, RoutingConfig, Target};
+use crate::policy::end_user::{end_user, missing_end_user, END_USER_HEADER};
+use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, KeyRules, RoutingConfig, Target};
 use crate::usage::{BodyKind, Pricing, UsageScanner};
 use futures_util::StreamExt;
 use std::cell::RefCell;
@@ -76,8 +77,13 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         client_gone: impl Future<Output = ()> + 'static,
         now_ms: u64,
     ) -> Result<Answer<U::Body>, ApiError> {
+        if let Some(endpoint) = gateway_route(&request.method, &request.path)? {
+            return match endpoint {
+                GatewayEndpoint::KeyQuota => self.key_quota(&request.headers, now_ms).await,
+            };
+        }
         let route = classify(&request.method, &request.path)?;
-        let policy = self.authenticate(&request.headers, &route).await?;
+        let policy = self.authenticate(extract_key(route.family, |name| request.header(name))).await?;
         let record = policy.record();
         let organisation = Organisation::of_key(self.keys, self.runtime, record).await?;
         let routing = organisation.routing(self.routing);
@@ -85,23 +91,32 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let mut facts = inspect(&route, &body)?;
         let call_facts = CallFacts::new(&route, &facts, header(&request.headers, "cf-connecting-ip"));
         let resolved = authorize(&policy, &call_facts, routing, now_ms)?;
+        let end_user = end_user(header(&request.headers, END_USER_HEADER))?;
+        let rules = &record.rules;
+        if end_user.is_none() && !rules.end_user_limits.is_empty() {
+            return Err(missing_end_user());
+        }
         let credentials = organisation.credentials(self.keyring);
-        if !record.rules.limits.spend.is_empty() {
+        if rules.spend_capped(facts.model.as_deref()) {
             refuse_unmetered_targets(&resolved.targets, &credentials)?;
         }
         let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
-        let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, price, self.unknown_members)?;
+        let metering = Metering::reserve(&route, &mut facts, rules, price, self.unknown_members)?;
 
         let address = LedgerAddress::of(record);
-        if let Some(held) = self.held_refusals.borrow().get(&address.object, now_ms) {
+        let scopes = call_scopes(rules, facts.model.as_deref(), end_user);
+        if let Some(held) = self.held_refusals.borrow().get(&address.object, &scopes, now_ms) {
             return Ok(Answer::refusal(&held.error));
         }
         let ledger = self.ledgers.ledger(&address).map_err(|_| ledger_unavailable())?;
         let admit = Command::Admit {
             secret_version: record.secret_version,
-            limits: record.rules.limits.clone(),
+            limits: rules.limits.clone(),
             policy_version: record.policy_version,
             ask: metering.ask,
+            scopes: rules.scopes(),
+            model: facts.model.clone(),
+            end_user: end_user.map(str::to_owned),
         };
         let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
             Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
@@ -112,7 +127,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
                 }
                 return Ok(answer);
             }
-            Reply::Done | Reply::Report { .. } => {
+            Reply::Done | Reply::Report { .. } | Reply::Quota(_) => {
                 return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no admission."))
             }
         };
@@ -166,9 +181,10 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         Ok(Answer { status, headers, body: AnswerBody::Streamed(MeteredBody::new(upstream.body, meter, settlement)) })
     }
 
-    /// The key's validated policy, from the record named by the key's hash.
-    async fn authenticate(&self, headers: &[(String, String)], route: &Route) -> Result<KeyPolicy, ApiError> {
-        let key = extract_key(route.family, |name| header(headers, name)).ok_or_else(|| {
+    /// The validated policy of `key` (read from the request's headers), from the record named
+    /// by its hash.
+    pub(crate) async fn authenticate(&self, key: Option<&str>) -> Result<KeyPolicy, ApiError> {
+        let key = key.ok_or_else(|| {
             ApiError::new(
                 Code::InvalidApiKey,
                 "No API key provided. Send your team key as 'Authorization: Bearer <key>' (or x-api-key on /anthropic, x-goog-api-key on /gemini).",
@@ -181,6 +197,14 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             ApiError::from(invalid)
         })
     }
+}
+
+/// The scopes of the key a call counts in, for held refusals: the key's own, its model's
+/// pattern (if one matches) and its end user (if the key has end-user limits).
+fn call_scopes(rules: &KeyRules, model: Option<&str>, end_user: Option<&str>) -> Vec<KeyScope> {
+    let pattern = ScopeLimits::for_model_in(&rules.model_limits, model).map(|m| KeyScope::Model(m.pattern.clone()));
+    let end_user = end_user.filter(|_| !rules.end_user_limits.is_empty()).map(|id| KeyScope::EndUser(id.to_owned()));
+    std::iter::once(KeyScope::Key).chain(pattern).chain(end_user).collect()
 }
 
 /// The request body (none on GET routes), refused past [`MAX_BODY_BYTES`].

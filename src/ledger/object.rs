@@ -24,10 +24,14 @@
 //! object enforces.
 
 use crate::error::{ApiError, Code};
+use crate::ledger::quota::{EndUserQuota, KeyQuota, PatternQuota};
 use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
-use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, NewestLimits, SpendEvent, VersionedLimits};
+use crate::limits::{
+    Actual, Ask, CallScope, Headroom, Ledger, LimitUse, Limits, NewestLimits, ScopeLedgers, ScopeLimits, SpendEvent,
+    VersionedLimits,
+};
 use crate::usage::Usage;
 use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
@@ -36,13 +40,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
-    /// `policy_version` is the version of `limits` (0: a record from before versions existed).
+    /// `policy_version` is the version of `limits` and `scopes` (0: a record from before
+    /// versions existed); `model` (as the client named it) and `end_user` say which scopes
+    /// inside the key the call counts in.
     Admit {
         secret_version: u32,
         limits: Limits,
         #[serde(default)]
         policy_version: u64,
         ask: Ask,
+        #[serde(default, skip_serializing_if = "ScopeLimits::is_empty")]
+        scopes: ScopeLimits,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_user: Option<String>,
     },
     /// `usage` is what the upstream reported (input/output split), if it reported any.
     Settle {
@@ -60,16 +72,32 @@ pub enum Command {
     Control {
         control: Control,
     },
-    /// The key's effective limits and their policy version, from the control plane.
+    /// The key's effective limits, its scopes' limits and their policy version, from the
+    /// control plane.
     PushLimits {
         limits: Limits,
         #[serde(default)]
         policy_version: u64,
+        #[serde(default, skip_serializing_if = "ScopeLimits::is_empty")]
+        scopes: ScopeLimits,
     },
     /// Usage totals and the state of each limit (`limits` unless the object has seen versioned
     /// limits: then those); read-only.
     Report {
         limits: Limits,
+    },
+    /// What the key holder may read with the key itself (revocation checked first): the limits
+    /// in force (the newest version seen, as for `Admit`) and their use, for the key, its model
+    /// patterns and `end_user`; read-only.
+    Quota {
+        secret_version: u32,
+        limits: Limits,
+        #[serde(default)]
+        policy_version: u64,
+        #[serde(default, skip_serializing_if = "ScopeLimits::is_empty")]
+        scopes: ScopeLimits,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_user: Option<String>,
     },
 }
 
@@ -93,6 +121,7 @@ pub enum Reply {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_used_at: Option<u64>,
     },
+    Quota(KeyQuota),
 }
 
 /// The longest an edge may repeat a refusal without asking the object: a full request window
@@ -106,12 +135,20 @@ impl Reply {
     }
 }
 
-/// The result of one command: the reply, the spend events it raised and whether the state changed.
+/// The result of one command: the reply, the spend events it raised, whether the state changed
+/// and which end user's ledger (stored apart: [`ScopeLedgers`]) it changed.
 #[derive(Debug)]
 pub struct Handled {
     pub reply: Reply,
     pub events: Vec<SpendEvent>,
     pub changed: bool,
+    pub end_user_changed: Option<String>,
+}
+
+impl Handled {
+    fn reply(reply: Reply, changed: bool) -> Handled {
+        Handled { reply, events: vec![], changed, end_user_changed: None }
+    }
 }
 
 /// Everything one key's object remembers.
@@ -127,6 +164,13 @@ pub struct KeyState {
     /// When a call was last admitted (Unix ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used_at: Option<u64>,
+    /// The newest versioned limits of the scopes inside the key, as `limits` for the key's own.
+    #[serde(skip_serializing_if = "NewestLimits::is_empty")]
+    scope_limits: NewestLimits<ScopeLimits>,
+    /// The ledgers of the key's model patterns, what each admission recorded in a scope, and
+    /// how many end users it tracks (their ledgers are stored apart).
+    #[serde(skip_serializing_if = "ScopeLedgers::is_empty")]
+    scopes: ScopeLedgers,
 }
 
 /// The members a stored state may have, of every version: `pushed_limits` (version 1) is read,
@@ -146,6 +190,10 @@ struct StoredState {
     pushed_limits: Option<Limits>,
     #[serde(default)]
     last_used_at: Option<u64>,
+    #[serde(default)]
+    scope_limits: NewestLimits<ScopeLimits>,
+    #[serde(default)]
+    scopes: ScopeLedgers,
 }
 
 impl From<StoredState> for KeyState {
@@ -160,29 +208,58 @@ impl From<StoredState> for KeyState {
             usage: stored.usage,
             limits,
             last_used_at: stored.last_used_at,
+            scope_limits: stored.scope_limits,
+            scopes: stored.scopes,
         }
     }
 }
 
-/// The state's stored format: version 3 (`limits` replaced version 1's `pushed_limits` in 2;
-/// `last_used_at` came in 3, not critical: losing it loses only information).
-pub const STATE_FORMAT: Format =
-    Format { version: 3, members: &["revocation", "ledger", "usage", "limits", "last_used_at"], critical: &[] };
+/// The state's stored format: version 4 (`limits` replaced version 1's `pushed_limits` in 2;
+/// `last_used_at` came in 3, not critical: losing it loses only information; `scope_limits` and
+/// `scopes` came in 4, critical: a build that drops them would forget the scopes' limits and
+/// counts, so it refuses the state, failing closed, as it refuses the key's record).
+pub const STATE_FORMAT: Format = Format {
+    version: 4,
+    members: &["revocation", "ledger", "usage", "limits", "last_used_at", "scope_limits", "scopes"],
+    critical: &["scope_limits", "scopes"],
+};
 stored_serde!(KeyState, STATE_FORMAT);
 
 impl KeyState {
+    /// The end user whose stored ledger `command` reads and which is not in memory yet: the
+    /// object loads it ([`KeyState::load_end_user`]) before [`KeyState::handle`].
+    pub fn end_user_to_load(&self, command: &Command) -> Option<String> {
+        let end_user = match command {
+            Command::Admit { end_user, .. } | Command::Quota { end_user, .. } => end_user.as_deref(),
+            Command::Settle { reservation_id, .. } | Command::Release { reservation_id } => {
+                self.scopes.end_user_of(*reservation_id)
+            }
+            _ => None,
+        };
+        end_user.filter(|id| self.scopes.needs_end_user(id)).map(str::to_owned)
+    }
+
+    /// Puts `end_user`'s stored ledger in memory (a new end user has none).
+    pub fn load_end_user(&mut self, end_user: &str, ledger: Ledger) {
+        self.scopes.load_end_user(end_user, ledger);
+    }
+
+    /// The ledger of `end_user`, as its row is to hold it after [`Handled::end_user_changed`].
+    pub fn end_user_ledger(&self, end_user: &str) -> Option<&Ledger> {
+        self.scopes.end_user(end_user)
+    }
+
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {
         match command {
-            Command::Admit { secret_version, limits, policy_version, ask } => {
+            Command::Admit { secret_version, limits, policy_version, ask, scopes, model, end_user } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
-                    return Handled {
-                        reply: Reply::refused(revoked_error(revoked), None),
-                        events: vec![],
-                        changed: false,
-                    };
+                    return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
                 }
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
-                match self.ledger.admit(&limits, ask, now_ms) {
+                let (scopes, scopes_remembered) =
+                    self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
+                let call = CallScope { model: model.as_deref(), end_user: end_user.as_deref() };
+                match self.scopes.admit(&mut self.ledger, &limits, &scopes, call, ask, now_ms) {
                     Ok(admitted) => {
                         self.usage.count_request(now_ms);
                         self.last_used_at = Some(now_ms);
@@ -193,37 +270,40 @@ impl KeyState {
                             },
                             events: admitted.events,
                             changed: true,
+                            end_user_changed: end_user.filter(|_| scopes.tracks_end_users()),
                         }
                     }
-                    Err(denial) => Handled {
-                        reply: Reply::refused(
-                            denial.clone().into_api_error(now_ms),
-                            denial.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS)),
-                        ),
-                        events: vec![],
-                        changed: remembered,
-                    },
+                    Err(refusal) => {
+                        let hold = refusal.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
+                        let reply = Reply::refused(refusal.into_api_error(now_ms), hold);
+                        Handled::reply(reply, remembered || scopes_remembered)
+                    }
                 }
             }
             Command::Settle { reservation_id, limits, policy_version, actual, usage } => {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
-                let outcome = self.ledger.settle(&limits, reservation_id, actual, now_ms);
+                let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
+                let outcome = self.scopes.settle(&mut self.ledger, &limits, reservation_id, actual, now_ms);
                 if outcome.settled {
                     self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                 }
-                Handled { reply: Reply::Done, events: outcome.events, changed: outcome.settled || remembered }
+                let changed = outcome.settled || remembered || end_user.is_some();
+                Handled { reply: Reply::Done, events: outcome.events, changed, end_user_changed: end_user }
             }
             Command::Release { reservation_id } => {
-                let released = self.ledger.release(reservation_id, now_ms);
-                Handled { reply: Reply::Done, events: vec![], changed: released }
+                let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
+                let released = self.scopes.release(&mut self.ledger, reservation_id, now_ms);
+                let changed = released || end_user.is_some();
+                Handled { reply: Reply::Done, events: vec![], changed, end_user_changed: end_user }
             }
             Command::Control { control } => {
                 self.revocation.apply(&control);
-                Handled { reply: Reply::Done, events: vec![], changed: true }
+                Handled::reply(Reply::Done, true)
             }
-            Command::PushLimits { limits, policy_version } => {
+            Command::PushLimits { limits, policy_version, scopes } => {
                 let changed = self.limits.push(VersionedLimits { version: policy_version, limits });
-                Handled { reply: Reply::Done, events: vec![], changed }
+                let scopes_changed = self.scope_limits.push(VersionedLimits { version: policy_version, limits: scopes });
+                Handled::reply(Reply::Done, changed || scopes_changed)
             }
             Command::Report { limits } => {
                 let carried = VersionedLimits { version: 0, limits };
@@ -234,7 +314,28 @@ impl KeyState {
                     headroom: self.ledger.headroom(limits, now_ms),
                     last_used_at: self.last_used_at,
                 };
-                Handled { reply, events: vec![], changed: false }
+                Handled::reply(reply, false)
+            }
+            Command::Quota { secret_version, limits, policy_version, scopes, end_user } => {
+                if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
+                    return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
+                }
+                let carried = VersionedLimits { version: policy_version, limits };
+                let limits = self.limits.peek(&carried);
+                let carried_scopes = VersionedLimits { version: policy_version, limits: scopes };
+                let scopes = self.scope_limits.peek(&carried_scopes);
+                let end_user = end_user.and_then(|id| {
+                    let limits = self.scopes.end_user_uses(scopes, &id, now_ms)?;
+                    Some(EndUserQuota { id, limits })
+                });
+                let models = self.scopes.model_uses(scopes, now_ms);
+                let quota = KeyQuota {
+                    limits: self.ledger.limit_uses(limits, now_ms),
+                    usage: self.usage.report(now_ms),
+                    models: models.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect(),
+                    end_user,
+                };
+                Handled::reply(Reply::Quota(quota), false)
             }
         }
     }

@@ -51,8 +51,13 @@ impl ScopeLimits {
 
     /// The first pattern matching `model`, if any.
     pub fn for_model(&self, model: Option<&str>) -> Option<&ModelLimits> {
+        ScopeLimits::for_model_in(&self.model_limits, model)
+    }
+
+    /// The first of `model_limits` matching `model`, if any.
+    pub fn for_model_in<'a>(model_limits: &'a [ModelLimits], model: Option<&str>) -> Option<&'a ModelLimits> {
         let model = model?;
-        self.model_limits.iter().find(|scope| glob_match(&scope.pattern, model))
+        model_limits.iter().find(|scope| glob_match(&scope.pattern, model))
     }
 
     /// Whether calls must name their end user (the key has end-user limits).

@@ -11,6 +11,8 @@
 //! misspelt policy field (`ip_alowlist`) can never silently widen a key. Version 2 added the
 //! policy version of the key's limits (see [`crate::ledger`]) and the boundaries' routing-group,
 //! IP and lifetime constraints; those narrow the key, so they are critical: a version-1 reader refuses a record that carries them rather than ignore them.
+//! Version 3 added the limits of the scopes inside the key (`model_limits`, `end_user_limits`),
+//! critical for the same reason.
 
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
@@ -88,9 +90,11 @@ pub struct KeyRecord {
     pub rules: KeyRules,
 }
 
-/// The record's stored format: version 2 added the boundaries' constraints and `policy_version`.
+/// The record's stored format: version 2 added the boundaries' constraints and `policy_version`;
+/// version 3 the scopes inside the key, `model_limits` and `end_user_limits`, critical (a build
+/// that dropped them would not enforce them).
 pub const RECORD_FORMAT: Format = Format {
-    version: 2,
+    version: 3,
     members: &[
         "id",
         "org",
@@ -113,10 +117,20 @@ pub const RECORD_FORMAT: Format = Format {
         "routing_groups",
         "ip_allowlist",
         "limits",
+        "model_limits",
+        "end_user_limits",
     ],
     // `org` and `jurisdiction` name the key's ledger object: a reader dropping them would count
     // the key in another object.
-    critical: &["org", "jurisdiction", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"],
+    critical: &[
+        "org",
+        "jurisdiction",
+        "boundary_routing_groups",
+        "boundary_ip_allowlists",
+        "boundary_expires_at",
+        "model_limits",
+        "end_user_limits",
+    ],
 };
 stored_serde!(KeyRecord, RECORD_FORMAT);
 

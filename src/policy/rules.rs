@@ -12,10 +12,11 @@
 
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
-use crate::limits::Limits;
+use crate::limits::{Limits, ModelLimits, ScopeLimits, MAX_MODEL_PATTERNS, MAX_PATTERN_BYTES};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
+use std::num::NonZeroU64;
 
 /// The most routing groups a key may name.
 pub const MAX_ROUTING_GROUPS: usize = 64;
@@ -38,6 +39,13 @@ pub struct KeyRules {
     pub ip_allowlist: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
+    /// Extra, narrower limits for the models a pattern matches: a call counts in the first
+    /// matching pattern's limits and also in `limits` ([`crate::limits::ScopeLimits`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_limits: Vec<ModelLimits>,
+    /// Limits each end user of the key has separately; set, calls must name their end user.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub end_user_limits: Limits,
 }
 
 /// A rule that cannot be used: the field (`routing_groups[2]`) and why.
@@ -69,11 +77,67 @@ impl KeyRules {
         self.models.validate().map_err(|reason| InvalidRule::new("models", reason))?;
         validate_groups("routing_groups", &self.routing_groups, known_groups)?;
         let ip_allowlist = parse_ip_allowlist("ip_allowlist", &self.ip_allowlist)?;
-        if let Some(period) = self.limits.repeated_spend_period() {
-            return Err(InvalidRule::new("limits.spend", format!("more than one {} cap", period.name())));
+        validate_limits("limits", &self.limits)?;
+        validate_model_limits(&self.model_limits)?;
+        validate_limits("end_user_limits", &self.end_user_limits)?;
+        if self.end_user_limits.default_max_tokens.is_some() {
+            return Err(InvalidRule::new(
+                "end_user_limits.default_max_tokens",
+                "is a setting of the key or of a model pattern, not of an end user",
+            ));
         }
         Ok(ip_allowlist)
     }
+
+    /// The limits of the scopes inside the key, as its ledger object enforces them.
+    pub fn scopes(&self) -> ScopeLimits {
+        ScopeLimits { model_limits: self.model_limits.clone(), end_user_limits: self.end_user_limits.clone() }
+    }
+
+    /// The output cap reserved for a call to `model` that names none: its model pattern's
+    /// `default_max_tokens`, else the key's.
+    pub fn default_max_tokens(&self, model: Option<&str>) -> Option<NonZeroU64> {
+        let pattern = ScopeLimits::for_model_in(&self.model_limits, model);
+        pattern.and_then(|scope| scope.limits.default_max_tokens).or(self.limits.default_max_tokens)
+    }
+
+    /// Whether a call to `model` counts under a spend cap: the key's, its model pattern's or its
+    /// end users'. Such a call must be one whose bill the gateway can bound and price.
+    pub fn spend_capped(&self, model: Option<&str>) -> bool {
+        let pattern = ScopeLimits::for_model_in(&self.model_limits, model);
+        !self.limits.spend.is_empty()
+            || !self.end_user_limits.spend.is_empty()
+            || pattern.is_some_and(|scope| !scope.limits.spend.is_empty())
+    }
+}
+
+/// Limits named `field`: at most one spend cap per period.
+fn validate_limits(field: &str, limits: &Limits) -> Result<(), InvalidRule> {
+    match limits.repeated_spend_period() {
+        Some(period) => Err(InvalidRule::new(format!("{field}.spend"), format!("more than one {} cap", period.name()))),
+        None => Ok(()),
+    }
+}
+
+/// At most [`MAX_MODEL_PATTERNS`] patterns, each a non-empty glob of at most
+/// [`MAX_PATTERN_BYTES`] bytes given once, with valid limits.
+fn validate_model_limits(model_limits: &[ModelLimits]) -> Result<(), InvalidRule> {
+    if model_limits.len() > MAX_MODEL_PATTERNS {
+        return Err(InvalidRule::new("model_limits", format!("at most {MAX_MODEL_PATTERNS} patterns")));
+    }
+    for (i, scope) in model_limits.iter().enumerate() {
+        let field = |member: &str| format!("model_limits[{i}].{member}");
+        let pattern = &scope.pattern;
+        if pattern.is_empty() || pattern.len() > MAX_PATTERN_BYTES || pattern.chars().any(char::is_control) {
+            let reason = format!("must be a glob of 1 to {MAX_PATTERN_BYTES} bytes without control characters");
+            return Err(InvalidRule::new(field("pattern"), reason));
+        }
+        if model_limits[..i].iter().any(|earlier| earlier.pattern == *pattern) {
+            return Err(InvalidRule::new(field("pattern"), format!("'{pattern}' is given twice")));
+        }
+        validate_limits(&field("limits"), &scope.limits)?;
+    }
+    Ok(())
 }
 
 /// A list of routing groups named `field`: at most [`MAX_ROUTING_GROUPS`] non-empty names, each
@@ -123,6 +187,12 @@ pub struct RulesPatch {
     #[serde(default, deserialize_with = "set")]
     #[cfg_attr(test, schemars(with = "Limits"))]
     pub limits: Option<Limits>,
+    #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "Vec<ModelLimits>"))]
+    pub model_limits: Option<Vec<ModelLimits>>,
+    #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "Limits"))]
+    pub end_user_limits: Option<Limits>,
 }
 
 /// A present field's value; `null` is an error.
@@ -131,7 +201,7 @@ fn set<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Resul
         Some(value) => Ok(Some(value)),
         None => Err(D::Error::custom(
             "a key's rules cannot be null; clear one with its empty value: models \"all\", routing_groups [], \
-             ip_allowlist [], limits {}",
+             ip_allowlist [], limits {}, model_limits [], end_user_limits {}",
         )),
     }
 }
@@ -150,6 +220,8 @@ impl RulesPatch {
             routing_groups: self.routing_groups.unwrap_or_else(|| rules.routing_groups.clone()),
             ip_allowlist: self.ip_allowlist.unwrap_or_else(|| rules.ip_allowlist.clone()),
             limits: self.limits.unwrap_or_else(|| rules.limits.clone()),
+            model_limits: self.model_limits.unwrap_or_else(|| rules.model_limits.clone()),
+            end_user_limits: self.end_user_limits.unwrap_or_else(|| rules.end_user_limits.clone()),
         }
     }
 }
