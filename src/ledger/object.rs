@@ -359,6 +359,7 @@ fn revoked_error(revoked: Revoked) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::{Level, ModelLimits, MAX_END_USERS};
     use crate::versioned::check;
     use proptest::prelude::*;
     use std::num::NonZeroU64;
@@ -369,12 +370,13 @@ mod tests {
 
     fn admit_at_policy(state: &mut KeyState, limits: &Limits, policy_version: u64, version: u32) -> Reply {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let command = Command::Admit { secret_version: version, limits: limits.clone(), policy_version, ask };
+        let command = Command::Admit { secret_version: version, limits: limits.clone(), policy_version, ask, scopes: Default::default(), model: None, end_user: None };
         state.handle(command, 1_000).reply
     }
 
     fn push(state: &mut KeyState, limits: &Limits, policy_version: u64) -> bool {
-        state.handle(Command::PushLimits { limits: limits.clone(), policy_version }, 0).changed
+        let scopes = ScopeLimits::default();
+        state.handle(Command::PushLimits { limits: limits.clone(), policy_version, scopes }, 0).changed
     }
 
     fn rpm(n: u64) -> Limits {
@@ -472,7 +474,7 @@ mod tests {
         assert_eq!(last_used(&mut state), None);
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let refused = Command::Admit { secret_version: 1, limits: limits.clone(), policy_version: 0, ask };
+        let refused = Command::Admit { secret_version: 1, limits: limits.clone(), policy_version: 0, ask, scopes: Default::default(), model: None, end_user: None };
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
     }
@@ -494,7 +496,7 @@ mod tests {
         let mut state = KeyState::default();
         push(&mut state, &rpm(100), 3);
         // The push of version 4 (rpm 1) failed; an edge reads the version 4 record.
-        let newer = Command::Admit { secret_version: 1, limits: rpm(1), policy_version: 4, ask: Ask::ZERO };
+        let newer = Command::Admit { secret_version: 1, limits: rpm(1), policy_version: 4, ask: Ask::ZERO, scopes: Default::default(), model: None, end_user: None };
         let handled = state.handle(newer, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }) && handled.changed);
         assert_eq!(
@@ -502,7 +504,7 @@ mod tests {
             Some(Code::RateLimitExceeded)
         );
         assert!(!push(&mut state, &rpm(100), 3), "the late old push loses too");
-        let refused = Command::Admit { secret_version: 1, limits: rpm(2), policy_version: 5, ask: Ask::ZERO };
+        let refused = Command::Admit { secret_version: 1, limits: rpm(2), policy_version: 5, ask: Ask::ZERO, scopes: Default::default(), model: None, end_user: None };
         let handled = state.handle(refused, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }), "a raise carried by a newer record applies");
         let json = serde_json::to_string(&state).unwrap();
@@ -542,11 +544,27 @@ mod tests {
         assert!(serde_json::from_str::<KeyState>(r#"{"pushed_limit":{}}"#).is_err(), "unknown members are refused");
     }
 
+    /// Limits for the models `m*` (an rpm of `rpm + 1`), for generated histories.
+    fn model_scopes(rpm: u64) -> ScopeLimits {
+        let limits = Limits { rpm: NonZeroU64::new(rpm + 1), ..Limits::default() };
+        ScopeLimits { model_limits: vec![ModelLimits { pattern: "m*".into(), limits }], ..ScopeLimits::default() }
+    }
+
     /// A state with every member set, by commands.
     fn busy_state() -> KeyState {
         let limits = Limits { rpm: NonZeroU64::new(100), ..Limits::default() };
         let mut state = KeyState::default();
         admit(&mut state, &limits, 1);
+        let scoped = Command::Admit {
+            secret_version: 1,
+            limits: limits.clone(),
+            policy_version: 1,
+            ask: Ask::ZERO,
+            scopes: model_scopes(5),
+            model: Some("m1".into()),
+            end_user: None,
+        };
+        assert!(matches!(state.handle(scoped, 1_000).reply, Reply::Admitted { .. }));
         state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: Some(5) } }, 0);
         push(&mut state, &limits, 1);
         state
@@ -557,6 +575,152 @@ mod tests {
         let state = busy_state();
         check::members_match(&STATE_FORMAT, &state);
         check::version_rule(&STATE_FORMAT, &state, "leases", serde_json::json!([{"id": 1}]));
+    }
+
+    /// An admission of `model` for `end_user` under a key rpm of 100 and `scopes`.
+    fn scoped_admit(scopes: &ScopeLimits, model: &str, end_user: Option<&str>) -> Command {
+        Command::Admit {
+            secret_version: 1,
+            limits: rpm(100),
+            policy_version: 1,
+            ask: Ask { tokens: 10, cost_micros: 0 },
+            scopes: scopes.clone(),
+            model: Some(model.into()),
+            end_user: end_user.map(str::to_owned),
+        }
+    }
+
+    /// The refusal's limit details as (level, pattern, end user, scope), its code and hold.
+    fn limit_of(reply: Reply) -> Option<(Level, Option<String>, Option<String>, String, Option<u64>)> {
+        let Reply::Refused(Refusal { error, hold_until_ms }) = reply else { return None };
+        let d = error.limit()?.clone();
+        Some((d.level, d.pattern, d.end_user, d.scope.into_owned(), hold_until_ms))
+    }
+
+    #[test]
+    fn a_model_patterns_limit_refuses_its_models_only_and_names_itself() {
+        let mut state = KeyState::default();
+        let scopes = ScopeLimits { model_limits: vec![ModelLimits { pattern: "o3*".into(), limits: rpm(1) }], ..Default::default() };
+        assert!(matches!(state.handle(scoped_admit(&scopes, "o3-mini", None), 1_000).reply, Reply::Admitted { .. }));
+        let refused = limit_of(state.handle(scoped_admit(&scopes, "o3-pro", None), 1_000).reply);
+        assert_eq!(
+            refused,
+            Some((Level::Model, Some("o3*".into()), None, "rpm".into(), Some(1_000 + REFUSAL_HOLD_MAX_MS)))
+        );
+        for _ in 0..5 {
+            let other = state.handle(scoped_admit(&scopes, "gpt-4o", None), 1_000);
+            assert!(matches!(other.reply, Reply::Admitted { .. }), "other models pass");
+        }
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["critical"], serde_json::json!(["scope_limits", "scopes"]), "older builds fail closed");
+        assert_eq!(serde_json::from_value::<KeyState>(json).unwrap(), state);
+    }
+
+    #[test]
+    fn end_users_are_counted_apart_and_settled_exactly_where_admitted() {
+        let mut state = KeyState::default();
+        let scopes = ScopeLimits { end_user_limits: Limits { tpm: NonZeroU64::new(15), ..Limits::default() }, ..Default::default() };
+        let missing = state.handle(scoped_admit(&scopes, "gpt-4o", None), 1_000);
+        assert!(matches!(&missing.reply, Reply::Refused(r) if r.error.code() == Code::MissingEndUser));
+        let Reply::Admitted { reservation_id, .. } = state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 1_000).reply
+        else {
+            panic!("alice's first call passes")
+        };
+        let refused = limit_of(state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 1_000).reply);
+        assert_eq!(refused, Some((Level::EndUser, None, Some("alice".into()), "tpm".into(), None)));
+        let bob = state.handle(scoped_admit(&scopes, "gpt-4o", Some("bob")), 1_000);
+        assert!(matches!(bob.reply, Reply::Admitted { .. }));
+        assert_eq!(bob.end_user_changed.as_deref(), Some("bob"), "only bob's row is written");
+        let settle = Command::Settle {
+            reservation_id,
+            limits: rpm(100),
+            policy_version: 1,
+            actual: Actual { tokens: 2, cost_micros: 0 },
+            usage: None,
+        };
+        let settled = state.handle(settle, 2_000);
+        assert_eq!(settled.end_user_changed.as_deref(), Some("alice"), "the settle reaches alice's ledger");
+        assert!(matches!(state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 2_000).reply, Reply::Admitted { .. }));
+    }
+
+    /// What the object does: the state in one row, each end user in a row of its own, loaded
+    /// when a command needs it.
+    #[test]
+    fn end_user_ledgers_are_stored_one_row_each() {
+        let scopes = ScopeLimits { end_user_limits: rpm(1), ..Default::default() };
+        let mut rows: std::collections::HashMap<String, String> = Default::default();
+        let mut stored = serde_json::to_string(&KeyState::default()).unwrap();
+        let mut step = |command: Command, rows: &mut std::collections::HashMap<String, String>| {
+            let mut state: KeyState = serde_json::from_str(&stored).unwrap();
+            if let Some(id) = state.end_user_to_load(&command) {
+                if let Some(row) = rows.get(&id) {
+                    state.load_end_user(&id, serde_json::from_str(row).unwrap());
+                }
+            }
+            let handled = state.handle(command, 1_000);
+            if let Some(id) = &handled.end_user_changed {
+                rows.insert(id.clone(), serde_json::to_string(state.end_user_ledger(id).unwrap()).unwrap());
+            }
+            stored = serde_json::to_string(&state).unwrap();
+            handled.reply
+        };
+        for user in ["u1", "u2", "u3"] {
+            assert!(matches!(step(scoped_admit(&scopes, "m", Some(user)), &mut rows), Reply::Admitted { .. }));
+        }
+        assert_eq!(rows.len(), 3);
+        let again = step(scoped_admit(&scopes, "m", Some("u2")), &mut rows);
+        assert_eq!(limit_of(again).map(|l| l.0), Some(Level::EndUser), "u2's row was loaded and counted");
+        assert_eq!(stored.matches("\"windows\"").count(), 1, "the state holds the key's ledger only: {stored}");
+    }
+
+    #[test]
+    fn a_key_tracks_at_most_max_end_users() {
+        let mut state = KeyState::default();
+        let scopes = ScopeLimits { end_user_limits: rpm(5), ..Default::default() };
+        let now = |i: usize| 1_000 * i as u64;
+        for i in 0..MAX_END_USERS {
+            let id = format!("u{i}");
+            assert!(matches!(state.handle(scoped_admit(&scopes, "m", Some(&id)), now(i)).reply, Reply::Admitted { .. }));
+        }
+        let new = state.handle(scoped_admit(&scopes, "m", Some("one-too-many")), now(MAX_END_USERS));
+        assert!(matches!(&new.reply, Reply::Refused(r) if r.error.code() == Code::TooManyEndUsers), "{:?}", new.reply);
+        assert!(!new.changed);
+        let known = state.handle(scoped_admit(&scopes, "m", Some("u7")), now(MAX_END_USERS));
+        assert!(matches!(known.reply, Reply::Admitted { .. }), "never evicted");
+    }
+
+    #[test]
+    fn the_quota_reads_every_scope_of_the_key() {
+        let mut state = KeyState::default();
+        let scopes = ScopeLimits {
+            model_limits: vec![ModelLimits { pattern: "o3*".into(), limits: rpm(10) }],
+            end_user_limits: rpm(3),
+        };
+        state.handle(scoped_admit(&scopes, "o3-mini", Some("alice")), 1_000);
+        state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 1_000);
+        let quota = |state: &mut KeyState, secret_version, end_user: Option<&str>| {
+            let command = Command::Quota {
+                secret_version,
+                limits: rpm(100),
+                policy_version: 1,
+                scopes: scopes.clone(),
+                end_user: end_user.map(str::to_owned),
+            };
+            let handled = state.handle(command, 2_000);
+            assert!(!handled.changed, "read-only");
+            handled.reply
+        };
+        let Reply::Quota(q) = quota(&mut state, 1, Some("alice")) else { panic!("a quota") };
+        let used = |uses: &[LimitUse]| uses.iter().map(|u| (u.scope.clone(), u.limit, u.used)).collect::<Vec<_>>();
+        assert_eq!(used(&q.limits), [("rpm".to_owned(), 100, 2)]);
+        assert_eq!(q.usage.today.requests, 2);
+        assert_eq!((q.models[0].pattern.as_str(), used(&q.models[0].limits)), ("o3*", vec![("rpm".to_owned(), 10, 1)]));
+        let end_user = q.end_user.unwrap();
+        assert_eq!((end_user.id.as_str(), used(&end_user.limits)), ("alice", vec![("rpm".to_owned(), 3, 2)]));
+        let Reply::Quota(q) = quota(&mut state, 1, Some("bob")) else { panic!("a quota") };
+        assert_eq!(used(&q.end_user.unwrap().limits), [("rpm".to_owned(), 3, 0)], "a new end user has used nothing");
+        state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: None } }, 0);
+        assert!(matches!(quota(&mut state, 1, None), Reply::Refused(r) if r.error.code() == Code::InvalidApiKey));
     }
 
     /// One command of a generated history: admissions, settles and releases of earlier ones
@@ -579,6 +743,9 @@ mod tests {
                         limits: limits.clone(),
                         policy_version: n % 3,
                         ask: Ask { tokens: n * 10, cost_micros: n },
+                        scopes: model_scopes(n % 3),
+                        model: Some(format!("m{}", n % 2)),
+                        end_user: None,
                     },
                     1 => Command::Settle {
                         reservation_id: n,
@@ -592,6 +759,7 @@ mod tests {
                     _ => Command::PushLimits {
                         limits: Limits { rpm: limit.and_then(NonZeroU64::new), ..limits.clone() },
                         policy_version: n % 3,
+                        scopes: model_scopes(n % 3),
                     },
                 };
                 state.handle(command, now_ms);

@@ -230,7 +230,7 @@ impl RulesPatch {
 pub mod strategy {
     //! Generators of valid rules, for the property tests of the types that hold them.
     use super::*;
-    use crate::limits::{CapMode, SpendCap, SpendPeriod};
+    use crate::limits::{CapMode, ModelLimits, SpendCap, SpendPeriod};
     use proptest::prelude::*;
     use std::num::NonZeroU64;
 
@@ -285,13 +285,24 @@ pub mod strategy {
         ]
     }
 
+    /// Up to three distinct model patterns with their limits.
+    pub fn model_limits() -> impl Strategy<Value = Vec<ModelLimits>> {
+        prop::collection::vec(("[a-z0-9.-]{0,8}\\*?", limits()), 0..3).prop_map(|scopes| {
+            let pattern = |i: usize, glob: String| format!("{i}{glob}");
+            scopes.into_iter().enumerate().map(|(i, (glob, limits))| ModelLimits { pattern: pattern(i, glob), limits }).collect()
+        })
+    }
+
     pub fn rules() -> impl Strategy<Value = KeyRules> {
-        (models(), prop::collection::vec("[a-z]{1,8}", 0..4), prop::collection::vec(ip_entry(), 0..4), limits())
-            .prop_map(|(models, routing_groups, ip_allowlist, limits)| KeyRules {
+        let scopes = (model_limits(), limits().prop_map(|limits| Limits { default_max_tokens: None, ..limits }));
+        (models(), prop::collection::vec("[a-z]{1,8}", 0..4), prop::collection::vec(ip_entry(), 0..4), limits(), scopes)
+            .prop_map(|(models, routing_groups, ip_allowlist, limits, (model_limits, end_user_limits))| KeyRules {
                 models,
                 routing_groups,
                 ip_allowlist,
                 limits,
+                model_limits,
+                end_user_limits,
             })
     }
 }
@@ -324,6 +335,31 @@ mod tests {
             "limits.spend: more than one daily cap",
             true,
         ),
+        (
+            r#"{"model_limits":[{"pattern":"","limits":{}}]}"#,
+            "model_limits[0].pattern: must be a glob of 1 to 128 bytes without control characters",
+            true,
+        ),
+        (
+            r#"{"model_limits":[{"pattern":"o3*","limits":{"rpm":1}},{"pattern":"o3*","limits":{}}]}"#,
+            "model_limits[1].pattern: 'o3*' is given twice",
+            true,
+        ),
+        (
+            r#"{"model_limits":[{"pattern":"o3*","limits":{"spend":[{"period":"total","limit_micros":1},{"period":"total","limit_micros":1}]}}]}"#,
+            "model_limits[0].limits.spend: more than one total cap",
+            true,
+        ),
+        (
+            r#"{"end_user_limits":{"spend":[{"period":"daily","limit_micros":1},{"period":"daily","limit_micros":2}]}}"#,
+            "end_user_limits.spend: more than one daily cap",
+            true,
+        ),
+        (
+            r#"{"end_user_limits":{"rpm":5,"default_max_tokens":100}}"#,
+            "end_user_limits.default_max_tokens: is a setting of the key or of a model pattern, not of an end user",
+            true,
+        ),
     ];
 
     #[test]
@@ -349,6 +385,32 @@ mod tests {
             ..KeyRules::default()
         };
         assert!(at_most.validate(Some(GROUPS)).is_ok());
+        let pattern = |i: usize| ModelLimits { pattern: format!("m{i}*"), limits: Limits::default() };
+        let patterns = KeyRules { model_limits: (0..=MAX_MODEL_PATTERNS).map(pattern).collect(), ..KeyRules::default() };
+        assert_eq!(patterns.validate(None).unwrap_err().to_string(), "model_limits: at most 16 patterns");
+        let long = KeyRules {
+            model_limits: vec![ModelLimits { pattern: "m".repeat(MAX_PATTERN_BYTES + 1), limits: Limits::default() }],
+            ..KeyRules::default()
+        };
+        assert!(long.validate(None).unwrap_err().to_string().starts_with("model_limits[0].pattern"));
+    }
+
+    #[test]
+    fn scopes_decide_the_cap_and_the_default_output() {
+        let rules = rules(
+            r#"{"limits":{"default_max_tokens":50},"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9}},
+                {"pattern":"o*","limits":{"spend":[{"period":"daily","limit_micros":5}]}}]}"#,
+        );
+        assert_eq!(rules.default_max_tokens(Some("o3-mini")).map(NonZeroU64::get), Some(9));
+        assert_eq!(rules.default_max_tokens(Some("o1")).map(NonZeroU64::get), Some(50));
+        assert!(!rules.spend_capped(Some("o3-mini")), "the first matching pattern only");
+        assert!(rules.spend_capped(Some("o1")) && !rules.spend_capped(Some("gpt-4o")) && !rules.spend_capped(None));
+        let end_users = rules_with_end_user_cap();
+        assert!(end_users.spend_capped(None), "an end user's cap bounds every call");
+    }
+
+    fn rules_with_end_user_cap() -> KeyRules {
+        rules(r#"{"end_user_limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#)
     }
 
     #[test]
@@ -367,7 +429,7 @@ mod tests {
         assert_eq!(patch.apply(&before), rules(r#"{"models":{"allow":["a"]},"limits":{"rpm":2}}"#));
         assert!(RulesPatch::default().is_empty());
         assert_eq!(RulesPatch::default().apply(&before), before);
-        for field in ["models", "routing_groups", "ip_allowlist", "limits"] {
+        for field in ["models", "routing_groups", "ip_allowlist", "limits", "model_limits", "end_user_limits"] {
             let error = serde_json::from_str::<RulesPatch>(&format!(r#"{{"{field}":null}}"#)).unwrap_err();
             assert!(error.to_string().contains("cannot be null"), "{field}: {error}");
         }
