@@ -160,12 +160,15 @@ mod tests {
         let reserve = |body: &str| Metering::reserve(&route, &mut facts(&route, body), &rules, None, UnknownMembers::Pass);
         let err = reserve(r#"{"model":"o3-mini","messages":[]}"#).unwrap_err();
         assert_eq!(err.code().as_str(), "model_not_priced", "the pattern's cap makes its models capped");
-        let other = reserve(r#"{"model":"gpt-4o","messages":[]}"#).unwrap();
-        assert_eq!(other.ask.tokens, DEFAULT_MAX_OUTPUT_TOKENS, "other models are not capped and keep the defaults");
+        let body = r#"{"model":"gpt-4o","messages":[]}"#;
+        let other = reserve(body).unwrap();
+        let input = facts(&route, body).input_tokens_estimate;
+        assert_eq!(other.ask.tokens, input + DEFAULT_MAX_OUTPUT_TOKENS, "other models are not capped, keep the defaults");
         let uncapped: KeyRules =
             serde_json::from_str(r#"{"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9}}]}"#).unwrap();
         let f = &mut facts(&route, r#"{"model":"o3-mini","messages":[]}"#);
-        assert_eq!(Metering::reserve(&route, f, &uncapped, None, UnknownMembers::Pass).unwrap().ask.tokens, 9);
+        let input = f.input_tokens_estimate;
+        assert_eq!(Metering::reserve(&route, f, &uncapped, None, UnknownMembers::Pass).unwrap().ask.tokens, input + 9);
     }
 
     fn pricing() -> Pricing {

@@ -39,11 +39,13 @@ pub struct KeyRules {
     pub ip_allowlist: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
-    /// Extra, narrower limits for the models a pattern matches: a call counts in the first
-    /// matching pattern's limits and also in `limits` ([`crate::limits::ScopeLimits`]).
+    /// Extra, narrower limits for the models a pattern matches (at most 16 patterns): a call
+    /// counts in the first matching pattern's limits and also in `limits`. A key's own: a
+    /// boundary sets none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub model_limits: Vec<ModelLimits>,
-    /// Limits each end user of the key has separately; set, calls must name their end user.
+    /// Limits each end user of the key has separately, the end user named by the
+    /// `x-teamkeys-end-user` request header, then required. A key's own: a boundary sets none.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub end_user_limits: Limits,
 }
