@@ -381,7 +381,8 @@ impl World {
         self.issue(&key_id, 1);
         self.policy_version += 1;
         let policy_version = self.policy_version;
-        self.ledgers.apply(&key_id, Command::PushLimits { limits: first_limits(), policy_version, scopes: Default::default() });
+        self.ledgers
+            .apply(&key_id, Command::PushLimits { limits: first_limits(), policy_version, scopes: Default::default() });
         oracle.keys.insert(key_id.clone(), KeyFacts { limits: first_limits(), ..KeyFacts::default() });
         Slot { key_id, version: 1 }
     }

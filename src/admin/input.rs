@@ -121,7 +121,10 @@ pub fn check_boundary(field: &str, boundary: &Boundary, known_groups: &[&str]) -
         .rules
         .validate(Some(known_groups))
         .map_err(|rule| invalid(&format!("{field}.{}", rule.field), rule.reason))?;
-    let scoped = [("model_limits", boundary.rules.model_limits.is_empty()), ("end_user_limits", boundary.rules.end_user_limits.is_empty())];
+    let scoped = [
+        ("model_limits", boundary.rules.model_limits.is_empty()),
+        ("end_user_limits", boundary.rules.end_user_limits.is_empty()),
+    ];
     if let Some((member, _)) = scoped.iter().find(|(_, empty)| !empty) {
         return Err(invalid(
             &format!("{field}.{member}"),

@@ -66,7 +66,8 @@ impl KeyLedger {
 
     fn save_end_user(&self, end_user: &str, ledger: &Ledger) -> Result<()> {
         let json = serde_json::to_string(ledger).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        self.sql.exec("INSERT OR REPLACE INTO end_users (id, json) VALUES (?, ?)", vec![end_user.into(), json.into()])?;
+        self.sql
+            .exec("INSERT OR REPLACE INTO end_users (id, json) VALUES (?, ?)", vec![end_user.into(), json.into()])?;
         Ok(())
     }
 

@@ -38,7 +38,9 @@ impl HeldRefusals {
     /// The refusal held at `now_ms` for a call of the ledger `object` that counts in `scopes`
     /// (the key's own, and its model pattern's and end user's if it has them), if any.
     pub fn get(&self, object: &str, scopes: &[KeyScope], now_ms: u64) -> Option<&Held> {
-        scopes.iter().find_map(|scope| self.held.get(entry(object, scope).as_ref()).filter(|held| now_ms < held.until_ms))
+        scopes
+            .iter()
+            .find_map(|scope| self.held.get(entry(object, scope).as_ref()).filter(|held| now_ms < held.until_ms))
     }
 
     /// Holds `refusal` for the calls of the scope its limit details name; a refusal without
@@ -85,7 +87,8 @@ mod tests {
     const KEY: &[KeyScope] = &[KeyScope::Key];
 
     fn refusal_in(until_ms: u64, scope: &KeyScope) -> Held {
-        let denial = LimitDenial::Window { scope: WindowScope::Rpm, limit: 1, used: 1, asked: 1, reset_at_ms: until_ms };
+        let denial =
+            LimitDenial::Window { scope: WindowScope::Rpm, limit: 1, used: 1, asked: 1, reset_at_ms: until_ms };
         Held { until_ms, error: denial.into_api_error_in(scope, 0) }
     }
 

@@ -157,13 +157,18 @@ mod tests {
             r#"{"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9,"spend":[{"period":"daily","limit_micros":100}]}}]}"#,
         )
         .unwrap();
-        let reserve = |body: &str| Metering::reserve(&route, &mut facts(&route, body), &rules, None, UnknownMembers::Pass);
+        let reserve =
+            |body: &str| Metering::reserve(&route, &mut facts(&route, body), &rules, None, UnknownMembers::Pass);
         let err = reserve(r#"{"model":"o3-mini","messages":[]}"#).unwrap_err();
         assert_eq!(err.code().as_str(), "model_not_priced", "the pattern's cap makes its models capped");
         let body = r#"{"model":"gpt-4o","messages":[]}"#;
         let other = reserve(body).unwrap();
         let input = facts(&route, body).input_tokens_estimate;
-        assert_eq!(other.ask.tokens, input + DEFAULT_MAX_OUTPUT_TOKENS, "other models are not capped, keep the defaults");
+        assert_eq!(
+            other.ask.tokens,
+            input + DEFAULT_MAX_OUTPUT_TOKENS,
+            "other models are not capped, keep the defaults"
+        );
         let uncapped: KeyRules =
             serde_json::from_str(r#"{"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9}}]}"#).unwrap();
         let f = &mut facts(&route, r#"{"model":"o3-mini","messages":[]}"#);

@@ -274,7 +274,8 @@ impl KeyState {
                         }
                     }
                     Err(refusal) => {
-                        let hold = refusal.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
+                        let hold =
+                            refusal.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
                         let reply = Reply::refused(refusal.into_api_error(now_ms), hold);
                         Handled::reply(reply, remembered || scopes_remembered)
                     }
@@ -302,7 +303,8 @@ impl KeyState {
             }
             Command::PushLimits { limits, policy_version, scopes } => {
                 let changed = self.limits.push(VersionedLimits { version: policy_version, limits });
-                let scopes_changed = self.scope_limits.push(VersionedLimits { version: policy_version, limits: scopes });
+                let scopes_changed =
+                    self.scope_limits.push(VersionedLimits { version: policy_version, limits: scopes });
                 Handled::reply(Reply::Done, changed || scopes_changed)
             }
             Command::Report { limits } => {
@@ -370,7 +372,15 @@ mod tests {
 
     fn admit_at_policy(state: &mut KeyState, limits: &Limits, policy_version: u64, version: u32) -> Reply {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let command = Command::Admit { secret_version: version, limits: limits.clone(), policy_version, ask, scopes: Default::default(), model: None, end_user: None };
+        let command = Command::Admit {
+            secret_version: version,
+            limits: limits.clone(),
+            policy_version,
+            ask,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         state.handle(command, 1_000).reply
     }
 
@@ -474,7 +484,15 @@ mod tests {
         assert_eq!(last_used(&mut state), None);
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let refused = Command::Admit { secret_version: 1, limits: limits.clone(), policy_version: 0, ask, scopes: Default::default(), model: None, end_user: None };
+        let refused = Command::Admit {
+            secret_version: 1,
+            limits: limits.clone(),
+            policy_version: 0,
+            ask,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
     }
@@ -496,7 +514,15 @@ mod tests {
         let mut state = KeyState::default();
         push(&mut state, &rpm(100), 3);
         // The push of version 4 (rpm 1) failed; an edge reads the version 4 record.
-        let newer = Command::Admit { secret_version: 1, limits: rpm(1), policy_version: 4, ask: Ask::ZERO, scopes: Default::default(), model: None, end_user: None };
+        let newer = Command::Admit {
+            secret_version: 1,
+            limits: rpm(1),
+            policy_version: 4,
+            ask: Ask::ZERO,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         let handled = state.handle(newer, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }) && handled.changed);
         assert_eq!(
@@ -504,7 +530,15 @@ mod tests {
             Some(Code::RateLimitExceeded)
         );
         assert!(!push(&mut state, &rpm(100), 3), "the late old push loses too");
-        let refused = Command::Admit { secret_version: 1, limits: rpm(2), policy_version: 5, ask: Ask::ZERO, scopes: Default::default(), model: None, end_user: None };
+        let refused = Command::Admit {
+            secret_version: 1,
+            limits: rpm(2),
+            policy_version: 5,
+            ask: Ask::ZERO,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         let handled = state.handle(refused, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }), "a raise carried by a newer record applies");
         let json = serde_json::to_string(&state).unwrap();
@@ -600,7 +634,10 @@ mod tests {
     #[test]
     fn a_model_patterns_limit_refuses_its_models_only_and_names_itself() {
         let mut state = KeyState::default();
-        let scopes = ScopeLimits { model_limits: vec![ModelLimits { pattern: "o3*".into(), limits: rpm(1) }], ..Default::default() };
+        let scopes = ScopeLimits {
+            model_limits: vec![ModelLimits { pattern: "o3*".into(), limits: rpm(1) }],
+            ..Default::default()
+        };
         assert!(matches!(state.handle(scoped_admit(&scopes, "o3-mini", None), 1_000).reply, Reply::Admitted { .. }));
         let refused = limit_of(state.handle(scoped_admit(&scopes, "o3-pro", None), 1_000).reply);
         assert_eq!(
@@ -619,10 +656,14 @@ mod tests {
     #[test]
     fn end_users_are_counted_apart_and_settled_exactly_where_admitted() {
         let mut state = KeyState::default();
-        let scopes = ScopeLimits { end_user_limits: Limits { tpm: NonZeroU64::new(15), ..Limits::default() }, ..Default::default() };
+        let scopes = ScopeLimits {
+            end_user_limits: Limits { tpm: NonZeroU64::new(15), ..Limits::default() },
+            ..Default::default()
+        };
         let missing = state.handle(scoped_admit(&scopes, "gpt-4o", None), 1_000);
         assert!(matches!(&missing.reply, Reply::Refused(r) if r.error.code() == Code::MissingEndUser));
-        let Reply::Admitted { reservation_id, .. } = state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 1_000).reply
+        let Reply::Admitted { reservation_id, .. } =
+            state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 1_000).reply
         else {
             panic!("alice's first call passes")
         };
@@ -640,7 +681,10 @@ mod tests {
         };
         let settled = state.handle(settle, 2_000);
         assert_eq!(settled.end_user_changed.as_deref(), Some("alice"), "the settle reaches alice's ledger");
-        assert!(matches!(state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 2_000).reply, Reply::Admitted { .. }));
+        assert!(matches!(
+            state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 2_000).reply,
+            Reply::Admitted { .. }
+        ));
     }
 
     /// What the object does: the state in one row, each end user in a row of its own, loaded
@@ -680,7 +724,10 @@ mod tests {
         let now = |i: usize| 1_000 * i as u64;
         for i in 0..MAX_END_USERS {
             let id = format!("u{i}");
-            assert!(matches!(state.handle(scoped_admit(&scopes, "m", Some(&id)), now(i)).reply, Reply::Admitted { .. }));
+            assert!(matches!(
+                state.handle(scoped_admit(&scopes, "m", Some(&id)), now(i)).reply,
+                Reply::Admitted { .. }
+            ));
         }
         let new = state.handle(scoped_admit(&scopes, "m", Some("one-too-many")), now(MAX_END_USERS));
         assert!(matches!(&new.reply, Reply::Refused(r) if r.error.code() == Code::TooManyEndUsers), "{:?}", new.reply);

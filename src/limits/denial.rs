@@ -119,7 +119,15 @@ impl LimitDenial {
             KeyScope::Model(pattern) => (Some(pattern.clone()), None),
             KeyScope::EndUser(id) => (None, Some(id.clone())),
         };
-        Some(LimitDetails { level: key_scope.level(), pattern, end_user, scope: scope.into(), limit, used, reset_at_ms })
+        Some(LimitDetails {
+            level: key_scope.level(),
+            pattern,
+            end_user,
+            scope: scope.into(),
+            limit,
+            used,
+            reset_at_ms,
+        })
     }
 
     /// The message; `whose` follows the limit's name (see [`KeyScope::describe`]).

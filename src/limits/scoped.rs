@@ -160,10 +160,13 @@ impl ScopeLedgers {
             let ledger = self.end_users.get(id).unwrap_or(&fresh);
             ledger.check(&scopes.end_user_limits, &ask, now_ms).map(|denial| (KeyScope::EndUser(id.to_owned()), denial))
         });
-        let refused = [key_denial, model_denial, end_user_denial]
-            .into_iter()
-            .flatten()
-            .reduce(|kept, next| if next.1.outlasts(&kept.1) { next } else { kept });
+        let refused = [key_denial, model_denial, end_user_denial].into_iter().flatten().reduce(|kept, next| {
+            if next.1.outlasts(&kept.1) {
+                next
+            } else {
+                kept
+            }
+        });
         if let Some((scope, denial)) = refused {
             return Err(ScopeRefusal::Limit { scope, denial });
         }

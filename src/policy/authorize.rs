@@ -39,11 +39,7 @@ pub struct CallFacts<'a> {
 
 impl<'a> CallFacts<'a> {
     pub fn new(route: &Route, request: &'a RequestFacts, cf_connecting_ip: Option<&str>) -> CallFacts<'a> {
-        CallFacts {
-            family: route.family,
-            model: request.model.as_deref(),
-            client_ip: client_ip(cf_connecting_ip),
-        }
+        CallFacts { family: route.family, model: request.model.as_deref(), client_ip: client_ip(cf_connecting_ip) }
     }
 }
 

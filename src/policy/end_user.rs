@@ -20,9 +20,7 @@ pub const MAX_END_USER_BYTES: usize = 128;
 /// `invalid_end_user` for a value that is not a valid id (surrounding spaces are trimmed first).
 pub fn end_user(value: Option<&str>) -> Result<Option<&str>, ApiError> {
     let Some(value) = value.map(str::trim) else { return Ok(None) };
-    let valid = !value.is_empty()
-        && value.len() <= MAX_END_USER_BYTES
-        && value.bytes().all(|b| b.is_ascii_graphic());
+    let valid = !value.is_empty() && value.len() <= MAX_END_USER_BYTES && value.bytes().all(|b| b.is_ascii_graphic());
     if !valid {
         return Err(ApiError::new(
             Code::InvalidEndUser,

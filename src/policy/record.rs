@@ -374,7 +374,11 @@ mod tests {
             boundary_routing_groups: vec![vec!["eu".into(), "us".into()]],
             boundary_ip_allowlists: vec![vec!["10.0.0.0/8".into()]],
             boundary_expires_at: Some(9),
-            rules: KeyRules { model_limits: scopes.model_limits, end_user_limits: scopes.end_user_limits, ..v1.rules.clone() },
+            rules: KeyRules {
+                model_limits: scopes.model_limits,
+                end_user_limits: scopes.end_user_limits,
+                ..v1.rules.clone()
+            },
             ..v1
         }
     }
@@ -417,13 +421,20 @@ mod tests {
 
     #[test]
     fn a_version_2_reader_refuses_a_record_carrying_scopes() {
-        let members: Vec<&str> =
-            RECORD_FORMAT.members.iter().copied().filter(|m| !["model_limits", "end_user_limits"].contains(m)).collect();
+        let members: Vec<&str> = RECORD_FORMAT
+            .members
+            .iter()
+            .copied()
+            .filter(|m| !["model_limits", "end_user_limits"].contains(m))
+            .collect();
         let v2 = Format { version: 2, members: members.leak(), critical: &[] };
         let written = serde_json::to_value(full()).unwrap();
         let refused = v2.read(written.as_object().unwrap().clone()).unwrap_err();
         assert!(refused.contains("critical member `model_limits`"), "{refused}");
-        let unscoped = KeyRecord { rules: KeyRules { model_limits: vec![], end_user_limits: Limits::default(), ..full().rules }, ..full() };
+        let unscoped = KeyRecord {
+            rules: KeyRules { model_limits: vec![], end_user_limits: Limits::default(), ..full().rules },
+            ..full()
+        };
         let written = serde_json::to_value(unscoped).unwrap();
         assert!(v2.read(written.as_object().unwrap().clone()).is_ok(), "keys without scopes still read");
     }

@@ -291,7 +291,11 @@ pub mod strategy {
     pub fn model_limits() -> impl Strategy<Value = Vec<ModelLimits>> {
         prop::collection::vec(("[a-z0-9.-]{0,8}\\*?", limits()), 0..3).prop_map(|scopes| {
             let pattern = |i: usize, glob: String| format!("{i}{glob}");
-            scopes.into_iter().enumerate().map(|(i, (glob, limits))| ModelLimits { pattern: pattern(i, glob), limits }).collect()
+            scopes
+                .into_iter()
+                .enumerate()
+                .map(|(i, (glob, limits))| ModelLimits { pattern: pattern(i, glob), limits })
+                .collect()
         })
     }
 
@@ -388,7 +392,8 @@ mod tests {
         };
         assert!(at_most.validate(Some(GROUPS)).is_ok());
         let pattern = |i: usize| ModelLimits { pattern: format!("m{i}*"), limits: Limits::default() };
-        let patterns = KeyRules { model_limits: (0..=MAX_MODEL_PATTERNS).map(pattern).collect(), ..KeyRules::default() };
+        let patterns =
+            KeyRules { model_limits: (0..=MAX_MODEL_PATTERNS).map(pattern).collect(), ..KeyRules::default() };
         assert_eq!(patterns.validate(None).unwrap_err().to_string(), "model_limits: at most 16 patterns");
         let long = KeyRules {
             model_limits: vec![ModelLimits { pattern: "m".repeat(MAX_PATTERN_BYTES + 1), limits: Limits::default() }],
