@@ -326,6 +326,30 @@ mod tests {
     }
 
     #[test]
+    fn a_scopes_refusal_names_its_level_and_scope() {
+        let d = LimitDenial::Window { scope: WindowScope::Rpm, limit: 10, used: 10, asked: 1, reset_at_ms: 30_000 };
+        let e = d.clone().into_api_error_in(&KeyScope::Model("o3*".into()), 0);
+        assert_eq!(
+            e.message,
+            "Rate limit reached for models matching 'o3*': 10 requests per minute (10 used). Retry after 30 s."
+        );
+        let v = body(&e);
+        assert_eq!(v["error"]["limit"]["level"], "model");
+        assert_eq!(v["error"]["limit"]["pattern"], "o3*");
+        assert_eq!(v["error"]["limit"]["scope"], "rpm");
+        assert!(v["error"]["limit"].get("end_user").is_none());
+        let e = d.clone().into_api_error_in(&KeyScope::EndUser("u-1".into()), 0);
+        assert_eq!(
+            (body(&e)["error"]["limit"]["level"].clone(), body(&e)["error"]["limit"]["end_user"].clone()),
+            ("end_user".into(), "u-1".into())
+        );
+        assert_eq!(body(&d.into_api_error(0))["error"]["limit"]["level"], "key");
+        let too_large = LimitDenial::TooLarge { scope: WindowScope::Tpm, limit: 5, asked: 9 };
+        let e = too_large.into_api_error_in(&KeyScope::EndUser("u-1".into()), 0);
+        assert!(e.message.contains("5 tokens per minute for end user 'u-1'"), "{}", e.message);
+    }
+
+    #[test]
     fn the_longest_lasting_denial_wins() {
         let window =
             |reset_at_ms| LimitDenial::Window { scope: WindowScope::Rpm, limit: 1, used: 1, asked: 1, reset_at_ms };

@@ -31,6 +31,8 @@ mod spend;
 mod window;
 
 #[cfg(test)]
+mod scoped_simulation;
+#[cfg(test)]
 mod simulation;
 
 pub use charge::{Actual, Ask, Charge};

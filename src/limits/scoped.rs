@@ -285,3 +285,39 @@ impl ScopeLedgers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::scopes::ModelLimits;
+    use super::*;
+    use std::num::NonZeroU64;
+
+    fn model_scopes() -> ScopeLimits {
+        let limits = Limits { rpm: NonZeroU64::new(1_000), ..Limits::default() };
+        ScopeLimits { model_limits: vec![ModelLimits { pattern: "m*".into(), limits }], ..ScopeLimits::default() }
+    }
+
+    #[test]
+    fn what_admissions_recorded_is_forgotten_once_no_settle_can_count() {
+        let (mut key, mut scopes, limits) = (Ledger::new(), ScopeLedgers::default(), Limits::default());
+        let call = CallScope { model: Some("m1"), end_user: None };
+        let lost = scopes.admit(&mut key, &limits, &model_scopes(), call, Ask::ZERO, 0).unwrap().reservation_id;
+        assert_eq!(scopes.recorded.len(), 1);
+        scopes.admit(&mut key, &limits, &model_scopes(), call, Ask::ZERO, SETTLE_DEADLINE_MS).unwrap();
+        assert_eq!(scopes.recorded.keys().copied().collect::<Vec<_>>(), [lost + 1], "the lost settle's record is gone");
+        let unscoped = CallScope { model: Some("other"), end_user: None };
+        scopes.admit(&mut key, &limits, &model_scopes(), unscoped, Ask::ZERO, SETTLE_DEADLINE_MS).unwrap();
+        assert_eq!(scopes.recorded.len(), 1, "a call in no scope records nothing");
+    }
+
+    #[test]
+    fn a_removed_pattern_takes_its_ledger_with_it() {
+        let (mut key, mut scopes, limits) = (Ledger::new(), ScopeLedgers::default(), Limits::default());
+        let call = CallScope { model: Some("m1"), end_user: None };
+        scopes.admit(&mut key, &limits, &model_scopes(), call, Ask::ZERO, 0).unwrap();
+        assert_eq!(scopes.models.len(), 1);
+        scopes.admit(&mut key, &limits, &ScopeLimits::default(), call, Ask::ZERO, 0).unwrap();
+        assert!(scopes.models.is_empty());
+        assert!(!scopes.is_empty(), "the first admission's record stays until settled");
+    }
+}

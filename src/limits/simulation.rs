@@ -24,7 +24,7 @@ use std::num::NonZeroU64;
 const DAY_MS: u64 = 86_400_000;
 
 /// xorshift64* — enough randomness for test schedules.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -34,16 +34,16 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(super) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
     /// With `percent` % chance, a value in `low..=high`.
-    fn maybe(&mut self, percent: u64, low: u64, high: u64) -> Option<NonZeroU64> {
+    pub(super) fn maybe(&mut self, percent: u64, low: u64, high: u64) -> Option<NonZeroU64> {
         if self.chance(percent) {
             NonZeroU64::new(low + self.below(high - low + 1))
         } else {
