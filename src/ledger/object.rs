@@ -624,8 +624,11 @@ mod tests {
         }
     }
 
-    /// The refusal's limit details as (level, pattern, end user, scope), its code and hold.
-    fn limit_of(reply: Reply) -> Option<(Level, Option<String>, Option<String>, String, Option<u64>)> {
+    /// A refusal's limit details and hold: (level, pattern, end user, scope, hold).
+    type Refused = (Level, Option<String>, Option<String>, String, Option<u64>);
+
+    /// The refusal's limit details and its hold.
+    fn limit_of(reply: Reply) -> Option<Refused> {
         let Reply::Refused(Refusal { error, hold_until_ms }) = reply else { return None };
         let d = error.limit()?.clone();
         Some((d.level, d.pattern, d.end_user, d.scope.into_owned(), hold_until_ms))
