@@ -27,52 +27,18 @@ use crate::gateway::organisation::Organisation;
 use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, LedgerAddress, Runtime, Upstream};
 use crate::gateway::route::FAMILIES;
 use crate::ledger::{Command, KeyQuota, Reply};
-use crate::limits::LimitUse;
 use crate::policy::end_user::{end_user, END_USER_HEADER};
 use crate::policy::{authorize_key, client_ip, extract_key};
 use serde::Serialize;
 
-/// The answer's body.
+/// The answer's body: the key's name beside what its ledger answered.
 #[derive(Debug, Serialize)]
 struct QuotaView<'a> {
     object: &'static str,
     id: &'a str,
     name: &'a str,
-    key: KeyLevel,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    models: Vec<PatternLevel>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end_user: Option<EndUserLevel>,
-}
-
-#[derive(Debug, Serialize)]
-struct KeyLevel {
-    limits: Vec<LimitView>,
-    usage: crate::ledger::usage_book::UsageTotals,
-}
-
-#[derive(Debug, Serialize)]
-struct PatternLevel {
-    pattern: String,
-    limits: Vec<LimitView>,
-}
-
-#[derive(Debug, Serialize)]
-struct EndUserLevel {
-    id: String,
-    limits: Vec<LimitView>,
-}
-
-/// One limit: its [`LimitUse`] and what is left under it (`limit - used`, at least 0).
-#[derive(Debug, Serialize)]
-struct LimitView {
     #[serde(flatten)]
-    state: LimitUse,
-    remaining: u64,
-}
-
-fn views(uses: Vec<LimitUse>) -> Vec<LimitView> {
-    uses.into_iter().map(|state| LimitView { remaining: state.limit.saturating_sub(state.used), state }).collect()
+    quota: KeyQuota,
 }
 
 impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R> {
@@ -101,15 +67,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             Reply::Refused(refusal) => return Err(refusal.error),
             _ => return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no quota.")),
         };
-        let KeyQuota { limits, usage, models, end_user } = quota;
-        let view = QuotaView {
-            object: "key_quota",
-            id: &record.id,
-            name: &record.name,
-            key: KeyLevel { limits: views(limits), usage },
-            models: models.into_iter().map(|m| PatternLevel { pattern: m.pattern, limits: views(m.limits) }).collect(),
-            end_user: end_user.map(|u| EndUserLevel { id: u.id, limits: views(u.limits) }),
-        };
+        let view = QuotaView { object: "key_quota", id: &record.id, name: &record.name, quota };
         let body = serde_json::to_vec(&view).map_err(|_| ApiError::internal())?;
         let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         Ok(Answer { status: 200, headers, body: AnswerBody::Bytes(body) })

@@ -24,7 +24,7 @@
 //! object enforces.
 
 use crate::error::{ApiError, Code};
-use crate::ledger::quota::{EndUserQuota, KeyQuota, PatternQuota};
+use crate::ledger::quota::{EndUserQuota, KeyLevelQuota, KeyQuota, PatternQuota};
 use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
@@ -332,8 +332,10 @@ impl KeyState {
                 });
                 let models = self.scopes.model_uses(scopes, now_ms);
                 let quota = KeyQuota {
-                    limits: self.ledger.limit_uses(limits, now_ms),
-                    usage: self.usage.report(now_ms),
+                    key: KeyLevelQuota {
+                        limits: self.ledger.limit_uses(limits, now_ms),
+                        usage: self.usage.report(now_ms),
+                    },
                     models: models.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect(),
                     end_user,
                 };
@@ -762,8 +764,8 @@ mod tests {
         };
         let Reply::Quota(q) = quota(&mut state, 1, Some("alice")) else { panic!("a quota") };
         let used = |uses: &[LimitUse]| uses.iter().map(|u| (u.scope.clone(), u.limit, u.used)).collect::<Vec<_>>();
-        assert_eq!(used(&q.limits), [("rpm".to_owned(), 100, 2)]);
-        assert_eq!(q.usage.today.requests, 2);
+        assert_eq!(used(&q.key.limits), [("rpm".to_owned(), 100, 2)]);
+        assert_eq!(q.key.usage.today.requests, 2);
         assert_eq!((q.models[0].pattern.as_str(), used(&q.models[0].limits)), ("o3*", vec![("rpm".to_owned(), 10, 1)]));
         let end_user = q.end_user.unwrap();
         assert_eq!((end_user.id.as_str(), used(&end_user.limits)), ("alice", vec![("rpm".to_owned(), 3, 2)]));

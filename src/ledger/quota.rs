@@ -10,15 +10,22 @@ use serde::{Deserialize, Serialize};
 /// The key's quota, as its object holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyQuota {
-    /// Every limit of the key's own, in the order of [`crate::limits::Ledger::limit_uses`].
-    pub limits: Vec<LimitUse>,
-    pub usage: UsageTotals,
+    pub key: KeyLevelQuota,
     /// Each model pattern's limits, in the key's order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<PatternQuota>,
     /// The calling end user's limits, when the key has end-user limits and the call names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_user: Option<EndUserQuota>,
+}
+
+/// The key's own limits and usage. The levels above the key (project, organisation) belong
+/// beside it in [`KeyQuota`], each as the headroom that bounds this key only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLevelQuota {
+    /// Every limit of the key's own, in the order of [`crate::limits::Ledger::limit_uses`].
+    pub limits: Vec<LimitUse>,
+    pub usage: UsageTotals,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

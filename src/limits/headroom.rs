@@ -41,9 +41,17 @@ pub struct LimitUse {
     /// What counts now: the window's requests or tokens, the requests in flight, or committed plus
     /// reserved spend in the current period.
     pub used: u64,
+    /// What is left under the limit now: `limit - used`, at least 0.
+    pub remaining: u64,
     /// When the window is empty again or the spend period resets; absent for `max_in_flight`
     /// and `spend_total`.
     pub reset_at_ms: Option<u64>,
+}
+
+impl LimitUse {
+    fn new(scope: &str, limit: u64, used: u64, reset_at_ms: Option<u64>) -> LimitUse {
+        LimitUse { scope: scope.to_owned(), limit, used, remaining: limit.saturating_sub(used), reset_at_ms }
+    }
 }
 
 /// What the spend caps have left.
@@ -73,20 +81,14 @@ impl Ledger {
         let windows = WindowScope::ALL.into_iter().filter_map(|scope| {
             let limit = scope.limit(limits)?;
             let (used, reset_ms) = self.window_use(scope, now);
-            Some(LimitUse { scope: scope.name().to_owned(), limit, used, reset_at_ms: Some(reset_ms) })
+            Some(LimitUse::new(scope.name(), limit, used, Some(reset_ms)))
         });
-        let in_flight = limits.max_in_flight.map(|limit| LimitUse {
-            scope: "max_in_flight".to_owned(),
-            limit: limit.get(),
-            used: self.in_flight(now),
-            reset_at_ms: None,
-        });
+        let in_flight =
+            limits.max_in_flight.map(|limit| LimitUse::new("max_in_flight", limit.get(), self.in_flight(now), None));
         let reserved = self.reserved(now);
-        let caps = limits.spend.iter().map(|cap| LimitUse {
-            scope: spend_scope(cap.period).to_owned(),
-            limit: cap.limit_micros.get(),
-            used: self.committed(cap.period, now).saturating_add(reserved),
-            reset_at_ms: cap.period.next_reset_ms(now),
+        let caps = limits.spend.iter().map(|cap| {
+            let used = self.committed(cap.period, now).saturating_add(reserved);
+            LimitUse::new(spend_scope(cap.period), cap.limit_micros.get(), used, cap.period.next_reset_ms(now))
         });
         windows.chain(in_flight).chain(caps).collect()
     }
