@@ -134,8 +134,8 @@ codes! {
     MemberNotKnown = "member_not_known", 403, PermissionError;
     /// An admin principal without the permission the call needs.
     PermissionDenied = "permission_denied", 403, PermissionError;
-    /// The key tracks as many end users as one key may ([`MAX_END_USERS`](crate::limits::MAX_END_USERS));
-    /// a new end user is refused (those it tracks are never evicted).
+    /// A new end user of a key that tracks as many as one key may (1,000, `MAX_END_USERS`); those
+    /// it tracks are never evicted.
     TooManyEndUsers = "too_many_end_users", 403, PermissionError;
     /// The key's organisation has no routing of its own and may not use the platform's.
     NoRouting = "no_routing", 403, PermissionError;
@@ -156,7 +156,7 @@ codes! {
     TokenRequestTooLarge = "token_limit_exceeded", 400, InvalidRequestError;
     /// A key with end-user limits called without the `x-teamkeys-end-user` header.
     MissingEndUser = "missing_end_user", 400, InvalidRequestError;
-    /// An `x-teamkeys-end-user` header that is not 1 to 128 printable ASCII characters.
+    /// An `x-teamkeys-end-user` header that is not 1 to 128 printable ASCII characters without spaces.
     InvalidEndUser = "invalid_end_user", 400, InvalidRequestError;
     /// An admin or webhook body that cannot be read or parsed.
     InvalidBody = "invalid_body", 400, InvalidRequestError;
