@@ -7,18 +7,25 @@
 //!    the key's [`Organisation`] (its record, when the key names one): a suspended one → 403
 //!    `organisation_suspended`; it decides the routing and where credentials come from;
 //! 3. read and inspect the body (413 past [`MAX_BODY_BYTES`], 400 when malformed);
-//! 4. authorize (status, expiry, client IP, models, routing) and meter (the reservation asked
-//!    for) → 401/403 without asking the ledger;
-//! 5. a refusal this isolate holds for the key is repeated without asking the ledger;
+//! 4. authorize (status, expiry, client IP, models, routing), the end user
+//!    ([`END_USER_HEADER`]: valid when sent, required on a key with end-user limits → 400) and
+//!    meter (the reservation asked for; capped when the key, the call's model pattern or its end
+//!    users have a spend cap) → 400/401/403 without asking the ledger;
+//! 5. a refusal this isolate holds for the key, or for the call's model pattern or end user, is
+//!    repeated without asking the ledger;
 //! 6. admit: the key's ledger (at its [`LedgerAddress`]: named with its organisation, in its
-//!    jurisdiction) reserves or refuses (429, 401 for a revoked secret); unreachable →
-//!    503 `ledger_unavailable` and nothing is forwarded;
+//!    jurisdiction), told the call's model and end user, reserves in every scope the call counts
+//!    in or refuses (429, 401 for a revoked secret); unreachable → 503 `ledger_unavailable` and
+//!    nothing is forwarded;
 //! 7. open the [`settlement`] and hand its task to the runtime: from here
 //!    every way the call ends sends exactly one `Settle` or `Release`;
 //! 8. forward to the routing targets in order ([`fallback`]), each with its credential
 //!    ([`crate::gateway::upstream_credentials`]);
 //! 9. answer: an upstream 5xx/401/403 → 502 (released); a model list → filtered and settled;
 //!    anything else → streamed through the [`MeteredBody`], settled when it ends.
+//!
+//! `GET /v1/key`, the gateway's own family-neutral route, is answered by
+//! [`key_quota`](crate::gateway::key_quota) before step 1.
 //!
 //! Tested on the host through fakes of every port: `tests/gateway_flow.rs` (the order of the
 //! checks, held refusals, and the fault table of every ending).
@@ -29,7 +36,7 @@ use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use crate::gateway::fallback::{self, Call};
 use crate::gateway::forwarding::forwards_response_header;
 use crate::gateway::headers::limit_headers;
-use crate::gateway::held_refusals::{Held, HeldRefusals};
+use crate::gateway::held_refusals::{CallScopes, Held, HeldRefusals};
 use crate::gateway::members::UnknownMembers;
 use crate::gateway::metered_body::MeteredBody;
 use crate::gateway::metering::{Ending, Metering};
@@ -42,7 +49,7 @@ use crate::gateway::settlement::{self, Meter, SharedMeter};
 use crate::gateway::upstream_credentials::CredentialSource;
 use crate::gateway::upstream_errors;
 use crate::ledger::{Command, Refusal, Reply};
-use crate::limits::{Headroom, KeyScope, ScopeLimits};
+use crate::limits::{Headroom, ScopeLimits};
 use crate::policy::end_user::{end_user, missing_end_user, END_USER_HEADER};
 use crate::policy::key_hash::record_name;
 use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, KeyRules, RoutingConfig, Target};
@@ -105,7 +112,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
 
         let address = LedgerAddress::of(record);
         let scopes = call_scopes(rules, facts.model.as_deref(), end_user);
-        if let Some(held) = self.held_refusals.borrow().get(&address.object, &scopes, now_ms) {
+        if let Some(held) = self.held_refusals.borrow().get(&address.object, scopes, now_ms) {
             return Ok(Answer::refusal(&held.error));
         }
         let ledger = self.ledgers.ledger(&address).map_err(|_| ledger_unavailable())?;
@@ -199,12 +206,13 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
     }
 }
 
-/// The scopes of the key a call counts in, for held refusals: the key's own, its model's
-/// pattern (if one matches) and its end user (if the key has end-user limits).
-fn call_scopes(rules: &KeyRules, model: Option<&str>, end_user: Option<&str>) -> Vec<KeyScope> {
-    let pattern = ScopeLimits::for_model_in(&rules.model_limits, model).map(|m| KeyScope::Model(m.pattern.clone()));
-    let end_user = end_user.filter(|_| !rules.end_user_limits.is_empty()).map(|id| KeyScope::EndUser(id.to_owned()));
-    std::iter::once(KeyScope::Key).chain(pattern).chain(end_user).collect()
+/// The scopes inside the key a call counts in, for held refusals: its model's pattern (if one
+/// matches) and its end user (if the key has end-user limits).
+fn call_scopes<'a>(rules: &'a KeyRules, model: Option<&str>, end_user: Option<&'a str>) -> CallScopes<'a> {
+    CallScopes {
+        pattern: ScopeLimits::for_model_in(&rules.model_limits, model).map(|m| m.pattern.as_str()),
+        end_user: end_user.filter(|_| !rules.end_user_limits.is_empty()),
+    }
 }
 
 /// The request body (none on GET routes), refused past [`MAX_BODY_BYTES`].

@@ -7,13 +7,13 @@
 //! would delay every admitted call of the same key. The edge keeps one [`HeldRefusals`] per
 //! isolate; it is bounded.
 //!
-//! Per scope: a refusal holds only the calls of the scope whose limit refused ([`KeyScope`],
-//! read from the refusal's `limit` details): a key-level refusal every call of the key, a model
+//! Per scope: a refusal holds only the calls of the scope whose limit refused (read from the
+//! refusal's `limit` details): a key-level refusal every call of the key, a model
 //! pattern's the calls to models that pattern matches first, an end user's that end user's
 //! calls. A pattern's or an end user's refusal never holds other models' or end users' calls.
 
 use crate::error::{ApiError, LimitDetails};
-use crate::limits::{KeyScope, Level};
+use crate::limits::Level;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -34,57 +34,70 @@ pub struct HeldRefusals {
     held: HashMap<String, Held>,
 }
 
+/// Where a call sits inside its key, beside the key itself: the model pattern its model matches
+/// first and its end user, when the key has them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallScopes<'a> {
+    pub pattern: Option<&'a str>,
+    pub end_user: Option<&'a str>,
+}
+
 impl HeldRefusals {
-    /// The refusal held at `now_ms` for a call of the ledger `object` that counts in `scopes`
-    /// (the key's own, and its model pattern's and end user's if it has them), if any.
-    pub fn get(&self, object: &str, scopes: &[KeyScope], now_ms: u64) -> Option<&Held> {
-        scopes
-            .iter()
-            .find_map(|scope| self.held.get(entry(object, scope).as_ref()).filter(|held| now_ms < held.until_ms))
+    /// The refusal held at `now_ms` for a call of the ledger `object` (the key's own, or its
+    /// model pattern's or end user's), if any.
+    pub fn get(&self, object: &str, call: CallScopes, now_ms: u64) -> Option<&Held> {
+        let scopes = [
+            Some((Level::Key, "")),
+            call.pattern.map(|p| (Level::Model, p)),
+            call.end_user.map(|u| (Level::EndUser, u)),
+        ];
+        scopes.into_iter().flatten().find_map(|(level, name)| {
+            self.held.get(entry(object, level, name).as_ref()).filter(|held| now_ms < held.until_ms)
+        })
     }
 
     /// Holds `refusal` for the calls of the scope its limit details name; a refusal without
     /// them, or of a level above the key, is not held.
     pub fn hold(&mut self, object: &str, refusal: Held, now_ms: u64) {
-        let Some(scope) = refusal.error.limit().and_then(scope_of) else { return };
+        let Some(name) = refusal.error.limit().and_then(|details| entry_of(object, details)) else { return };
         if self.held.len() >= MAX_HELD {
             self.held.retain(|_, held| now_ms < held.until_ms);
             if self.held.len() >= MAX_HELD {
                 self.held.clear();
             }
         }
-        self.held.insert(entry(object, &scope).into_owned(), refusal);
+        self.held.insert(name, refusal);
     }
 }
 
-/// The name of the entry of `scope` of the ledger `object`: the object's name for the key's own
-/// scope, else with the level and the pattern or end user appended after a newline (which
-/// neither an object name nor a pattern or end user holds).
-fn entry<'a>(object: &'a str, scope: &KeyScope) -> Cow<'a, str> {
-    match scope {
-        KeyScope::Key => Cow::Borrowed(object),
-        KeyScope::Model(pattern) => Cow::Owned(format!("{object}\nmodel\n{pattern}")),
-        KeyScope::EndUser(id) => Cow::Owned(format!("{object}\nend_user\n{id}")),
+/// The name of the entry of the ledger `object`'s scope at `level` named `name`: the object's
+/// name for the key's own scope, else with the level and the pattern or end user appended after
+/// a newline (which neither an object name nor a pattern or end user holds).
+fn entry<'a>(object: &'a str, level: Level, name: &str) -> Cow<'a, str> {
+    match level {
+        Level::Key => Cow::Borrowed(object),
+        level => Cow::Owned(format!("{object}\n{}\n{name}", level.name())),
     }
 }
 
-/// The scope inside the key a refusal's limit belongs to.
-fn scope_of(details: &LimitDetails) -> Option<KeyScope> {
-    match (details.level, &details.pattern, &details.end_user) {
-        (Level::Key, ..) => Some(KeyScope::Key),
-        (Level::Model, Some(pattern), _) => Some(KeyScope::Model(pattern.clone())),
-        (Level::EndUser, _, Some(id)) => Some(KeyScope::EndUser(id.clone())),
-        _ => None,
-    }
+/// The entry a refusal with `details` is held under, if it is held.
+fn entry_of(object: &str, details: &LimitDetails) -> Option<String> {
+    let name = match (details.level, &details.pattern, &details.end_user) {
+        (Level::Key, ..) => "",
+        (Level::Model, Some(pattern), _) => pattern,
+        (Level::EndUser, _, Some(id)) => id,
+        _ => return None,
+    };
+    Some(entry(object, details.level, name).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::Code;
-    use crate::limits::{LimitDenial, WindowScope};
+    use crate::limits::{KeyScope, LimitDenial, WindowScope};
 
-    const KEY: &[KeyScope] = &[KeyScope::Key];
+    const KEY: CallScopes = CallScopes { pattern: None, end_user: None };
 
     fn refusal_in(until_ms: u64, scope: &KeyScope) -> Held {
         let denial =
@@ -114,11 +127,12 @@ mod tests {
         held.hold("k1", refusal_in(2_000, &o3), 1_000);
         held.hold("k1", refusal_in(3_000, &alice), 1_000);
         assert_eq!(held.get("k1", KEY, 1_000), None, "the key's other calls pass");
-        assert_eq!(held.get("k1", &[KeyScope::Key, KeyScope::Model("gpt*".into())], 1_000), None);
-        assert_eq!(held.get("k1", &[KeyScope::Key, KeyScope::EndUser("bob".into())], 1_000), None);
-        assert_eq!(held.get("k1", &[KeyScope::Key, o3.clone()], 1_000).map(|h| h.until_ms), Some(2_000));
-        assert_eq!(held.get("k1", &[KeyScope::Key, o3, alice.clone()], 2_500).map(|h| h.until_ms), Some(3_000));
-        assert_eq!(held.get("k2", &[KeyScope::Key, alice], 1_000), None, "another key's end user of that name");
+        let call = |pattern, end_user| CallScopes { pattern, end_user };
+        assert_eq!(held.get("k1", call(Some("gpt*"), None), 1_000), None);
+        assert_eq!(held.get("k1", call(None, Some("bob")), 1_000), None);
+        assert_eq!(held.get("k1", call(Some("o3*"), None), 1_000).map(|h| h.until_ms), Some(2_000));
+        assert_eq!(held.get("k1", call(Some("o3*"), Some("alice")), 2_500).map(|h| h.until_ms), Some(3_000));
+        assert_eq!(held.get("k2", call(None, Some("alice")), 1_000), None, "another key's end user of that name");
     }
 
     #[test]

@@ -5,8 +5,14 @@
 //! ledger admits atomically), then exactly one of `Settle` (the upstream answered; true usage)
 //! or `Release` (the upstream failed). The control plane sends `Control` on disable, enable,
 //! rotate and delete, `PushLimits` whenever the key's effective limits change, and `Report`
-//! (read-only) for usage. The object persists the state after every change and keeps the spend
-//! events for delivery.
+//! (read-only) for usage; `Quota` (read-only, revocation checked) answers `GET /v1/key`. The
+//! object persists the state after every change and keeps the spend events for delivery.
+//!
+//! Scopes inside the key ([`crate::limits::ScopeLedgers`]): an admission names the call's model
+//! and end user and carries the scopes' limits (versioned with the key's); the state keeps the
+//! model patterns' ledgers and what each admission recorded, while each end user's ledger is
+//! stored apart by the object, one row each: [`KeyState::end_user_to_load`] says which row a
+//! command needs, [`Handled::end_user_changed`] which one to write back.
 //!
 //! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]):
 //! states saved before versions existed are version 1; version 2 replaced `pushed_limits` by
