@@ -101,7 +101,6 @@ struct Recorded {
 
 /// The ledgers of the scopes inside a key, beside the key's own (which its object keeps apart).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ScopeLedgers {
     /// One per model pattern in force that has counted a call, by pattern.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
