@@ -747,6 +747,33 @@ mod tests {
         assert!(matches!(known.reply, Reply::Admitted { .. }), "never evicted");
     }
 
+    /// The cost of a call stays flat in the number of end users: the state the object writes
+    /// after each change holds their count, not their ledgers.
+    #[test]
+    fn the_stored_state_does_not_grow_with_end_users() {
+        let scopes = ScopeLimits { end_user_limits: rpm(5), ..Default::default() };
+        let mut state = KeyState::default();
+        let mut sizes = Vec::new();
+        for i in 0..MAX_END_USERS {
+            let now = 60_000 + 1_000 * i as u64;
+            let Reply::Admitted { reservation_id, .. } =
+                state.handle(scoped_admit(&scopes, "m", Some(&format!("u{i}"))), now).reply
+            else {
+                panic!("admitted")
+            };
+            let actual = Actual { tokens: 5, cost_micros: 0 };
+            let settle = Command::Settle { reservation_id, limits: rpm(100), policy_version: 1, actual, usage: None };
+            assert_eq!(state.handle(settle, now).end_user_changed, Some(format!("u{i}")));
+            if [0, MAX_END_USERS - 1].contains(&i) {
+                sizes.push(serde_json::to_string(&state).unwrap().len());
+            }
+        }
+        // Only the counters' digits grow (the key's windows count 1,000 calls).
+        assert!(sizes[1] <= sizes[0] + 128, "state bytes with 1 and with {MAX_END_USERS} end users: {sizes:?}");
+        let row = serde_json::to_string(state.end_user_ledger("u7").unwrap()).unwrap().len();
+        assert!(row < 2_048, "one end user's row: {row} bytes");
+    }
+
     #[test]
     fn the_quota_reads_every_scope_of_the_key() {
         let mut state = KeyState::default();
