@@ -58,6 +58,6 @@ mod tests {
             serde_json::json!({"level": "project", "scope": "spend_daily", "limit": 100_000_000,
                                "used": 99_900_000, "reset_at_ms": 86_400_000})
         );
-        assert!(error.message.starts_with("The project's limit: Daily spend limit reached: $100.00"), "{}", error.message);
+        assert!(error.message.starts_with("Daily spend limit reached for this key's project: $100.00"), "{}", error.message);
     }
 }

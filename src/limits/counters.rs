@@ -94,20 +94,14 @@ pub(crate) fn limit_uses(c: &impl Counters, limits: &Limits, now: u64) -> Vec<Li
     let windows = WindowScope::ALL.into_iter().filter_map(|scope| {
         let limit = scope.limit(limits)?;
         let (used, reset_ms) = window_use(c, scope, now);
-        Some(LimitUse { scope: scope.name().to_owned(), limit, used, reset_at_ms: Some(reset_ms) })
+        Some(LimitUse::new(scope.name(), limit, used, Some(reset_ms)))
     });
-    let in_flight = limits.max_in_flight.map(|limit| LimitUse {
-        scope: "max_in_flight".to_owned(),
-        limit: limit.get(),
-        used: c.in_flight(now),
-        reset_at_ms: None,
-    });
+    let in_flight =
+        limits.max_in_flight.map(|limit| LimitUse::new("max_in_flight", limit.get(), c.in_flight(now), None));
     let reserved = c.reserved(now);
-    let caps = limits.spend.iter().map(|cap| LimitUse {
-        scope: spend_scope(cap.period).to_owned(),
-        limit: cap.limit_micros.get(),
-        used: c.committed(cap.period, now).saturating_add(reserved),
-        reset_at_ms: cap.period.next_reset_ms(now),
+    let caps = limits.spend.iter().map(|cap| {
+        let used = c.committed(cap.period, now).saturating_add(reserved);
+        LimitUse::new(spend_scope(cap.period), cap.limit_micros.get(), used, cap.period.next_reset_ms(now))
     });
     windows.chain(in_flight).chain(caps).collect()
 }

@@ -39,9 +39,17 @@ pub struct LimitUse {
     /// What counts now: the window's requests or tokens, the requests in flight, or committed plus
     /// reserved spend in the current period.
     pub used: u64,
+    /// What is left under the limit now: `limit - used`, at least 0.
+    pub remaining: u64,
     /// When the window is empty again or the spend period resets; absent for `max_in_flight`
     /// and `spend_total`.
     pub reset_at_ms: Option<u64>,
+}
+
+impl LimitUse {
+    pub(super) fn new(scope: &str, limit: u64, used: u64, reset_at_ms: Option<u64>) -> LimitUse {
+        LimitUse { scope: scope.to_owned(), limit, used, remaining: limit.saturating_sub(used), reset_at_ms }
+    }
 }
 
 /// What the spend caps have left.

@@ -106,17 +106,30 @@ impl Ledger {
     /// and reserving its estimate; otherwise answers the denial that lasts longest and changes
     /// nothing.
     pub fn admit(&mut self, limits: &Limits, ask: Ask, now_ms: u64) -> Result<Admitted, LimitDenial> {
-        let now = self.time(now_ms);
-        if let Some(denial) = denial(self, limits, &ask, now) {
-            return Err(denial);
+        match self.check(limits, &ask, now_ms) {
+            Some(denial) => Err(denial),
+            None => Ok(self.record(limits, ask, now_ms)),
         }
+    }
+
+    /// The denial [`Ledger::admit`] would answer for `ask` at `now_ms`, if any; changes nothing.
+    /// With [`Ledger::record`], admission across several ledgers is atomic: check them all, then
+    /// record in each only if none refused.
+    pub fn check(&self, limits: &Limits, ask: &Ask, now_ms: u64) -> Option<LimitDenial> {
+        denial(self, limits, ask, self.time(now_ms))
+    }
+
+    /// Records a request [`Ledger::check`] let through at `now_ms` (in every window, its
+    /// estimate reserved), with nothing changed in between.
+    pub fn record(&mut self, limits: &Limits, ask: Ask, now_ms: u64) -> Admitted {
+        let now = self.time(now_ms);
         self.catch_up(now);
         for scope in WindowScope::ALL {
             self.windows.get_mut(scope).add(scope.bucket_of(now), scope.amount(&ask));
         }
         let reservation_id = self.reservations.open(now, ask);
         let events = self.spend.collect_events(limits, now);
-        Ok(Admitted { reservation_id, headroom: self.headroom(limits, now), events })
+        Admitted { reservation_id, headroom: self.headroom(limits, now), events }
     }
 
     /// Replaces reservation `reservation_id`'s estimate by `actual`: its tokens in the bucket of

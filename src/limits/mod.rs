@@ -8,7 +8,8 @@
 //! are alert notifications to send.
 //!
 //! Modules, one concept each: `window` (a ring of 60 buckets), `scope` (the five windows),
-//! `calendar` (UTC dates), `spend` (per-period totals and thresholds), `reservations` (requests
+//! `calendar` (UTC dates), `scopes` (model patterns and end users inside a key), `scoped` (admission
+//! across them, atomic), `spend` (per-period totals and thresholds), `reservations` (requests
 //! in flight), `expired` (expired reservations a late settle still corrects), `charge` (tokens
 //! and cost), `counters` (the one admission check and headroom over any counters), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
 //! (the atomic steps and their guarantees), `level` (key, model, end user, project, organisation), `newest` (which limits are in force: the newest
@@ -25,9 +26,13 @@ mod level;
 mod newest;
 mod reservations;
 mod scope;
+mod scoped;
+mod scopes;
 mod spend;
 mod window;
 
+#[cfg(test)]
+mod scoped_simulation;
 #[cfg(test)]
 pub(crate) mod simulation;
 
@@ -45,4 +50,6 @@ pub use scope::WindowScope;
 pub(crate) use scope::Windows;
 pub(crate) use spend::Spend;
 pub(crate) use window::Window;
+pub use scoped::{CallScope, ScopeLedgers, ScopeRefusal, MAX_END_USERS};
+pub use scopes::{KeyScope, ModelLimits, ScopeLimits, MAX_MODEL_PATTERNS, MAX_PATTERN_BYTES};
 pub use spend::{SpendEvent, SpendEventKind};
