@@ -89,7 +89,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         if !record.rules.limits.spend.is_empty() {
             refuse_unmetered_targets(&resolved.targets, &credentials)?;
         }
-        let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
+        let price = facts.model.as_deref().and_then(|model| organisation.price(self.pricing, model)).copied();
         let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, price, self.unknown_members)?;
 
         let address = LedgerAddress::of(record);
