@@ -44,6 +44,7 @@ use teamkeys::admin::api::ports::{KeyRecords, LedgerAddress, LedgerObjects};
 use teamkeys::admin::api::propagate::Targets;
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
+use teamkeys::admin::retention::Retention;
 use teamkeys::admin::store::Store;
 use teamkeys::credentials::BaseUrlPolicy;
 use teamkeys::error::{ApiError, Code};
@@ -470,7 +471,9 @@ impl World {
             routing: RoutingConfig::from_json(ROUTING).unwrap(),
             pricing: Pricing::from_json(DEFAULT_PRICING_JSON).unwrap(),
             held_refusals: RefCell::default(),
-            registry: Registry::new(Store::open(sql.boxed()).unwrap()),
+            // Audit entries kept a day (the alarms purge them), so a long soak stays small.
+            registry: Registry::new(Store::open(sql.boxed()).unwrap())
+                .with_retention(Retention { audit_ms: 86_400_000 }),
             store: Store::open(sql.boxed()).unwrap(),
             events: EventQueue::open(sql.boxed()).unwrap(),
             random: RefCell::new(Seeded::new(now_ms)),
@@ -1070,7 +1073,6 @@ struct Oracle {
     keys: HashMap<String, KeyFacts>,
     /// Settles and releases the gateway sent in this step, per (object, reservation id).
     endings: HashMap<(String, u64), u32>,
-    read: usize,
 }
 
 impl Oracle {
@@ -1098,8 +1100,7 @@ impl Oracle {
 
     /// Reads the commands the ledgers were applied since the last step and checks every invariant.
     fn check(&mut self, world: &World, tally: &mut Tally, now_ms: u64) -> Result<(), String> {
-        let sent = world.ledgers.sent_since(self.read);
-        self.read += sent.len();
+        let sent = world.ledgers.take_sent();
         let mut admitted_now = Vec::new();
         for sent in &sent {
             let reply = match &sent.outcome {

@@ -219,6 +219,12 @@ impl FakeKeyLedgers {
         self.0.sent.borrow()[count..].to_vec()
     }
 
+    /// Every command sent since the last call, in order, forgotten here (a long soak reads
+    /// millions).
+    pub fn take_sent(&self) -> Vec<Sent> {
+        self.0.sent.take()
+    }
+
     /// Applies every held command ([`LedgerFault::Delayed`]) now, in the order sent, recording
     /// each as [`Outcome::Redelivered`]; how many there were.
     pub fn deliver_delayed(&self) -> usize {
