@@ -617,6 +617,7 @@ fn run(steps: &[Step]) -> Result<Tally, Failure> {
 /// longest retry delay), apply every row of pending work.
 fn settle_down(world: &mut World, oracle: &mut Oracle, tally: &mut Tally, now_ms: &mut u64) -> Result<(), String> {
     world.ledgers.deliver_delayed();
+    oracle.check(world, tally, *now_ms)?;
     for _ in 0..4 {
         *now_ms += 300_000;
         world.set_now(*now_ms);
@@ -1071,6 +1072,11 @@ impl KeyFacts {
 struct Oracle {
     /// By ledger object name.
     keys: HashMap<String, KeyFacts>,
+    /// Those with changes pending.
+    pending: HashSet<String>,
+    /// Deleted keys whose facts were dropped (nothing of theirs can change the counters any
+    /// more): nothing may be admitted for them.
+    forgotten: HashSet<String>,
     /// Settles and releases the gateway sent in this step, per (object, reservation id).
     endings: HashMap<(String, u64), u32>,
 }
@@ -1083,6 +1089,7 @@ impl Oracle {
     /// A change answered at `now_ms`: in force at the check of this step if nothing is pending
     /// for the key's ledger, else at the check of the step whose retry delivered it.
     fn changed(&mut self, key_id: &str, effect: Effect) {
+        self.pending.insert(object_of(key_id));
         let facts = self.keys.get_mut(&object_of(key_id)).unwrap();
         if let Effect::Limits(limits) = effect {
             facts.newest = limits;
@@ -1108,6 +1115,12 @@ impl Oracle {
                 Outcome::Unreachable | Outcome::Delayed => None,
             };
             let by_gateway = !matches!(sent.outcome, Outcome::Redelivered(_));
+            if self.forgotten.contains(&sent.object) {
+                if let Some(Reply::Admitted { .. }) = reply {
+                    return Err(format!("{} admitted a call after its deletion", sent.object));
+                }
+                continue;
+            }
             let facts =
                 self.keys.get_mut(&sent.object).ok_or_else(|| format!("a command to unknown {}", sent.object))?;
             match (&sent.command, reply) {
@@ -1163,11 +1176,18 @@ impl Oracle {
         }
         self.endings.clear();
         let lanes = world.pending_lanes();
-        for facts in self.keys.values_mut() {
-            if !facts.pending.is_empty() && !lanes.contains(&format!("ledger:{}", facts.key_id)) {
-                for effect in std::mem::take(&mut facts.pending) {
-                    facts.in_force(effect, now_ms);
-                }
+        for object in std::mem::take(&mut self.pending) {
+            let facts = self.keys.get_mut(&object).unwrap();
+            if lanes.contains(&format!("ledger:{}", facts.key_id)) {
+                self.pending.insert(object);
+                continue;
+            }
+            for effect in std::mem::take(&mut facts.pending) {
+                facts.in_force(effect, now_ms);
+            }
+            if facts.deleted_at.is_some_and(|at| at + REVOCATION_BOUND_MS <= now_ms) && facts.held.is_empty() {
+                self.keys.remove(&object);
+                self.forgotten.insert(object);
             }
         }
         for slot in &world.slots {
