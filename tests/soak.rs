@@ -1164,8 +1164,10 @@ impl Oracle {
                         }
                     }
                 }
-                (Command::Admit { .. }, Some(_)) | (Command::Control { .. } | Command::PushLimits { .. }, _) => {}
-                (Command::Admit { .. }, None) | (Command::Report { .. }, _) => {}
+                // A refusal or an admission that never reached the ledger counts nothing; the
+                // control plane's commands are checked by their effect on admissions.
+                (Command::Admit { .. }, _)
+                | (Command::Control { .. } | Command::PushLimits { .. } | Command::Report { .. }, _) => {}
             }
         }
         for id in admitted_now {
