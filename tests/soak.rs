@@ -691,10 +691,7 @@ fn play(
                 }
             };
             if answered.status >= 400 {
-                let code = answered.body["error"]["code"].as_str().unwrap_or("");
-                if !(answered.status == 409 || code == "key_deleted") {
-                    return Err(format!("{label} of {key_id} refused: {}", answered.body));
-                }
+                return Err(format!("{label} of {key_id} refused: {}", answered.body));
             }
             tally.revocations_pending += u64::from(answered.pending);
             Tally::count(&mut tally.controls, label);
