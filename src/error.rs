@@ -186,6 +186,8 @@ codes! {
     InvalidJurisdiction = "invalid_jurisdiction", 400, InvalidRequestError;
     /// An organisation's location hint that is not one of Cloudflare's (`wnam`, `enam`, …).
     InvalidLocationHint = "invalid_location_hint", 400, InvalidRequestError;
+    /// An organisation's price overrides that are not a pricing table.
+    InvalidPricing = "invalid_pricing", 400, InvalidRequestError;
     /// An organisation's routing that names a credential it does not hold, or a worker secret.
     InvalidRouting = "invalid_routing", 400, InvalidRequestError;
     /// An upstream credential input (provider, secret, base URL or name) that is not valid.

@@ -1,6 +1,7 @@
-//! Versions of the JSON documents the core stores (the KV key record, the key ledger's state; the
-//! registry's rows can adopt it the same way), so that two builds of the worker can read each
-//! other's documents during a gradual deployment or after a rollback.
+//! Versions of the JSON documents the core stores (the KV key and organisation records, the key
+//! ledger's state, stored credentials, the registry's rows of principals, projects and keys), so
+//! that two builds of the worker can read each other's documents during a gradual deployment or
+//! after a rollback.
 //!
 //! The rule, for a document type whose current [`Format::version`] is `N`:
 //! - a document carries `"v": n`; absent means 1 (every document written before versions
@@ -26,8 +27,8 @@
 //! deny_unknown_fields)]` (the derived code becomes the inherent `Type::serialize` and
 //! `Type::deserialize`, which read and write the members of the current version), declare a
 //! [`Format`] listing those members, and invoke `stored_serde!`, which implements the serde
-//! traits by way of the format. A registry row (e.g. the `Key` stored as JSON) would do exactly
-//! this; rows already stored read as version 1.
+//! traits by way of the format. The registry's rows (`Key`, `PrincipalDoc`, `Project`) do
+//! exactly this; rows stored before versions existed read as version 1.
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;

@@ -109,7 +109,7 @@ impl Admin {
         let around = Surroundings {
             settings: Settings {
                 routing: Some(&self.routing),
-                pricing_json: r#"{"gpt-4o":{}}"#,
+                pricing_json: r#"[{"model": "gpt-4o", "input": 1, "output": 2}]"#,
                 keyring: self.keyring.as_ref(),
                 base_urls: BaseUrlPolicy::HttpsOnly,
             },

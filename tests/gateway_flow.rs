@@ -432,6 +432,7 @@ fn org(id: &str, models: &str, credential: StoredCredential) -> OrgRecord {
         routing: Some(RoutingConfig::from_org_json(&routing).unwrap()),
         platform_routing: false,
         credentials: BTreeMap::from([("main".to_owned(), credential)]),
+        pricing: None,
     }
 }
 
@@ -513,6 +514,44 @@ fn each_key_reaches_its_own_organisations_routing_credential_and_ledger() {
     };
     assert_eq!(world.call(&mut pool, other_model(KEY_A), NOW_MS).err(), Some((404, "model_not_found")));
     assert_eq!(answered(&world, &mut pool, other_model(KEY_B)), Ok(200));
+}
+
+/// The cost of the admission and of the settle each key's ledger was sent, by object.
+fn costs(world: &World) -> Vec<(String, u64, u64)> {
+    let sent = world.ledgers.sent();
+    let cost = |object: &str, settle: bool| {
+        sent.iter()
+            .filter(|sent| sent.object == object)
+            .find_map(|sent| match (&sent.command, settle) {
+                (Command::Admit { ask, .. }, false) => Some(ask.cost_micros),
+                (Command::Settle { actual, .. }, true) => Some(actual.cost_micros),
+                _ => None,
+            })
+            .unwrap()
+    };
+    ["org_a/k1", "org_b/k1"].map(|o| (o.to_owned(), cost(o, false), cost(o, true))).to_vec()
+}
+
+#[test]
+fn an_organisations_price_overrides_meter_its_calls_and_no_others() {
+    let mut pool = LocalPool::new();
+    let world = two_organisations(&pool);
+    // The operator prices claude-* for org_a at ten times the platform's list price.
+    let mut org_a = org("org_a", "claude-*", credential("org_a", SECRET_A, Some("https://a.example/v1"), MASTER_KEY));
+    org_a.pricing = Some(
+        Pricing::from_json(
+            r#"[{"model": "claude-*", "input": 30000000, "output": 150000000, "cached_input": 3000000}]"#,
+        )
+        .unwrap(),
+    );
+    world.keys.insert_org("org_a", &serde_json::to_string(&org_a).unwrap());
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM)), Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(answered(&world, &mut pool, message_with(KEY_A)), Ok(200));
+    assert_eq!(answered(&world, &mut pool, message_with(KEY_B)), Ok(200));
+    let [(_, ask_a, actual_a), (_, ask_b, actual_b)]: [(String, u64, u64); 2] = costs(&world).try_into().unwrap();
+    assert!(actual_b > 0 && ask_b > 0);
+    // Costs are rounded up once per call: ten times the price is ten times the cost, within 10.
+    assert!(ask_a.abs_diff(10 * ask_b) <= 10 && actual_a.abs_diff(10 * actual_b) <= 10, "{:?}", costs(&world));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use teamkeys::admin::api::propagate::Targets;
 use teamkeys::admin::api::step::{Answer, Settings};
 use teamkeys::admin::api::{Call, Registry, Surroundings};
 use teamkeys::admin::store::Store;
-use teamkeys::credentials::{BaseUrlPolicy, Keyring};
+use teamkeys::credentials::{BaseUrlPolicy, Keyring, Slot, StoredCredential};
 use teamkeys::error::ApiError;
 use teamkeys::events::pending::EventQueue;
 use teamkeys::ledger::revocation::Control;
@@ -27,6 +27,7 @@ use teamkeys::platform::order::{Order, ORDER_PATH};
 use teamkeys::platform::org_id::org_of_token;
 use teamkeys::platform::store::PlatformStore;
 use teamkeys::policy::{Jurisdiction, RoutingConfig};
+use teamkeys::usage::DEFAULT_PRICING_JSON;
 
 const OPERATOR: &str = "operator-token-0123456789";
 const START_MS: u64 = 1_750_000_000_000;
@@ -64,7 +65,8 @@ struct Deployment {
     ledgers: FakeLedgers,
     clock: Clock,
     routing: RoutingConfig,
-    keyring: Keyring,
+    /// `CREDENTIALS_KEYS` as deployed (a test may redeploy it).
+    keyring: RefCell<Keyring>,
     random: RefCell<Seeded>,
 }
 
@@ -107,7 +109,7 @@ impl Deployment {
             ledgers: FakeLedgers::new(&clock),
             clock,
             routing: RoutingConfig::default_for("https://up.example", "UPSTREAM_API_KEY"),
-            keyring: Keyring::parse(KEYS).unwrap(),
+            keyring: RefCell::new(Keyring::parse(KEYS).unwrap()),
             random: RefCell::new(Seeded::new(11)),
         };
         let object = std::rc::Rc::new(RegistryObject::new(legacy));
@@ -129,11 +131,12 @@ impl Deployment {
         let object = self.object(&registry_object(org));
         let call = Call { method, path, query, token, body, org, idempotency_key: None };
         let clock = || self.clock.now();
+        let keyring = self.keyring.borrow();
         let around = Surroundings {
             settings: Settings {
                 routing: Some(&self.routing),
-                pricing_json: "{}",
-                keyring: Some(&self.keyring),
+                pricing_json: DEFAULT_PRICING_JSON,
+                keyring: Some(&keyring),
                 base_urls: BaseUrlPolicy::HttpsOnly,
             },
             admin_token: Some(OPERATOR),
@@ -437,6 +440,104 @@ fn credentials_are_write_only_and_routing_names_them() {
     assert!(audit.body.to_string().contains("sk-…6789"), "the audit log holds the mask");
     assert!(!d.everything_stored().contains(SECRET), "the plaintext is in no KV value, row or audit entry");
     assert!(!audit.body.to_string().contains(SECRET) && !listed.body.to_string().contains(SECRET));
+}
+
+/// `CREDENTIALS_KEYS` with key `k2` (bytes 2) first, then `k1` (the original) if `keep_k1`.
+fn rotated_keys(keep_k1: bool) -> Keyring {
+    let k2 = "k2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    Keyring::parse(&if keep_k1 { format!("{k2},{KEYS}") } else { k2.to_owned() }).unwrap()
+}
+
+/// The credential `name` of organisation `org`'s KV record, and whether it opens with `keys`.
+fn projected_credential(d: &Deployment, org: &str, name: &str, keys: &Keyring) -> (String, bool) {
+    let record = d.kv.record(&format!("org:{org}")).unwrap();
+    let credential: StoredCredential = serde_json::from_value(record["credentials"][name].clone()).unwrap();
+    let opens = credential.open(keys, Slot { org_id: org, name }).is_ok_and(|secret| secret.expose() == SECRET);
+    (credential.key_id().to_owned(), opens)
+}
+
+#[test]
+fn the_master_key_rotates_without_downtime() {
+    let d = Deployment::new();
+    let (org, admin) = d.org("acme", json!({}));
+    let put = d.call(&admin, "PUT", "/org/credentials/main", Some(json!({"provider": "openai", "secret": SECRET})));
+    assert_eq!(put.status, 200);
+    let reseal = || d.operator("POST", &format!("/orgs/{org}/credentials/reseal"), None);
+    let nothing_to_do = reseal();
+    assert_eq!(nothing_to_do.body, json!({"primary_key_id": "k1", "resealed": [], "current": 1, "failed": []}));
+
+    // Step 1: k2 first, k1 kept. The old value still opens on the request path meanwhile.
+    *d.keyring.borrow_mut() = rotated_keys(true);
+    assert_eq!(projected_credential(&d, &org, "main", &rotated_keys(true)), ("k1".to_owned(), true));
+    // Step 2: the job reseals it and re-projects the record; a second run has nothing to do.
+    let first = reseal();
+    assert_eq!(first.body, json!({"primary_key_id": "k2", "resealed": ["main"], "current": 0, "failed": []}));
+    assert_eq!(reseal().body["current"], 1);
+    assert_eq!(projected_credential(&d, &org, "main", &rotated_keys(true)), ("k2".to_owned(), true));
+    // Step 3: k1 removed: the credential still opens, nothing an admin sees changed.
+    assert_eq!(projected_credential(&d, &org, "main", &rotated_keys(false)), ("k2".to_owned(), true));
+    let listed = d.call(&admin, "GET", "/org/credentials", None).body["data"][0].clone();
+    assert_eq!((listed["masked"].as_str(), &listed["updated_at"]), (Some("sk-…6789"), &put.body["updated_at"]));
+    let audit = d.call(&admin, "GET", "/audit?limit=100", None).body.to_string();
+    assert!(audit.contains("orgs.reseal_credentials") && !d.everything_stored().contains(SECRET));
+
+    // k1 removed before the job ran for a second organisation: reported, left as it was.
+    *d.keyring.borrow_mut() = Keyring::parse(KEYS).unwrap();
+    let (late, late_admin) = d.org("late", json!({}));
+    d.call(&late_admin, "PUT", "/org/credentials/main", Some(json!({"provider": "openai", "secret": SECRET})));
+    *d.keyring.borrow_mut() = rotated_keys(false);
+    let failed = d.operator("POST", &format!("/orgs/{late}/credentials/reseal"), None);
+    assert_eq!((failed.body["resealed"].clone(), failed.body["failed"][0]["key_id"].clone()), (json!([]), json!("k1")));
+    assert_eq!(projected_credential(&d, &late, "main", &Keyring::parse(KEYS).unwrap()), ("k1".to_owned(), true));
+
+    // Only the operator runs it; an unknown organisation is 404.
+    let as_admin = d.operator_as(&admin, "POST", &format!("/orgs/{org}/credentials/reseal"), None);
+    assert_eq!(as_admin.status, 401);
+    assert_eq!(d.operator("POST", "/orgs/org_nope/credentials/reseal", None).status, 404);
+}
+
+#[test]
+fn price_overrides_are_the_operators_and_reach_the_request_path() {
+    let d = Deployment::new();
+    let (org, admin) = d.org("acme", json!({}));
+    let (other, other_admin) = d.org("other", json!({}));
+    let overrides = json!([{"model": "gpt-4o", "input": 5000000, "output": 20000000}]);
+    let path = format!("/orgs/{org}/pricing");
+
+    // Bad input: 400, nothing stored anywhere.
+    for bad in [json!({"gpt-4o": {}}), json!([{"model": "gpt-4o"}]), json!([{"model": "", "input": 1, "output": 1}])] {
+        let refused = d.operator("PUT", &path, Some(bad.clone()));
+        assert_eq!((refused.status, refused.code()), (400, "invalid_pricing"), "{bad}");
+    }
+    assert!(d.kv.record(&format!("org:{org}")).unwrap().get("pricing").is_none());
+    // The organisation's Admin may read prices, never set them: the operator's routes refuse
+    // its token, and its own API has no such route.
+    assert_eq!(d.operator_as(&admin, "PUT", &path, Some(overrides.clone())).status, 401);
+    assert_eq!(d.call(&admin, "PUT", "/org/pricing", Some(overrides.clone())).status, 405);
+
+    let set = d.operator("PUT", &path, Some(overrides.clone()));
+    assert_eq!((set.status, set.body["pricing"][0]["input"].clone()), (200, json!(5000000)), "{:?}", set.body);
+    assert_eq!(d.operator("GET", &format!("/orgs/{org}"), None).body["pricing"], set.body["pricing"]);
+    // The request path reads them with the organisation's record: a critical member.
+    let record = d.kv.record(&format!("org:{org}")).unwrap();
+    assert_eq!((&record["pricing"][0]["output"], &record["critical"]), (&json!(20000000), &json!(["pricing"])));
+    assert!(d.kv.record(&format!("org:{other}")).unwrap().get("pricing").is_none(), "no other organisation's");
+    // Its Admin sees the prices its keys are metered at: the overrides first.
+    let read = d.call(&admin, "GET", "/org/pricing", None).body;
+    assert_eq!(
+        (read["data"][0]["input"].clone(), read["overrides"].as_array().map(Vec::len)),
+        (json!(5000000), Some(1))
+    );
+    assert_eq!(
+        read["data"].as_array().unwrap().len(),
+        1 + d.call(&other_admin, "GET", "/org/pricing", None).body["data"].as_array().unwrap().len()
+    );
+    let audit = d.call(&admin, "GET", "/audit?limit=100", None).body.to_string();
+    assert!(audit.contains("orgs.pricing"), "{audit}");
+
+    let cleared = d.operator("DELETE", &path, None);
+    assert_eq!((cleared.status, cleared.body.get("pricing")), (200, None));
+    assert!(d.kv.record(&format!("org:{org}")).unwrap().get("pricing").is_none());
 }
 
 #[test]

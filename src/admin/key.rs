@@ -10,12 +10,15 @@ use super::boundary::{constraints, effective_limits, Boundary};
 use super::lifecycle::Status;
 use crate::limits::Limits;
 use crate::policy::{Jurisdiction, KeyRecord, KeyRules, KeyStatus, ModelAccess};
+use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
 
 /// A key in the registry. The secret is not part of it: only its hashes (in the registry's
 /// secrets) and [`Key::masked`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Stored as a versioned document ([`KEY_FORMAT`]).
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Key {
     pub id: String,
     /// Its organisation; absent on keys created before organisations, whose ledger objects
@@ -45,6 +48,31 @@ pub struct Key {
     /// The rules as its creator set them (before any boundary).
     pub policy: KeyRules,
 }
+
+/// The stored format of a key's row: version 1, today's members. A later member that narrows
+/// what the key may do (a restriction read on the way to its KV record) must be critical.
+pub const KEY_FORMAT: Format = Format {
+    version: 1,
+    members: &[
+        "id",
+        "org",
+        "jurisdiction",
+        "project",
+        "creator",
+        "name",
+        "description",
+        "tags",
+        "status",
+        "created_at",
+        "updated_at",
+        "expires_at",
+        "secret_version",
+        "masked",
+        "policy",
+    ],
+    critical: &[],
+};
+stored_serde!(Key, KEY_FORMAT);
 
 /// The boundaries above a key: the organisation's, then its project's boundary and ceiling.
 #[derive(Debug, Clone, Copy)]
@@ -154,6 +182,7 @@ pub struct KeyDetail {
 mod tests {
     use super::*;
     use crate::policy::KeyPolicy;
+    use crate::versioned::check;
 
     fn key() -> Key {
         Key {
@@ -199,6 +228,16 @@ mod tests {
         assert_eq!(parsed.boundary_expires_at, Some(10 + 2 * 86_400_000), "created_at + the ceiling's lifetime");
         assert_eq!((parsed.status, parsed.expires_at), (KeyStatus::Active, Some(1_000)));
         assert_eq!((parsed.org.as_deref(), parsed.jurisdiction), (Some("org_eu_a"), Some(Jurisdiction::Eu)));
+    }
+
+    #[test]
+    fn the_row_is_a_versioned_document() {
+        let full = Key { description: Some("d".into()), ..key() };
+        check::members_match(&KEY_FORMAT, &full);
+        check::version_rule(&KEY_FORMAT, &full, "later", serde_json::json!({"narrows": true}));
+        let row = serde_json::to_value(&full).unwrap();
+        assert!(row.get("v").is_none(), "version 1 is written as rows were before versions");
+        assert_eq!(serde_json::from_value::<Key>(row).unwrap(), full);
     }
 
     #[test]

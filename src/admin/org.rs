@@ -1,6 +1,6 @@
 //! The organisation a registry serves, as the registry holds it ([`OrgState`]): its id (told by
-//! the platform when it opened the registry), status, jurisdiction, the operator's settings,
-//! and what its Admin set: routing groups and sealed upstream credentials. Its request-path
+//! the platform when it opened the registry), status, jurisdiction, the operator's settings
+//! (platform routing, price overrides), and what its Admin set: routing groups and sealed upstream credentials. Its request-path
 //! form is [`OrgState::record`], projected to KV as `org:<org_id>` by the registry's pending
 //! work whenever any of it changes.
 //!
@@ -10,6 +10,7 @@
 use crate::credentials::StoredCredential;
 use crate::naming::DEFAULT_ORG;
 use crate::policy::{Jurisdiction, OrgRecord, OrgStatus, RoutingConfig};
+use crate::usage::Pricing;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,6 +33,9 @@ pub struct OrgState {
     pub routing: Option<RoutingConfig>,
     #[serde(default)]
     pub credentials: BTreeMap<String, StoredCredential>,
+    /// The operator's price overrides ([`OrgRecord::pricing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
 }
 
 /// [`OrgState::summary`].
@@ -56,6 +60,7 @@ impl OrgState {
             platform_routing,
             routing: None,
             credentials: BTreeMap::new(),
+            pricing: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl OrgState {
             routing: self.routing.clone(),
             platform_routing: self.platform_routing,
             credentials: self.credentials.clone(),
+            pricing: self.pricing.clone(),
         }
     }
 }

@@ -8,10 +8,13 @@
 
 use super::membership::ProjectRole;
 use super::role::{Principal, Role};
+use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
 
+// Stored as a versioned document ([`PRINCIPAL_FORMAT`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct PrincipalDoc {
     pub id: String,
     pub name: String,
@@ -25,6 +28,14 @@ pub struct PrincipalDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_expires_at: Option<u64>,
 }
+
+/// The stored format of a principal's row: version 1, today's members.
+pub const PRINCIPAL_FORMAT: Format = Format {
+    version: 1,
+    members: &["id", "name", "role", "created_at", "created_by", "masked_token", "token_expires_at"],
+    critical: &[],
+};
+stored_serde!(PrincipalDoc, PRINCIPAL_FORMAT);
 
 impl PrincipalDoc {
     pub fn principal(&self) -> Principal {
@@ -50,4 +61,30 @@ pub struct PrincipalView {
     #[serde(flatten)]
     pub doc: PrincipalDoc,
     pub projects: Vec<Membership>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::versioned::check;
+    use serde_json::json;
+
+    #[test]
+    fn the_row_is_a_versioned_document() {
+        let doc = PrincipalDoc {
+            id: "prn_1".into(),
+            name: "Ada".into(),
+            role: Role::Admin,
+            created_at: 1,
+            created_by: "bootstrap".into(),
+            masked_token: "tka_…abcd".into(),
+            token_expires_at: Some(5),
+        };
+        check::members_match(&PRINCIPAL_FORMAT, &doc);
+        check::version_rule(&PRINCIPAL_FORMAT, &doc, "later", json!(["x"]));
+        let before_versions = json!({"id": "prn_1", "name": "Ada", "role": "admin", "created_at": 1,
+            "created_by": "bootstrap", "masked_token": "tka_…abcd"});
+        let read: PrincipalDoc = serde_json::from_value(before_versions).unwrap();
+        assert_eq!(read, PrincipalDoc { token_expires_at: None, ..doc });
+    }
 }

@@ -7,12 +7,14 @@
 
 use super::boundary::Boundary;
 use super::membership::ProjectRole;
+use crate::versioned::{self, Format};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+// Stored as a versioned document ([`PROJECT_FORMAT`]), and shown as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Project {
     pub id: String,
     pub name: String,
@@ -28,16 +30,26 @@ pub struct Project {
     pub created_by: String,
 }
 
+/// The stored format of a project's row: version 1 (projects stored before ceilings existed
+/// have none: they read with their boundary as ceiling).
+pub const PROJECT_FORMAT: Format = Format {
+    version: 1,
+    members: &["id", "name", "description", "boundary", "ceiling", "created_at", "created_by"],
+    critical: &[],
+};
+
 impl Serialize for Project {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        Project::serialize(self, serializer)
+        versioned::serialize(&PROJECT_FORMAT, Project::serialize(self, serde_json::value::Serializer), serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Project {
-    /// Reads a stored project; one without `ceiling` gets its `boundary` as ceiling.
+    /// Reads a stored project through its format; one without `ceiling` gets its `boundary` as
+    /// ceiling.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Project, D::Error> {
-        let mut doc = Map::<String, Value>::deserialize(deserializer)?;
+        let doc = Map::<String, Value>::deserialize(deserializer)?;
+        let mut doc = PROJECT_FORMAT.read(doc).map_err(serde::de::Error::custom)?;
         if !doc.contains_key("ceiling") {
             let boundary = doc.get("boundary").cloned().unwrap_or_else(|| Value::Object(Map::new()));
             doc.insert("ceiling".to_owned(), boundary);
@@ -58,6 +70,7 @@ pub struct Member {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::versioned::check;
     use serde_json::json;
 
     #[test]
@@ -70,6 +83,16 @@ mod tests {
         let bare: Project =
             serde_json::from_value(json!({"id": "prj_2", "name": "p", "created_at": 1, "created_by": "a"})).unwrap();
         assert_eq!(bare.ceiling, Boundary::default(), "no boundary: no ceiling");
+    }
+
+    #[test]
+    fn the_row_is_a_versioned_document() {
+        let project: Project = serde_json::from_value(json!({"id": "prj_1", "name": "p", "description": "d",
+            "boundary": {"limits": {"rpm": 5}}, "ceiling": {"limits": {"rpm": 50}},
+            "created_at": 1, "created_by": "admin"}))
+        .unwrap();
+        check::members_match(&PROJECT_FORMAT, &project);
+        check::version_rule(&PROJECT_FORMAT, &project, "later", json!("x"));
     }
 
     #[test]

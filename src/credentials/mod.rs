@@ -33,11 +33,13 @@
 //! 1. Generate a key (`openssl rand -base64 32`) under a new id and put it *first* in
 //!    `CREDENTIALS_KEYS`, keeping the old one: `k2:<new>,k1:<old>`. Deploy. New writes seal
 //!    with `k2`; values sealed with `k1` still open.
-//! 2. Run the reseal job: for every stored credential, [`StoredCredential::reseal_if_stale`]
-//!    and write back what it returns (in the registry's single-threaded object, reading,
-//!    resealing and writing without an `await` between keeps a concurrent admin write from
-//!    being overwritten). Re-project to KV. Repeat until it reports no credential still on
-//!    `k1` ([`StoredCredential::key_id`]) and no failure.
+//! 2. Run the reseal job for every organisation: `POST /admin/v1/orgs/{id}/credentials/reseal`
+//!    (the operator's; [`crate::admin::api::org::reseal_credentials`]) runs
+//!    [`StoredCredential::reseal_if_stale`] on each of its credentials and writes back what it
+//!    returns in one step of the registry's single-threaded object (no `await` between reading,
+//!    resealing and writing, so a concurrent admin write is never overwritten), then re-projects
+//!    the KV record through the pending work. Repeat until every organisation reports nothing
+//!    resealed and nothing failed.
 //! 3. Remove the old key: `k2:<new>`. Deploy. Never reuse the id `k1` for other key material.
 //!
 //! If step 3 happens too early, the credentials still on `k1` fail to open (500 on their

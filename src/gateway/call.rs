@@ -107,7 +107,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         if rules.spend_capped(facts.model.as_deref()) {
             refuse_unmetered_targets(&resolved.targets, &credentials)?;
         }
-        let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
+        let price = facts.model.as_deref().and_then(|model| organisation.price(self.pricing, model)).copied();
         let metering = Metering::reserve(&route, &mut facts, rules, price, self.unknown_members)?;
 
         let address = LedgerAddress::of(record);

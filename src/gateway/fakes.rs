@@ -5,9 +5,10 @@
 //! - [`FakeKeyStore`]: key records by plaintext key, organisation records by id; knob:
 //!   unreachable.
 //! - [`FakeKeyLedgers`]: the real [`KeyState`] per ledger object, in memory, recording every
-//!   command sent, to which object in which jurisdiction, and what became of it; knobs:
-//!   unreachable, or the write fails after applying (the state changed but the reply is lost),
-//!   at admission or at settlement.
+//!   command sent, to which object in which jurisdiction, and what became of it; knobs, at
+//!   admission, at settlement or for the control plane's commands: unreachable, the write fails
+//!   after applying (the state changed but the reply is lost), the command is delivered twice,
+//!   or it is held and delivered late ([`FakeKeyLedgers::deliver_delayed`]).
 //! - [`FakeUpstream`]: answers scripted per call (a JSON or SSE body in chunks, any status),
 //!   or a connect error, or a timeout; an answer may wait for a [`Signal`] and its body may be
 //!   cut after some bytes. Records every request it was sent.
@@ -91,6 +92,16 @@ impl FakeKeyStore {
         self.records.borrow_mut().insert(naming::org_record(org_id), record.as_bytes().to_vec());
     }
 
+    /// Stores `record` under its record name `name` (as the control plane's projection writes it).
+    pub fn put_named(&self, name: &str, record: &[u8]) {
+        self.records.borrow_mut().insert(name.to_owned(), record.to_vec());
+    }
+
+    /// Removes the record named `name`.
+    pub fn delete_named(&self, name: &str) {
+        self.records.borrow_mut().remove(name);
+    }
+
     /// How many lookups were made (failed ones included).
     pub fn lookups(&self) -> usize {
         self.lookups.get()
@@ -114,6 +125,8 @@ pub enum LedgerStage {
     Admission,
     /// `Settle` and `Release`.
     Settlement,
+    /// The control plane's `Control` and `PushLimits`.
+    Control,
 }
 
 impl LedgerStage {
@@ -121,7 +134,8 @@ impl LedgerStage {
         match command {
             Command::Admit { .. } => Some(LedgerStage::Admission),
             Command::Settle { .. } | Command::Release { .. } => Some(LedgerStage::Settlement),
-            _ => None,
+            Command::Control { .. } | Command::PushLimits { .. } => Some(LedgerStage::Control),
+            Command::Report { .. } | Command::Quota { .. } => None,
         }
     }
 }
@@ -132,6 +146,12 @@ pub enum LedgerFault {
     Unreachable,
     /// The ledger applies the command, then its write fails: the state changed, the reply is lost.
     ReplyLost,
+    /// The command is applied and answered, then delivered once more (an at-least-once
+    /// transport): the second delivery is recorded as [`Outcome::Redelivered`].
+    Duplicated,
+    /// The command is held (the sender sees the ledger unreachable) and applied only when the
+    /// test calls [`FakeKeyLedgers::deliver_delayed`], whatever the time then.
+    Delayed,
 }
 
 /// What became of one command sent to a key's ledger.
@@ -143,6 +163,11 @@ pub enum Outcome {
     ReplyLost(Reply),
     /// Not applied.
     Unreachable,
+    /// Held, to be applied later; the sender saw the ledger unreachable.
+    Delayed,
+    /// A command applied once more, after it was first sent: a duplicate or a late delivery of
+    /// one held.
+    Redelivered(Reply),
 }
 
 /// One command sent to a key's ledger.
@@ -165,6 +190,7 @@ struct LedgersState {
     sent: RefCell<Vec<Sent>>,
     now_ms: Cell<u64>,
     fault: Cell<Option<(LedgerStage, LedgerFault)>>,
+    delayed: RefCell<Vec<(LedgerAddress, Command)>>,
 }
 
 impl FakeKeyLedgers {
@@ -193,6 +219,33 @@ impl FakeKeyLedgers {
         self.0.sent.borrow()[count..].to_vec()
     }
 
+    /// Every command sent since the last call, in order, forgotten here (a long soak reads
+    /// millions).
+    pub fn take_sent(&self) -> Vec<Sent> {
+        self.0.sent.take()
+    }
+
+    /// Applies every held command ([`LedgerFault::Delayed`]) now, in the order sent, recording
+    /// each as [`Outcome::Redelivered`]; how many there were.
+    pub fn deliver_delayed(&self) -> usize {
+        let delayed = self.0.delayed.take();
+        for (address, command) in &delayed {
+            let reply = self.apply(&address.object, command.clone());
+            self.record(address, command, Outcome::Redelivered(reply));
+        }
+        delayed.len()
+    }
+
+    fn record(&self, address: &LedgerAddress, command: &Command, outcome: Outcome) {
+        let sent = Sent {
+            object: address.object.clone(),
+            jurisdiction: address.jurisdiction,
+            command: command.clone(),
+            outcome,
+        };
+        self.0.sent.borrow_mut().push(sent);
+    }
+
     /// Applies `command` to the state of ledger `object` directly (as the control plane would).
     pub fn apply(&self, object: &str, command: Command) -> Reply {
         let mut states = self.0.states.borrow_mut();
@@ -216,25 +269,25 @@ pub struct FakeKeyLedger {
 
 impl KeyLedger for FakeKeyLedger {
     async fn send(&self, command: &Command) -> Result<Reply, Unreachable> {
-        let state = &self.ledgers.0;
-        let fault = state.fault.get().filter(|(stage, _)| LedgerStage::of(command) == Some(*stage)).map(|(_, f)| f);
+        let ledgers = &self.ledgers;
+        let fault = ledgers.0.fault.get().filter(|(stage, _)| LedgerStage::of(command) == Some(*stage)).map(|(_, f)| f);
+        let apply = || ledgers.apply(&self.address.object, command.clone());
         let outcome = match fault {
             Some(LedgerFault::Unreachable) => Outcome::Unreachable,
-            Some(LedgerFault::ReplyLost) => {
-                Outcome::ReplyLost(self.ledgers.apply(&self.address.object, command.clone()))
+            Some(LedgerFault::ReplyLost) => Outcome::ReplyLost(apply()),
+            Some(LedgerFault::Delayed) => {
+                ledgers.0.delayed.borrow_mut().push((self.address.clone(), command.clone()));
+                Outcome::Delayed
             }
-            None => Outcome::Replied(self.ledgers.apply(&self.address.object, command.clone())),
+            None | Some(LedgerFault::Duplicated) => Outcome::Replied(apply()),
         };
-        let sent = Sent {
-            object: self.address.object.clone(),
-            jurisdiction: self.address.jurisdiction,
-            command: command.clone(),
-            outcome: outcome.clone(),
-        };
-        state.sent.borrow_mut().push(sent);
+        ledgers.record(&self.address, command, outcome.clone());
+        if fault == Some(LedgerFault::Duplicated) {
+            ledgers.record(&self.address, command, Outcome::Redelivered(apply()));
+        }
         match outcome {
             Outcome::Replied(reply) => Ok(reply),
-            Outcome::ReplyLost(_) | Outcome::Unreachable => Err(Unreachable),
+            _ => Err(Unreachable),
         }
     }
 }

@@ -14,6 +14,8 @@
 //!   routing of its own that may not use the platform's → 403 `no_routing`.
 //! - Routing and credentials: the organisation's own routing and stored credentials when its
 //!   record has a routing, else the platform's routing and Worker secrets.
+//! - Prices: the operator's overrides in its record for the models they price, else the
+//!   platform's pricing table.
 //!
 //! Bound: a change to the record (a suspension, new routing or credentials) reaches every call
 //! within the edge's cache time of KV reads (`KEY_RECORD_CACHE_TTL_S`, 30 s, in `src/edge/`)
@@ -27,6 +29,7 @@ use crate::gateway::ports::{KeyStore, Runtime};
 use crate::gateway::upstream_credentials::CredentialSource;
 use crate::naming;
 use crate::policy::{KeyRecord, OrgRecord, OrgStatus, RoutingConfig, ORG_RECORD_FORMAT};
+use crate::usage::{Price, Pricing};
 use crate::versioned;
 
 /// Whose key a call carries.
@@ -86,6 +89,16 @@ impl Organisation {
             Organisation::Active(OrgRecord { routing: Some(routing), .. }) => routing,
             _ => platform,
         }
+    }
+
+    /// The price of `model`: the operator's override for the organisation if it has one, else
+    /// the platform's.
+    pub fn price<'a>(&'a self, platform: &'a Pricing, model: &str) -> Option<&'a Price> {
+        let overrides = match self {
+            Organisation::Active(record) => record.pricing.as_ref(),
+            Organisation::Legacy => None,
+        };
+        platform.price_with(overrides, model)
     }
 
     /// Where the targets of [`Organisation::routing`] find their credentials.

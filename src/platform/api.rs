@@ -13,7 +13,18 @@ use crate::admin::query::Query;
 use crate::admin::secret::Random;
 use crate::error::{ApiError, Code};
 use crate::naming::registry_object;
+use crate::usage::Pricing;
 use serde_json::json;
+
+/// The body of `PUT /orgs/{id}/pricing`: a pricing table (an empty one removes the overrides),
+/// else 400 `invalid_pricing`.
+fn pricing_table(body: &[u8]) -> Result<Option<Pricing>, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::new(Code::InvalidBody, "The body is not UTF-8."))?;
+    let pricing = Pricing::from_json(text).map_err(|e| {
+        ApiError::new(Code::InvalidPricing, format!("The body must be a pricing table (a list of entries): {e}."))
+    })?;
+    Ok(Some(pricing).filter(|pricing| pricing.price_count() > 0))
+}
 
 /// The organisations' registry objects, as the platform reaches them.
 #[allow(async_fn_in_trait)]
@@ -58,6 +69,9 @@ impl Platform {
             SuspendOrg(id) => self.set_status(&id, PlatformStatus::Suspended, Order::Suspend, registries).await,
             ResumeOrg(id) => self.set_status(&id, PlatformStatus::Active, Order::Resume, registries).await,
             DeleteOrg(id) => self.set_status(&id, PlatformStatus::Deleted, Order::Delete, registries).await,
+            SetPricing(id) => self.set_pricing(&id, pricing_table(call.body)?, registries).await,
+            ClearPricing(id) => self.set_pricing(&id, None, registries).await,
+            ResealCredentials(id) => registries.order(&self.live_entry(&id)?, &Order::ResealCredentials).await,
         }
     }
 
@@ -93,6 +107,7 @@ impl Platform {
             location_hint: new.location_hint,
             platform_routing: new.platform_routing.unwrap_or(true),
             created_at: now_ms,
+            pricing: None,
         };
         let open = Order::Open {
             org_id: entry.id.clone(),
@@ -116,6 +131,21 @@ impl Platform {
         if let Some(name) = patch.name {
             entry.name = name;
         }
+        self.store.put(&entry)?;
+        Ok(Answer::ok(&entry))
+    }
+
+    /// Tells the organisation's registry its price overrides first (its KV record carries them
+    /// to the request path), then keeps them in the entry.
+    async fn set_pricing(
+        &self,
+        id: &str,
+        pricing: Option<Pricing>,
+        registries: &impl Registries,
+    ) -> Result<Answer, ApiError> {
+        let mut entry = self.live_entry(id)?;
+        registries.order(&entry, &Order::Pricing { pricing: pricing.clone() }).await?;
+        entry.pricing = pricing;
         self.store.put(&entry)?;
         Ok(Answer::ok(&entry))
     }

@@ -9,6 +9,7 @@ use crate::admin::input::check_name;
 use crate::error::{ApiError, Code};
 use crate::naming::{registry_object, DEFAULT_ORG};
 use crate::policy::Jurisdiction;
+use crate::usage::Pricing;
 use serde::{Deserialize, Serialize};
 
 /// Cloudflare's location hints for Durable Objects.
@@ -49,6 +50,11 @@ pub struct OrgEntry {
     pub created_at: u64,
     /// The name of its registry object.
     pub registry: String,
+    /// The operator's price overrides (a pricing table, in the form of `PRICING`): the models
+    /// they price cost this for the organisation's keys; the others the platform's price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(with = "Option<Vec<crate::usage::PriceEntry>>"))]
+    pub pricing: Option<Pricing>,
 }
 
 impl OrgEntry {
@@ -63,6 +69,7 @@ impl OrgEntry {
             platform_routing: true,
             created_at: now_ms,
             registry: registry_object(DEFAULT_ORG),
+            pricing: None,
         }
     }
 }

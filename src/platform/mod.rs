@@ -10,9 +10,10 @@
 //!
 //! Create: the id is drawn ([`org_id`]), the registry is opened with the first Admin, then the
 //! entry is stored; if the registry cannot be reached nothing is stored (the opened registry,
-//! if it was opened, is never named again). Suspend, resume, settings and delete: the registry
-//! is told first, then the entry changes; a failure leaves the entry as it was, and the same
-//! call can be repeated (each order is idempotent at the registry).
+//! if it was opened, is never named again). Suspend, resume, settings, price overrides and
+//! delete: the registry is told first, then the entry changes; a failure leaves the entry as it
+//! was, and the same call can be repeated (each order is idempotent at the registry). Reseal
+//! (the master-key rotation's job) changes no entry: the registry answers what it resealed.
 
 pub mod api;
 pub mod directory;

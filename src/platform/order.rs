@@ -5,6 +5,7 @@
 //! its token, shown once).
 
 use crate::policy::Jurisdiction;
+use crate::usage::Pricing;
 use serde::{Deserialize, Serialize};
 
 /// The registry path orders are sent to (never routed from outside: the worker forwards only
@@ -23,6 +24,11 @@ pub enum Order {
     Resume,
     /// The operator's settings.
     Settings { platform_routing: bool },
+    /// The operator's price overrides for the organisation (`None`: the platform's prices only).
+    Pricing { pricing: Option<Pricing> },
+    /// Reseal every stored credential sealed under another master key than the primary one
+    /// (the rotation of `CREDENTIALS_KEYS`, [`crate::credentials`]).
+    ResealCredentials,
     /// Remove what the organisation holds (see the README); every later call is 401.
     Delete,
 }

@@ -12,6 +12,10 @@ pub enum OperatorEndpoint {
     SuspendOrg(String),
     ResumeOrg(String),
     DeleteOrg(String),
+    /// `PUT` sets, `DELETE` removes the organisation's price overrides.
+    SetPricing(String),
+    ClearPricing(String),
+    ResealCredentials(String),
 }
 
 /// Whether `path` is an operator route (the worker sends it to the platform object).
@@ -36,6 +40,8 @@ pub fn classify(method: &str, path: &str) -> Result<OperatorEndpoint, ApiError> 
         [_] => vec![("GET", GetOrg(id(0))), ("PATCH", UpdateOrg(id(0))), ("DELETE", DeleteOrg(id(0)))],
         [_, "suspend"] => vec![("POST", SuspendOrg(id(0)))],
         [_, "resume"] => vec![("POST", ResumeOrg(id(0)))],
+        [_, "pricing"] => vec![("PUT", SetPricing(id(0))), ("DELETE", ClearPricing(id(0)))],
+        [_, "credentials", "reseal"] => vec![("POST", ResealCredentials(id(0)))],
         _ => return Err(not_found()),
     };
     let allowed: Vec<&str> = choices.iter().map(|(m, _)| *m).collect();
@@ -57,6 +63,13 @@ mod tests {
         assert_eq!(classify("GET", "/admin/v1/orgs/org_a").unwrap(), GetOrg("org_a".into()));
         assert_eq!(classify("POST", "/admin/v1/orgs/org_a/resume").unwrap(), ResumeOrg("org_a".into()));
         assert_eq!(classify("DELETE", "/admin/v1/orgs/org_a").unwrap(), DeleteOrg("org_a".into()));
+        assert_eq!(classify("PUT", "/admin/v1/orgs/org_a/pricing").unwrap(), SetPricing("org_a".into()));
+        assert_eq!(classify("DELETE", "/admin/v1/orgs/org_a/pricing").unwrap(), ClearPricing("org_a".into()));
+        assert_eq!(
+            classify("POST", "/admin/v1/orgs/org_a/credentials/reseal").unwrap(),
+            ResealCredentials("org_a".into())
+        );
+        assert_eq!(classify("GET", "/admin/v1/orgs/org_a/pricing").unwrap_err().status(), 405);
         assert_eq!(classify("GET", "/admin/v1/orgs/org_a/suspend").unwrap_err().status(), 405);
         assert_eq!(classify("GET", "/admin/v1/orgs/a%20b").unwrap_err().status(), 404);
         assert_eq!(classify("GET", "/admin/v1/orgs/a/b/c").unwrap_err().status(), 404);

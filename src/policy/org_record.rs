@@ -4,11 +4,14 @@
 //! the edge like key records).
 //!
 //! A versioned document ([`crate::versioned`]). `status` narrows what the organisation's keys
-//! may do, so a reader must never drop it: it is a member of version 1.
+//! may do, so a reader must never drop it: it is a member of version 1. Version 2 added
+//! `pricing`, the operator's price overrides: critical, since a build that ignored them would
+//! meter the organisation's spend at other prices than the operator set.
 
 use super::routing::deserialize_org_routing;
 use super::RoutingConfig;
 use crate::credentials::StoredCredential;
+use crate::usage::Pricing;
 use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -69,12 +72,46 @@ pub struct OrgRecord {
     /// Its upstream credentials by name, sealed ([`crate::credentials`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, StoredCredential>,
+    /// The operator's price overrides for its models (a pricing table, [`crate::usage`]); a model
+    /// they do not price has the platform's price. Set by the operator only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
 }
 
-/// The record's stored format: version 1.
+/// The record's stored format: version 2 (`pricing`, critical).
 pub const ORG_RECORD_FORMAT: Format = Format {
-    version: 1,
-    members: &["id", "status", "jurisdiction", "routing", "platform_routing", "credentials"],
-    critical: &[],
+    version: 2,
+    members: &["id", "status", "jurisdiction", "routing", "platform_routing", "credentials", "pricing"],
+    critical: &["pricing"],
 };
 stored_serde!(OrgRecord, ORG_RECORD_FORMAT);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::versioned::check;
+    use serde_json::json;
+
+    fn record(pricing: Option<&str>) -> OrgRecord {
+        OrgRecord {
+            id: "org_a".into(),
+            status: OrgStatus::Active,
+            jurisdiction: Some(Jurisdiction::Eu),
+            routing: None,
+            platform_routing: true,
+            credentials: BTreeMap::new(),
+            pricing: pricing.map(|table| Pricing::from_json(table).unwrap()),
+        }
+    }
+
+    #[test]
+    fn version_1_records_read_and_pricing_is_critical() {
+        let v1 = json!({"id": "org_a", "status": "active", "jurisdiction": "eu", "platform_routing": true});
+        assert_eq!(serde_json::from_value::<OrgRecord>(v1).unwrap(), record(None));
+        let priced = record(Some(r#"[{"model": "gpt-4o", "input": 1, "output": 2}]"#));
+        let written = serde_json::to_value(&priced).unwrap();
+        assert_eq!((&written["v"], &written["critical"]), (&json!(2), &json!(["pricing"])));
+        assert_eq!(serde_json::from_value::<OrgRecord>(written).unwrap(), priced);
+        check::version_rule(&ORG_RECORD_FORMAT, &priced, "later", json!(1));
+    }
+}

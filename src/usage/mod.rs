@@ -33,7 +33,7 @@ mod strip;
 mod walk;
 mod wire;
 
-pub use pricing::{CacheWriteBilling, Price, Pricing, DEFAULT_PRICING_JSON};
+pub use pricing::{CacheWriteBilling, LongContextEntry, Price, PriceEntry, Pricing, DEFAULT_PRICING_JSON};
 pub use scanner::{BodyKind, Forward, UsageScanner};
 
 use serde::{Deserialize, Serialize};

@@ -26,10 +26,13 @@
 //! rounded up once per call, so metering never undercharges. No floating point anywhere.
 //! Tables written before the optional fields existed read as before, but for cache writes,
 //! which are now priced at their multipliers.
+//!
+//! A table serializes as the same list with every optional rate written out, so it reads back
+//! equal (the platform keeps an organisation's price overrides this way: [`crate::policy::OrgRecord`]).
 
 use super::Usage;
 use crate::policy::glob::glob_match;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// List prices (USD, standard tier) of common models, as a starting configuration;
 /// deployments configure their own. Exact names, or patterns that match only text models.
@@ -164,33 +167,74 @@ pub enum CacheWriteBilling {
 
 /// A validated pricing table. Deserializes from the same JSON as [`Pricing::from_json`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "Vec<EntryConfig>")]
+#[serde(try_from = "Vec<PriceEntry>")]
 pub struct Pricing {
     entries: Vec<Entry>,
 }
 
-/// One configured entry, as the module documentation describes it.
-#[derive(Deserialize)]
+/// One configured entry, as the module documentation describes it (prices in micro-dollars
+/// per million tokens).
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct EntryConfig {
+pub struct PriceEntry {
+    /// An exact model name or a glob; the first entry matching a model prices it.
     model: String,
     input: u64,
     output: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cached_input: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cache_write: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cache_write_1h: Option<u64>,
-    long_context: Option<LongContextConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    long_context: Option<LongContextEntry>,
 }
 
-#[derive(Deserialize)]
+/// The rates of calls above `above_input_tokens` input tokens.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct LongContextConfig {
+pub struct LongContextEntry {
     above_input_tokens: u64,
     input: u64,
     output: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cached_input: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cache_write: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cache_write_1h: Option<u64>,
+}
+
+impl Entry {
+    /// The entry as configuration, every optional rate written out.
+    fn config(&self) -> PriceEntry {
+        let Rates { input, cached_input, cache_write, cache_write_1h, output } = self.price.standard;
+        PriceEntry {
+            model: self.pattern.clone(),
+            input,
+            output,
+            cached_input: Some(cached_input),
+            cache_write: Some(cache_write),
+            cache_write_1h: Some(cache_write_1h),
+            long_context: self.price.long_context.map(|long| LongContextEntry {
+                above_input_tokens: long.above_input_tokens,
+                input: long.rates.input,
+                output: long.rates.output,
+                cached_input: Some(long.rates.cached_input),
+                cache_write: Some(long.rates.cache_write),
+                cache_write_1h: Some(long.rates.cache_write_1h),
+            }),
+        }
+    }
+}
+
+impl Serialize for Pricing {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.entries.iter().map(Entry::config))
+    }
 }
 
 impl Rates {
@@ -225,10 +269,10 @@ struct Entry {
     price: Price,
 }
 
-impl TryFrom<Vec<EntryConfig>> for Pricing {
+impl TryFrom<Vec<PriceEntry>> for Pricing {
     type Error = String;
 
-    fn try_from(configs: Vec<EntryConfig>) -> Result<Self, String> {
+    fn try_from(configs: Vec<PriceEntry>) -> Result<Self, String> {
         let entries = configs
             .into_iter()
             .enumerate()
@@ -271,6 +315,16 @@ impl Pricing {
     pub fn price(&self, model: &str) -> Option<&Price> {
         self.entries.iter().find(|entry| glob_match(&entry.pattern, model)).map(|entry| &entry.price)
     }
+
+    /// How many entries the table has.
+    pub fn price_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The price of `model` in `overrides` if it has one, else in this table.
+    pub fn price_with<'a>(&'a self, overrides: Option<&'a Pricing>, model: &str) -> Option<&'a Price> {
+        overrides.and_then(|overrides| overrides.price(model)).or_else(|| self.price(model))
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +335,24 @@ mod tests {
     /// A price without a long-context tier, cache writes at their default multipliers.
     fn price(input: u64, cached_input: u64, output: u64) -> Price {
         Price { standard: Rates::configured(input, output, Some(cached_input), None, None), long_context: None }
+    }
+
+    #[test]
+    fn a_table_serializes_to_what_reads_back_equal() {
+        let table = Pricing::from_json(DEFAULT_PRICING_JSON).unwrap();
+        let written = serde_json::to_string(&table).unwrap();
+        assert_eq!(Pricing::from_json(&written).unwrap(), table);
+        assert!(written.contains(r#""cache_write_1h":6000000"#), "optional rates are written out");
+    }
+
+    #[test]
+    fn overrides_price_what_they_match_and_the_table_the_rest() {
+        let table = Pricing::from_json(DEFAULT_PRICING_JSON).unwrap();
+        let overrides = Pricing::from_json(r#"[{"model": "gpt-4o*", "input": 1, "output": 2}]"#).unwrap();
+        assert_eq!(table.price_with(Some(&overrides), "gpt-4o-mini").unwrap().standard.output, 2);
+        assert_eq!(table.price_with(Some(&overrides), "o3"), table.price("o3"));
+        assert_eq!(table.price_with(None, "gpt-4o"), table.price("gpt-4o"));
+        assert_eq!(table.price_with(Some(&overrides), "unknown-model"), None);
     }
 
     #[test]

@@ -76,11 +76,16 @@ pub fn get_routing(step: &Step) -> Result<Answer, ApiError> {
     Ok(step.config.routing.map_or_else(|| Answer::ok(&none), Answer::ok))
 }
 
+/// The prices the organisation's keys are metered at, in lookup order (the first entry
+/// matching a model prices it): the operator's overrides for it, then the platform's table;
+/// `overrides` repeats the first part.
 pub fn get_pricing(step: &Step) -> Result<Answer, ApiError> {
     check(step.caller, Action::OrgPricingRead, Standing::default(), Target::Org)?;
-    let table: serde_json::Value = serde_json::from_str(step.config.pricing_json)
-        .map_err(|_| ApiError::new(Code::InvalidPricingConfig, "The pricing table is not JSON."))?;
-    Ok(Answer::ok(&json!({ "data": table })))
+    let table: Vec<serde_json::Value> = serde_json::from_str(step.config.pricing_json)
+        .map_err(|_| ApiError::new(Code::InvalidPricingConfig, "The pricing table is not a JSON list."))?;
+    let overrides = serde_json::to_value(&step.org.pricing).expect("tables serialize");
+    let data: Vec<&serde_json::Value> = overrides.as_array().into_iter().flatten().chain(&table).collect();
+    Ok(Answer::ok(&json!({ "data": data, "overrides": overrides.as_array().cloned().unwrap_or_default() })))
 }
 
 /// Refuses a project's boundary or ceiling (named by `field`: `boundary`, `ceiling`) outside the

@@ -6,10 +6,14 @@
 //!   ledger object is told ([`Control::Suspend`] / [`Control::Resume`]) through the key's
 //!   ledger lane, so each refuses at once when told;
 //! - `settings`: whether the platform's routing serves it; the record is re-projected;
+//! - `pricing`: the operator's price overrides; audited before and after, the record
+//!   re-projected (the request path prices with it from then on);
+//! - `reseal_credentials`: the master-key rotation's job ([`super::org::reseal_credentials`]);
 //! - `delete`: every live key is deleted (its KV records removed, its ledger object told), the
 //!   record is removed, then the registry's tables are emptied ([`Work::Purge`]).
 
 use super::directory::create_principal;
+use super::org::{reseal_credentials, save};
 use super::step::{internal, Answer, Step};
 use crate::admin::audit::Change;
 use crate::admin::key::Key;
@@ -45,6 +49,19 @@ pub fn apply(step: &Step, order: Order) -> Result<Answer, ApiError> {
             state.platform_routing = platform_routing;
             ("orgs.settings", None)
         }
+        Order::Pricing { pricing } => {
+            step.audit(Change::new(
+                "orgs.pricing",
+                "org_pricing",
+                &state.id,
+                state.pricing.as_ref(),
+                pricing.as_ref(),
+            ))?;
+            state.pricing = pricing;
+            save(step, &state)?;
+            return Ok(Answer::ok(&json!({ "pricing": state.pricing })));
+        }
+        Order::ResealCredentials => return reseal_credentials(step),
         Order::Delete => {
             state.deleted = true;
             ("orgs.delete", Some(Control::Delete))

@@ -2,6 +2,11 @@
 //! sealed, answered and audited masked, [`crate::credentials`]) and routing groups whose
 //! targets name those credentials (`credential`, never a Worker secret's `credential_secret`;
 //! see [`crate::policy::routing`]). Every change re-projects the organisation's KV record.
+//!
+//! The operator's job for a rotation of the master keys, [`reseal_credentials`], runs here too:
+//! in one step (no `await` between reading, resealing and writing, so no admin write in
+//! between is lost), every credential sealed under an older key is sealed again under the
+//! primary one; the KV record is re-projected through the pending work.
 
 use super::step::{Answer, Step};
 use crate::admin::audit::Change;
@@ -12,6 +17,7 @@ use crate::admin::work::Work;
 use crate::credentials::{audit_change, check_name, CredentialInput, Slot, StoredCredential};
 use crate::error::{ApiError, Code};
 use crate::policy::{RoutingConfig, TargetUpstream};
+use serde::Serialize;
 use serde_json::json;
 
 fn org_check(step: &Step, action: Action) -> Result<(), ApiError> {
@@ -19,7 +25,7 @@ fn org_check(step: &Step, action: Action) -> Result<(), ApiError> {
 }
 
 /// Writes the organisation's new state and queues its KV record.
-fn save(step: &Step, state: &OrgState) -> Result<(), ApiError> {
+pub fn save(step: &Step, state: &OrgState) -> Result<(), ApiError> {
     step.store.set_org_state(state)?;
     step.work([Work::ProjectOrg])
 }
@@ -42,9 +48,7 @@ pub fn put_credential(step: &Step, name: &str) -> Result<Answer, ApiError> {
         )
     })?;
     let valid = input.validate(step.config.base_urls)?;
-    let keyring = step.config.keyring.ok_or_else(|| {
-        ApiError::new(Code::CredentialsKeysMissing, "Stored credentials need the CREDENTIALS_KEYS secret.")
-    })?;
+    let keyring = step.config.keyring.ok_or_else(keys_missing)?;
     let mut state = step.org.clone();
     let before = state.credentials.get(name);
     let slot = Slot { org_id: &state.id, name };
@@ -75,6 +79,69 @@ pub fn delete_credential(step: &Step, name: &str) -> Result<Answer, ApiError> {
     step.audit(audit_change(Action::OrgCredentialsWrite.permission(), name, Some(&before), None))?;
     save(step, &state)?;
     Ok(Answer::no_content())
+}
+
+/// What [`reseal_credentials`] did.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct ResealReport {
+    /// The id of the key every credential is now sealed with, unless it failed.
+    pub primary_key_id: String,
+    /// The credentials sealed anew in this run.
+    pub resealed: Vec<String>,
+    /// How many were already sealed with the primary key.
+    pub current: usize,
+    /// The credentials that could not be opened, left as they were.
+    pub failed: Vec<ResealFailure>,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct ResealFailure {
+    pub name: String,
+    /// The id of the key it is sealed with.
+    pub key_id: String,
+    /// Why it does not open (never a secret).
+    pub reason: String,
+}
+
+/// Reseals every credential not sealed with the keyring's primary key
+/// ([`StoredCredential::reseal_if_stale`]), writes the state and re-projects the KV record if
+/// any was; answers the [`ResealReport`]. A credential that cannot be opened (its key already
+/// removed, or altered) is reported and left as it is; the rotation is done when a run reports
+/// nothing resealed and nothing failed. Nothing an admin sees changes (`updated_at` stays); the
+/// audit log records which credentials were resealed, under which key id.
+pub fn reseal_credentials(step: &Step) -> Result<Answer, ApiError> {
+    let keyring = step.config.keyring.ok_or_else(keys_missing)?;
+    let mut state = step.org.clone();
+    let (mut resealed, mut failed) = (Vec::new(), Vec::new());
+    for (name, credential) in &mut state.credentials {
+        let slot = Slot { org_id: &step.org.id, name };
+        match credential.reseal_if_stale(keyring, slot, &mut step.random()) {
+            Ok(Some(fresh)) => {
+                *credential = fresh;
+                resealed.push(name.clone());
+            }
+            Ok(None) => {}
+            Err(error) => failed.push(ResealFailure {
+                name: name.clone(),
+                key_id: credential.key_id().to_owned(),
+                reason: error.to_string(),
+            }),
+        }
+    }
+    let primary_key_id = keyring.primary_id().to_owned();
+    if !resealed.is_empty() {
+        let after = json!({ "resealed": resealed, "key_id": primary_key_id });
+        step.audit(Change::new("orgs.reseal_credentials", "credential", &state.id, None, Some(&after)))?;
+        save(step, &state)?;
+    }
+    let current = state.credentials.len() - resealed.len() - failed.len();
+    Ok(Answer::ok(&ResealReport { primary_key_id, resealed, current, failed }))
+}
+
+fn keys_missing() -> ApiError {
+    ApiError::new(Code::CredentialsKeysMissing, "Stored credentials need the CREDENTIALS_KEYS secret.")
 }
 
 fn targets(routing: &RoutingConfig) -> impl Iterator<Item = &crate::policy::Target> {

@@ -3,6 +3,7 @@
 //! alone ([`super::document`]); the tests in [`super`] check it against the router both ways.
 
 use super::shapes::{self, of, SchemaOf};
+use crate::admin::api::org::ResealReport;
 use crate::admin::audit::AuditEntry;
 use crate::admin::boundary::Boundary;
 use crate::admin::input::{
@@ -20,6 +21,7 @@ use crate::events::outbox_store::DeliveryView;
 use crate::events::{EndpointRequest, EndpointView, WebhookRoute};
 use crate::platform::directory::{NewOrg, OrgEntry, OrgPatch};
 use crate::platform::route::OperatorEndpoint;
+use crate::usage::PriceEntry;
 
 /// What the routers answer for an operation's path (with [`SAMPLE_ID`] and
 /// [`SAMPLE_PRINCIPAL`] in place of the path parameters).
@@ -234,8 +236,13 @@ pub fn operations() -> Vec<Operation> {
         .answers(204, "Deleted.", None)
         .errors(&[400, 404]),
         op("GET", "/org/pricing", Admin(GetPricing), Tag::Organisation, Needs(OrgPricingRead))
-            .summary("The deployed pricing table (read-only: set by the PRICING var)")
-            .answers(200, "`{\"data\": [entries]}`.", None),
+            .summary("The prices the organisation's keys are metered at (read-only)")
+            .notes(
+                "The platform's table is the `PRICING` var; the operator may override entries per organisation \
+                 (`PUT /orgs/{id}/pricing`). `data` lists the overrides, then the platform's entries: the first \
+                 entry matching a model prices it.",
+            )
+            .answers(200, "`{\"data\": [entries], \"overrides\": [entries]}`.", None),
         op("POST", "/projects", Admin(CreateProject), Tag::Projects, Needs(ProjectsCreate))
             .summary("Create a project")
             .body(of::<NewProject>)
@@ -477,6 +484,39 @@ pub fn operations() -> Vec<Operation> {
             .summary("Resume a suspended organisation")
             .answers(200, "The organisation.", Some(of::<OrgEntry>))
             .errors(&[404, 503]),
+        op("PUT", "/orgs/{id}/pricing", Route::Operator(SetPricing(id())), Tag::Organisations, Operator)
+            .summary("Set an organisation's price overrides")
+            .notes(
+                "A pricing table in the form of `PRICING`: the models it prices cost this for the organisation's \
+                 keys (spend caps, usage), the others the platform's price; an empty list removes the overrides. \
+                 Told to its registry first, which audits it and re-projects the organisation's KV record (so \
+                 calls meter with it within the KV bound). Only the operator sets prices: an organisation's Admin \
+                 reads them (`GET /org/pricing`). Not a table: 400 `invalid_pricing`.",
+            )
+            .body(of::<Vec<PriceEntry>>)
+            .answers(200, "The organisation, with its overrides.", Some(of::<OrgEntry>))
+            .errors(&[400, 404, 503]),
+        op("DELETE", "/orgs/{id}/pricing", Route::Operator(ClearPricing(id())), Tag::Organisations, Operator)
+            .summary("Remove an organisation's price overrides (the platform's prices apply)")
+            .answers(200, "The organisation.", Some(of::<OrgEntry>))
+            .errors(&[404, 503]),
+        op(
+            "POST",
+            "/orgs/{id}/credentials/reseal",
+            Route::Operator(ResealCredentials(id())),
+            Tag::Organisations,
+            Operator,
+        )
+        .summary("Reseal an organisation's stored credentials with the primary master key")
+        .notes(
+            "The job of a rotation of `CREDENTIALS_KEYS` (README: rotating the master key): every credential \
+             sealed under another key than the first of `CREDENTIALS_KEYS` is sealed again under it, in one step of \
+             the registry, and the organisation's KV record is re-projected. Run it for every organisation until \
+             each answers nothing `resealed` and nothing `failed`; then the old key can be removed. Without \
+             `CREDENTIALS_KEYS`: 500 `credentials_keys_missing`.",
+        )
+        .answers(200, "What was resealed, what already was, what could not be opened.", Some(of::<ResealReport>))
+        .errors(&[404, 500, 503]),
     ]
 }
 
@@ -537,6 +577,9 @@ pub fn every_route() -> Vec<Route> {
         Operator(DeleteOrg(id())),
         Operator(SuspendOrg(id())),
         Operator(ResumeOrg(id())),
+        Operator(SetPricing(id())),
+        Operator(ClearPricing(id())),
+        Operator(ResealCredentials(id())),
     ];
     for route in &routes {
         match route {
@@ -581,8 +624,10 @@ pub fn every_route() -> Vec<Route> {
                 | WebhookRoute::Delete { .. }
                 | WebhookRoute::Deliveries { .. },
             )
-            | Operator(CreateOrg | ListOrgs | GetOrg(_) | UpdateOrg(_) | DeleteOrg(_) | SuspendOrg(_) | ResumeOrg(_)) =>
-                {}
+            | Operator(
+                CreateOrg | ListOrgs | GetOrg(_) | UpdateOrg(_) | DeleteOrg(_) | SuspendOrg(_) | ResumeOrg(_)
+                | SetPricing(_) | ClearPricing(_) | ResealCredentials(_),
+            ) => {}
             // The router hands every webhook path to the outbox: those routes are the `Webhook` ones.
             Admin(Webhooks) => unreachable!("webhook routes are listed as Route::Webhook"),
         }
