@@ -22,9 +22,9 @@
 //! machine).
 //!
 //! The guarantees are stated in `ledger` (the upper level) and `holder` (the lower level).
-mod ledger;
 mod denial;
 mod holder;
+mod ledger;
 mod object;
 mod protocol;
 mod record;
@@ -34,9 +34,9 @@ mod slice;
 #[cfg(test)]
 mod simulation;
 
-pub use ledger::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use denial::{BudgetDenial, BudgetEvent};
 pub use holder::{CallTicket, Holder, HolderAdmission, Received, FLUSH_MS, REPLY_TIMEOUT_MS};
+pub use ledger::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use object::{Answered, BudgetCommand, BudgetReply, BudgetState, STATE_FORMAT};
 pub use protocol::{Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
 pub use sizing::{ACTIVE_MS, EDGE_LEASE_MS, KEY_LEASE_MS, MAX_LEASE_MS};

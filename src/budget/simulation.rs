@@ -22,7 +22,8 @@ use super::holder::Received;
 use super::*;
 use crate::limits::simulation::{random_limits, Rng};
 use crate::limits::{
-    CapMode, Charge, Counters, Ledger, Level, LimitDenial, Limits, SpendEvent, SpendPeriod, WindowScope, RESERVATION_TTL_MS,
+    CapMode, Charge, Counters, Ledger, Level, LimitDenial, Limits, SpendEvent, SpendPeriod, WindowScope,
+    RESERVATION_TTL_MS,
 };
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
@@ -549,7 +550,10 @@ impl ChaosRun {
         for scope in WindowScope::REQUESTS {
             let (real, granted) = self.requests_in_window(scope);
             let counted = self.budget.window(scope).used(scope.bucket_of(now));
-            assert!(real <= counted && counted <= granted, "{scope:?}: real {real} ≤ counted {counted} ≤ granted {granted}");
+            assert!(
+                real <= counted && counted <= granted,
+                "{scope:?}: real {real} ≤ counted {counted} ≤ granted {granted}"
+            );
         }
     }
 
@@ -588,7 +592,11 @@ impl ChaosRun {
         }
         for scope in WindowScope::REQUESTS {
             let (real, _) = self.requests_in_window(scope);
-            assert_eq!(self.budget.window(scope).used(scope.bucket_of(self.upper_ms)), real, "{scope:?} once all reported");
+            assert_eq!(
+                self.budget.window(scope).used(scope.bucket_of(self.upper_ms)),
+                real,
+                "{scope:?} once all reported"
+            );
         }
         let now = self.upper_ms;
         let fresh = |c: &&Call| self.leases[&c.lease].granted_ms + RESERVATION_TTL_MS > now;
