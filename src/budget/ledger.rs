@@ -144,11 +144,11 @@ impl Budget {
     ) -> Handled {
         let now = self.time(now_ms);
         let accepted = self.accept(&message, level, now);
-        let changed = accepted.is_ok();
-        let outcome = match accepted {
+        // Only a stale message changes nothing; an applied one always moves its holder's `seq`.
+        let changed = accepted != Err(LeaseOutcome::Stale);
+        let (outcome, finished) = match accepted {
             Err(outcome) => (outcome, Vec::new()),
             Ok(()) => {
-                self.catch_up_at(now);
                 let finished = self.apply_reports(&message, now);
                 let outcome = match message.want {
                     None => LeaseOutcome::Reported,
@@ -158,10 +158,9 @@ impl Budget {
                 (outcome, finished)
             }
         };
-        let (outcome, finished) = outcome;
         let events = self.spend.collect_events(limits, now);
         let headroom = limits::headroom(self, limits, now);
-        // An applied message always moves its holder's `seq`; a fired event is remembered.
+        // A fired event is remembered as fired.
         let changed = changed || !events.is_empty();
         Handled { reply: UpperReply { seq: message.seq, outcome, finished, headroom }, events, changed }
     }
@@ -254,12 +253,17 @@ impl Budget {
         });
     }
 
-    /// Registers `message` as its holder's newest, or answers why it is not applied (and
-    /// changes nothing).
+    /// Registers `message` as its holder's newest (first bringing the ledger to `now`, which may
+    /// forget idle holders), or answers why it is not applied: a message not newer than the last
+    /// applied changes nothing; a new holder past [`MAX_HOLDERS`] is refused.
     fn accept(&mut self, message: &HolderMessage, level: Level, now: u64) -> Result<(), LeaseOutcome> {
+        let newer = |h: &HolderRecord| (message.epoch, message.seq) > (h.epoch, h.seq);
+        if self.holders.get(&message.holder).is_some_and(|h| !newer(h)) {
+            return Err(LeaseOutcome::Stale);
+        }
+        self.catch_up_at(now);
         let known = self.holders.len();
         match self.holders.get_mut(&message.holder) {
-            Some(h) if (message.epoch, message.seq) <= (h.epoch, h.seq) => Err(LeaseOutcome::Stale),
             Some(h) => {
                 if message.epoch > h.epoch {
                     // A new incarnation: the old one's leases stay as they are, silent.
@@ -648,6 +652,27 @@ pub(super) mod tests {
         }
         let handled = budget.handle(&limits, Level::Project, holder.request(CALL, now).unwrap(), true, now);
         assert_eq!(granted(&handled).slice.requests, Some(4), "ended with 3 used: 3 + 1");
+    }
+
+    #[test]
+    fn holders_are_bounded_and_idle_ones_forgotten() {
+        let limits = limits(100_000, 1_000_000_000);
+        let mut budget = Budget::new();
+        for h in 0..MAX_HOLDERS {
+            let handled = budget.handle(&limits, Level::Project, message(&format!("h{h}"), 1, vec![], None), true, 0);
+            assert_eq!(handled.reply.outcome, LeaseOutcome::Reported);
+        }
+        let full = budget.handle(&limits, Level::Project, message("late", 1, vec![], want(CALL)), true, 10);
+        assert!(matches!(
+            full.reply.outcome,
+            LeaseOutcome::Refused {
+                denial: BudgetDenial { level: Level::Project, denial: LimitDenial::TooManyInFlight { .. } },
+                ..
+            }
+        ));
+        let later = RESERVATION_TTL_MS;
+        granted(&budget.handle(&limits, Level::Project, message("late", 1, vec![], want(CALL)), true, later));
+        assert_eq!(budget.holders.len(), 1, "the silent holders without leases are forgotten");
     }
 
     #[test]
