@@ -658,7 +658,7 @@ fn rush(keys: usize, calls: u64, gap_ms: u64, rpm: u64, recall: bool, seed: u64)
     let mut ending: Vec<(u64, usize, CallTicket)> = Vec::new();
     let mut rush = Rush { admitted: 0, withheld: 0, messages: 0, largest_state: 0 };
     let ask = Charge { tokens: 100, cost_micros: 10 };
-    let mut exchange = |budget: &mut Budget, holder: &mut Holder, message: HolderMessage, now: u64| {
+    let exchange = |budget: &mut Budget, holder: &mut Holder, message: HolderMessage, now: u64| {
         let handled = budget.handle(&limits, Level::Project, message, true, now);
         holder.receive(handled.reply, now)
     };
