@@ -9,7 +9,8 @@
 //!   slices is per-call admission.
 //! * Chaos: many holders with random rates, asks and lease intervals; every message may be lost,
 //!   repeated or delayed past its lease (so replies come late or never, and messages are
-//!   abandoned); holders restart (forgetting their leases and calls) and clocks step backward.
+//!   abandoned); holders restart (forgetting their leases and calls), clocks step backward, the
+//!   upper recalls open slices and stops and resumes granting (a stopped holder admits nothing).
 //!   The oracle logs every lease granted and every call admitted and ended, and after every step
 //!   checks, by brute force over that log: the requests admitted (counted at their lease's grant
 //!   bucket) in every aligned span of every request window, the tokens of every token window, the
@@ -294,12 +295,17 @@ struct ChaosRun {
     wall: u64,
     /// The upper's clock: the latest time it applied a message at.
     upper_ms: u64,
+    /// Whether the upper grants (stopped and resumed at random, as for a key disabled and
+    /// enabled).
+    granting: bool,
     leases: BTreeMap<u64, Granted>,
     calls: Vec<Call>,
     /// Calls admitted per lease.
     used: BTreeMap<u64, u64>,
     admitted: u64,
     refused: u64,
+    /// Replies that stopped a holder.
+    stopped: u64,
     lost: u64,
     /// The most the upper withheld (counted requests not really admitted) at a refusal.
     withheld: u64,
@@ -339,11 +345,13 @@ impl ChaosRun {
             network: Vec::new(),
             wall: JAN_31_2026_8PM,
             upper_ms: 0,
+            granting: true,
             leases: BTreeMap::new(),
             calls: Vec::new(),
             used: BTreeMap::new(),
             admitted: 0,
             refused: 0,
+            stopped: 0,
             lost: 0,
             withheld: 0,
         }
@@ -366,6 +374,7 @@ impl ChaosRun {
         }
         assert!(self.admitted > 150, "{} admitted", self.admitted);
         assert!(self.lost > 20, "{} messages lost", self.lost);
+        assert!(self.stopped > 0, "no holder was stopped");
     }
 
     fn step(&mut self) {
@@ -387,6 +396,24 @@ impl ChaosRun {
         }
         if self.chaos == Chaos::Restarts && self.rng.chance(1) {
             self.restart();
+        }
+        if self.rng.chance(2) {
+            self.recall();
+        }
+        if self.rng.chance(if self.granting { 1 } else { 10 }) {
+            self.granting = !self.granting;
+        }
+    }
+
+    /// The upper recalls the open slices: their holders give them back (the recall and the
+    /// answer travel like any message).
+    fn recall(&mut self) {
+        let now = skewed(&mut self.rng, self.wall);
+        for name in self.budget.open_slices(now) {
+            let p: usize = name.trim_start_matches('h').parse().unwrap();
+            if let Some(message) = self.peers[p].holder.give_back(now) {
+                self.send(p, message, true);
+            }
         }
     }
 
@@ -477,7 +504,7 @@ impl ChaosRun {
 
     fn at_upper(&mut self, holder: usize, epoch: u64, message: HolderMessage, lossy: bool) {
         let now = skewed(&mut self.rng, self.wall);
-        let handled = self.budget.handle(&self.limits, Level::Project, message, true, now);
+        let handled = self.budget.handle(&self.limits, Level::Project, message, self.granting, now);
         if handled.reply.outcome != LeaseOutcome::Stale {
             self.upper_ms = self.upper_ms.max(now);
         }
@@ -517,6 +544,12 @@ impl ChaosRun {
                 assert_eq!(denial.level, Level::Project);
                 self.peers[p].waiting = None;
                 self.refused += 1;
+            }
+            Received::Stopped => {
+                self.peers[p].waiting = None;
+                self.stopped += 1;
+                let admission = self.peers[p].holder.admit(Charge::ZERO, now);
+                assert!(!matches!(admission, HolderAdmission::Admitted(_)), "a stopped holder admits nothing");
             }
             _ => {}
         }
@@ -582,6 +615,7 @@ impl ChaosRun {
     /// Lets every message arrive, then has every holder give back its slice and report until
     /// nothing is left to say: the upper then counts exactly what was admitted.
     fn quiesce(&mut self) {
+        self.granting = true;
         self.wall += REPLY_TIMEOUT_MS;
         self.deliver_due(false);
         for round in 0..3 {
