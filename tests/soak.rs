@@ -1164,7 +1164,13 @@ impl Oracle {
                 // A refusal or an admission that never reached the ledger counts nothing; the
                 // control plane's commands are checked by their effect on admissions.
                 (Command::Admit { .. }, _)
-                | (Command::Control { .. } | Command::PushLimits { .. } | Command::Report { .. } | Command::Quota { .. }, _) => {}
+                | (
+                    Command::Control { .. }
+                    | Command::PushLimits { .. }
+                    | Command::Report { .. }
+                    | Command::Quota { .. },
+                    _,
+                ) => {}
             }
         }
         for id in admitted_now {
