@@ -39,6 +39,7 @@ pub mod retention;
 pub mod role;
 pub mod route;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod work;
 
