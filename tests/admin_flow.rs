@@ -15,6 +15,7 @@ use teamkeys::admin::api::propagate::{Drained, Targets};
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
 use teamkeys::admin::retention::Retention;
+use teamkeys::admin::session::Credential;
 use teamkeys::admin::store::Store;
 use teamkeys::credentials::BaseUrlPolicy;
 use teamkeys::credentials::Keyring;
@@ -80,7 +81,7 @@ impl Admin {
         }
     }
 
-    /// `method path?query` with `token`, as the edge forwards it.
+    /// `method path?query` with `token` (or a session id, `tks_…`), as the edge forwards it.
     fn call(&self, token: &str, method: &str, target: &str, body: Option<Value>) -> Answered {
         self.call_once(token, method, target, body, None)
     }
@@ -99,12 +100,14 @@ impl Admin {
             None => (target, None),
         };
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        // A console session's id is passed as the worker forwards it, after its CSRF check.
+        let credential = if token.starts_with("tks_") { Credential::Session(token) } else { Credential::Token(token) };
         let path = if path.starts_with('/') && !path.starts_with("/admin") && path != "/whoami" {
             format!("/admin/v1{path}")
         } else {
             path.to_owned()
         };
-        let call = Call { method, path: &path, query, token, body: &body, idempotency_key, org: DEFAULT_ORG };
+        let call = Call { method, path: &path, query, credential, body: &body, idempotency_key, org: DEFAULT_ORG };
         let clock = || self.clock.now();
         let around = Surroundings {
             settings: Settings {

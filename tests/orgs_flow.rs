@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use teamkeys::admin::api::propagate::Targets;
 use teamkeys::admin::api::step::{Answer, Settings};
 use teamkeys::admin::api::{Call, Registry, Surroundings};
+use teamkeys::admin::session::Credential;
 use teamkeys::admin::store::Store;
 use teamkeys::credentials::{BaseUrlPolicy, Keyring};
 use teamkeys::error::ApiError;
@@ -127,7 +128,7 @@ impl Deployment {
     fn registry_call(&self, org: &str, token: &str, method: &str, target: &str, body: &[u8]) -> Answered {
         let (path, query) = target.split_once('?').map_or((target, None), |(p, q)| (p, Some(q)));
         let object = self.object(&registry_object(org));
-        let call = Call { method, path, query, token, body, org, idempotency_key: None };
+        let call = Call { method, path, query, credential: Credential::Token(token), body, org, idempotency_key: None };
         let clock = || self.clock.now();
         let around = Surroundings {
             settings: Settings {
@@ -159,7 +160,15 @@ impl Deployment {
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let target = format!("/admin/v1{path}");
         let (path, query) = target.split_once('?').map_or((target.as_str(), None), |(p, q)| (p, Some(q)));
-        let call = Call { method, path, query, token, body: &body, org: "", idempotency_key: None };
+        let call = Call {
+            method,
+            path,
+            query,
+            credential: Credential::Token(token),
+            body: &body,
+            org: "",
+            idempotency_key: None,
+        };
         let mut random = Seeded::new(self.random.borrow_mut().next());
         answered(ready(self.platform.serve(&call, Some(OPERATOR), self, self.clock.now(), &mut random)))
     }

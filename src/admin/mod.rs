@@ -40,6 +40,7 @@ pub mod role;
 pub mod route;
 pub mod secret;
 pub mod session;
+pub mod sso;
 pub mod store;
 pub mod work;
 

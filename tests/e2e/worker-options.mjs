@@ -19,6 +19,7 @@ export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {
       OUTBOX: { className: 'Outbox', useSQLite: true },
       REGISTRY: { className: 'Registry', useSQLite: true },
       PLATFORM: { className: 'Platform', useSQLite: true },
+      SIGNIN_GUARD: { className: 'SignInGuard', useSQLite: true },
     },
     // [assets] in wrangler.toml: the worker first for every path, the console under build/assets.
     assets: {

@@ -54,22 +54,28 @@ pub enum Credential<'a> {
     Session(&'a str),
     /// A Cloudflare Access assertion (a JWT), for a sign-in only.
     Access(&'a str),
+    /// The email of an Access assertion the registry's edge has verified
+    /// ([`crate::admin::sso::verify`]), for a sign-in only; never read from a header.
+    Email(&'a str),
 }
 
 impl<'a> Credential<'a> {
-    /// The internal header's value: `Bearer <token>`, `Session <id>` or `Access <jwt>`.
-    pub fn header(&self) -> String {
+    /// The internal header's value: `Bearer <token>`, `Session <id>` or `Access <jwt>` (an
+    /// email is never forwarded: `None`).
+    pub fn header(&self) -> Option<String> {
         match self {
-            Credential::Token(token) => format!("Bearer {token}"),
-            Credential::Session(id) => format!("Session {id}"),
-            Credential::Access(jwt) => format!("Access {jwt}"),
+            Credential::Token(token) => Some(format!("Bearer {token}")),
+            Credential::Session(id) => Some(format!("Session {id}")),
+            Credential::Access(jwt) => Some(format!("Access {jwt}")),
+            Credential::Email(_) => None,
         }
     }
 
     /// Reads [`Credential::header`]'s form back; a bearer token as [`crate::admin::api::bearer`]
     /// reads it (401 `missing_admin_token` when there is none).
     pub fn parse(authorization: Option<&'a str>) -> Result<Credential<'a>, crate::error::ApiError> {
-        let scheme = authorization.and_then(|header| header.split_once(' ')).map(|(scheme, rest)| (scheme, rest.trim()));
+        let scheme =
+            authorization.and_then(|header| header.split_once(' ')).map(|(scheme, rest)| (scheme, rest.trim()));
         match scheme {
             Some(("Session", id)) if !id.is_empty() => Ok(Credential::Session(id)),
             Some(("Access", jwt)) if !jwt.is_empty() => Ok(Credential::Access(jwt)),
@@ -119,7 +125,14 @@ mod tests {
         assert_eq!(scope_of(&id), Some(org));
         assert_eq!(scope_of(&new_session_id(OPERATOR_SCOPE, &mut counting())), Some(OPERATOR_SCOPE));
         assert_eq!(scope_of(&new_session_id(DEFAULT_ORG, &mut counting())), Some(DEFAULT_ORG));
-        for bad in ["", "tks_", "tks_org_nope_abc", "tka_org_0123456789ABCDEF_abc", "tks_org_0123456789ABCDEF_", "tks_platform_a;b"] {
+        for bad in [
+            "",
+            "tks_",
+            "tks_org_nope_abc",
+            "tka_org_0123456789ABCDEF_abc",
+            "tks_org_0123456789ABCDEF_",
+            "tks_platform_a;b",
+        ] {
             assert_eq!(scope_of(bad), None, "{bad}");
         }
     }
@@ -135,9 +148,10 @@ mod tests {
     #[test]
     fn credentials_round_trip_through_the_internal_header() {
         for credential in [Credential::Token("tka_x"), Credential::Session("tks_org_x"), Credential::Access("a.b.c")] {
-            let header = credential.header();
+            let header = credential.header().unwrap();
             assert_eq!(Credential::parse(Some(&header)).unwrap(), credential);
         }
+        assert_eq!(Credential::Email("a@b.c").header(), None);
         assert_eq!(Credential::parse(None).unwrap_err().code(), "missing_admin_token");
         assert_eq!(Credential::parse(Some("Session ")).unwrap_err().code(), "missing_admin_token");
         assert_eq!(Credential::Session("tks_x").token(), "");

@@ -162,3 +162,61 @@ mod tests {
         assert!(clear_cookie().ends_with("Max-Age=0"));
     }
 }
+
+/// The body of a sign-in: a token, or the organisation whose Access settings verify the
+/// `Cf-Access-Jwt-Assertion` header.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub org: Option<String>,
+}
+
+impl SignIn {
+    /// What signs in, and the organisation it names: the token (and the organisation its
+    /// prefix names), else the Access `assertion` for the organisation `org`; 400 otherwise.
+    pub fn credential<'a>(&'a self, assertion: Option<&'a str>) -> Result<(super::Credential<'a>, &'a str), ApiError> {
+        use crate::platform::org_id::{is_org_id, org_of_token};
+        match (&self.token, &self.org, assertion) {
+            (Some(token), None, _) if !token.is_empty() => Ok((super::Credential::Token(token), org_of_token(token))),
+            (None, Some(org), Some(jwt)) if is_org_id(org) => Ok((super::Credential::Access(jwt), org)),
+            (None, Some(_), Some(_)) => Err(ApiError::new(Code::InvalidField, "org: not an organisation id")),
+            (None, Some(_), None) => Err(ApiError::new(
+                Code::AccessDenied,
+                "Cloudflare Access sign-in needs the Cf-Access-Jwt-Assertion header (open the console through Access).",
+            )),
+            _ => Err(ApiError::new(
+                Code::InvalidBody,
+                "Send {\"token\": \"…\"}, or {\"org\": \"org_…\"} through Cloudflare Access.",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod sign_in_tests {
+    use super::*;
+    use crate::admin::session::Credential;
+
+    fn sign_in(json: &str) -> SignIn {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_token_or_an_assertion_for_an_organisation() {
+        let org = "org_0123456789ABCDEF";
+        let token = format!("tka_{org}_secret");
+        let body = sign_in(&format!(r#"{{"token":"{token}"}}"#));
+        assert_eq!(body.credential(Some("a.b.c")).unwrap(), (Credential::Token(&token), org));
+        let body = sign_in(&format!(r#"{{"org":"{org}"}}"#));
+        assert_eq!(body.credential(Some("a.b.c")).unwrap(), (Credential::Access("a.b.c"), org));
+        assert_eq!(body.credential(None).unwrap_err().code(), "access_denied");
+        assert_eq!(sign_in(r#"{"org":"nope"}"#).credential(Some("j")).unwrap_err().code(), "invalid_field");
+        assert_eq!(sign_in("{}").credential(None).unwrap_err().code(), "invalid_body");
+        assert_eq!(sign_in(r#"{"token":""}"#).credential(None).unwrap_err().code(), "invalid_body");
+        assert!(serde_json::from_str::<SignIn>(r#"{"password":"x"}"#).is_err());
+    }
+}

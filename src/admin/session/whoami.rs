@@ -41,7 +41,12 @@ pub struct SessionTimes {
 
 impl WhoAmI {
     /// `principal` of organisation `org`, by a bearer call or by session `session` (its id and state).
-    pub fn new(principal: Principal, org: &str, projects: Vec<Membership>, session: Option<(&str, &Session)>) -> WhoAmI {
+    pub fn new(
+        principal: Principal,
+        org: &str,
+        projects: Vec<Membership>,
+        session: Option<(&str, &Session)>,
+    ) -> WhoAmI {
         let cells: Vec<(Action, Access)> = Action::ALL.into_iter().map(|a| (a, rule(principal.role, a))).collect();
         let allowed = cells.into_iter().filter(|(_, access)| *access != Access::Never);
         let access: BTreeMap<_, _> = allowed.map(|(action, access)| (action.permission(), access.name())).collect();
@@ -52,7 +57,8 @@ impl WhoAmI {
             projects,
             actions: access.keys().copied().collect(),
             access,
-            session: session.map(|(_, s)| SessionTimes { expires_at: s.expires_at, idle_expires_at: s.idle_expires_at }),
+            session: session
+                .map(|(_, s)| SessionTimes { expires_at: s.expires_at, idle_expires_at: s.idle_expires_at }),
             csrf_token: session.map(|(id, _)| csrf_token(id)),
         }
     }
