@@ -33,6 +33,7 @@
 //! `orders` (the platform's), `keys`, `usage`, `audit`, `propagate` (pending work), `ports`.
 
 pub mod audit;
+pub mod charts;
 pub mod directory;
 pub mod keys;
 pub mod orders;
@@ -182,6 +183,12 @@ impl Registry {
             endpoint @ (Endpoint::GetAccess | Endpoint::PutAccess | Endpoint::DeleteAccess) => {
                 return sessions::access(&self.store, &endpoint, &caller, call.body, now_ms).map(answered);
             }
+            Endpoint::KeyHistory(id) => return charts_answer(charts::plan_key(&step, &id), around, now_ms).await,
+            Endpoint::ProjectHistory(id) => {
+                return charts_answer(charts::plan_project(&step, &id), around, now_ms).await
+            }
+            Endpoint::OrgHistory => return charts_answer(charts::plan_org(&step), around, now_ms).await,
+            Endpoint::Headroom => return charts_answer(charts::plan_headroom(&step), around, now_ms).await,
             Endpoint::GetKey(id) => usage::plan_view(&step, &id)?,
             Endpoint::KeyUsage(id) => usage::plan_key(&step, &id)?,
             Endpoint::ProjectUsage(id) => usage::plan_project(&step, &id)?,
@@ -378,6 +385,16 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// A chart's answer, once its step has planned it.
+async fn charts_answer<K: KeyRecords, L: LedgerObjects>(
+    plan: Result<charts::Chart, ApiError>,
+    around: &Surroundings<'_, K, L>,
+    now_ms: u64,
+) -> Result<Served, ApiError> {
+    let answer = charts::answer(around.targets.ledgers, plan?, now_ms).await?;
+    Ok(Served { answer, drained: Drained::default() })
 }
 
 fn unknown_token() -> ApiError {
