@@ -72,7 +72,7 @@ impl<'a> SessionStore<'a> {
             vec![principal.into(), int(now_ms), int(now_ms.saturating_sub(IDLE_MS))],
         )?;
         self.exec(
-            "DELETE FROM sessions WHERE hash IN (SELECT hash FROM sessions WHERE principal = ? ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
+            "DELETE FROM sessions WHERE hash IN (SELECT hash FROM sessions WHERE principal = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
             vec![principal.into(), int(MAX_SESSIONS_PER_PRINCIPAL - 1)],
         )?;
         let expires_at = now_ms + ABSOLUTE_MS;
