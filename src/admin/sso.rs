@@ -181,7 +181,7 @@ impl Assertion<'_> {
             Audience::One(one) => std::slice::from_ref(one),
             Audience::Many(many) => many.as_slice(),
         };
-        if !audiences.iter().any(|aud| *aud == settings.audience) {
+        if !audiences.contains(&settings.audience) {
             return Err(denied("the audience is not the organisation's Access application"));
         }
         let now_s = now_ms / 1000;

@@ -14,8 +14,8 @@ use crate::admin::role::OPERATOR_ID;
 use crate::admin::route::{classify as admin_classify, Endpoint, SESSIONS_PATH};
 use crate::admin::secret::Random;
 use crate::admin::session::store::Session;
-use crate::admin::session::whoami::WhoAmI;
-use crate::admin::session::{new_session_id, Credential, IDLE_MS, OPERATOR_SCOPE};
+use crate::admin::session::whoami::{signed_in, WhoAmI};
+use crate::admin::session::{new_session_id, Credential, OPERATOR_SCOPE};
 use crate::error::{ApiError, Code};
 use crate::naming::registry_object;
 use serde_json::json;
@@ -87,13 +87,7 @@ impl Platform {
                 let id = new_session_id(OPERATOR_SCOPE, &mut |bytes: &mut [u8]| random.fill(bytes));
                 let created = self.store.sessions().create(&id, OPERATOR_ID, now_ms)?;
                 let me = WhoAmI::operator(Some((&id, &created)));
-                Ok(Answer::created(&json!({
-                    "session_id": id,
-                    "csrf_token": me.csrf_token,
-                    "expires_at": created.expires_at,
-                    "idle_timeout_ms": IDLE_MS,
-                    "whoami": me,
-                })))
+                Ok(Answer::created(&signed_in(&id, &created, &me)))
             }
             Endpoint::CreateSession => Err(ApiError::new(Code::InvalidBody, "Sign in with a token.")),
             Endpoint::CurrentSession => Ok(Answer::ok(&WhoAmI::operator(current))),

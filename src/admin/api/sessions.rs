@@ -12,8 +12,8 @@ use crate::admin::role::Principal;
 use crate::admin::route::Endpoint;
 use crate::admin::secret::Random;
 use crate::admin::session::store::Session;
-use crate::admin::session::whoami::WhoAmI;
-use crate::admin::session::{new_session_id, Credential, IDLE_MS};
+use crate::admin::session::whoami::{signed_in, WhoAmI};
+use crate::admin::session::{new_session_id, Credential};
 use crate::admin::sso::AccessSettings;
 use crate::admin::store::Store;
 use crate::error::{ApiError, Code};
@@ -60,13 +60,7 @@ pub fn answer(
             let change = Change::new("sessions.create", "session", &who.caller.id, None, Some(&json!({ "via": via })));
             store.audit(&change, &who.caller.id, now_ms)?;
             let me = whoami(Some((&id, &created)))?;
-            Ok(Answer::created(&json!({
-                "session_id": id,
-                "csrf_token": me.csrf_token,
-                "expires_at": created.expires_at,
-                "idle_timeout_ms": IDLE_MS,
-                "whoami": me,
-            })))
+            Ok(Answer::created(&signed_in(&id, &created, &me)))
         }
         Endpoint::CurrentSession => Ok(Answer::ok(&whoami(session)?)),
         Endpoint::EndSession => {

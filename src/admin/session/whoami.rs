@@ -73,6 +73,18 @@ impl WhoAmI {
     }
 }
 
+/// The answer to a sign-in (201): the new session `id` (which the worker moves into the cookie
+/// and removes from the body), its CSRF token and expiry, and who-am-I.
+pub fn signed_in(id: &str, created: &Session, me: &WhoAmI) -> serde_json::Value {
+    serde_json::json!({
+        "session_id": id,
+        "csrf_token": me.csrf_token,
+        "expires_at": created.expires_at,
+        "idle_timeout_ms": super::IDLE_MS,
+        "whoami": me,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-//! Sign-in at the worker (`POST /admin/v1/sessions`, see [`crate::admin::session`]): the client
-//! address's guard reserves a failed sign-in → the body names a token or, with the
+//! Sign-in at the worker (`POST /admin/v1/sessions`, see [`crate::admin::session`]): the body is
+//! read (capped) → the client address's guard reserves a failed sign-in → the body names a token or, with the
 //! `Cf-Access-Jwt-Assertion` header, an organisation → the platform (for `ADMIN_TOKEN`) or the
 //! organisation's registry makes the session → on success the reservation is given back, the
 //! session id goes into the cookie only, and the page gets the CSRF token and who-am-I.
@@ -22,10 +22,12 @@ use worker::{Env, Headers, Method, Request, Response};
 const ACCESS_HEADER: &str = "cf-access-jwt-assertion";
 
 pub async fn sign_in(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    // The body (capped) is read first: a refusal answered before it would leave the client's
+    // connection unusable.
+    let body = read_capped(&mut req, MAX_ADMIN_BODY_BYTES, admin_body_too_large, &BodyLease::default()).await?;
     let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
     let guard = Guard::of(env, client_ip.as_deref())?;
     guard.reserve().await?;
-    let body = read_capped(&mut req, MAX_ADMIN_BODY_BYTES, admin_body_too_large, &BodyLease::default()).await?;
     let sign_in: SignIn = parse(&body)?;
     let assertion = req.headers().get(ACCESS_HEADER).ok().flatten();
     let (credential, org) = sign_in.credential(assertion.as_deref())?;
