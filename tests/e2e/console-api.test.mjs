@@ -86,6 +86,8 @@ test('the console is served under /console/ only, with its security headers', as
   assert.equal(route.text, page.text);
   const missing = await call('GET', '/console/assets/missing-0000.js');
   assert.equal(missing.status, 404, 'a missing file stays missing');
+  const post = await gw.postOnce('/console/', { 'content-type': 'text/plain' }, ['x']);
+  assert.equal(post.status, 405, 'the console is read only');
   const redirect = await call('GET', '/console');
   assert.equal(redirect.status, 308);
   assert.match(redirect.headers.get('location'), /\/console\/$/);
