@@ -27,6 +27,7 @@
 //! host.
 pub mod admin;
 pub mod budget;
+pub mod console;
 pub mod credentials;
 pub mod error;
 pub mod events;

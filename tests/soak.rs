@@ -45,6 +45,7 @@ use teamkeys::admin::api::propagate::Targets;
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
 use teamkeys::admin::retention::Retention;
+use teamkeys::admin::session::Credential;
 use teamkeys::admin::store::Store;
 use teamkeys::credentials::BaseUrlPolicy;
 use teamkeys::error::{ApiError, Code};
@@ -502,7 +503,7 @@ impl World {
             method,
             path: &path,
             query: None,
-            token: ADMIN,
+            credential: Credential::Token(ADMIN),
             body: &body,
             idempotency_key: None,
             org: DEFAULT_ORG,
@@ -1168,6 +1169,7 @@ impl Oracle {
                     Command::Control { .. }
                     | Command::PushLimits { .. }
                     | Command::Report { .. }
+                    | Command::History { .. }
                     | Command::Quota { .. },
                     _,
                 ) => {}

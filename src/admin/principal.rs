@@ -27,6 +27,10 @@ pub struct PrincipalDoc {
     /// expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_expires_at: Option<u64>,
+    /// The email Cloudflare Access sign-in maps to this principal (lower-case, unique in the
+    /// organisation); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// The stored format of a principal's row: version 1, today's members.
@@ -79,6 +83,7 @@ mod tests {
             created_by: "bootstrap".into(),
             masked_token: "tka_…abcd".into(),
             token_expires_at: Some(5),
+            email: None,
         };
         check::members_match(&PRINCIPAL_FORMAT, &doc);
         check::version_rule(&PRINCIPAL_FORMAT, &doc, "later", json!(["x"]));

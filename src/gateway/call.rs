@@ -134,7 +134,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
                 }
                 return Ok(answer);
             }
-            Reply::Done | Reply::Report { .. } | Reply::Quota(_) => {
+            Reply::Done | Reply::Report { .. } | Reply::Quota(_) | Reply::History { .. } => {
                 return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no admission."))
             }
         };

@@ -135,7 +135,7 @@ impl LedgerStage {
             Command::Admit { .. } => Some(LedgerStage::Admission),
             Command::Settle { .. } | Command::Release { .. } => Some(LedgerStage::Settlement),
             Command::Control { .. } | Command::PushLimits { .. } => Some(LedgerStage::Control),
-            Command::Report { .. } | Command::Quota { .. } => None,
+            Command::Report { .. } | Command::Quota { .. } | Command::History { .. } => None,
         }
     }
 }

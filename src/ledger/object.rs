@@ -30,6 +30,7 @@
 //! object enforces.
 
 use crate::error::{ApiError, Code};
+use crate::ledger::history::{DayPoint, History, HourPoint};
 use crate::ledger::quota::{EndUserQuota, KeyLevelQuota, KeyQuota, PatternQuota};
 use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
@@ -105,6 +106,10 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         end_user: Option<String>,
     },
+    /// The daily history of the last `days` days (at most 90) and the last 48 hours; read-only.
+    History {
+        days: u64,
+    },
 }
 
 /// The object's answer.
@@ -126,6 +131,10 @@ pub enum Reply {
         /// objects of builds before it was kept.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_used_at: Option<u64>,
+    },
+    History {
+        days: Vec<DayPoint>,
+        hours: Vec<HourPoint>,
     },
     Quota(KeyQuota),
 }
@@ -177,6 +186,13 @@ pub struct KeyState {
     /// how many end users it tracks (their ledgers are stored apart).
     #[serde(skip_serializing_if = "ScopeLedgers::is_empty")]
     scopes: ScopeLedgers,
+    /// Per-day totals and per-hour requests, for charts (bounded: [`crate::ledger::history`]).
+    #[serde(skip_serializing_if = "is_empty_history")]
+    history: History,
+}
+
+fn is_empty_history(history: &History) -> bool {
+    *history == History::default()
 }
 
 /// The members a stored state may have, of every version: `pushed_limits` (version 1) is read,
@@ -200,6 +216,8 @@ struct StoredState {
     scope_limits: NewestLimits<ScopeLimits>,
     #[serde(default)]
     scopes: ScopeLedgers,
+    #[serde(default)]
+    history: History,
 }
 
 impl From<StoredState> for KeyState {
@@ -216,17 +234,19 @@ impl From<StoredState> for KeyState {
             last_used_at: stored.last_used_at,
             scope_limits: stored.scope_limits,
             scopes: stored.scopes,
+            history: stored.history,
         }
     }
 }
 
-/// The state's stored format: version 4 (`limits` replaced version 1's `pushed_limits` in 2;
+/// The state's stored format: version 5 (`limits` replaced version 1's `pushed_limits` in 2;
 /// `last_used_at` came in 3, not critical: losing it loses only information; `scope_limits` and
 /// `scopes` came in 4, critical: a build that drops them would forget the scopes' limits and
-/// counts, so it refuses the state, failing closed, as it refuses the key's record).
+/// counts, so it refuses the state, failing closed, as it refuses the key's record; `history` came
+/// in 5, not critical: losing it loses only the charts' information, never a counter a limit reads).
 pub const STATE_FORMAT: Format = Format {
-    version: 4,
-    members: &["revocation", "ledger", "usage", "limits", "last_used_at", "scope_limits", "scopes"],
+    version: 5,
+    members: &["revocation", "ledger", "usage", "limits", "last_used_at", "scope_limits", "scopes", "history"],
     critical: &["scope_limits", "scopes"],
 };
 stored_serde!(KeyState, STATE_FORMAT);
@@ -267,7 +287,8 @@ impl KeyState {
                 let call = CallScope { model: model.as_deref(), end_user: end_user.as_deref() };
                 match self.scopes.admit(&mut self.ledger, &limits, &scopes, call, ask, now_ms) {
                     Ok(admitted) => {
-                        self.usage.count_request(now_ms);
+                        let counted = self.usage.count_request(now_ms);
+                        self.history.count(now_ms, &counted);
                         self.last_used_at = Some(now_ms);
                         Handled {
                             reply: Reply::Admitted {
@@ -292,7 +313,8 @@ impl KeyState {
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
                 let outcome = self.scopes.settle(&mut self.ledger, &limits, reservation_id, actual, now_ms);
                 if outcome.settled {
-                    self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
+                    let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
+                    self.history.count(now_ms, &counted);
                 }
                 let changed = outcome.settled || remembered || end_user.is_some();
                 Handled { reply: Reply::Done, events: outcome.events, changed, end_user_changed: end_user }
@@ -346,6 +368,10 @@ impl KeyState {
                     end_user,
                 };
                 Handled::reply(Reply::Quota(quota), false)
+            }
+            Command::History { days } => {
+                let reply = Reply::History { days: self.history.days(now_ms, days), hours: self.history.hours(now_ms) };
+                Handled::reply(reply, false)
             }
         }
     }
@@ -503,6 +529,26 @@ mod tests {
         };
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
+    }
+
+    #[test]
+    fn the_history_counts_admissions_and_settlements() {
+        let limits = Limits::default();
+        let mut state = KeyState::default();
+        let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
+        let actual = Actual { tokens: 10, cost_micros: 4 };
+        let settle =
+            Command::Settle { reservation_id, limits, policy_version: 0, actual, usage: Some(Usage::new(7, 0, 3)) };
+        state.handle(settle, 2_000);
+        let handled = state.handle(Command::History { days: 30 }, 3_000);
+        let Reply::History { days, hours } = handled.reply else { panic!("expected the history") };
+        assert!(!handled.changed);
+        let today = days.last().unwrap();
+        assert_eq!((days.len(), today.date.as_str()), (1, "1970-01-01"), "no day before 1970");
+        assert_eq!((today.totals.requests, today.totals.tokens, today.totals.cost_micros), (1, 10, 4));
+        assert_eq!((hours.len(), hours.last().unwrap().requests), (1, 1), "no hour before 1970");
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<KeyState>(&json).unwrap(), state, "the history is stored");
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! `headroom` (what is left), `ledger` (the atomic steps and their guarantees), `level` (key,
 //! model, end user, project, organisation), `newest` (which limits are in force: the newest
 //! policy version seen).
-mod calendar;
+pub(crate) mod calendar;
 mod charge;
 mod config;
 mod counters;
