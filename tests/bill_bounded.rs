@@ -43,7 +43,7 @@ fn admit(
     let route = route(path);
     let mut facts = inspect(&route, body.as_bytes()).map_err(|e| (e.status(), e.code().as_str()))?;
     let model = facts.model.clone().unwrap();
-    let metering = Metering::reserve(&route, &mut facts, limits, price(&model), unknown)
+    let metering = Metering::reserve(&route, &mut facts, limits, !limits.spend.is_empty(), price(&model), unknown)
         .map_err(|e| (e.status(), e.code().as_str()))?;
     Ok((facts, metering))
 }

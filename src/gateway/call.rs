@@ -86,11 +86,12 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let call_facts = CallFacts::new(&route, &facts, header(&request.headers, "cf-connecting-ip"));
         let resolved = authorize(&policy, &call_facts, routing, now_ms)?;
         let credentials = organisation.credentials(self.keyring);
-        if !record.rules.limits.spend.is_empty() {
+        let capped = record.capped();
+        if capped {
             refuse_unmetered_targets(&resolved.targets, &credentials)?;
         }
         let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
-        let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, price, self.unknown_members)?;
+        let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, capped, price, self.unknown_members)?;
 
         let address = LedgerAddress::of(record);
         if let Some(held) = self.held_refusals.borrow().get(&address.object, now_ms) {
@@ -221,7 +222,8 @@ pub fn ledger_unavailable() -> ApiError {
     .with_retry_after(1)
 }
 
-/// A key with a spend cap may only reach targets whose bill its reservation bounds
+/// A capped key (a spend cap of its own or a hard budget above it: [`crate::policy::KeyRecord::capped`]) may
+/// only reach targets whose bill its reservation bounds
 /// ([`Target::is_metered`]): every target it could be sent to, fallbacks included.
 fn refuse_unmetered_targets(targets: &[&Target], credentials: &CredentialSource) -> Result<(), ApiError> {
     match targets.iter().find(|target| !target.is_metered(credentials.base_url(target))) {

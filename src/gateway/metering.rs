@@ -58,7 +58,8 @@ pub struct Metering {
 
 impl Metering {
     /// The reservation for a call, after which `facts` carry the output cap to send (the key's
-    /// default applied). A key with spend caps cannot make a call whose spend could not be
+    /// default applied). A `capped` key (spend caps of its own or a hard budget above it:
+    /// [`crate::policy::KeyRecord::capped`]) cannot make a call whose spend could not be
     /// counted: a body part refused to such keys (403, see
     /// [`members`](crate::gateway::members)), a model without a price (403 `model_not_priced`),
     /// or a route billed per image or character (403 `route_not_metered`). With
@@ -68,13 +69,13 @@ impl Metering {
         route: &Route,
         facts: &mut RequestFacts,
         limits: &Limits,
+        capped: bool,
         price: Option<Price>,
         unknown: UnknownMembers,
     ) -> Result<Metering, ApiError> {
         if let (UnknownMembers::Refuse, Some(member)) = (unknown, &facts.unknown_member) {
             return Err(unknown_member(member));
         }
-        let capped = !limits.spend.is_empty();
         if route.endpoint == Endpoint::BilledPerUnit && capped {
             return Err(ApiError::new(
                 Code::RouteNotMetered,
@@ -140,7 +141,7 @@ mod tests {
     }
 
     fn reserve(route: &Route, f: &RequestFacts, limits: &Limits, price: Option<Price>) -> Result<Metering, ApiError> {
-        Metering::reserve(route, &mut f.clone(), limits, price, UnknownMembers::Pass)
+        Metering::reserve(route, &mut f.clone(), limits, !limits.spend.is_empty(), price, UnknownMembers::Pass)
     }
 
     fn pricing() -> Pricing {

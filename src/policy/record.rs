@@ -12,6 +12,7 @@
 //! policy version of the key's limits (see [`crate::ledger`]) and the boundaries' routing-group,
 //! IP and lifetime constraints; those narrow the key, so they are critical: a version-1 reader refuses a record that carries them rather than ignore them.
 
+use super::budget_link::BudgetLink;
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
 use super::org_record::Jurisdiction;
@@ -83,14 +84,19 @@ pub struct KeyRecord {
     /// whatever its own `expires_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundary_expires_at: Option<u64>,
+    /// The budgets above the key (its project's, its organisation's) that have limits: a call
+    /// is admitted only within each of them as well as within the key's own limits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetLink>,
     /// The key's rules, its limits already clamped by the boundaries above it.
     #[serde(flatten)]
     pub rules: KeyRules,
 }
 
-/// The record's stored format: version 2 added the boundaries' constraints and `policy_version`.
+/// The record's stored format: version 2 added the boundaries' constraints and `policy_version`;
+/// version 3 the `budgets` above the key.
 pub const RECORD_FORMAT: Format = Format {
-    version: 2,
+    version: 3,
     members: &[
         "id",
         "org",
@@ -109,19 +115,35 @@ pub const RECORD_FORMAT: Format = Format {
         "boundary_routing_groups",
         "boundary_ip_allowlists",
         "boundary_expires_at",
+        "budgets",
         "models",
         "routing_groups",
         "ip_allowlist",
         "limits",
     ],
     // `org` and `jurisdiction` name the key's ledger object: a reader dropping them would count
-    // the key in another object.
-    critical: &["org", "jurisdiction", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"],
+    // the key in another object; `budgets` narrow what the key may spend.
+    critical: &[
+        "org",
+        "jurisdiction",
+        "boundary_routing_groups",
+        "boundary_ip_allowlists",
+        "boundary_expires_at",
+        "budgets",
+    ],
 };
 stored_serde!(KeyRecord, RECORD_FORMAT);
 
 fn first_secret_version() -> u32 {
     1
+}
+
+impl KeyRecord {
+    /// Whether the key counts as capped: it has a spend cap of its own or lies under a budget
+    /// with a hard one. A capped key may make only calls whose bill the gateway can bound.
+    pub fn capped(&self) -> bool {
+        !self.rules.limits.spend.is_empty() || self.budgets.iter().any(BudgetLink::caps_spend)
+    }
 }
 
 /// A validated key record: every [`KeyPolicy`] has a non-empty id without whitespace, a
@@ -297,9 +319,10 @@ mod tests {
             "k1",
             "limits.spend: more than one total cap",
         ),
-        (r#""v":4"#, "k1", "version 4 is newer"),
-        (r#""v":3,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
-        (r#""v":2,"ip_denylist":["10.0.0.1"]"#, "k1", "unknown field"),
+        (r#""v":5"#, "k1", "version 5 is newer"),
+        (r#""v":4,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
+        (r#""v":3,"ip_denylist":["10.0.0.1"]"#, "k1", "unknown field"),
+        (r#""budgets":[{"level":"project","object":"b","limits":{},"version":1,"hint":"weur"}]"#, "k1", "unknown field"),
         (r#""limits":{"rpn":5}"#, "k1", "unknown field"),
         (r#""created_at":"yesterday""#, "k1", "invalid type"),
     ];
@@ -346,9 +369,16 @@ mod tests {
         "boundary_models":[{"allow":["gpt-*"]}],"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],
         "limits":{"rpm":5}}"#;
 
-    /// [`FULL_V1`] with the members version 2 added.
+    /// [`FULL_V1`] with the members versions 2 and 3 added.
     fn full() -> KeyRecord {
         KeyRecord {
+            budgets: vec![BudgetLink {
+                level: crate::limits::Level::Project,
+                object: "budget:org_a/prj_1".into(),
+                limits: Limits { rpm: std::num::NonZeroU64::new(300), ..Limits::default() },
+                version: 2,
+                location_hint: Some(crate::policy::LocationHint::Weur),
+            }],
             org: Some("org_a".into()),
             jurisdiction: Some(Jurisdiction::Eu),
             boundary_routing_groups: vec![vec!["eu".into(), "us".into()]],
@@ -369,17 +399,24 @@ mod tests {
     }
 
     #[test]
-    fn version_2_records_list_the_narrowing_members_present_as_critical() {
+    fn records_list_the_narrowing_members_present_as_critical() {
         let written = serde_json::to_value(full()).unwrap();
-        assert_eq!(written["v"], 2);
+        assert_eq!(written["v"], 3);
         assert_eq!(
             written["critical"],
-            json!(["org", "jurisdiction", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"]),
+            json!([
+                "org",
+                "jurisdiction",
+                "boundary_routing_groups",
+                "boundary_ip_allowlists",
+                "boundary_expires_at",
+                "budgets"
+            ]),
             "a version-1 reader refuses the record rather than drop a constraint"
         );
         let without: KeyRecord = serde_json::from_str(FULL_V1).unwrap();
         let written = serde_json::to_value(&without).unwrap();
-        assert_eq!((written["v"].clone(), written.get("critical")), (json!(2), None));
+        assert_eq!((written["v"].clone(), written.get("critical")), (json!(3), None));
         check::members_match(&RECORD_FORMAT, &full());
         let policy = KeyPolicy::from_json(&serde_json::to_vec(&full()).unwrap()).unwrap();
         assert_eq!(policy.record(), &full());
@@ -387,28 +424,12 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_reader_refuses_a_record_carrying_a_new_constraint() {
-        let members = &[
-            "id",
-            "name",
-            "description",
-            "tags",
-            "creator",
-            "project",
-            "status",
-            "created_at",
-            "expires_at",
-            "secret_version",
-            "boundary_models",
-            "models",
-            "routing_groups",
-            "ip_allowlist",
-            "limits",
-        ];
-        let v1 = Format { version: 1, members, critical: &[] };
+    fn an_older_reader_refuses_a_record_carrying_a_new_constraint() {
+        let v2_members: Vec<&str> = RECORD_FORMAT.members.iter().copied().filter(|m| *m != "budgets").collect();
+        let v2 = Format { version: 2, members: v2_members.leak(), critical: &[] };
         let written = serde_json::to_value(full()).unwrap();
-        let refused = v1.read(written.as_object().unwrap().clone()).unwrap_err();
-        assert!(refused.contains("critical member `org`"), "{refused}");
+        let refused = v2.read(written.as_object().unwrap().clone()).unwrap_err();
+        assert!(refused.contains("critical member `budgets`"), "{refused}");
     }
 
     #[test]
@@ -458,6 +479,7 @@ mod tests {
                     boundary_routing_groups,
                     boundary_ip_allowlists,
                     boundary_expires_at,
+                    budgets: Vec::new(),
                     rules,
                 },
             )

@@ -9,7 +9,8 @@ use serde_json::{Number, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use teamkeys::admin::api::ports::{KeyRecords, LedgerAddress, LedgerObjects};
+use teamkeys::admin::api::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
+use teamkeys::limits::Limits;
 use teamkeys::error::{ApiError, Code};
 use teamkeys::ledger::{Command, KeyState, Reply};
 use teamkeys::policy::Jurisdiction;
@@ -150,6 +151,9 @@ pub struct FakeLedgers {
     pub received: RefCell<Vec<(String, Command)>>,
     /// The jurisdiction each object was addressed in.
     pub jurisdictions: RefCell<HashMap<String, Option<Jurisdiction>>>,
+    /// The budget objects by name: the address of the last push and the newest limits pushed
+    /// with their version.
+    pub budgets: RefCell<HashMap<String, (BudgetAddress, Limits, u64)>>,
     clock: Clock,
 }
 
@@ -160,6 +164,7 @@ impl FakeLedgers {
             unreachable: Cell::new(false),
             received: RefCell::default(),
             jurisdictions: RefCell::default(),
+            budgets: RefCell::default(),
             clock: clock.clone(),
         }
     }
@@ -196,6 +201,18 @@ impl LedgerObjects for FakeLedgers {
         let mut states = self.states.borrow_mut();
         let state = states.entry(object).or_default();
         Ok(state.handle(command.clone(), self.clock.now()).reply)
+    }
+
+    async fn push_budget(&self, budget: &BudgetAddress, limits: &Limits, version: u64) -> Result<(), ApiError> {
+        if self.unreachable.get() {
+            return Err(ApiError::new(Code::LedgerUnavailable, "The budget object cannot be reached."));
+        }
+        let mut budgets = self.budgets.borrow_mut();
+        let newer = budgets.get(&budget.object).is_none_or(|(_, _, held)| version > *held);
+        if newer {
+            budgets.insert(budget.object.clone(), (budget.clone(), limits.clone(), version));
+        }
+        Ok(())
     }
 }
 

@@ -21,20 +21,31 @@ use crate::policy::key_hash::sha256_hex;
 use crate::policy::KeyRules;
 use serde::Serialize;
 use serde_json::json;
+use crate::admin::budget::links;
+use crate::naming::DEFAULT_ORG;
+use crate::policy::BudgetLink;
 use std::collections::HashMap;
 
-/// The boundaries a key of `project` lives under, owned.
+/// The boundaries a key of `project` lives under, owned, and the budgets above it.
 pub struct Bounds {
     org: Boundary,
     project: Boundary,
     ceiling: Boundary,
     project_id: String,
+    budgets: Vec<BudgetLink>,
 }
 
 impl Bounds {
     pub fn load(store: &Store, project_id: &str) -> Result<Bounds, ApiError> {
         let (project, ceiling) = store.project(project_id)?.map(|p| (p.boundary, p.ceiling)).unwrap_or_default();
-        Ok(Bounds { org: store.org_policy()?, project, ceiling, project_id: project_id.to_owned() })
+        let org_id = store.org_state()?.map_or_else(|| DEFAULT_ORG.to_owned(), |org| org.id);
+        let budgets = links(&org_id, project_id, &store.org_budget()?, &store.project_budget(project_id)?);
+        Ok(Bounds { org: store.org_policy()?, project, ceiling, project_id: project_id.to_owned(), budgets })
+    }
+
+    /// The budgets with limits above the key: its project's, its organisation's.
+    pub fn budgets(&self) -> &[BudgetLink] {
+        &self.budgets
     }
 
     pub fn get(&self) -> Boundaries<'_> {

@@ -29,10 +29,11 @@
 //! reaches a registry only through the platform's orders ([`ORDER_PATH`]).
 //!
 //! Modules: `step` (one synchronous step and its answer), `directory` (organisation policy,
-//! projects, members, principals), `org` (the organisation's credentials and routing),
+//! projects, members, principals), `budgets` (the organisation's and the projects' budgets), `org` (the organisation's credentials and routing),
 //! `orders` (the platform's), `keys`, `usage`, `audit`, `propagate` (pending work), `ports`.
 
 pub mod audit;
+pub mod budgets;
 pub mod directory;
 pub mod keys;
 pub mod orders;
@@ -367,6 +368,10 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         Me => directory::me(step),
         GetOrgPolicy => directory::get_org_policy(step),
         PutOrgPolicy => directory::put_org_policy(step),
+        GetOrgBudget => budgets::get_org_budget(step),
+        PutOrgBudget => budgets::put_org_budget(step),
+        GetProjectBudget(id) => budgets::get_project_budget(step, &id),
+        UpdateProjectBudget(id) => budgets::update_project_budget(step, &id),
         GetRouting => directory::get_routing(step),
         PutRouting => org::put_routing(step),
         ListCredentials => org::list_credentials(step),
