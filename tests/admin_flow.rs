@@ -850,7 +850,7 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
 
     let admit = |rpm: u64, policy_version: u64| {
         let limits: Limits = serde_json::from_value(json!({"rpm": rpm})).unwrap();
-        let command = Command::Admit { secret_version: 1, limits, policy_version, ask: Ask::ZERO };
+        let command = Command::Admit { secret_version: 1, limits, policy_version, ask: Ask::ZERO, budgets: vec![] };
         let ledger = LedgerAddress { object: ledger_object(Some(DEFAULT_ORG), &key_id), jurisdiction: None };
         ready(admin.ledgers.call(&ledger, &command)).unwrap()
     };
@@ -994,7 +994,8 @@ fn admit(admin: &Admin, key_id: &str) {
     use teamkeys::admin::api::ports::LedgerObjects;
     use teamkeys::ledger::{Command, Reply};
     let ask = serde_json::from_value(json!({"tokens": 10, "cost_micros": 0})).unwrap();
-    let command = Command::Admit { secret_version: 1, limits: Default::default(), policy_version: 0, ask };
+    let command =
+        Command::Admit { secret_version: 1, limits: Default::default(), policy_version: 0, ask, budgets: vec![] };
     assert!(matches!(ready(admin.ledgers.call(&ledger_address(key_id), &command)).unwrap(), Reply::Admitted { .. }));
 }
 

@@ -379,6 +379,7 @@ fn suspension_refuses_changes_and_tells_every_key_object() {
             limits: Default::default(),
             policy_version: 0,
             ask: teamkeys::limits::Ask::ZERO,
+            budgets: vec![],
         },
         START_MS,
     );

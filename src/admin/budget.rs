@@ -18,6 +18,7 @@
 //! an organisation's jurisdiction only hints inside it.
 
 use super::boundary::SCALARS;
+use super::org::OrgState;
 use crate::error::{ApiError, Code};
 use crate::limits::{CapMode, Level, Limits, SpendCap, SpendPeriod};
 use crate::naming::{org_budget_object, project_budget_object};
@@ -103,20 +104,22 @@ pub fn narrow(ceiling: &Limits, narrowed: &Limits) -> Limits {
 
 /// The budget links a key's record carries: its project's budget and its organisation's, each
 /// only when it has limits.
-pub fn links(org_id: &str, project_id: &str, org: &OrgBudget, project: &ProjectBudget) -> Vec<BudgetLink> {
+pub fn links(org: &OrgState, project_id: &str, org_budget: &OrgBudget, project: &ProjectBudget) -> Vec<BudgetLink> {
     let project = BudgetLink {
         level: Level::Project,
-        object: project_budget_object(org_id, project_id),
+        object: project_budget_object(&org.id, project_id),
         limits: project.limits(),
         version: project.version,
+        jurisdiction: org.jurisdiction,
         location_hint: project.location_hint,
     };
     let org = BudgetLink {
         level: Level::Organisation,
-        object: org_budget_object(org_id),
-        limits: org.limits.clone(),
-        version: org.version,
-        location_hint: org.location_hint,
+        object: org_budget_object(&org.id),
+        limits: org_budget.limits.clone(),
+        version: org_budget.version,
+        jurisdiction: org.jurisdiction,
+        location_hint: org_budget.location_hint,
     };
     [project, org].into_iter().filter(|link| link.limits != Limits::default()).collect()
 }
@@ -192,9 +195,8 @@ impl OrgBudgetPut {
 /// A budget's limits: at most one spend cap per period, thresholds at most 100 %, and no
 /// `default_max_tokens` (a key's setting, meaningless for an aggregate).
 fn check_limits(field: &str, limits: &Limits) -> Result<(), ApiError> {
-    let invalid = |member: &str, reason: &str| {
-        Err(ApiError::new(Code::InvalidField, format!("{field}.{member}: {reason}")))
-    };
+    let invalid =
+        |member: &str, reason: &str| Err(ApiError::new(Code::InvalidField, format!("{field}.{member}: {reason}")));
     if limits.default_max_tokens.is_some() {
         return invalid("default_max_tokens", "a budget has none; it is a key's setting");
     }
@@ -230,7 +232,9 @@ mod tests {
     #[test]
     fn owners_only_narrow_the_ceiling() {
         let ceiling = limits(json!({"rpm": 300, "spend": [{"period": "daily", "limit_micros": 1000, "mode": "hard"}]}));
-        let wider = limits(json!({"rpm": 900, "tpm": 50, "spend": [{"period": "daily", "limit_micros": 5000, "mode": "warn"}]}));
+        let wider = limits(
+            json!({"rpm": 900, "tpm": 50, "spend": [{"period": "daily", "limit_micros": 5000, "mode": "warn"}]}),
+        );
         let in_force = narrow(&ceiling, &wider);
         assert_eq!(in_force.rpm.map(|n| n.get()), Some(300), "a raise is no raise");
         assert_eq!(in_force.tpm.map(|n| n.get()), Some(50), "a limit the Admin left unset narrows");
@@ -245,9 +249,13 @@ mod tests {
     #[test]
     fn only_budgets_with_limits_are_linked() {
         let project = ProjectBudget { ceiling: limits(json!({"rpm": 300})), version: 2, ..ProjectBudget::default() };
-        let links = links("org_a", "prj_1", &OrgBudget::default(), &project);
+        let org = OrgState::new("org_a", None, false);
+        let links = links(&org, "prj_1", &OrgBudget::default(), &project);
         assert_eq!(links.len(), 1);
-        assert_eq!((links[0].level, links[0].object.as_str(), links[0].version), (Level::Project, "budget:org_a/prj_1", 2));
+        assert_eq!(
+            (links[0].level, links[0].object.as_str(), links[0].version),
+            (Level::Project, "budget:org_a/prj_1", 2)
+        );
     }
 
     #[test]
@@ -259,7 +267,8 @@ mod tests {
         };
         assert!(hint_only.sets_ceiling());
         assert_eq!(hint_only.apply(&before).version, 0);
-        let narrowing = ProjectBudgetPatch { narrowed: Some(limits(json!({"rpm": 5}))), ..ProjectBudgetPatch::default() };
+        let narrowing =
+            ProjectBudgetPatch { narrowed: Some(limits(json!({"rpm": 5}))), ..ProjectBudgetPatch::default() };
         assert!(!narrowing.sets_ceiling());
         assert_eq!(narrowing.apply(&before).version, 1);
     }
@@ -272,7 +281,8 @@ mod tests {
         let hint = put(json!({"limits": {"rpm": 5}, "location_hint": "apac"}));
         assert!(hint.check(None).is_ok());
         assert_eq!(code(hint.check(Some(Jurisdiction::Eu))), "invalid_field");
-        let thresholds = json!({"limits": {"spend": [{"period": "total", "limit_micros": 5, "warn_at_percent": [120]}]}});
+        let thresholds =
+            json!({"limits": {"spend": [{"period": "total", "limit_micros": 5, "warn_at_percent": [120]}]}});
         assert_eq!(code(put(thresholds).check(None)), "invalid_field");
     }
 }

@@ -223,8 +223,11 @@ impl Store {
     }
 
     fn set_budget(&self, scope: &str, budget: &impl Serialize) -> Result<(), ApiError> {
-        self.exec("INSERT OR REPLACE INTO budgets (scope, doc) VALUES (?, ?)", vec![scope.into(), to_json(budget).into()])
-            .map(drop)
+        self.exec(
+            "INSERT OR REPLACE INTO budgets (scope, doc) VALUES (?, ?)",
+            vec![scope.into(), to_json(budget).into()],
+        )
+        .map(drop)
     }
 
     pub fn org_budget(&self) -> Result<OrgBudget, ApiError> {

@@ -71,7 +71,14 @@ impl Budget {
     /// Applies `message` under `limits` at `now_ms` and answers it; refusals name `level`.
     /// `granting: false` (the upper was stopped) answers a want with `Stopped`, still applying
     /// the reports.
-    pub fn handle(&mut self, limits: &Limits, level: Level, message: HolderMessage, granting: bool, now_ms: u64) -> Handled {
+    pub fn handle(
+        &mut self,
+        limits: &Limits,
+        level: Level,
+        message: HolderMessage,
+        granting: bool,
+        now_ms: u64,
+    ) -> Handled {
         let _ = (limits, level, message, granting, now_ms);
         todo!()
     }

@@ -21,9 +21,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum BudgetCommand {
-    Lease { message: HolderMessage },
-    Admit { ask: Ask },
-    Settle { call: u64, actual: Actual },
+    Lease {
+        message: HolderMessage,
+    },
+    Admit {
+        ask: Ask,
+    },
+    Settle {
+        call: u64,
+        actual: Actual,
+    },
     /// The level's limits and their policy version; older versions than one seen are ignored.
     PushLimits {
         limits: Limits,
@@ -31,7 +38,9 @@ pub enum BudgetCommand {
         policy_version: u64,
     },
     /// Stop (`false`) or resume granting leases.
-    Granting { granting: bool },
+    Granting {
+        granting: bool,
+    },
     Alarm,
     Report,
 }

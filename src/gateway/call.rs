@@ -91,7 +91,8 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             refuse_unmetered_targets(&resolved.targets, &credentials)?;
         }
         let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
-        let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, capped, price, self.unknown_members)?;
+        let metering =
+            Metering::reserve(&route, &mut facts, &record.rules.limits, capped, price, self.unknown_members)?;
 
         let address = LedgerAddress::of(record);
         if let Some(held) = self.held_refusals.borrow().get(&address.object, now_ms) {
@@ -103,6 +104,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             limits: record.rules.limits.clone(),
             policy_version: record.policy_version,
             ask: metering.ask,
+            budgets: record.budgets.clone(),
         };
         let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
             Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
@@ -113,7 +115,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
                 }
                 return Ok(answer);
             }
-            Reply::Done | Reply::Report { .. } => {
+            Reply::Done | Reply::Report { .. } | Reply::NeedsLease { .. } => {
                 return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no admission."))
             }
         };

@@ -23,11 +23,16 @@
 //! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
 //! object enforces.
 
+use crate::budget::{HolderMessage, UpperReply};
 use crate::error::{ApiError, Code};
+use crate::ledger::budgets::{Blocked, BudgetHolders};
 use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
-use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, NewestLimits, SpendEvent, VersionedLimits};
+use crate::limits::{
+    Actual, Ask, Headroom, Ledger, Level, LimitUse, Limits, NewestLimits, SpendEvent, VersionedLimits,
+};
+use crate::policy::BudgetLink;
 use crate::usage::Usage;
 use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
@@ -37,12 +42,16 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
     /// `policy_version` is the version of `limits` (0: a record from before versions existed).
+    /// `budgets`: the budgets above the key, as its record names them (their objects lease the
+    /// key slices of their headroom: [`BudgetHolders`]).
     Admit {
         secret_version: u32,
         limits: Limits,
         #[serde(default)]
         policy_version: u64,
         ask: Ask,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        budgets: Vec<BudgetLink>,
     },
     /// `usage` is what the upstream reported (input/output split), if it reported any.
     Settle {
@@ -83,6 +92,11 @@ pub enum Reply {
     },
     /// A refusal for the edge to render (its members: [`Refusal`]).
     Refused(Refusal),
+    /// Internal to the key's object, never answered: the slice of `level`'s budget cannot cover
+    /// the call; the object leases from that budget's object and sends the command again.
+    NeedsLease {
+        level: Level,
+    },
     Done,
     Report {
         usage: UsageTotals,
@@ -127,6 +141,9 @@ pub struct KeyState {
     /// When a call was last admitted (Unix ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used_at: Option<u64>,
+    /// The key's leases from the budgets above it and its calls' tickets.
+    #[serde(skip_serializing_if = "BudgetHolders::is_empty")]
+    budgets: BudgetHolders,
 }
 
 /// The members a stored state may have, of every version: `pushed_limits` (version 1) is read,
@@ -146,6 +163,8 @@ struct StoredState {
     pushed_limits: Option<Limits>,
     #[serde(default)]
     last_used_at: Option<u64>,
+    #[serde(default)]
+    budgets: BudgetHolders,
 }
 
 impl From<StoredState> for KeyState {
@@ -160,20 +179,26 @@ impl From<StoredState> for KeyState {
             usage: stored.usage,
             limits,
             last_used_at: stored.last_used_at,
+            budgets: stored.budgets,
         }
     }
 }
 
-/// The state's stored format: version 3 (`limits` replaced version 1's `pushed_limits` in 2;
-/// `last_used_at` came in 3, not critical: losing it loses only information).
-pub const STATE_FORMAT: Format =
-    Format { version: 3, members: &["revocation", "ledger", "usage", "limits", "last_used_at"], critical: &[] };
+/// The state's stored format: version 4 (`limits` replaced version 1's `pushed_limits` in 2;
+/// `last_used_at` came in 3, not critical: losing it loses only information; `budgets` in 4,
+/// not critical: a build that drops it forgets its leases, which their budget objects count in
+/// full until their TTL, so nothing is admitted beyond a budget).
+pub const STATE_FORMAT: Format = Format {
+    version: 4,
+    members: &["revocation", "ledger", "usage", "limits", "last_used_at", "budgets"],
+    critical: &[],
+};
 stored_serde!(KeyState, STATE_FORMAT);
 
 impl KeyState {
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {
         match command {
-            Command::Admit { secret_version, limits, policy_version, ask } => {
+            Command::Admit { secret_version, limits, policy_version, ask, budgets } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
                     return Handled {
                         reply: Reply::refused(revoked_error(revoked), None),
@@ -181,9 +206,20 @@ impl KeyState {
                         changed: false,
                     };
                 }
+                let trial = match self.budgets.trial(&budgets, ask, now_ms) {
+                    Ok(trial) => trial,
+                    Err(blocked) => {
+                        let reply = match blocked {
+                            Blocked::NeedLease(level) => Reply::NeedsLease { level },
+                            Blocked::Refused(denial) => Reply::refused(denial.into_api_error(now_ms), None),
+                        };
+                        return Handled { reply, events: vec![], changed: false };
+                    }
+                };
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 match self.ledger.admit(&limits, ask, now_ms) {
                     Ok(admitted) => {
+                        self.budgets.commit(trial, admitted.reservation_id, now_ms);
                         self.usage.count_request(now_ms);
                         self.last_used_at = Some(now_ms);
                         Handled {
@@ -211,11 +247,13 @@ impl KeyState {
                 if outcome.settled {
                     self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                 }
-                Handled { reply: Reply::Done, events: outcome.events, changed: outcome.settled || remembered }
+                let ended = self.budgets.settle(reservation_id, actual, now_ms);
+                Handled { reply: Reply::Done, events: outcome.events, changed: outcome.settled || remembered || ended }
             }
             Command::Release { reservation_id } => {
                 let released = self.ledger.release(reservation_id, now_ms);
-                Handled { reply: Reply::Done, events: vec![], changed: released }
+                let ended = self.budgets.settle(reservation_id, Actual::ZERO, now_ms);
+                Handled { reply: Reply::Done, events: vec![], changed: released || ended }
             }
             Command::Control { control } => {
                 self.revocation.apply(&control);
@@ -237,6 +275,42 @@ impl KeyState {
                 Handled { reply, events: vec![], changed: false }
             }
         }
+    }
+}
+
+/// The key's side of the leases from the budgets above it (the object's adapter sends the
+/// messages: see [`BudgetHolders`]). Each call changes the state, which the adapter saves.
+impl KeyState {
+    /// Whether `level`'s slice still cannot cover `ask`.
+    pub fn needs_lease(&self, level: Level, ask: Ask, now_ms: u64) -> bool {
+        self.budgets.needs_lease(level, ask, now_ms)
+    }
+
+    /// The message asking `link`'s budget object for a lease covering `ask`, from the holder
+    /// named `holder_id` (the key object's name).
+    pub fn lease_request(
+        &mut self,
+        holder_id: &str,
+        link: &BudgetLink,
+        ask: Ask,
+        now_ms: u64,
+    ) -> Option<HolderMessage> {
+        self.budgets.request(holder_id, link, ask, now_ms)
+    }
+
+    /// Takes `level`'s budget object's reply.
+    pub fn lease_reply(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> bool {
+        self.budgets.receive(level, reply, now_ms)
+    }
+
+    /// The reports of settled calls due to go up, each with its budget's link.
+    pub fn budget_flushes(&mut self, now_ms: u64) -> Vec<(BudgetLink, HolderMessage)> {
+        self.budgets.flushes(now_ms)
+    }
+
+    /// When the next report of settled calls is due.
+    pub fn next_budget_flush_at(&self) -> Option<u64> {
+        self.budgets.next_flush_at()
     }
 }
 
@@ -268,7 +342,8 @@ mod tests {
 
     fn admit_at_policy(state: &mut KeyState, limits: &Limits, policy_version: u64, version: u32) -> Reply {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let command = Command::Admit { secret_version: version, limits: limits.clone(), policy_version, ask };
+        let command =
+            Command::Admit { secret_version: version, limits: limits.clone(), policy_version, ask, budgets: vec![] };
         state.handle(command, 1_000).reply
     }
 
@@ -371,7 +446,8 @@ mod tests {
         assert_eq!(last_used(&mut state), None);
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let refused = Command::Admit { secret_version: 1, limits: limits.clone(), policy_version: 0, ask };
+        let refused =
+            Command::Admit { secret_version: 1, limits: limits.clone(), policy_version: 0, ask, budgets: vec![] };
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
     }
@@ -393,7 +469,8 @@ mod tests {
         let mut state = KeyState::default();
         push(&mut state, &rpm(100), 3);
         // The push of version 4 (rpm 1) failed; an edge reads the version 4 record.
-        let newer = Command::Admit { secret_version: 1, limits: rpm(1), policy_version: 4, ask: Ask::ZERO };
+        let newer =
+            Command::Admit { secret_version: 1, limits: rpm(1), policy_version: 4, ask: Ask::ZERO, budgets: vec![] };
         let handled = state.handle(newer, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }) && handled.changed);
         assert_eq!(
@@ -401,7 +478,8 @@ mod tests {
             Some(Code::RateLimitExceeded)
         );
         assert!(!push(&mut state, &rpm(100), 3), "the late old push loses too");
-        let refused = Command::Admit { secret_version: 1, limits: rpm(2), policy_version: 5, ask: Ask::ZERO };
+        let refused =
+            Command::Admit { secret_version: 1, limits: rpm(2), policy_version: 5, ask: Ask::ZERO, budgets: vec![] };
         let handled = state.handle(refused, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }), "a raise carried by a newer record applies");
         let json = serde_json::to_string(&state).unwrap();
@@ -478,6 +556,7 @@ mod tests {
                         limits: limits.clone(),
                         policy_version: n % 3,
                         ask: Ask { tokens: n * 10, cost_micros: n },
+                        budgets: vec![],
                     },
                     1 => Command::Settle {
                         reservation_id: n,

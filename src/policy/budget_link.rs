@@ -6,6 +6,7 @@
 //! control plane or carried (as key ledgers do: [`crate::limits::NewestLimits`]).
 
 use super::placement::LocationHint;
+use super::Jurisdiction;
 use crate::limits::{CapMode, Level, Limits};
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,9 @@ pub struct BudgetLink {
     pub limits: Limits,
     /// Bumped by the registry on every change of `limits`.
     pub version: u64,
+    /// The organisation's jurisdiction, where the object lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<Jurisdiction>,
     /// Where the object is created, if it does not exist yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location_hint: Option<LocationHint>,

@@ -72,7 +72,10 @@ mod tests {
         assert!(LocationHint::Apac.fits(None));
         assert!(LocationHint::Weur.fits(Some(Jurisdiction::Eu)) && LocationHint::Eeur.fits(Some(Jurisdiction::Eu)));
         assert!(!LocationHint::Wnam.fits(Some(Jurisdiction::Eu)));
-        assert!(LocationHint::Enam.fits(Some(Jurisdiction::Fedramp)) && !LocationHint::Weur.fits(Some(Jurisdiction::Fedramp)));
+        assert!(
+            LocationHint::Enam.fits(Some(Jurisdiction::Fedramp))
+                && !LocationHint::Weur.fits(Some(Jurisdiction::Fedramp))
+        );
         assert_eq!(serde_json::to_string(&LocationHint::Eeur).unwrap(), "\"eeur\"");
         assert_eq!(LocationHint::Me.as_str(), "me");
     }

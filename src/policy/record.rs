@@ -322,7 +322,11 @@ mod tests {
         (r#""v":5"#, "k1", "version 5 is newer"),
         (r#""v":4,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
         (r#""v":3,"ip_denylist":["10.0.0.1"]"#, "k1", "unknown field"),
-        (r#""budgets":[{"level":"project","object":"b","limits":{},"version":1,"hint":"weur"}]"#, "k1", "unknown field"),
+        (
+            r#""budgets":[{"level":"project","object":"b","limits":{},"version":1,"hint":"weur"}]"#,
+            "k1",
+            "unknown field",
+        ),
         (r#""limits":{"rpn":5}"#, "k1", "unknown field"),
         (r#""created_at":"yesterday""#, "k1", "invalid type"),
     ];
@@ -377,6 +381,7 @@ mod tests {
                 object: "budget:org_a/prj_1".into(),
                 limits: Limits { rpm: std::num::NonZeroU64::new(300), ..Limits::default() },
                 version: 2,
+                jurisdiction: Some(Jurisdiction::Eu),
                 location_hint: Some(crate::policy::LocationHint::Weur),
             }],
             org: Some("org_a".into()),

@@ -10,9 +10,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use teamkeys::admin::api::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
-use teamkeys::limits::Limits;
 use teamkeys::error::{ApiError, Code};
 use teamkeys::ledger::{Command, KeyState, Reply};
+use teamkeys::limits::Limits;
 use teamkeys::policy::Jurisdiction;
 use teamkeys::sql::{Row, Sql, SqlError, SqlValue};
 

@@ -27,7 +27,13 @@ pub fn put_org_budget(step: &Step) -> Result<Answer, ApiError> {
     let before = step.store.org_budget()?;
     let after = put.apply(&before);
     step.store.set_org_budget(&after)?;
-    step.audit(Change::new(Action::BudgetsOrgWrite.permission(), "org_budget", &step.org.id, Some(&before), Some(&after)))?;
+    step.audit(Change::new(
+        Action::BudgetsOrgWrite.permission(),
+        "org_budget",
+        &step.org.id,
+        Some(&before),
+        Some(&after),
+    ))?;
     if after.version != before.version {
         step.work([Work::PushBudget { project: None }])?;
         step.work(step.store.live_key_ids()?.into_iter().map(|key_id| Work::Project { key_id }))?;

@@ -9,8 +9,8 @@
 use crate::admin::key::Key;
 use crate::error::ApiError;
 use crate::ledger::{Command, Reply};
-use crate::naming::ledger_object;
 use crate::limits::Limits;
+use crate::naming::ledger_object;
 use crate::policy::{Jurisdiction, LocationHint};
 
 /// The KV namespace holding the keys' records (`key:<hash>`) and the organisations' records

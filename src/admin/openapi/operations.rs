@@ -312,18 +312,28 @@ pub fn operations() -> Vec<Operation> {
             .errors(&[400]),
         op("GET", "/projects/{id}/budget", Admin(GetProjectBudget(id())), Tag::Budgets, Needs(BudgetsProjectsRead))
             .summary("A project's budget")
-            .answers(200, "The budget: the Admin's ceiling, the owners' narrowing and the limits in force.", Some(of::<ProjectBudgetView>))
+            .answers(
+                200,
+                "The budget: the Admin's ceiling, the owners' narrowing and the limits in force.",
+                Some(of::<ProjectBudgetView>),
+            )
             .errors(&[404]),
-        op("PATCH", "/projects/{id}/budget", Admin(UpdateProjectBudget(id())), Tag::Budgets, Needs(BudgetsProjectsWrite))
-            .summary("Change a project's budget")
-            .notes(
-                "Limits on every key of the project together. `ceiling` and `location_hint` need \
+        op(
+            "PATCH",
+            "/projects/{id}/budget",
+            Admin(UpdateProjectBudget(id())),
+            Tag::Budgets,
+            Needs(BudgetsProjectsWrite),
+        )
+        .summary("Change a project's budget")
+        .notes(
+            "Limits on every key of the project together. `ceiling` and `location_hint` need \
                  budgets.projects.ceiling.write (Admins); `narrowed` may only narrow: the limits in force are the \
                  ceiling narrowed by it, each limit the smaller of the two set, a spend cap hard if either is.",
-            )
-            .body(of::<ProjectBudgetPatch>)
-            .answers(200, "The budget.", Some(of::<ProjectBudgetView>))
-            .errors(&[400, 404]),
+        )
+        .body(of::<ProjectBudgetPatch>)
+        .answers(200, "The budget.", Some(of::<ProjectBudgetView>))
+        .errors(&[400, 404]),
         op("POST", "/principals", Admin(CreatePrincipal), Tag::Principals, Needs(PrincipalsCreate))
             .summary("Create a principal")
             .notes("Admins create any role; project owners create `member`s of projects they own.")

@@ -1,0 +1,222 @@
+//! A key's side of the budgets above it (its project's and its organisation's): one lease
+//! [`Holder`] per level, and which calls of the key were admitted from which lease.
+//!
+//! Flow of an admission ([`BudgetHolders::trial`], then [`Trial::commit`]): every level the
+//! key's record names is tried on a copy of its holder, so a call is admitted at every level or
+//! counted at none: a level whose slice cannot cover the call answers [`Blocked::NeedLease`]
+//! (the key's object leases from that level's object — [`BudgetHolders::request`], send,
+//! [`BudgetHolders::receive`] — and admits again); a level that refuses answers
+//! [`Blocked::Refused`], naming its level and scope. Only once the key's own ledger has admitted
+//! the call too is the trial committed, with the call's tickets remembered by its reservation.
+//! Its settle or release ends it at every level ([`BudgetHolders::settle`]); what was settled
+//! goes up with the next lease request or, within [`FLUSH_MS`], by a flush
+//! ([`BudgetHolders::flushes`], sent from the object's alarm).
+//!
+//! The budget objects' side is [`BudgetState`]; [`BudgetCall`] is one call to such an object,
+//! with the limits a key's record carries.
+//!
+//! Bounds: a key's object admits from a slice only while its lease is valid (at most
+//! [`KEY_LEASE_MS`] after it asked); a budget object that cannot answer admits nothing more than
+//! the current slice (fail closed). A call whose settle never arrives is ended at its estimate
+//! once its reservation would have expired ([`RESERVATION_TTL_MS`]), so a lease is never held
+//! open by a lost call.
+
+use crate::budget::{
+    Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, UpperReply,
+    FLUSH_MS, KEY_LEASE_MS,
+};
+use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
+use crate::policy::BudgetLink;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The lease holders of one key's object, by level, and its calls' tickets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetHolders {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    holders: BTreeMap<Level, Held>,
+    /// The tickets of each call admitted under a budget, by its reservation id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    calls: BTreeMap<u64, OpenCall>,
+}
+
+/// One level's holder and where its budget object is (the link it was last used with).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Held {
+    holder: Holder,
+    link: BudgetLink,
+    /// When a settled call first waited unreported (Unix ms), for the flush alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unreported_since: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OpenCall {
+    admitted_at: u64,
+    tickets: Vec<(Level, CallTicket)>,
+}
+
+/// Why a trial admitted nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// That level's slice cannot cover the call: lease, then try again.
+    NeedLease(Level),
+    Refused(BudgetDenial),
+}
+
+/// A call admitted at every level on copies of their holders: [`Trial::commit`] keeps it.
+#[derive(Debug)]
+pub struct Trial {
+    holders: Vec<(Level, Held)>,
+    tickets: Vec<(Level, CallTicket)>,
+}
+
+impl BudgetHolders {
+    /// Tries `ask` at every level of `links` (see the module doc) without changing anything.
+    pub fn trial(&self, links: &[BudgetLink], ask: Ask, now_ms: u64) -> Result<Trial, Blocked> {
+        let mut trial = Trial { holders: Vec::with_capacity(links.len()), tickets: Vec::with_capacity(links.len()) };
+        for link in links {
+            let Some(held) = self.holders.get(&link.level) else { return Err(Blocked::NeedLease(link.level)) };
+            let mut held = Held { link: link.clone(), ..held.clone() };
+            match held.holder.admit(ask, now_ms) {
+                HolderAdmission::Admitted(ticket) => trial.tickets.push((link.level, ticket)),
+                HolderAdmission::Refused(denial) => return Err(Blocked::Refused(denial)),
+                HolderAdmission::NeedLease => return Err(Blocked::NeedLease(link.level)),
+            }
+            trial.holders.push((link.level, held));
+        }
+        Ok(trial)
+    }
+
+    /// Keeps an admitted trial: its holders replace the current ones and its tickets are
+    /// remembered under `reservation_id`. Calls older than a reservation's life are ended at
+    /// their estimate first.
+    pub fn commit(&mut self, trial: Trial, reservation_id: u64, now_ms: u64) {
+        self.end_expired(now_ms);
+        self.holders.extend(trial.holders);
+        if !trial.tickets.is_empty() {
+            self.calls.insert(reservation_id, OpenCall { admitted_at: now_ms, tickets: trial.tickets });
+        }
+    }
+
+    /// Ends the call of `reservation_id` at every level at `actual` (zero: released); whether
+    /// it had tickets.
+    pub fn settle(&mut self, reservation_id: u64, actual: Actual, now_ms: u64) -> bool {
+        let Some(call) = self.calls.remove(&reservation_id) else { return false };
+        self.end(call, Some(actual), now_ms);
+        true
+    }
+
+    fn end(&mut self, call: OpenCall, actual: Option<Actual>, now_ms: u64) {
+        for (level, ticket) in call.tickets {
+            if let Some(held) = self.holders.get_mut(&level) {
+                held.holder.settle(ticket, actual.unwrap_or(ticket.estimate), now_ms);
+                held.unreported_since.get_or_insert(now_ms);
+            }
+        }
+    }
+
+    /// Ends, at their estimate, the calls admitted longer ago than a reservation lives.
+    fn end_expired(&mut self, now_ms: u64) {
+        let expired: Vec<u64> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| now_ms.saturating_sub(call.admitted_at) > RESERVATION_TTL_MS)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let call = self.calls.remove(&id).expect("listed above");
+            self.end(call, None, now_ms);
+        }
+    }
+
+    /// Whether `level`'s slice still cannot cover `ask` (another call may have leased meanwhile).
+    pub fn needs_lease(&self, level: Level, ask: Ask, now_ms: u64) -> bool {
+        self.holders
+            .get(&level)
+            .is_none_or(|held| matches!(held.holder.clone().admit(ask, now_ms), HolderAdmission::NeedLease))
+    }
+
+    /// The message asking the object of `link` for a lease covering `ask` (the level's holder,
+    /// named `holder_id`, is created on its first lease); `None` while a message of that level
+    /// awaits its reply.
+    pub fn request(&mut self, holder_id: &str, link: &BudgetLink, ask: Ask, now_ms: u64) -> Option<HolderMessage> {
+        let held = self.holders.entry(link.level).or_insert_with(|| Held {
+            holder: Holder::new(holder_id.to_owned(), now_ms, KEY_LEASE_MS, false),
+            link: link.clone(),
+            unreported_since: None,
+        });
+        held.link = link.clone();
+        let message = held.holder.request(ask, now_ms)?;
+        held.unreported_since = None;
+        Some(message)
+    }
+
+    /// Takes `level`'s object's reply; whether it answered the latest message.
+    pub fn receive(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> bool {
+        self.holders.get_mut(&level).is_some_and(|held| held.holder.receive(reply, now_ms))
+    }
+
+    /// The flushes due (settled calls unreported for [`FLUSH_MS`]), each with its budget's link.
+    pub fn flushes(&mut self, now_ms: u64) -> Vec<(BudgetLink, HolderMessage)> {
+        let mut flushes = Vec::new();
+        for held in self.holders.values_mut() {
+            if !held.holder.flush_due(now_ms) {
+                // Reported meanwhile with a lease request (or nothing settled yet).
+                held.unreported_since = held.unreported_since.filter(|since| now_ms < since.saturating_add(FLUSH_MS));
+                continue;
+            }
+            // `None`: a message awaits its reply; the flush is tried again by the next alarm.
+            if let Some(message) = held.holder.flush(now_ms) {
+                held.unreported_since = None;
+                flushes.push((held.link.clone(), message));
+            }
+        }
+        flushes
+    }
+
+    /// When the next flush is due, if a settled call waits unreported.
+    pub fn next_flush_at(&self) -> Option<u64> {
+        self.holders.values().filter_map(|held| held.unreported_since).min().map(|since| since + FLUSH_MS)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.holders.is_empty() && self.calls.is_empty()
+    }
+}
+
+/// One call to a budget object, as its adapter receives it: the command, and the limits the
+/// caller carries (a key's record's copy, with its version), applied first, so the object
+/// enforces the newest limits it has seen whether or not the control plane's push has arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetCall {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried: Option<VersionedLimits>,
+    pub command: BudgetCommand,
+}
+
+impl BudgetCall {
+    /// A lease message from a key's object, carrying its link's limits.
+    pub fn lease(link: &BudgetLink, message: HolderMessage) -> BudgetCall {
+        BudgetCall {
+            carried: Some(VersionedLimits { version: link.version, limits: link.limits.clone() }),
+            command: BudgetCommand::Lease { message },
+        }
+    }
+
+    /// The control plane's push.
+    pub fn push(limits: Limits, version: u64) -> BudgetCall {
+        BudgetCall { carried: None, command: BudgetCommand::PushLimits { limits, policy_version: version } }
+    }
+
+    /// Applies the call to `state` in one step: the carried limits, then the command.
+    pub fn apply(self, state: &mut BudgetState, now_ms: u64) -> Answered {
+        let pushed = self.carried.map(|carried| {
+            let push = BudgetCommand::PushLimits { limits: carried.limits, policy_version: carried.version };
+            state.handle(push, now_ms).changed
+        });
+        let mut answered = state.handle(self.command, now_ms);
+        answered.changed |= pushed.unwrap_or(false);
+        answered
+    }
+}
