@@ -13,7 +13,7 @@
 use super::budget::Budget;
 use super::denial::{BudgetDenial, BudgetEvent};
 use super::protocol::{HolderMessage, UpperReply};
-use crate::limits::{Actual, Ask, Headroom, Level, LimitUse, Limits, NewestLimits};
+use crate::limits::{Actual, Ask, Headroom, Level, LimitUse, Limits, NewestLimits, VersionedLimits};
 use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
 
@@ -21,16 +21,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum BudgetCommand {
-    Lease {
-        message: HolderMessage,
-    },
-    Admit {
-        ask: Ask,
-    },
-    Settle {
-        call: u64,
-        actual: Actual,
-    },
+    Lease { message: HolderMessage },
+    Admit { ask: Ask },
+    Settle { call: u64, actual: Actual },
     /// The level's limits and their policy version; older versions than one seen are ignored.
     PushLimits {
         limits: Limits,
@@ -38,9 +31,7 @@ pub enum BudgetCommand {
         policy_version: u64,
     },
     /// Stop (`false`) or resume granting leases.
-    Granting {
-        granting: bool,
-    },
+    Granting { granting: bool },
     Alarm,
     Report,
 }
@@ -92,8 +83,56 @@ impl BudgetState {
         BudgetState { level, limits: NewestLimits::default(), granting: true, budget: Budget::new() }
     }
 
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
     pub fn handle(&mut self, command: BudgetCommand, now_ms: u64) -> Answered {
-        let _ = (command, now_ms);
-        todo!()
+        // Commands carry no limits: the pushed ones are in force (none pushed: nothing limited).
+        let limits = self.limits.peek(&VersionedLimits { version: 0, limits: Limits::default() }).clone();
+        let level = self.level;
+        let (reply, events, changed) = match command {
+            BudgetCommand::Lease { message } => {
+                let handled = self.budget.handle(&limits, level, message, self.granting, now_ms);
+                (BudgetReply::Lease(handled.reply), handled.events, handled.changed)
+            }
+            BudgetCommand::Admit { ask } => match self.budget.admit_call(&limits, ask, now_ms) {
+                Ok(call) => {
+                    let headroom = self.budget.headroom(&limits, now_ms);
+                    (BudgetReply::Admitted { call, headroom }, self.budget.catch_up(&limits, now_ms), true)
+                }
+                Err(denial) => (BudgetReply::Refused { denial: BudgetDenial { level, denial } }, Vec::new(), false),
+            },
+            BudgetCommand::Settle { call, actual } => {
+                let (settled, events) = self.budget.settle_call(&limits, call, actual, now_ms);
+                (BudgetReply::Done, events, settled)
+            }
+            BudgetCommand::PushLimits { limits, policy_version } => {
+                let changed = self.limits.push(VersionedLimits { version: policy_version, limits });
+                (BudgetReply::Done, Vec::new(), changed)
+            }
+            BudgetCommand::Granting { granting } => {
+                let changed = self.granting != granting;
+                self.granting = granting;
+                (BudgetReply::Done, Vec::new(), changed)
+            }
+            BudgetCommand::Alarm => {
+                let before = self.budget.clone();
+                let events = self.budget.catch_up(&limits, now_ms);
+                let changed = self.budget != before;
+                (BudgetReply::Done, events, changed)
+            }
+            BudgetCommand::Report => {
+                let reply = BudgetReply::Report {
+                    limits: self.budget.limit_uses(&limits, now_ms),
+                    headroom: self.budget.headroom(&limits, now_ms),
+                };
+                (reply, Vec::new(), false)
+            }
+        };
+        // An event fired is remembered as fired: the state changed.
+        let changed = changed || !events.is_empty();
+        let events = events.into_iter().map(|spend| BudgetEvent { level, spend }).collect();
+        Answered { reply, events, changed }
     }
 }
