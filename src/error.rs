@@ -12,6 +12,7 @@
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use crate::limits::Level;
 use std::borrow::Cow;
 
 /// The `type` field of the envelope. Each type has exactly one default HTTP status family.
@@ -266,6 +267,10 @@ impl PartialEq<&str> for Code {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct LimitDetails {
+    /// Whose limit: `key` (the key's own), `project`, `organisation`, … (absent in answers of
+    /// builds before levels: read as `key`).
+    #[serde(default = "key_level")]
+    pub level: Level,
     /// The limit's name, e.g. `rpm`, `tpd`, `spend_daily`.
     pub scope: Cow<'static, str>,
     /// The configured limit (requests, tokens, or micro-dollars for spend).
@@ -276,6 +281,10 @@ pub struct LimitDetails {
     /// (total spend never resets; in-flight requests free whenever one finishes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_at_ms: Option<u64>,
+}
+
+fn key_level() -> Level {
+    Level::Key
 }
 
 /// A finished answer to a request that is not forwarded (or whose upstream failed). Its
@@ -431,12 +440,12 @@ mod tests {
 
     #[test]
     fn limited_rounds_retry_after_up() {
-        let d = LimitDetails { scope: "rpm".into(), limit: 5, used: 5, reset_at_ms: Some(10_001) };
+        let d = LimitDetails { level: Level::Key, scope: "rpm".into(), limit: 5, used: 5, reset_at_ms: Some(10_001) };
         let e = ApiError::limited(Code::RateLimitExceeded, d, 9_000, |retry| format!("wait {retry:?}"));
         assert_eq!((e.status(), e.retry_after_s(), e.message.as_str()), (429, Some(2), "wait Some(2)"));
         assert_eq!(
             e.body(),
-            r#"{"error":{"message":"wait Some(2)","type":"rate_limit_error","code":"rate_limit_exceeded","limit":{"scope":"rpm","limit":5,"used":5,"reset_at_ms":10001}}}"#
+            r#"{"error":{"message":"wait Some(2)","type":"rate_limit_error","code":"rate_limit_exceeded","limit":{"level":"key","scope":"rpm","limit":5,"used":5,"reset_at_ms":10001}}}"#
         );
     }
 
@@ -446,7 +455,7 @@ mod tests {
             let e = ApiError::new(code, "m");
             assert_eq!(ApiError::from_body(&e.body()).unwrap(), e, "{code:?}");
         }
-        let d = LimitDetails { scope: "tpd".into(), limit: 5, used: 4, reset_at_ms: None };
+        let d = LimitDetails { level: Level::Key, scope: "tpd".into(), limit: 5, used: 4, reset_at_ms: None };
         let limited = ApiError::limited(Code::TokenLimitExceeded, d, 0, |_| "m".into());
         let read = ApiError::from_body(&limited.body()).unwrap();
         assert_eq!((read.code(), read.limit()), (Code::TokenLimitExceeded, limited.limit()));

@@ -20,8 +20,7 @@ impl BudgetDenial {
     /// The answer to send: a key's answer to the same denial, with `limit.level` set and the
     /// message naming the level.
     pub fn into_api_error(self, now_ms: u64) -> ApiError {
-        let _ = now_ms;
-        todo!()
+        self.denial.into_api_error_at(self.level, now_ms)
     }
 }
 
@@ -31,4 +30,34 @@ impl BudgetDenial {
 pub struct BudgetEvent {
     pub level: Level,
     pub spend: SpendEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::SpendPeriod;
+
+    #[test]
+    fn a_project_refusal_renders_like_a_keys_with_its_level() {
+        let denial = BudgetDenial {
+            level: Level::Project,
+            denial: LimitDenial::Spend {
+                period: SpendPeriod::Daily,
+                limit_micros: 100_000_000,
+                committed_micros: 99_000_000,
+                reserved_micros: 900_000,
+                asked_micros: 200_000,
+                reset_at_ms: Some(86_400_000),
+            },
+        };
+        let error = denial.into_api_error(86_000_000);
+        assert_eq!((error.status(), error.code().as_str(), error.retry_after_s()), (429, "spend_limit_exceeded", Some(400)));
+        let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+        assert_eq!(
+            body["error"]["limit"],
+            serde_json::json!({"level": "project", "scope": "spend_daily", "limit": 100_000_000,
+                               "used": 99_900_000, "reset_at_ms": 86_400_000})
+        );
+        assert!(error.message.starts_with("The project's limit: Daily spend limit reached: $100.00"), "{}", error.message);
+    }
 }

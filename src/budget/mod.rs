@@ -33,7 +33,7 @@ mod slice;
 
 pub use budget::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use denial::{BudgetDenial, BudgetEvent};
-pub use holder::{CallTicket, Holder, HolderAdmission, FLUSH_MS, REPLY_TIMEOUT_MS};
+pub use holder::{CallTicket, Holder, HolderAdmission, Received, FLUSH_MS, REPLY_TIMEOUT_MS};
 pub use object::{Answered, BudgetCommand, BudgetReply, BudgetState, STATE_FORMAT};
 pub use protocol::{Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
 pub use sizing::{ACTIVE_MS, EDGE_LEASE_MS, KEY_LEASE_MS, MAX_LEASE_MS};

@@ -31,8 +31,11 @@ impl Slice {
     /// Whether a call estimated at `ask` fits once `used` is admitted and `open` calls of this
     /// lease are in flight.
     pub fn fits(&self, used: &Tally, open: u64, ask: Charge) -> bool {
-        let _ = (used, open, ask);
-        todo!()
+        let within = |limit: Option<u64>, used: u64, more: u64| limit.is_none_or(|l| used.saturating_add(more) <= l);
+        within(self.requests, used.calls, 1)
+            && within(self.tokens, used.charge.tokens, ask.tokens)
+            && within(self.cost_micros, used.charge.cost_micros, ask.cost_micros)
+            && within(self.slots, open, 1)
     }
 }
 
@@ -49,7 +52,39 @@ pub struct Tally {
 impl Tally {
     /// This tally with one more call of `charge`.
     pub fn plus(self, charge: Charge) -> Tally {
-        let _ = charge;
-        todo!()
+        Tally {
+            calls: self.calls.saturating_add(1),
+            charge: Charge {
+                tokens: self.charge.tokens.saturating_add(charge.tokens),
+                cost_micros: self.charge.cost_micros.saturating_add(charge.cost_micros),
+            },
+        }
+    }
+
+    /// What one call of it averages (zero for no call).
+    pub fn per_call(&self) -> Charge {
+        match self.calls {
+            0 => Charge::ZERO,
+            n => Charge { tokens: self.charge.tokens.div_ceil(n), cost_micros: self.charge.cost_micros.div_ceil(n) },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_fits_every_limited_dimension_or_none() {
+        let slice = Slice { requests: Some(2), tokens: Some(100), cost_micros: None, slots: Some(1) };
+        let one = Tally::default().plus(Charge { tokens: 60, cost_micros: 1_000_000 });
+        assert!(slice.fits(&Tally::default(), 0, Charge { tokens: 100, cost_micros: u64::MAX }));
+        assert!(!slice.fits(&one, 0, Charge { tokens: 41, cost_micros: 0 }), "tokens");
+        assert!(slice.fits(&one, 0, Charge { tokens: 40, cost_micros: 0 }));
+        assert!(!slice.fits(&one, 1, Charge::ZERO), "slots");
+        assert!(!slice.fits(&one.plus(Charge::ZERO), 0, Charge::ZERO), "requests");
+        assert!(Slice::default().fits(&one, 7, Charge { tokens: u64::MAX, cost_micros: 1 }), "nothing limited");
+        assert_eq!(one.plus(Charge { tokens: 1, cost_micros: 0 }).per_call(), Charge { tokens: 31, cost_micros: 500_000 });
+        assert_eq!(Tally::default().per_call(), Charge::ZERO);
     }
 }

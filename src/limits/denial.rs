@@ -7,6 +7,7 @@
 //! which no wait can help.
 
 use super::config::SpendPeriod;
+use super::level::Level;
 use super::reservations::MAX_OPEN_RESERVATIONS;
 use super::scope::WindowScope;
 use crate::error::{ApiError, Code, LimitDetails};
@@ -70,13 +71,20 @@ impl LimitDenial {
         }
     }
 
-    /// The answer to send: 429 with [`LimitDetails`] and `Retry-After`, or 400 for
-    /// [`LimitDenial::TooLarge`]. The message names the limit, the use, and when to retry.
+    /// The answer to send for a key's own limit: 429 with [`LimitDetails`] and `Retry-After`, or
+    /// 400 for [`LimitDenial::TooLarge`]. The message names the limit, the use, and when to retry.
     pub fn into_api_error(self, now_ms: u64) -> ApiError {
+        self.into_api_error_at(Level::Key, now_ms)
+    }
+
+    /// The answer to send for a limit of `level`: as [`LimitDenial::into_api_error`], with
+    /// `limit.level` set and, above the key, the message saying whose limit it is.
+    pub fn into_api_error_at(self, level: Level, now_ms: u64) -> ApiError {
         let code = self.code();
-        match self.details() {
-            None => ApiError::new(code, self.message(None)),
-            Some(details) => ApiError::limited(code, details, now_ms, |retry_after_s| self.message(retry_after_s)),
+        let message = |retry_after_s| whose(level, self.message(retry_after_s));
+        match self.details(level) {
+            None => ApiError::new(code, message(None)),
+            Some(details) => ApiError::limited(code, details, now_ms, message),
         }
     }
 
@@ -91,7 +99,7 @@ impl LimitDenial {
         }
     }
 
-    fn details(&self) -> Option<LimitDetails> {
+    fn details(&self, level: Level) -> Option<LimitDetails> {
         let (scope, limit, used, reset_at_ms) = match *self {
             LimitDenial::Window { scope, limit, used, reset_at_ms, .. } => {
                 (scope.name(), limit, used, Some(reset_at_ms))
@@ -103,7 +111,7 @@ impl LimitDenial {
                 (spend_scope(period), limit_micros, committed_micros.saturating_add(reserved_micros), reset_at_ms)
             }
         };
-        Some(LimitDetails { scope: scope.into(), limit, used, reset_at_ms })
+        Some(LimitDetails { level, scope: scope.into(), limit, used, reset_at_ms })
     }
 
     fn message(&self, retry_after_s: Option<u64>) -> String {
@@ -148,6 +156,19 @@ impl LimitDenial {
             }
         }
     }
+}
+
+/// `message`, about a key's limit, said of `level`'s: "The project's limit: Rate limit reached: …".
+fn whose(level: Level, message: String) -> String {
+    let noun = match level {
+        Level::Key => return message,
+        Level::EndUser => "end user",
+        Level::Model => "model",
+        Level::Project => "project",
+        Level::Organisation => "organisation",
+    };
+    let message = message.replace("this key's", &format!("this {noun}'s")).replace("this key has", &format!("this {noun} has"));
+    format!("The {noun}'s limit: {message}")
 }
 
 pub(super) fn spend_scope(period: SpendPeriod) -> &'static str {
@@ -309,6 +330,18 @@ mod tests {
         assert!(!window(1).outlasts(&window(1)));
         assert!(window(1).outlasts(&in_flight));
         assert!(too_large.outlasts(&window(u64::MAX)));
+    }
+
+    #[test]
+    fn a_level_above_the_key_is_named() {
+        let d = LimitDenial::Window { scope: WindowScope::Rpm, limit: 300, used: 300, asked: 1, reset_at_ms: 2_000 };
+        let e = d.clone().into_api_error_at(Level::Project, 1_000);
+        assert_eq!(e.message, "The project's limit: Rate limit reached: 300 requests per minute (300 used). Retry after 1 s.");
+        let v = body(&e);
+        assert_eq!((v["error"]["limit"]["level"].as_str(), v["error"]["limit"]["scope"].as_str()), (Some("project"), Some("rpm")));
+        assert_eq!(body(&d.into_api_error(1_000))["error"]["limit"]["level"], "key");
+        let e = LimitDenial::TooManyInFlight { open: 4096 }.into_api_error_at(Level::Organisation, 0);
+        assert!(e.message.starts_with("The organisation's limit: Too many requests in flight: this organisation has 4096"), "{}", e.message);
     }
 
     #[test]

@@ -10,12 +10,13 @@
 //! Modules, one concept each: `window` (a ring of 60 buckets), `scope` (the five windows),
 //! `calendar` (UTC dates), `spend` (per-period totals and thresholds), `reservations` (requests
 //! in flight), `expired` (expired reservations a late settle still corrects), `charge` (tokens
-//! and cost), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
+//! and cost), `counters` (the one admission check and headroom over any counters), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
 //! (the atomic steps and their guarantees), `level` (key, model, end user, project, organisation), `newest` (which limits are in force: the newest
 //! policy version seen).
 mod calendar;
 mod charge;
 mod config;
+mod counters;
 mod denial;
 mod expired;
 mod headroom;
@@ -31,6 +32,7 @@ mod window;
 mod simulation;
 
 pub use charge::{Actual, Ask, Charge};
+pub(crate) use counters::{denial, headroom, limit_uses, Counters};
 pub use config::{CapMode, Limits, SpendCap, SpendPeriod};
 pub use denial::LimitDenial;
 pub use expired::{MAX_EXPIRED_REMEMBERED, SETTLE_DEADLINE_MS};
@@ -40,4 +42,7 @@ pub use level::Level;
 pub use newest::{NewestLimits, VersionedLimits};
 pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;
+pub(crate) use scope::Windows;
+pub(crate) use spend::Spend;
+pub(crate) use window::Window;
 pub use spend::{SpendEvent, SpendEventKind};
