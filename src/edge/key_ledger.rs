@@ -20,7 +20,7 @@
 
 use super::budget_stub::{budget_unavailable, call_budget};
 use super::outbox::{new_event_id, PendingEvents};
-use crate::budget::BudgetReply;
+use crate::budget::{BudgetReply, Received};
 use crate::error::ApiError;
 use crate::events::usage_event;
 use crate::ledger::budgets::BudgetCall;
@@ -153,22 +153,21 @@ impl KeyLedger {
         let now_ms = now();
         let handled = self
             .change(
-                |state| {
-                    state.lease_reply(link.level, reply, now_ms);
-                    state.handle(command.clone(), now_ms)
+                |state| match state.lease_reply(link.level, reply, now_ms) {
+                    Received::Granted => Some(state.handle(command.clone(), now_ms)),
+                    Received::Refused(denial) => Some(refused(denial.into_api_error(now_ms))),
+                    Received::Stopped => Some(refused(budget_unavailable())),
+                    Received::Ignored | Received::Reported => None,
                 },
                 |state, handled| {
-                    if !handled.changed {
+                    if !handled.as_ref().is_some_and(|handled| handled.changed) {
                         self.save(state)?;
                     }
-                    self.record(state, handled, now_ms)
+                    handled.as_ref().map_or(Ok(()), |handled| self.record(state, handled, now_ms))
                 },
             )
             .map_err(failed)?;
-        Ok(match handled.reply {
-            Reply::NeedsLease { .. } => None,
-            _ => Some(handled),
-        })
+        Ok(handled.filter(|handled| !matches!(handled.reply, Reply::NeedsLease { .. })))
     }
 
     /// Sends the reports of settled calls that are due to their budgets' objects (a failed one

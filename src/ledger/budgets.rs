@@ -22,7 +22,8 @@
 //! open by a lost call.
 
 use crate::budget::{
-    Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, UpperReply,
+    Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, Received,
+    UpperReply,
     FLUSH_MS, KEY_LEASE_MS,
 };
 use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
@@ -152,9 +153,9 @@ impl BudgetHolders {
         Some(message)
     }
 
-    /// Takes `level`'s object's reply; whether it answered the latest message.
-    pub fn receive(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> bool {
-        self.holders.get_mut(&level).is_some_and(|held| held.holder.receive(reply, now_ms))
+    /// Takes `level`'s object's reply.
+    pub fn receive(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> Received {
+        self.holders.get_mut(&level).map_or(Received::Ignored, |held| held.holder.receive(reply, now_ms))
     }
 
     /// The flushes due (settled calls unreported for [`FLUSH_MS`]), each with its budget's link.

@@ -23,7 +23,7 @@
 //! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
 //! object enforces.
 
-use crate::budget::{HolderMessage, UpperReply};
+use crate::budget::{HolderMessage, Received, UpperReply};
 use crate::error::{ApiError, Code};
 use crate::ledger::budgets::{Blocked, BudgetHolders};
 use crate::ledger::refusal::Refusal;
@@ -299,7 +299,7 @@ impl KeyState {
     }
 
     /// Takes `level`'s budget object's reply.
-    pub fn lease_reply(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> bool {
+    pub fn lease_reply(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> Received {
         self.budgets.receive(level, reply, now_ms)
     }
 
