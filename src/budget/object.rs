@@ -136,3 +136,77 @@ impl BudgetState {
         Answered { reply, events, changed }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::protocol::{LeaseOutcome, Want};
+    use super::*;
+    use crate::limits::{CapMode, Charge, LimitDenial, SpendCap, SpendPeriod};
+    use crate::versioned::check;
+    use std::num::NonZeroU64;
+
+    const CALL: Charge = Charge { tokens: 10, cost_micros: 600 };
+
+    fn budget(daily_micros: u64) -> Limits {
+        Limits {
+            spend: vec![SpendCap {
+                period: SpendPeriod::Daily,
+                limit_micros: NonZeroU64::new(daily_micros).unwrap(),
+                mode: CapMode::Hard,
+                warn_at_percent: vec![50],
+            }],
+            ..Limits::default()
+        }
+    }
+
+    fn lease(state: &mut BudgetState, seq: u64, now: u64) -> LeaseOutcome {
+        let want = Some(Want { ask: CALL, interval_ms: 2_000, exact: false });
+        let message = HolderMessage { holder: "key_1".into(), epoch: 0, seq, leases: vec![], want };
+        match state.handle(BudgetCommand::Lease { message }, now).reply {
+            BudgetReply::Lease(reply) => reply.outcome,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_project_budget_leases_refuses_naming_its_level_and_raises_events() {
+        let mut state = BudgetState::new(Level::Project);
+        assert!(matches!(lease(&mut state, 1, 0), LeaseOutcome::Granted(_)), "nothing pushed: nothing limited");
+        assert!(state.handle(BudgetCommand::PushLimits { limits: budget(1_000), policy_version: 2 }, 0).changed);
+        assert!(!state.handle(BudgetCommand::PushLimits { limits: budget(9_000), policy_version: 1 }, 0).changed);
+        let answered = state.handle(BudgetCommand::Admit { ask: CALL }, 10);
+        let BudgetReply::Admitted { call, .. } = answered.reply else { panic!("{answered:?}") };
+        let answered = state.handle(BudgetCommand::Settle { call, actual: CALL }, 20);
+        assert_eq!(answered.events.iter().map(|e| (e.level, e.spend.threshold_percent)).collect::<Vec<_>>(), [(Level::Project, 50)]);
+        let LeaseOutcome::Refused { denial, .. } = lease(&mut state, 2, 30) else { panic!("over the cap") };
+        assert_eq!(denial.level, Level::Project);
+        assert!(matches!(denial.denial, LimitDenial::Spend { period: SpendPeriod::Daily, .. }));
+        let BudgetReply::Refused { denial } = state.handle(BudgetCommand::Admit { ask: CALL }, 40).reply else { panic!() };
+        assert_eq!(denial.level, Level::Project);
+        let BudgetReply::Report { limits, .. } = state.handle(BudgetCommand::Report, 50).reply else { panic!() };
+        assert_eq!((limits[0].scope.as_str(), limits[0].used), ("spend_daily", 600));
+    }
+
+    #[test]
+    fn a_stopped_upper_grants_nothing_until_resumed() {
+        let mut state = BudgetState::new(Level::Key);
+        assert!(state.handle(BudgetCommand::Granting { granting: false }, 0).changed);
+        assert_eq!(lease(&mut state, 1, 0), LeaseOutcome::Stopped);
+        state.handle(BudgetCommand::Granting { granting: true }, 0);
+        assert!(matches!(lease(&mut state, 2, 0), LeaseOutcome::Granted(_)));
+    }
+
+    #[test]
+    fn the_stored_state_is_versioned() {
+        let mut state = BudgetState::new(Level::Organisation);
+        state.handle(BudgetCommand::PushLimits { limits: budget(5_000), policy_version: 1 }, 0);
+        lease(&mut state, 1, 0);
+        state.handle(BudgetCommand::Granting { granting: false }, 0);
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<BudgetState>(&json).unwrap(), state);
+        check::members_match(&STATE_FORMAT, &state);
+        check::version_rule(&STATE_FORMAT, &state, "later", serde_json::json!(1));
+        let minimal: BudgetState = serde_json::from_str(r#"{"level":"project"}"#).unwrap();
+        assert_eq!(minimal, BudgetState::new(Level::Project));
+    }
+}

@@ -23,8 +23,7 @@
 
 use crate::budget::{
     Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, Received,
-    UpperReply,
-    FLUSH_MS, KEY_LEASE_MS,
+    UpperReply, FLUSH_MS, KEY_LEASE_MS,
 };
 use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
 use crate::policy::BudgetLink;
@@ -219,5 +218,158 @@ impl BudgetCall {
         let mut answered = state.handle(self.command, now_ms);
         answered.changed |= pushed.unwrap_or(false);
         answered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::budget::{BudgetReply, BudgetState, Received};
+    use crate::error::ApiError;
+    use crate::ledger::budgets::BudgetCall;
+    use crate::ledger::{Command, KeyState, Refusal, Reply};
+    use crate::limits::{Actual, Ask, Level, Limits};
+    use crate::policy::BudgetLink;
+    use serde_json::json;
+    use std::collections::HashMap;
+
+    /// Budget objects by name, running the real state machine.
+    #[derive(Default)]
+    struct Uppers(HashMap<String, BudgetState>);
+
+    fn link(level: Level, object: &str, limits: serde_json::Value) -> BudgetLink {
+        BudgetLink {
+            level,
+            object: object.to_owned(),
+            limits: serde_json::from_value(limits).unwrap(),
+            version: 1,
+            jurisdiction: None,
+            location_hint: None,
+        }
+    }
+
+    /// What the key's object adapter does with a command: step it, lease when asked, step again.
+    fn answer(key: &mut KeyState, name: &str, uppers: &mut Uppers, command: Command, now_ms: u64) -> Reply {
+        for _ in 0..8 {
+            let reply = key.handle(command.clone(), now_ms).reply;
+            let (Reply::NeedsLease { level }, Command::Admit { ask, budgets, .. }) = (&reply, &command) else {
+                return reply;
+            };
+            let link = budgets.iter().find(|l| l.level == *level).unwrap();
+            let message = key.lease_request(name, link, *ask, now_ms).expect("one message at a time");
+            let upper = uppers.0.entry(link.object.clone()).or_insert_with(|| BudgetState::new(link.level));
+            let BudgetReply::Lease(reply) = BudgetCall::lease(link, message).apply(upper, now_ms).reply else {
+                panic!("a lease is answered with a lease reply")
+            };
+            match key.lease_reply(*level, reply, now_ms) {
+                Received::Granted => continue,
+                Received::Refused(denial) => return refusal(denial.into_api_error(now_ms)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        panic!("no answer in 8 rounds")
+    }
+
+    fn refusal(error: ApiError) -> Reply {
+        Reply::Refused(Refusal { error, hold_until_ms: None })
+    }
+
+    fn admit(budgets: &[BudgetLink], cost_micros: u64) -> Command {
+        Command::Admit {
+            secret_version: 1,
+            limits: Limits::default(),
+            policy_version: 0,
+            ask: Ask { tokens: 10, cost_micros },
+            budgets: budgets.to_vec(),
+        }
+    }
+
+    /// The level and scope a refusal names.
+    fn named(reply: &Reply) -> (String, String) {
+        let Reply::Refused(Refusal { error, .. }) = reply else { panic!("expected a refusal, got {reply:?}") };
+        let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+        let limit = &body["error"]["limit"];
+        (limit["level"].as_str().unwrap().to_owned(), limit["scope"].as_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn keys_of_a_project_share_its_rpm_and_a_refusal_names_the_level() {
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 10}))];
+        let mut uppers = Uppers::default();
+        let mut keys: Vec<KeyState> = (0..3).map(|_| KeyState::default()).collect();
+        let mut admitted = 0;
+        let mut last = None;
+        for i in 0..30 {
+            let reply =
+                answer(&mut keys[i % 3], &format!("org_a/key_{}", i % 3), &mut uppers, admit(&project, 1), 1_000);
+            match reply {
+                Reply::Admitted { .. } => admitted += 1,
+                refused => last = Some(refused),
+            }
+        }
+        assert!(admitted <= 10, "the project's rpm holds across its keys: {admitted}");
+        assert!(admitted >= 7, "under-admission stays small: {admitted}");
+        assert_eq!(named(&last.unwrap()), ("project".to_owned(), "rpm".to_owned()));
+    }
+
+    #[test]
+    fn a_call_refused_by_one_level_counts_at_none() {
+        let budgets = [
+            link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 100})),
+            link(Level::Organisation, "budget:org_a", json!({"spend": [{"period": "daily", "limit_micros": 100}]})),
+        ];
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let Reply::Admitted { reservation_id, .. } =
+            answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 60), 1_000)
+        else {
+            panic!("the first call fits both budgets")
+        };
+        let refused = answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 60), 1_000);
+        assert_eq!(named(&refused), ("organisation".to_owned(), "spend_daily".to_owned()));
+        // The call settles below its estimate: the organisation's budget has room again.
+        let settle = Command::Settle {
+            reservation_id,
+            limits: Limits::default(),
+            policy_version: 0,
+            actual: Actual { tokens: 5, cost_micros: 10 },
+            usage: None,
+        };
+        assert_eq!(answer(&mut key, "org_a/key_1", &mut uppers, settle, 1_500), Reply::Done);
+        let again = answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 60), 2_000);
+        assert!(matches!(again, Reply::Admitted { .. }), "{again:?}");
+    }
+
+    #[test]
+    fn settled_calls_are_flushed_within_a_second() {
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 100}))];
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let Reply::Admitted { reservation_id, .. } =
+            answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000)
+        else {
+            panic!("admitted")
+        };
+        assert_eq!(key.next_budget_flush_at(), None, "nothing settled yet");
+        key.handle(Command::Release { reservation_id }, 1_200);
+        assert_eq!(key.next_budget_flush_at(), Some(2_200));
+        assert!(key.budget_flushes(1_500).is_empty(), "not due yet");
+        let flushes = key.budget_flushes(2_200);
+        assert_eq!(flushes.len(), 1);
+        assert_eq!(flushes[0].0.object, "budget:org_a/prj_1");
+        assert_eq!(key.next_budget_flush_at(), None);
+    }
+
+    #[test]
+    fn a_state_with_leases_round_trips() {
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"tpm": 1000}))];
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000);
+        let json = serde_json::to_string(&key).unwrap();
+        assert_eq!(serde_json::from_str::<KeyState>(&json).unwrap(), key);
+        let call =
+            BudgetCall::lease(&project[0], key.lease_request("org_a/key_1", &project[0], Ask::ZERO, 1_000).unwrap());
+        let json = serde_json::to_string(&call).unwrap();
+        assert_eq!(serde_json::from_str::<BudgetCall>(&json).unwrap(), call);
     }
 }

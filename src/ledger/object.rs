@@ -524,6 +524,15 @@ mod tests {
         let limits = Limits { rpm: NonZeroU64::new(100), ..Limits::default() };
         let mut state = KeyState::default();
         admit(&mut state, &limits, 1);
+        let link = BudgetLink {
+            level: Level::Project,
+            object: "budget:org_a/prj_1".into(),
+            limits: limits.clone(),
+            version: 1,
+            jurisdiction: None,
+            location_hint: None,
+        };
+        assert!(state.lease_request("org_a/key_1", &link, Ask::ZERO, 1_000).is_some());
         state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: Some(5) } }, 0);
         push(&mut state, &limits, 1);
         state
