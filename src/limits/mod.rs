@@ -32,8 +32,8 @@ mod window;
 mod simulation;
 
 pub use charge::{Actual, Ask, Charge};
-pub use config::{CapMode, Limits, SpendCap, SpendPeriod};
 pub(crate) use counters::{denial, headroom, limit_uses, Counters};
+pub use config::{CapMode, Limits, SpendCap, SpendPeriod};
 pub use denial::LimitDenial;
 pub use expired::{MAX_EXPIRED_REMEMBERED, SETTLE_DEADLINE_MS};
 pub use headroom::{Headroom, LimitUse, Remaining, SpendHeadroom};
@@ -44,5 +44,5 @@ pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;
 pub(crate) use scope::Windows;
 pub(crate) use spend::Spend;
-pub use spend::{SpendEvent, SpendEventKind};
 pub(crate) use window::Window;
+pub use spend::{SpendEvent, SpendEventKind};
