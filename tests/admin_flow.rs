@@ -1141,7 +1141,12 @@ fn budgets_are_set_by_the_admin_narrowed_by_owners_and_read_by_finance() {
     assert_eq!(narrowed.body["ceiling"]["rpm"], 300, "the Admin's ceiling is kept apart");
     let hint = admin.call(&team.owner, "PATCH", &path, Some(json!({"location_hint": "apac"})));
     assert_eq!(hint.code(), "permission_denied", "placement is the Admin's");
-    assert_eq!(admin.call(&finance, "GET", &path, None).body["limits"]["rpm"], 100);
+    let read = admin.call(&finance, "GET", &path, None);
+    assert_eq!(read.body["limits"]["rpm"], 100);
+    assert_eq!(
+        (read.body["usage"][0]["scope"].clone(), read.body["usage"][0]["limit"].clone()),
+        (json!("rpm"), json!(100))
+    );
     assert_eq!(admin.call(&team.member, "GET", &path, None).code(), "permission_denied");
     assert_eq!(admin.call(ADMIN, "GET", "/projects/prj_elsewhere/budget", None).status, 404);
     let invalid = admin.call(ADMIN, "PATCH", &path, Some(json!({"ceiling": {"default_max_tokens": 5}})));

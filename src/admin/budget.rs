@@ -81,6 +81,26 @@ pub struct ProjectBudgetView {
     pub limits: Limits,
 }
 
+/// The organisation's budget as a read answers it: with the state of each limit (`usage`), from
+/// its object. (Documents the answer; the handler adds `usage` to the budget's JSON.)
+#[cfg(test)]
+#[derive(schemars::JsonSchema)]
+pub struct OrgBudgetRead {
+    #[serde(flatten)]
+    pub budget: OrgBudget,
+    pub usage: Vec<crate::limits::LimitUse>,
+}
+
+/// A project's budget as a read answers it: with the state of each limit (`usage`), from its
+/// object.
+#[cfg(test)]
+#[derive(schemars::JsonSchema)]
+pub struct ProjectBudgetRead {
+    #[serde(flatten)]
+    pub budget: ProjectBudgetView,
+    pub usage: Vec<crate::limits::LimitUse>,
+}
+
 /// `ceiling` narrowed by `narrowed` (see the module doc).
 pub fn narrow(ceiling: &Limits, narrowed: &Limits) -> Limits {
     let mut limits = Limits::default();

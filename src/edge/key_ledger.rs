@@ -16,7 +16,8 @@
 //! the call again; the call that leased admits in the same synchronous step as the lease's
 //! reply. A budget object that cannot answer refuses the call 503 `budget_unavailable` (fail
 //! closed: nothing beyond the current slice). Settled calls go up with the next lease request,
-//! or from the alarm within [`crate::budget::FLUSH_MS`].
+//! or from the alarm within [`crate::budget::FLUSH_MS`]; the alarm also gives a lease back when
+//! it ends, so its unused part returns to the budget at once.
 
 use super::budget_stub::{budget_unavailable, call_budget};
 use super::outbox::{new_event_id, PendingEvents};
@@ -170,8 +171,8 @@ impl KeyLedger {
         Ok(handled.filter(|handled| !matches!(handled.reply, Reply::NeedsLease { .. })))
     }
 
-    /// Sends the reports of settled calls that are due to their budgets' objects (a failed one
-    /// is sent again later: reports are cumulative).
+    /// Sends the reports that are due to their budgets' objects: ended leases given back,
+    /// settled calls (a failed one is sent again later: reports are cumulative).
     async fn flush_budgets(&self) -> Result<()> {
         let flushes = self.change_leases(|state| state.budget_flushes(now()))?;
         for (link, message) in flushes {
@@ -187,7 +188,8 @@ impl KeyLedger {
         Ok(())
     }
 
-    /// Sets the alarm for the next report of settled calls, unless this instance set one as early.
+    /// Sets the alarm for the next report (a lease's end, settled calls), unless this instance
+    /// set one as early.
     async fn arm_flush(&self) -> Result<()> {
         let Some(at) = self.state.borrow().as_ref().and_then(KeyState::next_budget_flush_at) else { return Ok(()) };
         if self.flush_alarm_at.get().is_some_and(|armed| armed <= at) {
@@ -245,11 +247,8 @@ impl DurableObject for KeyLedger {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let command: Command = req.json().await?;
-        let settles = matches!(command, Command::Settle { .. } | Command::Release { .. });
         let handled = self.answer(command).await?;
-        if settles {
-            self.arm_flush().await?;
-        }
+        self.arm_flush().await?;
         if !handled.events.is_empty() {
             // The events are stored; a failed wake-up only delays their hand-over to the next one.
             if let Err(e) = self.pending.wake().await {

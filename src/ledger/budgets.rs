@@ -48,6 +48,10 @@ struct Held {
     /// When a settled call first waited unreported (Unix ms), for the flush alarm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unreported_since: Option<u64>,
+    /// When the latest lease asked for ends, until it is given back: its unused part is then
+    /// returned at once, not held by the budget until the lease's TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_ends_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,10 +149,12 @@ impl BudgetHolders {
             holder: Holder::new(holder_id.to_owned(), now_ms, KEY_LEASE_MS, false),
             link: link.clone(),
             unreported_since: None,
+            lease_ends_at: None,
         });
         held.link = link.clone();
         let message = held.holder.request(ask, now_ms)?;
         held.unreported_since = None;
+        held.lease_ends_at = Some(now_ms.saturating_add(KEY_LEASE_MS));
         Some(message)
     }
 
@@ -157,10 +163,19 @@ impl BudgetHolders {
         self.holders.get_mut(&level).map_or(Received::Ignored, |held| held.holder.receive(reply, now_ms))
     }
 
-    /// The flushes due (settled calls unreported for [`FLUSH_MS`]), each with its budget's link.
+    /// The reports due, each with its budget's link: a lease that ended is given back (its
+    /// unused part returned), and settled calls unreported for [`FLUSH_MS`] are reported.
     pub fn flushes(&mut self, now_ms: u64) -> Vec<(BudgetLink, HolderMessage)> {
         let mut flushes = Vec::new();
         for held in self.holders.values_mut() {
+            if held.lease_ends_at.is_some_and(|ends| now_ms >= ends) {
+                // `None`: a message awaits its reply; given back by the next alarm.
+                if let Some(message) = held.holder.give_back(now_ms) {
+                    (held.lease_ends_at, held.unreported_since) = (None, None);
+                    flushes.push((held.link.clone(), message));
+                }
+                continue;
+            }
             if !held.holder.flush_due(now_ms) {
                 // Reported meanwhile with a lease request (or nothing settled yet).
                 held.unreported_since = held.unreported_since.filter(|since| now_ms < since.saturating_add(FLUSH_MS));
@@ -175,9 +190,10 @@ impl BudgetHolders {
         flushes
     }
 
-    /// When the next flush is due, if a settled call waits unreported.
+    /// When the next report is due: a lease's end, or a settled call's [`FLUSH_MS`].
     pub fn next_flush_at(&self) -> Option<u64> {
-        self.holders.values().filter_map(|held| held.unreported_since).min().map(|since| since + FLUSH_MS)
+        let due = |held: &Held| [held.unreported_since.map(|since| since + FLUSH_MS), held.lease_ends_at];
+        self.holders.values().flat_map(due).flatten().min()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -223,7 +239,7 @@ impl BudgetCall {
 
 #[cfg(test)]
 mod tests {
-    use crate::budget::{BudgetReply, BudgetState, Received};
+    use crate::budget::{BudgetReply, BudgetState, Received, KEY_LEASE_MS};
     use crate::error::ApiError;
     use crate::ledger::budgets::BudgetCall;
     use crate::ledger::{Command, KeyState, Refusal, Reply};
@@ -349,13 +365,24 @@ mod tests {
         else {
             panic!("admitted")
         };
-        assert_eq!(key.next_budget_flush_at(), None, "nothing settled yet");
+        assert_eq!(key.next_budget_flush_at(), Some(1_000 + KEY_LEASE_MS), "the lease is given back when it ends");
         key.handle(Command::Release { reservation_id }, 1_200);
-        assert_eq!(key.next_budget_flush_at(), Some(2_200));
+        assert_eq!(key.next_budget_flush_at(), Some(2_200), "a settled call is reported within a second");
         assert!(key.budget_flushes(1_500).is_empty(), "not due yet");
         let flushes = key.budget_flushes(2_200);
         assert_eq!(flushes.len(), 1);
-        assert_eq!(flushes[0].0.object, "budget:org_a/prj_1");
+        assert_eq!((flushes[0].0.object.as_str(), flushes[0].1.want), ("budget:org_a/prj_1", None));
+        assert_eq!(key.next_budget_flush_at(), Some(1_000 + KEY_LEASE_MS));
+        // The flush's reply arrives; at the lease's end the slice is given back.
+        let upper = uppers.0.get_mut("budget:org_a/prj_1").unwrap();
+        let BudgetReply::Lease(reply) = BudgetCall::lease(&project[0], flushes[0].1.clone()).apply(upper, 2_300).reply
+        else {
+            panic!("a lease reply")
+        };
+        key.lease_reply(Level::Project, reply, 2_300);
+        let given_back = key.budget_flushes(1_000 + KEY_LEASE_MS);
+        assert_eq!(given_back.len(), 1);
+        assert!(given_back[0].1.leases.iter().all(|lease| lease.closed), "{:?}", given_back[0].1);
         assert_eq!(key.next_budget_flush_at(), None);
     }
 

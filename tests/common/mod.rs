@@ -12,7 +12,7 @@ use std::rc::Rc;
 use teamkeys::admin::api::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
 use teamkeys::error::{ApiError, Code};
 use teamkeys::ledger::{Command, KeyState, Reply};
-use teamkeys::limits::Limits;
+use teamkeys::limits::{LimitUse, Limits};
 use teamkeys::policy::Jurisdiction;
 use teamkeys::sql::{Row, Sql, SqlError, SqlValue};
 
@@ -213,6 +213,21 @@ impl LedgerObjects for FakeLedgers {
             budgets.insert(budget.object.clone(), (budget.clone(), limits.clone(), version));
         }
         Ok(())
+    }
+
+    /// A budget object's report: its pushed limits, none used (the host flows run no calls
+    /// through budgets; `src/ledger/budgets.rs` tests the leases against the real objects).
+    async fn budget_report(&self, budget: &BudgetAddress) -> Result<Vec<LimitUse>, ApiError> {
+        if self.unreachable.get() {
+            return Err(ApiError::new(Code::LedgerUnavailable, "The budget object cannot be reached."));
+        }
+        let budgets = self.budgets.borrow();
+        let limits = budgets.get(&budget.object).map(|(_, limits, _)| limits.clone()).unwrap_or_default();
+        Ok(limits
+            .rpm
+            .map(|rpm| LimitUse { scope: "rpm".into(), limit: rpm.get(), used: 0, reset_at_ms: None })
+            .into_iter()
+            .collect())
     }
 }
 

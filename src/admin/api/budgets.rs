@@ -1,11 +1,15 @@
 //! Endpoints for the organisation's budget and the projects' budgets ([`crate::admin::budget`]).
+//! A read answers the budget with the state of each limit (`usage`), asked of its object after
+//! the step ([`super::usage::report`]).
 //! Each change, in one synchronous [`Step`]: check, write, audit entry (before and after), and
 //! the work it leaves: the budget's object is told its new limits (`PushBudget`, retried until it
 //! answers) and every live key below it gets its KV record re-projected, since a record carries
 //! the budgets above its key.
 
 use super::directory::project;
+use super::ports::BudgetAddress;
 use super::step::{Answer, Step};
+use super::usage::Plan;
 use crate::admin::audit::Change;
 use crate::admin::budget::{OrgBudgetPut, ProjectBudgetPatch};
 use crate::admin::input::parse;
@@ -13,10 +17,19 @@ use crate::admin::membership::Standing;
 use crate::admin::permission::{check, Action, Target};
 use crate::admin::work::Work;
 use crate::error::ApiError;
+use crate::naming::{org_budget_object, project_budget_object};
+use crate::policy::LocationHint;
 
-pub fn get_org_budget(step: &Step) -> Result<Answer, ApiError> {
+/// The organisation's budget, with the state of each limit from its object.
+pub fn plan_org_budget(step: &Step) -> Result<Plan, ApiError> {
     check(step.caller, Action::BudgetsOrgRead, Standing::default(), Target::Org)?;
-    Ok(Answer::ok(&step.store.org_budget()?))
+    let budget = step.store.org_budget()?;
+    let address = (budget.version > 0).then(|| address(step, org_budget_object(&step.org.id), budget.location_hint));
+    Ok(Plan::Budget(serde_json::to_value(&budget).expect("budgets serialize"), address))
+}
+
+fn address(step: &Step, object: String, location_hint: Option<LocationHint>) -> BudgetAddress {
+    BudgetAddress { object, jurisdiction: step.org.jurisdiction, location_hint }
 }
 
 /// Replaces the organisation's budget.
@@ -41,10 +54,14 @@ pub fn put_org_budget(step: &Step) -> Result<Answer, ApiError> {
     Ok(Answer::ok(&after))
 }
 
-pub fn get_project_budget(step: &Step, id: &str) -> Result<Answer, ApiError> {
+/// A project's budget, with the state of each limit from its object.
+pub fn plan_project_budget(step: &Step, id: &str) -> Result<Plan, ApiError> {
     project(step, id)?;
     check(step.caller, Action::BudgetsProjectsRead, step.memberships.in_project(id), Target::Project(id))?;
-    Ok(Answer::ok(&step.store.project_budget(id)?.view(id)))
+    let budget = step.store.project_budget(id)?;
+    let object = project_budget_object(&step.org.id, id);
+    let address = (budget.version > 0).then(|| address(step, object, budget.location_hint));
+    Ok(Plan::Budget(serde_json::to_value(budget.view(id)).expect("budgets serialize"), address))
 }
 
 /// Changes a project's budget: its ceiling and location hint (the Admin's), its narrowing (the

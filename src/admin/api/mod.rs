@@ -165,6 +165,8 @@ impl Registry {
             Endpoint::KeyUsage(id) => usage::plan_key(&step, &id)?,
             Endpoint::ProjectUsage(id) => usage::plan_project(&step, &id)?,
             Endpoint::OrgUsage => usage::plan_org(&step)?,
+            Endpoint::GetOrgBudget => budgets::plan_org_budget(&step)?,
+            Endpoint::GetProjectBudget(id) => budgets::plan_project_budget(&step, &id)?,
             endpoint if call.method == "GET" => return change(&step, endpoint).map(answered),
             endpoint => {
                 let idempotent = match call.idempotency_key {
@@ -368,9 +370,7 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         Me => directory::me(step),
         GetOrgPolicy => directory::get_org_policy(step),
         PutOrgPolicy => directory::put_org_policy(step),
-        GetOrgBudget => budgets::get_org_budget(step),
         PutOrgBudget => budgets::put_org_budget(step),
-        GetProjectBudget(id) => budgets::get_project_budget(step, &id),
         UpdateProjectBudget(id) => budgets::update_project_budget(step, &id),
         GetRouting => directory::get_routing(step),
         PutRouting => org::put_routing(step),
@@ -397,9 +397,8 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         ChangeKeyStatus(id, transition) => keys::change_status(step, &id, transition),
         RotateKey(id) => keys::rotate_secret(step, &id),
         Audit => audit::list(step),
-        OpenApi | Webhooks | GetKey(_) | KeyUsage(_) | ProjectUsage(_) | OrgUsage => {
-            Err(ApiError::new(Code::NotFound, "Not served by the registry."))
-        }
+        OpenApi | Webhooks | GetKey(_) | KeyUsage(_) | ProjectUsage(_) | OrgUsage | GetOrgBudget
+        | GetProjectBudget(_) => Err(ApiError::new(Code::NotFound, "Not served by the registry.")),
     }
 }
 

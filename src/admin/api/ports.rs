@@ -9,7 +9,7 @@
 use crate::admin::key::Key;
 use crate::error::ApiError;
 use crate::ledger::{Command, Reply};
-use crate::limits::Limits;
+use crate::limits::{LimitUse, Limits};
 use crate::naming::ledger_object;
 use crate::policy::{Jurisdiction, LocationHint};
 
@@ -54,4 +54,8 @@ pub trait LedgerObjects {
     /// Tells the budget object at `budget` its limits of `version` (it keeps the newest version
     /// it has seen); 503 `ledger_unavailable` if it cannot be reached or does not acknowledge.
     async fn push_budget(&self, budget: &BudgetAddress, limits: &Limits, version: u64) -> Result<(), ApiError>;
+
+    /// The state of each limit of the budget object at `budget` (read-only); 503
+    /// `ledger_unavailable` if it cannot be reached.
+    async fn budget_report(&self, budget: &BudgetAddress) -> Result<Vec<LimitUse>, ApiError>;
 }

@@ -5,7 +5,9 @@
 use super::shapes::{self, of, SchemaOf};
 use crate::admin::audit::AuditEntry;
 use crate::admin::boundary::Boundary;
-use crate::admin::budget::{OrgBudget, OrgBudgetPut, ProjectBudgetPatch, ProjectBudgetView};
+use crate::admin::budget::{
+    OrgBudget, OrgBudgetPut, OrgBudgetRead, ProjectBudgetPatch, ProjectBudgetRead, ProjectBudgetView,
+};
 use crate::admin::input::{
     KeyPatch, MemberPut, NewKey, NewPrincipal, NewProject, ProjectPatch, RotateRequest, TokenRotation,
 };
@@ -298,7 +300,12 @@ pub fn operations() -> Vec<Operation> {
             .errors(&[404, 503]),
         op("GET", "/org/budget", Admin(GetOrgBudget), Tag::Budgets, Needs(BudgetsOrgRead))
             .summary("The organisation's budget")
-            .answers(200, "The budget.", Some(of::<OrgBudget>)),
+            .answers(
+                200,
+                "The budget and the state of each limit (`usage`), from its object.",
+                Some(of::<OrgBudgetRead>),
+            )
+            .errors(&[503]),
         op("PUT", "/org/budget", Admin(PutOrgBudget), Tag::Budgets, Needs(BudgetsOrgWrite))
             .summary("Replace the organisation's budget")
             .notes(
@@ -314,10 +321,11 @@ pub fn operations() -> Vec<Operation> {
             .summary("A project's budget")
             .answers(
                 200,
-                "The budget: the Admin's ceiling, the owners' narrowing and the limits in force.",
-                Some(of::<ProjectBudgetView>),
+                "The budget: the Admin's ceiling, the owners' narrowing, the limits in force and the state of \
+                 each (`usage`), from its object.",
+                Some(of::<ProjectBudgetRead>),
             )
-            .errors(&[404]),
+            .errors(&[404, 503]),
         op(
             "PATCH",
             "/projects/{id}/budget",

@@ -2,7 +2,7 @@
 //! budgets (in their organisation's jurisdiction).
 
 use crate::admin::api::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
-use crate::budget::BudgetReply;
+use crate::budget::{BudgetCommand, BudgetReply};
 use crate::edge::budget_stub::call_budget;
 use crate::edge::key_ledger_stub::KeyLedgerStub;
 use crate::edge::objects::stub;
@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::gateway::call::ledger_unavailable;
 use crate::ledger::budgets::BudgetCall;
 use crate::ledger::{Command, Reply};
-use crate::limits::Limits;
+use crate::limits::{LimitUse, Limits};
 use worker::kv::KvStore;
 use worker::Env;
 
@@ -49,6 +49,14 @@ impl LedgerObjects for Ledgers<'_> {
         match call_budget(self.0, &budget.object, budget.jurisdiction, budget.location_hint, &call).await? {
             BudgetReply::Done => Ok(()),
             other => Err(logged(ledger_unavailable(), "budget push", format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    async fn budget_report(&self, budget: &BudgetAddress) -> Result<Vec<LimitUse>, ApiError> {
+        let call = BudgetCall { carried: None, command: BudgetCommand::Report };
+        match call_budget(self.0, &budget.object, budget.jurisdiction, budget.location_hint, &call).await? {
+            BudgetReply::Report { limits, .. } => Ok(limits),
+            other => Err(logged(ledger_unavailable(), "budget report", format!("unexpected answer {other:?}"))),
         }
     }
 }
