@@ -398,5 +398,8 @@ mod tests {
             BudgetCall::lease(&project[0], key.lease_request("org_a/key_1", &project[0], Ask::ZERO, 1_000).unwrap());
         let json = serde_json::to_string(&call).unwrap();
         assert_eq!(serde_json::from_str::<BudgetCall>(&json).unwrap(), call);
+        let reply = call.apply(uppers.0.get_mut("budget:org_a/prj_1").unwrap(), 1_000).reply;
+        let json = serde_json::to_string(&reply).unwrap();
+        assert_eq!(serde_json::from_str::<BudgetReply>(&json).unwrap(), reply, "{json}");
     }
 }
