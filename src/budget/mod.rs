@@ -31,6 +31,9 @@ mod record;
 mod sizing;
 mod slice;
 
+#[cfg(test)]
+mod simulation;
+
 pub use budget::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use denial::{BudgetDenial, BudgetEvent};
 pub use holder::{CallTicket, Holder, HolderAdmission, Received, FLUSH_MS, REPLY_TIMEOUT_MS};

@@ -29,7 +29,7 @@ mod spend;
 mod window;
 
 #[cfg(test)]
-mod simulation;
+pub(crate) mod simulation;
 
 pub use charge::{Actual, Ask, Charge};
 pub(crate) use counters::{denial, headroom, limit_uses, Counters};
