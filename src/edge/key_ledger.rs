@@ -11,10 +11,9 @@
 //! The state is loaded from SQLite once per object instance and then kept in memory.
 //!
 //! Budgets (a key under its project's or organisation's budget): when the step answers
-//! [`Reply::NeedsLease`], the object leases from that budget's object ([`Self::lease`]: one
-//! lease at a time per level; calls that wait for it then admit from the new slice), then steps
-//! the call again; the call that leased admits in the same synchronous step as the lease's
-//! reply. A budget object that cannot answer refuses the call 503 `budget_unavailable` (fail
+//! [`Reply::NeedsLease`], the call takes that level's lease lock ([`Self::lease`]) and steps
+//! again (a lease that came while it waited may cover it), else leases from the budget's object
+//! and is stepped in the same synchronous step as the lease's reply. A budget object that cannot answer refuses the call 503 `budget_unavailable` (fail
 //! closed: nothing beyond the current slice). Settled calls go up with the next lease request,
 //! or from the alarm within [`crate::budget::FLUSH_MS`]; the alarm also gives a lease back when
 //! it ends, so its unused part returns to the budget at once.
@@ -26,7 +25,7 @@ use crate::error::ApiError;
 use crate::events::usage_event;
 use crate::ledger::budgets::BudgetCall;
 use crate::ledger::{Command, Handled, KeyState, Refusal, Reply};
-use crate::limits::{Ask, Level};
+use crate::limits::Level;
 use crate::naming;
 use crate::policy::BudgetLink;
 use futures_util::lock::Mutex;
@@ -34,9 +33,9 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State, Storage};
 
-/// The most lease rounds one call may take (one per level, and again when calls waiting for
-/// the same lease took its slice first) before it is refused `budget_unavailable`.
-const MAX_LEASE_ROUNDS: usize = 8;
+/// The most lease rounds one call may take (one per level, each at most twice) before it is
+/// refused `budget_unavailable`.
+const MAX_LEASE_ROUNDS: usize = 4;
 
 #[durable_object]
 pub struct KeyLedger {
@@ -110,40 +109,37 @@ impl KeyLedger {
 
     /// Answers `command`, leasing from the budgets above the key as the steps ask.
     async fn answer(&self, command: Command) -> Result<Handled> {
+        let mut handled = self.step(command.clone(), now())?;
         for _ in 0..MAX_LEASE_ROUNDS {
-            let handled = self.step(command.clone(), now())?;
-            let (Reply::NeedsLease { level }, Command::Admit { ask, budgets, .. }) = (&handled.reply, &command) else {
+            let (Reply::NeedsLease { level }, Command::Admit { budgets, .. }) = (&handled.reply, &command) else {
                 return Ok(handled);
             };
             let Some(link) = budgets.iter().find(|link| link.level == *level) else {
                 return Ok(refused(budget_unavailable()));
             };
-            match self.lease(link, *ask, &command).await {
-                Ok(Some(handled)) => return Ok(handled),
-                Ok(None) => continue,
+            handled = match self.lease(link, &command).await {
+                Ok(handled) => handled,
                 Err(error) => return Ok(refused(error)),
-            }
+            };
         }
         Ok(refused(budget_unavailable()))
     }
 
-    /// Leases from `link`'s budget object for a call of `ask`, unless a lease that came while
-    /// waiting covers it (`None`: step the call again); the call that leases is stepped in the
-    /// same synchronous step as the lease's reply (`Some`: its answer).
-    async fn lease(
-        &self,
-        link: &BudgetLink,
-        ask: Ask,
-        command: &Command,
-    ) -> std::result::Result<Option<Handled>, ApiError> {
+    /// Steps `command` holding `link`'s level's lease lock: a lease that came while it waited
+    /// may cover it; if not, it leases from the budget's object and steps again in the same
+    /// synchronous step as the lease's reply. So a call that holds the lock is decided (or
+    /// waits for another level), however many calls wait behind it.
+    async fn lease(&self, link: &BudgetLink, command: &Command) -> std::result::Result<Handled, ApiError> {
+        let Command::Admit { ask, .. } = command else { return Err(budget_unavailable()) };
         let lock = &self.leasing[usize::from(link.level == Level::Organisation)];
         let _one_at_a_time = lock.lock().await;
         let failed = |e: worker::Error| super::respond::logged(budget_unavailable(), "key ledger: leases", e);
-        if !self.change(|state| state.needs_lease(link.level, ask, now()), |_, _| Ok(())).map_err(failed)? {
-            return Ok(None);
+        let handled = self.step(command.clone(), now()).map_err(failed)?;
+        if !matches!(handled.reply, Reply::NeedsLease { level } if level == link.level) {
+            return Ok(handled);
         }
         let message = self
-            .change_leases(|state| state.lease_request(&self.name, link, ask, now()))
+            .change_leases(|state| state.lease_request(&self.name, link, *ask, now()))
             .map_err(failed)?
             .ok_or_else(budget_unavailable)?;
         let call = BudgetCall::lease(link, message);
@@ -152,23 +148,20 @@ impl KeyLedger {
             return Err(super::respond::logged(budget_unavailable(), "key ledger: leases", "not a lease reply"));
         };
         let now_ms = now();
-        let handled = self
-            .change(
-                |state| match state.lease_reply(link.level, reply, now_ms) {
-                    Received::Granted => Some(state.handle(command.clone(), now_ms)),
-                    Received::Refused(denial) => Some(refused(denial.into_api_error(now_ms))),
-                    Received::Stopped => Some(refused(budget_unavailable())),
-                    Received::Ignored | Received::Reported => None,
-                },
-                |state, handled| {
-                    if !handled.as_ref().is_some_and(|handled| handled.changed) {
-                        self.save(state)?;
-                    }
-                    handled.as_ref().map_or(Ok(()), |handled| self.record(state, handled, now_ms))
-                },
-            )
-            .map_err(failed)?;
-        Ok(handled.filter(|handled| !matches!(handled.reply, Reply::NeedsLease { .. })))
+        self.change(
+            |state| match state.lease_reply(link.level, reply, now_ms) {
+                Received::Granted => state.handle(command.clone(), now_ms),
+                Received::Refused(denial) => refused(denial.into_api_error(now_ms)),
+                Received::Stopped | Received::Ignored | Received::Reported => refused(budget_unavailable()),
+            },
+            |state, handled| {
+                if !handled.changed {
+                    self.save(state)?;
+                }
+                self.record(state, handled, now_ms)
+            },
+        )
+        .map_err(failed)
     }
 
     /// Sends the reports that are due to their budgets' objects: ended leases given back,

@@ -134,13 +134,6 @@ impl BudgetHolders {
         }
     }
 
-    /// Whether `level`'s slice still cannot cover `ask` (another call may have leased meanwhile).
-    pub fn needs_lease(&self, level: Level, ask: Ask, now_ms: u64) -> bool {
-        self.holders
-            .get(&level)
-            .is_none_or(|held| matches!(held.holder.clone().admit(ask, now_ms), HolderAdmission::NeedLease))
-    }
-
     /// The message asking the object of `link` for a lease covering `ask` (the level's holder,
     /// named `holder_id`, is created on its first lease); `None` while a message of that level
     /// awaits its reply.

@@ -281,11 +281,6 @@ impl KeyState {
 /// The key's side of the leases from the budgets above it (the object's adapter sends the
 /// messages: see [`BudgetHolders`]). Each call changes the state, which the adapter saves.
 impl KeyState {
-    /// Whether `level`'s slice still cannot cover `ask`.
-    pub fn needs_lease(&self, level: Level, ask: Ask, now_ms: u64) -> bool {
-        self.budgets.needs_lease(level, ask, now_ms)
-    }
-
     /// The message asking `link`'s budget object for a lease covering `ask`, from the holder
     /// named `holder_id` (the key object's name).
     pub fn lease_request(

@@ -87,12 +87,14 @@ test('1,000 concurrent calls over 20 keys under a project RPM of 300', async () 
 });
 
 test("a project daily cap shared by 5 keys under 200 concurrent streams: at most the cap, the project's usage the sum of its keys'", async () => {
-  const CAP = 600_000;
+  // Each call reserves and (the model writing its whole output cap) costs about 4,000 micro-dollars.
+  const CAP = 200_000;
   const project = await projectWithKeys('spend', { spend: [{ period: 'daily', limit_micros: CAP }] }, 5);
   gw.mock.requests.length = 0;
   const results = await Promise.all(
     Array.from({ length: 200 }, (_, i) =>
-      outcome(chat(project.secrets[i % 5], { max_tokens: 100, stream: true }, { 'x-mock-chunk-delay-ms': '10' }))),
+      outcome(chat(project.secrets[i % 5], { max_tokens: 400, stream: true, stream_options: { include_usage: true } },
+        { 'x-mock-chunk-delay-ms': '10', 'x-mock-output-tokens': '400' }))),
   );
   console.log(`outcomes: ${JSON.stringify(tally(results))}`);
   for (const r of results.filter((r) => r.status !== 200)) {
