@@ -711,9 +711,10 @@ fn keys_cannot_clear_what_a_boundary_requires() {
     }
     let (key_id, secret) = admin.create_key(&team.member, valid);
 
-    // The record carries the boundaries' constraints, as version 2 with them marked critical.
+    // The record carries the boundaries' constraints, marked critical (version 3: budgets came
+    // after them).
     let record = admin.kv.record(&kv_name(&secret)).unwrap();
-    assert_eq!(record["v"], 2);
+    assert_eq!(record["v"], 3);
     assert_eq!(record["boundary_routing_groups"], json!([["eu", "us"]]), "boundary and ceiling are equal: once");
     assert_eq!(record["boundary_ip_allowlists"], json!([["10.0.0.0/8"]]));
     assert_eq!(record["boundary_expires_at"], START_MS + 30 * DAY_MS);
