@@ -230,20 +230,21 @@ impl BudgetCall {
     }
 }
 
+/// Budget objects in memory, for host tests and the gateway's fakes.
+#[cfg(any(test, feature = "test-util"))]
+pub mod in_memory;
+
 #[cfg(test)]
 mod tests {
-    use crate::budget::{BudgetReply, BudgetState, Received, KEY_LEASE_MS};
-    use crate::error::ApiError;
-    use crate::ledger::budgets::BudgetCall;
+    use super::in_memory::BudgetsInMemory;
+    use super::BudgetCall;
+    use crate::budget::{BudgetReply, KEY_LEASE_MS};
     use crate::ledger::{Command, KeyState, Refusal, Reply};
     use crate::limits::{Actual, Ask, Level, Limits};
     use crate::policy::BudgetLink;
     use serde_json::json;
-    use std::collections::HashMap;
 
-    /// Budget objects by name, running the real state machine.
-    #[derive(Default)]
-    struct Uppers(HashMap<String, BudgetState>);
+    type Uppers = BudgetsInMemory;
 
     fn link(level: Level, object: &str, limits: serde_json::Value) -> BudgetLink {
         BudgetLink {
@@ -256,30 +257,8 @@ mod tests {
         }
     }
 
-    /// What the key's object adapter does with a command: step it, lease when asked, step again.
     fn answer(key: &mut KeyState, name: &str, uppers: &mut Uppers, command: Command, now_ms: u64) -> Reply {
-        for _ in 0..8 {
-            let reply = key.handle(command.clone(), now_ms).reply;
-            let (Reply::NeedsLease { level }, Command::Admit { ask, budgets, .. }) = (&reply, &command) else {
-                return reply;
-            };
-            let link = budgets.iter().find(|l| l.level == *level).unwrap();
-            let message = key.lease_request(name, link, *ask, now_ms).expect("one message at a time");
-            let upper = uppers.0.entry(link.object.clone()).or_insert_with(|| BudgetState::new(link.level));
-            let BudgetReply::Lease(reply) = BudgetCall::lease(link, message).apply(upper, now_ms).reply else {
-                panic!("a lease is answered with a lease reply")
-            };
-            match key.lease_reply(*level, reply, now_ms) {
-                Received::Granted => continue,
-                Received::Refused(denial) => return refusal(denial.into_api_error(now_ms)),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        panic!("no answer in 8 rounds")
-    }
-
-    fn refusal(error: ApiError) -> Reply {
-        Reply::Refused(Refusal { error, hold_until_ms: None })
+        uppers.answer(key, name, command, now_ms)
     }
 
     fn admit(budgets: &[BudgetLink], cost_micros: u64) -> Command {
