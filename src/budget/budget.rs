@@ -131,8 +131,9 @@ impl Budget {
     /// the reports.
     pub fn handle(&mut self, limits: &Limits, level: Level, message: HolderMessage, granting: bool, now_ms: u64) -> Handled {
         let now = self.time(now_ms);
-        let before = self.clone();
-        let outcome = match self.accept(&message, now) {
+        let accepted = self.accept(&message, level, now);
+        let changed = accepted.is_ok();
+        let outcome = match accepted {
             Err(outcome) => (outcome, Vec::new()),
             Ok(()) => {
                 self.catch_up_at(now);
@@ -148,7 +149,8 @@ impl Budget {
         let (outcome, finished) = outcome;
         let events = self.spend.collect_events(limits, now);
         let headroom = limits::headroom(self, limits, now);
-        let changed = *self != before;
+        // An applied message always moves its holder's `seq`; a fired event is remembered.
+        let changed = changed || !events.is_empty();
         Handled { reply: UpperReply { seq: message.seq, outcome, finished, headroom }, events, changed }
     }
 
@@ -205,6 +207,23 @@ impl Budget {
         limits::limit_uses(self, limits, self.time(now_ms))
     }
 
+    /// The holders whose slices are open at `now_ms` (granted, not returned, not ended): the
+    /// ones to recall (each answers with [`Holder::give_back`](super::Holder::give_back)) when a
+    /// refusal should not wait for their slices to come back by themselves.
+    pub fn open_slices(&self, now_ms: u64) -> Vec<String> {
+        let now = self.time(now_ms);
+        let mut holders: Vec<String> = self
+            .leases
+            .0
+            .iter()
+            .filter(|l| !l.reported.closed && now < l.ends_ms)
+            .filter_map(|l| l.holder.as_ref().map(|(name, _)| name.clone()))
+            .collect();
+        holders.sort_unstable();
+        holders.dedup();
+        holders
+    }
+
     /// `now_ms`, not before the latest time recorded.
     fn time(&self, now_ms: u64) -> u64 {
         now_ms.max(self.clock_ms)
@@ -229,7 +248,7 @@ impl Budget {
 
     /// Registers `message` as its holder's newest, or answers why it is not applied (and
     /// changes nothing).
-    fn accept(&mut self, message: &HolderMessage, now: u64) -> Result<(), LeaseOutcome> {
+    fn accept(&mut self, message: &HolderMessage, level: Level, now: u64) -> Result<(), LeaseOutcome> {
         let known = self.holders.len();
         match self.holders.get_mut(&message.holder) {
             Some(h) if (message.epoch, message.seq) <= (h.epoch, h.seq) => Err(LeaseOutcome::Stale),
@@ -242,7 +261,7 @@ impl Budget {
                 Ok(())
             }
             None if known >= MAX_HOLDERS => Err(LeaseOutcome::Refused {
-                denial: BudgetDenial { level: Level::Key, denial: LimitDenial::TooManyInFlight { open: known as u64 } },
+                denial: BudgetDenial { level, denial: LimitDenial::TooManyInFlight { open: known as u64 } },
                 hold_until_ms: None,
             }),
             None => {

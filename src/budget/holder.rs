@@ -8,7 +8,8 @@
 //! reply), hands the reply to [`Holder::receive`] and admits again. A call that ends is
 //! [`Holder::settle`]d with its actual (zero when released); settled calls are reported with
 //! the next message, or by [`Holder::flush`] once [`Holder::flush_due`] (within [`FLUSH_MS`] of
-//! the first unreported one; the edge sends it in `waitUntil`).
+//! the first unreported one), which also returns a lease that ended with a part unused; the
+//! edge waits for [`Holder::flush_at`] in `waitUntil`, a key object sets an alarm.
 //!
 //! # Guarantees
 //! * A call is admitted only from the current lease, before its expiry (the holder's own clock
@@ -173,20 +174,35 @@ impl Holder {
         Some(self.message(now, Some(Want { ask, interval_ms: self.interval_ms, exact: self.exact })))
     }
 
-    /// The message reporting what changed since the last one, without asking; `None` if there
-    /// is nothing to report or a message awaits its reply.
+    /// The message reporting what changed since the last one, without asking (closing the
+    /// current lease if it has ended); `None` if there is nothing to report or a message awaits
+    /// its reply.
     pub fn flush(&mut self, now_ms: u64) -> Option<HolderMessage> {
         let now = self.time(now_ms);
-        if self.is_awaiting(now) || self.unreported_since.is_none() {
+        if self.is_awaiting(now) {
             return None;
         }
+        if self.current_mut(now).is_none() && self.current.is_some() {
+            self.close_current();
+            self.unreported_since.get_or_insert(now);
+        }
+        self.unreported_since?;
         Some(self.message(now, None))
     }
 
-    /// Whether changes have waited [`FLUSH_MS`] unreported (send [`Holder::flush`]).
+    /// Whether a flush is due at `now_ms` (send [`Holder::flush`]): see [`Holder::flush_at`].
     pub fn flush_due(&self, now_ms: u64) -> bool {
         let now = now_ms.max(self.clock_ms);
-        !self.is_awaiting(now) && self.unreported_since.is_some_and(|since| now >= since.saturating_add(FLUSH_MS))
+        !self.is_awaiting(now) && self.flush_at().is_some_and(|at| now >= at)
+    }
+
+    /// When a flush falls due, if one will without another call: [`FLUSH_MS`] after the first
+    /// unreported settle, or when the current lease ends (its unused part goes back). The edge
+    /// waits until then in `waitUntil`, a key object sets an alarm.
+    pub fn flush_at(&self) -> Option<u64> {
+        let settles = self.unreported_since.map(|since| since.saturating_add(FLUSH_MS));
+        let current = self.current.and_then(|id| self.leases.iter().find(|l| l.id == id && !l.closed));
+        settles.into_iter().chain(current.map(|l| l.ends_ms)).min()
     }
 
     /// Returns the current slice now, e.g. when the upper recalls it: a flush that also closes
@@ -371,18 +387,27 @@ mod tests {
     fn settles_are_flushed_within_a_second_and_finished_leases_forgotten() {
         let mut holder = leased(5);
         let call = ticket(holder.admit(CALL, 100));
-        assert!(!holder.flush_due(100) && holder.flush(100).is_none(), "nothing to report");
+        assert_eq!(holder.flush_at(), Some(1_000), "the lease's end");
+        assert!(!holder.flush_due(100) && holder.flush(100).is_none(), "nothing to report yet");
         holder.settle(call, CALL, 200);
         holder.settle(call, CALL, 200);
-        assert!(!holder.flush_due(200 + FLUSH_MS - 1));
-        assert!(holder.flush_due(200 + FLUSH_MS));
-        let flush = holder.flush(200 + FLUSH_MS).unwrap();
-        assert_eq!((flush.want, flush.leases[0].settled.calls), (None, 1), "a ticket settles once");
+        assert_eq!(holder.flush_at(), Some(1_000));
+        let flush = holder.flush(300).unwrap();
+        assert_eq!((flush.want, flush.leases[0].settled.calls, flush.leases[0].closed), (None, 1, false), "once");
         assert!(!holder.flush_due(5_000), "in flight");
+        assert_eq!(holder.receive(reply(flush.seq, LeaseOutcome::Reported, vec![]), 400), Received::Reported);
+        assert!(!holder.flush_due(999) && holder.flush_due(1_000), "the ended lease goes back");
+        let flush = holder.flush(1_000).unwrap();
+        assert!(flush.leases[0].closed);
         assert_eq!(holder.receive(reply(flush.seq, LeaseOutcome::Reported, vec![1]), 1_300), Received::Reported);
-        assert!(holder.leases.is_empty());
+        assert!(holder.leases.is_empty() && holder.flush_at().is_none());
         holder.settle(call, CALL, 1_400);
         assert!(holder.flush(1_400).is_none(), "a ticket of a forgotten lease is ignored");
+        let mut holder = leased(5);
+        let call = ticket(holder.admit(CALL, 100));
+        holder.give_back(100).unwrap();
+        holder.settle(call, CALL, 150);
+        assert_eq!(holder.flush_at(), Some(150 + FLUSH_MS), "settles flush within a second");
     }
 
     #[test]

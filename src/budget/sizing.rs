@@ -11,8 +11,8 @@
 //! * the slice is the smaller of the two, but at least the waiting call; if the waiting call
 //!   alone does not fit, the dimension refuses.
 //!
-//! So when the free headroom is below two calls per active holder, every lease is exactly one
-//! call: admission is exact per call.
+//! So when the free headroom is below two calls per active holder, a slice is exactly what the
+//! waiting call needs: admission is exact per call.
 
 /// An edge isolate's lease of a hot key's object: 1 s, which bounds revocation for leased keys.
 pub const EDGE_LEASE_MS: u64 = 1_000;
