@@ -9,7 +9,7 @@
 //! [`Blocked::Refused`], naming its level and scope. Only once the key's own ledger has admitted
 //! the call too is the trial committed, with the call's tickets remembered by its reservation.
 //! Its settle or release ends it at every level ([`BudgetHolders::settle`]); what was settled
-//! goes up with the next lease request or, within [`FLUSH_MS`], by a flush
+//! goes up with the next lease request or, within [`crate::budget::FLUSH_MS`], by a flush
 //! ([`BudgetHolders::flushes`], sent from the object's alarm).
 //!
 //! The budget objects' side is [`BudgetState`]; [`BudgetCall`] is one call to such an object,
@@ -23,7 +23,7 @@
 
 use crate::budget::{
     Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, Received,
-    UpperReply, FLUSH_MS, KEY_LEASE_MS,
+    UpperReply, KEY_LEASE_MS,
 };
 use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
 use crate::policy::BudgetLink;
@@ -45,13 +45,6 @@ pub struct BudgetHolders {
 struct Held {
     holder: Holder,
     link: BudgetLink,
-    /// When a settled call first waited unreported (Unix ms), for the flush alarm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    unreported_since: Option<u64>,
-    /// When the latest lease asked for ends, until it is given back: its unused part is then
-    /// returned at once, not held by the budget until the lease's TTL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease_ends_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,7 +108,6 @@ impl BudgetHolders {
         for (level, ticket) in call.tickets {
             if let Some(held) = self.holders.get_mut(&level) {
                 held.holder.settle(ticket, actual.unwrap_or(ticket.estimate), now_ms);
-                held.unreported_since.get_or_insert(now_ms);
             }
         }
     }
@@ -141,14 +133,9 @@ impl BudgetHolders {
         let held = self.holders.entry(link.level).or_insert_with(|| Held {
             holder: Holder::new(holder_id.to_owned(), now_ms, KEY_LEASE_MS, false),
             link: link.clone(),
-            unreported_since: None,
-            lease_ends_at: None,
         });
         held.link = link.clone();
-        let message = held.holder.request(ask, now_ms)?;
-        held.unreported_since = None;
-        held.lease_ends_at = Some(now_ms.saturating_add(KEY_LEASE_MS));
-        Some(message)
+        held.holder.request(ask, now_ms)
     }
 
     /// Takes `level`'s object's reply.
@@ -156,37 +143,16 @@ impl BudgetHolders {
         self.holders.get_mut(&level).map_or(Received::Ignored, |held| held.holder.receive(reply, now_ms))
     }
 
-    /// The reports due, each with its budget's link: a lease that ended is given back (its
-    /// unused part returned), and settled calls unreported for [`FLUSH_MS`] are reported.
+    /// The reports due, each with its budget's link: settled calls unreported for a second,
+    /// and a lease that ended (its unused part goes back): [`Holder::flush_at`].
     pub fn flushes(&mut self, now_ms: u64) -> Vec<(BudgetLink, HolderMessage)> {
-        let mut flushes = Vec::new();
-        for held in self.holders.values_mut() {
-            if held.lease_ends_at.is_some_and(|ends| now_ms >= ends) {
-                // `None`: a message awaits its reply; given back by the next alarm.
-                if let Some(message) = held.holder.give_back(now_ms) {
-                    (held.lease_ends_at, held.unreported_since) = (None, None);
-                    flushes.push((held.link.clone(), message));
-                }
-                continue;
-            }
-            if !held.holder.flush_due(now_ms) {
-                // Reported meanwhile with a lease request (or nothing settled yet).
-                held.unreported_since = held.unreported_since.filter(|since| now_ms < since.saturating_add(FLUSH_MS));
-                continue;
-            }
-            // `None`: a message awaits its reply; the flush is tried again by the next alarm.
-            if let Some(message) = held.holder.flush(now_ms) {
-                held.unreported_since = None;
-                flushes.push((held.link.clone(), message));
-            }
-        }
-        flushes
+        let due = self.holders.values_mut().filter(|held| held.holder.flush_due(now_ms));
+        due.filter_map(|held| Some((held.link.clone(), held.holder.flush(now_ms)?))).collect()
     }
 
-    /// When the next report is due: a lease's end, or a settled call's [`FLUSH_MS`].
+    /// When the next report is due, if one will be without another call.
     pub fn next_flush_at(&self) -> Option<u64> {
-        let due = |held: &Held| [held.unreported_since.map(|since| since + FLUSH_MS), held.lease_ends_at];
-        self.holders.values().flat_map(due).flatten().min()
+        self.holders.values().filter_map(|held| held.holder.flush_at()).min()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -337,24 +303,28 @@ mod tests {
         else {
             panic!("admitted")
         };
-        assert_eq!(key.next_budget_flush_at(), Some(1_000 + KEY_LEASE_MS), "the lease is given back when it ends");
+        assert!(
+            key.next_budget_flush_at().is_none_or(|at| at == 1_000 + KEY_LEASE_MS),
+            "a lease goes back when it ends"
+        );
         key.handle(Command::Release { reservation_id }, 1_200);
         assert_eq!(key.next_budget_flush_at(), Some(2_200), "a settled call is reported within a second");
         assert!(key.budget_flushes(1_500).is_empty(), "not due yet");
         let flushes = key.budget_flushes(2_200);
         assert_eq!(flushes.len(), 1);
         assert_eq!((flushes[0].0.object.as_str(), flushes[0].1.want), ("budget:org_a/prj_1", None));
-        assert_eq!(key.next_budget_flush_at(), Some(1_000 + KEY_LEASE_MS));
-        // The flush's reply arrives; at the lease's end the slice is given back.
+        // The flush's reply arrives; a lease still open goes back when it ends, then nothing is due.
         let upper = uppers.0.get_mut("budget:org_a/prj_1").unwrap();
         let BudgetReply::Lease(reply) = BudgetCall::lease(&project[0], flushes[0].1.clone()).apply(upper, 2_300).reply
         else {
             panic!("a lease reply")
         };
         key.lease_reply(Level::Project, reply, 2_300);
-        let given_back = key.budget_flushes(1_000 + KEY_LEASE_MS);
-        assert_eq!(given_back.len(), 1);
-        assert!(given_back[0].1.leases.iter().all(|lease| lease.closed), "{:?}", given_back[0].1);
+        if let Some(at) = key.next_budget_flush_at() {
+            assert_eq!(at, 1_000 + KEY_LEASE_MS);
+            let given_back = key.budget_flushes(at);
+            assert!(given_back.iter().all(|(_, m)| m.leases.iter().all(|lease| lease.closed)), "{given_back:?}");
+        }
         assert_eq!(key.next_budget_flush_at(), None);
     }
 

@@ -9,10 +9,12 @@
 // 2. A project daily spend cap shared by 5 keys under 200 concurrent streaming calls: the
 //    upstream bills at most the cap, and the project's budget ends with exactly the sum of its
 //    keys' spend (once the keys' reports and returned slices have reached it).
+// 3. The organisation's spend threshold raises a usage.alert webhook naming the level.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, ADMIN_TOKEN, json, pollUntil } from './harness.mjs';
 import { priceMicros } from '../mock-upstream/server.mjs';
+import { startReceiver, waitFor } from './webhook-receiver.mjs';
 
 const PRICING = [{ model: 'gpt-4o', input: 2_500_000, output: 10_000_000, cached_input: 1_250_000 }];
 
@@ -117,4 +119,36 @@ test("a project daily cap shared by 5 keys under 200 concurrent streams: at most
   console.log(`billed ${billed}, keys ${settled[0]}, project budget ${settled[1]}, cap ${CAP}`);
   assert.equal(settled[1], settled[0], "the project's usage is the sum of its keys'");
   assert.ok(settled[1] <= CAP, `the project's spend ${settled[1]} > the cap ${CAP}`);
+});
+
+test("the organisation's spend threshold raises usage.alert naming the level, from its budget object", async () => {
+  const receiver = await startReceiver();
+  const ns = await gw.mf.getDurableObjectNamespace('OUTBOX');
+  const outbox = ns.get(ns.idFromName('org'));
+  try {
+    const created = await outbox.fetch('https://outbox/admin/v1/webhooks', {
+      method: 'POST', body: JSON.stringify({ url: receiver.url, events: ['usage.alert'] }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const endpoint = await created.json();
+    await admin('PUT', '/org/budget', { limits: { spend: [{ period: 'daily', limit_micros: 2_000, warn_at_percent: [50] }] } });
+    const { secrets: [key] } = await projectWithKeys('alerts', {}, 1);
+    // About 225 micro-dollars a call (20 output tokens at $10 per million, the input at $2.50).
+    for (let i = 0; i < 6; i++) {
+      const r = await outcome(chat(key, { max_tokens: 20 }, { 'x-mock-output-tokens': '20' }));
+      assert.equal(r.status, 200, JSON.stringify(r.error));
+    }
+    const alert = await waitFor(
+      () => receiver.delivered().find((r) => JSON.parse(r.body).type === 'usage.alert'),
+      { what: 'usage.alert', timeoutMs: 15_000 },
+    );
+    const data = JSON.parse(alert.body).data;
+    assert.equal(data.level, 'organisation');
+    assert.equal(data.key_id, undefined, 'a budget event names no key');
+    assert.deepEqual([data.period, data.threshold_percent, data.limit_micros], ['daily', 50, 2_000]);
+    assert.ok(data.spent_micros >= 1_000, JSON.stringify(data));
+    await outbox.fetch(`https://outbox/admin/v1/webhooks/${endpoint.id}`, { method: 'DELETE' });
+  } finally {
+    await receiver.close();
+  }
 });
