@@ -16,7 +16,11 @@ import { startGateway, ADMIN_TOKEN, json, pollUntil } from './harness.mjs';
 import { priceMicros } from '../mock-upstream/server.mjs';
 import { startReceiver, waitFor } from './webhook-receiver.mjs';
 
-const PRICING = [{ model: 'gpt-4o', input: 2_500_000, output: 10_000_000, cached_input: 1_250_000 }];
+const PRICING = [
+  { model: 'gpt-4o', input: 2_500_000, output: 10_000_000, cached_input: 1_250_000 },
+  // 10 micro-dollars per output token, input free: a call with max_tokens 20 costs exactly 200.
+  { model: 'gpt-4o-mini', input: 0, output: 10_000_000 },
+];
 
 let gw;
 before(async () => {
@@ -131,11 +135,10 @@ test("the organisation's spend threshold raises usage.alert naming the level, fr
     });
     assert.equal(created.status, 201, await created.clone().text());
     const endpoint = await created.json();
-    await admin('PUT', '/org/budget', { limits: { spend: [{ period: 'daily', limit_micros: 2_000, warn_at_percent: [50] }] } });
+    await admin('PUT', '/org/budget', { limits: { spend: [{ period: 'daily', limit_micros: 1_000, warn_at_percent: [50] }] } });
     const { secrets: [key] } = await projectWithKeys('alerts', {}, 1);
-    // About 225 micro-dollars a call (20 output tokens at $10 per million, the input at $2.50).
-    for (let i = 0; i < 6; i++) {
-      const r = await outcome(chat(key, { max_tokens: 20 }, { 'x-mock-output-tokens': '20' }));
+    for (let i = 0; i < 4; i++) {
+      const r = await outcome(chat(key, { model: 'gpt-4o-mini', max_tokens: 20 }));
       assert.equal(r.status, 200, JSON.stringify(r.error));
     }
     const alert = await waitFor(
@@ -145,8 +148,8 @@ test("the organisation's spend threshold raises usage.alert naming the level, fr
     const data = JSON.parse(alert.body).data;
     assert.equal(data.level, 'organisation');
     assert.equal(data.key_id, undefined, 'a budget event names no key');
-    assert.deepEqual([data.period, data.threshold_percent, data.limit_micros], ['daily', 50, 2_000]);
-    assert.ok(data.spent_micros >= 1_000, JSON.stringify(data));
+    assert.deepEqual([data.period, data.threshold_percent, data.limit_micros], ['daily', 50, 1_000]);
+    assert.ok(data.spent_micros >= 500, JSON.stringify(data));
     await outbox.fetch(`https://outbox/admin/v1/webhooks/${endpoint.id}`, { method: 'DELETE' });
   } finally {
     await receiver.close();
