@@ -184,11 +184,14 @@ impl KeyLedger {
     /// Sets the alarm for the next report (a lease's end, settled calls), unless this instance
     /// set one as early.
     async fn arm_flush(&self) -> Result<()> {
-        let Some(at) = self.state.borrow().as_ref().and_then(KeyState::next_budget_flush_at) else { return Ok(()) };
+        let now_ms = now();
+        let Some(at) = self.state.borrow().as_ref().and_then(|state| state.next_budget_flush_at(now_ms)) else {
+            return Ok(());
+        };
         if self.flush_alarm_at.get().is_some_and(|armed| armed <= at) {
             return Ok(());
         }
-        self.storage.set_alarm(Duration::from_millis(at.saturating_sub(now()))).await?;
+        self.storage.set_alarm(Duration::from_millis(at.saturating_sub(now_ms))).await?;
         self.flush_alarm_at.set(Some(at));
         Ok(())
     }

@@ -9,7 +9,7 @@
 //! [`Blocked::Refused`], naming its level and scope. Only once the key's own ledger has admitted
 //! the call too is the trial committed, with the call's tickets remembered by its reservation.
 //! Its settle or release ends it at every level ([`BudgetHolders::settle`]); what was settled
-//! goes up with the next lease request or, within [`crate::budget::FLUSH_MS`], by a flush
+//! goes up with the next lease request or, within [`FLUSH_MS`], by a flush
 //! ([`BudgetHolders::flushes`], sent from the object's alarm).
 //!
 //! The budget objects' side is [`BudgetState`]; [`BudgetCall`] is one call to such an object,
@@ -23,7 +23,7 @@
 
 use crate::budget::{
     Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, Received,
-    UpperReply, KEY_LEASE_MS,
+    UpperReply, FLUSH_MS, KEY_LEASE_MS,
 };
 use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
 use crate::policy::BudgetLink;
@@ -150,9 +150,14 @@ impl BudgetHolders {
         due.filter_map(|held| Some((held.link.clone(), held.holder.flush(now_ms)?))).collect()
     }
 
-    /// When the next report is due, if one will be without another call.
-    pub fn next_flush_at(&self) -> Option<u64> {
-        self.holders.values().filter_map(|held| held.holder.flush_at()).min()
+    /// When the next report is due, if one will be without another call; one that is due but
+    /// cannot go yet (a message awaits its reply) is tried again a [`FLUSH_MS`] later.
+    pub fn next_flush_at(&self, now_ms: u64) -> Option<u64> {
+        let when = |held: &Held| {
+            let at = held.holder.flush_at()?;
+            Some(if at <= now_ms && !held.holder.flush_due(now_ms) { now_ms + FLUSH_MS } else { at })
+        };
+        self.holders.values().filter_map(when).min()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -304,11 +309,11 @@ mod tests {
             panic!("admitted")
         };
         assert!(
-            key.next_budget_flush_at().is_none_or(|at| at == 1_000 + KEY_LEASE_MS),
+            key.next_budget_flush_at(0).is_none_or(|at| at == 1_000 + KEY_LEASE_MS),
             "a lease goes back when it ends"
         );
         key.handle(Command::Release { reservation_id }, 1_200);
-        assert_eq!(key.next_budget_flush_at(), Some(2_200), "a settled call is reported within a second");
+        assert_eq!(key.next_budget_flush_at(0), Some(2_200), "a settled call is reported within a second");
         assert!(key.budget_flushes(1_500).is_empty(), "not due yet");
         let flushes = key.budget_flushes(2_200);
         assert_eq!(flushes.len(), 1);
@@ -320,12 +325,12 @@ mod tests {
             panic!("a lease reply")
         };
         key.lease_reply(Level::Project, reply, 2_300);
-        if let Some(at) = key.next_budget_flush_at() {
+        if let Some(at) = key.next_budget_flush_at(0) {
             assert_eq!(at, 1_000 + KEY_LEASE_MS);
             let given_back = key.budget_flushes(at);
             assert!(given_back.iter().all(|(_, m)| m.leases.iter().all(|lease| lease.closed)), "{given_back:?}");
         }
-        assert_eq!(key.next_budget_flush_at(), None);
+        assert_eq!(key.next_budget_flush_at(0), None);
     }
 
     #[test]

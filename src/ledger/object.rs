@@ -303,9 +303,9 @@ impl KeyState {
         self.budgets.flushes(now_ms)
     }
 
-    /// When the next report of settled calls is due.
-    pub fn next_budget_flush_at(&self) -> Option<u64> {
-        self.budgets.next_flush_at()
+    /// When the next report to a budget is due (as of `now_ms`).
+    pub fn next_budget_flush_at(&self, now_ms: u64) -> Option<u64> {
+        self.budgets.next_flush_at(now_ms)
     }
 }
 
