@@ -10,9 +10,9 @@
 //! the envelope's inner object and deserializes back from it through the table, refusing a
 //! code this build does not know (a reader then fails closed).
 
+use crate::limits::Level;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use crate::limits::Level;
 use std::borrow::Cow;
 
 /// The `type` field of the envelope. Each type has exactly one default HTTP status family.

@@ -51,13 +51,20 @@ mod tests {
             },
         };
         let error = denial.into_api_error(86_000_000);
-        assert_eq!((error.status(), error.code().as_str(), error.retry_after_s()), (429, "spend_limit_exceeded", Some(400)));
+        assert_eq!(
+            (error.status(), error.code().as_str(), error.retry_after_s()),
+            (429, "spend_limit_exceeded", Some(400))
+        );
         let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
         assert_eq!(
             body["error"]["limit"],
             serde_json::json!({"level": "project", "scope": "spend_daily", "limit": 100_000_000,
                                "used": 99_900_000, "reset_at_ms": 86_400_000})
         );
-        assert!(error.message.starts_with("The project's limit: Daily spend limit reached: $100.00"), "{}", error.message);
+        assert!(
+            error.message.starts_with("The project's limit: Daily spend limit reached: $100.00"),
+            "{}",
+            error.message
+        );
     }
 }

@@ -225,7 +225,8 @@ impl Holder {
         }
         self.awaiting = None;
         self.headroom = Some(reply.headroom);
-        self.leases.retain(|l| !reply.finished.contains(&l.id) && l.received_ms.saturating_add(SETTLE_DEADLINE_MS) > now);
+        self.leases
+            .retain(|l| !reply.finished.contains(&l.id) && l.received_ms.saturating_add(SETTLE_DEADLINE_MS) > now);
         match reply.outcome {
             LeaseOutcome::Granted(grant) => {
                 self.held = None;
@@ -364,7 +365,11 @@ mod tests {
 
         let mut holder = leased(100);
         ticket(holder.admit(CALL, 999));
-        assert_eq!(holder.admit(CALL, 1_000), HolderAdmission::NeedLease, "its own interval from sending, not the 5 s granted");
+        assert_eq!(
+            holder.admit(CALL, 1_000),
+            HolderAdmission::NeedLease,
+            "its own interval from sending, not the 5 s granted"
+        );
         assert_eq!(holder.admit(CALL, 10), HolderAdmission::NeedLease, "a clock stepping back reads as the latest");
     }
 

@@ -10,8 +10,8 @@
 //!
 //! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]).
 
-use super::budget::Budget;
 use super::denial::{BudgetDenial, BudgetEvent};
+use super::ledger::Budget;
 use super::protocol::{HolderMessage, UpperReply};
 use crate::limits::{Actual, Ask, Headroom, Level, LimitUse, Limits, NewestLimits, VersionedLimits};
 use crate::versioned::{stored_serde, Format};
@@ -21,9 +21,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum BudgetCommand {
-    Lease { message: HolderMessage },
-    Admit { ask: Ask },
-    Settle { call: u64, actual: Actual },
+    Lease {
+        message: HolderMessage,
+    },
+    Admit {
+        ask: Ask,
+    },
+    Settle {
+        call: u64,
+        actual: Actual,
+    },
     /// The level's limits and their policy version; older versions than one seen are ignored.
     PushLimits {
         limits: Limits,
@@ -31,7 +38,9 @@ pub enum BudgetCommand {
         policy_version: u64,
     },
     /// Stop (`false`) or resume granting leases.
-    Granting { granting: bool },
+    Granting {
+        granting: bool,
+    },
     Alarm,
     Report,
 }
@@ -142,22 +151,13 @@ impl BudgetState {
 mod tests {
     use super::super::protocol::{LeaseOutcome, Want};
     use super::*;
-    use crate::limits::{CapMode, Charge, LimitDenial, SpendCap, SpendPeriod};
+    use crate::limits::{Charge, LimitDenial, SpendPeriod};
     use crate::versioned::check;
-    use std::num::NonZeroU64;
 
     const CALL: Charge = Charge { tokens: 10, cost_micros: 600 };
 
     fn budget(daily_micros: u64) -> Limits {
-        Limits {
-            spend: vec![SpendCap {
-                period: SpendPeriod::Daily,
-                limit_micros: NonZeroU64::new(daily_micros).unwrap(),
-                mode: CapMode::Hard,
-                warn_at_percent: vec![50],
-            }],
-            ..Limits::default()
-        }
+        Limits { rpm: None, ..super::super::ledger::tests::limits(1, daily_micros) }
     }
 
     fn lease(state: &mut BudgetState, seq: u64, now: u64) -> LeaseOutcome {
@@ -178,11 +178,16 @@ mod tests {
         let answered = state.handle(BudgetCommand::Admit { ask: CALL }, 10);
         let BudgetReply::Admitted { call, .. } = answered.reply else { panic!("{answered:?}") };
         let answered = state.handle(BudgetCommand::Settle { call, actual: CALL }, 20);
-        assert_eq!(answered.events.iter().map(|e| (e.level, e.spend.threshold_percent)).collect::<Vec<_>>(), [(Level::Project, 50)]);
+        assert_eq!(
+            answered.events.iter().map(|e| (e.level, e.spend.threshold_percent)).collect::<Vec<_>>(),
+            [(Level::Project, 50)]
+        );
         let LeaseOutcome::Refused { denial, .. } = lease(&mut state, 2, 30) else { panic!("over the cap") };
         assert_eq!(denial.level, Level::Project);
         assert!(matches!(denial.denial, LimitDenial::Spend { period: SpendPeriod::Daily, .. }));
-        let BudgetReply::Refused { denial } = state.handle(BudgetCommand::Admit { ask: CALL }, 40).reply else { panic!() };
+        let BudgetReply::Refused { denial } = state.handle(BudgetCommand::Admit { ask: CALL }, 40).reply else {
+            panic!()
+        };
         assert_eq!(denial.level, Level::Project);
         let BudgetReply::Report { limits, .. } = state.handle(BudgetCommand::Report, 50).reply else { panic!() };
         assert_eq!((limits[0].scope.as_str(), limits[0].used), ("spend_daily", 600));

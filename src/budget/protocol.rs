@@ -85,9 +85,10 @@ pub struct UpperReply {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum LeaseOutcome {
     Granted(Grant),
-    /// Not even the waiting call fits. `hold_until_ms`: until then every call of the holder
-    /// would be refused the same way (a full request window), so the holder may answer them
-    /// without asking.
+    /// Not even the waiting call fits. `hold_until_ms`: until then the holder answers every call
+    /// with this refusal without asking (a full request window; at most
+    /// [`REFUSAL_HOLD_MAX_MS`](crate::ledger::REFUSAL_HOLD_MAX_MS), 1 s, since a raised limit or a
+    /// returned slice may free it sooner).
     Refused {
         denial: BudgetDenial,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -183,9 +183,15 @@ mod tests {
         let whole = Footprint { requests: 10, tokens: 1_000, held_micros: 1_000, actual_micros: 0, slots: 4 };
         assert_eq!(l.footprint(), whole);
         l.apply(&report(false, (3, 100), (1, 100), 40));
-        assert_eq!(l.footprint(), Footprint { requests: 10, tokens: 940, held_micros: 900, actual_micros: 40, slots: 4 });
+        assert_eq!(
+            l.footprint(),
+            Footprint { requests: 10, tokens: 940, held_micros: 900, actual_micros: 40, slots: 4 }
+        );
         l.apply(&report(true, (3, 100), (2, 100), 90));
-        assert_eq!(l.footprint(), Footprint { requests: 3, tokens: 190, held_micros: 100, actual_micros: 90, slots: 1 });
+        assert_eq!(
+            l.footprint(),
+            Footprint { requests: 3, tokens: 190, held_micros: 100, actual_micros: 90, slots: 1 }
+        );
         assert!(!l.is_finished());
         l.apply(&report(true, (9, 100), (3, 100), 120));
         assert_eq!(l.reported.used.calls, 3, "closed: used is final");

@@ -113,7 +113,11 @@ mod tests {
         let s = size(&free(1_000), &demand, CALL, 4, false);
         assert_eq!(s, Slice { requests: Some(10), tokens: Some(1_000), cost_micros: Some(100), slots: Some(10) });
         let s = size(&free(40), &demand, CALL, 4, false);
-        assert_eq!(s, Slice { requests: Some(5), tokens: Some(500), cost_micros: Some(50), slots: Some(5) }, "40 / (2 × 4)");
+        assert_eq!(
+            s,
+            Slice { requests: Some(5), tokens: Some(500), cost_micros: Some(50), slots: Some(5) },
+            "40 / (2 × 4)"
+        );
     }
 
     #[test]

@@ -84,7 +84,10 @@ mod tests {
         assert!(!slice.fits(&one, 1, Charge::ZERO), "slots");
         assert!(!slice.fits(&one.plus(Charge::ZERO), 0, Charge::ZERO), "requests");
         assert!(Slice::default().fits(&one, 7, Charge { tokens: u64::MAX, cost_micros: 1 }), "nothing limited");
-        assert_eq!(one.plus(Charge { tokens: 1, cost_micros: 0 }).per_call(), Charge { tokens: 31, cost_micros: 500_000 });
+        assert_eq!(
+            one.plus(Charge { tokens: 1, cost_micros: 0 }).per_call(),
+            Charge { tokens: 31, cost_micros: 500_000 }
+        );
         assert_eq!(Tally::default().per_call(), Charge::ZERO);
     }
 }

@@ -167,7 +167,8 @@ fn whose(level: Level, message: String) -> String {
         Level::Project => "project",
         Level::Organisation => "organisation",
     };
-    let message = message.replace("this key's", &format!("this {noun}'s")).replace("this key has", &format!("this {noun} has"));
+    let message =
+        message.replace("this key's", &format!("this {noun}'s")).replace("this key has", &format!("this {noun} has"));
     format!("The {noun}'s limit: {message}")
 }
 
@@ -336,12 +337,22 @@ mod tests {
     fn a_level_above_the_key_is_named() {
         let d = LimitDenial::Window { scope: WindowScope::Rpm, limit: 300, used: 300, asked: 1, reset_at_ms: 2_000 };
         let e = d.clone().into_api_error_at(Level::Project, 1_000);
-        assert_eq!(e.message, "The project's limit: Rate limit reached: 300 requests per minute (300 used). Retry after 1 s.");
+        assert_eq!(
+            e.message,
+            "The project's limit: Rate limit reached: 300 requests per minute (300 used). Retry after 1 s."
+        );
         let v = body(&e);
-        assert_eq!((v["error"]["limit"]["level"].as_str(), v["error"]["limit"]["scope"].as_str()), (Some("project"), Some("rpm")));
+        assert_eq!(
+            (v["error"]["limit"]["level"].as_str(), v["error"]["limit"]["scope"].as_str()),
+            (Some("project"), Some("rpm"))
+        );
         assert_eq!(body(&d.into_api_error(1_000))["error"]["limit"]["level"], "key");
         let e = LimitDenial::TooManyInFlight { open: 4096 }.into_api_error_at(Level::Organisation, 0);
-        assert!(e.message.starts_with("The organisation's limit: Too many requests in flight: this organisation has 4096"), "{}", e.message);
+        assert!(
+            e.message.starts_with("The organisation's limit: Too many requests in flight: this organisation has 4096"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -220,8 +220,8 @@ impl Counters for Ledger {
 #[cfg(test)]
 mod tests {
     use super::super::calendar::{days_from_civil, Date, DAY_MS};
-    use super::super::headroom::{Remaining, SpendHeadroom};
     use super::super::config::{CapMode, SpendCap};
+    use super::super::headroom::{Remaining, SpendHeadroom};
     use super::super::reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
     use super::super::spend::SpendEventKind;
     use super::*;

@@ -10,8 +10,10 @@
 //! Modules, one concept each: `window` (a ring of 60 buckets), `scope` (the five windows),
 //! `calendar` (UTC dates), `spend` (per-period totals and thresholds), `reservations` (requests
 //! in flight), `expired` (expired reservations a late settle still corrects), `charge` (tokens
-//! and cost), `counters` (the one admission check and headroom over any counters), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
-//! (the atomic steps and their guarantees), `level` (key, model, end user, project, organisation), `newest` (which limits are in force: the newest
+//! and cost), `counters` (the one admission check and headroom over any counters: a key's ledger
+//! and a project's or organisation's budget), `denial` (refusals and their HTTP answer),
+//! `headroom` (what is left), `ledger` (the atomic steps and their guarantees), `level` (key,
+//! model, end user, project, organisation), `newest` (which limits are in force: the newest
 //! policy version seen).
 mod calendar;
 mod charge;
@@ -32,8 +34,8 @@ mod window;
 pub(crate) mod simulation;
 
 pub use charge::{Actual, Ask, Charge};
-pub(crate) use counters::{denial, headroom, limit_uses, Counters};
 pub use config::{CapMode, Limits, SpendCap, SpendPeriod};
+pub(crate) use counters::{denial, headroom, limit_uses, Counters};
 pub use denial::LimitDenial;
 pub use expired::{MAX_EXPIRED_REMEMBERED, SETTLE_DEADLINE_MS};
 pub use headroom::{Headroom, LimitUse, Remaining, SpendHeadroom};
@@ -44,5 +46,5 @@ pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;
 pub(crate) use scope::Windows;
 pub(crate) use spend::Spend;
-pub(crate) use window::Window;
 pub use spend::{SpendEvent, SpendEventKind};
+pub(crate) use window::Window;

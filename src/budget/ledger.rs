@@ -21,10 +21,15 @@
 //!   `max_in_flight`. Leasing therefore never overshoots a limit a per-call ledger would keep.
 //! * Calls counted at their grant: a call admitted from a lease counts in the windows at the
 //!   bucket of its lease's grant, at most the lease interval before the call.
-//! * Under-admission: a call is refused only if it would not fit with every live lease's unused
-//!   part counted; those unused parts are returned with the holder's next message, or counted
-//!   until the lease ends (its interval) and then, unreported, until a report or the TTL below.
-//!   Each slice is at most its fair share (`sizing`), and exactly one call when headroom is low.
+//! * Under-admission: a want is refused only when a per-call ledger holding the calls really
+//!   admitted plus the unused parts of slices not yet returned would refuse its call. Those parts
+//!   come back with the holder's next message: its next call the slice cannot cover, its flush
+//!   within [`FLUSH_MS`](super::FLUSH_MS) of a settle or at the lease's end (at most its
+//!   interval, [`MAX_LEASE_MS`]), or at once when recalled ([`Budget::open_slices`]); a silent
+//!   holder's, below. Each slice is at most the larger of the waiting call and a fair share of
+//!   the free headroom (`sizing`), so it shrinks to exactly the waiting call as headroom runs low.
+//! * Limits set or changed apply to every later grant; slices already granted run to their end
+//!   (at most their interval) under the limits of their grant.
 //! * Idempotent: repeated, reordered or lost messages change nothing twice (see `protocol`).
 //! * Holders that go silent or restart: a lease no report closes counts its whole slice until
 //!   [`RESERVATION_TTL_MS`] after its grant (its calls may still be running); then it is settled
@@ -129,14 +134,21 @@ impl Budget {
     /// Applies `message` under `limits` at `now_ms` and answers it; refusals name `level`.
     /// `granting: false` (the upper was stopped) answers a want with `Stopped`, still applying
     /// the reports.
-    pub fn handle(&mut self, limits: &Limits, level: Level, message: HolderMessage, granting: bool, now_ms: u64) -> Handled {
+    pub fn handle(
+        &mut self,
+        limits: &Limits,
+        level: Level,
+        message: HolderMessage,
+        granting: bool,
+        now_ms: u64,
+    ) -> Handled {
         let now = self.time(now_ms);
         let accepted = self.accept(&message, level, now);
-        let changed = accepted.is_ok();
-        let outcome = match accepted {
+        // Only a stale message changes nothing; an applied one always moves its holder's `seq`.
+        let changed = accepted != Err(LeaseOutcome::Stale);
+        let (outcome, finished) = match accepted {
             Err(outcome) => (outcome, Vec::new()),
             Ok(()) => {
-                self.catch_up_at(now);
                 let finished = self.apply_reports(&message, now);
                 let outcome = match message.want {
                     None => LeaseOutcome::Reported,
@@ -146,10 +158,9 @@ impl Budget {
                 (outcome, finished)
             }
         };
-        let (outcome, finished) = outcome;
         let events = self.spend.collect_events(limits, now);
         let headroom = limits::headroom(self, limits, now);
-        // An applied message always moves its holder's `seq`; a fired event is remembered.
+        // A fired event is remembered as fired.
         let changed = changed || !events.is_empty();
         Handled { reply: UpperReply { seq: message.seq, outcome, finished, headroom }, events, changed }
     }
@@ -162,12 +173,8 @@ impl Budget {
             return Err(denial);
         }
         self.catch_up_at(now);
-        let one = Slice {
-            requests: Some(1),
-            tokens: Some(ask.tokens),
-            cost_micros: Some(ask.cost_micros),
-            slots: Some(1),
-        };
+        let one =
+            Slice { requests: Some(1), tokens: Some(ask.tokens), cost_micros: Some(ask.cost_micros), slots: Some(1) };
         let id = self.open(LeaseRecord::granted(self.last_lease + 1, None, 0, now, 0, one));
         let used = Tally::default().plus(ask);
         self.update(id, now, |lease| lease.reported = Reported { closed: true, used, ..Reported::default() });
@@ -246,12 +253,17 @@ impl Budget {
         });
     }
 
-    /// Registers `message` as its holder's newest, or answers why it is not applied (and
-    /// changes nothing).
+    /// Registers `message` as its holder's newest (first bringing the ledger to `now`, which may
+    /// forget idle holders), or answers why it is not applied: a message not newer than the last
+    /// applied changes nothing; a new holder past [`MAX_HOLDERS`] is refused.
     fn accept(&mut self, message: &HolderMessage, level: Level, now: u64) -> Result<(), LeaseOutcome> {
+        let newer = |h: &HolderRecord| (message.epoch, message.seq) > (h.epoch, h.seq);
+        if self.holders.get(&message.holder).is_some_and(|h| !newer(h)) {
+            return Err(LeaseOutcome::Stale);
+        }
+        self.catch_up_at(now);
         let known = self.holders.len();
         match self.holders.get_mut(&message.holder) {
-            Some(h) if (message.epoch, message.seq) <= (h.epoch, h.seq) => Err(LeaseOutcome::Stale),
             Some(h) => {
                 if message.epoch > h.epoch {
                     // A new incarnation: the old one's leases stay as they are, silent.
@@ -302,7 +314,9 @@ impl Budget {
             .leases
             .0
             .iter()
-            .filter(|l| l.belongs_to(name, epoch) && l.seq < message.seq && !l.reported.closed && !listed.contains(&l.id))
+            .filter(|l| {
+                l.belongs_to(name, epoch) && l.seq < message.seq && !l.reported.closed && !listed.contains(&l.id)
+            })
             .map(|l| l.id)
             .collect();
         for id in never_taken {
@@ -433,7 +447,7 @@ impl Counters for Budget {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::holder::{Holder, HolderAdmission, Received};
     use super::super::protocol::LeaseReport;
     use super::*;
@@ -442,7 +456,8 @@ mod tests {
 
     const CALL: Charge = Charge { tokens: 100, cost_micros: 1_000 };
 
-    fn limits(rpm: u64, daily_micros: u64) -> Limits {
+    /// A request limit and a hard daily cap warning at 50 %.
+    pub(in crate::budget) fn limits(rpm: u64, daily_micros: u64) -> Limits {
         Limits {
             rpm: NonZeroU64::new(rpm),
             spend: vec![SpendCap {
@@ -481,7 +496,8 @@ mod tests {
         let mut budget = Budget::new();
         let mut total = 0;
         for holder in 0..40 {
-            let handled = budget.handle(&limits, Level::Project, message(&format!("h{holder}"), 1, vec![], want(CALL)), true, 0);
+            let handled =
+                budget.handle(&limits, Level::Project, message(&format!("h{holder}"), 1, vec![], want(CALL)), true, 0);
             match handled.reply.outcome {
                 LeaseOutcome::Granted(grant) => total += grant.slice.requests.unwrap(),
                 LeaseOutcome::Refused { denial, hold_until_ms } => {
@@ -495,7 +511,13 @@ mod tests {
         assert_eq!(total, 20, "every request of the minute is leased, none more");
         assert_eq!(budget.headroom(&limits, 0).requests.unwrap().remaining, 0);
         // h0 used none of its lease and returns it: its requests are uncounted from the grant bucket.
-        let handled = budget.handle(&limits, Level::Project, message("h0", 2, vec![report(1, true, 0, 0, Charge::ZERO)], None), true, 500);
+        let handled = budget.handle(
+            &limits,
+            Level::Project,
+            message("h0", 2, vec![report(1, true, 0, 0, Charge::ZERO)], None),
+            true,
+            500,
+        );
         assert_eq!(handled.reply.finished, vec![1]);
         assert_eq!(handled.reply.headroom.requests.unwrap().remaining, 1);
     }
@@ -504,7 +526,13 @@ mod tests {
     fn spend_counts_slices_reserved_and_settled_calls_committed() {
         let limits = limits(1_000, 10_000);
         let mut budget = Budget::new();
-        let busy = HolderRecord { epoch: 0, seq: 0, seen_ms: 0, granted_ms: None, demand: Demand { calls: 10, per_call: CALL } };
+        let busy = HolderRecord {
+            epoch: 0,
+            seq: 0,
+            seen_ms: 0,
+            granted_ms: None,
+            demand: Demand { calls: 10, per_call: CALL },
+        };
         budget.holders.insert("k".into(), busy);
         let grant = granted(&budget.handle(&limits, Level::Organisation, message("k", 1, vec![], want(CALL)), true, 0));
         assert_eq!(grant.slice.cost_micros, Some(5_000), "one holder: half the free headroom");
@@ -547,7 +575,10 @@ mod tests {
         let (held, slots) = (grant.slice.cost_micros.unwrap(), grant.slice.slots.unwrap());
         let ttl = RESERVATION_TTL_MS;
         assert_eq!((budget.reserved(ttl - 1), budget.in_flight(ttl - 1)), (held, slots), "long after its end");
-        assert_eq!((budget.reserved(ttl), budget.in_flight(ttl), budget.committed(SpendPeriod::Total, ttl)), (0, 0, held));
+        assert_eq!(
+            (budget.reserved(ttl), budget.in_flight(ttl), budget.committed(SpendPeriod::Total, ttl)),
+            (0, 0, held)
+        );
         budget.catch_up(&limits, ttl);
         assert_eq!(budget.leases.0[0].charged, Some(Charged { charged_ms: ttl, micros: held }));
         // The holder reports late: two calls of 1,000 estimated, one settled at 300, one still open.
@@ -569,7 +600,7 @@ mod tests {
         assert_eq!(grant.slice.requests, Some(1), "one request left");
         let denial = budget.admit_call(&limits, CALL, 0).unwrap_err();
         assert!(matches!(denial, LimitDenial::Window { scope: WindowScope::Rpm, used: 2, .. }), "{denial:?}");
-        assert_eq!(budget.settle_call(&limits, id, Charge { tokens: 1, cost_micros: 700 }, 10).0, true);
+        assert!(budget.settle_call(&limits, id, Charge { tokens: 1, cost_micros: 700 }, 10).0);
         let after = budget.clone();
         assert_eq!(budget.settle_call(&limits, id, CALL, 10), (false, vec![]));
         assert_eq!(budget, after);
@@ -621,6 +652,27 @@ mod tests {
         }
         let handled = budget.handle(&limits, Level::Project, holder.request(CALL, now).unwrap(), true, now);
         assert_eq!(granted(&handled).slice.requests, Some(4), "ended with 3 used: 3 + 1");
+    }
+
+    #[test]
+    fn holders_are_bounded_and_idle_ones_forgotten() {
+        let limits = limits(100_000, 1_000_000_000);
+        let mut budget = Budget::new();
+        for h in 0..MAX_HOLDERS {
+            let handled = budget.handle(&limits, Level::Project, message(&format!("h{h}"), 1, vec![], None), true, 0);
+            assert_eq!(handled.reply.outcome, LeaseOutcome::Reported);
+        }
+        let full = budget.handle(&limits, Level::Project, message("late", 1, vec![], want(CALL)), true, 10);
+        assert!(matches!(
+            full.reply.outcome,
+            LeaseOutcome::Refused {
+                denial: BudgetDenial { level: Level::Project, denial: LimitDenial::TooManyInFlight { .. } },
+                ..
+            }
+        ));
+        let later = RESERVATION_TTL_MS;
+        granted(&budget.handle(&limits, Level::Project, message("late", 1, vec![], want(CALL)), true, later));
+        assert_eq!(budget.holders.len(), 1, "the silent holders without leases are forgotten");
     }
 
     #[test]
