@@ -209,7 +209,7 @@ pub mod in_memory;
 mod tests {
     use super::in_memory::BudgetsInMemory;
     use super::BudgetCall;
-    use crate::budget::{BudgetReply, KEY_LEASE_MS};
+    use crate::budget::{BudgetCommand, BudgetReply, KEY_LEASE_MS, REPLY_TIMEOUT_MS};
     use crate::ledger::{Command, KeyState, Refusal, Reply};
     use crate::limits::{Actual, Ask, Level, Limits};
     use crate::policy::BudgetLink;
@@ -299,6 +299,40 @@ mod tests {
     }
 
     #[test]
+    fn an_unreachable_budget_admits_nothing_beyond_the_keys_current_slice() {
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 1000}))];
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let mut admitted = 0;
+        // Calls at a steady rate: the key's slices grow with its demand.
+        for i in 0..40 {
+            let reply = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000 + i);
+            assert!(matches!(reply, Reply::Admitted { .. }), "{reply:?}");
+        }
+        uppers.unreachable.push("budget:org_a/prj_1".to_owned());
+        let refused = loop {
+            match answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_100) {
+                Reply::Admitted { .. } => admitted += 1,
+                refused => break refused,
+            }
+            assert!(admitted <= 1_000, "the slice is finite");
+        };
+        let Reply::Refused(Refusal { error, .. }) = refused else { unreachable!() };
+        assert_eq!((error.status(), error.code()), (503, crate::error::Code::BudgetUnavailable));
+        let report = uppers.objects.get_mut("budget:org_a/prj_1").unwrap().handle(BudgetCommand::Report, 1_100).reply;
+        let BudgetReply::Report { limits, .. } = report else { panic!("a report") };
+        let granted = limits.iter().find(|limit| limit.scope == "rpm").unwrap().used;
+        assert!(40 + admitted <= granted, "nothing beyond what was granted: {admitted} more, {granted} granted");
+        // Reachable again: the lost message is abandoned after REPLY_TIMEOUT_MS, then the key
+        // leases and admits.
+        uppers.unreachable.clear();
+        let waiting = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_100 + REPLY_TIMEOUT_MS - 1);
+        assert!(matches!(waiting, Reply::Refused(_)), "{waiting:?}");
+        let again = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_100 + REPLY_TIMEOUT_MS);
+        assert!(matches!(again, Reply::Admitted { .. }), "{again:?}");
+    }
+
+    #[test]
     fn settled_calls_are_flushed_within_a_second() {
         let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 100}))];
         let mut uppers = Uppers::default();
@@ -319,7 +353,7 @@ mod tests {
         assert_eq!(flushes.len(), 1);
         assert_eq!((flushes[0].0.object.as_str(), flushes[0].1.want), ("budget:org_a/prj_1", None));
         // The flush's reply arrives; a lease still open goes back when it ends, then nothing is due.
-        let upper = uppers.0.get_mut("budget:org_a/prj_1").unwrap();
+        let upper = uppers.objects.get_mut("budget:org_a/prj_1").unwrap();
         let BudgetReply::Lease(reply) = BudgetCall::lease(&project[0], flushes[0].1.clone()).apply(upper, 2_300).reply
         else {
             panic!("a lease reply")
@@ -345,7 +379,7 @@ mod tests {
             BudgetCall::lease(&project[0], key.lease_request("org_a/key_1", &project[0], Ask::ZERO, 1_000).unwrap());
         let json = serde_json::to_string(&call).unwrap();
         assert_eq!(serde_json::from_str::<BudgetCall>(&json).unwrap(), call);
-        let reply = call.apply(uppers.0.get_mut("budget:org_a/prj_1").unwrap(), 1_000).reply;
+        let reply = call.apply(uppers.objects.get_mut("budget:org_a/prj_1").unwrap(), 1_000).reply;
         let json = serde_json::to_string(&reply).unwrap();
         assert_eq!(serde_json::from_str::<BudgetReply>(&json).unwrap(), reply, "{json}");
     }

@@ -11,7 +11,11 @@ use std::collections::BTreeMap;
 /// Budget objects in memory, by name, running the real [`BudgetState`]: what a key's object
 /// reaches when it leases, for the host tests and the gateway's fakes.
 #[derive(Debug, Default)]
-pub struct BudgetsInMemory(pub BTreeMap<String, BudgetState>);
+pub struct BudgetsInMemory {
+    pub objects: BTreeMap<String, BudgetState>,
+    /// Budget objects that cannot be reached: a lease message to one is lost.
+    pub unreachable: Vec<String>,
+}
 
 impl BudgetsInMemory {
     /// Answers `command` as the key's object `name` does (`src/edge/key_ledger.rs`): step it,
@@ -24,7 +28,10 @@ impl BudgetsInMemory {
             };
             let Some(link) = budgets.iter().find(|link| link.level == *level) else { break };
             let Some(message) = key.lease_request(name, link, *ask, now_ms) else { break };
-            let upper = self.0.entry(link.object.clone()).or_insert_with(|| BudgetState::new(link.level));
+            if self.unreachable.contains(&link.object) {
+                break;
+            }
+            let upper = self.objects.entry(link.object.clone()).or_insert_with(|| BudgetState::new(link.level));
             let BudgetReply::Lease(upper_reply) = BudgetCall::lease(link, message).apply(upper, now_ms).reply else {
                 break;
             };
@@ -42,7 +49,7 @@ impl BudgetsInMemory {
     /// Sends the reports due from `key` (named `name`) to their budget objects.
     pub fn flush(&mut self, key: &mut KeyState, now_ms: u64) {
         for (link, message) in key.budget_flushes(now_ms) {
-            let upper = self.0.entry(link.object.clone()).or_insert_with(|| BudgetState::new(link.level));
+            let upper = self.objects.entry(link.object.clone()).or_insert_with(|| BudgetState::new(link.level));
             if let BudgetReply::Lease(reply) = BudgetCall::lease(&link, message).apply(upper, now_ms).reply {
                 key.lease_reply(link.level, reply, now_ms);
             }
