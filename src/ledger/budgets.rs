@@ -1,7 +1,7 @@
 //! A key's side of the budgets above it (its project's and its organisation's): one lease
 //! [`Holder`] per level, and which calls of the key were admitted from which lease.
 //!
-//! Flow of an admission ([`BudgetHolders::trial`], then [`Trial::commit`]): every level the
+//! Flow of an admission ([`BudgetHolders::trial`], then [`BudgetHolders::commit`]): every level the
 //! key's record names is tried on a copy of its holder, so a call is admitted at every level or
 //! counted at none: a level whose slice cannot cover the call answers [`Blocked::NeedLease`]
 //! (the key's object leases from that level's object — [`BudgetHolders::request`], send,
@@ -61,7 +61,7 @@ pub enum Blocked {
     Refused(BudgetDenial),
 }
 
-/// A call admitted at every level on copies of their holders: [`Trial::commit`] keeps it.
+/// A call admitted at every level on copies of their holders: [`BudgetHolders::commit`] keeps it.
 #[derive(Debug)]
 pub struct Trial {
     holders: Vec<(Level, Held)>,

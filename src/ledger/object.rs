@@ -2,8 +2,11 @@
 //! [`KeyState::handle`], one command at a time.
 //!
 //! Flow: the edge sends `Admit` before forwarding a call (revocation is checked first, then the
-//! ledger admits atomically), then exactly one of `Settle` (the upstream answered; true usage)
-//! or `Release` (the upstream failed). The control plane sends `Control` on disable, enable,
+//! slices of the budgets above the key are tried ([`BudgetHolders`]: a slice that cannot cover
+//! the call answers [`Reply::NeedsLease`], which the object's adapter turns into a lease and a
+//! second step), then the ledger admits atomically; a call counts at every level or none), then
+//! exactly one of `Settle` (the upstream answered; true usage) or `Release` (the upstream
+//! failed), which also ends the call at every budget level. The control plane sends `Control` on disable, enable,
 //! rotate and delete, `PushLimits` whenever the key's effective limits change, and `Report`
 //! (read-only) for usage. The object persists the state after every change and keeps the spend
 //! events for delivery.
