@@ -167,6 +167,10 @@ impl KeyLedger {
     /// Sends the reports that are due to their budgets' objects: ended leases given back,
     /// settled calls (a failed one is sent again later: reports are cumulative).
     async fn flush_budgets(&self) -> Result<()> {
+        // Both lease locks, always in this order (a lease holds one at a time): a call that needs
+        // a lease waits for the reports' replies rather than find a message on its way.
+        let _project = self.leasing[0].lock().await;
+        let _organisation = self.leasing[1].lock().await;
         let flushes = self.change_leases(|state| state.budget_flushes(now()))?;
         for (link, message) in flushes {
             let call = BudgetCall::lease(&link, message);
