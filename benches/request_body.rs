@@ -47,7 +47,7 @@ fn main() {
         let one = || {
             let mut facts = inspect(&route, black_box(body.as_bytes())).unwrap();
             let price = facts.model.as_deref().and_then(|m| pricing.price(m)).copied();
-            let metering = Metering::reserve(&route, &mut facts, &rules, price, UnknownMembers::Pass);
+            let metering = Metering::reserve(&route, &mut facts, &rules, true, price, UnknownMembers::Pass);
             let sent = forward_body(&route, &facts, body.as_bytes(), None).unwrap();
             black_box((metering.map(|m| m.ask).ok(), sent.len()))
         };

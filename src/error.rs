@@ -240,6 +240,9 @@ codes! {
     KeyStoreUnavailable = "key_store_unavailable", 503, ServiceUnavailable;
     /// The key's ledger cannot be reached or gave no usable answer; nothing was forwarded.
     LedgerUnavailable = "ledger_unavailable", 503, ServiceUnavailable;
+    /// A project's or organisation's budget object cannot be reached and the key's slice of it
+    /// does not cover the call; nothing was forwarded.
+    BudgetUnavailable = "budget_unavailable", 503, ServiceUnavailable;
     /// The isolate is buffering as many request bodies as it may (their total is bounded); nothing
     /// was forwarded.
     GatewayBusy = "gateway_busy", 503, ServiceUnavailable;

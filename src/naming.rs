@@ -3,7 +3,10 @@
 //! - KV: `key:<hex sha-256 of the key>` (a key record, which names its organisation inside) and
 //!   `org:<org_id>` (an organisation's record: [`crate::policy::OrgRecord`]);
 //! - Durable Objects: the platform directory `platform`; per organisation its registry
-//!   `org:<org_id>` and its outbox `outbox:<org_id>`; per key its ledger `<org_id>/<key_id>`.
+//!   `org:<org_id>` and its outbox `outbox:<org_id>`; per key its ledger `<org_id>/<key_id>`;
+//!   the budget objects of an organisation `budget:<org_id>` and of each of its projects
+//!   `budget:<org_id>/<project_id>` (the organisation from before organisations included: its
+//!   budgets are new, so they need no old name).
 //!
 //! Migration: a deployment from before organisations becomes the organisation [`DEFAULT_ORG`],
 //! whose registry and outbox keep their old object name (`org`), and whose key records written
@@ -56,6 +59,27 @@ pub fn ledger_object_owner(object: &str) -> (&str, &str) {
     object.split_once('/').unwrap_or((DEFAULT_ORG, object))
 }
 
+/// The object name of an organisation's budget.
+pub fn org_budget_object(org_id: &str) -> String {
+    format!("budget:{org_id}")
+}
+
+/// The object name of a project's budget.
+pub fn project_budget_object(org_id: &str, project_id: &str) -> String {
+    format!("budget:{org_id}/{project_id}")
+}
+
+/// The organisation and project (none for the organisation's own budget) of a budget object's
+/// name, the inverse of [`org_budget_object`] and [`project_budget_object`]; `None` for a name
+/// that is not a budget object's.
+pub fn budget_object_owner(object: &str) -> Option<(&str, Option<&str>)> {
+    let owner = object.strip_prefix("budget:")?;
+    Some(match owner.split_once('/') {
+        Some((org_id, project_id)) => (org_id, Some(project_id)),
+        None => (owner, None),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +91,11 @@ mod tests {
         assert_eq!(outbox_object("org_a"), "outbox:org_a");
         assert_eq!(ledger_object(Some("org_a"), "key_1"), "org_a/key_1");
         assert_eq!(ledger_object_owner("org_a/key_1"), ("org_a", "key_1"));
+        assert_eq!(org_budget_object("org_a"), "budget:org_a");
+        assert_eq!(project_budget_object("org_a", "prj_1"), "budget:org_a/prj_1");
+        assert_eq!(budget_object_owner("budget:org_a/prj_1"), Some(("org_a", Some("prj_1"))));
+        assert_eq!(budget_object_owner("budget:org_a"), Some(("org_a", None)));
+        assert_eq!(budget_object_owner("org_a/key_1"), None);
     }
 
     #[test]

@@ -714,7 +714,8 @@ fn keys_cannot_clear_what_a_boundary_requires() {
     }
     let (key_id, secret) = admin.create_key(&team.member, valid);
 
-    // The record carries the boundaries' constraints, marked critical (version 2 added them).
+    // The record carries the boundaries' constraints, marked critical (version 3: budgets came
+    // after them).
     let record = admin.kv.record(&kv_name(&secret)).unwrap();
     assert_eq!(record["v"], 3);
     assert_eq!(record["boundary_routing_groups"], json!([["eu", "us"]]), "boundary and ceiling are equal: once");
@@ -861,6 +862,7 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
             scopes: Default::default(),
             model: None,
             end_user: None,
+            budgets: vec![],
         };
         let ledger = LedgerAddress { object: ledger_object(Some(DEFAULT_ORG), &key_id), jurisdiction: None };
         ready(admin.ledgers.call(&ledger, &command)).unwrap()
@@ -1013,6 +1015,7 @@ fn admit(admin: &Admin, key_id: &str) {
         scopes: Default::default(),
         model: None,
         end_user: None,
+        budgets: vec![],
     };
     assert!(matches!(ready(admin.ledgers.call(&ledger_address(key_id), &command)).unwrap(), Reply::Admitted { .. }));
 }
@@ -1330,4 +1333,92 @@ fn a_keys_scopes_are_set_validated_patched_and_pushed_with_its_limits() {
     }
     let boundary = admin.call(ADMIN, "PUT", "/org/policy", Some(json!({"end_user_limits": {"rpm": 1}})));
     assert_eq!((boundary.status, boundary.code()), (400, "invalid_field"), "{:?}", boundary.body);
+}
+
+/// Budgets: the Admin sets the organisation's and each project's ceiling, a project's owners
+/// only narrow it, Finance reads; every change is audited, pushed to the budget's object
+/// (retried while it is unreachable) and carried by the records of the keys below it.
+#[test]
+fn budgets_are_set_by_the_admin_narrowed_by_owners_and_read_by_finance() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let finance = admin.call(ADMIN, "POST", "/principals", Some(json!({"name": "Fay", "role": "finance"})));
+    let finance = finance.body["token"].as_str().unwrap().to_owned();
+    let (_, secret) = admin.create_key(&team.member, json!({"name": "k", "project": team.project}));
+    let record = || admin.kv.record(&kv_name(&secret)).expect("the key's record");
+    let policy = || KeyPolicy::from_json(&serde_json::to_vec(&record()).unwrap()).unwrap();
+    assert!(record().get("budgets").is_none() && !policy().record().capped(None), "no budget yet");
+
+    // The organisation's budget: the Admin's alone; Finance reads it.
+    let org_budget = json!({"limits": {"rpm": 1000}, "location_hint": "weur"});
+    for token in [&team.owner, &team.member, &finance] {
+        assert_eq!(admin.call(token, "PUT", "/org/budget", Some(org_budget.clone())).code(), "permission_denied");
+    }
+    let set = admin.call(ADMIN, "PUT", "/org/budget", Some(org_budget));
+    assert_eq!((set.status, set.body["version"].clone()), (200, json!(1)), "{:?}", set.body);
+    assert_eq!(admin.call(&finance, "GET", "/org/budget", None).body["limits"], json!({"rpm": 1000}));
+    assert_eq!(admin.call(&team.owner, "GET", "/org/budget", None).code(), "permission_denied");
+    let pushed = admin.ledgers.budgets.borrow().get("budget:org_default").cloned().expect("pushed to its object");
+    assert_eq!((pushed.1.rpm.map(|n| n.get()), pushed.2), (Some(1000), 1));
+    assert_eq!(pushed.0.location_hint, Some(teamkeys::policy::LocationHint::Weur));
+    assert_eq!(record()["budgets"][0]["level"], "organisation");
+    assert_eq!(record()["budgets"][0]["object"], "budget:org_default");
+
+    // A project's budget: the Admin's ceiling; the owner narrows it and cannot raise it.
+    let path = format!("/projects/{}/budget", team.project);
+    let ceiling = json!({"ceiling": {"rpm": 300, "spend": [{"period": "daily", "limit_micros": 5000000}]}});
+    let refused = admin.call(&team.owner, "PATCH", &path, Some(ceiling.clone()));
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("budgets.projects.ceiling.write"));
+    assert_eq!(admin.call(&team.member, "PATCH", &path, Some(json!({"narrowed": {"rpm": 1}}))).status, 403);
+    assert_eq!(admin.call(&finance, "PATCH", &path, Some(json!({"narrowed": {"rpm": 1}}))).status, 403);
+    assert_eq!(admin.call(ADMIN, "PATCH", &path, Some(ceiling)).body["limits"]["rpm"], 300);
+    let raised = admin.call(&team.owner, "PATCH", &path, Some(json!({"narrowed": {"rpm": 900}})));
+    assert_eq!((raised.status, raised.body["limits"]["rpm"].clone()), (200, json!(300)), "a raise is no raise");
+    let narrowed = admin.call(&team.owner, "PATCH", &path, Some(json!({"narrowed": {"rpm": 100}})));
+    assert_eq!(narrowed.body["limits"]["rpm"], 100);
+    assert_eq!(narrowed.body["ceiling"]["rpm"], 300, "the Admin's ceiling is kept apart");
+    let hint = admin.call(&team.owner, "PATCH", &path, Some(json!({"location_hint": "apac"})));
+    assert_eq!(hint.code(), "permission_denied", "placement is the Admin's");
+    let read = admin.call(&finance, "GET", &path, None);
+    assert_eq!(read.body["limits"]["rpm"], 100);
+    assert_eq!(
+        (read.body["usage"][0]["scope"].clone(), read.body["usage"][0]["limit"].clone()),
+        (json!("rpm"), json!(100))
+    );
+    assert_eq!(admin.call(&team.member, "GET", &path, None).code(), "permission_denied");
+    assert_eq!(admin.call(ADMIN, "GET", "/projects/prj_elsewhere/budget", None).status, 404);
+    let invalid = admin.call(ADMIN, "PATCH", &path, Some(json!({"ceiling": {"default_max_tokens": 5}})));
+    assert_eq!((invalid.status, invalid.code()), (400, "invalid_field"));
+
+    // The key's record carries both budgets; the project's hard spend cap makes it capped.
+    let links = record()["budgets"].clone();
+    assert_eq!(links[0]["level"], "project");
+    assert_eq!(links[0]["limits"]["rpm"], 100);
+    assert_eq!(links[1]["level"], "organisation");
+    assert!(policy().record().capped(None));
+    let object = format!("budget:{DEFAULT_ORG}/{}", team.project);
+    assert_eq!(admin.ledgers.budgets.borrow()[&object].1.rpm.map(|n| n.get()), Some(100));
+
+    // Every change is audited with its before and after.
+    let audit = admin.call(ADMIN, "GET", "/audit?limit=1", None);
+    let entry = &audit.body["data"][0];
+    assert_eq!(
+        (entry["action"].clone(), entry["target_type"].clone()),
+        (json!("budgets.projects.write"), json!("project_budget"))
+    );
+    assert_eq!(
+        (entry["before"]["limits"]["rpm"].clone(), entry["after"]["limits"]["rpm"].clone()),
+        (json!(300), json!(100))
+    );
+
+    // A push that cannot reach the object waits and is retried with the newest limits.
+    admin.ledgers.unreachable.set(true);
+    let pending = admin.call(ADMIN, "PATCH", &path, Some(json!({"ceiling": {"rpm": 50}})));
+    assert!(pending.pending, "the change is made; its push waits");
+    admin.ledgers.unreachable.set(false);
+    admin.clock.advance(1_000);
+    admin.alarm();
+    assert_eq!(admin.ledgers.budgets.borrow()[&object].1.rpm.map(|n| n.get()), Some(50));
+    assert_eq!(admin.ledgers.budgets.borrow()[&object].2, 4, "the newest version");
+    assert_eq!(record()["budgets"][0]["limits"]["rpm"], 50);
 }

@@ -45,7 +45,7 @@ fn admit(
     let mut facts = inspect(&route, body.as_bytes()).map_err(|e| (e.status(), e.code().as_str()))?;
     let model = facts.model.clone().unwrap();
     let rules = KeyRules { limits: limits.clone(), ..KeyRules::default() };
-    let metering = Metering::reserve(&route, &mut facts, &rules, price(&model), unknown)
+    let metering = Metering::reserve(&route, &mut facts, &rules, !limits.spend.is_empty(), price(&model), unknown)
         .map_err(|e| (e.status(), e.code().as_str()))?;
     Ok((facts, metering))
 }

@@ -276,6 +276,54 @@ fn a_capped_key_reaches_only_targets_whose_billing_the_gateway_models() {
 }
 
 #[test]
+fn a_key_under_a_hard_budget_counts_as_capped_and_carries_its_budgets_to_its_ledger() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    let budget = |mode: &str| {
+        format!(
+            r#","v":3,"budgets":[{{"level":"project","object":"budget:org_a/p","version":1,
+                "limits":{{"spend":[{{"period":"daily","limit_micros":5000000,"mode":"{mode}"}}]}}}}]"#
+        )
+    };
+    world.keys.insert(KEY, &record("{}", &budget("hard")));
+    assert_eq!(world.call(&mut pool, message(), NOW_MS).err(), Some((403, "target_not_metered")));
+    assert!(world.ledgers.sent().is_empty() && world.upstream.sent().is_empty());
+    // A warn-only budget does not cap the key; its budgets reach the key's ledger with the call.
+    world.keys.insert(KEY, &record("{}", &budget("warn")));
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(world.call(&mut pool, message(), NOW_MS).map(|answer| answer.status).ok(), Some(200));
+    let Command::Admit { budgets, .. } = &world.ledgers.sent()[0].command else { panic!("an admission first") };
+    assert_eq!((budgets.len(), budgets[0].object.as_str()), (1, "budget:org_a/p"));
+}
+
+#[test]
+fn two_keys_share_their_projects_budget_and_the_refusal_names_the_project() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    let link = r#","v":3,"budgets":[{"level":"project","object":"budget:org_a/p","version":1,"limits":{"rpm":2}}]"#;
+    world.keys.insert(KEY, &record("{}", link));
+    let other = "tk_other_key_under_the_same_project_0001";
+    world.keys.insert(other, &record("{}", link).replace(r#""id":"k1""#, r#""id":"k2""#));
+    let mut statuses = Vec::new();
+    for key in [KEY, other, KEY] {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        let answer = world.call(&mut pool, message_with(key), NOW_MS).unwrap();
+        statuses.push(answer.status);
+        if answer.status == 429 {
+            let AnswerBody::Bytes(body) = &answer.body else { panic!("a refusal is whole") };
+            let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(
+                (body["error"]["limit"]["level"].as_str(), body["error"]["limit"]["scope"].as_str()),
+                (Some("project"), Some("rpm"))
+            );
+        } else {
+            read_to_end(&mut pool, streamed(answer));
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429], "two calls a minute for the project, whichever key");
+}
+
+#[test]
 fn a_policy_denial_is_answered_before_the_ledger_is_asked() {
     let mut pool = LocalPool::new();
     let world = World::new(&pool, "{}");

@@ -395,6 +395,7 @@ fn suspension_refuses_changes_and_tells_every_key_object() {
             scopes: Default::default(),
             model: None,
             end_user: None,
+            budgets: vec![],
         },
         START_MS,
     );

@@ -278,3 +278,24 @@ fn retention_purges_in_bounded_batches_oldest_first() {
     store.purge(20_000, 0, 200).unwrap();
     assert_eq!(count("previous_tokens"), 0);
 }
+
+#[test]
+fn budgets_read_as_none_until_set_and_leave_with_their_project() {
+    use teamkeys::admin::budget::{OrgBudget, ProjectBudget};
+    let (_sql, store) = store();
+    assert_eq!(store.org_budget().unwrap(), OrgBudget::default());
+    assert_eq!(store.project_budget("prj_1").unwrap(), ProjectBudget::default());
+    let limits = serde_json::from_value(json!({"rpm": 300})).unwrap();
+    let org = OrgBudget { limits, location_hint: None, version: 1 };
+    store.set_org_budget(&org).unwrap();
+    let project: ProjectBudget =
+        serde_json::from_value(json!({"ceiling": {"rpm": 50}, "narrowed": {"rpm": 10}, "version": 2})).unwrap();
+    let doc = json!({"id": "prj_1", "name": "p", "created_at": 1, "created_by": "a"});
+    store.put_project(&serde_json::from_value(doc).unwrap()).unwrap();
+    store.set_project_budget("prj_1", &project).unwrap();
+    assert_eq!((store.org_budget().unwrap(), store.project_budget("prj_1").unwrap()), (org.clone(), project));
+    assert_eq!(store.project_budget("prj_2").unwrap(), ProjectBudget::default(), "each project its own");
+    store.delete_project("prj_1").unwrap();
+    assert_eq!(store.project_budget("prj_1").unwrap(), ProjectBudget::default(), "gone with its project");
+    assert_eq!(store.org_budget().unwrap(), org);
+}

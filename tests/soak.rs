@@ -40,7 +40,7 @@ use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use teamkeys::admin::api::ports::{KeyRecords, LedgerAddress, LedgerObjects};
+use teamkeys::admin::api::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
 use teamkeys::admin::api::propagate::Targets;
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
@@ -431,6 +431,14 @@ impl LedgerObjects for ControlLedgers<'_> {
         let address = gateway_ports::LedgerAddress { object: ledger.object.clone(), jurisdiction: ledger.jurisdiction };
         let object = self.0.ledger(&address).expect("the fake hands out every ledger");
         object.send(command).await.map_err(|_| ApiError::new(Code::LedgerUnavailable, "unreachable"))
+    }
+
+    async fn push_budget(&self, _: &BudgetAddress, _: &Limits, _: u64) -> Result<(), ApiError> {
+        unreachable!("the soak sets no budgets")
+    }
+
+    async fn budget_report(&self, _: &BudgetAddress) -> Result<Vec<LimitUse>, ApiError> {
+        unreachable!("the soak sets no budgets")
     }
 }
 

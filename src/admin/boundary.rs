@@ -91,13 +91,13 @@ pub struct Life {
 }
 
 /// A limit a boundary caps field for field.
-struct Scalar {
-    name: &'static str,
-    get: fn(&Limits) -> Option<NonZeroU64>,
-    set: fn(&mut Limits, Option<NonZeroU64>),
+pub(super) struct Scalar {
+    pub(super) name: &'static str,
+    pub(super) get: fn(&Limits) -> Option<NonZeroU64>,
+    pub(super) set: fn(&mut Limits, Option<NonZeroU64>),
 }
 
-const SCALARS: [Scalar; 7] = [
+pub(super) const SCALARS: [Scalar; 7] = [
     Scalar { name: "rpm", get: |l| l.rpm, set: |l, v| l.rpm = v },
     Scalar { name: "rph", get: |l| l.rph, set: |l, v| l.rph = v },
     Scalar { name: "rpd", get: |l| l.rpd, set: |l, v| l.rpd = v },

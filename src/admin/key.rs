@@ -9,7 +9,7 @@
 use super::boundary::{constraints, effective_limits, Boundary};
 use super::lifecycle::Status;
 use crate::limits::Limits;
-use crate::policy::{Jurisdiction, KeyRecord, KeyRules, KeyStatus, ModelAccess};
+use crate::policy::{BudgetLink, Jurisdiction, KeyRecord, KeyRules, KeyStatus, ModelAccess};
 use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
 
@@ -123,7 +123,15 @@ impl Key {
 
     /// The KV record for the secret of `secret_version`, at the key's `policy_version`. A deleted
     /// key has no record; callers delete its hashes instead.
-    pub fn record(&self, secret_version: u32, policy_version: u64, boundaries: Boundaries) -> KeyRecord {
+    /// The KV record of the key's secret of `secret_version`, under `boundaries` and with the
+    /// `budgets` above it.
+    pub fn record(
+        &self,
+        secret_version: u32,
+        policy_version: u64,
+        boundaries: Boundaries,
+        budgets: Vec<BudgetLink>,
+    ) -> KeyRecord {
         let effective = self.effective(boundaries);
         KeyRecord {
             id: self.id.clone(),
@@ -143,6 +151,7 @@ impl Key {
             boundary_routing_groups: effective.boundary_routing_groups,
             boundary_ip_allowlists: effective.boundary_ip_allowlists,
             boundary_expires_at: effective.boundary_expires_at,
+            budgets,
             rules: KeyRules { limits: effective.limits, ..self.policy.clone() },
         }
     }
@@ -213,7 +222,7 @@ mod tests {
         let project: Boundary = serde_json::from_str(r#"{"routing_groups":["eu"],"limits":{"rpm":30}}"#).unwrap();
         let ceiling: Boundary =
             serde_json::from_str(r#"{"routing_groups":["eu","us"],"max_key_lifetime_days":2}"#).unwrap();
-        let record = key().record(2, 7, Boundaries { org: &org, project: &project, ceiling: &ceiling });
+        let record = key().record(2, 7, Boundaries { org: &org, project: &project, ceiling: &ceiling }, Vec::new());
         let json = serde_json::to_vec(&record).unwrap();
         let policy = KeyPolicy::from_json(&json).unwrap();
         let parsed = policy.record();
@@ -245,7 +254,7 @@ mod tests {
         let none = Boundary::default();
         let key = Key { status: Status::Disabled, ..key() };
         assert_eq!(
-            key.record(1, 1, Boundaries { org: &none, project: &none, ceiling: &none }).status,
+            key.record(1, 1, Boundaries { org: &none, project: &none, ceiling: &none }, Vec::new()).status,
             KeyStatus::Disabled
         );
     }

@@ -13,7 +13,7 @@
 //!
 //! Modules, one concept each: `role` (principals and roles), `membership` (projects a principal
 //! belongs to, standing), `permission` (the role × action table), `boundary` (policy
-//! boundaries), `secret` (keys, tokens, ids, masks), `lifecycle` (status, secrets, rotation),
+//! boundaries), `budget` (project and organisation budgets), `secret` (keys, tokens, ids, masks), `lifecycle` (status, secrets, rotation),
 //! `key`, `project`, `principal` (what the registry holds and shows), `input` (request bodies),
 //! `idempotency` (answers kept for retries), `retention` (what is kept how long),
 //! `query` (filters and cursor pagination), `audit`, `report` (usage), `route` (endpoints),
@@ -24,6 +24,7 @@
 pub mod api;
 pub mod audit;
 pub mod boundary;
+pub mod budget;
 pub mod idempotency;
 pub mod input;
 pub mod key;

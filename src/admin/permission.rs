@@ -27,6 +27,14 @@
 //! | usage.projects.read      | any   | owner            | –       | any     |
 //! | audit.read               | any   | –                | –       | –       |
 //! | webhooks.manage          | any   | –                | –       | –       |
+//! | budgets.org.read         | any   | –                | –       | any     |
+//! | budgets.org.write        | any   | –                | –       | –       |
+//! | budgets.projects.read    | any   | owner            | –       | any     |
+//! | budgets.projects.write   | any   | owner            | –       | –       |
+//! | budgets.projects.ceiling.write | any | –            | –       | –       |
+//!
+//! `budgets.projects.write` narrows a project's budget within the ceiling the Admin set with
+//! `budgets.projects.ceiling.write` ([`crate::admin::budget`]).
 //!
 //! "owner": owns the project (of the key); "member": belongs to it; "creator": created the key
 //! and still belongs to its project. A project owner creates principals of role `member` only,
@@ -74,10 +82,20 @@ pub enum Action {
     ProjectUsageRead,
     AuditRead,
     WebhooksManage,
+    /// Read the organisation's budget.
+    BudgetsOrgRead,
+    /// Set the organisation's budget.
+    BudgetsOrgWrite,
+    /// Read a project's budget.
+    BudgetsProjectsRead,
+    /// Narrow a project's budget within its ceiling.
+    BudgetsProjectsWrite,
+    /// Set a project budget's ceiling and its object's location hint.
+    BudgetsProjectsCeilingWrite,
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 33] = [
         Action::OrgPolicyRead,
         Action::OrgPolicyWrite,
         Action::OrgRoutingRead,
@@ -106,6 +124,11 @@ impl Action {
         Action::ProjectUsageRead,
         Action::AuditRead,
         Action::WebhooksManage,
+        Action::BudgetsOrgRead,
+        Action::BudgetsOrgWrite,
+        Action::BudgetsProjectsRead,
+        Action::BudgetsProjectsWrite,
+        Action::BudgetsProjectsCeilingWrite,
     ];
 
     /// The permission's name, as 403 answers and the documentation spell it.
@@ -139,6 +162,11 @@ impl Action {
             Action::ProjectUsageRead => "usage.projects.read",
             Action::AuditRead => "audit.read",
             Action::WebhooksManage => "webhooks.manage",
+            Action::BudgetsOrgRead => "budgets.org.read",
+            Action::BudgetsOrgWrite => "budgets.org.write",
+            Action::BudgetsProjectsRead => "budgets.projects.read",
+            Action::BudgetsProjectsWrite => "budgets.projects.write",
+            Action::BudgetsProjectsCeilingWrite => "budgets.projects.ceiling.write",
         }
     }
 }
@@ -206,7 +234,8 @@ pub fn rule(role: Role, action: Action) -> Access {
         Role::Admin => Any,
         Role::ProjectOwner => match action {
             ProjectsRead | KeysCreate => Member,
-            ProjectsUpdate | MembersManage | PrincipalsCreate | PrincipalsRead | ProjectUsageRead => Owner,
+            ProjectsUpdate | MembersManage | PrincipalsCreate | PrincipalsRead | ProjectUsageRead
+            | BudgetsProjectsRead | BudgetsProjectsWrite => Owner,
             KeysRead | KeysUpdate | KeysDisable | KeysEnable | KeysRotate | KeysDelete | KeyUsageRead => OwnerOrCreator,
             _ => Never,
         },
@@ -216,7 +245,7 @@ pub fn rule(role: Role, action: Action) -> Access {
             _ => Never,
         },
         Role::Finance => match action {
-            ProjectsRead | KeysRead | KeyUsageRead | ProjectUsageRead => Any,
+            ProjectsRead | KeysRead | KeyUsageRead | ProjectUsageRead | BudgetsOrgRead | BudgetsProjectsRead => Any,
             _ => Never,
         },
     }
@@ -342,6 +371,11 @@ mod tests {
         (ProjectUsageRead, Any, Owner, Never, Any),
         (AuditRead, Any, Never, Never, Never),
         (WebhooksManage, Any, Never, Never, Never),
+        (BudgetsOrgRead, Any, Never, Never, Any),
+        (BudgetsOrgWrite, Any, Never, Never, Never),
+        (BudgetsProjectsRead, Any, Owner, Never, Any),
+        (BudgetsProjectsWrite, Any, Owner, Never, Never),
+        (BudgetsProjectsCeilingWrite, Any, Never, Never, Never),
     ];
 
     #[test]

@@ -9,6 +9,7 @@
 
 use crate::admin::audit::{AuditEntry, Change};
 use crate::admin::boundary::Boundary;
+use crate::admin::budget::{OrgBudget, ProjectBudget};
 use crate::admin::idempotency::KeptEntry;
 use crate::admin::key::Key;
 use crate::admin::lifecycle::{Secret, SecretState, Status};
@@ -46,11 +47,12 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
     "CREATE TABLE IF NOT EXISTS org_state (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS access_sso (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS budgets (scope TEXT PRIMARY KEY, doc TEXT NOT NULL)",
 ];
 
 /// The tables a deleted organisation's registry empties once its other work is done (the
 /// pending work and the organisation's own state, marked deleted, stay).
-const PURGED_TABLES: [&str; 13] = [
+const PURGED_TABLES: [&str; 14] = [
     "org",
     "principals",
     "projects",
@@ -64,10 +66,19 @@ const PURGED_TABLES: [&str; 13] = [
     "idempotency",
     "sessions",
     "access_sso",
+    "budgets",
 ];
 
 pub struct Store {
     sql: Box<dyn Sql>,
+}
+
+/// The `budgets` row of the organisation's budget.
+const ORG_BUDGET_SCOPE: &str = "org";
+
+/// The `budgets` row of a project's budget.
+fn project_budget_scope(project: &str) -> String {
+    format!("project:{project}")
 }
 
 /// A page of a list and the cursor to the next page, if more follow.
@@ -232,6 +243,37 @@ impl Store {
 
     pub fn set_org_policy(&self, policy: &Boundary) -> Result<(), ApiError> {
         self.exec("INSERT OR REPLACE INTO org (id, policy) VALUES (1, ?)", vec![to_json(policy).into()]).map(drop)
+    }
+
+    // Budgets: one row for the organisation's (`org`), one per project with one
+    // (`project:<id>`); none reads as no budget.
+
+    fn budget<T: DeserializeOwned + Default>(&self, scope: &str) -> Result<T, ApiError> {
+        Ok(self.doc("SELECT 0 AS pos, doc FROM budgets WHERE scope = ?", vec![scope.into()])?.unwrap_or_default())
+    }
+
+    fn set_budget(&self, scope: &str, budget: &impl Serialize) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT OR REPLACE INTO budgets (scope, doc) VALUES (?, ?)",
+            vec![scope.into(), to_json(budget).into()],
+        )
+        .map(drop)
+    }
+
+    pub fn org_budget(&self) -> Result<OrgBudget, ApiError> {
+        self.budget(ORG_BUDGET_SCOPE)
+    }
+
+    pub fn set_org_budget(&self, budget: &OrgBudget) -> Result<(), ApiError> {
+        self.set_budget(ORG_BUDGET_SCOPE, budget)
+    }
+
+    pub fn project_budget(&self, project: &str) -> Result<ProjectBudget, ApiError> {
+        self.budget(&project_budget_scope(project))
+    }
+
+    pub fn set_project_budget(&self, project: &str, budget: &ProjectBudget) -> Result<(), ApiError> {
+        self.set_budget(&project_budget_scope(project), budget)
     }
 
     // The organisation served.
@@ -405,6 +447,7 @@ impl Store {
 
     pub fn delete_project(&self, id: &str) -> Result<(), ApiError> {
         self.exec("DELETE FROM memberships WHERE project = ?", vec![id.into()])?;
+        self.exec("DELETE FROM budgets WHERE scope = ?", vec![project_budget_scope(id).into()])?;
         self.exec("DELETE FROM projects WHERE id = ?", vec![id.into()]).map(drop)
     }
 

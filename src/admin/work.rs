@@ -6,7 +6,7 @@
 //! [`retry_delay_ms`] by the registry's alarm, and holds back the later rows of its lane (so a
 //! `disable` is never overtaken by an older `enable`), never those of other lanes.
 //!
-//! `Project`, `PushLimits` and `ProjectOrg` carry at most the key id: they are computed from the
+//! `Project`, `PushLimits`, `ProjectOrg` and `PushBudget` carry at most a key or project id: they are computed from the
 //! registry as it is when applied, so applying one late or twice still leaves the newest state.
 //!
 //! The organisation's own work: `ProjectOrg` writes its KV record (`org:<org_id>`, deleted once
@@ -27,6 +27,12 @@ pub enum Work {
     PushLimits { key_id: String },
     /// Make KV hold the organisation's current record (or none, once it is deleted).
     ProjectOrg,
+    /// Send a budget's current limits to its object: the project's, or the organisation's
+    /// (`project` absent).
+    PushBudget {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        project: Option<String>,
+    },
     /// Empty the tables of a deleted organisation.
     Purge,
 }
@@ -39,6 +45,8 @@ impl Work {
             Work::Project { key_id } => format!("kv:{key_id}"),
             Work::Control { key_id, .. } | Work::PushLimits { key_id } => format!("ledger:{key_id}"),
             Work::ProjectOrg => "kv:org".to_owned(),
+            Work::PushBudget { project: Some(project) } => format!("budget:{project}"),
+            Work::PushBudget { project: None } => "budget:org".to_owned(),
             Work::Purge => "purge".to_owned(),
         }
     }
@@ -46,7 +54,10 @@ impl Work {
     /// Whether the row is computed from the registry when applied (so a second one, while one is
     /// still pending, adds nothing), rather than a fact to deliver in order.
     pub fn is_state_based(&self) -> bool {
-        matches!(self, Work::Project { .. } | Work::PushLimits { .. } | Work::ProjectOrg | Work::Purge)
+        matches!(
+            self,
+            Work::Project { .. } | Work::PushLimits { .. } | Work::ProjectOrg | Work::PushBudget { .. } | Work::Purge
+        )
     }
 
     /// Everything a key's stores need after its policy, status or boundaries changed.

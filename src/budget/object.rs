@@ -45,9 +45,10 @@ pub enum BudgetCommand {
     Report,
 }
 
-/// The object's answer.
+/// The object's answer. Tagged `answer`: a lease reply's own `outcome` member would collide with
+/// an `outcome` tag (a duplicate member, which cannot be read back).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(tag = "answer", rename_all = "snake_case")]
 pub enum BudgetReply {
     Lease(UpperReply),
     Admitted { call: u64, headroom: Headroom },

@@ -14,30 +14,56 @@
 //! [`Ledger`]), loaded when a command first needs it ([`KeyState::end_user_to_load`]) and written
 //! back, alone, when a command changed it, in the same step as the state, so a call costs the
 //! same whatever the number of end users the key tracks.
+//!
+//! Budgets (a key under its project's or organisation's budget): when the step answers
+//! [`Reply::NeedsLease`], the call takes that level's lease lock ([`Self::lease`]) and steps
+//! again (a lease that came while it waited may cover it), else leases from the budget's object
+//! and is stepped in the same synchronous step as the lease's reply. A budget object that cannot answer refuses the call 503 `budget_unavailable` (fail
+//! closed: nothing beyond the current slice). Settled calls go up with the next lease request,
+//! or from the alarm within [`crate::budget::FLUSH_MS`]; the alarm also gives a lease back when
+//! it ends, so its unused part returns to the budget at once.
 
+use super::budget_stub::{budget_unavailable, call_budget};
 use super::outbox::{new_event_id, PendingEvents};
+use crate::budget::{BudgetReply, Received};
+use crate::error::ApiError;
 use crate::events::usage_event;
-use crate::ledger::{Command, Handled, KeyState};
-use crate::limits::Ledger;
+use crate::ledger::budgets::BudgetCall;
+use crate::ledger::{Command, Handled, KeyState, Refusal, Reply};
+use crate::limits::{Ledger, Level};
 use crate::naming;
-use std::cell::RefCell;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use crate::policy::BudgetLink;
+use futures_util::lock::Mutex;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State, Storage};
+
+/// The most lease rounds one call may take (one per level, each at most twice) before it is
+/// refused `budget_unavailable`.
+const MAX_LEASE_ROUNDS: usize = 4;
 
 #[durable_object]
 pub struct KeyLedger {
     sql: SqlStorage,
+    storage: Storage,
     state: RefCell<Option<KeyState>>,
     pending: PendingEvents,
+    /// The object's name: its holder id toward the budgets above the key.
+    name: String,
     /// The id of the key this object counts for (its events name it).
     key_id: String,
     /// Its organisation, whose outbox receives its events.
     org_id: String,
+    /// One lease request at a time toward the project's budget, and toward the organisation's.
+    leasing: [Mutex<()>; 2],
+    /// The alarm this instance set for reports of settled calls, if any.
+    flush_alarm_at: Cell<Option<u64>>,
     env: Env,
 }
 
 #[derive(serde::Deserialize)]
-struct StateRow {
-    json: String,
+pub(super) struct StateRow {
+    pub(super) json: String,
 }
 
 impl KeyLedger {
@@ -75,23 +101,135 @@ impl KeyLedger {
     /// first), the state and that ledger saved if they changed, its spend events queued for the
     /// outbox.
     fn step(&self, command: Command, now_ms: u64) -> Result<Handled> {
-        let mut slot = self.state.borrow_mut();
-        let state = match slot.as_mut() {
-            Some(state) => state,
-            None => slot.insert(self.load()?),
-        };
+        self.change(|state| self.handle(state, command, now_ms), |state, handled| self.record(state, handled, now_ms))
+    }
+
+    /// `command` against `state`, the ledger of the end user it names loaded first.
+    fn handle(&self, state: &mut KeyState, command: Command, now_ms: u64) -> Result<Handled> {
         if let Some(end_user) = state.end_user_to_load(&command) {
             if let Some(ledger) = self.load_end_user(&end_user)? {
                 state.load_end_user(&end_user, ledger);
             }
         }
-        let handled = state.handle(command, now_ms);
-        let recorded = self.record(state, &handled, now_ms);
-        if recorded.is_err() {
-            // The change may not be on disk: forget the in-memory copy so the next call reloads.
+        Ok(state.handle(command, now_ms))
+    }
+
+    /// One atomic step: `apply` to the state, then `persist`; on a failure to persist the
+    /// in-memory copy is forgotten (the change may not be on disk), so the next call reloads.
+    fn change<T>(
+        &self,
+        apply: impl FnOnce(&mut KeyState) -> Result<T>,
+        persist: impl FnOnce(&KeyState, &T) -> Result<()>,
+    ) -> Result<T> {
+        let mut slot = self.state.borrow_mut();
+        let state = match slot.as_mut() {
+            Some(state) => state,
+            None => slot.insert(self.load()?),
+        };
+        let done = apply(state)?;
+        let persisted = persist(state, &done);
+        if persisted.is_err() {
             *slot = None;
         }
-        recorded.map(|()| handled)
+        persisted.map(|()| done)
+    }
+
+    /// A change of the leases, always saved.
+    fn change_leases<T>(&self, apply: impl FnOnce(&mut KeyState) -> T) -> Result<T> {
+        self.change(|state| Ok(apply(state)), |state, _| self.save(state))
+    }
+
+    /// Answers `command`, leasing from the budgets above the key as the steps ask.
+    async fn answer(&self, command: Command) -> Result<Handled> {
+        let mut handled = self.step(command.clone(), now())?;
+        for _ in 0..MAX_LEASE_ROUNDS {
+            let (Reply::NeedsLease { level }, Command::Admit { budgets, .. }) = (&handled.reply, &command) else {
+                return Ok(handled);
+            };
+            let Some(link) = budgets.iter().find(|link| link.level == *level) else {
+                return Ok(refused(budget_unavailable()));
+            };
+            handled = match self.lease(link, &command).await {
+                Ok(handled) => handled,
+                Err(error) => return Ok(refused(error)),
+            };
+        }
+        Ok(refused(budget_unavailable()))
+    }
+
+    /// Steps `command` holding `link`'s level's lease lock: a lease that came while it waited
+    /// may cover it; if not, it leases from the budget's object and steps again in the same
+    /// synchronous step as the lease's reply. So a call that holds the lock is decided (or
+    /// waits for another level), however many calls wait behind it.
+    async fn lease(&self, link: &BudgetLink, command: &Command) -> std::result::Result<Handled, ApiError> {
+        let Command::Admit { ask, .. } = command else { return Err(budget_unavailable()) };
+        let lock = &self.leasing[usize::from(link.level == Level::Organisation)];
+        let _one_at_a_time = lock.lock().await;
+        let failed = |e: worker::Error| super::respond::logged(budget_unavailable(), "key ledger: leases", e);
+        let handled = self.step(command.clone(), now()).map_err(failed)?;
+        if !matches!(handled.reply, Reply::NeedsLease { level } if level == link.level) {
+            return Ok(handled);
+        }
+        let message = self
+            .change_leases(|state| state.lease_request(&self.name, link, *ask, now()))
+            .map_err(failed)?
+            .ok_or_else(budget_unavailable)?;
+        let call = BudgetCall::lease(link, message);
+        let reply = call_budget(&self.env, &link.object, link.jurisdiction, link.location_hint, &call).await?;
+        let BudgetReply::Lease(reply) = reply else {
+            return Err(super::respond::logged(budget_unavailable(), "key ledger: leases", "not a lease reply"));
+        };
+        let now_ms = now();
+        self.change(
+            |state| match state.lease_reply(link.level, reply, now_ms) {
+                Received::Granted => self.handle(state, command.clone(), now_ms),
+                Received::Refused(denial) => Ok(refused(denial.into_api_error(now_ms))),
+                Received::Stopped | Received::Ignored | Received::Reported => Ok(refused(budget_unavailable())),
+            },
+            |state, handled| {
+                if !handled.changed {
+                    self.save(state)?;
+                }
+                self.record(state, handled, now_ms)
+            },
+        )
+        .map_err(failed)
+    }
+
+    /// Sends the reports that are due to their budgets' objects: ended leases given back,
+    /// settled calls (a failed one is sent again later: reports are cumulative).
+    async fn flush_budgets(&self) -> Result<()> {
+        // Both lease locks, always in this order (a lease holds one at a time): a call that needs
+        // a lease waits for the reports' replies rather than find a message on its way.
+        let _project = self.leasing[0].lock().await;
+        let _organisation = self.leasing[1].lock().await;
+        let flushes = self.change_leases(|state| state.budget_flushes(now()))?;
+        for (link, message) in flushes {
+            let call = BudgetCall::lease(&link, message);
+            match call_budget(&self.env, &link.object, link.jurisdiction, link.location_hint, &call).await {
+                Ok(BudgetReply::Lease(reply)) => {
+                    self.change_leases(|state| state.lease_reply(link.level, reply, now()))?;
+                }
+                Ok(other) => worker::console_error!("key ledger: unexpected budget answer {other:?}"),
+                Err(e) => worker::console_error!("key ledger: reporting to {} failed: {}", link.object, e.message),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the alarm for the next report (a lease's end, settled calls), unless this instance
+    /// set one as early.
+    async fn arm_flush(&self) -> Result<()> {
+        let now_ms = now();
+        let Some(at) = self.state.borrow().as_ref().and_then(|state| state.next_budget_flush_at(now_ms)) else {
+            return Ok(());
+        };
+        if self.flush_alarm_at.get().is_some_and(|armed| armed <= at) {
+            return Ok(());
+        }
+        self.storage.set_alarm(Duration::from_millis(at.saturating_sub(now_ms))).await?;
+        self.flush_alarm_at.set(Some(at));
+        Ok(())
     }
 
     /// Persists a handled command: the state if it changed, and its spend events.
@@ -113,6 +251,20 @@ impl KeyLedger {
     }
 }
 
+fn now() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// A refusal answered without a change.
+fn refused(error: ApiError) -> Handled {
+    Handled {
+        reply: Reply::Refused(Refusal { error, hold_until_ms: None }),
+        events: vec![],
+        changed: false,
+        end_user_changed: None,
+    }
+}
+
 impl DurableObject for KeyLedger {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
@@ -123,12 +275,24 @@ impl DurableObject for KeyLedger {
         let object = state.id().name().unwrap_or_else(|| state.id().to_string());
         let (org_id, key_id) = naming::ledger_object_owner(&object);
         let pending = PendingEvents::open(&state).expect("create the pending events table");
-        KeyLedger { sql, state: RefCell::new(None), pending, key_id: key_id.to_owned(), org_id: org_id.to_owned(), env }
+        KeyLedger {
+            sql,
+            storage: state.storage(),
+            state: RefCell::new(None),
+            pending,
+            key_id: key_id.to_owned(),
+            org_id: org_id.to_owned(),
+            name: object,
+            leasing: [Mutex::new(()), Mutex::new(())],
+            flush_alarm_at: Cell::new(None),
+            env,
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let command: Command = req.json().await?;
-        let handled = self.step(command, worker::Date::now().as_millis())?;
+        let handled = self.answer(command).await?;
+        self.arm_flush().await?;
         if !handled.events.is_empty() {
             // The events are stored; a failed wake-up only delays their hand-over to the next one.
             if let Err(e) = self.pending.wake().await {
@@ -139,7 +303,10 @@ impl DurableObject for KeyLedger {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.flush_alarm_at.set(None);
+        self.flush_budgets().await?;
         self.pending.hand_over_to(&self.env, &self.org_id).await?;
+        self.arm_flush().await?;
         Response::ok("")
     }
 }

@@ -11,7 +11,9 @@
 //! 3. the core's answer becomes a `worker::Response` (a streamed body is the core's metered
 //!    body, read by the runtime as the client reads it); errors are rendered by [`respond`].
 //!
-//! Durable Object classes: [`key_ledger::KeyLedger`] (one key's key ledger), `outbox::Outbox`
+//! Durable Object classes: [`key_ledger::KeyLedger`] (one key's key ledger, leasing from the
+//! budgets above the key), [`budget_ledger::BudgetLedger`] (one project's or organisation's
+//! budget), `outbox::Outbox`
 //! (webhook delivery, one per organisation), `admin`'s `Registry` (one organisation's control
 //! plane store) and `admin`'s `Platform` (the directory of organisations). The adapters are
 //! exercised end to end in `tests/e2e/`; the flow they serve is tested on the host in
@@ -19,6 +21,8 @@
 
 mod admin;
 mod body;
+mod budget_ledger;
+mod budget_stub;
 mod config;
 mod console;
 mod gateway;

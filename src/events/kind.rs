@@ -4,7 +4,8 @@ use super::text_enum::text_enum;
 
 text_enum! {
     /// What happened. `key.*` events come from the admin API when a key changes; `usage.*`
-    /// events from a key's ledger object when its committed spend crosses a threshold.
+    /// events from a key's ledger object, or a project's or the organisation's budget object,
+    /// when its committed spend crosses a threshold.
     pub enum EventType {
         KeyCreated => "key.created",
         KeyUpdated => "key.updated",

@@ -37,4 +37,4 @@ pub use kind::EventType;
 pub use routes::{webhook_route, WebhookRoute, WEBHOOKS_PATH};
 pub use schedule::{RetryPolicy, DEFAULT_BASE_MS, DEFAULT_EXPIRE_AFTER_MS};
 pub use signature::{signature, ID_HEADER, SIGNATURE_HEADER};
-pub use usage::usage_event;
+pub use usage::{budget_event, usage_event};

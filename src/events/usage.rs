@@ -1,14 +1,31 @@
-//! `usage.alert` and `usage.limit_reached`: a key's spend events as webhook events.
+//! `usage.alert` and `usage.limit_reached`: the spend events of a key, or of a project's or the
+//! organisation's budget, as webhook events. A key's name it (`key_id`); a budget's name its
+//! level (`project`, `organisation`) and, for a project's, the project (`project_id`).
 
 use super::envelope::{Event, EventId};
 use super::kind::EventType;
-use crate::limits::{SpendEvent, SpendEventKind, SpendPeriod};
+use crate::limits::{Level, SpendEvent, SpendEventKind, SpendPeriod};
 use serde::Serialize;
+
+/// Whose spend an event is about.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Whose<'a> {
+    Key {
+        key_id: &'a str,
+    },
+    Budget {
+        level: Level,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        project_id: Option<&'a str>,
+    },
+}
 
 /// The `data` of a usage event. Money in integer micro-dollars; times in Unix milliseconds.
 #[derive(Serialize)]
 struct UsageData<'a> {
-    key_id: &'a str,
+    #[serde(flatten)]
+    whose: Whose<'a>,
     period: SpendPeriod,
     threshold_percent: u8,
     limit_micros: u64,
@@ -18,12 +35,22 @@ struct UsageData<'a> {
 
 /// The event announcing `spend` of key `key_id`, seen at `now_ms`.
 pub fn usage_event(id: EventId, key_id: &str, spend: &SpendEvent, now_ms: u64) -> Event {
+    spend_event(id, Whose::Key { key_id }, spend, now_ms)
+}
+
+/// The event announcing `spend` of the budget of `level` (of project `project_id` for a
+/// project's), seen at `now_ms`.
+pub fn budget_event(id: EventId, level: Level, project_id: Option<&str>, spend: &SpendEvent, now_ms: u64) -> Event {
+    spend_event(id, Whose::Budget { level, project_id }, spend, now_ms)
+}
+
+fn spend_event(id: EventId, whose: Whose, spend: &SpendEvent, now_ms: u64) -> Event {
     let kind = match spend.kind {
         SpendEventKind::Alert => EventType::UsageAlert,
         SpendEventKind::LimitReached => EventType::UsageLimitReached,
     };
     let data = UsageData {
-        key_id,
+        whose,
         period: spend.period,
         threshold_percent: spend.threshold_percent,
         limit_micros: spend.limit_micros,
@@ -56,5 +83,15 @@ mod tests {
             json!({"key_id": "key_a", "period": "daily", "threshold_percent": 100, "limit_micros": 1_000,
                    "spent_micros": 1_200, "period_start_ms": 86_400_000})
         );
+        let project = budget_event(EventId::new([2; 16]), Level::Project, Some("prj_1"), &spend, 90_000_000);
+        assert_eq!(project.kind, EventType::UsageLimitReached);
+        assert_eq!(
+            serde_json::Value::Object(project.data),
+            json!({"level": "project", "project_id": "prj_1", "period": "daily", "threshold_percent": 100,
+                   "limit_micros": 1_000, "spent_micros": 1_200, "period_start_ms": 86_400_000})
+        );
+        let org = budget_event(EventId::new([3; 16]), Level::Organisation, None, &spend, 90_000_000);
+        assert_eq!(org.data["level"], "organisation");
+        assert!(!org.data.contains_key("project_id") && !org.data.contains_key("key_id"));
     }
 }

@@ -104,11 +104,12 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             return Err(missing_end_user());
         }
         let credentials = organisation.credentials(self.keyring);
-        if rules.spend_capped(facts.model.as_deref()) {
+        let capped = record.capped(facts.model.as_deref());
+        if capped {
             refuse_unmetered_targets(&resolved.targets, &credentials)?;
         }
         let price = facts.model.as_deref().and_then(|model| organisation.price(self.pricing, model)).copied();
-        let metering = Metering::reserve(&route, &mut facts, rules, price, self.unknown_members)?;
+        let metering = Metering::reserve(&route, &mut facts, rules, capped, price, self.unknown_members)?;
 
         let address = LedgerAddress::of(record);
         let scopes = call_scopes(rules, facts.model.as_deref(), end_user);
@@ -124,6 +125,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             scopes: rules.scopes(),
             model: facts.model.clone(),
             end_user: end_user.map(str::to_owned),
+            budgets: record.budgets.clone(),
         };
         let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
             Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
@@ -134,7 +136,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
                 }
                 return Ok(answer);
             }
-            Reply::Done | Reply::Report { .. } | Reply::Quota(_) | Reply::History { .. } => {
+            Reply::Done | Reply::Report { .. } | Reply::Quota(_) | Reply::History { .. } | Reply::NeedsLease { .. } => {
                 return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no admission."))
             }
         };
@@ -253,7 +255,8 @@ pub fn ledger_unavailable() -> ApiError {
     .with_retry_after(1)
 }
 
-/// A key with a spend cap may only reach targets whose bill its reservation bounds
+/// A capped key (a spend cap of its own or a hard budget above it: [`crate::policy::KeyRecord::capped`]) may
+/// only reach targets whose bill its reservation bounds
 /// ([`Target::is_metered`]): every target it could be sent to, fallbacks included.
 fn refuse_unmetered_targets(targets: &[&Target], credentials: &CredentialSource) -> Result<(), ApiError> {
     match targets.iter().find(|target| !target.is_metered(credentials.base_url(target))) {

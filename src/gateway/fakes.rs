@@ -21,6 +21,7 @@ use crate::gateway::ports::{
     UpstreamFailure, UpstreamRequest,
 };
 use crate::gateway::request::body_too_large;
+use crate::ledger::budgets::in_memory::BudgetsInMemory;
 use crate::ledger::{Command, KeyState, Reply};
 use crate::naming;
 use crate::policy::key_hash::record_name;
@@ -187,6 +188,8 @@ pub struct FakeKeyLedgers(Rc<LedgersState>);
 #[derive(Default)]
 struct LedgersState {
     states: RefCell<HashMap<String, KeyState>>,
+    /// The budget objects the keys lease from.
+    budgets: RefCell<BudgetsInMemory>,
     sent: RefCell<Vec<Sent>>,
     now_ms: Cell<u64>,
     fault: Cell<Option<(LedgerStage, LedgerFault)>>,
@@ -246,10 +249,12 @@ impl FakeKeyLedgers {
         self.0.sent.borrow_mut().push(sent);
     }
 
-    /// Applies `command` to the state of ledger `object` directly (as the control plane would).
+    /// Applies `command` to the state of ledger `object` directly (as the control plane would),
+    /// leasing from the budgets above the key as its object does.
     pub fn apply(&self, object: &str, command: Command) -> Reply {
         let mut states = self.0.states.borrow_mut();
-        states.entry(object.to_owned()).or_default().handle(command, self.0.now_ms.get()).reply
+        let state = states.entry(object.to_owned()).or_default();
+        self.0.budgets.borrow_mut().answer(state, object, command, self.0.now_ms.get())
     }
 }
 

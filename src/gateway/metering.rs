@@ -59,27 +59,26 @@ pub struct Metering {
 
 impl Metering {
     /// The reservation for a call, after which `facts` carry the output cap to send (the key's
-    /// default applied). A key with spend caps cannot make a call whose spend could not be
-    /// counted: a body part refused to such keys (403, see
+    /// default applied). A `capped` call (under a spend cap of the key, its model pattern or its
+    /// end users, or under a hard budget above the key: [`crate::policy::KeyRecord::capped`])
+    /// cannot be one whose spend could not be counted: a body part refused to such keys (403, see
     /// [`members`](crate::gateway::members)), a model without a price (403 `model_not_priced`),
     /// or a route billed per image or character (403 `route_not_metered`). With
     /// [`UnknownMembers::Refuse`], a member the route's table does not know is refused (403
     /// `member_not_known`).
     ///
-    /// A call is under a spend cap when the key's limits, the limits of the model pattern its
-    /// model matches or its end-user limits have one ([`KeyRules::spend_capped`]); its output cap
-    /// defaults to its model pattern's `default_max_tokens`, else the key's.
+    /// Its output cap defaults to its model pattern's `default_max_tokens`, else the key's.
     pub fn reserve(
         route: &Route,
         facts: &mut RequestFacts,
         rules: &KeyRules,
+        capped: bool,
         price: Option<Price>,
         unknown: UnknownMembers,
     ) -> Result<Metering, ApiError> {
         if let (UnknownMembers::Refuse, Some(member)) = (unknown, &facts.unknown_member) {
             return Err(unknown_member(member));
         }
-        let capped = rules.spend_capped(facts.model.as_deref());
         if route.endpoint == Endpoint::BilledPerUnit && capped {
             return Err(ApiError::new(
                 Code::RouteNotMetered,
@@ -147,7 +146,7 @@ mod tests {
 
     fn reserve(route: &Route, f: &RequestFacts, limits: &Limits, price: Option<Price>) -> Result<Metering, ApiError> {
         let rules = KeyRules { limits: limits.clone(), ..KeyRules::default() };
-        Metering::reserve(route, &mut f.clone(), &rules, price, UnknownMembers::Pass)
+        Metering::reserve(route, &mut f.clone(), &rules, !limits.spend.is_empty(), price, UnknownMembers::Pass)
     }
 
     #[test]
@@ -157,8 +156,11 @@ mod tests {
             r#"{"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9,"spend":[{"period":"daily","limit_micros":100}]}}]}"#,
         )
         .unwrap();
-        let reserve =
-            |body: &str| Metering::reserve(&route, &mut facts(&route, body), &rules, None, UnknownMembers::Pass);
+        let reserve = |body: &str| {
+            let f = &mut facts(&route, body);
+            let capped = rules.spend_capped(f.model.as_deref());
+            Metering::reserve(&route, f, &rules, capped, None, UnknownMembers::Pass)
+        };
         let err = reserve(r#"{"model":"o3-mini","messages":[]}"#).unwrap_err();
         assert_eq!(err.code().as_str(), "model_not_priced", "the pattern's cap makes its models capped");
         let body = r#"{"model":"gpt-4o","messages":[]}"#;
@@ -173,7 +175,10 @@ mod tests {
             serde_json::from_str(r#"{"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9}}]}"#).unwrap();
         let f = &mut facts(&route, r#"{"model":"o3-mini","messages":[]}"#);
         let input = f.input_tokens_estimate;
-        assert_eq!(Metering::reserve(&route, f, &uncapped, None, UnknownMembers::Pass).unwrap().ask.tokens, input + 9);
+        assert_eq!(
+            Metering::reserve(&route, f, &uncapped, false, None, UnknownMembers::Pass).unwrap().ask.tokens,
+            input + 9
+        );
     }
 
     fn pricing() -> Pricing {

@@ -1,9 +1,10 @@
 //! The key ledger: everything one key's Durable Object holds and does, as pure code. The
 //! object's state machine ([`object`]: commands in, replies out, a refusal as a [`refusal`]),
-//! which secrets it still honours ([`revocation`]) and the usage totals it reports
-//! ([`usage_book`]). The counters themselves are
+//! which secrets it still honours ([`revocation`]), the usage totals it reports
+//! ([`usage_book`]) and its leases from the budgets above the key ([`budgets`]). The counters themselves are
 //! [`crate::limits`].
 
+pub mod budgets;
 pub mod history;
 pub mod object;
 pub mod quota;

@@ -2,8 +2,11 @@
 //! [`KeyState::handle`], one command at a time.
 //!
 //! Flow: the edge sends `Admit` before forwarding a call (revocation is checked first, then the
-//! ledger admits atomically), then exactly one of `Settle` (the upstream answered; true usage)
-//! or `Release` (the upstream failed). The control plane sends `Control` on disable, enable,
+//! slices of the budgets above the key are tried ([`BudgetHolders`]: a slice that cannot cover
+//! the call answers [`Reply::NeedsLease`], which the object's adapter turns into a lease and a
+//! second step), then the ledger admits atomically; a call counts at every level or none), then
+//! exactly one of `Settle` (the upstream answered; true usage) or `Release` (the upstream
+//! failed), which also ends the call at every budget level. The control plane sends `Control` on disable, enable,
 //! rotate and delete, `PushLimits` whenever the key's effective limits change, and `Report`
 //! (read-only) for usage; `Quota` (read-only, revocation checked) answers `GET /v1/key`. The
 //! object persists the state after every change and keeps the spend events for delivery.
@@ -29,16 +32,19 @@
 //! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
 //! object enforces.
 
+use crate::budget::{HolderMessage, Received, UpperReply};
 use crate::error::{ApiError, Code};
+use crate::ledger::budgets::{Blocked, BudgetHolders};
 use crate::ledger::history::{DayPoint, History, HourPoint};
 use crate::ledger::quota::{EndUserQuota, KeyLevelQuota, KeyQuota, PatternQuota};
 use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
 use crate::limits::{
-    Actual, Ask, CallScope, Headroom, Ledger, LimitUse, Limits, NewestLimits, ScopeLedgers, ScopeLimits, SpendEvent,
-    VersionedLimits,
+    Actual, Ask, CallScope, Headroom, Ledger, Level, LimitUse, Limits, NewestLimits, ScopeLedgers, ScopeLimits,
+    SpendEvent, VersionedLimits,
 };
+use crate::policy::BudgetLink;
 use crate::usage::Usage;
 use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
@@ -49,7 +55,8 @@ use serde::{Deserialize, Serialize};
 pub enum Command {
     /// `policy_version` is the version of `limits` and `scopes` (0: a record from before
     /// versions existed); `model` (as the client named it) and `end_user` say which scopes
-    /// inside the key the call counts in.
+    /// inside the key the call counts in. `budgets`: the budgets above the key, as its record
+    /// names them (their objects lease the key slices of their headroom: [`BudgetHolders`]).
     Admit {
         secret_version: u32,
         limits: Limits,
@@ -62,6 +69,8 @@ pub enum Command {
         model: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         end_user: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        budgets: Vec<BudgetLink>,
     },
     /// `usage` is what the upstream reported (input/output split), if it reported any.
     Settle {
@@ -122,6 +131,11 @@ pub enum Reply {
     },
     /// A refusal for the edge to render (its members: [`Refusal`]).
     Refused(Refusal),
+    /// Internal to the key's object, never answered: the slice of `level`'s budget cannot cover
+    /// the call; the object leases from that budget's object and sends the command again.
+    NeedsLease {
+        level: Level,
+    },
     Done,
     Report {
         usage: UsageTotals,
@@ -189,6 +203,9 @@ pub struct KeyState {
     /// Per-day totals and per-hour requests, for charts (bounded: [`crate::ledger::history`]).
     #[serde(skip_serializing_if = "is_empty_history")]
     history: History,
+    /// The key's leases from the budgets above it and its calls' tickets.
+    #[serde(skip_serializing_if = "BudgetHolders::is_empty")]
+    budgets: BudgetHolders,
 }
 
 fn is_empty_history(history: &History) -> bool {
@@ -218,6 +235,8 @@ struct StoredState {
     scopes: ScopeLedgers,
     #[serde(default)]
     history: History,
+    #[serde(default)]
+    budgets: BudgetHolders,
 }
 
 impl From<StoredState> for KeyState {
@@ -235,18 +254,31 @@ impl From<StoredState> for KeyState {
             scope_limits: stored.scope_limits,
             scopes: stored.scopes,
             history: stored.history,
+            budgets: stored.budgets,
         }
     }
 }
 
-/// The state's stored format: version 5 (`limits` replaced version 1's `pushed_limits` in 2;
+/// The state's stored format: version 6 (`limits` replaced version 1's `pushed_limits` in 2;
 /// `last_used_at` came in 3, not critical: losing it loses only information; `scope_limits` and
 /// `scopes` came in 4, critical: a build that drops them would forget the scopes' limits and
 /// counts, so it refuses the state, failing closed, as it refuses the key's record; `history` came
-/// in 5, not critical: losing it loses only the charts' information, never a counter a limit reads).
+/// in 5, not critical: losing it loses only the charts' information, never a counter a limit reads;
+/// `budgets` in 6, not critical: a build that drops it forgets its leases, which their budget
+/// objects count in full until their TTL, so nothing is admitted beyond a budget).
 pub const STATE_FORMAT: Format = Format {
-    version: 5,
-    members: &["revocation", "ledger", "usage", "limits", "last_used_at", "scope_limits", "scopes", "history"],
+    version: 6,
+    members: &[
+        "revocation",
+        "ledger",
+        "usage",
+        "limits",
+        "last_used_at",
+        "scope_limits",
+        "scopes",
+        "history",
+        "budgets",
+    ],
     critical: &["scope_limits", "scopes"],
 };
 stored_serde!(KeyState, STATE_FORMAT);
@@ -277,16 +309,27 @@ impl KeyState {
 
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {
         match command {
-            Command::Admit { secret_version, limits, policy_version, ask, scopes, model, end_user } => {
+            Command::Admit { secret_version, limits, policy_version, ask, scopes, model, end_user, budgets } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
                     return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
                 }
+                let trial = match self.budgets.trial(&budgets, ask, now_ms) {
+                    Ok(trial) => trial,
+                    Err(blocked) => {
+                        let reply = match blocked {
+                            Blocked::NeedLease(level) => Reply::NeedsLease { level },
+                            Blocked::Refused(denial) => Reply::refused(denial.into_api_error(now_ms), None),
+                        };
+                        return Handled::reply(reply, false);
+                    }
+                };
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let (scopes, scopes_remembered) =
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
                 let call = CallScope { model: model.as_deref(), end_user: end_user.as_deref() };
                 match self.scopes.admit(&mut self.ledger, &limits, &scopes, call, ask, now_ms) {
                     Ok(admitted) => {
+                        self.budgets.commit(trial, admitted.reservation_id, now_ms);
                         let counted = self.usage.count_request(now_ms);
                         self.history.count(now_ms, &counted);
                         self.last_used_at = Some(now_ms);
@@ -316,13 +359,15 @@ impl KeyState {
                     let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                     self.history.count(now_ms, &counted);
                 }
-                let changed = outcome.settled || remembered || end_user.is_some();
+                let ended = self.budgets.settle(reservation_id, actual, now_ms);
+                let changed = outcome.settled || remembered || ended || end_user.is_some();
                 Handled { reply: Reply::Done, events: outcome.events, changed, end_user_changed: end_user }
             }
             Command::Release { reservation_id } => {
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
                 let released = self.scopes.release(&mut self.ledger, reservation_id, now_ms);
-                let changed = released || end_user.is_some();
+                let ended = self.budgets.settle(reservation_id, Actual::ZERO, now_ms);
+                let changed = released || ended || end_user.is_some();
                 Handled { reply: Reply::Done, events: vec![], changed, end_user_changed: end_user }
             }
             Command::Control { control } => {
@@ -377,6 +422,37 @@ impl KeyState {
     }
 }
 
+/// The key's side of the leases from the budgets above it (the object's adapter sends the
+/// messages: see [`BudgetHolders`]). Each call changes the state, which the adapter saves.
+impl KeyState {
+    /// The message asking `link`'s budget object for a lease covering `ask`, from the holder
+    /// named `holder_id` (the key object's name).
+    pub fn lease_request(
+        &mut self,
+        holder_id: &str,
+        link: &BudgetLink,
+        ask: Ask,
+        now_ms: u64,
+    ) -> Option<HolderMessage> {
+        self.budgets.request(holder_id, link, ask, now_ms)
+    }
+
+    /// Takes `level`'s budget object's reply.
+    pub fn lease_reply(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> Received {
+        self.budgets.receive(level, reply, now_ms)
+    }
+
+    /// The reports of settled calls due to go up, each with its budget's link.
+    pub fn budget_flushes(&mut self, now_ms: u64) -> Vec<(BudgetLink, HolderMessage)> {
+        self.budgets.flushes(now_ms)
+    }
+
+    /// When the next report to a budget is due (as of `now_ms`).
+    pub fn next_budget_flush_at(&self, now_ms: u64) -> Option<u64> {
+        self.budgets.next_flush_at(now_ms)
+    }
+}
+
 /// 403 `organisation_suspended`: the key's organisation is suspended by the platform operator.
 pub fn organisation_suspended() -> ApiError {
     ApiError::new(Code::OrganisationSuspended, "This organisation is suspended.")
@@ -414,6 +490,7 @@ mod tests {
             scopes: Default::default(),
             model: None,
             end_user: None,
+            budgets: vec![],
         };
         state.handle(command, 1_000).reply
     }
@@ -526,6 +603,7 @@ mod tests {
             scopes: Default::default(),
             model: None,
             end_user: None,
+            budgets: vec![],
         };
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
@@ -576,6 +654,7 @@ mod tests {
             scopes: Default::default(),
             model: None,
             end_user: None,
+            budgets: vec![],
         };
         let handled = state.handle(newer, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }) && handled.changed);
@@ -592,6 +671,7 @@ mod tests {
             scopes: Default::default(),
             model: None,
             end_user: None,
+            budgets: vec![],
         };
         let handled = state.handle(refused, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }), "a raise carried by a newer record applies");
@@ -651,8 +731,18 @@ mod tests {
             scopes: model_scopes(5),
             model: Some("m1".into()),
             end_user: None,
+            budgets: vec![],
         };
         assert!(matches!(state.handle(scoped, 1_000).reply, Reply::Admitted { .. }));
+        let link = BudgetLink {
+            level: Level::Project,
+            object: "budget:org_a/prj_1".into(),
+            limits: limits.clone(),
+            version: 1,
+            jurisdiction: None,
+            location_hint: None,
+        };
+        assert!(state.lease_request("org_a/key_1", &link, Ask::ZERO, 1_000).is_some());
         state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: Some(5) } }, 0);
         push(&mut state, &limits, 1);
         state
@@ -675,6 +765,7 @@ mod tests {
             scopes: scopes.clone(),
             model: Some(model.into()),
             end_user: end_user.map(str::to_owned),
+            budgets: vec![],
         }
     }
 
@@ -877,6 +968,7 @@ mod tests {
                         scopes: model_scopes(n % 3),
                         model: Some(format!("m{}", n % 2)),
                         end_user: None,
+                        budgets: vec![],
                     },
                     1 => Command::Settle {
                         reservation_id: n,

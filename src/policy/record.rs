@@ -14,6 +14,7 @@
 //! Version 3 added the limits of the scopes inside the key (`model_limits`, `end_user_limits`),
 //! critical for the same reason.
 
+use super::budget_link::BudgetLink;
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
 use super::org_record::Jurisdiction;
@@ -85,14 +86,18 @@ pub struct KeyRecord {
     /// whatever its own `expires_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundary_expires_at: Option<u64>,
+    /// The budgets above the key (its project's, its organisation's) that have limits: a call
+    /// is admitted only within each of them as well as within the key's own limits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetLink>,
     /// The key's rules, its limits already clamped by the boundaries above it.
     #[serde(flatten)]
     pub rules: KeyRules,
 }
 
 /// The record's stored format: version 2 added the boundaries' constraints and `policy_version`;
-/// version 3 the scopes inside the key, `model_limits` and `end_user_limits`, critical (a build
-/// that dropped them would not enforce them).
+/// version 3 the scopes inside the key, `model_limits` and `end_user_limits`, and the `budgets`
+/// above the key, all critical (a build that dropped them would not enforce them).
 pub const RECORD_FORMAT: Format = Format {
     version: 3,
     members: &[
@@ -113,6 +118,7 @@ pub const RECORD_FORMAT: Format = Format {
         "boundary_routing_groups",
         "boundary_ip_allowlists",
         "boundary_expires_at",
+        "budgets",
         "models",
         "routing_groups",
         "ip_allowlist",
@@ -121,7 +127,7 @@ pub const RECORD_FORMAT: Format = Format {
         "end_user_limits",
     ],
     // `org` and `jurisdiction` name the key's ledger object: a reader dropping them would count
-    // the key in another object.
+    // the key in another object; `budgets` narrow what the key may spend.
     critical: &[
         "org",
         "jurisdiction",
@@ -130,12 +136,22 @@ pub const RECORD_FORMAT: Format = Format {
         "boundary_expires_at",
         "model_limits",
         "end_user_limits",
+        "budgets",
     ],
 };
 stored_serde!(KeyRecord, RECORD_FORMAT);
 
 fn first_secret_version() -> u32 {
     1
+}
+
+impl KeyRecord {
+    /// Whether a call of this key to `model` counts as capped: it is under a spend cap of the
+    /// key, its model pattern or its end users ([`KeyRules::spend_capped`]), or the key lies
+    /// under a budget with a hard one. A capped call must be one whose bill the gateway can bound.
+    pub fn capped(&self, model: Option<&str>) -> bool {
+        self.rules.spend_capped(model) || self.budgets.iter().any(BudgetLink::caps_spend)
+    }
 }
 
 /// A validated key record: every [`KeyPolicy`] has a non-empty id without whitespace, a
@@ -314,7 +330,12 @@ mod tests {
         (r#""v":5"#, "k1", "version 5 is newer"),
         (r#""v":4,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
         (r#""model_limits":[{"pattern":"o3*","limits":{"rpm":1}},{"pattern":"o3*","limits":{}}]"#, "k1", "given twice"),
-        (r#""v":2,"ip_denylist":["10.0.0.1"]"#, "k1", "unknown field"),
+        (r#""v":3,"ip_denylist":["10.0.0.1"]"#, "k1", "unknown field"),
+        (
+            r#""budgets":[{"level":"project","object":"b","limits":{},"version":1,"hint":"weur"}]"#,
+            "k1",
+            "unknown field",
+        ),
         (r#""limits":{"rpn":5}"#, "k1", "unknown field"),
         (r#""created_at":"yesterday""#, "k1", "invalid type"),
     ];
@@ -369,6 +390,14 @@ mod tests {
         )
         .unwrap();
         KeyRecord {
+            budgets: vec![BudgetLink {
+                level: crate::limits::Level::Project,
+                object: "budget:org_a/prj_1".into(),
+                limits: Limits { rpm: std::num::NonZeroU64::new(300), ..Limits::default() },
+                version: 2,
+                jurisdiction: Some(Jurisdiction::Eu),
+                location_hint: Some(crate::policy::LocationHint::Weur),
+            }],
             org: Some("org_a".into()),
             jurisdiction: Some(Jurisdiction::Eu),
             boundary_routing_groups: vec![vec!["eu".into(), "us".into()]],
@@ -417,7 +446,7 @@ mod tests {
             .members
             .iter()
             .copied()
-            .filter(|m| !["model_limits", "end_user_limits"].contains(m))
+            .filter(|m| !["model_limits", "end_user_limits", "budgets"].contains(m))
             .collect();
         let v2 = Format { version: 2, members: members.leak(), critical: &[] };
         let written = serde_json::to_value(full()).unwrap();
@@ -425,10 +454,11 @@ mod tests {
         assert!(refused.contains("critical member `model_limits`"), "{refused}");
         let unscoped = KeyRecord {
             rules: KeyRules { model_limits: vec![], end_user_limits: Limits::default(), ..full().rules },
+            budgets: vec![],
             ..full()
         };
         let written = serde_json::to_value(unscoped).unwrap();
-        assert!(v2.read(written.as_object().unwrap().clone()).is_ok(), "keys without scopes still read");
+        assert!(v2.read(written.as_object().unwrap().clone()).is_ok(), "keys without scopes or budgets still read");
     }
 
     #[test]
@@ -478,6 +508,7 @@ mod tests {
                     boundary_routing_groups,
                     boundary_ip_allowlists,
                     boundary_expires_at,
+                    budgets: Vec::new(),
                     rules,
                 },
             )

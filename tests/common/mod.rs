@@ -9,9 +9,10 @@ use serde_json::{Number, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use teamkeys::admin::api::ports::{KeyRecords, LedgerAddress, LedgerObjects};
+use teamkeys::admin::api::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
 use teamkeys::error::{ApiError, Code};
 use teamkeys::ledger::{Command, KeyState, Reply};
+use teamkeys::limits::{LimitUse, Limits};
 use teamkeys::policy::Jurisdiction;
 use teamkeys::sql::{Row, Sql, SqlError, SqlValue};
 
@@ -150,6 +151,9 @@ pub struct FakeLedgers {
     pub received: RefCell<Vec<(String, Command)>>,
     /// The jurisdiction each object was addressed in.
     pub jurisdictions: RefCell<HashMap<String, Option<Jurisdiction>>>,
+    /// The budget objects by name: the address of the last push and the newest limits pushed
+    /// with their version.
+    pub budgets: RefCell<HashMap<String, (BudgetAddress, Limits, u64)>>,
     clock: Clock,
 }
 
@@ -160,6 +164,7 @@ impl FakeLedgers {
             unreachable: Cell::new(false),
             received: RefCell::default(),
             jurisdictions: RefCell::default(),
+            budgets: RefCell::default(),
             clock: clock.clone(),
         }
     }
@@ -196,6 +201,39 @@ impl LedgerObjects for FakeLedgers {
         let mut states = self.states.borrow_mut();
         let state = states.entry(object).or_default();
         Ok(state.handle(command.clone(), self.clock.now()).reply)
+    }
+
+    async fn push_budget(&self, budget: &BudgetAddress, limits: &Limits, version: u64) -> Result<(), ApiError> {
+        if self.unreachable.get() {
+            return Err(ApiError::new(Code::LedgerUnavailable, "The budget object cannot be reached."));
+        }
+        let mut budgets = self.budgets.borrow_mut();
+        let newer = budgets.get(&budget.object).is_none_or(|(_, _, held)| version > *held);
+        if newer {
+            budgets.insert(budget.object.clone(), (budget.clone(), limits.clone(), version));
+        }
+        Ok(())
+    }
+
+    /// A budget object's report: its pushed limits, none used (the host flows run no calls
+    /// through budgets; `src/ledger/budgets.rs` tests the leases against the real objects).
+    async fn budget_report(&self, budget: &BudgetAddress) -> Result<Vec<LimitUse>, ApiError> {
+        if self.unreachable.get() {
+            return Err(ApiError::new(Code::LedgerUnavailable, "The budget object cannot be reached."));
+        }
+        let budgets = self.budgets.borrow();
+        let limits = budgets.get(&budget.object).map(|(_, limits, _)| limits.clone()).unwrap_or_default();
+        Ok(limits
+            .rpm
+            .map(|rpm| LimitUse {
+                scope: "rpm".into(),
+                limit: rpm.get(),
+                used: 0,
+                remaining: rpm.get(),
+                reset_at_ms: None,
+            })
+            .into_iter()
+            .collect())
     }
 }
 

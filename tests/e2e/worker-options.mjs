@@ -23,6 +23,7 @@ export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {
     kvNamespaces: ['KEYS'],
     durableObjects: {
       LEDGER: { className: 'KeyLedger', useSQLite: true },
+      BUDGET: { className: 'BudgetLedger', useSQLite: true },
       OUTBOX: { className: 'Outbox', useSQLite: true },
       REGISTRY: { className: 'Registry', useSQLite: true },
       PLATFORM: { className: 'Platform', useSQLite: true },

@@ -7,9 +7,11 @@ use super::directory::{exceeded, project, ORG_LAYER};
 use super::step::{Answer, Step};
 use crate::admin::audit::Change;
 use crate::admin::boundary::{check_key_within, Boundary, Layer, Life};
+use crate::admin::budget::links;
 use crate::admin::input::{check_rules, parse, KeyPatch, NewKey, Patch, RotateRequest};
 use crate::admin::key::{Boundaries, Key, KeyView};
 use crate::admin::lifecycle::{deleted, rotate, Secret, SecretState, Status, Transition};
+use crate::admin::org::OrgState;
 use crate::admin::permission::{check, Action, Scope, Target};
 use crate::admin::query::Query;
 use crate::admin::secret::{mask, new_id, new_key};
@@ -18,23 +20,32 @@ use crate::admin::work::Work;
 use crate::error::{ApiError, Code};
 use crate::events::EventType;
 use crate::policy::key_hash::sha256_hex;
+use crate::policy::BudgetLink;
 use crate::policy::KeyRules;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
 
-/// The boundaries a key of `project` lives under, owned.
+/// The boundaries a key of `project` lives under, owned, and the budgets above it.
 pub struct Bounds {
     org: Boundary,
     project: Boundary,
     ceiling: Boundary,
     project_id: String,
+    budgets: Vec<BudgetLink>,
 }
 
 impl Bounds {
     pub fn load(store: &Store, project_id: &str) -> Result<Bounds, ApiError> {
         let (project, ceiling) = store.project(project_id)?.map(|p| (p.boundary, p.ceiling)).unwrap_or_default();
-        Ok(Bounds { org: store.org_policy()?, project, ceiling, project_id: project_id.to_owned() })
+        let org = store.org_state()?.unwrap_or_else(OrgState::legacy);
+        let budgets = links(&org, project_id, &store.org_budget()?, &store.project_budget(project_id)?);
+        Ok(Bounds { org: store.org_policy()?, project, ceiling, project_id: project_id.to_owned(), budgets })
+    }
+
+    /// The budgets with limits above the key: its project's, its organisation's.
+    pub fn budgets(&self) -> &[BudgetLink] {
+        &self.budgets
     }
 
     pub fn get(&self) -> Boundaries<'_> {

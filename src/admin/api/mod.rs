@@ -29,10 +29,11 @@
 //! reaches a registry only through the platform's orders ([`ORDER_PATH`]).
 //!
 //! Modules: `step` (one synchronous step and its answer), `directory` (organisation policy,
-//! projects, members, principals), `org` (the organisation's credentials and routing),
+//! projects, members, principals), `budgets` (the organisation's and the projects' budgets), `org` (the organisation's credentials and routing),
 //! `orders` (the platform's), `keys`, `usage`, `audit`, `propagate` (pending work), `ports`.
 
 pub mod audit;
+pub mod budgets;
 pub mod charts;
 pub mod directory;
 pub mod keys;
@@ -193,6 +194,8 @@ impl Registry {
             Endpoint::KeyUsage(id) => usage::plan_key(&step, &id)?,
             Endpoint::ProjectUsage(id) => usage::plan_project(&step, &id)?,
             Endpoint::OrgUsage => usage::plan_org(&step)?,
+            Endpoint::GetOrgBudget => budgets::plan_org_budget(&step)?,
+            Endpoint::GetProjectBudget(id) => budgets::plan_project_budget(&step, &id)?,
             endpoint if call.method == "GET" => return change(&step, endpoint).map(answered),
             endpoint => {
                 let idempotent = match call.idempotency_key {
@@ -448,6 +451,8 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         }
         GetOrgPolicy => directory::get_org_policy(step),
         PutOrgPolicy => directory::put_org_policy(step),
+        PutOrgBudget => budgets::put_org_budget(step),
+        UpdateProjectBudget(id) => budgets::update_project_budget(step, &id),
         GetRouting => directory::get_routing(step),
         PutRouting => org::put_routing(step),
         ListCredentials => org::list_credentials(step),
@@ -474,7 +479,7 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         RotateKey(id) => keys::rotate_secret(step, &id),
         Audit => audit::list(step),
         OpenApi | Webhooks | GetKey(_) | KeyUsage(_) | ProjectUsage(_) | OrgUsage | KeyHistory(_)
-        | ProjectHistory(_) | OrgHistory | Headroom => {
+        | ProjectHistory(_) | OrgHistory | Headroom | GetOrgBudget | GetProjectBudget(_) => {
             Err(ApiError::new(Code::NotFound, "Not served by the registry."))
         }
     }

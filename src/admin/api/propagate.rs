@@ -1,5 +1,5 @@
-//! Applying the registry's pending work ([`crate::admin::work`]) to KV and the ledger objects,
-//! and when to try again.
+//! Applying the registry's pending work ([`crate::admin::work`]) to KV and the ledger objects
+//! (the keys' and the budgets'), and when to try again.
 //!
 //! Flow: after a change (and from the registry's alarm), [`drain`] runs: passes over the due
 //! rows in id order: apply, delete on success; on failure record the error and the retry time
@@ -14,13 +14,13 @@
 //! one drain at a time ([`super::Registry`] holds the lock).
 
 use super::keys::Bounds;
-use super::ports::{KeyRecords, LedgerAddress, LedgerObjects};
+use super::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
 use crate::admin::key::Key;
 use crate::admin::org::OrgState;
 use crate::admin::store::{Store, WorkRow};
 use crate::admin::work::{retry_delay_ms, Work};
 use crate::ledger::{Command, Reply};
-use crate::naming::org_record;
+use crate::naming::{org_budget_object, org_record, project_budget_object};
 use crate::policy::key_hash::record_name_of_hash;
 use std::collections::HashSet;
 
@@ -117,6 +117,7 @@ async fn apply<K: KeyRecords, L: LedgerObjects>(
             tell(targets.ledgers, &key, Command::PushLimits { limits, policy_version, scopes }).await
         }
         Work::ProjectOrg => project_org(store, targets.records).await,
+        Work::PushBudget { project } => push_budget(store, targets.ledgers, project.as_deref()).await,
         Work::Purge => match store.other_work(row.id).map_err(|e| e.message)? {
             0 => store.purge_deleted_org().map_err(|e| e.message),
             left => Err(format!("the deleted organisation's purge waits for {left} other rows")),
@@ -138,7 +139,7 @@ async fn project<K: KeyRecords, L>(store: &Store, targets: &Targets<'_, K, L>, k
     let bounds = bounds(store, key)?;
     let policy_version = store.policy_version(&key.id).map_err(|e| e.message)?;
     for (hash, version) in &plan.put {
-        let record = key.record(*version, policy_version, bounds.get());
+        let record = key.record(*version, policy_version, bounds.get(), bounds.budgets().to_vec());
         let record = serde_json::to_string(&record).expect("records serialize");
         targets.records.put(&record_name_of_hash(hash), record).await?;
     }
@@ -156,6 +157,24 @@ async fn project_org(store: &Store, records: &impl KeyRecords) -> Result<(), Str
         return records.delete(&name).await;
     }
     records.put(&name, serde_json::to_string(&state.record()).expect("records serialize")).await
+}
+
+/// Sends a budget's current limits and version to its object: the project's, or the
+/// organisation's.
+async fn push_budget(store: &Store, ledgers: &impl LedgerObjects, project: Option<&str>) -> Result<(), String> {
+    let org = store.org_state().map_err(|e| e.message)?.unwrap_or_else(OrgState::legacy);
+    let (object, limits, version, location_hint) = match project {
+        Some(project) => {
+            let budget = store.project_budget(project).map_err(|e| e.message)?;
+            (project_budget_object(&org.id, project), budget.limits(), budget.version, budget.location_hint)
+        }
+        None => {
+            let budget = store.org_budget().map_err(|e| e.message)?;
+            (org_budget_object(&org.id), budget.limits, budget.version, budget.location_hint)
+        }
+    };
+    let address = BudgetAddress { object, jurisdiction: org.jurisdiction, location_hint };
+    ledgers.push_budget(&address, &limits, version).await.map_err(|e| e.message)
 }
 
 async fn tell(ledgers: &impl LedgerObjects, key: &Key, command: Command) -> Result<(), String> {

@@ -4,12 +4,15 @@
 //! may read, asked of the key objects concurrently (one subrequest per key: an organisation
 //! beyond several hundred keys needs a rollup, see the report).
 //!
+//! A budget's view (`GET /org/budget`, `GET /projects/{id}/budget`) adds the state of each of
+//! its limits, asked of its budget object ([`super::budgets`]).
+//!
 //! Flow: one synchronous step checks the caller and reads the keys and their effective limits,
 //! then the objects are asked (nothing is written).
 
 use super::directory::project;
 use super::keys::{authorized, Bounds};
-use super::ports::{LedgerAddress, LedgerObjects};
+use super::ports::{BudgetAddress, LedgerAddress, LedgerObjects};
 use super::step::{Answer, Step};
 use crate::admin::key::{Key, KeyDetail, KeyView};
 use crate::admin::permission::{check, Action, Scope, Target};
@@ -28,6 +31,9 @@ pub enum Plan {
     Key(Box<Key>, Limits),
     Project(String, Vec<(Key, Limits)>),
     Org(Vec<(Project, Vec<(Key, Limits)>)>),
+    /// A budget as the admin API shows it, and its object, asked for the state of each limit
+    /// (`None`: the budget has never had limits, so its object is not asked).
+    Budget(serde_json::Value, Option<BudgetAddress>),
 }
 
 pub fn plan_view(step: &Step, id: &str) -> Result<Plan, ApiError> {
@@ -94,6 +100,14 @@ pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Re
             }))
             .await?;
             Ok(Answer::ok(&OrgReport::new(now_ms, reports)))
+        }
+        Plan::Budget(mut view, address) => {
+            let usage = match address {
+                Some(address) => ledgers.budget_report(&address).await?,
+                None => Vec::new(),
+            };
+            view["usage"] = serde_json::to_value(usage).expect("limit uses serialize");
+            Ok(Answer::ok(&view))
         }
     }
 }

@@ -7,6 +7,9 @@ use crate::admin::api::charts::{HeadroomReport, HistoryReport};
 use crate::admin::api::org::ResealReport;
 use crate::admin::audit::AuditEntry;
 use crate::admin::boundary::Boundary;
+use crate::admin::budget::{
+    OrgBudget, OrgBudgetPut, OrgBudgetRead, ProjectBudgetPatch, ProjectBudgetRead, ProjectBudgetView,
+};
 use crate::admin::input::{
     KeyPatch, MemberPut, NewKey, NewPrincipal, NewProject, ProjectPatch, RotateRequest, TokenRotation,
 };
@@ -92,6 +95,8 @@ pub enum Tag {
     Usage,
     Audit,
     Webhooks,
+    /// Project and organisation budgets.
+    Budgets,
     /// The platform operator's directory of organisations.
     Organisations,
 }
@@ -346,6 +351,50 @@ pub fn operations() -> Vec<Operation> {
             .summary("A project's usage: the sum over its keys")
             .answers(200, "The report.", Some(of::<ProjectReport>))
             .errors(&[404, 503]),
+        op("GET", "/org/budget", Admin(GetOrgBudget), Tag::Budgets, Needs(BudgetsOrgRead))
+            .summary("The organisation's budget")
+            .answers(
+                200,
+                "The budget and the state of each limit (`usage`), from its object.",
+                Some(of::<OrgBudgetRead>),
+            )
+            .errors(&[503]),
+        op("PUT", "/org/budget", Admin(PutOrgBudget), Tag::Budgets, Needs(BudgetsOrgWrite))
+            .summary("Replace the organisation's budget")
+            .notes(
+                "Limits on every key of the organisation together (a key's own limits and boundaries still apply). \
+                 A hard spend cap here makes every key count as capped. The budget object is told at once (retried \
+                 until it answers); keys carry the budget from their next record (edge caches: up to 60 s). \
+                 `location_hint` places the budget object when it is first created, never after.",
+            )
+            .body(of::<OrgBudgetPut>)
+            .answers(200, "The budget.", Some(of::<OrgBudget>))
+            .errors(&[400]),
+        op("GET", "/projects/{id}/budget", Admin(GetProjectBudget(id())), Tag::Budgets, Needs(BudgetsProjectsRead))
+            .summary("A project's budget")
+            .answers(
+                200,
+                "The budget: the Admin's ceiling, the owners' narrowing, the limits in force and the state of \
+                 each (`usage`), from its object.",
+                Some(of::<ProjectBudgetRead>),
+            )
+            .errors(&[404, 503]),
+        op(
+            "PATCH",
+            "/projects/{id}/budget",
+            Admin(UpdateProjectBudget(id())),
+            Tag::Budgets,
+            Needs(BudgetsProjectsWrite),
+        )
+        .summary("Change a project's budget")
+        .notes(
+            "Limits on every key of the project together. `ceiling` and `location_hint` need \
+                 budgets.projects.ceiling.write (Admins); `narrowed` may only narrow: the limits in force are the \
+                 ceiling narrowed by it, each limit the smaller of the two set, a spend cap hard if either is.",
+        )
+        .body(of::<ProjectBudgetPatch>)
+        .answers(200, "The budget.", Some(of::<ProjectBudgetView>))
+        .errors(&[400, 404]),
         op("POST", "/principals", Admin(CreatePrincipal), Tag::Principals, Needs(PrincipalsCreate))
             .summary("Create a principal")
             .notes("Admins create any role; project owners create `member`s of projects they own.")
@@ -630,6 +679,10 @@ pub fn every_route() -> Vec<Route> {
         Admin(PutMember { project: id(), principal: principal() }),
         Admin(DeleteMember { project: id(), principal: principal() }),
         Admin(ProjectUsage(id())),
+        Admin(GetOrgBudget),
+        Admin(PutOrgBudget),
+        Admin(GetProjectBudget(id())),
+        Admin(UpdateProjectBudget(id())),
         Admin(CreatePrincipal),
         Admin(ListPrincipals),
         Admin(GetPrincipal(id())),
@@ -694,6 +747,10 @@ pub fn every_route() -> Vec<Route> {
                 | PutMember { .. }
                 | DeleteMember { .. }
                 | ProjectUsage(_)
+                | GetOrgBudget
+                | PutOrgBudget
+                | GetProjectBudget(_)
+                | UpdateProjectBudget(_)
                 | CreatePrincipal
                 | ListPrincipals
                 | GetPrincipal(_)

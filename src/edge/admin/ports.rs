@@ -1,13 +1,17 @@
-//! The registry's ports at the edge: the `KEYS` KV namespace and the keys' ledger objects (in
-//! their organisation's jurisdiction).
+//! The registry's ports at the edge: the `KEYS` KV namespace and the ledger objects of keys and
+//! budgets (in their organisation's jurisdiction).
 
-use crate::admin::api::ports::{KeyRecords, LedgerAddress, LedgerObjects};
+use crate::admin::api::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
+use crate::budget::{BudgetCommand, BudgetReply};
+use crate::edge::budget_stub::call_budget;
 use crate::edge::key_ledger_stub::KeyLedgerStub;
 use crate::edge::objects::stub;
 use crate::edge::respond::logged;
 use crate::error::ApiError;
 use crate::gateway::call::ledger_unavailable;
+use crate::ledger::budgets::BudgetCall;
 use crate::ledger::{Command, Reply};
+use crate::limits::{LimitUse, Limits};
 use worker::kv::KvStore;
 use worker::Env;
 
@@ -38,5 +42,21 @@ impl LedgerObjects for Ledgers<'_> {
         let stub = stub(self.0, "LEDGER", &ledger.object, ledger.jurisdiction, None)
             .map_err(|e| logged(ledger_unavailable(), "key ledger unreachable", e))?;
         KeyLedgerStub::from_stub(stub).call(command).await
+    }
+
+    async fn push_budget(&self, budget: &BudgetAddress, limits: &Limits, version: u64) -> Result<(), ApiError> {
+        let call = BudgetCall::push(limits.clone(), version);
+        match call_budget(self.0, &budget.object, budget.jurisdiction, budget.location_hint, &call).await? {
+            BudgetReply::Done => Ok(()),
+            other => Err(logged(ledger_unavailable(), "budget push", format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    async fn budget_report(&self, budget: &BudgetAddress) -> Result<Vec<LimitUse>, ApiError> {
+        let call = BudgetCall { carried: None, command: BudgetCommand::Report };
+        match call_budget(self.0, &budget.object, budget.jurisdiction, budget.location_hint, &call).await? {
+            BudgetReply::Report { limits, .. } => Ok(limits),
+            other => Err(logged(ledger_unavailable(), "budget report", format!("unexpected answer {other:?}"))),
+        }
     }
 }

@@ -1,0 +1,44 @@
+//! Calls to a budget object (the [`BudgetLedger`](super::budget_ledger::BudgetLedger) Durable
+//! Object of a project or the organisation), from a key's object (leases) and from the registry
+//! (pushed limits). Addressed by name in the organisation's jurisdiction, with the budget's
+//! location hint, which Cloudflare honours only when the object is first created
+//! ([`crate::policy::LocationHint`]). Any failure is an error: the caller fails closed.
+
+use super::objects::stub;
+use super::respond::logged;
+use crate::budget::BudgetReply;
+use crate::error::{ApiError, Code};
+use crate::ledger::budgets::BudgetCall;
+use crate::policy::{Jurisdiction, LocationHint};
+use worker::{Env, Method, Request, RequestInit};
+
+/// 503 `budget_unavailable`: nothing beyond the key's current slice is admitted.
+pub fn budget_unavailable() -> ApiError {
+    ApiError::new(
+        Code::BudgetUnavailable,
+        "A budget above this key cannot be reached and the key's share of it does not cover this request; it was not forwarded. Retry shortly.",
+    )
+    .with_retry_after(1)
+}
+
+/// Sends `call` to the budget object `object` and answers its reply.
+pub async fn call_budget(
+    env: &Env,
+    object: &str,
+    jurisdiction: Option<Jurisdiction>,
+    location_hint: Option<LocationHint>,
+    call: &BudgetCall,
+) -> Result<BudgetReply, ApiError> {
+    let failed = |e: worker::Error| logged(budget_unavailable(), "budget object unreachable", e);
+    let stub = stub(env, "BUDGET", object, jurisdiction, location_hint.map(LocationHint::as_str)).map_err(failed)?;
+    let body = serde_json::to_string(call).map_err(|e| failed(e.into()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let request = Request::new_with_init("https://budget/", &init).map_err(failed)?;
+    let mut response = stub.fetch_with_request(request).await.map_err(failed)?;
+    if response.status_code() != 200 {
+        let text = response.text().await.unwrap_or_default();
+        return Err(failed(worker::Error::RustError(format!("status {}: {text}", response.status_code()))));
+    }
+    response.json().await.map_err(failed)
+}

@@ -1,0 +1,389 @@
+//! A key's side of the budgets above it (its project's and its organisation's): one lease
+//! [`Holder`] per level, and which calls of the key were admitted from which lease.
+//!
+//! Flow of an admission ([`BudgetHolders::trial`], then [`BudgetHolders::commit`]): every level the
+//! key's record names is tried on a copy of its holder, so a call is admitted at every level or
+//! counted at none: a level whose slice cannot cover the call answers [`Blocked::NeedLease`]
+//! (the key's object leases from that level's object — [`BudgetHolders::request`], send,
+//! [`BudgetHolders::receive`] — and admits again); a level that refuses answers
+//! [`Blocked::Refused`], naming its level and scope. Only once the key's own ledger has admitted
+//! the call too is the trial committed, with the call's tickets remembered by its reservation.
+//! Its settle or release ends it at every level ([`BudgetHolders::settle`]); what was settled
+//! goes up with the next lease request or, within [`FLUSH_MS`], by a flush
+//! ([`BudgetHolders::flushes`], sent from the object's alarm).
+//!
+//! The budget objects' side is [`BudgetState`]; [`BudgetCall`] is one call to such an object,
+//! with the limits a key's record carries.
+//!
+//! Bounds: a key's object admits from a slice only while its lease is valid (at most
+//! [`KEY_LEASE_MS`] after it asked); a budget object that cannot answer admits nothing more than
+//! the current slice (fail closed). A call whose settle never arrives is ended at its estimate
+//! once its reservation would have expired ([`RESERVATION_TTL_MS`]), so a lease is never held
+//! open by a lost call.
+
+use crate::budget::{
+    Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, Received,
+    UpperReply, FLUSH_MS, KEY_LEASE_MS,
+};
+use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
+use crate::policy::BudgetLink;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The lease holders of one key's object, by level, and its calls' tickets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetHolders {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    holders: BTreeMap<Level, Held>,
+    /// The tickets of each call admitted under a budget, by its reservation id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    calls: BTreeMap<u64, OpenCall>,
+}
+
+/// One level's holder and where its budget object is (the link it was last used with).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Held {
+    holder: Holder,
+    link: BudgetLink,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OpenCall {
+    admitted_at: u64,
+    tickets: Vec<(Level, CallTicket)>,
+}
+
+/// Why a trial admitted nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// That level's slice cannot cover the call: lease, then try again.
+    NeedLease(Level),
+    Refused(BudgetDenial),
+}
+
+/// A call admitted at every level on copies of their holders: [`BudgetHolders::commit`] keeps it.
+#[derive(Debug)]
+pub struct Trial {
+    holders: Vec<(Level, Held)>,
+    tickets: Vec<(Level, CallTicket)>,
+}
+
+impl BudgetHolders {
+    /// Tries `ask` at every level of `links` (see the module doc) without changing anything.
+    pub fn trial(&self, links: &[BudgetLink], ask: Ask, now_ms: u64) -> Result<Trial, Blocked> {
+        let mut trial = Trial { holders: Vec::with_capacity(links.len()), tickets: Vec::with_capacity(links.len()) };
+        for link in links {
+            let Some(held) = self.holders.get(&link.level) else { return Err(Blocked::NeedLease(link.level)) };
+            let mut held = Held { link: link.clone(), ..held.clone() };
+            match held.holder.admit(ask, now_ms) {
+                HolderAdmission::Admitted(ticket) => trial.tickets.push((link.level, ticket)),
+                HolderAdmission::Refused(denial) => return Err(Blocked::Refused(denial)),
+                HolderAdmission::NeedLease => return Err(Blocked::NeedLease(link.level)),
+            }
+            trial.holders.push((link.level, held));
+        }
+        Ok(trial)
+    }
+
+    /// Keeps an admitted trial: its holders replace the current ones and its tickets are
+    /// remembered under `reservation_id`. Calls older than a reservation's life are ended at
+    /// their estimate first.
+    pub fn commit(&mut self, trial: Trial, reservation_id: u64, now_ms: u64) {
+        self.end_expired(now_ms);
+        self.holders.extend(trial.holders);
+        if !trial.tickets.is_empty() {
+            self.calls.insert(reservation_id, OpenCall { admitted_at: now_ms, tickets: trial.tickets });
+        }
+    }
+
+    /// Ends the call of `reservation_id` at every level at `actual` (zero: released); whether
+    /// it had tickets.
+    pub fn settle(&mut self, reservation_id: u64, actual: Actual, now_ms: u64) -> bool {
+        let Some(call) = self.calls.remove(&reservation_id) else { return false };
+        self.end(call, Some(actual), now_ms);
+        true
+    }
+
+    fn end(&mut self, call: OpenCall, actual: Option<Actual>, now_ms: u64) {
+        for (level, ticket) in call.tickets {
+            if let Some(held) = self.holders.get_mut(&level) {
+                held.holder.settle(ticket, actual.unwrap_or(ticket.estimate), now_ms);
+            }
+        }
+    }
+
+    /// Ends, at their estimate, the calls admitted longer ago than a reservation lives.
+    fn end_expired(&mut self, now_ms: u64) {
+        let expired: Vec<u64> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| now_ms.saturating_sub(call.admitted_at) > RESERVATION_TTL_MS)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let call = self.calls.remove(&id).expect("listed above");
+            self.end(call, None, now_ms);
+        }
+    }
+
+    /// The message asking the object of `link` for a lease covering `ask` (the level's holder,
+    /// named `holder_id`, is created on its first lease); `None` while a message of that level
+    /// awaits its reply.
+    pub fn request(&mut self, holder_id: &str, link: &BudgetLink, ask: Ask, now_ms: u64) -> Option<HolderMessage> {
+        let held = self.holders.entry(link.level).or_insert_with(|| Held {
+            holder: Holder::new(holder_id.to_owned(), now_ms, KEY_LEASE_MS, false),
+            link: link.clone(),
+        });
+        held.link = link.clone();
+        held.holder.request(ask, now_ms)
+    }
+
+    /// Takes `level`'s object's reply.
+    pub fn receive(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> Received {
+        self.holders.get_mut(&level).map_or(Received::Ignored, |held| held.holder.receive(reply, now_ms))
+    }
+
+    /// The reports due, each with its budget's link: settled calls unreported for a second,
+    /// and a lease that ended (its unused part goes back): [`Holder::flush_at`].
+    pub fn flushes(&mut self, now_ms: u64) -> Vec<(BudgetLink, HolderMessage)> {
+        let due = self.holders.values_mut().filter(|held| held.holder.flush_due(now_ms));
+        due.filter_map(|held| Some((held.link.clone(), held.holder.flush(now_ms)?))).collect()
+    }
+
+    /// When the next report is due, if one will be without another call; one that is due but
+    /// cannot go yet (a message awaits its reply) is tried again a [`FLUSH_MS`] later.
+    pub fn next_flush_at(&self, now_ms: u64) -> Option<u64> {
+        let when = |held: &Held| {
+            let at = held.holder.flush_at()?;
+            Some(if at <= now_ms && !held.holder.flush_due(now_ms) { now_ms + FLUSH_MS } else { at })
+        };
+        self.holders.values().filter_map(when).min()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.holders.is_empty() && self.calls.is_empty()
+    }
+}
+
+/// One call to a budget object, as its adapter receives it: the command, and the limits the
+/// caller carries (a key's record's copy, with its version), applied first, so the object
+/// enforces the newest limits it has seen whether or not the control plane's push has arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetCall {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried: Option<VersionedLimits>,
+    pub command: BudgetCommand,
+}
+
+impl BudgetCall {
+    /// A lease message from a key's object, carrying its link's limits.
+    pub fn lease(link: &BudgetLink, message: HolderMessage) -> BudgetCall {
+        BudgetCall {
+            carried: Some(VersionedLimits { version: link.version, limits: link.limits.clone() }),
+            command: BudgetCommand::Lease { message },
+        }
+    }
+
+    /// The control plane's push.
+    pub fn push(limits: Limits, version: u64) -> BudgetCall {
+        BudgetCall { carried: None, command: BudgetCommand::PushLimits { limits, policy_version: version } }
+    }
+
+    /// Applies the call to `state` in one step: the carried limits, then the command.
+    pub fn apply(self, state: &mut BudgetState, now_ms: u64) -> Answered {
+        let pushed = self.carried.map(|carried| {
+            let push = BudgetCommand::PushLimits { limits: carried.limits, policy_version: carried.version };
+            state.handle(push, now_ms).changed
+        });
+        let mut answered = state.handle(self.command, now_ms);
+        answered.changed |= pushed.unwrap_or(false);
+        answered
+    }
+}
+
+/// Budget objects in memory, for host tests and the gateway's fakes.
+#[cfg(any(test, feature = "test-util"))]
+pub mod in_memory;
+
+#[cfg(test)]
+mod tests {
+    use super::in_memory::BudgetsInMemory;
+    use super::BudgetCall;
+    use crate::budget::{BudgetCommand, BudgetReply, KEY_LEASE_MS, REPLY_TIMEOUT_MS};
+    use crate::ledger::{Command, KeyState, Refusal, Reply};
+    use crate::limits::{Actual, Ask, Level, Limits};
+    use crate::policy::BudgetLink;
+    use serde_json::json;
+
+    type Uppers = BudgetsInMemory;
+
+    fn link(level: Level, object: &str, limits: serde_json::Value) -> BudgetLink {
+        BudgetLink {
+            level,
+            object: object.to_owned(),
+            limits: serde_json::from_value(limits).unwrap(),
+            version: 1,
+            jurisdiction: None,
+            location_hint: None,
+        }
+    }
+
+    fn answer(key: &mut KeyState, name: &str, uppers: &mut Uppers, command: Command, now_ms: u64) -> Reply {
+        uppers.answer(key, name, command, now_ms)
+    }
+
+    fn admit(budgets: &[BudgetLink], cost_micros: u64) -> Command {
+        Command::Admit {
+            secret_version: 1,
+            limits: Limits::default(),
+            policy_version: 0,
+            ask: Ask { tokens: 10, cost_micros },
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+            budgets: budgets.to_vec(),
+        }
+    }
+
+    /// The level and scope a refusal names.
+    fn named(reply: &Reply) -> (String, String) {
+        let Reply::Refused(Refusal { error, .. }) = reply else { panic!("expected a refusal, got {reply:?}") };
+        let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+        let limit = &body["error"]["limit"];
+        (limit["level"].as_str().unwrap().to_owned(), limit["scope"].as_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn keys_of_a_project_share_its_rpm_and_a_refusal_names_the_level() {
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 10}))];
+        let mut uppers = Uppers::default();
+        let mut keys: Vec<KeyState> = (0..3).map(|_| KeyState::default()).collect();
+        let mut admitted = 0;
+        let mut last = None;
+        for i in 0..30 {
+            let reply =
+                answer(&mut keys[i % 3], &format!("org_a/key_{}", i % 3), &mut uppers, admit(&project, 1), 1_000);
+            match reply {
+                Reply::Admitted { .. } => admitted += 1,
+                refused => last = Some(refused),
+            }
+        }
+        assert!(admitted <= 10, "the project's rpm holds across its keys: {admitted}");
+        assert!(admitted >= 7, "under-admission stays small: {admitted}");
+        assert_eq!(named(&last.unwrap()), ("project".to_owned(), "rpm".to_owned()));
+    }
+
+    #[test]
+    fn a_call_refused_by_one_level_counts_at_none() {
+        let budgets = [
+            link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 100})),
+            link(Level::Organisation, "budget:org_a", json!({"spend": [{"period": "daily", "limit_micros": 100}]})),
+        ];
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let Reply::Admitted { reservation_id, .. } =
+            answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 60), 1_000)
+        else {
+            panic!("the first call fits both budgets")
+        };
+        let refused = answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 60), 1_000);
+        assert_eq!(named(&refused), ("organisation".to_owned(), "spend_daily".to_owned()));
+        // The call settles below its estimate: the organisation's budget has room again.
+        let settle = Command::Settle {
+            reservation_id,
+            limits: Limits::default(),
+            policy_version: 0,
+            actual: Actual { tokens: 5, cost_micros: 10 },
+            usage: None,
+        };
+        assert_eq!(answer(&mut key, "org_a/key_1", &mut uppers, settle, 1_500), Reply::Done);
+        let again = answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 60), 2_000);
+        assert!(matches!(again, Reply::Admitted { .. }), "{again:?}");
+    }
+
+    #[test]
+    fn an_unreachable_budget_admits_nothing_beyond_the_keys_current_slice() {
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 1000}))];
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let mut admitted = 0;
+        // Calls at a steady rate: the key's slices grow with its demand.
+        for i in 0..40 {
+            let reply = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000 + i);
+            assert!(matches!(reply, Reply::Admitted { .. }), "{reply:?}");
+        }
+        uppers.unreachable.push("budget:org_a/prj_1".to_owned());
+        let refused = loop {
+            match answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_100) {
+                Reply::Admitted { .. } => admitted += 1,
+                refused => break refused,
+            }
+            assert!(admitted <= 1_000, "the slice is finite");
+        };
+        let Reply::Refused(Refusal { error, .. }) = refused else { unreachable!() };
+        assert_eq!((error.status(), error.code()), (503, crate::error::Code::BudgetUnavailable));
+        let report = uppers.objects.get_mut("budget:org_a/prj_1").unwrap().handle(BudgetCommand::Report, 1_100).reply;
+        let BudgetReply::Report { limits, .. } = report else { panic!("a report") };
+        let granted = limits.iter().find(|limit| limit.scope == "rpm").unwrap().used;
+        assert!(40 + admitted <= granted, "nothing beyond what was granted: {admitted} more, {granted} granted");
+        // Reachable again: the lost message is abandoned after REPLY_TIMEOUT_MS, then the key
+        // leases and admits.
+        uppers.unreachable.clear();
+        let waiting = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_100 + REPLY_TIMEOUT_MS - 1);
+        assert!(matches!(waiting, Reply::Refused(_)), "{waiting:?}");
+        let again = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_100 + REPLY_TIMEOUT_MS);
+        assert!(matches!(again, Reply::Admitted { .. }), "{again:?}");
+    }
+
+    #[test]
+    fn settled_calls_are_flushed_within_a_second() {
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 100}))];
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let Reply::Admitted { reservation_id, .. } =
+            answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000)
+        else {
+            panic!("admitted")
+        };
+        assert!(
+            key.next_budget_flush_at(0).is_none_or(|at| at == 1_000 + KEY_LEASE_MS),
+            "a lease goes back when it ends"
+        );
+        key.handle(Command::Release { reservation_id }, 1_200);
+        assert_eq!(key.next_budget_flush_at(0), Some(2_200), "a settled call is reported within a second");
+        assert!(key.budget_flushes(1_500).is_empty(), "not due yet");
+        let flushes = key.budget_flushes(2_200);
+        assert_eq!(flushes.len(), 1);
+        assert_eq!((flushes[0].0.object.as_str(), flushes[0].1.want), ("budget:org_a/prj_1", None));
+        // The flush's reply arrives; a lease still open goes back when it ends, then nothing is due.
+        let upper = uppers.objects.get_mut("budget:org_a/prj_1").unwrap();
+        let BudgetReply::Lease(reply) = BudgetCall::lease(&project[0], flushes[0].1.clone()).apply(upper, 2_300).reply
+        else {
+            panic!("a lease reply")
+        };
+        key.lease_reply(Level::Project, reply, 2_300);
+        if let Some(at) = key.next_budget_flush_at(0) {
+            assert_eq!(at, 1_000 + KEY_LEASE_MS);
+            let given_back = key.budget_flushes(at);
+            assert!(given_back.iter().all(|(_, m)| m.leases.iter().all(|lease| lease.closed)), "{given_back:?}");
+        }
+        assert_eq!(key.next_budget_flush_at(0), None);
+    }
+
+    #[test]
+    fn a_state_with_leases_round_trips() {
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"tpm": 1000}))];
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000);
+        let json = serde_json::to_string(&key).unwrap();
+        assert_eq!(serde_json::from_str::<KeyState>(&json).unwrap(), key);
+        let call =
+            BudgetCall::lease(&project[0], key.lease_request("org_a/key_1", &project[0], Ask::ZERO, 1_000).unwrap());
+        let json = serde_json::to_string(&call).unwrap();
+        assert_eq!(serde_json::from_str::<BudgetCall>(&json).unwrap(), call);
+        let reply = call.apply(uppers.objects.get_mut("budget:org_a/prj_1").unwrap(), 1_000).reply;
+        let json = serde_json::to_string(&reply).unwrap();
+        assert_eq!(serde_json::from_str::<BudgetReply>(&json).unwrap(), reply, "{json}");
+    }
+}
