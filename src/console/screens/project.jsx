@@ -1,0 +1,183 @@
+// One project: its boundary (owners and Admins edit it), its ceiling (Admins only), its members
+// (owners and Admins manage them, and create people into it), its usage and headroom.
+import { useRef, useState } from 'preact/hooks';
+import { all, api } from '../api.js';
+import { may } from '../perm.js';
+import { readRules, ruleControl, RulesFields, RulesView } from '../rules.jsx';
+import { ConfirmButton, Failure, Field, Loaded, useLoad, useSubmit, when } from '../ui.jsx';
+import { UsageCharts } from '../usage.jsx';
+import { HeadroomOf } from './overview.jsx';
+import { CreatePrincipal } from './principals.jsx';
+
+/**
+ * The control a project's refused field names: `boundary.…` and `ceiling.…` are rules of that
+ * part (`sent` holds each part's spend periods), anything else a field of the project.
+ */
+export function boundaryControl(field, sent) {
+  const [part, ...rest] = field.split('.');
+  if ((part === 'boundary' || part === 'ceiling') && rest.length > 0) return ruleControl(part, rest.join('.'), sent[part]);
+  return `project.${field}`;
+}
+
+export function ProjectScreen({ me, id }) {
+  const [version, setVersion] = useState(0);
+  const project = useLoad(() => api('GET', `/admin/v1/projects/${encodeURIComponent(id)}`), [id, version]);
+  return (
+    <Loaded state={project}>
+      {(p) => <ProjectView me={me} p={p} reload={() => setVersion(version + 1)} />}
+    </Loaded>
+  );
+}
+
+function ProjectView({ me, p, reload }) {
+  const scope = { project: p.id };
+  const path = `/admin/v1/projects/${encodeURIComponent(p.id)}`;
+  const removal = useSubmit();
+  return (
+    <>
+      <p class="crumbs"><a href="#/projects">Projects</a> / {p.name}</p>
+      <div class="section-head">
+        <h1>{p.name}</h1>
+        {may(me, 'projects.delete', scope) && (
+          <ConfirmButton label="Delete project" danger confirm="Delete this project? Only a project without keys can be." onConfirm={async () => {
+            if ((await removal.submit(() => api('DELETE', path))) !== undefined) location.hash = '#/projects';
+          }} />
+        )}
+      </div>
+      <Failure error={removal.failure} />
+      <dl class="facts">
+        <div><dt>Id</dt><dd class="mono">{p.id}</dd></div>
+        <div><dt>Created</dt><dd>{when(p.created_at)} by {p.created_by}</dd></div>
+        {p.description && <div><dt>Description</dt><dd>{p.description}</dd></div>}
+      </dl>
+      <BoundaryPart me={me} p={p} path={path} part="boundary" title="Boundary" editable={may(me, 'projects.update', scope)} reload={reload}
+        about="What this project's keys may have at most; within the organisation's boundary and the ceiling." />
+      <BoundaryPart me={me} p={p} path={path} part="ceiling" title="Ceiling" editable={may(me, 'projects.ceiling.write', scope)} reload={reload}
+        about="The widest the boundary may be made; only Admins change it." />
+      <Members me={me} p={p} path={path} />
+      {may(me, 'usage.projects.read', scope) && (
+        <>
+          <UsageCharts path={`${path}/history`} title="Usage of this project" />
+          <HeadroomOf path={`/admin/v1/headroom?project=${encodeURIComponent(p.id)}`} />
+        </>
+      )}
+    </>
+  );
+}
+
+function BoundaryPart({ p, path, part, title, about, editable, reload }) {
+  const [editing, setEditing] = useState(false);
+  const sent = useRef({});
+  const form = useSubmit((field) => boundaryControl(field, sent.current));
+  const save = async (event) => {
+    event.preventDefault();
+    const { rules, spendPeriods } = readRules(event.currentTarget, part, { boundary: true });
+    sent.current = { [part]: spendPeriods };
+    if ((await form.submit(() => api('PATCH', path, { [part]: rules }))) !== undefined) {
+      setEditing(false);
+      reload();
+    }
+  };
+  return (
+    <section aria-labelledby={`${part}-title`} data-part={part}>
+      <div class="section-head">
+        <h2 id={`${part}-title`}>{title}</h2>
+        {editable && !editing && <button type="button" onClick={() => setEditing(true)}>Edit {title.toLowerCase()}</button>}
+      </div>
+      <p class="muted">{about}</p>
+      {editing ? (
+        <form class="panel" onSubmit={save} noValidate aria-label={`Edit ${title.toLowerCase()}`}>
+          <RulesFields scope={part} boundary value={p[part]} errors={form.errors} />
+          <Failure error={form.failure} />
+          <div class="actions">
+            <button type="submit" class="primary" disabled={form.busy}>Save {title.toLowerCase()}</button>
+            <button type="button" onClick={() => setEditing(false)}>Cancel</button>
+          </div>
+        </form>
+      ) : (
+        <RulesView value={p[part]} boundary />
+      )}
+    </section>
+  );
+}
+
+function Members({ me, p, path }) {
+  const [version, setVersion] = useState(0);
+  const [adding, setAdding] = useState(false);
+  const manage = may(me, 'projects.members.manage', { project: p.id });
+  const create = may(me, 'principals.create', { project: p.id });
+  const members = useLoad(() => api('GET', `${path}/members`).then((a) => a.data), [path, version]);
+  const principals = useLoad(() => (manage && may(me, 'principals.read', { project: p.id }) && me.role === 'admin' ? all('/admin/v1/principals') : Promise.resolve([])), [manage]);
+  const change = useSubmit();
+  const reload = () => setVersion(version + 1);
+  const put = (principal, role) => change.submit(() => api('PUT', `${path}/members/${encodeURIComponent(principal)}`, { role })).then(reload);
+  const remove = (principal) => change.submit(() => api('DELETE', `${path}/members/${encodeURIComponent(principal)}`)).then(reload);
+  const add = async (event) => {
+    event.preventDefault();
+    const elements = event.currentTarget.elements;
+    await put(elements.namedItem('member.principal').value.trim(), elements.namedItem('member.role').value);
+  };
+  return (
+    <section aria-labelledby="members-title">
+      <div class="section-head">
+        <h2 id="members-title">Members</h2>
+        {create && !adding && <button type="button" onClick={() => setAdding(true)}>New person in this project</button>}
+      </div>
+      {adding && (
+        <CreatePrincipal me={me} projects={[p]} fixedProject={p.id} onDone={() => { setAdding(false); reload(); }} />
+      )}
+      <Failure error={change.failure} />
+      <Loaded state={members}>
+        {(list) => (
+          <div class="table-wrap">
+            <table>
+              <caption class="sr-only">Members of {p.name}</caption>
+              <thead><tr><th scope="col">Name</th><th scope="col">Principal</th><th scope="col">Role</th>{manage && <th scope="col">Change</th>}</tr></thead>
+              <tbody>
+                {list.length === 0 && <tr><td colSpan={4} class="muted">No members yet.</td></tr>}
+                {list.map((m) => (
+                  <tr key={m.principal} data-member={m.principal}>
+                    <th scope="row">{m.name}</th>
+                    <td class="mono">{m.principal}</td>
+                    <td>{m.role}</td>
+                    {manage && (
+                      <td class="row-actions">
+                        <button type="button" onClick={() => put(m.principal, m.role === 'owner' ? 'member' : 'owner')}>
+                          Make {m.role === 'owner' ? 'member' : 'owner'}
+                        </button>
+                        <ConfirmButton label="Remove" danger confirm={`Remove ${m.name}?`} onConfirm={() => remove(m.principal)} />
+                      </td>
+                    )}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Loaded>
+      {manage && (
+        <form class="inline-form" onSubmit={add} aria-label="Add a member">
+          <Field name="member.principal" label="Add principal (id)">
+            {(props) => (
+              <>
+                <input {...props} list="principal-ids" required />
+                <datalist id="principal-ids">
+                  {(principals.data ?? []).map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
+                </datalist>
+              </>
+            )}
+          </Field>
+          <Field name="member.role" label="As">
+            {(props) => (
+              <select {...props}>
+                <option value="member">member</option>
+                <option value="owner">owner</option>
+              </select>
+            )}
+          </Field>
+          <button type="submit">Add</button>
+        </form>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,96 @@
+// Projects: those the caller may read, and for an Admin the form that creates one with its
+// boundary (its ceiling starts as that boundary).
+import { useRef, useState } from 'preact/hooks';
+import { all, api } from '../api.js';
+import { may } from '../perm.js';
+import { readRules, RulesFields } from '../rules.jsx';
+import { Failure, Field, Loaded, useLoad, useSubmit, when } from '../ui.jsx';
+import { boundaryControl } from './project.jsx';
+
+export function Projects({ me }) {
+  const [creating, setCreating] = useState(false);
+  const [version, setVersion] = useState(0);
+  const projects = useLoad(() => all('/admin/v1/projects'), [version]);
+  return (
+    <>
+      <div class="section-head">
+        <h1>Projects</h1>
+        {may(me, 'projects.create') && !creating && (
+          <button type="button" class="primary" onClick={() => setCreating(true)}>New project</button>
+        )}
+      </div>
+      {creating && (
+        <CreateProject
+          onDone={(project) => {
+            setCreating(false);
+            if (project) {
+              setVersion(version + 1);
+              location.hash = `#/projects/${project.id}`;
+            }
+          }}
+        />
+      )}
+      <Loaded state={projects}>
+        {(list) => (
+          <div class="table-wrap">
+            <table>
+              <caption class="sr-only">Projects</caption>
+              <thead>
+                <tr><th scope="col">Name</th><th scope="col">Id</th><th scope="col">Your role</th><th scope="col">Created</th></tr>
+              </thead>
+              <tbody>
+                {list.length === 0 && <tr><td colSpan={4} class="muted">No projects yet.</td></tr>}
+                {list.map((p) => (
+                  <tr key={p.id} data-project={p.id}>
+                    <th scope="row"><a href={`#/projects/${p.id}`}>{p.name}</a></th>
+                    <td class="mono">{p.id}</td>
+                    <td>{me.projects.find((m) => m.project === p.id)?.role ?? '—'}</td>
+                    <td>{when(p.created_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+function CreateProject({ onDone }) {
+  const sent = useRef({});
+  const form = useSubmit((field) => boundaryControl(field, sent.current));
+  const create = async (event) => {
+    event.preventDefault();
+    const elements = event.currentTarget.elements;
+    const { rules, spendPeriods } = readRules(event.currentTarget, 'boundary', { boundary: true });
+    sent.current = { boundary: spendPeriods };
+    const body = {
+      name: elements.namedItem('project.name').value.trim(),
+      description: elements.namedItem('project.description').value.trim() || null,
+      boundary: rules,
+    };
+    const project = await form.submit(() => api('POST', '/admin/v1/projects', body));
+    if (project) onDone(project);
+  };
+  return (
+    <form class="panel" onSubmit={create} aria-labelledby="new-project-title" noValidate>
+      <h2 id="new-project-title">New project</h2>
+      <div class="grid">
+        <Field name="project.name" label="Name" error={form.errors['project.name']}>
+          {(p) => <input {...p} required />}
+        </Field>
+        <Field name="project.description" label="Description" error={form.errors['project.description']}>
+          {(p) => <input {...p} />}
+        </Field>
+      </div>
+      <p class="muted">Its boundary: what its keys may have at most. Its owners may narrow it, never widen it.</p>
+      <RulesFields scope="boundary" boundary errors={form.errors} />
+      <Failure error={form.failure} />
+      <div class="actions">
+        <button type="submit" class="primary" disabled={form.busy}>Create project</button>
+        <button type="button" onClick={() => onDone(null)}>Cancel</button>
+      </div>
+    </form>
+  );
+}
