@@ -18,6 +18,8 @@ need wasm-bindgen "$WASM_BINDGEN_BIN"
 need wasm-opt "$WASM_OPT_BIN"
 need esbuild "$ESBUILD_BIN"
 export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
+# The console's assets ([assets] in wrangler.toml) live in build/assets/console/.
+mkdir -p build/assets/console
 if [ "${TEAMKEYS_BUILD:-release}" = dev ]; then
   exec worker-build --dev --no-opt
 fi

@@ -23,6 +23,7 @@
 //! Only `edge` (compiled for wasm32) touches the platform; everything else builds and tests on the
 //! host.
 pub mod admin;
+pub mod console;
 pub mod credentials;
 pub mod error;
 pub mod events;

@@ -1,8 +1,8 @@
 //! The request path's edge: converts a `worker::Request` into the core's [`ClientRequest`],
 //! runs [`Gateway::call`] over the platform's adapters (KV, the key ledgers' stubs, fetch, the
 //! request's abort signal, `ctx.wait_until`) and converts its [`Answer`] into a
-//! `worker::Response`. Every decision is the core's (`crate::gateway::call`). `/admin/…` goes
-//! to the admin API (`super::admin`).
+//! `worker::Response`. Every decision is the core's (`crate::gateway::call`). `/console/…` goes to
+//! the console's assets (`super::console`), `/admin/…` to the admin API (`super::admin`).
 
 use super::body::{read_capped, BodyLease};
 use super::config::Config;
@@ -31,6 +31,9 @@ thread_local! {
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
     let url = req.url().map_err(|_| ApiError::new(Code::InvalidUrl, "The request URL cannot be parsed."))?;
+    if let Some(answer) = super::console::handle(&req, env, &url).await {
+        return answer;
+    }
     if is_admin_path(url.path()) {
         return super::admin::handle(req, env).await;
     }

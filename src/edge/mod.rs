@@ -2,8 +2,8 @@
 //! decision of a call is made by the core ([`crate::gateway`]).
 //!
 //! A call at the edge:
-//! 1. the fetch entry hands every request to [`gateway::handle`], which sends `/admin/…` to the
-//!    admin API ([`admin`], the `Registry` Durable Object) and everything else to the core;
+//! 1. the fetch entry hands every request to [`gateway::handle`], which sends `/console/…` to
+//!    the console's assets ([`console`]), `/admin/…` to the admin API ([`admin`], the `Registry` Durable Object) and everything else to the core;
 //! 2. [`gateway`] converts the `worker::Request` (method, path, query, headers; the body read
 //!    with its cap only when the core asks, [`body`]) and runs the core's `Gateway::call` over
 //!    the adapters: [`key_store`] (KV), [`key_ledger_stub`] (the key ledgers), [`upstream`]
@@ -20,6 +20,7 @@
 mod admin;
 mod body;
 mod config;
+mod console;
 mod gateway;
 mod key_ledger;
 mod key_ledger_stub;

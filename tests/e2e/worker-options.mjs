@@ -20,6 +20,12 @@ export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {
       REGISTRY: { className: 'Registry', useSQLite: true },
       PLATFORM: { className: 'Platform', useSQLite: true },
     },
+    // [assets] in wrangler.toml: the worker first for every path, the console under build/assets.
+    assets: {
+      directory: 'build/assets',
+      binding: 'ASSETS',
+      routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+    },
     bindings: { UPSTREAM_URL: upstreamUrl, UPSTREAM_API_KEY: upstreamSecret, ...bindings },
   };
 }
