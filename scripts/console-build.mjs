@@ -13,7 +13,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const source = path.join(root, 'src/console');
 export const outdir = path.join(root, 'build/assets/console');
 
+/**
+ * TEAMKEYS_BUILD=dev (make dev) keeps the one-click sign-in (`#signin=<token>`, see main.jsx); any
+ * other build leaves it out of the bundle, so a deployed console never signs anyone in from a link.
+ */
+const dev = process.env.TEAMKEYS_BUILD === 'dev';
+
 const options = {
+  define: { DEV_SIGN_IN: JSON.stringify(dev) },
   entryPoints: { app: path.join(source, 'main.jsx') },
   bundle: true,
   minify: true,

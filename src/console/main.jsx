@@ -38,8 +38,13 @@ const SCREENS = [
 /** The route of the location's hash: ["keys", "key_1"]. */
 const routeOf = () => location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
 
-/** A development sign-in link (`#signin=<token>`, printed by `make dev`): used once, then wiped. */
+/**
+ * A development sign-in link (`#signin=<token>`, printed by `make dev`): used once, then wiped.
+ * `DEV_SIGN_IN` is set by scripts/console-build.mjs: true in `make dev`'s build only, so a deployed
+ * console has no such path (a link cannot sign a visitor into someone else's account).
+ */
 function takeDevToken() {
+  if (!DEV_SIGN_IN) return null;
   const match = /^#signin=(.+)$/.exec(location.hash);
   if (!match) return null;
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
