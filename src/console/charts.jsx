@@ -3,9 +3,11 @@
 import { useState } from 'preact/hooks';
 import { money, number } from './ui.jsx';
 
-const WIDTH = 640;
-const HEIGHT = 180;
-const PAD = { left: 56, right: 8, top: 10, bottom: 24 };
+// The drawing's own units, about the pixels a chart gets in a three-column row or on a phone, so
+// that text is drawn near its size (the picture scales, never stretches).
+const WIDTH = 360;
+const HEIGHT = 170;
+const PAD = { left: 46, right: 4, top: 8, bottom: 20 };
 
 /** A value's label for an axis: 1.2k, 3.4M. */
 function short(value, format) {
@@ -30,13 +32,13 @@ export function BarChart({ title, points, format = 'count', id }) {
   const step = plotW / Math.max(1, points.length);
   const barW = Math.max(1, step * 0.8);
   const y = (v) => PAD.top + plotH - (v / max) * plotH;
-  const tick = Math.max(1, Math.ceil(points.length / 6));
+  const tick = Math.max(1, Math.ceil(points.length / 5));
   return (
     <figure class="chart" id={id} data-total={total}>
       <figcaption>
         {title} <span class="muted">(total {full(total, format)})</span>
       </figcaption>
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={`${title}: total ${full(total, format)} over ${points.length} bars, highest ${full(max === 1 && total === 0 ? 0 : max, format)}`} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={`${title}: total ${full(total, format)} over ${points.length} bars, highest ${full(max === 1 && total === 0 ? 0 : max, format)}`}>
         {[0, 0.5, 1].map((f) => (
           <g key={f}>
             <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(max * f)} y2={y(max * f)} class="grid-line" />

@@ -2,7 +2,7 @@
 // (owners and Admins manage them, and create people into it), its usage and headroom.
 import { useRef, useState } from 'preact/hooks';
 import { all, api } from '../api.js';
-import { may } from '../perm.js';
+import { may, maySomewhere } from '../perm.js';
 import { readRules, ruleControl, RulesFields, RulesView } from '../rules.jsx';
 import { ConfirmButton, Failure, Field, Loaded, useLoad, useSubmit, when } from '../ui.jsx';
 import { UsageCharts } from '../usage.jsx';
@@ -107,7 +107,7 @@ function Members({ me, p, path }) {
   const manage = may(me, 'projects.members.manage', { project: p.id });
   const create = may(me, 'principals.create', { project: p.id });
   const members = useLoad(() => api('GET', `${path}/members`).then((a) => a.data), [path, version]);
-  const principals = useLoad(() => (manage && may(me, 'principals.read', { project: p.id }) && me.role === 'admin' ? all('/admin/v1/principals') : Promise.resolve([])), [manage]);
+  const principals = useLoad(() => (manage && maySomewhere(me, 'principals.read') ? all('/admin/v1/principals') : Promise.resolve([])), [manage]);
   const change = useSubmit();
   const reload = () => setVersion(version + 1);
   const put = (principal, role) => change.submit(() => api('PUT', `${path}/members/${encodeURIComponent(principal)}`, { role })).then(reload);
