@@ -15,15 +15,25 @@ const SCALARS = [
 const PERIODS = ['daily', 'monthly', 'total'];
 
 /**
- * The control a refused field names, within the form part `scope`: `limits.spend[i]…` names the
- * cap of the i-th period sent (`spendPeriods`), a list entry (`models.allow[1]`, `ip_allowlist[0]`)
- * names its list.
+ * The control a refused field names, within the form part `scope`: a spend cap's member
+ * (`limits.spend[daily].limit_micros`) names that period's cap, a list entry (`models.allow[1]`,
+ * `ip_allowlist[0]`) names its list.
  */
-export function ruleControl(scope, field, spendPeriods = []) {
-  const spend = /^limits\.spend\[(\d+)\]/.exec(field);
-  if (spend) return `${scope}.limits.spend.${spendPeriods[Number(spend[1])] ?? 'daily'}`;
+export function ruleControl(scope, field) {
+  const spend = /^limits\.spend\[(\w+)\]/.exec(field);
+  if (spend) return `${scope}.limits.spend.${spend[1]}`;
   const base = field.replace(/\[\d+\].*$/, '');
   return `${scope}.${base.startsWith('models') ? 'models' : base}`;
+}
+
+/**
+ * The control a project's refused field names: `boundary.…` and `ceiling.…` are rules of that
+ * part, anything else a field of the project (`project.name`).
+ */
+export function projectControl(field) {
+  const [part, ...rest] = field.split('.');
+  if ((part === 'boundary' || part === 'ceiling') && rest.length > 0) return ruleControl(part, rest.join('.'));
+  return `project.${field.replace(/\[\d+\].*$/, '')}`;
 }
 
 /** The rules (and for a boundary, its lifetime) the fields of `scope` in `form` hold. */
@@ -34,8 +44,7 @@ export function readRules(form, scope, { boundary = false } = {}) {
   for (const [name] of SCALARS) {
     if (value(`limits.${name}`) !== '') limits[name] = Number(value(`limits.${name}`));
   }
-  const spendPeriods = PERIODS.filter((period) => value(`limits.spend.${period}`) !== '');
-  limits.spend = spendPeriods.map((period) => ({
+  limits.spend = PERIODS.filter((period) => value(`limits.spend.${period}`) !== '').map((period) => ({
     period,
     limit_micros: Math.round(Number(value(`limits.spend.${period}`)) * 1e6),
     mode: value(`limits.spend.${period}.mode`) || 'hard',
@@ -47,7 +56,7 @@ export function readRules(form, scope, { boundary = false } = {}) {
     limits,
   };
   if (boundary) rules.max_key_lifetime_days = value('max_key_lifetime_days') === '' ? null : Number(value('max_key_lifetime_days'));
-  return { rules, spendPeriods };
+  return rules;
 }
 
 const modelsMode = (models) => (!models || models === 'all' ? 'all' : models.allow ? 'allow' : 'block');

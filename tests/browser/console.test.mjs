@@ -6,6 +6,10 @@
 // screen go to target/console-screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { root } from '../e2e/worker-options.mjs';
+import { sizes } from '../../scripts/console-build.mjs';
 import { pollUntil } from '../e2e/harness.mjs';
 import { admin, ADMIN_TOKEN, screenshot, signIn, startConsole } from './harness.mjs';
 
@@ -39,7 +43,7 @@ async function browse(options) {
 
 /** A new organisation (by the operator's API) and its Admin's token. */
 async function organisation(name) {
-  const made = await admin(c.base, ADMIN_TOKEN, 'POST', '/orgs', { name, admin: { name: `${name} admin` } });
+  const made = await admin(c.api, ADMIN_TOKEN, 'POST', '/orgs', { name, admin: { name: `${name} admin` } });
   assert.equal(made.status, 201, JSON.stringify(made.body));
   return { id: made.body.org.id, token: made.body.admin.token };
 }
@@ -53,7 +57,7 @@ async function shownSecret(page) {
 const go = (page, route) => page.goto(`${c.url}#/${route}`);
 
 async function chat(key) {
-  const response = await fetch(`${c.gateway.base}/openai/v1/chat/completions`, {
+  const response = await fetch(`${c.api}/openai/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] }),
@@ -185,14 +189,14 @@ test('lifecycle: operator → Admin → owner → member → key → calls → c
  */
 async function cast(name) {
   const org = await organisation(name);
-  const as = (method, path, body) => admin(c.base, org.token, method, path, body);
+  const as = (method, path, body) => admin(c.api, org.token, method, path, body);
   const project = (await as('POST', '/projects', { name: 'web' })).body.id;
   const person = async (who, role) => (await as('POST', '/principals', { name: who, role, projects: role === 'finance' ? [] : [project] })).body;
   const owner = await person('Owen', 'project_owner');
   const member = await person('Mia', 'member');
   const other = await person('Oscar', 'member');
   const finance = await person('Fay', 'finance');
-  const key = await admin(c.base, member.token, 'POST', '/keys', { name: 'mia-key', project, limits: { rpm: 10 } });
+  const key = await admin(c.api, member.token, 'POST', '/keys', { name: 'mia-key', project, limits: { rpm: 10 } });
   assert.equal(key.status, 201, JSON.stringify(key.body));
   return { org, project, owner, member, other, finance, key: key.body };
 }
@@ -261,7 +265,7 @@ test('role walk: each role sees exactly the controls its permissions allow', asy
 
 test('a boundary refusal is shown on the field it names', async () => {
   const s = await cast('bounds');
-  await admin(c.base, s.org.token, 'PUT', '/org/policy', { limits: { rpm: 100 } });
+  await admin(c.api, s.org.token, 'PUT', '/org/policy', { limits: { rpm: 100 } });
   const b = await browse();
   await signIn(b.page, c.url, s.member.token);
   await go(b.page, 'keys');
@@ -276,6 +280,15 @@ test('a boundary refusal is shown on the field it names', async () => {
   assert.ok(await rpm.evaluate((input) => input === document.activeElement), 'the refused field has the focus');
   assert.equal(await b.page.locator('.field-error').count(), 1, 'only that field is marked');
   await screenshot(b.page, 'boundary-refusal');
+
+  // A spend cap above the organisation's: `limits.spend[0].limit_micros` names the daily cap's field.
+  await admin(c.api, s.org.token, 'PUT', '/org/policy', { limits: { spend: [{ period: 'daily', limit_micros: 5000000 }] } });
+  await rpm.fill('');
+  await b.page.getByLabel('Spend cap, daily (USD)').fill('9');
+  await b.page.getByRole('button', { name: 'Create key' }).click();
+  await b.page.locator('[data-field="key.limits.spend.daily"]').waitFor();
+  assert.equal(await b.page.getByLabel('Spend cap, daily (USD)').getAttribute('aria-invalid'), 'true');
+  assert.equal(await rpm.getAttribute('aria-invalid'), null, 'the earlier refusal is cleared');
   await b.done();
 
   // A project's boundary above the organisation's: the error sits on the project form's field.
@@ -299,7 +312,7 @@ test('sign-out revokes the session; sign-out everywhere ends every session', asy
   assert.ok(session, 'an HttpOnly session cookie');
   assert.equal(session.sameSite, 'Strict');
   const cookie = `${session.name}=${session.value}`;
-  const whoami = () => fetch(`${c.base}/admin/v1/sessions/current`, { headers: { cookie } }).then((r) => r.status);
+  const whoami = () => fetch(`${c.api}/admin/v1/sessions/current`, { headers: { cookie } }).then((r) => r.status);
   assert.equal(await whoami(), 200);
   assert.equal(await b.page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie), '{}{}', 'the page keeps nothing');
   await b.page.getByRole('button', { name: 'Sign out' }).click();
@@ -334,14 +347,14 @@ test('a state-changing call without the CSRF token, or from another origin, is r
   assert.equal(missing.status, 403);
   assert.equal(missing.body.error.code, 'csrf_failed');
   const session = (await b.context.cookies()).find((cookie) => cookie.httpOnly);
-  const csrf = (await (await fetch(`${c.base}/admin/v1/sessions/current`, { headers: { cookie: `${session.name}=${session.value}` } })).json()).csrf_token;
-  const foreign = await fetch(`${c.base}/admin/v1/projects`, {
+  const csrf = (await (await fetch(`${c.api}/admin/v1/sessions/current`, { headers: { cookie: `${session.name}=${session.value}` } })).json()).csrf_token;
+  const foreign = await fetch(`${c.api}/admin/v1/projects`, {
     method: 'POST',
     headers: { cookie: `${session.name}=${session.value}`, 'x-csrf-token': csrf, origin: 'https://evil.example', 'content-type': 'application/json' },
     body: '{"name":"sneaky"}',
   });
   assert.equal(foreign.status, 403, 'another origin is refused even with the token');
-  const projects = await admin(c.base, s.org.token, 'GET', '/projects');
+  const projects = await admin(c.api, s.org.token, 'GET', '/projects');
   assert.ok(!projects.body.data.some((p) => p.name === 'sneaky'), 'nothing was created');
   await b.done();
 });
@@ -361,4 +374,16 @@ test('phone width: every main screen fits 390 px without sideways scrolling', as
   await go(b.page, 'webhooks');
   await screenshot(b.page, 'webhooks');
   await b.done();
+});
+
+test('the built console is small, hashed, and has no development sign-in', async () => {
+  const { files, total } = sizes();
+  assert.ok(total.gzip < 40 * 1024, `the console is ${total.gzip} B gzip; keep it under 40 KB`);
+  assert.ok(files.some((f) => /^assets\/app-[A-Z0-9]+\.js$/.test(f.name)), 'content-hashed script');
+  const script = files.find((f) => f.name.endsWith('.js')).name;
+  assert.doesNotMatch(readFileSync(path.join(root, 'build/assets/console', script), 'utf8'), /signin=/, 'make build leaves out #signin=');
+  const page = await fetch(c.url);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
+  assert.match(await page.text(), new RegExp(script.replace('.', '\\.')));
 });

@@ -24,7 +24,10 @@ export async function startConsole(options = {}) {
   return {
     gateway,
     browser,
+    /** The browser's origin (http://localhost:<port>: a secure context, so Secure cookies work). */
     base,
+    /** The same worker for calls from the test itself. */
+    api: gateway.base,
     url: `${base}/console/`,
     /** A new browser context (its own cookies) at `width`×`height`, its page, and its errors. */
     async open({ width = 1280, height = 900 } = {}) {

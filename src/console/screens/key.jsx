@@ -1,7 +1,7 @@
 // One key: what it is and what the boundaries make of it, its usage (pictures, totals, headroom of
 // each limit), and the actions the caller's standing toward it allows: edit, disable / enable,
 // rotate with a grace period (the new secret shown once), delete.
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Headroom } from '../charts.jsx';
 import { may } from '../perm.js';
@@ -118,12 +118,10 @@ function Rotate({ onRotate }) {
 }
 
 function EditKey({ k, path, onDone }) {
-  const sent = useRef([]);
-  const form = useSubmit((field) => ruleControl('key', field, sent.current));
+  const form = useSubmit((field) => ruleControl('key', field));
   const save = async (event) => {
     event.preventDefault();
-    const { body, spendPeriods } = readKey(event.currentTarget);
-    sent.current = spendPeriods;
+    const body = readKey(event.currentTarget);
     const answer = await form.submit(() => api('PATCH', path, body));
     if (answer) onDone(true);
   };

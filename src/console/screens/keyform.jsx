@@ -10,20 +10,17 @@ const localTime = (ms) => {
   return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 };
 
-/** The key's fields as a body: `{ name, description, tags, expires_at, …rules }` and the spend periods sent. */
+/** The key's fields as a body: `{ name, description, tags, expires_at, …rules }`. */
 export function readKey(form) {
   const value = (name) => String(form.elements.namedItem(`key.${name}`)?.value ?? '').trim();
-  const { rules, spendPeriods } = readRules(form, 'key');
+  const rules = readRules(form, 'key');
   const expires = value('expires_at');
   return {
-    body: {
-      name: value('name'),
-      description: value('description') || null,
-      tags: list(value('tags')),
-      expires_at: expires ? new Date(expires).getTime() : null,
-      ...rules,
-    },
-    spendPeriods,
+    name: value('name'),
+    description: value('description') || null,
+    tags: list(value('tags')),
+    expires_at: expires ? new Date(expires).getTime() : null,
+    ...rules,
   };
 }
 

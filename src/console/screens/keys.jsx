@@ -1,7 +1,7 @@
 // Keys: the keys the caller may read, filtered by project, tag, status and creator (the admin API
 // filters) and searched by name, id, description or tag (here); and, for a role that may create
 // keys, the form that creates one (its plaintext shown once).
-import { useMemo, useRef, useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import { all, api } from '../api.js';
 import { ruleControl } from '../rules.jsx';
 import { may, maySomewhere } from '../perm.js';
@@ -118,12 +118,10 @@ export function Keys({ me }) {
 }
 
 function CreateKey({ projects, onDone }) {
-  const sent = useRef([]);
-  const form = useSubmit((field) => ruleControl('key', field, sent.current));
+  const form = useSubmit((field) => ruleControl('key', field));
   const create = async (event) => {
     event.preventDefault();
-    const { body, spendPeriods } = readKey(event.currentTarget);
-    sent.current = spendPeriods;
+    const body = readKey(event.currentTarget);
     body.project = event.currentTarget.elements.namedItem('key.project').value;
     const key = await form.submit(() => api('POST', '/admin/v1/keys', body));
     if (key) onDone(key);

@@ -1,6 +1,6 @@
 // The organisation (Admins): its boundary, the widest any key of it may have; single sign-on
 // through Cloudflare Access; its upstream credentials (write-only, shown masked); its routing.
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { may } from '../perm.js';
 import { readRules, ruleControl, RulesFields, RulesView } from '../rules.jsx';
@@ -22,12 +22,10 @@ function Boundary({ me }) {
   const [editing, setEditing] = useState(false);
   const [version, setVersion] = useState(0);
   const policy = useLoad(() => api('GET', '/admin/v1/org/policy'), [version]);
-  const sent = useRef([]);
-  const form = useSubmit((field) => ruleControl('org', field.replace(/^(boundary|policy)\./, ''), sent.current));
+  const form = useSubmit((field) => ruleControl('org', field.replace(/^policy\./, '')));
   const save = async (event) => {
     event.preventDefault();
-    const { rules, spendPeriods } = readRules(event.currentTarget, 'org', { boundary: true });
-    sent.current = spendPeriods;
+    const rules = readRules(event.currentTarget, 'org', { boundary: true });
     if ((await form.submit(() => api('PUT', '/admin/v1/org/policy', rules))) !== undefined) {
       setEditing(false);
       setVersion(version + 1);

@@ -1,23 +1,13 @@
 // One project: its boundary (owners and Admins edit it), its ceiling (Admins only), its members
 // (owners and Admins manage them, and create people into it), its usage and headroom.
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { all, api } from '../api.js';
 import { may, maySomewhere } from '../perm.js';
-import { readRules, ruleControl, RulesFields, RulesView } from '../rules.jsx';
+import { projectControl, readRules, RulesFields, RulesView } from '../rules.jsx';
 import { ConfirmButton, Failure, Field, Loaded, useLoad, useSubmit, when } from '../ui.jsx';
 import { UsageCharts } from '../usage.jsx';
 import { HeadroomOf } from './overview.jsx';
 import { CreatePrincipal } from './principals.jsx';
-
-/**
- * The control a project's refused field names: `boundary.…` and `ceiling.…` are rules of that
- * part (`sent` holds each part's spend periods), anything else a field of the project.
- */
-export function boundaryControl(field, sent) {
-  const [part, ...rest] = field.split('.');
-  if ((part === 'boundary' || part === 'ceiling') && rest.length > 0) return ruleControl(part, rest.join('.'), sent[part]);
-  return `project.${field}`;
-}
 
 export function ProjectScreen({ me, id }) {
   const [version, setVersion] = useState(0);
@@ -67,12 +57,10 @@ function ProjectView({ me, p, reload }) {
 
 function BoundaryPart({ p, path, part, title, about, editable, reload }) {
   const [editing, setEditing] = useState(false);
-  const sent = useRef({});
-  const form = useSubmit((field) => boundaryControl(field, sent.current));
+  const form = useSubmit(projectControl);
   const save = async (event) => {
     event.preventDefault();
-    const { rules, spendPeriods } = readRules(event.currentTarget, part, { boundary: true });
-    sent.current = { [part]: spendPeriods };
+    const rules = readRules(event.currentTarget, part, { boundary: true });
     if ((await form.submit(() => api('PATCH', path, { [part]: rules }))) !== undefined) {
       setEditing(false);
       reload();

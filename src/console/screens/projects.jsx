@@ -1,11 +1,10 @@
 // Projects: those the caller may read, and for an Admin the form that creates one with its
 // boundary (its ceiling starts as that boundary).
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { all, api } from '../api.js';
 import { may } from '../perm.js';
-import { readRules, RulesFields } from '../rules.jsx';
+import { projectControl, readRules, RulesFields } from '../rules.jsx';
 import { Failure, Field, Loaded, useLoad, useSubmit, when } from '../ui.jsx';
-import { boundaryControl } from './project.jsx';
 
 export function Projects({ me }) {
   const [creating, setCreating] = useState(false);
@@ -58,13 +57,11 @@ export function Projects({ me }) {
 }
 
 function CreateProject({ onDone }) {
-  const sent = useRef({});
-  const form = useSubmit((field) => boundaryControl(field, sent.current));
+  const form = useSubmit(projectControl);
   const create = async (event) => {
     event.preventDefault();
     const elements = event.currentTarget.elements;
-    const { rules, spendPeriods } = readRules(event.currentTarget, 'boundary', { boundary: true });
-    sent.current = { boundary: spendPeriods };
+    const rules = readRules(event.currentTarget, 'boundary', { boundary: true });
     const body = {
       name: elements.namedItem('project.name').value.trim(),
       description: elements.namedItem('project.description').value.trim() || null,
