@@ -136,6 +136,7 @@ test('lifecycle: operator → Admin → owner → member → key → calls → c
   await max.page.getByRole('button', { name: 'Copy' }).click();
   await max.page.getByRole('button', { name: 'Copied' }).waitFor();
   assert.equal(await max.page.evaluate(() => navigator.clipboard.readText()), key);
+  await max.page.locator('tr[data-key]', { hasText: 'prod' }).waitFor();
   await screenshot(max.page, 'keys');
 
   // The key makes calls through the gateway; the key's page shows them.
