@@ -2,11 +2,14 @@
 //! [`PREFIX`]. The worker runs first for every path (`run_worker_first`), so a path outside the
 //! prefix is never answered by the assets, and unknown paths stay refused by the gateway.
 //!
-//! Flow of a console request: [`route`] → `/console` is redirected to `/console/` → any other
-//! path under the prefix is fetched from the `ASSETS` binding as is (the built files live under
-//! `build/assets/console/`, so a file's path is its URL path) → a miss on a path that names no
+//! Flow of a console request: [`route`] → `/console` is redirected to `/console/` → a method
+//! other than GET/HEAD is 405 ([`check_method`]) → any other path under the prefix is fetched
+//! from the `ASSETS` binding as is (the built files live under `build/assets/console/`, so a
+//! file's path is its URL path) → a miss on a path that names no
 //! file ([`serves_index_on_miss`]) is answered with the console's `index.html`, for client-side
 //! routes → every answer gets [`SECURITY_HEADERS`] and the [`cache_control`] of its path.
+
+use crate::error::ApiError;
 
 /// Where the console lives.
 pub const PREFIX: &str = "/console/";
@@ -52,6 +55,14 @@ pub fn route(path: &str) -> Route {
     }
 }
 
+/// The console is read only: GET and HEAD; anything else is 405 (with `Allow`).
+pub fn check_method(method: &str) -> Result<(), ApiError> {
+    match method {
+        "GET" | "HEAD" => Ok(()),
+        _ => Err(ApiError::method_not_allowed(&["GET", "HEAD"], format!("{method} is not allowed here; use GET."))),
+    }
+}
+
 /// Whether a miss on `path` is answered with [`INDEX`]: a console path whose last segment names
 /// no file (has no `.`), so a client-side route survives a reload while a missing file stays 404.
 pub fn serves_index_on_miss(path: &str) -> bool {
@@ -81,6 +92,13 @@ mod tests {
         {
             assert_eq!(route(other), Route::NotConsole, "{other}");
         }
+    }
+
+    #[test]
+    fn the_console_is_read_only() {
+        assert!(check_method("GET").is_ok() && check_method("HEAD").is_ok());
+        let refused = check_method("POST").unwrap_err();
+        assert_eq!((refused.status(), refused.allow()), (405, Some("GET, HEAD")));
     }
 
     #[test]

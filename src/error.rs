@@ -109,6 +109,16 @@ codes! {
     InvalidAdminToken = "invalid_admin_token", 401, AuthenticationError;
     /// An admin call with a principal's token past its `token_expires_at`.
     TokenExpired = "token_expired", 401, AuthenticationError;
+    /// A console session that is unknown, revoked, or past its idle or absolute expiry.
+    SessionExpired = "session_expired", 401, AuthenticationError;
+    /// A Cloudflare Access assertion that does not verify (signature, issuer, audience, time), an
+    /// organisation without Access sign-in, or an email no principal of it has.
+    AccessDenied = "access_denied", 401, AuthenticationError;
+    /// A state-changing admin call made with the session cookie without the CSRF token header,
+    /// or from another origin.
+    CsrfFailed = "csrf_failed", 403, PermissionError;
+    /// Too many failed sign-ins from one client address in a minute (with `Retry-After`).
+    TooManySignIns = "too_many_sign_ins", 429, RateLimitError;
     /// A known route the gateway refuses on purpose (batch, files, stored objects, uploads…).
     RouteNotAllowed = "route_not_allowed", 403, PermissionError;
     /// The client address is not on the key's IP allowlist, or is unknown.
@@ -190,6 +200,8 @@ codes! {
     MethodNotAllowed = "method_not_allowed", 405, InvalidRequestError;
     /// An admin change to a key that is deleted.
     KeyDeleted = "key_deleted", 409, InvalidRequestError;
+    /// A principal's email that another principal of the organisation already has.
+    EmailTaken = "email_taken", 409, InvalidRequestError;
     /// Deleting a project that still has keys.
     ProjectNotEmpty = "project_not_empty", 409, InvalidRequestError;
     /// An `Idempotency-Key` sent again with another request than the one it first came with.

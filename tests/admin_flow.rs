@@ -15,6 +15,7 @@ use teamkeys::admin::api::propagate::{Drained, Targets};
 use teamkeys::admin::api::step::Settings;
 use teamkeys::admin::api::{Call, Registry, Surroundings};
 use teamkeys::admin::retention::Retention;
+use teamkeys::admin::session::Credential;
 use teamkeys::admin::store::Store;
 use teamkeys::credentials::BaseUrlPolicy;
 use teamkeys::credentials::Keyring;
@@ -80,7 +81,7 @@ impl Admin {
         }
     }
 
-    /// `method path?query` with `token`, as the edge forwards it.
+    /// `method path?query` with `token` (or a session id, `tks_…`), as the edge forwards it.
     fn call(&self, token: &str, method: &str, target: &str, body: Option<Value>) -> Answered {
         self.call_once(token, method, target, body, None)
     }
@@ -99,12 +100,14 @@ impl Admin {
             None => (target, None),
         };
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        // A console session's id is passed as the worker forwards it, after its CSRF check.
+        let credential = if token.starts_with("tks_") { Credential::Session(token) } else { Credential::Token(token) };
         let path = if path.starts_with('/') && !path.starts_with("/admin") && path != "/whoami" {
             format!("/admin/v1{path}")
         } else {
             path.to_owned()
         };
-        let call = Call { method, path: &path, query, token, body: &body, idempotency_key, org: DEFAULT_ORG };
+        let call = Call { method, path: &path, query, credential, body: &body, idempotency_key, org: DEFAULT_ORG };
         let clock = || self.clock.now();
         let around = Surroundings {
             settings: Settings {
@@ -1094,4 +1097,164 @@ fn ledger_address(key_id: &str) -> teamkeys::admin::api::ports::LedgerAddress {
         object: teamkeys::naming::ledger_object(Some(teamkeys::naming::DEFAULT_ORG), key_id),
         jurisdiction: None,
     }
+}
+
+impl Admin {
+    /// A console session signed in with `token`: its id (which the worker keeps in the cookie).
+    fn sign_in(&self, token: &str) -> String {
+        let signed = self.call(token, "POST", "/sessions", Some(json!({})));
+        assert_eq!(signed.status, 201, "{:?}", signed.body);
+        signed.body["session_id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[test]
+fn a_console_session_acts_for_its_principal_until_it_expires() {
+    use teamkeys::admin::session::{csrf_token, ABSOLUTE_MS, IDLE_MS};
+    let admin = Admin::new();
+    let team = admin.team();
+    let signed = admin.call(&team.member, "POST", "/sessions", Some(json!({})));
+    let session = signed.body["session_id"].as_str().unwrap().to_owned();
+    assert!(session.starts_with(&format!("tks_{DEFAULT_ORG}_")), "{session}");
+    assert_eq!(signed.body["csrf_token"], json!(csrf_token(&session)));
+    assert_eq!(signed.body["expires_at"], json!(START_MS + ABSOLUTE_MS));
+    assert_eq!(signed.body["whoami"]["principal"]["role"], "member");
+    assert!(signed.body["whoami"]["actions"].as_array().unwrap().contains(&json!("keys.create")));
+    let stored = admin.sql.raw("SELECT * FROM sessions");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["hash"], json!(sha256_hex(&session)), "only the hash is kept");
+    assert!(!serde_json::to_string(&stored).unwrap().contains(&session));
+
+    let me = admin.call(&session, "GET", "/sessions/current", None);
+    assert_eq!((me.status, me.body["principal"]["role"].as_str()), (200, Some("member")));
+    assert_eq!(me.body["session"]["idle_expires_at"], json!(START_MS + IDLE_MS));
+    let key = admin.call(&session, "POST", "/keys", Some(json!({"name": "k", "project": team.project})));
+    assert_eq!(key.status, 201, "{:?}", key.body);
+    assert_eq!(
+        admin.call(&session, "POST", "/sessions", Some(json!({}))).code(),
+        "invalid_body",
+        "no session makes another"
+    );
+
+    // Used every 29 minutes, it lives until its absolute expiry, then never again.
+    let mut used = 0;
+    while used + IDLE_MS - 60_000 < ABSOLUTE_MS {
+        admin.clock.advance(IDLE_MS - 60_000);
+        used += IDLE_MS - 60_000;
+        assert_eq!(admin.call(&session, "GET", "/me", None).status, 200, "at {used}");
+    }
+    admin.clock.advance(ABSOLUTE_MS - used);
+    assert_eq!(admin.call(&session, "GET", "/me", None).code(), "session_expired");
+
+    // Unused for the idle time: over.
+    let idle = admin.sign_in(&team.member);
+    admin.clock.advance(IDLE_MS);
+    assert_eq!(admin.call(&idle, "GET", "/me", None).code(), "session_expired");
+    assert!(admin.sql.raw("SELECT hash FROM sessions").is_empty(), "ended sessions are deleted when met");
+}
+
+#[test]
+fn sign_out_sign_out_everywhere_rotation_and_deletion_revoke_sessions() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let one = admin.sign_in(&team.member);
+    let two = admin.sign_in(&team.member);
+    let owners = admin.sign_in(&team.owner);
+    assert_eq!(admin.call(&one, "DELETE", "/sessions/current", None).status, 204);
+    assert_eq!(admin.call(&one, "GET", "/me", None).code(), "session_expired");
+    assert_eq!(admin.call(&two, "GET", "/me", None).status, 200, "only that session");
+
+    let three = admin.sign_in(&team.member);
+    assert_eq!(admin.call(&three, "DELETE", "/sessions", None).status, 204);
+    for ended in [&two, &three] {
+        assert_eq!(admin.call(ended, "GET", "/me", None).code(), "session_expired");
+    }
+    assert_eq!(admin.call(&owners, "GET", "/me", None).status, 200, "another principal's stays");
+
+    let four = admin.sign_in(&team.member);
+    let rotated = admin.call(ADMIN, "POST", &format!("/principals/{}/rotate-token", team.member_id), None);
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    assert_eq!(admin.call(&four, "GET", "/me", None).code(), "session_expired", "a rotation revokes sessions");
+    let five = admin.sign_in(rotated.body["token"].as_str().unwrap());
+    assert_eq!(admin.call(ADMIN, "DELETE", &format!("/principals/{}", team.member_id), None).status, 204);
+    assert_eq!(admin.call(&five, "GET", "/me", None).code(), "session_expired", "a deletion too");
+
+    // A principal keeps at most 20 sessions: the oldest goes first.
+    let sessions: Vec<String> = (0..21).map(|_| admin.sign_in(&team.owner)).collect();
+    for oldest in [&owners, &sessions[0]] {
+        assert_eq!(admin.call(oldest, "GET", "/me", None).code(), "session_expired");
+    }
+    assert_eq!(admin.call(&sessions[1], "GET", "/me", None).status, 200);
+    assert_eq!(admin.sql.raw("SELECT hash FROM sessions").len(), 20);
+    assert_eq!(admin.call("tks_org_default_unknown0", "GET", "/me", None).code(), "session_expired");
+}
+
+#[test]
+fn access_settings_and_emails_are_the_admins() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let settings = json!({"team_domain": "acme.cloudflareaccess.com", "audience": "aud-tag-1"});
+    assert_eq!(admin.call(ADMIN, "GET", "/org/access", None).status, 404);
+    assert_eq!(admin.call(&team.owner, "PUT", "/org/access", Some(settings.clone())).code(), "permission_denied");
+    assert_eq!(admin.call(ADMIN, "PUT", "/org/access", Some(settings.clone())).status, 200);
+    assert_eq!(admin.call(ADMIN, "GET", "/org/access", None).body, settings);
+    let evil = json!({"team_domain": "evil.example.com/x?.cloudflareaccess.com", "audience": "a"});
+    assert_eq!(admin.call(ADMIN, "PUT", "/org/access", Some(evil)).code(), "invalid_field");
+    let made = admin.call(
+        ADMIN,
+        "POST",
+        "/principals",
+        Some(json!({"name": "Ann", "role": "finance", "email": "Ann@Example.com"})),
+    );
+    assert_eq!((made.status, made.body["email"].as_str()), (201, Some("ann@example.com")));
+    let again = admin.call(
+        ADMIN,
+        "POST",
+        "/principals",
+        Some(json!({"name": "A2", "role": "finance", "email": "ann@example.com"})),
+    );
+    assert_eq!((again.status, again.code()), (409, "email_taken"));
+    assert_eq!(admin.call(ADMIN, "DELETE", "/org/access", None).status, 204);
+    assert_eq!(admin.call(ADMIN, "GET", "/org/access", None).status, 404);
+}
+
+#[test]
+fn charts_sum_the_keys_the_caller_may_read_and_headroom_puts_the_fullest_first() {
+    let admin = Admin::new();
+    let team = admin.team();
+    let (tight, _) =
+        admin.create_key(&team.member, json!({"name": "tight", "project": team.project, "limits": {"rpm": 2}}));
+    let (roomy, _) =
+        admin.create_key(&team.owner, json!({"name": "roomy", "project": team.project, "limits": {"rpm": 100}}));
+    let (bare, _) = admin.create_key(&team.owner, json!({"name": "bare", "project": team.project}));
+    for (key_id, calls) in [(&tight, 1), (&roomy, 3)] {
+        (0..calls).for_each(|_| admit(&admin, key_id));
+    }
+    let history = admin.call(ADMIN, "GET", "/history?days=90", None);
+    assert_eq!(history.status, 200, "{:?}", history.body);
+    assert_eq!(history.body["days"].as_array().unwrap().len(), 90);
+    assert_eq!(history.body["days"][89]["requests"], 4);
+    assert_eq!(history.body["hours"].as_array().unwrap().len(), 48);
+    assert_eq!((history.body["keys_included"].as_u64(), history.body["keys_omitted"].as_u64()), (Some(3), Some(0)));
+    let mine = admin.call(&team.member, "GET", "/history", None);
+    assert_eq!(
+        (mine.body["days"].as_array().unwrap().len(), mine.body["days"][29]["requests"].as_u64()),
+        (30, Some(1)),
+        "a member's own keys only"
+    );
+    assert_eq!(admin.call(&team.member, "GET", &format!("/keys/{roomy}/history"), None).code(), "permission_denied");
+    let project = admin.call(&team.owner, "GET", &format!("/projects/{}/history?days=7", team.project), None);
+    assert_eq!(
+        (project.body["days"].as_array().unwrap().len(), project.body["days"][6]["requests"].as_u64()),
+        (7, Some(4))
+    );
+    assert_eq!(admin.call(ADMIN, "GET", "/history?days=91", None).code(), "invalid_field");
+
+    let headroom = admin.call(ADMIN, "GET", "/headroom", None);
+    let order: Vec<&str> =
+        headroom.body["keys"].as_array().unwrap().iter().map(|k| k["key_id"].as_str().unwrap()).collect();
+    assert_eq!(order, [tight.as_str(), roomy.as_str(), bare.as_str()], "{:?}", headroom.body);
+    assert_eq!(headroom.body["keys"][0]["nearest_permille"], 500);
+    assert_eq!(headroom.body["keys"][0]["limits"][0]["scope"], "rpm");
+    assert_eq!(headroom.body["keys"][2]["nearest_permille"], Value::Null);
 }

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use teamkeys::admin::api::propagate::Targets;
 use teamkeys::admin::api::step::{Answer, Settings};
 use teamkeys::admin::api::{Call, Registry, Surroundings};
+use teamkeys::admin::session::Credential;
 use teamkeys::admin::store::Store;
 use teamkeys::credentials::{BaseUrlPolicy, Keyring};
 use teamkeys::error::ApiError;
@@ -127,7 +128,7 @@ impl Deployment {
     fn registry_call(&self, org: &str, token: &str, method: &str, target: &str, body: &[u8]) -> Answered {
         let (path, query) = target.split_once('?').map_or((target, None), |(p, q)| (p, Some(q)));
         let object = self.object(&registry_object(org));
-        let call = Call { method, path, query, token, body, org, idempotency_key: None };
+        let call = Call { method, path, query, credential: Credential::Token(token), body, org, idempotency_key: None };
         let clock = || self.clock.now();
         let around = Surroundings {
             settings: Settings {
@@ -155,11 +156,20 @@ impl Deployment {
         self.operator_as(OPERATOR, method, path, body)
     }
 
+    /// An operator call with `token`, or with an operator session's id (`tks_…`).
     fn operator_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Answered {
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let target = format!("/admin/v1{path}");
         let (path, query) = target.split_once('?').map_or((target.as_str(), None), |(p, q)| (p, Some(q)));
-        let call = Call { method, path, query, token, body: &body, org: "", idempotency_key: None };
+        let call = Call {
+            method,
+            path,
+            query,
+            credential: if token.starts_with("tks_") { Credential::Session(token) } else { Credential::Token(token) },
+            body: &body,
+            org: "",
+            idempotency_key: None,
+        };
         let mut random = Seeded::new(self.random.borrow_mut().next());
         answered(ready(self.platform.serve(&call, Some(OPERATOR), self, self.clock.now(), &mut random)))
     }
@@ -500,4 +510,25 @@ fn a_single_organisation_deployment_upgrades_in_place() {
         .borrow()
         .iter()
         .any(|(object, c)| object == &old_object && *c == Command::Control { control: Control::Suspend }));
+}
+
+#[test]
+fn the_operator_signs_in_to_a_session_kept_by_the_platform() {
+    let deployment = Deployment::new();
+    let signed = deployment.operator("POST", "/sessions", Some(json!({})));
+    assert_eq!(signed.status, 201, "{:?}", signed.body);
+    let session = signed.body["session_id"].as_str().unwrap().to_owned();
+    assert!(session.starts_with("tks_platform_"));
+    assert_eq!(signed.body["whoami"]["operator"], true);
+    assert!(signed.body["whoami"]["actions"].as_array().unwrap().contains(&json!("orgs.manage")));
+    let listed = deployment.operator_as(&session, "GET", "/orgs", None);
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(
+        deployment.operator_as(&session, "POST", "/sessions", Some(json!({}))).status,
+        400,
+        "no session makes another"
+    );
+    assert_eq!(deployment.operator_as(&session, "DELETE", "/sessions/current", None).status, 204);
+    assert_eq!(deployment.operator_as(&session, "GET", "/orgs", None).body["error"]["code"], "session_expired");
+    assert_eq!(deployment.operator_as("tka_not_the_operator_token", "POST", "/sessions", None).status, 401);
 }

@@ -215,11 +215,30 @@ pub struct NewPrincipal {
     /// Unix ms: when the principal's token stops working (401 `token_expired`); absent: never.
     #[serde(default)]
     pub token_expires_at: Option<u64>,
+    /// The email Cloudflare Access sign-in maps to this principal (stored lower-case).
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
+/// Emails longer than this are refused (RFC 5321's limit on a path).
+const MAX_EMAIL_CHARS: usize = 254;
+
 impl NewPrincipal {
+    /// The email, lower-cased, or 400 if it has no `@` between non-empty parts or is too long.
+    pub fn email(&self) -> Result<Option<String>, ApiError> {
+        let Some(email) = &self.email else { return Ok(None) };
+        let valid = email.len() <= MAX_EMAIL_CHARS
+            && email.split_once('@').is_some_and(|(user, domain)| !user.is_empty() && !domain.is_empty())
+            && !email.chars().any(|c| c.is_control() || c.is_whitespace());
+        if !valid {
+            return Err(invalid("email", "must be an email address"));
+        }
+        Ok(Some(email.to_ascii_lowercase()))
+    }
+
     pub fn check(&self, now_ms: u64) -> Result<(), ApiError> {
         check_name("name", &self.name)?;
+        self.email()?;
         check_token_expiry(self.token_expires_at, now_ms)?;
         if self.role == Role::ProjectOwner && self.projects.is_empty() {
             return Err(invalid("projects", "a project owner must own at least one project"));

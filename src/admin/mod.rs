@@ -39,6 +39,8 @@ pub mod retention;
 pub mod role;
 pub mod route;
 pub mod secret;
+pub mod session;
+pub mod sso;
 pub mod store;
 pub mod work;
 

@@ -172,6 +172,19 @@ impl Access {
         }
     }
 
+    /// The cell's name, as who-am-I shows it: `any`, `member`, `owner`, `owner_or_creator`,
+    /// `creator`, `never`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Any => "any",
+            Access::Member => "member",
+            Access::Owner => "owner",
+            Access::OwnerOrCreator => "owner_or_creator",
+            Access::Creator => "creator",
+            Access::Never => "never",
+        }
+    }
+
     /// What the cell allows, for a denial's message.
     fn describe(self) -> &'static str {
         match self {

@@ -24,6 +24,10 @@ pub struct PrincipalDoc {
     /// expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_expires_at: Option<u64>,
+    /// The email Cloudflare Access sign-in maps to this principal (lower-case, unique in the
+    /// organisation); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl PrincipalDoc {

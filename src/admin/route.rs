@@ -7,11 +7,24 @@ use super::lifecycle::Transition;
 use crate::error::{ApiError, Code};
 
 pub const PREFIX: &str = "/admin/v1";
+/// The console's session endpoints.
+pub const SESSIONS_PATH: &str = "/admin/v1/sessions";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     OpenApi,
     Me,
+    /// Sign in: a console session for a token or an Access assertion.
+    CreateSession,
+    /// Who-am-I, with the session's expiry and CSRF token.
+    CurrentSession,
+    /// Sign out.
+    EndSession,
+    /// Sign out everywhere: every session of the caller.
+    EndSessions,
+    GetAccess,
+    PutAccess,
+    DeleteAccess,
     GetOrgPolicy,
     PutOrgPolicy,
     GetRouting,
@@ -35,6 +48,7 @@ pub enum Endpoint {
         principal: String,
     },
     ProjectUsage(String),
+    ProjectHistory(String),
     CreatePrincipal,
     ListPrincipals,
     GetPrincipal(String),
@@ -47,7 +61,11 @@ pub enum Endpoint {
     ChangeKeyStatus(String, Transition),
     RotateKey(String),
     KeyUsage(String),
+    KeyHistory(String),
     OrgUsage,
+    OrgHistory,
+    /// Each readable key's limits and how close it is to them, nearest first.
+    Headroom,
     Audit,
     /// Anything under `/admin/v1/webhooks`: the outbox's admin routes.
     Webhooks,
@@ -72,6 +90,9 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     let choices: Vec<(&str, Endpoint)> = match segments.as_slice() {
         ["openapi.json"] => vec![("GET", OpenApi)],
         ["me"] => vec![("GET", Me)],
+        ["sessions"] => vec![("POST", CreateSession), ("DELETE", EndSessions)],
+        ["sessions", "current"] => vec![("GET", CurrentSession), ("DELETE", EndSession)],
+        ["org", "access"] => vec![("GET", GetAccess), ("PUT", PutAccess), ("DELETE", DeleteAccess)],
         ["org", "policy"] => vec![("GET", GetOrgPolicy), ("PUT", PutOrgPolicy)],
         ["org", "routing"] => vec![("GET", GetRouting), ("PUT", PutRouting)],
         ["org", "credentials"] => vec![("GET", ListCredentials)],
@@ -87,6 +108,7 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
             ("DELETE", DeleteMember { project: id(1), principal: id(3) }),
         ],
         ["projects", _, "usage"] => vec![("GET", ProjectUsage(id(1)))],
+        ["projects", _, "history"] => vec![("GET", ProjectHistory(id(1)))],
         ["principals"] => vec![("POST", CreatePrincipal), ("GET", ListPrincipals)],
         ["principals", _] => vec![("GET", GetPrincipal(id(1))), ("DELETE", DeletePrincipal(id(1)))],
         ["principals", _, "rotate-token"] => vec![("POST", RotatePrincipalToken(id(1)))],
@@ -100,7 +122,10 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         ["keys", _, "enable"] => vec![("POST", ChangeKeyStatus(id(1), Transition::Enable))],
         ["keys", _, "rotate"] => vec![("POST", RotateKey(id(1)))],
         ["keys", _, "usage"] => vec![("GET", KeyUsage(id(1)))],
+        ["keys", _, "history"] => vec![("GET", KeyHistory(id(1)))],
         ["usage"] => vec![("GET", OrgUsage)],
+        ["history"] => vec![("GET", OrgHistory)],
+        ["headroom"] => vec![("GET", Headroom)],
         ["audit"] => vec![("GET", Audit)],
         _ => return Err(not_found()),
     };
@@ -129,6 +154,15 @@ mod tests {
         let cases = [
             ("GET", "/admin/v1/openapi.json", OpenApi),
             ("GET", "/admin/v1/me", Me),
+            ("POST", "/admin/v1/sessions", CreateSession),
+            ("DELETE", "/admin/v1/sessions", EndSessions),
+            ("GET", "/admin/v1/sessions/current", CurrentSession),
+            ("DELETE", "/admin/v1/sessions/current", EndSession),
+            ("PUT", "/admin/v1/org/access", PutAccess),
+            ("GET", "/admin/v1/keys/key_1/history", KeyHistory("key_1".into())),
+            ("GET", "/admin/v1/projects/p/history", ProjectHistory("p".into())),
+            ("GET", "/admin/v1/history", OrgHistory),
+            ("GET", "/admin/v1/headroom", Headroom),
             ("PUT", "/admin/v1/org/policy", PutOrgPolicy),
             ("PUT", "/admin/v1/org/routing", PutRouting),
             ("GET", "/admin/v1/org/credentials", ListCredentials),

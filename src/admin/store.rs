@@ -18,6 +18,8 @@ use crate::admin::permission::Scope;
 use crate::admin::principal::{Membership, PrincipalDoc};
 use crate::admin::project::{Member, Project};
 use crate::admin::query::Page;
+use crate::admin::session::store::SessionStore;
+use crate::admin::sso::AccessSettings;
 use crate::admin::work::Work;
 use crate::error::{ApiError, Code};
 use crate::sql::{int, placeholders, Row, Sql, SqlError, SqlValue};
@@ -43,11 +45,12 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, request_hash TEXT NOT NULL, sealed TEXT NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
     "CREATE TABLE IF NOT EXISTS org_state (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS access_sso (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
 ];
 
 /// The tables a deleted organisation's registry empties once its other work is done (the
 /// pending work and the organisation's own state, marked deleted, stay).
-const PURGED_TABLES: [&str; 11] = [
+const PURGED_TABLES: [&str; 13] = [
     "org",
     "principals",
     "projects",
@@ -59,6 +62,8 @@ const PURGED_TABLES: [&str; 11] = [
     "outbox_pending",
     "previous_tokens",
     "idempotency",
+    "sessions",
+    "access_sso",
 ];
 
 pub struct Store {
@@ -118,7 +123,32 @@ impl Store {
         for statement in SCHEMA {
             sql.exec(statement, &[])?;
         }
+        SessionStore::create_tables(&*sql)?;
         Ok(Store { sql })
+    }
+
+    /// The console sessions of the organisation, in the same database.
+    pub fn sessions(&self) -> SessionStore<'_> {
+        SessionStore::new(&*self.sql)
+    }
+
+    /// The organisation's Cloudflare Access sign-in settings, if its Admin set them.
+    pub fn access_settings(&self) -> Result<Option<AccessSettings>, ApiError> {
+        let rows = self.exec("SELECT doc FROM access_sso WHERE id = 1", vec![])?;
+        let doc = rows.into_iter().next().and_then(|mut row| row.remove("doc"));
+        doc.and_then(|doc| doc.as_str().map(|doc| serde_json::from_str(doc).map_err(failed))).transpose()
+    }
+
+    /// Sets (or, with `None`, removes) the Access sign-in settings.
+    pub fn set_access_settings(&self, settings: Option<&AccessSettings>) -> Result<(), ApiError> {
+        match settings {
+            Some(settings) => self.exec(
+                "INSERT INTO access_sso (id, doc) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                vec![to_json(settings).into()],
+            ),
+            None => self.exec("DELETE FROM access_sso", vec![]),
+        }
+        .map(drop)
     }
 
     fn exec(&self, query: &str, params: Vec<SqlValue>) -> Result<Vec<Row>, ApiError> {
@@ -244,6 +274,11 @@ impl Store {
         self.doc("SELECT rowid AS pos, doc FROM principals WHERE token_hash = ?", vec![token_hash.into()])
     }
 
+    /// The principal with `email` (stored lower-case), for Access sign-in.
+    pub fn principal_by_email(&self, email: &str) -> Result<Option<PrincipalDoc>, ApiError> {
+        self.doc("SELECT rowid AS pos, doc FROM principals WHERE json_extract(doc, '$.email') = ?", vec![email.into()])
+    }
+
     pub fn principal(&self, id: &str) -> Result<Option<PrincipalDoc>, ApiError> {
         self.doc("SELECT rowid AS pos, doc FROM principals WHERE id = ?", vec![id.into()])
     }
@@ -276,6 +311,7 @@ impl Store {
         previous_valid_until: Option<u64>,
     ) -> Result<(), ApiError> {
         let id = doc.id.as_str();
+        self.sessions().revoke_all(id)?;
         self.exec("DELETE FROM previous_tokens WHERE principal = ?", vec![id.into()])?;
         if let Some(until) = previous_valid_until {
             self.exec(
@@ -293,6 +329,7 @@ impl Store {
     pub fn delete_principal(&self, id: &str) -> Result<(), ApiError> {
         self.exec("DELETE FROM previous_tokens WHERE principal = ?", vec![id.into()])?;
         self.exec("DELETE FROM memberships WHERE principal = ?", vec![id.into()])?;
+        self.sessions().revoke_all(id)?;
         self.exec("DELETE FROM principals WHERE id = ?", vec![id.into()]).map(drop)
     }
 

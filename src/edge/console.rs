@@ -2,9 +2,9 @@
 //! binding; what to fetch and which headers to set are [`crate::console`]'s.
 
 use super::respond::internal;
-use crate::console::{cache_control, serves_index_on_miss, Route, INDEX, PREFIX, SECURITY_HEADERS};
+use crate::console::{cache_control, check_method, serves_index_on_miss, Route, INDEX, PREFIX, SECURITY_HEADERS};
 use crate::error::ApiError;
-use worker::{Env, Headers, Method, Request, Response, Url};
+use worker::{Env, Headers, Request, Response, Url};
 
 /// The console's answer to `req`, or `None` if its path is not the console's.
 pub async fn handle(req: &Request, env: &Env, url: &Url) -> Option<Result<Response, ApiError>> {
@@ -23,11 +23,11 @@ fn redirect(url: &Url) -> Result<Response, ApiError> {
 }
 
 async fn asset(req: &Request, env: &Env, url: &Url) -> Result<Response, ApiError> {
+    check_method(req.method().as_ref())?;
     let assets = env.assets("ASSETS").map_err(|e| internal("console assets", e))?;
     let fetch = |url: &Url| {
-        let method = if req.method() == Method::Head { Method::Head } else { Method::Get };
         let mut init = worker::RequestInit::new();
-        init.with_method(method).with_headers(req.headers().clone());
+        init.with_method(req.method()).with_headers(req.headers().clone());
         Request::new_with_init(url.as_str(), &init)
     };
     let request = fetch(url).map_err(|e| internal("console assets", e))?;

@@ -112,7 +112,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
                 }
                 return Ok(answer);
             }
-            Reply::Done | Reply::Report { .. } => {
+            Reply::Done | Reply::Report { .. } | Reply::History { .. } => {
                 return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no admission."))
             }
         };

@@ -4,6 +4,7 @@
 //! ([`usage_book`]). The counters themselves are
 //! [`crate::limits`].
 
+pub mod history;
 pub mod object;
 pub mod refusal;
 pub mod revocation;

@@ -24,6 +24,7 @@
 //! object enforces.
 
 use crate::error::{ApiError, Code};
+use crate::ledger::history::{DayPoint, History, HourPoint};
 use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
@@ -71,6 +72,10 @@ pub enum Command {
     Report {
         limits: Limits,
     },
+    /// The daily history of the last `days` days (at most 90) and the last 48 hours; read-only.
+    History {
+        days: u64,
+    },
 }
 
 /// The object's answer.
@@ -92,6 +97,10 @@ pub enum Reply {
         /// objects of builds before it was kept.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_used_at: Option<u64>,
+    },
+    History {
+        days: Vec<DayPoint>,
+        hours: Vec<HourPoint>,
     },
 }
 
@@ -127,6 +136,13 @@ pub struct KeyState {
     /// When a call was last admitted (Unix ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used_at: Option<u64>,
+    /// Per-day totals and per-hour requests, for charts (bounded: [`crate::ledger::history`]).
+    #[serde(skip_serializing_if = "is_empty_history")]
+    history: History,
+}
+
+fn is_empty_history(history: &History) -> bool {
+    *history == History::default()
 }
 
 /// The members a stored state may have, of every version: `pushed_limits` (version 1) is read,
@@ -146,6 +162,8 @@ struct StoredState {
     pushed_limits: Option<Limits>,
     #[serde(default)]
     last_used_at: Option<u64>,
+    #[serde(default)]
+    history: History,
 }
 
 impl From<StoredState> for KeyState {
@@ -160,14 +178,19 @@ impl From<StoredState> for KeyState {
             usage: stored.usage,
             limits,
             last_used_at: stored.last_used_at,
+            history: stored.history,
         }
     }
 }
 
-/// The state's stored format: version 3 (`limits` replaced version 1's `pushed_limits` in 2;
-/// `last_used_at` came in 3, not critical: losing it loses only information).
-pub const STATE_FORMAT: Format =
-    Format { version: 3, members: &["revocation", "ledger", "usage", "limits", "last_used_at"], critical: &[] };
+/// The state's stored format: version 4 (`limits` replaced version 1's `pushed_limits` in 2;
+/// `last_used_at` came in 3 and `history` in 4, neither critical: losing them loses only
+/// information, never a counter a limit reads).
+pub const STATE_FORMAT: Format = Format {
+    version: 4,
+    members: &["revocation", "ledger", "usage", "limits", "last_used_at", "history"],
+    critical: &[],
+};
 stored_serde!(KeyState, STATE_FORMAT);
 
 impl KeyState {
@@ -184,7 +207,8 @@ impl KeyState {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 match self.ledger.admit(&limits, ask, now_ms) {
                     Ok(admitted) => {
-                        self.usage.count_request(now_ms);
+                        let counted = self.usage.count_request(now_ms);
+                        self.history.count(now_ms, &counted);
                         self.last_used_at = Some(now_ms);
                         Handled {
                             reply: Reply::Admitted {
@@ -209,7 +233,8 @@ impl KeyState {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let outcome = self.ledger.settle(&limits, reservation_id, actual, now_ms);
                 if outcome.settled {
-                    self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
+                    let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
+                    self.history.count(now_ms, &counted);
                 }
                 Handled { reply: Reply::Done, events: outcome.events, changed: outcome.settled || remembered }
             }
@@ -234,6 +259,10 @@ impl KeyState {
                     headroom: self.ledger.headroom(limits, now_ms),
                     last_used_at: self.last_used_at,
                 };
+                Handled { reply, events: vec![], changed: false }
+            }
+            Command::History { days } => {
+                let reply = Reply::History { days: self.history.days(now_ms, days), hours: self.history.hours(now_ms) };
                 Handled { reply, events: vec![], changed: false }
             }
         }
@@ -374,6 +403,26 @@ mod tests {
         let refused = Command::Admit { secret_version: 1, limits: limits.clone(), policy_version: 0, ask };
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
+    }
+
+    #[test]
+    fn the_history_counts_admissions_and_settlements() {
+        let limits = Limits::default();
+        let mut state = KeyState::default();
+        let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
+        let actual = Actual { tokens: 10, cost_micros: 4 };
+        let settle =
+            Command::Settle { reservation_id, limits, policy_version: 0, actual, usage: Some(Usage::new(7, 0, 3)) };
+        state.handle(settle, 2_000);
+        let handled = state.handle(Command::History { days: 30 }, 3_000);
+        let Reply::History { days, hours } = handled.reply else { panic!("expected the history") };
+        assert!(!handled.changed);
+        let today = days.last().unwrap();
+        assert_eq!((days.len(), today.date.as_str()), (1, "1970-01-01"), "no day before 1970");
+        assert_eq!((today.totals.requests, today.totals.tokens, today.totals.cost_micros), (1, 10, 4));
+        assert_eq!((hours.len(), hours.last().unwrap().requests), (1, 1), "no hour before 1970");
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<KeyState>(&json).unwrap(), state, "the history is stored");
     }
 
     #[test]

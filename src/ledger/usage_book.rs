@@ -91,14 +91,16 @@ pub struct UsageBook {
 }
 
 impl UsageBook {
-    /// One admitted request.
-    pub fn count_request(&mut self, now_ms: u64) {
-        self.count(now_ms, &Totals { requests: 1, ..Totals::default() });
+    /// One admitted request; what was counted.
+    pub fn count_request(&mut self, now_ms: u64) -> Totals {
+        let request = Totals { requests: 1, ..Totals::default() };
+        self.count(now_ms, &request);
+        request
     }
 
     /// One settled request: the `tokens` and `cost_micros` the ledger counted, and the usage the
-    /// upstream reported, if it did.
-    pub fn count_settled(&mut self, now_ms: u64, tokens: u64, cost_micros: u64, reported: Option<Usage>) {
+    /// upstream reported, if it did; what was counted.
+    pub fn count_settled(&mut self, now_ms: u64, tokens: u64, cost_micros: u64, reported: Option<Usage>) -> Totals {
         let reported = reported.unwrap_or_default();
         let settled = Totals {
             requests: 0,
@@ -108,6 +110,7 @@ impl UsageBook {
             cost_micros,
         };
         self.count(now_ms, &settled);
+        settled
     }
 
     /// The totals of the periods containing `now_ms`.

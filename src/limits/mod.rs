@@ -13,7 +13,7 @@
 //! and cost), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
 //! (the atomic steps and their guarantees), `level` (key, model, end user, project, organisation), `newest` (which limits are in force: the newest
 //! policy version seen).
-mod calendar;
+pub(crate) mod calendar;
 mod charge;
 mod config;
 mod denial;

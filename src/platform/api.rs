@@ -10,7 +10,12 @@ use crate::admin::api::step::Answer;
 use crate::admin::api::{is_operator, Call};
 use crate::admin::input::parse;
 use crate::admin::query::Query;
+use crate::admin::role::OPERATOR_ID;
+use crate::admin::route::{classify as admin_classify, Endpoint, SESSIONS_PATH};
 use crate::admin::secret::Random;
+use crate::admin::session::store::Session;
+use crate::admin::session::whoami::{signed_in, WhoAmI};
+use crate::admin::session::{new_session_id, Credential, OPERATOR_SCOPE};
 use crate::error::{ApiError, Code};
 use crate::naming::registry_object;
 use serde_json::json;
@@ -33,7 +38,9 @@ impl Platform {
         Platform { store }
     }
 
-    /// Answers an operator call (`call.token` must be `ADMIN_TOKEN`'s, else 401).
+    /// Answers an operator call: its credential must be `ADMIN_TOKEN` or one of the operator's
+    /// sessions (else 401); the session endpoints (`/admin/v1/sessions…`) are the operator's
+    /// sign-in, who-am-I and sign-outs.
     pub async fn serve(
         &self,
         call: &Call<'_>,
@@ -42,8 +49,13 @@ impl Platform {
         now_ms: u64,
         random: &mut dyn Random,
     ) -> Result<Answer, ApiError> {
-        if !is_operator(call.token, admin_token) {
-            return Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token."));
+        let session = match call.credential {
+            Credential::Token(token) if is_operator(token, admin_token) => None,
+            Credential::Session(id) => Some((id, self.store.sessions().touch(id, now_ms)?)),
+            _ => return Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token.")),
+        };
+        if call.path.starts_with(SESSIONS_PATH) {
+            return self.session(call, session, now_ms, random);
         }
         self.store.ensure_default(now_ms)?;
         use OperatorEndpoint::*;
@@ -58,6 +70,35 @@ impl Platform {
             SuspendOrg(id) => self.set_status(&id, PlatformStatus::Suspended, Order::Suspend, registries).await,
             ResumeOrg(id) => self.set_status(&id, PlatformStatus::Active, Order::Resume, registries).await,
             DeleteOrg(id) => self.set_status(&id, PlatformStatus::Deleted, Order::Delete, registries).await,
+        }
+    }
+
+    /// The operator's session endpoints.
+    fn session(
+        &self,
+        call: &Call<'_>,
+        session: Option<(&str, Session)>,
+        now_ms: u64,
+        random: &mut dyn Random,
+    ) -> Result<Answer, ApiError> {
+        let current = session.as_ref().map(|(id, session)| (*id, session));
+        match admin_classify(call.method, call.path)? {
+            Endpoint::CreateSession if session.is_none() => {
+                let id = new_session_id(OPERATOR_SCOPE, &mut |bytes: &mut [u8]| random.fill(bytes));
+                let created = self.store.sessions().create(&id, OPERATOR_ID, now_ms)?;
+                let me = WhoAmI::operator(Some((&id, &created)));
+                Ok(Answer::created(&signed_in(&id, &created, &me)))
+            }
+            Endpoint::CreateSession => Err(ApiError::new(Code::InvalidBody, "Sign in with a token.")),
+            Endpoint::CurrentSession => Ok(Answer::ok(&WhoAmI::operator(current))),
+            Endpoint::EndSession => {
+                if let Some((id, _)) = current {
+                    self.store.sessions().revoke(id)?;
+                }
+                Ok(Answer::no_content())
+            }
+            Endpoint::EndSessions => self.store.sessions().revoke_all(OPERATOR_ID).map(|()| Answer::no_content()),
+            _ => Err(ApiError::new(Code::NotFound, "No such admin endpoint; see /admin/v1/openapi.json.")),
         }
     }
 

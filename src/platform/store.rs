@@ -4,6 +4,7 @@
 
 use super::directory::OrgEntry;
 use crate::admin::query::Page;
+use crate::admin::session::store::SessionStore;
 use crate::admin::store::Listed;
 use crate::error::{ApiError, Code};
 use crate::naming::DEFAULT_ORG;
@@ -29,7 +30,13 @@ fn failed(_: impl std::fmt::Display) -> ApiError {
 impl PlatformStore {
     pub fn open(sql: Box<dyn Sql>) -> Result<PlatformStore, SqlError> {
         sql.exec(SCHEMA, &[])?;
+        SessionStore::create_tables(&*sql)?;
         Ok(PlatformStore { sql })
+    }
+
+    /// The operator's console sessions, in the same database.
+    pub fn sessions(&self) -> SessionStore<'_> {
+        SessionStore::new(&*self.sql)
     }
 
     fn docs(&self, query: &str, params: Vec<SqlValue>) -> Result<Vec<(i64, OrgEntry)>, ApiError> {

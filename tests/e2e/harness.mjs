@@ -33,10 +33,11 @@ export function keyRecord(over = {}) {
 
 /**
  * Starts a gateway in workerd. `bindings` adds or overrides worker vars and secrets;
- * `miniflare` adds Miniflare options (e.g. `handleRuntimeStdio` to read the worker's logs).
+ * `miniflare` adds Miniflare options (e.g. `handleRuntimeStdio` to read the worker's logs);
+ * `assets: true` serves the console from build/assets (see worker-options.mjs for why it is opt-in).
  * Returns { mf, mock, fetch(path, init), seedKey(record?) -> plaintext key, close() }.
  */
-export async function startGateway({ bindings = {}, mock, miniflare = {} } = {}) {
+export async function startGateway({ bindings = {}, mock, miniflare = {}, assets = false } = {}) {
   for (const f of ['build/index.js', 'build/index_bg.wasm']) {
     if (!existsSync(path.join(root, f))) throw new Error(`${f} is missing: run 'make build' first`);
   }
@@ -47,6 +48,7 @@ export async function startGateway({ bindings = {}, mock, miniflare = {} } = {})
       upstreamUrl: `http://127.0.0.1:${upstream.port}`,
       upstreamSecret: UPSTREAM_SECRET,
       bindings: { ADMIN_TOKEN, ...bindings },
+      assets,
     }),
     ...miniflare,
   });

@@ -5,8 +5,15 @@ import path from 'node:path';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** Miniflare worker options for build/index.js in front of the upstream at `upstreamUrl`. */
-export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {} }) {
+/**
+ * Miniflare worker options for build/index.js in front of the upstream at `upstreamUrl`.
+ * `assets: true` adds the console's assets as wrangler.toml's [assets] does (the worker first for
+ * every path). It is opt-in: under Miniflare the assets router sits in front of the worker, and a
+ * refusal answered before the request body is read (405, 413, …) then breaks the client's
+ * keep-alive connection for its next request, which the gateway's own tests (and the benchmarks)
+ * must not measure.
+ */
+export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {}, assets = false }) {
   return {
     scriptPath: 'build/index.js',
     modules: true,
@@ -19,13 +26,16 @@ export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {
       OUTBOX: { className: 'Outbox', useSQLite: true },
       REGISTRY: { className: 'Registry', useSQLite: true },
       PLATFORM: { className: 'Platform', useSQLite: true },
+      SIGNIN_GUARD: { className: 'SignInGuard', useSQLite: true },
     },
-    // [assets] in wrangler.toml: the worker first for every path, the console under build/assets.
-    assets: {
-      directory: 'build/assets',
-      binding: 'ASSETS',
-      routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
-    },
+    ...(assets && {
+      // [assets] in wrangler.toml: the worker first for every path, the console under build/assets.
+      assets: {
+        directory: 'build/assets',
+        binding: 'ASSETS',
+        routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+      },
+    }),
     bindings: { UPSTREAM_URL: upstreamUrl, UPSTREAM_API_KEY: upstreamSecret, ...bindings },
   };
 }

@@ -254,6 +254,12 @@ pub fn create_principal(step: &Step) -> Result<Answer, ApiError> {
     let not_owned = new.projects.iter().find(|id| !step.memberships.in_project(id).owner);
     let target = not_owned.or(new.projects.first()).map_or(Target::Org, |id| Target::Project(id));
     check(step.caller, Action::PrincipalsCreate, step.memberships.to_create(new.role, &new.projects), target)?;
+    let email = new.email()?;
+    if let Some(email) = &email {
+        if step.store.principal_by_email(email)?.is_some() {
+            return Err(ApiError::new(Code::EmailTaken, "email: another principal of this organisation has it"));
+        }
+    }
     let token = new_token(&step.org.id, &mut step.random());
     let doc = PrincipalDoc {
         id: new_id("prn", &mut step.random()),
@@ -263,6 +269,7 @@ pub fn create_principal(step: &Step) -> Result<Answer, ApiError> {
         created_by: step.caller.id.clone(),
         masked_token: mask(&token),
         token_expires_at: new.token_expires_at,
+        email,
     };
     step.store.insert_principal(&doc, &sha256_hex(&token))?;
     for project in &new.projects {

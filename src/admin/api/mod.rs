@@ -33,12 +33,14 @@
 //! `orders` (the platform's), `keys`, `usage`, `audit`, `propagate` (pending work), `ports`.
 
 pub mod audit;
+pub mod charts;
 pub mod directory;
 pub mod keys;
 pub mod orders;
 pub mod org;
 pub mod ports;
 pub mod propagate;
+pub mod sessions;
 pub mod step;
 pub mod usage;
 
@@ -48,9 +50,11 @@ use crate::admin::input::parse;
 use crate::admin::membership::Memberships;
 use crate::admin::org::OrgState;
 use crate::admin::retention::{Retention, PURGE_BATCH};
-use crate::admin::role::Principal;
+use crate::admin::role::{Principal, BOOTSTRAP_ADMIN_ID};
 use crate::admin::route::{classify, Endpoint};
 use crate::admin::secret::Random;
+use crate::admin::session::store::expired as session_expired;
+use crate::admin::session::Credential;
 use crate::admin::store::Store;
 use crate::admin::work::Work;
 use crate::error::{ApiError, Code};
@@ -61,6 +65,7 @@ use crate::policy::key_hash::sha256_hex;
 use futures_util::lock::Mutex;
 use ports::{KeyRecords, LedgerObjects};
 use propagate::{drain, Drained, Targets};
+use sessions::Authenticated;
 use step::{Answer, Request, Settings, Step};
 
 /// The path the worker asks to learn who a token belongs to.
@@ -79,8 +84,8 @@ pub struct Call<'a> {
     /// The path, without the query.
     pub path: &'a str,
     pub query: Option<&'a str>,
-    /// The bearer token ([`bearer`]).
-    pub token: &'a str,
+    /// Who calls: a bearer token ([`bearer`]), a session, or a verified Access email.
+    pub credential: Credential<'a>,
     /// Empty for GET and DELETE.
     pub body: &'a [u8],
     /// The `Idempotency-Key` header, if sent (honoured on every method but GET).
@@ -136,8 +141,23 @@ impl Registry {
             return self.order(call, around, random, now_ms).await;
         }
         let org = self.org(call.org)?;
-        let caller = self.authenticate(call.token, around.admin_token, &org, now_ms)?;
+        let who = self.authenticate(call.credential, around.admin_token, &org, now_ms)?;
         let answered = |answer| Served { answer, drained: Drained::default() };
+        let endpoint = match call.path {
+            WHOAMI | WEBHOOK_CHANGED => None,
+            path => Some(classify(call.method, path)?),
+        };
+        use Endpoint::{CreateSession, CurrentSession, EndSession, EndSessions};
+        match &endpoint {
+            Some(endpoint @ (CreateSession | CurrentSession | EndSession | EndSessions)) => {
+                return sessions::answer(&self.store, &org, endpoint, &who, now_ms, random).map(answered);
+            }
+            _ if matches!(who.credential, Credential::Access(_) | Credential::Email(_)) => {
+                return Err(ApiError::new(Code::AccessDenied, "A Cloudflare Access assertion only signs in."));
+            }
+            _ => {}
+        }
+        let caller = who.caller;
         let changes = call.method != "GET";
         if changes && org.suspended() {
             return Err(suspended());
@@ -159,7 +179,16 @@ impl Registry {
         if call.path == WEBHOOK_CHANGED {
             return audit::webhook_changed(&step).map(answered);
         }
-        let plan = match classify(call.method, call.path)? {
+        let plan = match endpoint.ok_or_else(|| ApiError::new(Code::NotFound, "No such admin endpoint."))? {
+            endpoint @ (Endpoint::GetAccess | Endpoint::PutAccess | Endpoint::DeleteAccess) => {
+                return sessions::access(&self.store, &endpoint, &caller, call.body, now_ms).map(answered);
+            }
+            Endpoint::KeyHistory(id) => return charts_answer(charts::plan_key(&step, &id), around, now_ms).await,
+            Endpoint::ProjectHistory(id) => {
+                return charts_answer(charts::plan_project(&step, &id), around, now_ms).await
+            }
+            Endpoint::OrgHistory => return charts_answer(charts::plan_org(&step), around, now_ms).await,
+            Endpoint::Headroom => return charts_answer(charts::plan_headroom(&step), around, now_ms).await,
             Endpoint::GetKey(id) => usage::plan_view(&step, &id)?,
             Endpoint::KeyUsage(id) => usage::plan_key(&step, &id)?,
             Endpoint::ProjectUsage(id) => usage::plan_project(&step, &id)?,
@@ -209,7 +238,7 @@ impl Registry {
         random: &mut dyn Random,
         now_ms: u64,
     ) -> Result<Served, ApiError> {
-        if !is_operator(call.token, around.admin_token) {
+        if !is_operator(call.credential.token(), around.admin_token) {
             return Err(unknown_token());
         }
         let order: Order = parse(call.body)?;
@@ -249,6 +278,11 @@ impl Registry {
         }
     }
 
+    /// The organisation's Cloudflare Access sign-in settings, if set.
+    pub fn access_settings(&self) -> Result<Option<crate::admin::sso::AccessSettings>, ApiError> {
+        self.store.access_settings()
+    }
+
     /// The organisation the registry serves ([`DEFAULT_ORG`] before it is told otherwise, or if
     /// its state cannot be read).
     pub fn org_id(&self) -> String {
@@ -282,10 +316,44 @@ impl Registry {
         drained
     }
 
+    /// Who `credential` is: a session's principal (its idle expiry slid), the principal of a
+    /// verified Access email (401 `access_denied` if none has it), or [`Registry::principal_of`]
+    /// a token. An Access assertion itself is refused: the edge verifies it first.
+    fn authenticate<'c>(
+        &self,
+        credential: Credential<'c>,
+        admin_token: Option<&str>,
+        org: &OrgState,
+        now_ms: u64,
+    ) -> Result<Authenticated<'c>, ApiError> {
+        let authenticated = |caller, session| Authenticated { caller, credential, session };
+        match credential {
+            Credential::Token(token) => Ok(authenticated(self.principal_of(token, admin_token, org, now_ms)?, None)),
+            Credential::Session(id) => {
+                let session = self.store.sessions().touch(id, now_ms)?;
+                let bootstrap = session.principal == BOOTSTRAP_ADMIN_ID && org.id == DEFAULT_ORG;
+                let caller = match self.store.principal(&session.principal)? {
+                    Some(doc) => doc.principal(),
+                    None if bootstrap && bootstrap_token(admin_token).is_some() => Principal::bootstrap_admin(),
+                    None => return Err(session_expired()),
+                };
+                Ok(authenticated(caller, Some(session)))
+            }
+            Credential::Email(email) => match self.store.principal_by_email(email)? {
+                Some(doc) => Ok(authenticated(doc.principal(), None)),
+                None => Err(ApiError::new(
+                    Code::AccessDenied,
+                    "Cloudflare Access sign-in refused: no principal of this organisation has this email.",
+                )),
+            },
+            Credential::Access(_) => Err(ApiError::new(Code::AccessDenied, "The Access assertion was not verified.")),
+        }
+    }
+
     /// The principal `token` belongs to: a stored one, by its current token (401 `token_expired`
     /// once that expired) or its previous one while the rotation's grace lasts, or, in the
     /// organisation from before organisations only, the bootstrap Admin (`ADMIN_TOKEN`).
-    fn authenticate(
+    fn principal_of(
         &self,
         token: &str,
         admin_token: Option<&str>,
@@ -317,6 +385,16 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// A chart's answer, once its step has planned it.
+async fn charts_answer<K: KeyRecords, L: LedgerObjects>(
+    plan: Result<charts::Chart, ApiError>,
+    around: &Surroundings<'_, K, L>,
+    now_ms: u64,
+) -> Result<Served, ApiError> {
+    let answer = charts::answer(around.targets.ledgers, plan?, now_ms).await?;
+    Ok(Served { answer, drained: Drained::default() })
 }
 
 fn unknown_token() -> ApiError {
@@ -365,6 +443,9 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
     use Endpoint::*;
     match endpoint {
         Me => directory::me(step),
+        CreateSession | CurrentSession | EndSession | EndSessions | GetAccess | PutAccess | DeleteAccess => {
+            Err(ApiError::new(Code::NotFound, "Not served here."))
+        }
         GetOrgPolicy => directory::get_org_policy(step),
         PutOrgPolicy => directory::put_org_policy(step),
         GetRouting => directory::get_routing(step),
@@ -392,7 +473,8 @@ fn change(step: &Step, endpoint: Endpoint) -> Result<Answer, ApiError> {
         ChangeKeyStatus(id, transition) => keys::change_status(step, &id, transition),
         RotateKey(id) => keys::rotate_secret(step, &id),
         Audit => audit::list(step),
-        OpenApi | Webhooks | GetKey(_) | KeyUsage(_) | ProjectUsage(_) | OrgUsage => {
+        OpenApi | Webhooks | GetKey(_) | KeyUsage(_) | ProjectUsage(_) | OrgUsage | KeyHistory(_)
+        | ProjectHistory(_) | OrgHistory | Headroom => {
             Err(ApiError::new(Code::NotFound, "Not served by the registry."))
         }
     }

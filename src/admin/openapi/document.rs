@@ -43,7 +43,7 @@ pub fn document() -> Value {
         "openapi": "3.1.0",
         "info": { "title": "teamkeys admin API", "version": "1", "description": DESCRIPTION },
         "servers": [{ "url": PREFIX }],
-        "security": [{ "bearer": [] }],
+        "security": [{ "bearer": [] }, { "session": [] }],
         "paths": paths,
         "components": {
             "securitySchemes": {
@@ -51,6 +51,12 @@ pub fn document() -> Value {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A principal's token (tka_<org_id>_…), or the deploy-time ADMIN_TOKEN: the platform operator on the /orgs routes, and the Admin of the organisation a deployment from before organisations became.",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "__Host-teamkeys_session",
+                    "description": "A console session (POST /sessions). Every call but GET with it needs the X-CSRF-Token header (the sign-in's csrf_token) and a same-origin Origin / Sec-Fetch-Site when the browser sends them: 403 csrf_failed otherwise.",
                 },
             },
             "responses": {

@@ -3,6 +3,7 @@
 //! alone ([`super::document`]); the tests in [`super`] check it against the router both ways.
 
 use super::shapes::{self, of, SchemaOf};
+use crate::admin::api::charts::{HeadroomReport, HistoryReport};
 use crate::admin::audit::AuditEntry;
 use crate::admin::boundary::Boundary;
 use crate::admin::input::{
@@ -15,6 +16,9 @@ use crate::admin::principal::{Membership, PrincipalView};
 use crate::admin::project::{Member, Project};
 use crate::admin::report::{KeyReport, OrgReport, ProjectReport};
 use crate::admin::route::Endpoint;
+use crate::admin::session::request::SignIn;
+use crate::admin::session::whoami::WhoAmI;
+use crate::admin::sso::AccessSettings;
 use crate::credentials::{CredentialInput, CredentialView};
 use crate::events::outbox_store::DeliveryView;
 use crate::events::{EndpointRequest, EndpointView, WebhookRoute};
@@ -163,6 +167,11 @@ const KEY_FILTERS: &[Filter] = &[
     Filter { name: "creator", description: "Only keys this principal created." },
 ];
 
+/// What every history answer says about its query and bounds.
+const HISTORY_NOTES: &str = "Query: `days`, 1 to 90 (default 30): the days answered, oldest first, today last, \
+    zeros included; `hours` are the last 48 UTC hours' requests. Each key's object keeps 90 days and 48 hours. \
+    Sums ask at most 200 keys' objects (`keys_omitted` counts those past the bound, not in the sums).";
+
 /// Every operation of the admin API, in the order the document lists them.
 pub fn operations() -> Vec<Operation> {
     use Access::{AnyPrincipal, Needs, Operator, Public};
@@ -182,6 +191,43 @@ pub fn operations() -> Vec<Operation> {
             "The caller and its projects.",
             Some(shapes::me),
         ),
+        op("POST", "/sessions", Admin(CreateSession), Tag::Meta, Public)
+            .summary("Sign in to the console: a session for a token or a Cloudflare Access assertion")
+            .notes(
+                "Send `{\"token\"}` (a principal's token, or ADMIN_TOKEN for the operator), or `{\"org\"}` with the \
+                 `Cf-Access-Jwt-Assertion` header Access adds (RS256 against the team's keys, issuer and audience of \
+                 the organisation's /org/access settings, exp/nbf with 60 s of skew; the email names the principal). \
+                 The answer sets the HttpOnly, Secure, SameSite=Strict cookie `__Host-teamkeys_session` (idle 30 min, \
+                 absolute 12 h) and carries `csrf_token`, `expires_at`, `idle_timeout_ms` and `whoami`; the session id \
+                 is never in the body. Failed sign-ins: 10 per client address per minute, then 429 `too_many_sign_ins` \
+                 with Retry-After. A cross-site Origin / Sec-Fetch-Site is 403 `csrf_failed`.",
+            )
+            .body(of::<SignIn>)
+            .answers(201, "The session's CSRF token, expiry and who-am-I.", None)
+            .errors(&[400, 401, 403, 429]),
+        op("GET", "/sessions/current", Admin(CurrentSession), Tag::Meta, AnyPrincipal)
+            .summary("Who am I: the caller, its organisation and what its role may do")
+            .notes("`actions` are the permissions the role has somewhere; `access` says where each applies. With a session: its expiries and CSRF token.")
+            .answers(200, "Who-am-I.", Some(of::<WhoAmI>)),
+        op("DELETE", "/sessions/current", Admin(EndSession), Tag::Meta, AnyPrincipal)
+            .summary("Sign out: revoke this session")
+            .answers(204, "Revoked; the cookie is cleared.", None),
+        op("DELETE", "/sessions", Admin(EndSessions), Tag::Meta, AnyPrincipal)
+            .summary("Sign out everywhere: revoke every session of the caller")
+            .answers(204, "Revoked.", None),
+        op("GET", "/org/access", Admin(GetAccess), Tag::Organisation, Needs(OrgPolicyRead))
+            .summary("The organisation's Cloudflare Access sign-in settings")
+            .answers(200, "The settings.", Some(of::<AccessSettings>))
+            .errors(&[404]),
+        op("PUT", "/org/access", Admin(PutAccess), Tag::Organisation, Needs(OrgPolicyWrite))
+            .summary("Set the Cloudflare Access sign-in settings (team domain, audience tag)")
+            .notes("The team's keys are read from https://<team_domain>/cdn-cgi/access/certs and cached for 10 minutes (refreshed, at most every 30 s, for an unknown key id).")
+            .body(of::<AccessSettings>)
+            .answers(200, "The settings.", Some(of::<AccessSettings>))
+            .errors(&[400]),
+        op("DELETE", "/org/access", Admin(DeleteAccess), Tag::Organisation, Needs(OrgPolicyWrite))
+            .summary("Turn Cloudflare Access sign-in off")
+            .answers(204, "Removed.", None),
         op("GET", "/org/policy", Admin(GetOrgPolicy), Tag::Organisation, Needs(OrgPolicyRead))
             .summary("The organisation boundary")
             .answers(200, "The boundary.", Some(of::<Boundary>)),
@@ -398,6 +444,29 @@ pub fn operations() -> Vec<Operation> {
                 Some(of::<OrgReport>),
             )
             .errors(&[503]),
+        op("GET", "/keys/{id}/history", Admin(KeyHistory(id())), Tag::Usage, Needs(KeyUsageRead))
+            .summary("A key's daily history: per UTC day and per hour, for charts")
+            .notes(HISTORY_NOTES)
+            .answers(200, "The history.", Some(of::<HistoryReport>))
+            .errors(&[400, 404, 503]),
+        op("GET", "/projects/{id}/history", Admin(ProjectHistory(id())), Tag::Usage, Needs(ProjectUsageRead))
+            .summary("A project's daily history: the sum over its keys (deleted ones included)")
+            .notes(HISTORY_NOTES)
+            .answers(200, "The history.", Some(of::<HistoryReport>))
+            .errors(&[400, 404, 503]),
+        op("GET", "/history", Admin(OrgHistory), Tag::Usage, Needs(KeyUsageRead))
+            .summary("The organisation's daily history: the sum over the live keys the caller may read")
+            .notes(HISTORY_NOTES)
+            .answers(200, "The history.", Some(of::<HistoryReport>))
+            .errors(&[400, 503]),
+        op("GET", "/headroom", Admin(Headroom), Tag::Usage, Needs(KeyUsageRead))
+            .summary("Each live key's limits and how full they are, nearest to a cap first")
+            .notes(
+                "Query: `project` (only its keys). The keys the caller may read, at most 200 (`keys_omitted` says \
+                 more exist); keys without limits last.",
+            )
+            .answers(200, "The keys' headroom.", Some(of::<HeadroomReport>))
+            .errors(&[400, 503]),
         op("GET", "/audit", Admin(Audit), Tag::Audit, Needs(AuditRead))
             .summary("The audit log, newest first")
             .list(&[])
@@ -493,6 +562,17 @@ pub fn every_route() -> Vec<Route> {
     let routes = vec![
         Admin(OpenApi),
         Admin(Me),
+        Admin(CreateSession),
+        Admin(CurrentSession),
+        Admin(EndSession),
+        Admin(EndSessions),
+        Admin(GetAccess),
+        Admin(PutAccess),
+        Admin(DeleteAccess),
+        Admin(KeyHistory(id())),
+        Admin(ProjectHistory(id())),
+        Admin(OrgHistory),
+        Admin(Headroom),
         Admin(GetOrgPolicy),
         Admin(PutOrgPolicy),
         Admin(GetRouting),
@@ -543,6 +623,17 @@ pub fn every_route() -> Vec<Route> {
             Admin(
                 OpenApi
                 | Me
+                | CreateSession
+                | CurrentSession
+                | EndSession
+                | EndSessions
+                | GetAccess
+                | PutAccess
+                | DeleteAccess
+                | KeyHistory(_)
+                | ProjectHistory(_)
+                | OrgHistory
+                | Headroom
                 | GetOrgPolicy
                 | PutOrgPolicy
                 | GetRouting

@@ -12,6 +12,7 @@ use super::{unavailable, ORG_HEADER};
 use crate::admin::api::step::Answer;
 use crate::admin::api::{bearer, is_operator, Call};
 use crate::admin::input::{admin_body_too_large, MAX_ADMIN_BODY_BYTES};
+use crate::admin::session::Credential;
 use crate::edge::body::{read_capped, BodyLease};
 use crate::edge::objects::stub;
 use crate::edge::respond::{error_response, internal, logged};
@@ -51,7 +52,7 @@ impl Platform {
         let url = req.url().map_err(|e| internal("platform", e))?;
         let method = req.method();
         let authorization = req.headers().get("authorization").ok().flatten();
-        let token = bearer(authorization.as_deref())?;
+        let credential = Credential::parse(authorization.as_deref())?;
         let body = match method {
             Method::Get | Method::Delete => Vec::new(),
             _ => req
@@ -64,7 +65,7 @@ impl Platform {
             method: method.as_ref(),
             path: url.path(),
             query: url.query(),
-            token,
+            credential,
             body: &body,
             idempotency_key: None,
             org: "",
@@ -75,31 +76,58 @@ impl Platform {
     }
 }
 
-fn admin_token(env: &Env) -> Option<String> {
+pub(super) fn admin_token(env: &Env) -> Option<String> {
     env.secret("ADMIN_TOKEN").map(|s| s.to_string()).ok()
 }
 
-/// Forwards an operator call to the platform object, once its bearer is `ADMIN_TOKEN`'s.
-pub async fn forward(mut req: Request, env: &Env, url: &Url) -> Result<Response, ApiError> {
-    let authorization = req.headers().get("authorization").ok().flatten();
-    let token = bearer(authorization.as_deref())?;
-    let configured = admin_token(env);
-    if !is_operator(token, configured.as_deref()) {
-        return Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token."));
+/// Forwards an operator call to the platform object: with a bearer token once it is
+/// `ADMIN_TOKEN`'s (401 otherwise, the body unread), or with the operator's session, which the
+/// worker has checked with the platform already.
+pub async fn forward(
+    mut req: Request,
+    env: &Env,
+    url: &Url,
+    credential: Option<Credential<'_>>,
+) -> Result<Response, ApiError> {
+    match credential {
+        Some(Credential::Session(_)) => {}
+        credential => {
+            let header = credential.and_then(|credential| credential.header());
+            let token = bearer(header.as_deref())?;
+            if !is_operator(token, admin_token(env).as_deref()) {
+                return Err(ApiError::new(Code::InvalidAdminToken, "Unknown admin token."));
+            }
+        }
     }
     let method = req.method();
-    let headers = Headers::new();
-    headers.set("authorization", &format!("Bearer {token}")).map_err(|e| internal("admin", e))?;
-    let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
-    if !matches!(method, Method::Get | Method::Delete) {
-        let body = read_capped(&mut req, MAX_ADMIN_BODY_BYTES, admin_body_too_large, &BodyLease::default()).await?;
-        init.with_body(Some(worker::js_sys::Uint8Array::from(&body[..]).into()));
-    }
+    let body = match method {
+        Method::Get | Method::Delete => None,
+        _ => Some(read_capped(&mut req, MAX_ADMIN_BODY_BYTES, admin_body_too_large, &BodyLease::default()).await?),
+    };
     let path = match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_owned(),
     };
+    ask(env, method, &path, credential, body).await
+}
+
+/// The platform object's answer to `method path` on behalf of `credential`.
+pub async fn ask(
+    env: &Env,
+    method: Method,
+    path: &str,
+    credential: Option<Credential<'_>>,
+    body: Option<Vec<u8>>,
+) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    if let Some(header) = credential.and_then(|credential| credential.header()) {
+        headers.set("authorization", &header).map_err(|e| internal("admin", e))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(worker::js_sys::Uint8Array::from(&body[..]).into()));
+    }
     let request =
         Request::new_with_init(&format!("https://platform{path}"), &init).map_err(|e| internal("admin", e))?;
     let platform = stub(env, "PLATFORM", PLATFORM_OBJECT, None, None).map_err(unavailable)?;

@@ -19,11 +19,14 @@
 //! answer kept for it.
 
 use super::ports::{Kv, Ledgers};
+use super::sso::{FetchedKeys, WebCrypto};
 use super::ORG_HEADER;
 use crate::admin::api::propagate::{Drained, Targets};
 use crate::admin::api::step::{Answer, Settings};
-use crate::admin::api::{self, bearer, bootstrap_token, Call, Surroundings, MIN_ADMIN_TOKEN_CHARS};
+use crate::admin::api::{self, bootstrap_token, Call, Surroundings, MIN_ADMIN_TOKEN_CHARS};
 use crate::admin::retention::Retention;
+use crate::admin::session::Credential;
+use crate::admin::sso::{self, certs_url_override, KeyCache};
 use crate::admin::store::Store;
 use crate::credentials::{BaseUrlPolicy, Keyring};
 use crate::edge::config::Config;
@@ -32,6 +35,7 @@ use crate::edge::respond::{error_response, logged};
 use crate::edge::sql::ObjectSql;
 use crate::error::{ApiError, Code};
 use crate::naming::DEFAULT_ORG;
+use std::cell::RefCell;
 use worker::{
     durable_object, Date, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, State, Storage,
 };
@@ -50,6 +54,8 @@ pub struct Registry {
     env: Env,
     registry: api::Registry,
     events: PendingEvents,
+    /// The Access team's keys last fetched ([`crate::admin::sso::KeyCache`]).
+    access_keys: RefCell<KeyCache>,
 }
 
 impl DurableObject for Registry {
@@ -62,7 +68,8 @@ impl DurableObject for Registry {
                 worker::console_error!("{}; keeping the default", e.message);
                 Retention::default()
             });
-        Registry { storage, env, registry: api::Registry::new(store).with_retention(retention), events }
+        let registry = api::Registry::new(store).with_retention(retention);
+        Registry { storage, env, registry, events, access_keys: RefCell::default() }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -88,7 +95,7 @@ impl Registry {
         let method = req.method();
         let authorization = req.headers().get("authorization").ok().flatten();
         let idempotency_key = req.headers().get("idempotency-key").ok().flatten();
-        let token = bearer(authorization.as_deref())?;
+        let credential = Credential::parse(authorization.as_deref())?;
         let body = match method {
             Method::Get | Method::Delete => Vec::new(),
             _ => req
@@ -102,11 +109,16 @@ impl Registry {
             worker::console_error!("ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_CHARS} characters and is ignored");
         }
         let org = req.headers().get(ORG_HEADER).ok().flatten().unwrap_or_else(|| DEFAULT_ORG.to_owned());
+        let email = match credential {
+            Credential::Access(jwt) => Some(self.verify_access(jwt).await?),
+            _ => None,
+        };
+        let credential = email.as_deref().map_or(credential, Credential::Email);
         let call = Call {
             method: method.as_ref(),
             path: url.path(),
             query: url.query(),
-            token,
+            credential,
             body: &body,
             idempotency_key: idempotency_key.as_deref(),
             org: &org,
@@ -127,6 +139,22 @@ impl Registry {
         let served = self.registry.serve(&call, &around, &mut os_random).await?;
         self.settle(served.drained).await;
         Ok(served.answer)
+    }
+
+    /// The email of Access assertion `jwt`, verified against this organisation's settings.
+    async fn verify_access(&self, jwt: &str) -> std::result::Result<String, ApiError> {
+        let settings = self
+            .registry
+            .access_settings()?
+            .ok_or_else(|| ApiError::new(Code::AccessDenied, "This organisation has no Cloudflare Access sign-in."))?;
+        let var = |name: &str| self.env.var(name).ok().map(|v| v.to_string());
+        let local = var("ALLOW_INSECURE_UPSTREAMS").as_deref() == Some("true");
+        let override_url = certs_url_override(var("ACCESS_CERTS_URL").as_deref(), local).unwrap_or_else(|e| {
+            worker::console_error!("{e}");
+            None
+        });
+        let keys = FetchedKeys { cache: &self.access_keys, override_url };
+        sso::verify(jwt, &settings, now_ms(), &keys, &WebCrypto).await
     }
 
     /// Logs what a drain could not do and sets the alarm it asks for, unless an earlier one is set.
