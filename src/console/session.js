@@ -47,14 +47,16 @@ export async function current() {
   }
 }
 
-/** Ends this session. */
+/** Ends this session; resolves to true. */
 export async function signOut() {
   await api('DELETE', `${SESSIONS}/current`);
   setCsrf(null);
+  return true;
 }
 
-/** Ends every session of the caller, on every device. */
+/** Ends every session of the caller, on every device; resolves to true. */
 export async function signOutEverywhere() {
   await api('DELETE', SESSIONS);
   setCsrf(null);
+  return true;
 }

@@ -17,7 +17,8 @@ export async function startConsole(options = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run 'make setup' (it installs Debian's chromium)`);
   if (!existsSync(path.join(root, 'build/assets/console/index.html'))) throw new Error("the console is not built: run 'make build'");
   mkdirSync(SCREENSHOTS, { recursive: true });
-  const gateway = await startGateway(options);
+  // The assets are opt-in in the e2e harness (see worker-options.mjs); the console needs them.
+  const gateway = await startGateway({ ...options, assets: true });
   // Secure cookies need a secure context: http://localhost is one.
   const base = gateway.base.replace('127.0.0.1', 'localhost');
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
