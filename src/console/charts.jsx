@@ -9,9 +9,9 @@ const WIDTH = 360;
 const HEIGHT = 170;
 const PAD = { left: 46, right: 4, top: 8, bottom: 20 };
 
-/** A value's label for an axis: 1.2k, 3.4M. */
+/** A value's label for an axis: 1.2k, 3.4M, $0.0012 (two significant digits for money). */
 function short(value, format) {
-  if (format === 'money') return value >= 1e6 ? `$${(value / 1e6).toFixed(value >= 1e8 ? 0 : 2)}` : `$${(value / 1e6).toFixed(4)}`;
+  if (format === 'money') return `$${Number((value / 1e6).toPrecision(2))}`;
   if (value >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
   return String(Math.round(value));
@@ -25,7 +25,8 @@ const full = (value, format) => (format === 'money' ? money(value) : number(valu
  */
 export function BarChart({ title, points, format = 'count', id }) {
   const [table, setTable] = useState(false);
-  const max = Math.max(1, ...points.map((p) => p.value));
+  // At least one request or token, or a cent: an empty chart still has a readable scale.
+  const max = Math.max(format === 'money' ? 10000 : 1, ...points.map((p) => p.value));
   const total = points.reduce((sum, p) => sum + p.value, 0);
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
@@ -42,7 +43,9 @@ export function BarChart({ title, points, format = 'count', id }) {
         {[0, 0.5, 1].map((f) => (
           <g key={f}>
             <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(max * f)} y2={y(max * f)} class="grid-line" />
-            <text x={PAD.left - 4} y={y(max * f) + 4} text-anchor="end" class="axis">{short(max * f, format)}</text>
+            {(format === 'money' || Number.isInteger(max * f)) && (
+              <text x={PAD.left - 4} y={y(max * f) + 4} text-anchor="end" class="axis">{short(max * f, format)}</text>
+            )}
           </g>
         ))}
         {points.map((p, i) => (

@@ -160,7 +160,15 @@ function Routing() {
   return (
     <section aria-labelledby="routing-title">
       <h2 id="routing-title">Routing groups</h2>
-      <Loaded state={routing}>{(r) => <pre class="json">{JSON.stringify(r, null, 2)}</pre>}</Loaded>
+      <p class="muted">The groups that serve the organisation's keys (set through the admin API).</p>
+      <Loaded state={routing}>
+        {(r) => (
+          <details>
+            <summary>Show the routing groups</summary>
+            <pre class="json">{JSON.stringify(r, null, 2)}</pre>
+          </details>
+        )}
+      </Loaded>
     </section>
   );
 }
