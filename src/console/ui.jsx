@@ -131,8 +131,12 @@ export function SecretOnce({ label, secret, children }) {
   );
 }
 
-export const money = (micros) =>
-  `$${(Number(micros ?? 0) / 1e6).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: micros && micros < 10000 ? 6 : 2 })}`;
+/** Micro-dollars as dollars: cents from a dollar up, three significant digits below. */
+export const money = (micros) => {
+  const dollars = Number(micros ?? 0) / 1e6;
+  const digits = dollars >= 1 || dollars === 0 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 } : { maximumSignificantDigits: 3 };
+  return `$${dollars.toLocaleString('en-US', digits)}`;
+};
 export const number = (n) => Number(n ?? 0).toLocaleString('en-US');
 export const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '—');
 /** Splits a comma- or newline-separated list, dropping blanks. */
