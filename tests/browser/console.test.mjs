@@ -360,6 +360,29 @@ test('a state-changing call without the CSRF token, or from another origin, is r
   await b.done();
 });
 
+test('keyboard only: sign in, move between screens, open a key', async () => {
+  const s = await cast('keyboard');
+  const b = await browse();
+  await b.page.goto(c.url);
+  await b.page.getByRole('heading', { name: 'Sign in to teamkeys' }).waitFor();
+  await b.page.keyboard.press('Tab');
+  assert.equal(await b.page.evaluate(() => document.activeElement.getAttribute('type')), 'password', 'Tab reaches the token field first');
+  await b.page.keyboard.type(s.member.token);
+  await b.page.keyboard.press('Enter');
+  await b.page.getByRole('navigation', { name: 'Console' }).waitFor();
+  // Skip link, then the header's button, then the navigation: Overview, Keys.
+  const focusedText = () => b.page.evaluate(() => document.activeElement.textContent);
+  for (let i = 0; i < 10 && (await focusedText()) !== 'Keys'; i++) await b.page.keyboard.press('Tab');
+  assert.equal(await focusedText(), 'Keys');
+  await b.page.keyboard.press('Enter');
+  await b.page.getByRole('heading', { name: 'Keys', level: 1 }).waitFor();
+  for (let i = 0; i < 30 && (await focusedText()) !== 'mia-key'; i++) await b.page.keyboard.press('Tab');
+  assert.equal(await focusedText(), 'mia-key', 'the key list is reachable by Tab');
+  await b.page.keyboard.press('Enter');
+  await b.page.getByRole('heading', { name: 'mia-key', level: 1 }).waitFor();
+  await b.done();
+});
+
 test('phone width: every main screen fits 390 px without sideways scrolling', async () => {
   const s = await cast('phone');
   const b = await browse({ width: 390, height: 844 });
