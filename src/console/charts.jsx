@@ -1,7 +1,7 @@
 // Charts as inline SVG (no chart library): bars per day or per hour, and headroom bars per limit.
 // Each chart has a text equivalent (its label, and a table behind "Show the numbers").
 import { useState } from 'preact/hooks';
-import { money, number } from './ui.jsx';
+import { money, number, Table } from './ui.jsx';
 
 // The drawing's own units, about the pixels a chart gets in a three-column row or on a phone, so
 // that text is drawn near its size (the picture scales, never stretches).
@@ -63,17 +63,13 @@ export function BarChart({ title, points, format = 'count', id }) {
         {table ? 'Hide the numbers' : 'Show the numbers'}
       </button>
       {table && (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">{title}</caption>
-            <thead><tr><th scope="col">When</th><th scope="col">Value</th></tr></thead>
-            <tbody>
-              {points.map((p) => (
-                <tr key={p.label}><td>{p.label}</td><td class="num">{full(p.value, format)}</td></tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption={title}
+          columns={['When', ['Value', 'num']]}
+          rows={points.map((p) => (
+            <tr key={p.label}><td>{p.label}</td><td class="num">{full(p.value, format)}</td></tr>
+          ))}
+        />
       )}
     </figure>
   );

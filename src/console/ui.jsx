@@ -74,6 +74,19 @@ export function Failure({ error }) {
   );
 }
 
+/** A form's end: its refusal that names no field, its submit button (`label`) and Cancel. */
+export function FormEnd({ form, label, onCancel }) {
+  return (
+    <>
+      <Failure error={form.failure} />
+      <div class="actions">
+        <button type="submit" class="primary" disabled={form.busy}>{label}</button>
+        <button type="button" onClick={onCancel}>Cancel</button>
+      </div>
+    </>
+  );
+}
+
 /** Shows `loading` / the error, or renders `children(data)`. */
 export function Loaded({ state, children }) {
   if (state.error) return <Failure error={state.error} />;
@@ -141,3 +154,42 @@ export const number = (n) => Number(n ?? 0).toLocaleString('en-US');
 export const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '—');
 /** Splits a comma- or newline-separated list, dropping blanks. */
 export const list = (text) => String(text ?? '').split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+
+/** A screen's title with its main action beside it. */
+export function ScreenHead({ title, children }) {
+  return (
+    <div class="section-head">
+      <h1>{title}</h1>
+      {children}
+    </div>
+  );
+}
+
+/**
+ * A table that scrolls sideways on its own when narrow: `columns` are its header cells (a label,
+ * or [label, class]); `rows` its body rows, `empty` said when there are none; `foot` its footer.
+ */
+export function Table({ caption, columns, rows, empty, foot, name }) {
+  return (
+    <div class="table-wrap">
+      <table class={name}>
+        {caption && <caption class="sr-only">{caption}</caption>}
+        <thead>
+          <tr>
+            {columns.filter(Boolean).map((column) => {
+              const [label, kind] = Array.isArray(column) ? column : [column];
+              return <th key={label} scope="col" class={kind}>{label}</th>;
+            })}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.length === 0 && empty && (
+            <tr><td colSpan={columns.filter(Boolean).length} class="muted">{empty}</td></tr>
+          )}
+          {rows}
+        </tbody>
+        {foot && <tfoot>{foot}</tfoot>}
+      </table>
+    </div>
+  );
+}

@@ -6,7 +6,7 @@ import { api } from '../api.js';
 import { Headroom } from '../charts.jsx';
 import { may } from '../perm.js';
 import { ruleControl, RulesView } from '../rules.jsx';
-import { ConfirmButton, Failure, Field, Loaded, money, number, SecretOnce, useLoad, useSubmit, when } from '../ui.jsx';
+import { ConfirmButton, Failure, Field, FormEnd, Loaded, money, number, SecretOnce, Table, useLoad, useSubmit, when } from '../ui.jsx';
 import { UsageCharts } from '../usage.jsx';
 import { KeyFields, readKey } from './keyform.jsx';
 
@@ -129,11 +129,7 @@ function EditKey({ k, path, onDone }) {
     <form class="panel" onSubmit={save} aria-labelledby="edit-title" noValidate>
       <h2 id="edit-title">Edit {k.name}</h2>
       <KeyFields value={k} errors={form.errors} />
-      <Failure error={form.failure} />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={form.busy}>Save</button>
-        <button type="button" onClick={() => onDone(false)}>Cancel</button>
-      </div>
+      <FormEnd form={form} label="Save" onCancel={() => onDone(false)} />
     </form>
   );
 }
@@ -146,23 +142,18 @@ function KeyUsage({ k, path }) {
         {(u) => (
           <section aria-labelledby="totals-title">
             <h2 id="totals-title">Usage</h2>
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr><th scope="col">Period</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Tokens</th><th scope="col" class="num">Spend</th></tr>
-                </thead>
-                <tbody>
-                  {[['Today (UTC)', u.usage.today], ['This month', u.usage.month], ['In total', u.usage.total]].map(([label, t]) => (
-                    <tr key={label} data-period={label}>
-                      <th scope="row">{label}</th>
-                      <td class="num">{number(t.requests)}</td>
-                      <td class="num">{number(t.tokens)}</td>
-                      <td class="num">{money(t.cost_micros)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              caption="Usage per period"
+              columns={['Period', ['Requests', 'num'], ['Tokens', 'num'], ['Spend', 'num']]}
+              rows={[['Today (UTC)', u.usage.today], ['This month', u.usage.month], ['In total', u.usage.total]].map(([label, t]) => (
+                <tr key={label} data-period={label}>
+                  <th scope="row">{label}</th>
+                  <td class="num">{number(t.requests)}</td>
+                  <td class="num">{number(t.tokens)}</td>
+                  <td class="num">{money(t.cost_micros)}</td>
+                </tr>
+              ))}
+            />
             <Headroom keys={[{ key_id: k.id, name: k.name, limits: u.limits }]} title="Headroom of each limit" link={false} />
           </section>
         )}

@@ -5,7 +5,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { all, api } from '../api.js';
 import { ruleControl } from '../rules.jsx';
 import { may, maySomewhere } from '../perm.js';
-import { Failure, Field, Loaded, SecretOnce, useLoad, useSubmit, when } from '../ui.jsx';
+import { Field, FormEnd, Loaded, ScreenHead, SecretOnce, Table, useLoad, useSubmit, when } from '../ui.jsx';
 import { KeyFields, readKey } from './keyform.jsx';
 
 export function Keys({ me }) {
@@ -27,14 +27,13 @@ export function Keys({ me }) {
 
   return (
     <>
-      <div class="section-head">
-        <h1>Keys</h1>
+      <ScreenHead title="Keys">
         {creatable.length > 0 && !creating && (
           <button type="button" class="primary" onClick={() => { setCreated(null); setCreating(true); }}>
             New key
           </button>
         )}
-      </div>
+      </ScreenHead>
       {created && (
         <SecretOnce label={`Key "${created.name}"`} secret={created.key}>
           <p>
@@ -79,38 +78,23 @@ export function Keys({ me }) {
       </form>
       <Loaded state={keys}>
         {() => (
-          <div class="table-wrap">
-            <table class="keys">
-              <caption class="sr-only">Keys</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Key</th>
-                  <th scope="col">Project</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Tags</th>
-                  <th scope="col">Creator</th>
-                  <th scope="col">Expires</th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.length === 0 && (
-                  <tr><td colSpan={7} class="muted">No keys match.</td></tr>
-                )}
-                {shown.map((k) => (
-                  <tr key={k.id} data-key={k.id}>
-                    <th scope="row"><a href={`#/keys/${k.id}`}>{k.name}</a></th>
-                    <td class="mono">{k.masked}</td>
-                    <td>{k.project}</td>
-                    <td><span class={`status ${k.expired ? 'expired' : k.status}`}>{k.expired ? 'expired' : k.status}</span></td>
-                    <td>{(k.tags ?? []).join(', ')}</td>
-                    <td>{k.creator}</td>
-                    <td>{when(k.expires_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption="Keys"
+            name="keys"
+            columns={['Name', 'Key', 'Project', 'Status', 'Tags', 'Creator', 'Expires']}
+            empty="No keys match."
+            rows={shown.map((k) => (
+              <tr key={k.id} data-key={k.id}>
+                <th scope="row"><a href={`#/keys/${k.id}`}>{k.name}</a></th>
+                <td class="mono">{k.masked}</td>
+                <td>{k.project}</td>
+                <td><span class={`status ${k.expired ? 'expired' : k.status}`}>{k.expired ? 'expired' : k.status}</span></td>
+                <td>{(k.tags ?? []).join(', ')}</td>
+                <td>{k.creator}</td>
+                <td>{when(k.expires_at)}</td>
+              </tr>
+            ))}
+          />
         )}
       </Loaded>
     </>
@@ -138,11 +122,7 @@ function CreateKey({ projects, onDone }) {
           )}
         </Field>
       </KeyFields>
-      <Failure error={form.failure} />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={form.busy}>Create key</button>
-        <button type="button" onClick={() => onDone(null)}>Cancel</button>
-      </div>
+      <FormEnd form={form} label="Create key" onCancel={() => onDone(null)} />
     </form>
   );
 }

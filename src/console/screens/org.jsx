@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { may } from '../perm.js';
 import { readRules, ruleControl, RulesFields, RulesView } from '../rules.jsx';
-import { ConfirmButton, Failure, Field, Loaded, useLoad, useSubmit, when } from '../ui.jsx';
+import { ConfirmButton, Failure, Field, FormEnd, Loaded, Table, useLoad, useSubmit, when } from '../ui.jsx';
 
 export function OrgScreen({ me }) {
   return (
@@ -43,11 +43,7 @@ function Boundary({ me }) {
           editing ? (
             <form class="panel" onSubmit={save} noValidate aria-label="Edit the organisation's boundary">
               <RulesFields scope="org" boundary value={b} errors={form.errors} />
-              <Failure error={form.failure} />
-              <div class="actions">
-                <button type="submit" class="primary" disabled={form.busy}>Save boundary</button>
-                <button type="button" onClick={() => setEditing(false)}>Cancel</button>
-              </div>
+              <FormEnd form={form} label="Save boundary" onCancel={() => setEditing(false)} />
             </form>
           ) : (
             <RulesView value={b} boundary />
@@ -117,20 +113,17 @@ function Credentials({ me }) {
       <h2 id="credentials-title">Upstream credentials</h2>
       <Loaded state={credentials}>
         {(list) => (
-          <div class="table-wrap">
-            <table>
-              <thead><tr><th scope="col">Name</th><th scope="col">Provider</th><th scope="col">Secret</th><th scope="col">Updated</th>{write && <th scope="col">Actions</th>}</tr></thead>
-              <tbody>
-                {list.length === 0 && <tr><td colSpan={5} class="muted">None: keys use the deployment's upstream.</td></tr>}
-                {list.map((c) => (
-                  <tr key={c.name}>
-                    <th scope="row">{c.name}</th><td>{c.provider}</td><td class="mono">{c.masked}</td><td>{when(c.updated_at)}</td>
-                    {write && <td><ConfirmButton label="Delete" danger confirm={`Delete ${c.name}?`} onConfirm={() => remove(c.name)} /></td>}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption="Upstream credentials"
+            columns={['Name', 'Provider', 'Secret', 'Updated', write && 'Actions']}
+            empty="None: keys use the deployment's upstream."
+            rows={list.map((c) => (
+              <tr key={c.name}>
+                <th scope="row">{c.name}</th><td>{c.provider}</td><td class="mono">{c.masked}</td><td>{when(c.updated_at)}</td>
+                {write && <td><ConfirmButton label="Delete" danger confirm={`Delete ${c.name}?`} onConfirm={() => remove(c.name)} /></td>}
+              </tr>
+            ))}
+          />
         )}
       </Loaded>
       {write && (

@@ -2,7 +2,7 @@
 // (whose token is shown once), and each one's suspension, platform routing and deletion.
 import { useState } from 'preact/hooks';
 import { all, api } from '../api.js';
-import { ConfirmButton, Failure, Field, Loaded, SecretOnce, useLoad, useSubmit, when } from '../ui.jsx';
+import { ConfirmButton, Failure, Field, Loaded, SecretOnce, Table, useLoad, useSubmit, when } from '../ui.jsx';
 
 const HINTS = ['', 'wnam', 'enam', 'sam', 'weur', 'eeur', 'apac', 'oc', 'afr', 'me'];
 
@@ -60,36 +60,32 @@ export function Orgs() {
       <Failure error={action.failure} />
       <Loaded state={orgs}>
         {(list) => (
-          <div class="table-wrap">
-            <table>
-              <caption class="sr-only">Organisations</caption>
-              <thead><tr><th scope="col">Name</th><th scope="col">Id</th><th scope="col">Status</th><th scope="col">Platform routing</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
-              <tbody>
-                {list.map((o) => {
-                  const path = `/admin/v1/orgs/${encodeURIComponent(o.id)}`;
-                  return (
-                    <tr key={o.id} data-org={o.id}>
-                      <th scope="row">{o.name}</th>
-                      <td class="mono">{o.id}{o.jurisdiction ? ` (${o.jurisdiction})` : ''}</td>
-                      <td><span class={`status ${o.status}`}>{o.status}</span></td>
-                      <td>{o.platform_routing ? 'yes' : 'no'}</td>
-                      <td>{when(o.created_at)}</td>
-                      <td class="row-actions">
-                        {o.status === 'active' && <ConfirmButton label="Suspend" confirm={`Suspend ${o.name}? Its keys are refused.`} onConfirm={() => act('POST', `${path}/suspend`)} />}
-                        {o.status === 'suspended' && <button type="button" onClick={() => act('POST', `${path}/resume`)}>Resume</button>}
-                        {o.status !== 'deleted' && (
-                          <button type="button" onClick={() => act('PATCH', path, { platform_routing: !o.platform_routing })}>
-                            {o.platform_routing ? 'Stop platform routing' : 'Allow platform routing'}
-                          </button>
-                        )}
-                        {o.status !== 'deleted' && <ConfirmButton label="Delete" danger confirm={`Delete ${o.name} and everything it holds?`} onConfirm={() => act('DELETE', path)} />}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption="Organisations"
+            columns={['Name', 'Id', 'Status', 'Platform routing', 'Created', 'Actions']}
+            rows={list.map((o) => {
+              const path = `/admin/v1/orgs/${encodeURIComponent(o.id)}`;
+              return (
+                <tr key={o.id} data-org={o.id}>
+                  <th scope="row">{o.name}</th>
+                  <td class="mono">{o.id}{o.jurisdiction ? ` (${o.jurisdiction})` : ''}</td>
+                  <td><span class={`status ${o.status}`}>{o.status}</span></td>
+                  <td>{o.platform_routing ? 'yes' : 'no'}</td>
+                  <td>{when(o.created_at)}</td>
+                  <td class="row-actions">
+                    {o.status === 'active' && <ConfirmButton label="Suspend" confirm={`Suspend ${o.name}? Its keys are refused.`} onConfirm={() => act('POST', `${path}/suspend`)} />}
+                    {o.status === 'suspended' && <button type="button" onClick={() => act('POST', `${path}/resume`)}>Resume</button>}
+                    {o.status !== 'deleted' && (
+                      <button type="button" onClick={() => act('PATCH', path, { platform_routing: !o.platform_routing })}>
+                        {o.platform_routing ? 'Stop platform routing' : 'Allow platform routing'}
+                      </button>
+                    )}
+                    {o.status !== 'deleted' && <ConfirmButton label="Delete" danger confirm={`Delete ${o.name} and everything it holds?`} onConfirm={() => act('DELETE', path)} />}
+                  </td>
+                </tr>
+              );
+            })}
+          />
         )}
       </Loaded>
     </>

@@ -4,7 +4,7 @@
 import { api } from '../api.js';
 import { Headroom } from '../charts.jsx';
 import { may, maySomewhere } from '../perm.js';
-import { Loaded, money, number, useLoad } from '../ui.jsx';
+import { Loaded, money, number, Table, useLoad } from '../ui.jsx';
 import { UsageCharts } from '../usage.jsx';
 
 export function Overview({ me }) {
@@ -34,41 +34,27 @@ function ProjectTotals() {
       <h2 id="totals-title">Spend per project</h2>
       <Loaded state={usage}>
         {(u) => (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Project</th>
-                  <th scope="col" class="num">Today</th>
-                  <th scope="col" class="num">This month</th>
-                  <th scope="col" class="num">Requests this month</th>
-                  <th scope="col" class="num">Tokens this month</th>
-                </tr>
-              </thead>
-              <tbody>
-                {u.projects.map((p) => (
-                  <tr key={p.project_id}>
-                    <th scope="row"><a href={`#/projects/${p.project_id}`}>{p.name}</a></th>
-                    <td class="num">{money(p.usage.today.cost_micros)}</td>
-                    <td class="num">{money(p.usage.month.cost_micros)}</td>
-                    <td class="num">{number(p.usage.month.requests)}</td>
-                    <td class="num">{number(p.usage.month.tokens)}</td>
-                  </tr>
-                ))}
-              </tbody>
-              <tfoot>
-                <tr>
-                  <th scope="row">Organisation</th>
-                  <td class="num">{money(u.usage.today.cost_micros)}</td>
-                  <td class="num">{money(u.usage.month.cost_micros)}</td>
-                  <td class="num">{number(u.usage.month.requests)}</td>
-                  <td class="num">{number(u.usage.month.tokens)}</td>
-                </tr>
-              </tfoot>
-            </table>
-          </div>
+          <Table
+            caption="Spend per project"
+            columns={['Project', ['Today', 'num'], ['This month', 'num'], ['Requests this month', 'num'], ['Tokens this month', 'num']]}
+            rows={u.projects.map((p) => <TotalsRow key={p.project_id} label={<a href={`#/projects/${p.project_id}`}>{p.name}</a>} usage={p.usage} />)}
+            foot={<TotalsRow label="Organisation" usage={u.usage} />}
+          />
         )}
       </Loaded>
     </section>
+  );
+}
+
+/** One line of usage totals: today's and this month's spend, this month's requests and tokens. */
+function TotalsRow({ label, usage }) {
+  return (
+    <tr>
+      <th scope="row">{label}</th>
+      <td class="num">{money(usage.today.cost_micros)}</td>
+      <td class="num">{money(usage.month.cost_micros)}</td>
+      <td class="num">{number(usage.month.requests)}</td>
+      <td class="num">{number(usage.month.tokens)}</td>
+    </tr>
   );
 }

@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { all, api } from '../api.js';
 import { may, maySomewhere } from '../perm.js';
-import { ConfirmButton, Failure, Field, Loaded, SecretOnce, useLoad, useSubmit, when } from '../ui.jsx';
+import { ConfirmButton, Failure, Field, FormEnd, Loaded, ScreenHead, SecretOnce, Table, useLoad, useSubmit, when } from '../ui.jsx';
 
 const ROLES = ['admin', 'project_owner', 'member', 'finance'];
 
@@ -17,58 +17,48 @@ export function Principals({ me }) {
   const action = useSubmit();
   const reload = () => setVersion(version + 1);
   const intoProjects = (projects.data ?? []).filter((p) => may(me, 'principals.create', { project: p.id }));
+  const manages = may(me, 'principals.delete') || may(me, 'principals.rotate_token');
   const rotate = async (principal) => {
     const answer = await action.submit(() => api('POST', `/admin/v1/principals/${encodeURIComponent(principal.id)}/rotate-token`, { grace_seconds: 0 }));
     if (answer) setRotated(answer);
   };
   return (
     <>
-      <div class="section-head">
-        <h1>People</h1>
+      <ScreenHead title="People">
         {maySomewhere(me, 'principals.create') && !creating && (
           <button type="button" class="primary" onClick={() => setCreating(true)}>New person</button>
         )}
-      </div>
+      </ScreenHead>
       {creating && <CreatePrincipal me={me} projects={intoProjects} onDone={() => { setCreating(false); reload(); }} />}
       {rotated && <SecretOnce label={`New token of ${rotated.name}`} secret={rotated.token} />}
       <Failure error={action.failure} />
       <Loaded state={principals}>
         {(list) => (
-          <div class="table-wrap">
-            <table>
-              <caption class="sr-only">People</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th><th scope="col">Id</th><th scope="col">Role</th><th scope="col">Projects</th>
-                  <th scope="col">Token</th><th scope="col">Token expires</th>
-                  {(may(me, 'principals.delete') || may(me, 'principals.rotate_token')) && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((x) => (
-                  <tr key={x.id} data-principal={x.id}>
-                    <th scope="row">{x.name}{x.email && <span class="muted"> · {x.email}</span>}</th>
-                    <td class="mono">{x.id}</td>
-                    <td>{x.role.replace('_', ' ')}</td>
-                    <td>{x.projects.map((m) => `${m.project} (${m.role})`).join(', ') || '—'}</td>
-                    <td class="mono">{x.masked_token}</td>
-                    <td>{when(x.token_expires_at)}</td>
-                    {(may(me, 'principals.delete') || may(me, 'principals.rotate_token')) && (
-                      <td class="row-actions">
-                        {may(me, 'principals.rotate_token') && x.id !== me.id && (
-                          <ConfirmButton label="Rotate token" confirm={`Give ${x.name} a new token? The old one stops now.`} onConfirm={() => rotate(x)} />
-                        )}
-                        {may(me, 'principals.delete') && x.id !== me.id && (
-                          <ConfirmButton label="Delete" danger confirm={`Delete ${x.name}? Its token stops working; its keys stay.`}
-                            onConfirm={() => action.submit(() => api('DELETE', `/admin/v1/principals/${encodeURIComponent(x.id)}`)).then(reload)} />
-                        )}
-                      </td>
+          <Table
+            caption="People"
+            columns={['Name', 'Id', 'Role', 'Projects', 'Token', 'Token expires', manages && 'Actions']}
+            rows={list.map((x) => (
+              <tr key={x.id} data-principal={x.id}>
+                <th scope="row">{x.name}{x.email && <span class="muted"> · {x.email}</span>}</th>
+                <td class="mono">{x.id}</td>
+                <td>{x.role.replace('_', ' ')}</td>
+                <td>{x.projects.map((m) => `${m.project} (${m.role})`).join(', ') || '—'}</td>
+                <td class="mono">{x.masked_token}</td>
+                <td>{when(x.token_expires_at)}</td>
+                {manages && (
+                  <td class="row-actions">
+                    {may(me, 'principals.rotate_token') && x.id !== me.id && (
+                      <ConfirmButton label="Rotate token" confirm={`Give ${x.name} a new token? The old one stops now.`} onConfirm={() => rotate(x)} />
                     )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                    {may(me, 'principals.delete') && x.id !== me.id && (
+                      <ConfirmButton label="Delete" danger confirm={`Delete ${x.name}? Its token stops working; its keys stay.`}
+                        onConfirm={() => action.submit(() => api('DELETE', `/admin/v1/principals/${encodeURIComponent(x.id)}`)).then(reload)} />
+                    )}
+                  </td>
+                )}
+              </tr>
+            ))}
+          />
         )}
       </Loaded>
     </>
@@ -130,11 +120,7 @@ export function CreatePrincipal({ me, projects, fixedProject, onDone }) {
           {form.errors['principal.projects'] && <p class="field-error" id="f-principal-projects-error" role="alert">{form.errors['principal.projects']}</p>}
         </fieldset>
       )}
-      <Failure error={form.failure} />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={form.busy}>Create</button>
-        <button type="button" onClick={() => onDone(null)}>Cancel</button>
-      </div>
+      <FormEnd form={form} label="Create" onCancel={() => onDone(null)} />
     </form>
   );
 }

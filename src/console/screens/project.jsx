@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { all, api } from '../api.js';
 import { may, maySomewhere } from '../perm.js';
 import { projectControl, readRules, RulesFields, RulesView } from '../rules.jsx';
-import { ConfirmButton, Failure, Field, Loaded, useLoad, useSubmit, when } from '../ui.jsx';
+import { ConfirmButton, Failure, Field, FormEnd, Loaded, Table, useLoad, useSubmit, when } from '../ui.jsx';
 import { UsageCharts } from '../usage.jsx';
 import { HeadroomOf } from './overview.jsx';
 import { CreatePrincipal } from './principals.jsx';
@@ -76,11 +76,7 @@ function BoundaryPart({ p, path, part, title, about, editable, reload }) {
       {editing ? (
         <form class="panel" onSubmit={save} noValidate aria-label={`Edit ${title.toLowerCase()}`}>
           <RulesFields scope={part} boundary value={p[part]} errors={form.errors} />
-          <Failure error={form.failure} />
-          <div class="actions">
-            <button type="submit" class="primary" disabled={form.busy}>Save {title.toLowerCase()}</button>
-            <button type="button" onClick={() => setEditing(false)}>Cancel</button>
-          </div>
+          <FormEnd form={form} label={`Save ${title.toLowerCase()}`} onCancel={() => setEditing(false)} />
         </form>
       ) : (
         <RulesView value={p[part]} boundary />
@@ -117,30 +113,26 @@ function Members({ me, p, path }) {
       <Failure error={change.failure} />
       <Loaded state={members}>
         {(list) => (
-          <div class="table-wrap">
-            <table>
-              <caption class="sr-only">Members of {p.name}</caption>
-              <thead><tr><th scope="col">Name</th><th scope="col">Principal</th><th scope="col">Role</th>{manage && <th scope="col">Change</th>}</tr></thead>
-              <tbody>
-                {list.length === 0 && <tr><td colSpan={4} class="muted">No members yet.</td></tr>}
-                {list.map((m) => (
-                  <tr key={m.principal} data-member={m.principal}>
-                    <th scope="row">{m.name}</th>
-                    <td class="mono">{m.principal}</td>
-                    <td>{m.role}</td>
-                    {manage && (
-                      <td class="row-actions">
-                        <button type="button" onClick={() => put(m.principal, m.role === 'owner' ? 'member' : 'owner')}>
-                          Make {m.role === 'owner' ? 'member' : 'owner'}
-                        </button>
-                        <ConfirmButton label="Remove" danger confirm={`Remove ${m.name}?`} onConfirm={() => remove(m.principal)} />
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption={`Members of ${p.name}`}
+            columns={['Name', 'Principal', 'Role', manage && 'Change']}
+            empty="No members yet."
+            rows={list.map((m) => (
+              <tr key={m.principal} data-member={m.principal}>
+                <th scope="row">{m.name}</th>
+                <td class="mono">{m.principal}</td>
+                <td>{m.role}</td>
+                {manage && (
+                  <td class="row-actions">
+                    <button type="button" onClick={() => put(m.principal, m.role === 'owner' ? 'member' : 'owner')}>
+                      Make {m.role === 'owner' ? 'member' : 'owner'}
+                    </button>
+                    <ConfirmButton label="Remove" danger confirm={`Remove ${m.name}?`} onConfirm={() => remove(m.principal)} />
+                  </td>
+                )}
+              </tr>
+            ))}
+          />
         )}
       </Loaded>
       {manage && (

@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { all, api } from '../api.js';
 import { may } from '../perm.js';
 import { projectControl, readRules, RulesFields } from '../rules.jsx';
-import { Failure, Field, Loaded, useLoad, useSubmit, when } from '../ui.jsx';
+import { Field, FormEnd, Loaded, ScreenHead, Table, useLoad, useSubmit, when } from '../ui.jsx';
 
 export function Projects({ me }) {
   const [creating, setCreating] = useState(false);
@@ -12,12 +12,11 @@ export function Projects({ me }) {
   const projects = useLoad(() => all('/admin/v1/projects'), [version]);
   return (
     <>
-      <div class="section-head">
-        <h1>Projects</h1>
+      <ScreenHead title="Projects">
         {may(me, 'projects.create') && !creating && (
           <button type="button" class="primary" onClick={() => setCreating(true)}>New project</button>
         )}
-      </div>
+      </ScreenHead>
       {creating && (
         <CreateProject
           onDone={(project) => {
@@ -31,25 +30,19 @@ export function Projects({ me }) {
       )}
       <Loaded state={projects}>
         {(list) => (
-          <div class="table-wrap">
-            <table>
-              <caption class="sr-only">Projects</caption>
-              <thead>
-                <tr><th scope="col">Name</th><th scope="col">Id</th><th scope="col">Your role</th><th scope="col">Created</th></tr>
-              </thead>
-              <tbody>
-                {list.length === 0 && <tr><td colSpan={4} class="muted">No projects yet.</td></tr>}
-                {list.map((p) => (
-                  <tr key={p.id} data-project={p.id}>
-                    <th scope="row"><a href={`#/projects/${p.id}`}>{p.name}</a></th>
-                    <td class="mono">{p.id}</td>
-                    <td>{me.projects.find((m) => m.project === p.id)?.role ?? '—'}</td>
-                    <td>{when(p.created_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption="Projects"
+            columns={['Name', 'Id', 'Your role', 'Created']}
+            empty="No projects yet."
+            rows={list.map((p) => (
+              <tr key={p.id} data-project={p.id}>
+                <th scope="row"><a href={`#/projects/${p.id}`}>{p.name}</a></th>
+                <td class="mono">{p.id}</td>
+                <td>{me.projects.find((m) => m.project === p.id)?.role ?? '—'}</td>
+                <td>{when(p.created_at)}</td>
+              </tr>
+            ))}
+          />
         )}
       </Loaded>
     </>
@@ -83,11 +76,7 @@ function CreateProject({ onDone }) {
       </div>
       <p class="muted">Its boundary: what its keys may have at most. Its owners may narrow it, never widen it.</p>
       <RulesFields scope="boundary" boundary errors={form.errors} />
-      <Failure error={form.failure} />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={form.busy}>Create project</button>
-        <button type="button" onClick={() => onDone(null)}>Cancel</button>
-      </div>
+      <FormEnd form={form} label="Create project" onCancel={() => onDone(null)} />
     </form>
   );
 }

@@ -2,7 +2,7 @@
 // deliveries; a new endpoint's signing secret is shown once.
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { ConfirmButton, Failure, Field, Loaded, SecretOnce, useLoad, useSubmit, when } from '../ui.jsx';
+import { ConfirmButton, Failure, Field, Loaded, SecretOnce, Table, useLoad, useSubmit, when } from '../ui.jsx';
 
 const EVENTS = ['key.created', 'key.updated', 'key.disabled', 'key.enabled', 'key.rotated', 'key.deleted', 'usage.alert', 'usage.limit_reached'];
 
@@ -74,21 +74,17 @@ function Deliveries({ id }) {
   return (
     <Loaded state={deliveries}>
       {(list) => (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Deliveries</caption>
-            <thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col">When</th></tr></thead>
-            <tbody>
-              {list.length === 0 && <tr><td colSpan={5} class="muted">No deliveries yet.</td></tr>}
-              {list.map((d) => (
-                <tr key={d.event_id}>
-                  <th scope="row">{d.type}</th><td>{d.status}</td><td class="num">{d.attempts}</td>
-                  <td>{d.last_status ?? ''} {d.last_error ?? ''}</td><td>{when(d.updated_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption="Deliveries"
+          columns={['Event', 'Status', ['Attempts', 'num'], 'Last answer', 'When']}
+          empty="No deliveries yet."
+          rows={list.map((d) => (
+            <tr key={d.event_id}>
+              <th scope="row">{d.type}</th><td>{d.status}</td><td class="num">{d.attempts}</td>
+              <td>{d.last_status ?? ''} {d.last_error ?? ''}</td><td>{when(d.updated_at)}</td>
+            </tr>
+          ))}
+        />
       )}
     </Loaded>
   );
