@@ -35,14 +35,18 @@ const options = {
   logLevel: 'warning',
 };
 
-/** index.html with the hashed names of the bundle's script and stylesheet. */
+/**
+ * index.html with the hashed names of the bundle's script and stylesheet, by absolute path: the
+ * worker answers index.html for any client route under /console/ (`/console/keys/key_1`), where a
+ * relative path would miss.
+ */
 function writePage(metafile) {
   const outputs = Object.keys(metafile.outputs).map((file) => path.relative(outdir, path.resolve(root, file)));
   const script = outputs.find((f) => f.endsWith('.js'));
   const style = outputs.find((f) => f.endsWith('.css'));
   const page = readFileSync(path.join(source, 'index.html'), 'utf8')
-    .replace('./app.js', `./${script}`)
-    .replace('./app.css', `./${style}`);
+    .replace('./app.js', `/console/${script}`)
+    .replace('./app.css', `/console/${style}`);
   writeFileSync(path.join(outdir, 'index.html'), page);
 }
 
