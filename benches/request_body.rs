@@ -13,7 +13,7 @@ use teamkeys::gateway::members::UnknownMembers;
 use teamkeys::gateway::metering::Metering;
 use teamkeys::gateway::request::{forward_body, inspect};
 use teamkeys::gateway::route::classify;
-use teamkeys::limits::Limits;
+use teamkeys::policy::KeyRules;
 use teamkeys::usage::{Pricing, DEFAULT_PRICING_JSON};
 
 /// (name, path, body)
@@ -37,7 +37,8 @@ fn bodies() -> Vec<(&'static str, &'static str, String)> {
 
 fn main() {
     let pricing = Pricing::from_json(DEFAULT_PRICING_JSON).expect("the default pricing parses");
-    let limits: Limits = serde_json::from_str(r#"{"spend":[{"period":"daily","limit_micros":100000000}]}"#).unwrap();
+    let rules: KeyRules =
+        serde_json::from_str(r#"{"limits":{"spend":[{"period":"daily","limit_micros":100000000}]}}"#).unwrap();
     let iterations: u32 = std::env::var("BENCH_ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000);
     println!("| body | bytes | inspect + reserve + forward_body, ns/call |");
     println!("|---|---:|---:|");
@@ -46,7 +47,7 @@ fn main() {
         let one = || {
             let mut facts = inspect(&route, black_box(body.as_bytes())).unwrap();
             let price = facts.model.as_deref().and_then(|m| pricing.price(m)).copied();
-            let metering = Metering::reserve(&route, &mut facts, &limits, price, UnknownMembers::Pass);
+            let metering = Metering::reserve(&route, &mut facts, &rules, price, UnknownMembers::Pass);
             let sent = forward_body(&route, &facts, body.as_bytes(), None).unwrap();
             black_box((metering.map(|m| m.ask).ok(), sent.len()))
         };

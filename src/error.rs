@@ -10,6 +10,7 @@
 //! the envelope's inner object and deserializes back from it through the table, refusing a
 //! code this build does not know (a reader then fails closed).
 
+use crate::limits::Level;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
@@ -143,6 +144,9 @@ codes! {
     MemberNotKnown = "member_not_known", 403, PermissionError;
     /// An admin principal without the permission the call needs.
     PermissionDenied = "permission_denied", 403, PermissionError;
+    /// A new end user of a key that tracks as many as one key may (1,000, `MAX_END_USERS`); those
+    /// it tracks are never evicted.
+    TooManyEndUsers = "too_many_end_users", 403, PermissionError;
     /// The key's organisation has no routing of its own and may not use the platform's.
     NoRouting = "no_routing", 403, PermissionError;
     /// The organisation is suspended by the platform operator: its keys are refused, and its
@@ -160,6 +164,10 @@ codes! {
     InvalidJson = "invalid_json", 400, InvalidRequestError;
     /// The request alone asks for more tokens than a token window allows: no wait helps.
     TokenRequestTooLarge = "token_limit_exceeded", 400, InvalidRequestError;
+    /// A key with end-user limits called without the `x-teamkeys-end-user` header.
+    MissingEndUser = "missing_end_user", 400, InvalidRequestError;
+    /// An `x-teamkeys-end-user` header that is not 1 to 128 printable ASCII characters without spaces.
+    InvalidEndUser = "invalid_end_user", 400, InvalidRequestError;
     /// An admin or webhook body that cannot be read or parsed.
     InvalidBody = "invalid_body", 400, InvalidRequestError;
     /// An admin input field with an invalid value.
@@ -271,10 +279,21 @@ impl PartialEq<&str> for Code {
     }
 }
 
-/// Which limit tripped, carried on 429 answers so a caller can tell what to wait for.
+/// Which limit tripped, carried on 429 answers so a caller can tell what to wait for: its level
+/// (whose limit), the pattern or end user it belongs to, and which of its limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct LimitDetails {
+    /// Whose limit: `key`, `model` (a model pattern inside the key), `end_user` (one end user of
+    /// the key), `project`, `organisation`. Refusals from builds before levels read as `key`.
+    #[serde(default = "key_level")]
+    pub level: Level,
+    /// The model pattern, for level `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The end user, for level `end_user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_user: Option<String>,
     /// The limit's name, e.g. `rpm`, `tpd`, `spend_daily`.
     pub scope: Cow<'static, str>,
     /// The configured limit (requests, tokens, or micro-dollars for spend).
@@ -285,6 +304,17 @@ pub struct LimitDetails {
     /// (total spend never resets; in-flight requests free whenever one finishes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_at_ms: Option<u64>,
+}
+
+fn key_level() -> Level {
+    Level::Key
+}
+
+impl LimitDetails {
+    /// The details of a key's own limit `scope`.
+    pub fn of_key(scope: impl Into<Cow<'static, str>>, limit: u64, used: u64, reset_at_ms: Option<u64>) -> Self {
+        LimitDetails { level: Level::Key, pattern: None, end_user: None, scope: scope.into(), limit, used, reset_at_ms }
+    }
 }
 
 /// A finished answer to a request that is not forwarded (or whose upstream failed). Its
@@ -440,12 +470,12 @@ mod tests {
 
     #[test]
     fn limited_rounds_retry_after_up() {
-        let d = LimitDetails { scope: "rpm".into(), limit: 5, used: 5, reset_at_ms: Some(10_001) };
+        let d = LimitDetails::of_key("rpm", 5, 5, Some(10_001));
         let e = ApiError::limited(Code::RateLimitExceeded, d, 9_000, |retry| format!("wait {retry:?}"));
         assert_eq!((e.status(), e.retry_after_s(), e.message.as_str()), (429, Some(2), "wait Some(2)"));
         assert_eq!(
             e.body(),
-            r#"{"error":{"message":"wait Some(2)","type":"rate_limit_error","code":"rate_limit_exceeded","limit":{"scope":"rpm","limit":5,"used":5,"reset_at_ms":10001}}}"#
+            r#"{"error":{"message":"wait Some(2)","type":"rate_limit_error","code":"rate_limit_exceeded","limit":{"level":"key","scope":"rpm","limit":5,"used":5,"reset_at_ms":10001}}}"#
         );
     }
 
@@ -455,7 +485,7 @@ mod tests {
             let e = ApiError::new(code, "m");
             assert_eq!(ApiError::from_body(&e.body()).unwrap(), e, "{code:?}");
         }
-        let d = LimitDetails { scope: "tpd".into(), limit: 5, used: 4, reset_at_ms: None };
+        let d = LimitDetails::of_key("tpd", 5, 4, None);
         let limited = ApiError::limited(Code::TokenLimitExceeded, d, 0, |_| "m".into());
         let read = ApiError::from_body(&limited.body()).unwrap();
         assert_eq!((read.code(), read.limit()), (Code::TokenLimitExceeded, limited.limit()));

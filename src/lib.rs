@@ -7,12 +7,15 @@
 //!   1 route      method + path → API family and endpoint       gateway::route         unit, gateway_flow
 //!   2 key        family header → SHA-256 → KV record           gateway::call, policy  unit, gateway_flow
 //!   3 body       one parse: model, caps, members, bounds       gateway::request       unit, bill_bounded
-//!   4 authorize  status, expiry, IP, models, routing, org      policy::authorize      unit, admin_flow
+//!   4 authorize  status, expiry, IP, models, routing, org,     policy::authorize      unit, admin_flow
+//!                the end user (x-teamkeys-end-user)
 //!   5 reserve    an upper bound on the bill                    gateway::metering      unit, bill_bounded
-//!   6 admit      the key's ledger object, one atomic step      ledger, limits         unit, simulation
+//!   6 admit      the key's ledger object, one atomic step      ledger, limits         unit, simulations
+//!                (the key, its model pattern, its end user)
 //!   7 forward    routing targets in order, credential set      gateway::fallback      gateway_flow
 //!   8 answer     streamed through the usage scanner            gateway::metered_body  usage, gateway_flow
 //!   9 settle     exactly once, however the call ends           gateway::settlement    FAULT_TABLE
+//! own quota:     GET /v1/key → the key's ledger                gateway::key_quota     gateway_flow, e2e
 //! control plane: /admin/v1 → the organisation's registry       admin::api             admin_flow, e2e
 //! ```
 //!
@@ -23,6 +26,7 @@
 //! Only `edge` (compiled for wasm32) touches the platform; everything else builds and tests on the
 //! host.
 pub mod admin;
+pub mod budget;
 pub mod console;
 pub mod credentials;
 pub mod error;

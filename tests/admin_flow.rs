@@ -714,9 +714,9 @@ fn keys_cannot_clear_what_a_boundary_requires() {
     }
     let (key_id, secret) = admin.create_key(&team.member, valid);
 
-    // The record carries the boundaries' constraints, as version 2 with them marked critical.
+    // The record carries the boundaries' constraints, marked critical (version 2 added them).
     let record = admin.kv.record(&kv_name(&secret)).unwrap();
-    assert_eq!(record["v"], 2);
+    assert_eq!(record["v"], 3);
     assert_eq!(record["boundary_routing_groups"], json!([["eu", "us"]]), "boundary and ceiling are equal: once");
     assert_eq!(record["boundary_ip_allowlists"], json!([["10.0.0.0/8"]]));
     assert_eq!(record["boundary_expires_at"], START_MS + 30 * DAY_MS);
@@ -853,7 +853,15 @@ fn a_failed_push_never_leaves_older_limits_in_force_than_the_kv_record() {
 
     let admit = |rpm: u64, policy_version: u64| {
         let limits: Limits = serde_json::from_value(json!({"rpm": rpm})).unwrap();
-        let command = Command::Admit { secret_version: 1, limits, policy_version, ask: Ask::ZERO };
+        let command = Command::Admit {
+            secret_version: 1,
+            limits,
+            policy_version,
+            ask: Ask::ZERO,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         let ledger = LedgerAddress { object: ledger_object(Some(DEFAULT_ORG), &key_id), jurisdiction: None };
         ready(admin.ledgers.call(&ledger, &command)).unwrap()
     };
@@ -997,7 +1005,15 @@ fn admit(admin: &Admin, key_id: &str) {
     use teamkeys::admin::api::ports::LedgerObjects;
     use teamkeys::ledger::{Command, Reply};
     let ask = serde_json::from_value(json!({"tokens": 10, "cost_micros": 0})).unwrap();
-    let command = Command::Admit { secret_version: 1, limits: Default::default(), policy_version: 0, ask };
+    let command = Command::Admit {
+        secret_version: 1,
+        limits: Default::default(),
+        policy_version: 0,
+        ask,
+        scopes: Default::default(),
+        model: None,
+        end_user: None,
+    };
     assert!(matches!(ready(admin.ledgers.call(&ledger_address(key_id), &command)).unwrap(), Reply::Admitted { .. }));
 }
 
@@ -1257,4 +1273,61 @@ fn charts_sum_the_keys_the_caller_may_read_and_headroom_puts_the_fullest_first()
     assert_eq!(headroom.body["keys"][0]["nearest_permille"], 500);
     assert_eq!(headroom.body["keys"][0]["limits"][0]["scope"], "rpm");
     assert_eq!(headroom.body["keys"][2]["nearest_permille"], Value::Null);
+}
+
+#[test]
+fn a_keys_scopes_are_set_validated_patched_and_pushed_with_its_limits() {
+    use teamkeys::ledger::Command;
+
+    let admin = Admin::new();
+    let team = admin.team();
+    let scoped = json!({
+        "name": "saas", "project": team.project, "limits": {"rpm": 100},
+        "model_limits": [{"pattern": "o3*", "limits": {"rpm": 10, "spend": [{"period": "daily", "limit_micros": 20_000_000}]}}],
+        "end_user_limits": {"rpm": 5}
+    });
+    let (key_id, secret) = admin.create_key(&team.member, scoped.clone());
+    let record = admin.kv.record(&kv_name(&secret)).unwrap();
+    assert_eq!(record["model_limits"][0]["pattern"], "o3*");
+    assert_eq!(record["end_user_limits"], json!({"rpm": 5}));
+    let critical = record["critical"].as_array().unwrap();
+    assert!(critical.contains(&json!("model_limits")) && critical.contains(&json!("end_user_limits")));
+    let shown = admin.call(&team.member, "GET", &format!("/keys/{key_id}"), None);
+    assert_eq!(shown.body["policy"]["model_limits"][0]["limits"]["rpm"], 10, "{:?}", shown.body);
+
+    let pushed = |admin: &Admin| {
+        let received = admin.ledgers.received.borrow();
+        let last = received.iter().rev().find_map(|(id, command)| match command {
+            Command::PushLimits { scopes, .. } if *id == ledger_object(Some(DEFAULT_ORG), &key_id) => {
+                Some(scopes.clone())
+            }
+            _ => None,
+        });
+        last.expect("a push reached the object")
+    };
+    assert_eq!(pushed(&admin).model_limits[0].pattern, "o3*");
+    assert_eq!(pushed(&admin).end_user_limits.rpm.map(|n| n.get()), Some(5));
+
+    let path = format!("/keys/{key_id}");
+    let patched = admin.call(&team.member, "PATCH", &path, Some(json!({"model_limits": [], "end_user_limits": {}})));
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    assert!(pushed(&admin).is_empty(), "cleared with their empty values, and pushed");
+    let record = admin.kv.record(&kv_name(&secret)).unwrap();
+    assert!(record.get("model_limits").is_none() && record.get("end_user_limits").is_none());
+
+    for (body, field) in [
+        (
+            json!({"model_limits": [{"pattern": "o3*", "limits": {}}, {"pattern": "o3*", "limits": {}}]}),
+            "model_limits[1].pattern",
+        ),
+        (json!({"model_limits": [{"pattern": "", "limits": {}}]}), "model_limits[0].pattern"),
+        (json!({"end_user_limits": {"default_max_tokens": 5}}), "end_user_limits.default_max_tokens"),
+        (json!({"model_limits": null}), "cannot be null"),
+    ] {
+        let refused = admin.call(&team.member, "PATCH", &path, Some(body.clone()));
+        assert_eq!(refused.status, 400, "{body}");
+        assert!(refused.body["error"]["message"].as_str().unwrap().contains(field), "{body}: {:?}", refused.body);
+    }
+    let boundary = admin.call(ADMIN, "PUT", "/org/policy", Some(json!({"end_user_limits": {"rpm": 1}})));
+    assert_eq!((boundary.status, boundary.code()), (400, "invalid_field"), "{:?}", boundary.body);
 }

@@ -8,6 +8,7 @@ use teamkeys::gateway::metering::Metering;
 use teamkeys::gateway::request::{forward_body, inspect, RequestFacts};
 use teamkeys::gateway::route::{classify, Route};
 use teamkeys::limits::Limits;
+use teamkeys::policy::KeyRules;
 use teamkeys::usage::Pricing;
 
 const CHAT: &str = "/openai/v1/chat/completions";
@@ -43,7 +44,8 @@ fn admit(
     let route = route(path);
     let mut facts = inspect(&route, body.as_bytes()).map_err(|e| (e.status(), e.code().as_str()))?;
     let model = facts.model.clone().unwrap();
-    let metering = Metering::reserve(&route, &mut facts, limits, price(&model), unknown)
+    let rules = KeyRules { limits: limits.clone(), ..KeyRules::default() };
+    let metering = Metering::reserve(&route, &mut facts, &rules, price(&model), unknown)
         .map_err(|e| (e.status(), e.code().as_str()))?;
     Ok((facts, metering))
 }

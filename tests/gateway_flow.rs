@@ -8,6 +8,9 @@
 //!   organisation's credential, reach its ledger object (named with the organisation, in its
 //!   jurisdiction); a suspended organisation is refused before the ledger; a key from before
 //!   organisations is served as before; a credential that cannot be opened forwards nothing.
+//! - Scopes inside a key: the end-user header required, checked and never forwarded; an end
+//!   user or a model pattern over its limit refused (and held) while the key's other end users
+//!   and models pass; `GET /v1/key` answering what the key's ledger holds.
 //! - [`FAULT_TABLE`]: every way a call can end, what the client gets and what the ledger
 //!   records; every admitted call ends in exactly one `Settle` or `Release`.
 
@@ -628,6 +631,139 @@ fn a_credential_that_cannot_be_opened_forwards_nothing_and_releases_its_reservat
         );
         assert!(!logs_hold_a_secret(&world), "{lines:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scopes inside a key: model patterns and end users; the key's own quota.
+
+/// [`message`] for end user `end_user` (if any), to model `model`.
+fn message_for(end_user: Option<&str>, model: &str) -> ClientRequest<Vec<u8>> {
+    let mut call = message();
+    call.body = MESSAGE.replace("claude-sonnet-4", model).into_bytes();
+    if let Some(id) = end_user {
+        call.headers.push(("x-teamkeys-end-user".to_owned(), id.to_owned()));
+    }
+    call
+}
+
+/// The refusal's `limit` details as (level, pattern or end user, scope).
+fn refused_limit(answer: &Answer<FakeBody>) -> (String, String, String) {
+    let AnswerBody::Bytes(body) = &answer.body else { panic!("a refusal is answered whole") };
+    let limit = serde_json::from_slice::<serde_json::Value>(body).unwrap()["error"]["limit"].clone();
+    let whose = limit["pattern"].as_str().or(limit["end_user"].as_str()).unwrap_or_default().to_owned();
+    (limit["level"].as_str().unwrap().to_owned(), whose, limit["scope"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn a_key_with_end_user_limits_needs_the_header_and_never_forwards_it() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    world.keys.insert(KEY, &record("{}", r#","end_user_limits":{"rpm":5}"#));
+    assert_eq!(world.call(&mut pool, message(), NOW_MS).err(), Some((400, "missing_end_user")));
+    let invalid = message_for(Some("two words"), "claude-sonnet-4");
+    assert_eq!(world.call(&mut pool, invalid, NOW_MS).err(), Some((400, "invalid_end_user")));
+    assert!(world.ledgers.sent().is_empty(), "refused before the ledger");
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    assert_eq!(answered(&world, &mut pool, message_for(Some("user-1"), "claude-sonnet-4")), Ok(200));
+    let sent = world.upstream.sent();
+    assert!(!sent[0].headers.iter().any(|(name, value)| name.starts_with("x-teamkeys") || value == "user-1"));
+    let Command::Admit { end_user, .. } = &world.ledgers.sent()[0].command else { panic!("an admission first") };
+    assert_eq!(end_user.as_deref(), Some("user-1"), "the ledger is told the end user");
+    world.assert_each_admitted_call_ended_once();
+}
+
+#[test]
+fn an_end_user_over_its_limit_is_refused_while_the_keys_other_end_users_pass() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"rpm":100}"#);
+    world.keys.insert(KEY, &record(r#"{"rpm":100}"#, r#","end_user_limits":{"rpm":1}"#));
+    world.upstream.script((0..3).map(|_| Scripted::Answer(FakeAnswer::sse(&STREAM))));
+    assert_eq!(answered(&world, &mut pool, message_for(Some("alice"), "claude-sonnet-4")), Ok(200));
+    let refused = world.call(&mut pool, message_for(Some("alice"), "claude-sonnet-4"), NOW_MS).unwrap();
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused_limit(&refused), ("end_user".into(), "alice".into(), "rpm".into()));
+    let asked = world.ledgers.sent().len();
+    assert_eq!(answered(&world, &mut pool, message_for(Some("bob"), "claude-sonnet-4")), Ok(200), "not held for bob");
+    assert_eq!(world.ledgers.sent().len(), asked + 2, "bob's admission and settle");
+    let held = world.call(&mut pool, message_for(Some("alice"), "claude-sonnet-4"), NOW_MS + 1).unwrap();
+    assert_eq!((held.status, world.ledgers.sent().len()), (429, asked + 2), "alice's refusal is held");
+    world.assert_each_admitted_call_ended_once();
+}
+
+#[test]
+fn a_model_patterns_limit_refuses_its_models_while_the_others_pass() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    let scoped =
+        r#","model_limits":[{"pattern":"claude-opus*","limits":{"rpm":1}},{"pattern":"claude-*","limits":{"rpm":50}}]"#;
+    world.keys.insert(KEY, &record(r#"{"rpm":100}"#, scoped));
+    world.upstream.script((0..4).map(|_| Scripted::Answer(FakeAnswer::sse(&STREAM))));
+    assert_eq!(answered(&world, &mut pool, message_for(None, "claude-opus-4")), Ok(200));
+    let refused = world.call(&mut pool, message_for(None, "claude-opus-4-1"), NOW_MS).unwrap();
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused_limit(&refused), ("model".into(), "claude-opus*".into(), "rpm".into()));
+    for model in ["claude-sonnet-4", "claude-haiku-4", "mistral-large"] {
+        assert_eq!(answered(&world, &mut pool, message_for(None, model)), Ok(200), "{model} is not held");
+    }
+    world.assert_each_admitted_call_ended_once();
+}
+
+/// `GET /v1/key` with `headers`: its status and JSON body.
+fn quota(
+    world: &World,
+    pool: &mut LocalPool,
+    headers: &[(&str, &str)],
+) -> Result<(u16, serde_json::Value), (u16, &'static str)> {
+    let answer = world.call(pool, request("GET", "/v1/key", headers, ""), NOW_MS)?;
+    let AnswerBody::Bytes(body) = answer.body else { panic!("answered whole") };
+    Ok((answer.status, serde_json::from_slice(&body).unwrap()))
+}
+
+#[test]
+fn get_v1_key_answers_what_the_keys_ledger_holds_with_any_familys_header() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    let scoped = r#","model_limits":[{"pattern":"claude-opus*","limits":{"rpm":3}}],"end_user_limits":{"rpm":4}"#;
+    world.keys.insert(KEY, &record(r#"{"rpm":10}"#, scoped));
+    world.upstream.script((0..2).map(|_| Scripted::Answer(FakeAnswer::sse(&STREAM))));
+    assert_eq!(answered(&world, &mut pool, message_for(Some("alice"), "claude-opus-4")), Ok(200));
+    assert_eq!(answered(&world, &mut pool, message_for(Some("alice"), "claude-sonnet-4")), Ok(200));
+
+    let bearer = format!("Bearer {KEY}");
+    let (status, body) =
+        quota(&world, &mut pool, &[("authorization", &bearer), ("x-teamkeys-end-user", "alice")]).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!((body["object"].as_str(), body["id"].as_str()), (Some("key_quota"), Some("k1")));
+    let rpm = |limits: &serde_json::Value| {
+        (
+            limits[0]["scope"].clone(),
+            limits[0]["limit"].clone(),
+            limits[0]["used"].clone(),
+            limits[0]["remaining"].clone(),
+        )
+    };
+    assert_eq!(rpm(&body["key"]["limits"]), ("rpm".into(), 10.into(), 2.into(), 8.into()));
+    assert_eq!(body["key"]["usage"]["today"]["requests"], 2);
+    assert_eq!(body["models"][0]["pattern"], "claude-opus*");
+    assert_eq!(rpm(&body["models"][0]["limits"]), ("rpm".into(), 3.into(), 1.into(), 2.into()));
+    assert_eq!(body["end_user"]["id"], "alice");
+    assert_eq!(rpm(&body["end_user"]["limits"]), ("rpm".into(), 4.into(), 2.into(), 2.into()));
+
+    for header in [("x-api-key", KEY), ("x-goog-api-key", KEY)] {
+        let (_, body) = quota(&world, &mut pool, &[header]).unwrap();
+        assert_eq!(body["key"]["limits"][0]["used"], 2, "{header:?}");
+        assert!(body.get("end_user").is_none(), "no end user asked");
+    }
+    let (_, bob) = quota(&world, &mut pool, &[("x-api-key", KEY), ("x-teamkeys-end-user", "bob")]).unwrap();
+    assert_eq!(bob["end_user"]["limits"][0]["used"], 0, "nothing about other end users");
+    assert!(world.upstream.sent().len() == 2, "the quota reaches no upstream");
+
+    assert_eq!(quota(&world, &mut pool, &[]).err(), Some((401, "invalid_api_key")));
+    assert_eq!(quota(&world, &mut pool, &[("x-api-key", "tk_unknown")]).err(), Some((401, "invalid_api_key")));
+    let post = world.call(&mut pool, request("POST", "/v1/key", &[("x-api-key", KEY)], ""), NOW_MS);
+    assert_eq!(post.err(), Some((405, "method_not_allowed")));
+    world.keys.insert(KEY, &record(r#"{"rpm":10}"#, r#","expires_at":1"#));
+    assert_eq!(quota(&world, &mut pool, &[("x-api-key", KEY)]).err(), Some((401, "key_expired")));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -389,6 +389,9 @@ fn suspension_refuses_changes_and_tells_every_key_object() {
             limits: Default::default(),
             policy_version: 0,
             ask: teamkeys::limits::Ask::ZERO,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
         },
         START_MS,
     );

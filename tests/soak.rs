@@ -381,7 +381,8 @@ impl World {
         self.issue(&key_id, 1);
         self.policy_version += 1;
         let policy_version = self.policy_version;
-        self.ledgers.apply(&key_id, Command::PushLimits { limits: first_limits(), policy_version });
+        self.ledgers
+            .apply(&key_id, Command::PushLimits { limits: first_limits(), policy_version, scopes: Default::default() });
         oracle.keys.insert(key_id.clone(), KeyFacts { limits: first_limits(), ..KeyFacts::default() });
         Slot { key_id, version: 1 }
     }
@@ -455,7 +456,7 @@ fn play(
             facts.limits = limits.clone();
             world.policy_version += 1;
             let policy_version = world.policy_version;
-            world.ledgers.apply(&key_id, Command::PushLimits { limits, policy_version });
+            world.ledgers.apply(&key_id, Command::PushLimits { limits, policy_version, scopes: Default::default() });
             Tally::count(&mut tally.controls, "tighten");
         }
         Step::Disable { slot } => {

@@ -127,7 +127,10 @@ pub fn check_boundary_within(boundary: &Boundary, layers: &[Layer]) -> Result<()
 
 fn check_rules(rules: &KeyRules, layer: &Layer) -> Result<(), BoundaryExceeded> {
     // Every field named: a rule added to `KeyRules` must be decided on here.
-    let KeyRules { models, routing_groups, ip_allowlist, limits } = rules;
+    // `model_limits` and `end_user_limits` need no check: every call also counts in the key's
+    // own `limits`, which the boundaries clamp, so they bound those scopes too (and a boundary
+    // sets neither: `check_boundary`).
+    let KeyRules { models, routing_groups, ip_allowlist, limits, model_limits: _, end_user_limits: _ } = rules;
     check_models(models, layer)?;
     check_groups(routing_groups, layer)?;
     check_ip_allowlist(ip_allowlist, layer)?;

@@ -114,12 +114,23 @@ fn check_tags(tags: &[String]) -> Result<(), ApiError> {
 }
 
 /// A boundary: valid rules ([`KeyRules::validate`], with the routing groups that exist), spend
-/// caps hard (they are ceilings).
+/// caps hard (they are ceilings), and no `model_limits` or `end_user_limits` (scopes inside a
+/// key, always within its own limits, which the boundaries clamp).
 pub fn check_boundary(field: &str, boundary: &Boundary, known_groups: &[&str]) -> Result<(), ApiError> {
     boundary
         .rules
         .validate(Some(known_groups))
         .map_err(|rule| invalid(&format!("{field}.{}", rule.field), rule.reason))?;
+    let scoped = [
+        ("model_limits", boundary.rules.model_limits.is_empty()),
+        ("end_user_limits", boundary.rules.end_user_limits.is_empty()),
+    ];
+    if let Some((member, _)) = scoped.iter().find(|(_, empty)| !empty) {
+        return Err(invalid(
+            &format!("{field}.{member}"),
+            "is a key's own scope; a boundary bounds it through the key's limits",
+        ));
+    }
     match boundary.rules.limits.spend.iter().find(|cap| cap.mode != CapMode::Hard) {
         Some(cap) => Err(invalid(
             &format!("{field}.limits.spend[{}].mode", cap.period.name()),

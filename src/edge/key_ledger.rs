@@ -9,10 +9,16 @@
 //! alarm ([`PendingEvents`]), retried until its organisation's outbox has them (the organisation
 //! read from the object's own name: [`naming::ledger_object_owner`]).
 //! The state is loaded from SQLite once per object instance and then kept in memory.
+//!
+//! End users: each end user's ledger is a row of its own (`end_users`, its JSON the format of a
+//! [`Ledger`]), loaded when a command first needs it ([`KeyState::end_user_to_load`]) and written
+//! back, alone, when a command changed it, in the same step as the state, so a call costs the
+//! same whatever the number of end users the key tracks.
 
 use super::outbox::{new_event_id, PendingEvents};
 use crate::events::usage_event;
 use crate::ledger::{Command, Handled, KeyState};
+use crate::limits::Ledger;
 use crate::naming;
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
@@ -49,14 +55,36 @@ impl KeyLedger {
         Ok(())
     }
 
-    /// One atomic step: the command against the state, the state saved if it changed, its
-    /// spend events queued for the outbox.
+    /// The stored ledger of `end_user`; `None` for an end user the key does not track yet.
+    fn load_end_user(&self, end_user: &str) -> Result<Option<Ledger>> {
+        let rows: Vec<StateRow> =
+            self.sql.exec("SELECT json FROM end_users WHERE id = ?", vec![end_user.into()])?.to_array()?;
+        rows.first()
+            .map(|row| serde_json::from_str(&row.json).map_err(|e| worker::Error::RustError(e.to_string())))
+            .transpose()
+    }
+
+    fn save_end_user(&self, end_user: &str, ledger: &Ledger) -> Result<()> {
+        let json = serde_json::to_string(ledger).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.sql
+            .exec("INSERT OR REPLACE INTO end_users (id, json) VALUES (?, ?)", vec![end_user.into(), json.into()])?;
+        Ok(())
+    }
+
+    /// One atomic step: the command against the state (the end user's ledger it reads loaded
+    /// first), the state and that ledger saved if they changed, its spend events queued for the
+    /// outbox.
     fn step(&self, command: Command, now_ms: u64) -> Result<Handled> {
         let mut slot = self.state.borrow_mut();
         let state = match slot.as_mut() {
             Some(state) => state,
             None => slot.insert(self.load()?),
         };
+        if let Some(end_user) = state.end_user_to_load(&command) {
+            if let Some(ledger) = self.load_end_user(&end_user)? {
+                state.load_end_user(&end_user, ledger);
+            }
+        }
         let handled = state.handle(command, now_ms);
         let recorded = self.record(state, &handled, now_ms);
         if recorded.is_err() {
@@ -70,6 +98,11 @@ impl KeyLedger {
     fn record(&self, state: &KeyState, handled: &Handled, now_ms: u64) -> Result<()> {
         if handled.changed {
             self.save(state)?;
+        }
+        if let Some((end_user, ledger)) =
+            handled.end_user_changed.as_deref().and_then(|id| Some((id, state.end_user_ledger(id)?)))
+        {
+            self.save_end_user(end_user, ledger)?;
         }
         let events = handled
             .events
@@ -85,6 +118,8 @@ impl DurableObject for KeyLedger {
         let sql = state.storage().sql();
         sql.exec("CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY, json TEXT NOT NULL)", None)
             .expect("create state table");
+        sql.exec("CREATE TABLE IF NOT EXISTS end_users (id TEXT PRIMARY KEY, json TEXT NOT NULL)", None)
+            .expect("create end users table");
         let object = state.id().name().unwrap_or_else(|| state.id().to_string());
         let (org_id, key_id) = naming::ledger_object_owner(&object);
         let pending = PendingEvents::open(&state).expect("create the pending events table");

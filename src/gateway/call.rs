@@ -7,18 +7,25 @@
 //!    the key's [`Organisation`] (its record, when the key names one): a suspended one → 403
 //!    `organisation_suspended`; it decides the routing and where credentials come from;
 //! 3. read and inspect the body (413 past [`MAX_BODY_BYTES`], 400 when malformed);
-//! 4. authorize (status, expiry, client IP, models, routing) and meter (the reservation asked
-//!    for) → 401/403 without asking the ledger;
-//! 5. a refusal this isolate holds for the key is repeated without asking the ledger;
+//! 4. authorize (status, expiry, client IP, models, routing), the end user
+//!    ([`END_USER_HEADER`]: valid when sent, required on a key with end-user limits → 400) and
+//!    meter (the reservation asked for; capped when the key, the call's model pattern or its end
+//!    users have a spend cap) → 400/401/403 without asking the ledger;
+//! 5. a refusal this isolate holds for the key, or for the call's model pattern or end user, is
+//!    repeated without asking the ledger;
 //! 6. admit: the key's ledger (at its [`LedgerAddress`]: named with its organisation, in its
-//!    jurisdiction) reserves or refuses (429, 401 for a revoked secret); unreachable →
-//!    503 `ledger_unavailable` and nothing is forwarded;
+//!    jurisdiction), told the call's model and end user, reserves in every scope the call counts
+//!    in or refuses (429, 401 for a revoked secret); unreachable → 503 `ledger_unavailable` and
+//!    nothing is forwarded;
 //! 7. open the [`settlement`] and hand its task to the runtime: from here
 //!    every way the call ends sends exactly one `Settle` or `Release`;
 //! 8. forward to the routing targets in order ([`fallback`]), each with its credential
 //!    ([`crate::gateway::upstream_credentials`]);
 //! 9. answer: an upstream 5xx/401/403 → 502 (released); a model list → filtered and settled;
 //!    anything else → streamed through the [`MeteredBody`], settled when it ends.
+//!
+//! `GET /v1/key`, the gateway's own family-neutral route, is answered by
+//! [`key_quota`](crate::gateway::key_quota) before step 1.
 //!
 //! Tested on the host through fakes of every port: `tests/gateway_flow.rs` (the order of the
 //! checks, held refusals, and the fault table of every ending).
@@ -29,7 +36,7 @@ use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use crate::gateway::fallback::{self, Call};
 use crate::gateway::forwarding::forwards_response_header;
 use crate::gateway::headers::limit_headers;
-use crate::gateway::held_refusals::{Held, HeldRefusals};
+use crate::gateway::held_refusals::{CallScopes, Held, HeldRefusals};
 use crate::gateway::members::UnknownMembers;
 use crate::gateway::metered_body::MeteredBody;
 use crate::gateway::metering::{Ending, Metering};
@@ -37,14 +44,15 @@ use crate::gateway::models_list::filter_models_list;
 use crate::gateway::organisation::{key_store_unavailable, unknown_key, Organisation};
 use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Upstream};
 use crate::gateway::request::{inspect, MAX_BODY_BYTES};
-use crate::gateway::route::{classify, Endpoint, Route};
+use crate::gateway::route::{classify, gateway_route, Endpoint, GatewayEndpoint, Route};
 use crate::gateway::settlement::{self, Meter, SharedMeter};
 use crate::gateway::upstream_credentials::CredentialSource;
 use crate::gateway::upstream_errors;
 use crate::ledger::{Command, Refusal, Reply};
-use crate::limits::Headroom;
+use crate::limits::{Headroom, ScopeLimits};
+use crate::policy::end_user::{end_user, missing_end_user, END_USER_HEADER};
 use crate::policy::key_hash::record_name;
-use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, RoutingConfig, Target};
+use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, KeyRules, RoutingConfig, Target};
 use crate::usage::{BodyKind, Pricing, UsageScanner};
 use futures_util::StreamExt;
 use std::cell::RefCell;
@@ -76,8 +84,13 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         client_gone: impl Future<Output = ()> + 'static,
         now_ms: u64,
     ) -> Result<Answer<U::Body>, ApiError> {
+        if let Some(endpoint) = gateway_route(&request.method, &request.path)? {
+            return match endpoint {
+                GatewayEndpoint::KeyQuota => self.key_quota(&request.headers, now_ms).await,
+            };
+        }
         let route = classify(&request.method, &request.path)?;
-        let policy = self.authenticate(&request.headers, &route).await?;
+        let policy = self.authenticate(extract_key(route.family, |name| request.header(name))).await?;
         let record = policy.record();
         let organisation = Organisation::of_key(self.keys, self.runtime, record).await?;
         let routing = organisation.routing(self.routing);
@@ -85,23 +98,32 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let mut facts = inspect(&route, &body)?;
         let call_facts = CallFacts::new(&route, &facts, header(&request.headers, "cf-connecting-ip"));
         let resolved = authorize(&policy, &call_facts, routing, now_ms)?;
+        let end_user = end_user(header(&request.headers, END_USER_HEADER))?;
+        let rules = &record.rules;
+        if end_user.is_none() && !rules.end_user_limits.is_empty() {
+            return Err(missing_end_user());
+        }
         let credentials = organisation.credentials(self.keyring);
-        if !record.rules.limits.spend.is_empty() {
+        if rules.spend_capped(facts.model.as_deref()) {
             refuse_unmetered_targets(&resolved.targets, &credentials)?;
         }
         let price = facts.model.as_deref().and_then(|model| self.pricing.price(model)).copied();
-        let metering = Metering::reserve(&route, &mut facts, &record.rules.limits, price, self.unknown_members)?;
+        let metering = Metering::reserve(&route, &mut facts, rules, price, self.unknown_members)?;
 
         let address = LedgerAddress::of(record);
-        if let Some(held) = self.held_refusals.borrow().get(&address.object, now_ms) {
+        let scopes = call_scopes(rules, facts.model.as_deref(), end_user);
+        if let Some(held) = self.held_refusals.borrow().get(&address.object, scopes, now_ms) {
             return Ok(Answer::refusal(&held.error));
         }
         let ledger = self.ledgers.ledger(&address).map_err(|_| ledger_unavailable())?;
         let admit = Command::Admit {
             secret_version: record.secret_version,
-            limits: record.rules.limits.clone(),
+            limits: rules.limits.clone(),
             policy_version: record.policy_version,
             ask: metering.ask,
+            scopes: rules.scopes(),
+            model: facts.model.clone(),
+            end_user: end_user.map(str::to_owned),
         };
         let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
             Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
@@ -112,7 +134,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
                 }
                 return Ok(answer);
             }
-            Reply::Done | Reply::Report { .. } | Reply::History { .. } => {
+            Reply::Done | Reply::Report { .. } | Reply::Quota(_) | Reply::History { .. } => {
                 return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no admission."))
             }
         };
@@ -166,9 +188,10 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         Ok(Answer { status, headers, body: AnswerBody::Streamed(MeteredBody::new(upstream.body, meter, settlement)) })
     }
 
-    /// The key's validated policy, from the record named by the key's hash.
-    async fn authenticate(&self, headers: &[(String, String)], route: &Route) -> Result<KeyPolicy, ApiError> {
-        let key = extract_key(route.family, |name| header(headers, name)).ok_or_else(|| {
+    /// The validated policy of `key` (read from the request's headers), from the record named
+    /// by its hash.
+    pub(crate) async fn authenticate(&self, key: Option<&str>) -> Result<KeyPolicy, ApiError> {
+        let key = key.ok_or_else(|| {
             ApiError::new(
                 Code::InvalidApiKey,
                 "No API key provided. Send your team key as 'Authorization: Bearer <key>' (or x-api-key on /anthropic, x-goog-api-key on /gemini).",
@@ -180,6 +203,15 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             self.runtime.error(&format!("key record {} is invalid: {invalid}", invalid.key_id));
             ApiError::from(invalid)
         })
+    }
+}
+
+/// The scopes inside the key a call counts in, for held refusals: its model's pattern (if one
+/// matches) and its end user (if the key has end-user limits).
+fn call_scopes<'a>(rules: &'a KeyRules, model: Option<&str>, end_user: Option<&'a str>) -> CallScopes<'a> {
+    CallScopes {
+        pattern: ScopeLimits::for_model_in(&rules.model_limits, model).map(|m| m.pattern.as_str()),
+        end_user: end_user.filter(|_| !rules.end_user_limits.is_empty()),
     }
 }
 

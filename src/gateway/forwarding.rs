@@ -3,7 +3,8 @@
 //! family's upstream credential goes.
 //!
 //! Invariant: no client credential (any of the three key headers, `?key=`) and no hop-by-hop or
-//! edge-internal header is ever forwarded to an upstream.
+//! edge-internal header (`cf-…`, `x-forwarded-…`, the gateway's own `x-teamkeys-…`, such as the
+//! end user a call names) is ever forwarded to an upstream.
 
 use crate::family::Family;
 use std::borrow::Cow;
@@ -89,12 +90,15 @@ pub fn forwarded_request_header<'v>(name: &str, value: &'v str) -> Option<Cow<'v
     (!kept.is_empty()).then(|| Cow::Owned(kept.join(",")))
 }
 
+/// Request header name prefixes never forwarded: Cloudflare's, proxies', and the gateway's own
+/// (`x-teamkeys-`, e.g. the end user a call names, which is the tenant's to keep).
+const CLIENT_ONLY_PREFIXES: [&str; 3] = ["cf-", "x-forwarded-", "x-teamkeys-"];
+
 /// Whether a client request header (lower-case name) is passed to the upstream at all.
 fn forwards_request_header(name: &str) -> bool {
     !(HOP_BY_HOP.contains(&name)
         || CLIENT_ONLY.contains(&name)
-        || name.starts_with("cf-")
-        || name.starts_with("x-forwarded-"))
+        || CLIENT_ONLY_PREFIXES.iter().any(|prefix| name.starts_with(prefix)))
 }
 
 /// Whether an upstream response header (lower-case name) is passed to the client. The length
@@ -144,6 +148,8 @@ mod tests {
             "content-length",
             "openai-organization",
             "x-goog-fieldmask",
+            "x-teamkeys-end-user",
+            "x-teamkeys-anything",
         ] {
             assert!(!forwards_request_header(name), "{name}");
         }

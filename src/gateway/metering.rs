@@ -23,7 +23,8 @@ pub use crate::gateway::bounds::DEFAULT_MAX_OUTPUT_TOKENS;
 use crate::gateway::members::{unknown_member, UnknownMembers};
 use crate::gateway::request::RequestFacts;
 use crate::gateway::route::{Endpoint, Route};
-use crate::limits::{Actual, Ask, Limits};
+use crate::limits::{Actual, Ask};
+use crate::policy::KeyRules;
 use crate::usage::{CacheWriteBilling, Price, Usage};
 
 /// How a call ended, for its reservation.
@@ -64,17 +65,21 @@ impl Metering {
     /// or a route billed per image or character (403 `route_not_metered`). With
     /// [`UnknownMembers::Refuse`], a member the route's table does not know is refused (403
     /// `member_not_known`).
+    ///
+    /// A call is under a spend cap when the key's limits, the limits of the model pattern its
+    /// model matches or its end-user limits have one ([`KeyRules::spend_capped`]); its output cap
+    /// defaults to its model pattern's `default_max_tokens`, else the key's.
     pub fn reserve(
         route: &Route,
         facts: &mut RequestFacts,
-        limits: &Limits,
+        rules: &KeyRules,
         price: Option<Price>,
         unknown: UnknownMembers,
     ) -> Result<Metering, ApiError> {
         if let (UnknownMembers::Refuse, Some(member)) = (unknown, &facts.unknown_member) {
             return Err(unknown_member(member));
         }
-        let capped = !limits.spend.is_empty();
+        let capped = rules.spend_capped(facts.model.as_deref());
         if route.endpoint == Endpoint::BilledPerUnit && capped {
             return Err(ApiError::new(
                 Code::RouteNotMetered,
@@ -94,7 +99,7 @@ impl Metering {
                 format!("Model '{model}' has no price configured, and this key has a spend limit. Ask an administrator to add it to the pricing table."),
             ));
         }
-        let key_default = limits.default_max_tokens.map(|n| n.get());
+        let key_default = rules.default_max_tokens(facts.model.as_deref()).map(|n| n.get());
         facts.output = facts.output.map(|cap| cap.with_key_default(key_default));
         let output = facts.output.map_or(0, |cap| cap.reserved());
         let tokens = facts.input_tokens_estimate.saturating_add(output);
@@ -133,6 +138,7 @@ fn charge(usage: &Usage, price: Option<&Price>) -> Actual {
 mod tests {
     use super::*;
     use crate::gateway::route::classify;
+    use crate::limits::Limits;
     use crate::usage::Pricing;
 
     fn facts(route: &Route, body: &str) -> RequestFacts {
@@ -140,7 +146,34 @@ mod tests {
     }
 
     fn reserve(route: &Route, f: &RequestFacts, limits: &Limits, price: Option<Price>) -> Result<Metering, ApiError> {
-        Metering::reserve(route, &mut f.clone(), limits, price, UnknownMembers::Pass)
+        let rules = KeyRules { limits: limits.clone(), ..KeyRules::default() };
+        Metering::reserve(route, &mut f.clone(), &rules, price, UnknownMembers::Pass)
+    }
+
+    #[test]
+    fn a_model_patterns_cap_and_default_apply_to_its_models() {
+        let route = classify("POST", "/openai/v1/chat/completions").unwrap();
+        let rules: KeyRules = serde_json::from_str(
+            r#"{"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9,"spend":[{"period":"daily","limit_micros":100}]}}]}"#,
+        )
+        .unwrap();
+        let reserve =
+            |body: &str| Metering::reserve(&route, &mut facts(&route, body), &rules, None, UnknownMembers::Pass);
+        let err = reserve(r#"{"model":"o3-mini","messages":[]}"#).unwrap_err();
+        assert_eq!(err.code().as_str(), "model_not_priced", "the pattern's cap makes its models capped");
+        let body = r#"{"model":"gpt-4o","messages":[]}"#;
+        let other = reserve(body).unwrap();
+        let input = facts(&route, body).input_tokens_estimate;
+        assert_eq!(
+            other.ask.tokens,
+            input + DEFAULT_MAX_OUTPUT_TOKENS,
+            "other models are not capped, keep the defaults"
+        );
+        let uncapped: KeyRules =
+            serde_json::from_str(r#"{"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9}}]}"#).unwrap();
+        let f = &mut facts(&route, r#"{"model":"o3-mini","messages":[]}"#);
+        let input = f.input_tokens_estimate;
+        assert_eq!(Metering::reserve(&route, f, &uncapped, None, UnknownMembers::Pass).unwrap().ask.tokens, input + 9);
     }
 
     fn pricing() -> Pricing {

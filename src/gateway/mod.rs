@@ -16,6 +16,9 @@
 //! 9. the answer ([`exchange`]): [`headers`] for the limits, [`models_list`] filtered, or the
 //!    body streamed through the [`metered_body`], which settles when it ends.
 //!
+//! The gateway's own family-neutral route, `GET /v1/key` ([`key_quota`]), answers a key's own
+//! limits, usage and headroom from its ledger.
+//!
 //! Where each step is tested: `route`, `request`, `forwarding`, `headers`, `metering`,
 //! `models_list` and `held_refusals` in their own unit tests; the order of the steps, held
 //! refusals at work, and every way a call can end (the fault table) in `tests/gateway_flow.rs`,
@@ -32,6 +35,7 @@ pub mod fallback;
 pub mod forwarding;
 pub mod headers;
 pub mod held_refusals;
+pub mod key_quota;
 pub mod members;
 pub mod metered_body;
 pub mod metering;

@@ -16,6 +16,8 @@
 //!   from the upstream's would let a crafted form name one model to the gateway and another upstream.
 //!
 //! `/admin/…` is routed by the gateway before [`classify`] is called; here it is just unknown.
+//! So are the gateway's own family-neutral routes ([`gateway_route`], e.g. `GET /v1/key`), which
+//! the pipeline looks up first.
 
 use crate::error::{ApiError, Code};
 use crate::family::Family;
@@ -140,6 +142,31 @@ impl Route {
 
     pub fn costs_tokens(&self) -> bool {
         self.endpoint.costs_tokens()
+    }
+}
+
+/// A family-neutral route the gateway answers itself, never forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayEndpoint {
+    /// `GET /v1/key`: the key's own limits, usage and headroom.
+    KeyQuota,
+}
+
+/// Family-neutral routes (method, path, endpoint) and why each is offered. A key of any family's
+/// header authenticates them.
+const GATEWAY_ROUTES: &[(&str, &str, GatewayEndpoint, &str)] = &[(
+    "GET",
+    "/v1/key",
+    GatewayEndpoint::KeyQuota,
+    "a key holder reads its own key's limits, usage and headroom with the key itself, and nothing about other keys",
+)];
+
+/// The gateway's own route `path` names, if it names one; 405 for another method.
+pub fn gateway_route(method: &str, path: &str) -> Result<Option<GatewayEndpoint>, ApiError> {
+    match GATEWAY_ROUTES.iter().find(|(_, p, _, _)| *p == path) {
+        None => Ok(None),
+        Some(&(allowed, _, endpoint, _)) if method == allowed => Ok(Some(endpoint)),
+        Some(&(allowed, ..)) => Err(method_not_allowed(method, path, allowed)),
     }
 }
 
@@ -524,6 +551,15 @@ mod tests {
             };
             assert_eq!(err.kind(), kind, "{path}");
         }
+    }
+
+    #[test]
+    fn gateway_routes_are_family_neutral() {
+        assert_eq!(gateway_route("GET", "/v1/key").unwrap(), Some(GatewayEndpoint::KeyQuota));
+        assert_eq!(gateway_route("POST", "/v1/key").unwrap_err().code(), Code::MethodNotAllowed);
+        assert_eq!(gateway_route("GET", "/v1/key/").unwrap(), None);
+        assert_eq!(gateway_route("GET", "/openai/v1/models").unwrap(), None);
+        assert_eq!(classify("GET", "/v1/key").unwrap_err().code(), Code::NotFound, "not a proxied route");
     }
 
     #[test]

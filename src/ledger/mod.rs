@@ -6,9 +6,11 @@
 
 pub mod history;
 pub mod object;
+pub mod quota;
 pub mod refusal;
 pub mod revocation;
 pub mod usage_book;
 
 pub use object::{Command, Handled, KeyState, Reply, REFUSAL_HOLD_MAX_MS};
+pub use quota::{EndUserQuota, KeyLevelQuota, KeyQuota, PatternQuota};
 pub use refusal::Refusal;

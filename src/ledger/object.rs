@@ -5,8 +5,14 @@
 //! ledger admits atomically), then exactly one of `Settle` (the upstream answered; true usage)
 //! or `Release` (the upstream failed). The control plane sends `Control` on disable, enable,
 //! rotate and delete, `PushLimits` whenever the key's effective limits change, and `Report`
-//! (read-only) for usage. The object persists the state after every change and keeps the spend
-//! events for delivery.
+//! (read-only) for usage; `Quota` (read-only, revocation checked) answers `GET /v1/key`. The
+//! object persists the state after every change and keeps the spend events for delivery.
+//!
+//! Scopes inside the key ([`crate::limits::ScopeLedgers`]): an admission names the call's model
+//! and end user and carries the scopes' limits (versioned with the key's); the state keeps the
+//! model patterns' ledgers and what each admission recorded, while each end user's ledger is
+//! stored apart by the object, one row each: [`KeyState::end_user_to_load`] says which row a
+//! command needs, [`Handled::end_user_changed`] which one to write back.
 //!
 //! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]):
 //! states saved before versions existed are version 1; version 2 replaced `pushed_limits` by
@@ -25,10 +31,14 @@
 
 use crate::error::{ApiError, Code};
 use crate::ledger::history::{DayPoint, History, HourPoint};
+use crate::ledger::quota::{EndUserQuota, KeyLevelQuota, KeyQuota, PatternQuota};
 use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
-use crate::limits::{Actual, Ask, Headroom, Ledger, LimitUse, Limits, NewestLimits, SpendEvent, VersionedLimits};
+use crate::limits::{
+    Actual, Ask, CallScope, Headroom, Ledger, LimitUse, Limits, NewestLimits, ScopeLedgers, ScopeLimits, SpendEvent,
+    VersionedLimits,
+};
 use crate::usage::Usage;
 use crate::versioned::{stored_serde, Format};
 use serde::{Deserialize, Serialize};
@@ -37,13 +47,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
-    /// `policy_version` is the version of `limits` (0: a record from before versions existed).
+    /// `policy_version` is the version of `limits` and `scopes` (0: a record from before
+    /// versions existed); `model` (as the client named it) and `end_user` say which scopes
+    /// inside the key the call counts in.
     Admit {
         secret_version: u32,
         limits: Limits,
         #[serde(default)]
         policy_version: u64,
         ask: Ask,
+        #[serde(default, skip_serializing_if = "ScopeLimits::is_empty")]
+        scopes: ScopeLimits,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_user: Option<String>,
     },
     /// `usage` is what the upstream reported (input/output split), if it reported any.
     Settle {
@@ -61,16 +79,32 @@ pub enum Command {
     Control {
         control: Control,
     },
-    /// The key's effective limits and their policy version, from the control plane.
+    /// The key's effective limits, its scopes' limits and their policy version, from the
+    /// control plane.
     PushLimits {
         limits: Limits,
         #[serde(default)]
         policy_version: u64,
+        #[serde(default, skip_serializing_if = "ScopeLimits::is_empty")]
+        scopes: ScopeLimits,
     },
     /// Usage totals and the state of each limit (`limits` unless the object has seen versioned
     /// limits: then those); read-only.
     Report {
         limits: Limits,
+    },
+    /// What the key holder may read with the key itself (revocation checked first): the limits
+    /// in force (the newest version seen, as for `Admit`) and their use, for the key, its model
+    /// patterns and `end_user`; read-only.
+    Quota {
+        secret_version: u32,
+        limits: Limits,
+        #[serde(default)]
+        policy_version: u64,
+        #[serde(default, skip_serializing_if = "ScopeLimits::is_empty")]
+        scopes: ScopeLimits,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_user: Option<String>,
     },
     /// The daily history of the last `days` days (at most 90) and the last 48 hours; read-only.
     History {
@@ -102,6 +136,7 @@ pub enum Reply {
         days: Vec<DayPoint>,
         hours: Vec<HourPoint>,
     },
+    Quota(KeyQuota),
 }
 
 /// The longest an edge may repeat a refusal without asking the object: a full request window
@@ -115,12 +150,20 @@ impl Reply {
     }
 }
 
-/// The result of one command: the reply, the spend events it raised and whether the state changed.
+/// The result of one command: the reply, the spend events it raised, whether the state changed
+/// and which end user's ledger (stored apart: [`ScopeLedgers`]) it changed.
 #[derive(Debug)]
 pub struct Handled {
     pub reply: Reply,
     pub events: Vec<SpendEvent>,
     pub changed: bool,
+    pub end_user_changed: Option<String>,
+}
+
+impl Handled {
+    fn reply(reply: Reply, changed: bool) -> Handled {
+        Handled { reply, events: vec![], changed, end_user_changed: None }
+    }
 }
 
 /// Everything one key's object remembers.
@@ -136,6 +179,13 @@ pub struct KeyState {
     /// When a call was last admitted (Unix ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used_at: Option<u64>,
+    /// The newest versioned limits of the scopes inside the key, as `limits` for the key's own.
+    #[serde(skip_serializing_if = "NewestLimits::is_empty")]
+    scope_limits: NewestLimits<ScopeLimits>,
+    /// The ledgers of the key's model patterns, what each admission recorded in a scope, and
+    /// how many end users it tracks (their ledgers are stored apart).
+    #[serde(skip_serializing_if = "ScopeLedgers::is_empty")]
+    scopes: ScopeLedgers,
     /// Per-day totals and per-hour requests, for charts (bounded: [`crate::ledger::history`]).
     #[serde(skip_serializing_if = "is_empty_history")]
     history: History,
@@ -163,6 +213,10 @@ struct StoredState {
     #[serde(default)]
     last_used_at: Option<u64>,
     #[serde(default)]
+    scope_limits: NewestLimits<ScopeLimits>,
+    #[serde(default)]
+    scopes: ScopeLedgers,
+    #[serde(default)]
     history: History,
 }
 
@@ -178,34 +232,60 @@ impl From<StoredState> for KeyState {
             usage: stored.usage,
             limits,
             last_used_at: stored.last_used_at,
+            scope_limits: stored.scope_limits,
+            scopes: stored.scopes,
             history: stored.history,
         }
     }
 }
 
-/// The state's stored format: version 4 (`limits` replaced version 1's `pushed_limits` in 2;
-/// `last_used_at` came in 3 and `history` in 4, neither critical: losing them loses only
-/// information, never a counter a limit reads).
+/// The state's stored format: version 5 (`limits` replaced version 1's `pushed_limits` in 2;
+/// `last_used_at` came in 3, not critical: losing it loses only information; `scope_limits` and
+/// `scopes` came in 4, critical: a build that drops them would forget the scopes' limits and
+/// counts, so it refuses the state, failing closed, as it refuses the key's record; `history` came
+/// in 5, not critical: losing it loses only the charts' information, never a counter a limit reads).
 pub const STATE_FORMAT: Format = Format {
-    version: 4,
-    members: &["revocation", "ledger", "usage", "limits", "last_used_at", "history"],
-    critical: &[],
+    version: 5,
+    members: &["revocation", "ledger", "usage", "limits", "last_used_at", "scope_limits", "scopes", "history"],
+    critical: &["scope_limits", "scopes"],
 };
 stored_serde!(KeyState, STATE_FORMAT);
 
 impl KeyState {
+    /// The end user whose stored ledger `command` reads and which is not in memory yet: the
+    /// object loads it ([`KeyState::load_end_user`]) before [`KeyState::handle`].
+    pub fn end_user_to_load(&self, command: &Command) -> Option<String> {
+        let end_user = match command {
+            Command::Admit { end_user, .. } | Command::Quota { end_user, .. } => end_user.as_deref(),
+            Command::Settle { reservation_id, .. } | Command::Release { reservation_id } => {
+                self.scopes.end_user_of(*reservation_id)
+            }
+            _ => None,
+        };
+        end_user.filter(|id| self.scopes.needs_end_user(id)).map(str::to_owned)
+    }
+
+    /// Puts `end_user`'s stored ledger in memory (a new end user has none).
+    pub fn load_end_user(&mut self, end_user: &str, ledger: Ledger) {
+        self.scopes.load_end_user(end_user, ledger);
+    }
+
+    /// The ledger of `end_user`, as its row is to hold it after [`Handled::end_user_changed`].
+    pub fn end_user_ledger(&self, end_user: &str) -> Option<&Ledger> {
+        self.scopes.end_user(end_user)
+    }
+
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {
         match command {
-            Command::Admit { secret_version, limits, policy_version, ask } => {
+            Command::Admit { secret_version, limits, policy_version, ask, scopes, model, end_user } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
-                    return Handled {
-                        reply: Reply::refused(revoked_error(revoked), None),
-                        events: vec![],
-                        changed: false,
-                    };
+                    return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
                 }
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
-                match self.ledger.admit(&limits, ask, now_ms) {
+                let (scopes, scopes_remembered) =
+                    self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
+                let call = CallScope { model: model.as_deref(), end_user: end_user.as_deref() };
+                match self.scopes.admit(&mut self.ledger, &limits, &scopes, call, ask, now_ms) {
                     Ok(admitted) => {
                         let counted = self.usage.count_request(now_ms);
                         self.history.count(now_ms, &counted);
@@ -217,38 +297,43 @@ impl KeyState {
                             },
                             events: admitted.events,
                             changed: true,
+                            end_user_changed: end_user.filter(|_| scopes.tracks_end_users()),
                         }
                     }
-                    Err(denial) => Handled {
-                        reply: Reply::refused(
-                            denial.clone().into_api_error(now_ms),
-                            denial.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS)),
-                        ),
-                        events: vec![],
-                        changed: remembered,
-                    },
+                    Err(refusal) => {
+                        let hold =
+                            refusal.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
+                        let reply = Reply::refused(refusal.into_api_error(now_ms), hold);
+                        Handled::reply(reply, remembered || scopes_remembered)
+                    }
                 }
             }
             Command::Settle { reservation_id, limits, policy_version, actual, usage } => {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
-                let outcome = self.ledger.settle(&limits, reservation_id, actual, now_ms);
+                let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
+                let outcome = self.scopes.settle(&mut self.ledger, &limits, reservation_id, actual, now_ms);
                 if outcome.settled {
                     let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                     self.history.count(now_ms, &counted);
                 }
-                Handled { reply: Reply::Done, events: outcome.events, changed: outcome.settled || remembered }
+                let changed = outcome.settled || remembered || end_user.is_some();
+                Handled { reply: Reply::Done, events: outcome.events, changed, end_user_changed: end_user }
             }
             Command::Release { reservation_id } => {
-                let released = self.ledger.release(reservation_id, now_ms);
-                Handled { reply: Reply::Done, events: vec![], changed: released }
+                let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
+                let released = self.scopes.release(&mut self.ledger, reservation_id, now_ms);
+                let changed = released || end_user.is_some();
+                Handled { reply: Reply::Done, events: vec![], changed, end_user_changed: end_user }
             }
             Command::Control { control } => {
                 self.revocation.apply(&control);
-                Handled { reply: Reply::Done, events: vec![], changed: true }
+                Handled::reply(Reply::Done, true)
             }
-            Command::PushLimits { limits, policy_version } => {
+            Command::PushLimits { limits, policy_version, scopes } => {
                 let changed = self.limits.push(VersionedLimits { version: policy_version, limits });
-                Handled { reply: Reply::Done, events: vec![], changed }
+                let scopes_changed =
+                    self.scope_limits.push(VersionedLimits { version: policy_version, limits: scopes });
+                Handled::reply(Reply::Done, changed || scopes_changed)
             }
             Command::Report { limits } => {
                 let carried = VersionedLimits { version: 0, limits };
@@ -259,11 +344,34 @@ impl KeyState {
                     headroom: self.ledger.headroom(limits, now_ms),
                     last_used_at: self.last_used_at,
                 };
-                Handled { reply, events: vec![], changed: false }
+                Handled::reply(reply, false)
+            }
+            Command::Quota { secret_version, limits, policy_version, scopes, end_user } => {
+                if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
+                    return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
+                }
+                let carried = VersionedLimits { version: policy_version, limits };
+                let limits = self.limits.peek(&carried);
+                let carried_scopes = VersionedLimits { version: policy_version, limits: scopes };
+                let scopes = self.scope_limits.peek(&carried_scopes);
+                let end_user = end_user.and_then(|id| {
+                    let limits = self.scopes.end_user_uses(scopes, &id, now_ms)?;
+                    Some(EndUserQuota { id, limits })
+                });
+                let models = self.scopes.model_uses(scopes, now_ms);
+                let quota = KeyQuota {
+                    key: KeyLevelQuota {
+                        limits: self.ledger.limit_uses(limits, now_ms),
+                        usage: self.usage.report(now_ms),
+                    },
+                    models: models.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect(),
+                    end_user,
+                };
+                Handled::reply(Reply::Quota(quota), false)
             }
             Command::History { days } => {
                 let reply = Reply::History { days: self.history.days(now_ms, days), hours: self.history.hours(now_ms) };
-                Handled { reply, events: vec![], changed: false }
+                Handled::reply(reply, false)
             }
         }
     }
@@ -287,6 +395,7 @@ fn revoked_error(revoked: Revoked) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::{Level, ModelLimits, MAX_END_USERS};
     use crate::versioned::check;
     use proptest::prelude::*;
     use std::num::NonZeroU64;
@@ -297,12 +406,21 @@ mod tests {
 
     fn admit_at_policy(state: &mut KeyState, limits: &Limits, policy_version: u64, version: u32) -> Reply {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let command = Command::Admit { secret_version: version, limits: limits.clone(), policy_version, ask };
+        let command = Command::Admit {
+            secret_version: version,
+            limits: limits.clone(),
+            policy_version,
+            ask,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         state.handle(command, 1_000).reply
     }
 
     fn push(state: &mut KeyState, limits: &Limits, policy_version: u64) -> bool {
-        state.handle(Command::PushLimits { limits: limits.clone(), policy_version }, 0).changed
+        let scopes = ScopeLimits::default();
+        state.handle(Command::PushLimits { limits: limits.clone(), policy_version, scopes }, 0).changed
     }
 
     fn rpm(n: u64) -> Limits {
@@ -400,7 +518,15 @@ mod tests {
         assert_eq!(last_used(&mut state), None);
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let refused = Command::Admit { secret_version: 1, limits: limits.clone(), policy_version: 0, ask };
+        let refused = Command::Admit {
+            secret_version: 1,
+            limits: limits.clone(),
+            policy_version: 0,
+            ask,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
     }
@@ -442,7 +568,15 @@ mod tests {
         let mut state = KeyState::default();
         push(&mut state, &rpm(100), 3);
         // The push of version 4 (rpm 1) failed; an edge reads the version 4 record.
-        let newer = Command::Admit { secret_version: 1, limits: rpm(1), policy_version: 4, ask: Ask::ZERO };
+        let newer = Command::Admit {
+            secret_version: 1,
+            limits: rpm(1),
+            policy_version: 4,
+            ask: Ask::ZERO,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         let handled = state.handle(newer, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }) && handled.changed);
         assert_eq!(
@@ -450,7 +584,15 @@ mod tests {
             Some(Code::RateLimitExceeded)
         );
         assert!(!push(&mut state, &rpm(100), 3), "the late old push loses too");
-        let refused = Command::Admit { secret_version: 1, limits: rpm(2), policy_version: 5, ask: Ask::ZERO };
+        let refused = Command::Admit {
+            secret_version: 1,
+            limits: rpm(2),
+            policy_version: 5,
+            ask: Ask::ZERO,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+        };
         let handled = state.handle(refused, 1_000);
         assert!(matches!(handled.reply, Reply::Admitted { .. }), "a raise carried by a newer record applies");
         let json = serde_json::to_string(&state).unwrap();
@@ -490,11 +632,27 @@ mod tests {
         assert!(serde_json::from_str::<KeyState>(r#"{"pushed_limit":{}}"#).is_err(), "unknown members are refused");
     }
 
+    /// Limits for the models `m*` (an rpm of `rpm + 1`), for generated histories.
+    fn model_scopes(rpm: u64) -> ScopeLimits {
+        let limits = Limits { rpm: NonZeroU64::new(rpm + 1), ..Limits::default() };
+        ScopeLimits { model_limits: vec![ModelLimits { pattern: "m*".into(), limits }], ..ScopeLimits::default() }
+    }
+
     /// A state with every member set, by commands.
     fn busy_state() -> KeyState {
         let limits = Limits { rpm: NonZeroU64::new(100), ..Limits::default() };
         let mut state = KeyState::default();
         admit(&mut state, &limits, 1);
+        let scoped = Command::Admit {
+            secret_version: 1,
+            limits: limits.clone(),
+            policy_version: 1,
+            ask: Ask::ZERO,
+            scopes: model_scopes(5),
+            model: Some("m1".into()),
+            end_user: None,
+        };
+        assert!(matches!(state.handle(scoped, 1_000).reply, Reply::Admitted { .. }));
         state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: Some(5) } }, 0);
         push(&mut state, &limits, 1);
         state
@@ -505,6 +663,195 @@ mod tests {
         let state = busy_state();
         check::members_match(&STATE_FORMAT, &state);
         check::version_rule(&STATE_FORMAT, &state, "leases", serde_json::json!([{"id": 1}]));
+    }
+
+    /// An admission of `model` for `end_user` under a key rpm of 100 and `scopes`.
+    fn scoped_admit(scopes: &ScopeLimits, model: &str, end_user: Option<&str>) -> Command {
+        Command::Admit {
+            secret_version: 1,
+            limits: rpm(100),
+            policy_version: 1,
+            ask: Ask { tokens: 10, cost_micros: 0 },
+            scopes: scopes.clone(),
+            model: Some(model.into()),
+            end_user: end_user.map(str::to_owned),
+        }
+    }
+
+    /// A refusal's limit details and hold: (level, pattern, end user, scope, hold).
+    type Refused = (Level, Option<String>, Option<String>, String, Option<u64>);
+
+    /// The refusal's limit details and its hold.
+    fn limit_of(reply: Reply) -> Option<Refused> {
+        let Reply::Refused(Refusal { error, hold_until_ms }) = reply else { return None };
+        let d = error.limit()?.clone();
+        Some((d.level, d.pattern, d.end_user, d.scope.into_owned(), hold_until_ms))
+    }
+
+    #[test]
+    fn a_model_patterns_limit_refuses_its_models_only_and_names_itself() {
+        let mut state = KeyState::default();
+        let scopes = ScopeLimits {
+            model_limits: vec![ModelLimits { pattern: "o3*".into(), limits: rpm(1) }],
+            ..Default::default()
+        };
+        assert!(matches!(state.handle(scoped_admit(&scopes, "o3-mini", None), 1_000).reply, Reply::Admitted { .. }));
+        let refused = limit_of(state.handle(scoped_admit(&scopes, "o3-pro", None), 1_000).reply);
+        assert_eq!(
+            refused,
+            Some((Level::Model, Some("o3*".into()), None, "rpm".into(), Some(1_000 + REFUSAL_HOLD_MAX_MS)))
+        );
+        for _ in 0..5 {
+            let other = state.handle(scoped_admit(&scopes, "gpt-4o", None), 1_000);
+            assert!(matches!(other.reply, Reply::Admitted { .. }), "other models pass");
+        }
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["critical"], serde_json::json!(["scope_limits", "scopes"]), "older builds fail closed");
+        assert_eq!(serde_json::from_value::<KeyState>(json).unwrap(), state);
+    }
+
+    #[test]
+    fn end_users_are_counted_apart_and_settled_exactly_where_admitted() {
+        let mut state = KeyState::default();
+        let scopes = ScopeLimits {
+            end_user_limits: Limits { tpm: NonZeroU64::new(15), ..Limits::default() },
+            ..Default::default()
+        };
+        let missing = state.handle(scoped_admit(&scopes, "gpt-4o", None), 1_000);
+        assert!(matches!(&missing.reply, Reply::Refused(r) if r.error.code() == Code::MissingEndUser));
+        let Reply::Admitted { reservation_id, .. } =
+            state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 1_000).reply
+        else {
+            panic!("alice's first call passes")
+        };
+        let refused = limit_of(state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 1_000).reply);
+        assert_eq!(refused, Some((Level::EndUser, None, Some("alice".into()), "tpm".into(), None)));
+        let bob = state.handle(scoped_admit(&scopes, "gpt-4o", Some("bob")), 1_000);
+        assert!(matches!(bob.reply, Reply::Admitted { .. }));
+        assert_eq!(bob.end_user_changed.as_deref(), Some("bob"), "only bob's row is written");
+        let settle = Command::Settle {
+            reservation_id,
+            limits: rpm(100),
+            policy_version: 1,
+            actual: Actual { tokens: 2, cost_micros: 0 },
+            usage: None,
+        };
+        let settled = state.handle(settle, 2_000);
+        assert_eq!(settled.end_user_changed.as_deref(), Some("alice"), "the settle reaches alice's ledger");
+        assert!(matches!(
+            state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 2_000).reply,
+            Reply::Admitted { .. }
+        ));
+    }
+
+    /// What the object does: the state in one row, each end user in a row of its own, loaded
+    /// when a command needs it.
+    #[test]
+    fn end_user_ledgers_are_stored_one_row_each() {
+        let scopes = ScopeLimits { end_user_limits: rpm(1), ..Default::default() };
+        let mut rows: std::collections::HashMap<String, String> = Default::default();
+        let mut stored = serde_json::to_string(&KeyState::default()).unwrap();
+        let mut step = |command: Command, rows: &mut std::collections::HashMap<String, String>| {
+            let mut state: KeyState = serde_json::from_str(&stored).unwrap();
+            if let Some(id) = state.end_user_to_load(&command) {
+                if let Some(row) = rows.get(&id) {
+                    state.load_end_user(&id, serde_json::from_str(row).unwrap());
+                }
+            }
+            let handled = state.handle(command, 1_000);
+            if let Some(id) = &handled.end_user_changed {
+                rows.insert(id.clone(), serde_json::to_string(state.end_user_ledger(id).unwrap()).unwrap());
+            }
+            stored = serde_json::to_string(&state).unwrap();
+            handled.reply
+        };
+        for user in ["u1", "u2", "u3"] {
+            assert!(matches!(step(scoped_admit(&scopes, "m", Some(user)), &mut rows), Reply::Admitted { .. }));
+        }
+        assert_eq!(rows.len(), 3);
+        let again = step(scoped_admit(&scopes, "m", Some("u2")), &mut rows);
+        assert_eq!(limit_of(again).map(|l| l.0), Some(Level::EndUser), "u2's row was loaded and counted");
+        assert_eq!(stored.matches("\"windows\"").count(), 1, "the state holds the key's ledger only: {stored}");
+    }
+
+    #[test]
+    fn a_key_tracks_at_most_max_end_users() {
+        let mut state = KeyState::default();
+        let scopes = ScopeLimits { end_user_limits: rpm(5), ..Default::default() };
+        let now = |i: usize| 1_000 * i as u64;
+        for i in 0..MAX_END_USERS {
+            let id = format!("u{i}");
+            assert!(matches!(
+                state.handle(scoped_admit(&scopes, "m", Some(&id)), now(i)).reply,
+                Reply::Admitted { .. }
+            ));
+        }
+        let new = state.handle(scoped_admit(&scopes, "m", Some("one-too-many")), now(MAX_END_USERS));
+        assert!(matches!(&new.reply, Reply::Refused(r) if r.error.code() == Code::TooManyEndUsers), "{:?}", new.reply);
+        assert!(!new.changed);
+        let known = state.handle(scoped_admit(&scopes, "m", Some("u7")), now(MAX_END_USERS));
+        assert!(matches!(known.reply, Reply::Admitted { .. }), "never evicted");
+    }
+
+    /// The cost of a call stays flat in the number of end users: the state the object writes
+    /// after each change holds their count, not their ledgers.
+    #[test]
+    fn the_stored_state_does_not_grow_with_end_users() {
+        let scopes = ScopeLimits { end_user_limits: rpm(5), ..Default::default() };
+        let mut state = KeyState::default();
+        let mut sizes = Vec::new();
+        for i in 0..MAX_END_USERS {
+            let now = 60_000 + 1_000 * i as u64;
+            let Reply::Admitted { reservation_id, .. } =
+                state.handle(scoped_admit(&scopes, "m", Some(&format!("u{i}"))), now).reply
+            else {
+                panic!("admitted")
+            };
+            let actual = Actual { tokens: 5, cost_micros: 0 };
+            let settle = Command::Settle { reservation_id, limits: rpm(100), policy_version: 1, actual, usage: None };
+            assert_eq!(state.handle(settle, now).end_user_changed, Some(format!("u{i}")));
+            if [0, MAX_END_USERS - 1].contains(&i) {
+                sizes.push(serde_json::to_string(&state).unwrap().len());
+            }
+        }
+        // Only the counters' digits grow (the key's windows count 1,000 calls).
+        assert!(sizes[1] <= sizes[0] + 128, "state bytes with 1 and with {MAX_END_USERS} end users: {sizes:?}");
+        let row = serde_json::to_string(state.end_user_ledger("u7").unwrap()).unwrap().len();
+        assert!(row < 2_048, "one end user's row: {row} bytes");
+    }
+
+    #[test]
+    fn the_quota_reads_every_scope_of_the_key() {
+        let mut state = KeyState::default();
+        let scopes = ScopeLimits {
+            model_limits: vec![ModelLimits { pattern: "o3*".into(), limits: rpm(10) }],
+            end_user_limits: rpm(3),
+        };
+        state.handle(scoped_admit(&scopes, "o3-mini", Some("alice")), 1_000);
+        state.handle(scoped_admit(&scopes, "gpt-4o", Some("alice")), 1_000);
+        let quota = |state: &mut KeyState, secret_version, end_user: Option<&str>| {
+            let command = Command::Quota {
+                secret_version,
+                limits: rpm(100),
+                policy_version: 1,
+                scopes: scopes.clone(),
+                end_user: end_user.map(str::to_owned),
+            };
+            let handled = state.handle(command, 2_000);
+            assert!(!handled.changed, "read-only");
+            handled.reply
+        };
+        let Reply::Quota(q) = quota(&mut state, 1, Some("alice")) else { panic!("a quota") };
+        let used = |uses: &[LimitUse]| uses.iter().map(|u| (u.scope.clone(), u.limit, u.used)).collect::<Vec<_>>();
+        assert_eq!(used(&q.key.limits), [("rpm".to_owned(), 100, 2)]);
+        assert_eq!(q.key.usage.today.requests, 2);
+        assert_eq!((q.models[0].pattern.as_str(), used(&q.models[0].limits)), ("o3*", vec![("rpm".to_owned(), 10, 1)]));
+        let end_user = q.end_user.unwrap();
+        assert_eq!((end_user.id.as_str(), used(&end_user.limits)), ("alice", vec![("rpm".to_owned(), 3, 2)]));
+        let Reply::Quota(q) = quota(&mut state, 1, Some("bob")) else { panic!("a quota") };
+        assert_eq!(used(&q.end_user.unwrap().limits), [("rpm".to_owned(), 3, 0)], "a new end user has used nothing");
+        state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: None } }, 0);
+        assert!(matches!(quota(&mut state, 1, None), Reply::Refused(r) if r.error.code() == Code::InvalidApiKey));
     }
 
     /// One command of a generated history: admissions, settles and releases of earlier ones
@@ -527,6 +874,9 @@ mod tests {
                         limits: limits.clone(),
                         policy_version: n % 3,
                         ask: Ask { tokens: n * 10, cost_micros: n },
+                        scopes: model_scopes(n % 3),
+                        model: Some(format!("m{}", n % 2)),
+                        end_user: None,
                     },
                     1 => Command::Settle {
                         reservation_id: n,
@@ -540,6 +890,7 @@ mod tests {
                     _ => Command::PushLimits {
                         limits: Limits { rpm: limit.and_then(NonZeroU64::new), ..limits.clone() },
                         policy_version: n % 3,
+                        scopes: model_scopes(n % 3),
                     },
                 };
                 state.handle(command, now_ms);

@@ -86,7 +86,7 @@ mod tests {
     use crate::ledger::Reply;
 
     fn limited() -> ApiError {
-        let details = LimitDetails { scope: "rpm".into(), limit: 5, used: 5, reset_at_ms: Some(3_000) };
+        let details = LimitDetails::of_key("rpm", 5, 5, Some(3_000));
         ApiError::limited(Code::RateLimitExceeded, details, 1_000, |_| "Rate limit reached.".into())
     }
 

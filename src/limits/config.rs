@@ -35,6 +35,11 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Whether no limit is set (the value that clears a scope's limits).
+    pub fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
     /// The first period with more than one spend cap (a valid configuration has none).
     pub fn repeated_spend_period(&self) -> Option<SpendPeriod> {
         let spend = &self.spend;

@@ -7,8 +7,10 @@
 //! which no wait can help.
 
 use super::config::SpendPeriod;
+use super::level::Level;
 use super::reservations::MAX_OPEN_RESERVATIONS;
 use super::scope::WindowScope;
+use super::scopes::KeyScope;
 use crate::error::{ApiError, Code, LimitDetails};
 use serde::{Deserialize, Serialize};
 
@@ -70,13 +72,44 @@ impl LimitDenial {
         }
     }
 
-    /// The answer to send: 429 with [`LimitDetails`] and `Retry-After`, or 400 for
-    /// [`LimitDenial::TooLarge`]. The message names the limit, the use, and when to retry.
+    /// The answer to a denial of the key's own limits: see [`LimitDenial::into_api_error_in`].
     pub fn into_api_error(self, now_ms: u64) -> ApiError {
+        self.into_api_error_in(&KeyScope::Key, now_ms)
+    }
+
+    /// The answer to send for a denial of the limits of `scope`: 429 with [`LimitDetails`]
+    /// naming the level (and pattern or end user) and `Retry-After`, or 400 for
+    /// [`LimitDenial::TooLarge`]. The message names the limit, whose it is, the use, and when
+    /// to retry.
+    pub fn into_api_error_in(self, scope: &KeyScope, now_ms: u64) -> ApiError {
+        let (pattern, end_user) = match scope {
+            KeyScope::Key => (None, None),
+            KeyScope::Model(pattern) => (Some(pattern.clone()), None),
+            KeyScope::EndUser(id) => (None, Some(id.clone())),
+        };
+        self.answer(Owner { level: scope.level(), pattern, end_user, whose: scope.describe() }, now_ms)
+    }
+
+    /// The answer to send for a denial of the limits of a level above the key (a project's or
+    /// an organisation's budget; [`Level::Key`] for a key's own, leased to an edge): as
+    /// [`LimitDenial::into_api_error_in`], with the message saying whose limit it is.
+    pub fn into_api_error_at(self, level: Level, now_ms: u64) -> ApiError {
+        let whose = match level {
+            Level::Project => " for this key's project".to_owned(),
+            Level::Organisation => " for this key's organisation".to_owned(),
+            Level::Key | Level::Model | Level::EndUser => String::new(),
+        };
+        self.answer(Owner { level, pattern: None, end_user: None, whose }, now_ms)
+    }
+
+    fn answer(self, mut owner: Owner, now_ms: u64) -> ApiError {
         let code = self.code();
-        match self.details() {
-            None => ApiError::new(code, self.message(None)),
-            Some(details) => ApiError::limited(code, details, now_ms, |retry_after_s| self.message(retry_after_s)),
+        let whose = std::mem::take(&mut owner.whose);
+        match self.details(owner) {
+            None => ApiError::new(code, self.message(&whose, None)),
+            Some(details) => {
+                ApiError::limited(code, details, now_ms, |retry_after_s| self.message(&whose, retry_after_s))
+            }
         }
     }
 
@@ -91,7 +124,7 @@ impl LimitDenial {
         }
     }
 
-    fn details(&self) -> Option<LimitDetails> {
+    fn details(&self, owner: Owner) -> Option<LimitDetails> {
         let (scope, limit, used, reset_at_ms) = match *self {
             LimitDenial::Window { scope, limit, used, reset_at_ms, .. } => {
                 (scope.name(), limit, used, Some(reset_at_ms))
@@ -103,32 +136,42 @@ impl LimitDenial {
                 (spend_scope(period), limit_micros, committed_micros.saturating_add(reserved_micros), reset_at_ms)
             }
         };
-        Some(LimitDetails { scope: scope.into(), limit, used, reset_at_ms })
+        Some(LimitDetails {
+            level: owner.level,
+            pattern: owner.pattern,
+            end_user: owner.end_user,
+            scope: scope.into(),
+            limit,
+            used,
+            reset_at_ms,
+        })
     }
 
-    fn message(&self, retry_after_s: Option<u64>) -> String {
+    /// The message; `whose` follows the limit's name (see [`KeyScope::describe`]).
+    fn message(&self, whose: &str, retry_after_s: Option<u64>) -> String {
         let retry = match retry_after_s {
             Some(s) => format!("Retry after {}.", wait(s)),
             None => String::new(),
         };
         match self {
             LimitDenial::Window { scope, limit, used, asked, .. } if scope.counts_tokens() => format!(
-                "Token limit reached: {limit} tokens per {} ({used} used; this request reserves {asked}). {retry}",
+                "Token limit reached{whose}: {limit} tokens per {} ({used} used; this request reserves {asked}). {retry}",
                 scope.per()
             ),
             LimitDenial::Window { scope, limit, used, .. } => {
-                format!("Rate limit reached: {limit} requests per {} ({used} used). {retry}", scope.per())
+                format!("Rate limit reached{whose}: {limit} requests per {} ({used} used). {retry}", scope.per())
             }
             LimitDenial::TooLarge { scope, limit, asked } => format!(
-                "This request reserves {asked} tokens, more than this key's limit of {limit} tokens per {}, \
+                "This request reserves {asked} tokens, more than the limit of {limit} tokens per {}{}, \
                  so it can never be admitted. Lower max_tokens or shorten the input.",
-                scope.per()
+                scope.per(),
+                if whose.is_empty() { " of this key" } else { whose },
             ),
             LimitDenial::InFlight { limit, open } => {
-                format!("Too many requests in flight: {limit} allowed at once ({open} open). Retry when one finishes.")
+                format!("Too many requests in flight{whose}: {limit} allowed at once ({open} open). Retry when one finishes.")
             }
             LimitDenial::TooManyInFlight { open } => format!(
-                "Too many requests in flight: this key has {open} open requests, the most the gateway tracks. \
+                "Too many requests in flight{whose}: {open} open requests, the most the gateway tracks. \
                  Retry when some finish."
             ),
             LimitDenial::Spend { period, limit_micros, committed_micros, reserved_micros, asked_micros, .. } => {
@@ -138,7 +181,7 @@ impl LimitDenial {
                     &retry
                 };
                 format!(
-                    "{} spend limit reached: {} ({} spent, {} reserved by requests in flight; this request may cost up to {}). {then}",
+                    "{} spend limit reached{whose}: {} ({} spent, {} reserved by requests in flight; this request may cost up to {}). {then}",
                     period_name(*period),
                     dollars(*limit_micros),
                     dollars(*committed_micros),
@@ -148,6 +191,15 @@ impl LimitDenial {
             }
         }
     }
+}
+
+/// Whose limit a denial is, for its answer: the level, the pattern or end user inside a key,
+/// and the words that follow the limit's name in the message.
+struct Owner {
+    level: Level,
+    pattern: Option<String>,
+    end_user: Option<String>,
+    whose: String,
 }
 
 pub(super) fn spend_scope(period: SpendPeriod) -> &'static str {
@@ -300,6 +352,30 @@ mod tests {
     }
 
     #[test]
+    fn a_scopes_refusal_names_its_level_and_scope() {
+        let d = LimitDenial::Window { scope: WindowScope::Rpm, limit: 10, used: 10, asked: 1, reset_at_ms: 30_000 };
+        let e = d.clone().into_api_error_in(&KeyScope::Model("o3*".into()), 0);
+        assert_eq!(
+            e.message,
+            "Rate limit reached for models matching 'o3*': 10 requests per minute (10 used). Retry after 30 s."
+        );
+        let v = body(&e);
+        assert_eq!(v["error"]["limit"]["level"], "model");
+        assert_eq!(v["error"]["limit"]["pattern"], "o3*");
+        assert_eq!(v["error"]["limit"]["scope"], "rpm");
+        assert!(v["error"]["limit"].get("end_user").is_none());
+        let e = d.clone().into_api_error_in(&KeyScope::EndUser("u-1".into()), 0);
+        assert_eq!(
+            (body(&e)["error"]["limit"]["level"].clone(), body(&e)["error"]["limit"]["end_user"].clone()),
+            ("end_user".into(), "u-1".into())
+        );
+        assert_eq!(body(&d.into_api_error(0))["error"]["limit"]["level"], "key");
+        let too_large = LimitDenial::TooLarge { scope: WindowScope::Tpm, limit: 5, asked: 9 };
+        let e = too_large.into_api_error_in(&KeyScope::EndUser("u-1".into()), 0);
+        assert!(e.message.contains("5 tokens per minute for end user 'u-1'"), "{}", e.message);
+    }
+
+    #[test]
     fn the_longest_lasting_denial_wins() {
         let window =
             |reset_at_ms| LimitDenial::Window { scope: WindowScope::Rpm, limit: 1, used: 1, asked: 1, reset_at_ms };
@@ -309,6 +385,28 @@ mod tests {
         assert!(!window(1).outlasts(&window(1)));
         assert!(window(1).outlasts(&in_flight));
         assert!(too_large.outlasts(&window(u64::MAX)));
+    }
+
+    #[test]
+    fn a_level_above_the_key_is_named() {
+        let d = LimitDenial::Window { scope: WindowScope::Rpm, limit: 300, used: 300, asked: 1, reset_at_ms: 2_000 };
+        let e = d.clone().into_api_error_at(Level::Project, 1_000);
+        assert_eq!(
+            e.message,
+            "Rate limit reached for this key's project: 300 requests per minute (300 used). Retry after 1 s."
+        );
+        let v = body(&e);
+        assert_eq!(
+            (v["error"]["limit"]["level"].as_str(), v["error"]["limit"]["scope"].as_str()),
+            (Some("project"), Some("rpm"))
+        );
+        assert_eq!(body(&d.into_api_error(1_000))["error"]["limit"]["level"], "key");
+        let e = LimitDenial::TooManyInFlight { open: 4096 }.into_api_error_at(Level::Organisation, 0);
+        assert!(
+            e.message.starts_with("Too many requests in flight for this key's organisation: 4096 open"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -3,10 +3,8 @@
 //! for usage reports, the state of every configured limit ([`LimitUse`]).
 
 use super::config::Limits;
-use super::denial::spend_scope;
+use super::counters;
 use super::ledger::Ledger;
-use super::scope::WindowScope;
-use super::spend::highest_crossed;
 use serde::{Deserialize, Serialize};
 
 /// Headroom of the configured limits; a part is `None` when none of its limits is set.
@@ -41,9 +39,17 @@ pub struct LimitUse {
     /// What counts now: the window's requests or tokens, the requests in flight, or committed plus
     /// reserved spend in the current period.
     pub used: u64,
+    /// What is left under the limit now: `limit - used`, at least 0.
+    pub remaining: u64,
     /// When the window is empty again or the spend period resets; absent for `max_in_flight`
     /// and `spend_total`.
     pub reset_at_ms: Option<u64>,
+}
+
+impl LimitUse {
+    pub(super) fn new(scope: &str, limit: u64, used: u64, reset_at_ms: Option<u64>) -> LimitUse {
+        LimitUse { scope: scope.to_owned(), limit, used, remaining: limit.saturating_sub(used), reset_at_ms }
+    }
 }
 
 /// What the spend caps have left.
@@ -58,66 +64,13 @@ pub struct SpendHeadroom {
 impl Ledger {
     /// The headroom at `now_ms` under `limits`.
     pub fn headroom(&self, limits: &Limits, now_ms: u64) -> Headroom {
-        let now = self.time(now_ms);
-        Headroom {
-            requests: self.tightest(limits, &WindowScope::REQUESTS, now),
-            tokens: self.tightest(limits, &WindowScope::TOKENS, now),
-            spend: self.spend_headroom(limits, now),
-        }
+        counters::headroom(self, limits, self.time(now_ms))
     }
 
     /// Every limit `limits` sets, in the order rpm, rph, rpd, tpm, tpd, max_in_flight, then the
     /// spend caps as configured.
     pub fn limit_uses(&self, limits: &Limits, now_ms: u64) -> Vec<LimitUse> {
-        let now = self.time(now_ms);
-        let windows = WindowScope::ALL.into_iter().filter_map(|scope| {
-            let limit = scope.limit(limits)?;
-            let (used, reset_ms) = self.window_use(scope, now);
-            Some(LimitUse { scope: scope.name().to_owned(), limit, used, reset_at_ms: Some(reset_ms) })
-        });
-        let in_flight = limits.max_in_flight.map(|limit| LimitUse {
-            scope: "max_in_flight".to_owned(),
-            limit: limit.get(),
-            used: self.in_flight(now),
-            reset_at_ms: None,
-        });
-        let reserved = self.reserved(now);
-        let caps = limits.spend.iter().map(|cap| LimitUse {
-            scope: spend_scope(cap.period).to_owned(),
-            limit: cap.limit_micros.get(),
-            used: self.committed(cap.period, now).saturating_add(reserved),
-            reset_at_ms: cap.period.next_reset_ms(now),
-        });
-        windows.chain(in_flight).chain(caps).collect()
-    }
-
-    fn tightest(&self, limits: &Limits, scopes: &[WindowScope], now: u64) -> Option<Remaining> {
-        scopes
-            .iter()
-            .filter_map(|&scope| {
-                let limit = scope.limit(limits)?;
-                let (used, reset_ms) = self.window_use(scope, now);
-                Some(Remaining { limit, remaining: limit.saturating_sub(used), reset_ms })
-            })
-            .min_by_key(|r| r.remaining)
-    }
-
-    /// What `scope`'s window counts at `now` and when it is empty again (now, if it is).
-    fn window_use(&self, scope: WindowScope, now: u64) -> (u64, u64) {
-        let (window, at) = (self.window(scope), scope.bucket_of(now));
-        (window.used(at), window.empty_at(at).map_or(now, |bucket| scope.start_of(bucket)))
-    }
-
-    fn spend_headroom(&self, limits: &Limits, now: u64) -> Option<SpendHeadroom> {
-        let reserved = self.reserved(now);
-        let per_cap = limits.spend.iter().map(|cap| {
-            let committed = self.committed(cap.period, now);
-            let remaining = cap.limit_micros.get().saturating_sub(committed.saturating_add(reserved));
-            (remaining, highest_crossed(cap, committed))
-        });
-        per_cap
-            .reduce(|(r1, w1), (r2, w2)| (r1.min(r2), w1.max(w2)))
-            .map(|(remaining_micros, warning)| SpendHeadroom { remaining_micros, warning })
+        counters::limit_uses(self, limits, self.time(now_ms))
     }
 }
 

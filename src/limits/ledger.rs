@@ -51,11 +51,12 @@
 //!   when the actual is within the estimate.
 
 use super::charge::{Actual, Ask, Charge};
-use super::config::{CapMode, Limits, SpendCap, SpendPeriod};
+use super::config::{Limits, SpendPeriod};
+use super::counters::{denial, Counters};
 use super::denial::LimitDenial;
 use super::expired::Expired;
 use super::headroom::Headroom;
-use super::reservations::{total_cost, Reservation, Reservations, MAX_OPEN_RESERVATIONS};
+use super::reservations::{total_cost, Reservation, Reservations};
 use super::scope::{WindowScope, Windows};
 use super::spend::{Spend, SpendEvent};
 use super::window::Window;
@@ -105,17 +106,30 @@ impl Ledger {
     /// and reserving its estimate; otherwise answers the denial that lasts longest and changes
     /// nothing.
     pub fn admit(&mut self, limits: &Limits, ask: Ask, now_ms: u64) -> Result<Admitted, LimitDenial> {
-        let now = self.time(now_ms);
-        if let Some(denial) = self.denial(limits, &ask, now) {
-            return Err(denial);
+        match self.check(limits, &ask, now_ms) {
+            Some(denial) => Err(denial),
+            None => Ok(self.record(limits, ask, now_ms)),
         }
+    }
+
+    /// The denial [`Ledger::admit`] would answer for `ask` at `now_ms`, if any; changes nothing.
+    /// With [`Ledger::record`], admission across several ledgers is atomic: check them all, then
+    /// record in each only if none refused.
+    pub fn check(&self, limits: &Limits, ask: &Ask, now_ms: u64) -> Option<LimitDenial> {
+        denial(self, limits, ask, self.time(now_ms))
+    }
+
+    /// Records a request [`Ledger::check`] let through at `now_ms` (in every window, its
+    /// estimate reserved), with nothing changed in between.
+    pub fn record(&mut self, limits: &Limits, ask: Ask, now_ms: u64) -> Admitted {
+        let now = self.time(now_ms);
         self.catch_up(now);
         for scope in WindowScope::ALL {
             self.windows.get_mut(scope).add(scope.bucket_of(now), scope.amount(&ask));
         }
         let reservation_id = self.reservations.open(now, ask);
         let events = self.spend.collect_events(limits, now);
-        Ok(Admitted { reservation_id, headroom: self.headroom(limits, now), events })
+        Admitted { reservation_id, headroom: self.headroom(limits, now), events }
     }
 
     /// Replaces reservation `reservation_id`'s estimate by `actual`: its tokens in the bucket of
@@ -141,10 +155,6 @@ impl Ledger {
     /// `now_ms`, not before the latest time recorded.
     pub(super) fn time(&self, now_ms: u64) -> u64 {
         now_ms.max(self.clock_ms)
-    }
-
-    pub(super) fn window(&self, scope: WindowScope) -> &Window {
-        self.windows.get(scope)
     }
 
     /// Spend committed in the period containing `now`, stale reservations included.
@@ -196,67 +206,36 @@ impl Ledger {
         self.spend.commit(now, total_cost(&stale));
         self.expired.remember(stale, now);
     }
+}
 
-    /// Every limit `ask` would break at `now`, reduced to the one that lasts longest.
-    fn denial(&self, limits: &Limits, ask: &Ask, now: u64) -> Option<LimitDenial> {
-        let open = self.in_flight(now);
-        let in_flight = limits
-            .max_in_flight
-            .map(|limit| limit.get())
-            .filter(|&limit| open >= limit)
-            .map(|limit| LimitDenial::InFlight { limit, open });
-        let tracked = (open >= MAX_OPEN_RESERVATIONS as u64).then_some(LimitDenial::TooManyInFlight { open });
-        let windows = WindowScope::ALL.into_iter().filter_map(|scope| self.window_denial(limits, scope, ask, now));
-        let caps = limits.spend.iter().filter_map(|cap| self.spend_denial(cap, ask, now));
-        in_flight.into_iter().chain(tracked).chain(windows).chain(caps).reduce(|kept, next| {
-            if next.outlasts(&kept) {
-                next
-            } else {
-                kept
-            }
-        })
+impl Counters for Ledger {
+    fn window(&self, scope: WindowScope) -> &Window {
+        self.windows.get(scope)
     }
 
-    fn window_denial(&self, limits: &Limits, scope: WindowScope, ask: &Ask, now: u64) -> Option<LimitDenial> {
-        let limit = scope.limit(limits)?;
-        let window = self.windows.get(scope);
-        let (at, asked) = (scope.bucket_of(now), scope.amount(ask));
-        match window.earliest_fit(at, asked, limit) {
-            None => Some(LimitDenial::TooLarge { scope, limit, asked }),
-            Some(fit) if fit <= at => None,
-            Some(fit) => Some(LimitDenial::Window {
-                scope,
-                limit,
-                used: window.used(at),
-                asked,
-                reset_at_ms: scope.start_of(fit),
-            }),
-        }
+    fn committed(&self, period: SpendPeriod, now: u64) -> u64 {
+        Ledger::committed(self, period, now)
     }
 
-    fn spend_denial(&self, cap: &SpendCap, ask: &Ask, now: u64) -> Option<LimitDenial> {
-        if cap.mode != CapMode::Hard {
-            return None;
-        }
-        let (committed, reserved) = (self.committed(cap.period, now), self.reserved(now));
-        let limit = cap.limit_micros.get();
-        let total = u128::from(committed) + u128::from(reserved) + u128::from(ask.cost_micros);
-        (total > u128::from(limit)).then(|| LimitDenial::Spend {
-            period: cap.period,
-            limit_micros: limit,
-            committed_micros: committed,
-            reserved_micros: reserved,
-            asked_micros: ask.cost_micros,
-            reset_at_ms: cap.period.next_reset_ms(now),
-        })
+    fn reserved(&self, now: u64) -> u64 {
+        Ledger::reserved(self, now)
+    }
+
+    fn in_flight(&self, now: u64) -> u64 {
+        Ledger::in_flight(self, now)
+    }
+
+    fn records(&self, now: u64) -> u64 {
+        self.in_flight(now)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::calendar::{days_from_civil, Date, DAY_MS};
+    use super::super::config::{CapMode, SpendCap};
     use super::super::headroom::{Remaining, SpendHeadroom};
-    use super::super::reservations::RESERVATION_TTL_MS;
+    use super::super::reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
     use super::super::spend::SpendEventKind;
     use super::*;
     use std::num::NonZeroU64;

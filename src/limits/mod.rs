@@ -8,14 +8,16 @@
 //! are alert notifications to send.
 //!
 //! Modules, one concept each: `window` (a ring of 60 buckets), `scope` (the five windows),
-//! `calendar` (UTC dates), `spend` (per-period totals and thresholds), `reservations` (requests
+//! `calendar` (UTC dates), `scopes` (model patterns and end users inside a key), `scoped` (admission
+//! across them, atomic), `spend` (per-period totals and thresholds), `reservations` (requests
 //! in flight), `expired` (expired reservations a late settle still corrects), `charge` (tokens
-//! and cost), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
+//! and cost), `counters` (the one admission check and headroom over any counters), `denial` (refusals and their HTTP answer), `headroom` (what is left), `ledger`
 //! (the atomic steps and their guarantees), `level` (key, model, end user, project, organisation), `newest` (which limits are in force: the newest
 //! policy version seen).
 pub(crate) mod calendar;
 mod charge;
 mod config;
+mod counters;
 mod denial;
 mod expired;
 mod headroom;
@@ -24,14 +26,19 @@ mod level;
 mod newest;
 mod reservations;
 mod scope;
+mod scoped;
+mod scopes;
 mod spend;
 mod window;
 
 #[cfg(test)]
-mod simulation;
+mod scoped_simulation;
+#[cfg(test)]
+pub(crate) mod simulation;
 
 pub use charge::{Actual, Ask, Charge};
 pub use config::{CapMode, Limits, SpendCap, SpendPeriod};
+pub(crate) use counters::{denial, headroom, limit_uses, Counters};
 pub use denial::LimitDenial;
 pub use expired::{MAX_EXPIRED_REMEMBERED, SETTLE_DEADLINE_MS};
 pub use headroom::{Headroom, LimitUse, Remaining, SpendHeadroom};
@@ -40,4 +47,9 @@ pub use level::Level;
 pub use newest::{NewestLimits, VersionedLimits};
 pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;
+pub(crate) use scope::Windows;
+pub use scoped::{CallScope, ScopeLedgers, ScopeRefusal, MAX_END_USERS};
+pub use scopes::{KeyScope, ModelLimits, ScopeLimits, MAX_MODEL_PATTERNS, MAX_PATTERN_BYTES};
+pub(crate) use spend::Spend;
 pub use spend::{SpendEvent, SpendEventKind};
+pub(crate) use window::Window;

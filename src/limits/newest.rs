@@ -21,21 +21,28 @@
 use super::config::Limits;
 use serde::{Deserialize, Serialize};
 
-/// A key's limits as of one policy version.
+/// A key's limits (its own [`Limits`], or the limits of the scopes inside it) as of one policy
+/// version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionedLimits {
+pub struct VersionedLimits<T = Limits> {
     pub version: u64,
-    pub limits: Limits,
+    pub limits: T,
 }
 
 /// The newest versioned limits an object has been pushed or carried, if any.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct NewestLimits {
-    seen: Option<VersionedLimits>,
+pub struct NewestLimits<T = Limits> {
+    seen: Option<VersionedLimits<T>>,
 }
 
-impl NewestLimits {
+impl<T> Default for NewestLimits<T> {
+    fn default() -> Self {
+        NewestLimits { seen: None }
+    }
+}
+
+impl<T: Clone> NewestLimits<T> {
     /// Whether nothing was remembered yet.
     pub fn is_empty(&self) -> bool {
         self.seen.is_none()
@@ -43,7 +50,7 @@ impl NewestLimits {
 
     /// The limits to enforce for a command carrying `carried`, and whether they were remembered
     /// (the state changed).
-    pub fn carried(&mut self, carried: VersionedLimits) -> (Limits, bool) {
+    pub fn carried(&mut self, carried: VersionedLimits<T>) -> (T, bool) {
         match &self.seen {
             Some(seen) if seen.version >= carried.version => (seen.limits.clone(), false),
             _ if carried.version == 0 => (carried.limits, false),
@@ -55,7 +62,7 @@ impl NewestLimits {
     }
 
     /// What [`NewestLimits::carried`] enforces, without remembering: for read-only commands.
-    pub fn peek<'a>(&'a self, carried: &'a VersionedLimits) -> &'a Limits {
+    pub fn peek<'a>(&'a self, carried: &'a VersionedLimits<T>) -> &'a T {
         match &self.seen {
             Some(seen) if seen.version >= carried.version => &seen.limits,
             _ => &carried.limits,
@@ -63,7 +70,7 @@ impl NewestLimits {
     }
 
     /// Remembers `pushed` unless newer limits were seen; answers whether it did.
-    pub fn push(&mut self, pushed: VersionedLimits) -> bool {
+    pub fn push(&mut self, pushed: VersionedLimits<T>) -> bool {
         let newest = self.seen.as_ref().is_none_or(|seen| pushed.version >= seen.version);
         if newest {
             self.seen = Some(pushed);

@@ -24,26 +24,26 @@ use std::num::NonZeroU64;
 const DAY_MS: u64 = 86_400_000;
 
 /// xorshift64* — enough randomness for test schedules.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
     /// With `percent` % chance, a value in `low..=high`.
-    fn maybe(&mut self, percent: u64, low: u64, high: u64) -> Option<NonZeroU64> {
+    pub(crate) fn maybe(&mut self, percent: u64, low: u64, high: u64) -> Option<NonZeroU64> {
         if self.chance(percent) {
             NonZeroU64::new(low + self.below(high - low + 1))
         } else {
@@ -199,7 +199,7 @@ struct Sim {
     late: u64,
 }
 
-fn random_limits(rng: &mut Rng) -> Limits {
+pub(crate) fn random_limits(rng: &mut Rng) -> Limits {
     let mut spend = Vec::new();
     for (period, low) in
         [(SpendPeriod::Total, 3_000_000), (SpendPeriod::Daily, 300_000), (SpendPeriod::Monthly, 2_000_000)]

@@ -39,12 +39,13 @@ pub struct CallFacts<'a> {
 
 impl<'a> CallFacts<'a> {
     pub fn new(route: &Route, request: &'a RequestFacts, cf_connecting_ip: Option<&str>) -> CallFacts<'a> {
-        CallFacts {
-            family: route.family,
-            model: request.model.as_deref(),
-            client_ip: cf_connecting_ip.and_then(|value| value.trim().parse().ok()),
-        }
+        CallFacts { family: route.family, model: request.model.as_deref(), client_ip: client_ip(cf_connecting_ip) }
     }
+}
+
+/// The client address a `CF-Connecting-IP` value names, if it parses.
+pub fn client_ip(cf_connecting_ip: Option<&str>) -> Option<IpAddr> {
+    cf_connecting_ip.and_then(|value| value.trim().parse().ok())
 }
 
 /// Runs the checks (see the module doc) and, if all pass, returns where the call goes.
@@ -55,6 +56,20 @@ pub fn authorize<'r>(
     now_ms: u64,
 ) -> Result<ResolvedRoute<'r>, Denial> {
     let record = policy.record();
+    authorize_key(policy, call.client_ip, now_ms)?;
+    if let Some(model) = call.model {
+        if let Some(rule) = model_rules(record).find(|rule| !rule.permits(model)) {
+            return Err(Denial::ModelNotAllowed { model: model.to_owned(), access: rule.clone() });
+        }
+    }
+    routing.resolve(call.family, call.model, group_access(record))
+}
+
+/// Steps 1 to 3 (see the module doc): whether the key may be used at all, at `now_ms`, from
+/// `client_ip` (what a call that names no model and reaches no upstream, like `GET /v1/key`,
+/// passes).
+pub fn authorize_key(policy: &KeyPolicy, client_ip: Option<IpAddr>, now_ms: u64) -> Result<(), Denial> {
+    let record = policy.record();
     if record.status == KeyStatus::Disabled {
         return Err(Denial::KeyDisabled { key_id: record.id.clone() });
     }
@@ -64,18 +79,13 @@ pub fn authorize<'r>(
     if let Some(ended_at_ms) = record.boundary_expires_at.filter(|&end| now_ms >= end) {
         return Err(Denial::KeyLifetimeEnded { key_id: record.id.clone(), ended_at_ms });
     }
-    if !policy.ip_allowlist().permits(call.client_ip) {
-        return Err(Denial::IpNotAllowed { client_ip: call.client_ip });
+    if !policy.ip_allowlist().permits(client_ip) {
+        return Err(Denial::IpNotAllowed { client_ip });
     }
-    if !policy.boundary_ip_allowlists().iter().all(|allowlist| allowlist.permits(call.client_ip)) {
-        return Err(Denial::IpOutsideBoundary { client_ip: call.client_ip });
+    if !policy.boundary_ip_allowlists().iter().all(|allowlist| allowlist.permits(client_ip)) {
+        return Err(Denial::IpOutsideBoundary { client_ip });
     }
-    if let Some(model) = call.model {
-        if let Some(rule) = model_rules(record).find(|rule| !rule.permits(model)) {
-            return Err(Denial::ModelNotAllowed { model: model.to_owned(), access: rule.clone() });
-        }
-    }
-    routing.resolve(call.family, call.model, group_access(record))
+    Ok(())
 }
 
 /// Filters an upstream model list down to the models the key may call: allowed by its globs and

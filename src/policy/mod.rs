@@ -9,6 +9,7 @@
 mod authorize;
 mod credential;
 mod denial;
+pub mod end_user;
 pub mod glob;
 mod ip;
 pub mod key_hash;
@@ -18,7 +19,7 @@ mod record;
 mod routing;
 pub mod rules;
 
-pub use authorize::{authorize, visible_models, CallFacts};
+pub use authorize::{authorize, authorize_key, client_ip, visible_models, CallFacts};
 pub use credential::extract_key;
 pub use denial::Denial;
 pub use ip::IpAllowlist;

@@ -11,6 +11,8 @@
 //! misspelt policy field (`ip_alowlist`) can never silently widen a key. Version 2 added the
 //! policy version of the key's limits (see [`crate::ledger`]) and the boundaries' routing-group,
 //! IP and lifetime constraints; those narrow the key, so they are critical: a version-1 reader refuses a record that carries them rather than ignore them.
+//! Version 3 added the limits of the scopes inside the key (`model_limits`, `end_user_limits`),
+//! critical for the same reason.
 
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
@@ -88,9 +90,11 @@ pub struct KeyRecord {
     pub rules: KeyRules,
 }
 
-/// The record's stored format: version 2 added the boundaries' constraints and `policy_version`.
+/// The record's stored format: version 2 added the boundaries' constraints and `policy_version`;
+/// version 3 the scopes inside the key, `model_limits` and `end_user_limits`, critical (a build
+/// that dropped them would not enforce them).
 pub const RECORD_FORMAT: Format = Format {
-    version: 2,
+    version: 3,
     members: &[
         "id",
         "org",
@@ -113,10 +117,20 @@ pub const RECORD_FORMAT: Format = Format {
         "routing_groups",
         "ip_allowlist",
         "limits",
+        "model_limits",
+        "end_user_limits",
     ],
     // `org` and `jurisdiction` name the key's ledger object: a reader dropping them would count
     // the key in another object.
-    critical: &["org", "jurisdiction", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"],
+    critical: &[
+        "org",
+        "jurisdiction",
+        "boundary_routing_groups",
+        "boundary_ip_allowlists",
+        "boundary_expires_at",
+        "model_limits",
+        "end_user_limits",
+    ],
 };
 stored_serde!(KeyRecord, RECORD_FORMAT);
 
@@ -297,8 +311,9 @@ mod tests {
             "k1",
             "limits.spend: more than one total cap",
         ),
-        (r#""v":4"#, "k1", "version 4 is newer"),
-        (r#""v":3,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
+        (r#""v":5"#, "k1", "version 5 is newer"),
+        (r#""v":4,"critical":["ip_denylist"],"ip_denylist":["10.0.0.1"]"#, "k1", "critical member `ip_denylist`"),
+        (r#""model_limits":[{"pattern":"o3*","limits":{"rpm":1}},{"pattern":"o3*","limits":{}}]"#, "k1", "given twice"),
         (r#""v":2,"ip_denylist":["10.0.0.1"]"#, "k1", "unknown field"),
         (r#""limits":{"rpn":5}"#, "k1", "unknown field"),
         (r#""created_at":"yesterday""#, "k1", "invalid type"),
@@ -346,15 +361,25 @@ mod tests {
         "boundary_models":[{"allow":["gpt-*"]}],"routing_groups":["eu"],"ip_allowlist":["10.0.0.0/8"],
         "limits":{"rpm":5}}"#;
 
-    /// [`FULL_V1`] with the members version 2 added.
+    /// [`FULL_V1`] with the members versions 2 and 3 added.
     fn full() -> KeyRecord {
+        let v1: KeyRecord = serde_json::from_str(FULL_V1).unwrap();
+        let scopes: KeyRules = serde_json::from_str(
+            r#"{"model_limits":[{"pattern":"o3*","limits":{"rpm":1}}],"end_user_limits":{"rpm":2}}"#,
+        )
+        .unwrap();
         KeyRecord {
             org: Some("org_a".into()),
             jurisdiction: Some(Jurisdiction::Eu),
             boundary_routing_groups: vec![vec!["eu".into(), "us".into()]],
             boundary_ip_allowlists: vec![vec!["10.0.0.0/8".into()]],
             boundary_expires_at: Some(9),
-            ..serde_json::from_str(FULL_V1).unwrap()
+            rules: KeyRules {
+                model_limits: scopes.model_limits,
+                end_user_limits: scopes.end_user_limits,
+                ..v1.rules.clone()
+            },
+            ..v1
         }
     }
 
@@ -369,17 +394,17 @@ mod tests {
     }
 
     #[test]
-    fn version_2_records_list_the_narrowing_members_present_as_critical() {
+    fn records_list_the_narrowing_members_present_as_critical() {
         let written = serde_json::to_value(full()).unwrap();
-        assert_eq!(written["v"], 2);
+        assert_eq!(written["v"], 3);
         assert_eq!(
             written["critical"],
-            json!(["org", "jurisdiction", "boundary_routing_groups", "boundary_ip_allowlists", "boundary_expires_at"]),
-            "a version-1 reader refuses the record rather than drop a constraint"
+            json!(RECORD_FORMAT.critical),
+            "every narrowing member is present: an older reader refuses the record rather than drop one"
         );
         let without: KeyRecord = serde_json::from_str(FULL_V1).unwrap();
         let written = serde_json::to_value(&without).unwrap();
-        assert_eq!((written["v"].clone(), written.get("critical")), (json!(2), None));
+        assert_eq!((written["v"].clone(), written.get("critical")), (json!(3), None));
         check::members_match(&RECORD_FORMAT, &full());
         let policy = KeyPolicy::from_json(&serde_json::to_vec(&full()).unwrap()).unwrap();
         assert_eq!(policy.record(), &full());
@@ -387,28 +412,23 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_reader_refuses_a_record_carrying_a_new_constraint() {
-        let members = &[
-            "id",
-            "name",
-            "description",
-            "tags",
-            "creator",
-            "project",
-            "status",
-            "created_at",
-            "expires_at",
-            "secret_version",
-            "boundary_models",
-            "models",
-            "routing_groups",
-            "ip_allowlist",
-            "limits",
-        ];
-        let v1 = Format { version: 1, members, critical: &[] };
+    fn a_version_2_reader_refuses_a_record_carrying_scopes() {
+        let members: Vec<&str> = RECORD_FORMAT
+            .members
+            .iter()
+            .copied()
+            .filter(|m| !["model_limits", "end_user_limits"].contains(m))
+            .collect();
+        let v2 = Format { version: 2, members: members.leak(), critical: &[] };
         let written = serde_json::to_value(full()).unwrap();
-        let refused = v1.read(written.as_object().unwrap().clone()).unwrap_err();
-        assert!(refused.contains("critical member `org`"), "{refused}");
+        let refused = v2.read(written.as_object().unwrap().clone()).unwrap_err();
+        assert!(refused.contains("critical member `model_limits`"), "{refused}");
+        let unscoped = KeyRecord {
+            rules: KeyRules { model_limits: vec![], end_user_limits: Limits::default(), ..full().rules },
+            ..full()
+        };
+        let written = serde_json::to_value(unscoped).unwrap();
+        assert!(v2.read(written.as_object().unwrap().clone()).is_ok(), "keys without scopes still read");
     }
 
     #[test]

@@ -12,10 +12,11 @@
 
 use super::ip::IpAllowlist;
 use super::model_access::ModelAccess;
-use crate::limits::Limits;
+use crate::limits::{Limits, ModelLimits, ScopeLimits, MAX_MODEL_PATTERNS, MAX_PATTERN_BYTES};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
+use std::num::NonZeroU64;
 
 /// The most routing groups a key may name.
 pub const MAX_ROUTING_GROUPS: usize = 64;
@@ -38,6 +39,15 @@ pub struct KeyRules {
     pub ip_allowlist: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
+    /// Extra, narrower limits for the models a pattern matches (at most 16 patterns): a call
+    /// counts in the first matching pattern's limits and also in `limits`. A key's own: a
+    /// boundary sets none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_limits: Vec<ModelLimits>,
+    /// Limits each end user of the key has separately, the end user named by the
+    /// `x-teamkeys-end-user` request header, then required. A key's own: a boundary sets none.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub end_user_limits: Limits,
 }
 
 /// A rule that cannot be used: the field (`routing_groups[2]`) and why.
@@ -69,11 +79,67 @@ impl KeyRules {
         self.models.validate().map_err(|reason| InvalidRule::new("models", reason))?;
         validate_groups("routing_groups", &self.routing_groups, known_groups)?;
         let ip_allowlist = parse_ip_allowlist("ip_allowlist", &self.ip_allowlist)?;
-        if let Some(period) = self.limits.repeated_spend_period() {
-            return Err(InvalidRule::new("limits.spend", format!("more than one {} cap", period.name())));
+        validate_limits("limits", &self.limits)?;
+        validate_model_limits(&self.model_limits)?;
+        validate_limits("end_user_limits", &self.end_user_limits)?;
+        if self.end_user_limits.default_max_tokens.is_some() {
+            return Err(InvalidRule::new(
+                "end_user_limits.default_max_tokens",
+                "is a setting of the key or of a model pattern, not of an end user",
+            ));
         }
         Ok(ip_allowlist)
     }
+
+    /// The limits of the scopes inside the key, as its ledger object enforces them.
+    pub fn scopes(&self) -> ScopeLimits {
+        ScopeLimits { model_limits: self.model_limits.clone(), end_user_limits: self.end_user_limits.clone() }
+    }
+
+    /// The output cap reserved for a call to `model` that names none: its model pattern's
+    /// `default_max_tokens`, else the key's.
+    pub fn default_max_tokens(&self, model: Option<&str>) -> Option<NonZeroU64> {
+        let pattern = ScopeLimits::for_model_in(&self.model_limits, model);
+        pattern.and_then(|scope| scope.limits.default_max_tokens).or(self.limits.default_max_tokens)
+    }
+
+    /// Whether a call to `model` counts under a spend cap: the key's, its model pattern's or its
+    /// end users'. Such a call must be one whose bill the gateway can bound and price.
+    pub fn spend_capped(&self, model: Option<&str>) -> bool {
+        let pattern = ScopeLimits::for_model_in(&self.model_limits, model);
+        !self.limits.spend.is_empty()
+            || !self.end_user_limits.spend.is_empty()
+            || pattern.is_some_and(|scope| !scope.limits.spend.is_empty())
+    }
+}
+
+/// Limits named `field`: at most one spend cap per period.
+fn validate_limits(field: &str, limits: &Limits) -> Result<(), InvalidRule> {
+    match limits.repeated_spend_period() {
+        Some(period) => Err(InvalidRule::new(format!("{field}.spend"), format!("more than one {} cap", period.name()))),
+        None => Ok(()),
+    }
+}
+
+/// At most [`MAX_MODEL_PATTERNS`] patterns, each a non-empty glob of at most
+/// [`MAX_PATTERN_BYTES`] bytes given once, with valid limits.
+fn validate_model_limits(model_limits: &[ModelLimits]) -> Result<(), InvalidRule> {
+    if model_limits.len() > MAX_MODEL_PATTERNS {
+        return Err(InvalidRule::new("model_limits", format!("at most {MAX_MODEL_PATTERNS} patterns")));
+    }
+    for (i, scope) in model_limits.iter().enumerate() {
+        let field = |member: &str| format!("model_limits[{i}].{member}");
+        let pattern = &scope.pattern;
+        if pattern.is_empty() || pattern.len() > MAX_PATTERN_BYTES || pattern.chars().any(char::is_control) {
+            let reason = format!("must be a glob of 1 to {MAX_PATTERN_BYTES} bytes without control characters");
+            return Err(InvalidRule::new(field("pattern"), reason));
+        }
+        if model_limits[..i].iter().any(|earlier| earlier.pattern == *pattern) {
+            return Err(InvalidRule::new(field("pattern"), format!("'{pattern}' is given twice")));
+        }
+        validate_limits(&field("limits"), &scope.limits)?;
+    }
+    Ok(())
 }
 
 /// A list of routing groups named `field`: at most [`MAX_ROUTING_GROUPS`] non-empty names, each
@@ -123,6 +189,12 @@ pub struct RulesPatch {
     #[serde(default, deserialize_with = "set")]
     #[cfg_attr(test, schemars(with = "Limits"))]
     pub limits: Option<Limits>,
+    #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "Vec<ModelLimits>"))]
+    pub model_limits: Option<Vec<ModelLimits>>,
+    #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "Limits"))]
+    pub end_user_limits: Option<Limits>,
 }
 
 /// A present field's value; `null` is an error.
@@ -131,7 +203,7 @@ fn set<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Resul
         Some(value) => Ok(Some(value)),
         None => Err(D::Error::custom(
             "a key's rules cannot be null; clear one with its empty value: models \"all\", routing_groups [], \
-             ip_allowlist [], limits {}",
+             ip_allowlist [], limits {}, model_limits [], end_user_limits {}",
         )),
     }
 }
@@ -150,6 +222,8 @@ impl RulesPatch {
             routing_groups: self.routing_groups.unwrap_or_else(|| rules.routing_groups.clone()),
             ip_allowlist: self.ip_allowlist.unwrap_or_else(|| rules.ip_allowlist.clone()),
             limits: self.limits.unwrap_or_else(|| rules.limits.clone()),
+            model_limits: self.model_limits.unwrap_or_else(|| rules.model_limits.clone()),
+            end_user_limits: self.end_user_limits.unwrap_or_else(|| rules.end_user_limits.clone()),
         }
     }
 }
@@ -158,7 +232,7 @@ impl RulesPatch {
 pub mod strategy {
     //! Generators of valid rules, for the property tests of the types that hold them.
     use super::*;
-    use crate::limits::{CapMode, SpendCap, SpendPeriod};
+    use crate::limits::{CapMode, ModelLimits, SpendCap, SpendPeriod};
     use proptest::prelude::*;
     use std::num::NonZeroU64;
 
@@ -213,13 +287,28 @@ pub mod strategy {
         ]
     }
 
+    /// Up to three distinct model patterns with their limits.
+    pub fn model_limits() -> impl Strategy<Value = Vec<ModelLimits>> {
+        prop::collection::vec(("[a-z0-9.-]{0,8}\\*?", limits()), 0..3).prop_map(|scopes| {
+            let pattern = |i: usize, glob: String| format!("{i}{glob}");
+            scopes
+                .into_iter()
+                .enumerate()
+                .map(|(i, (glob, limits))| ModelLimits { pattern: pattern(i, glob), limits })
+                .collect()
+        })
+    }
+
     pub fn rules() -> impl Strategy<Value = KeyRules> {
-        (models(), prop::collection::vec("[a-z]{1,8}", 0..4), prop::collection::vec(ip_entry(), 0..4), limits())
-            .prop_map(|(models, routing_groups, ip_allowlist, limits)| KeyRules {
+        let scopes = (model_limits(), limits().prop_map(|limits| Limits { default_max_tokens: None, ..limits }));
+        (models(), prop::collection::vec("[a-z]{1,8}", 0..4), prop::collection::vec(ip_entry(), 0..4), limits(), scopes)
+            .prop_map(|(models, routing_groups, ip_allowlist, limits, (model_limits, end_user_limits))| KeyRules {
                 models,
                 routing_groups,
                 ip_allowlist,
                 limits,
+                model_limits,
+                end_user_limits,
             })
     }
 }
@@ -252,6 +341,31 @@ mod tests {
             "limits.spend: more than one daily cap",
             true,
         ),
+        (
+            r#"{"model_limits":[{"pattern":"","limits":{}}]}"#,
+            "model_limits[0].pattern: must be a glob of 1 to 128 bytes without control characters",
+            true,
+        ),
+        (
+            r#"{"model_limits":[{"pattern":"o3*","limits":{"rpm":1}},{"pattern":"o3*","limits":{}}]}"#,
+            "model_limits[1].pattern: 'o3*' is given twice",
+            true,
+        ),
+        (
+            r#"{"model_limits":[{"pattern":"o3*","limits":{"spend":[{"period":"total","limit_micros":1},{"period":"total","limit_micros":1}]}}]}"#,
+            "model_limits[0].limits.spend: more than one total cap",
+            true,
+        ),
+        (
+            r#"{"end_user_limits":{"spend":[{"period":"daily","limit_micros":1},{"period":"daily","limit_micros":2}]}}"#,
+            "end_user_limits.spend: more than one daily cap",
+            true,
+        ),
+        (
+            r#"{"end_user_limits":{"rpm":5,"default_max_tokens":100}}"#,
+            "end_user_limits.default_max_tokens: is a setting of the key or of a model pattern, not of an end user",
+            true,
+        ),
     ];
 
     #[test]
@@ -277,6 +391,33 @@ mod tests {
             ..KeyRules::default()
         };
         assert!(at_most.validate(Some(GROUPS)).is_ok());
+        let pattern = |i: usize| ModelLimits { pattern: format!("m{i}*"), limits: Limits::default() };
+        let patterns =
+            KeyRules { model_limits: (0..=MAX_MODEL_PATTERNS).map(pattern).collect(), ..KeyRules::default() };
+        assert_eq!(patterns.validate(None).unwrap_err().to_string(), "model_limits: at most 16 patterns");
+        let long = KeyRules {
+            model_limits: vec![ModelLimits { pattern: "m".repeat(MAX_PATTERN_BYTES + 1), limits: Limits::default() }],
+            ..KeyRules::default()
+        };
+        assert!(long.validate(None).unwrap_err().to_string().starts_with("model_limits[0].pattern"));
+    }
+
+    #[test]
+    fn scopes_decide_the_cap_and_the_default_output() {
+        let rules = rules(
+            r#"{"limits":{"default_max_tokens":50},"model_limits":[{"pattern":"o3*","limits":{"default_max_tokens":9}},
+                {"pattern":"o*","limits":{"spend":[{"period":"daily","limit_micros":5}]}}]}"#,
+        );
+        assert_eq!(rules.default_max_tokens(Some("o3-mini")).map(NonZeroU64::get), Some(9));
+        assert_eq!(rules.default_max_tokens(Some("o1")).map(NonZeroU64::get), Some(50));
+        assert!(!rules.spend_capped(Some("o3-mini")), "the first matching pattern only");
+        assert!(rules.spend_capped(Some("o1")) && !rules.spend_capped(Some("gpt-4o")) && !rules.spend_capped(None));
+        let end_users = rules_with_end_user_cap();
+        assert!(end_users.spend_capped(None), "an end user's cap bounds every call");
+    }
+
+    fn rules_with_end_user_cap() -> KeyRules {
+        rules(r#"{"end_user_limits":{"spend":[{"period":"daily","limit_micros":5}]}}"#)
     }
 
     #[test]
@@ -295,7 +436,7 @@ mod tests {
         assert_eq!(patch.apply(&before), rules(r#"{"models":{"allow":["a"]},"limits":{"rpm":2}}"#));
         assert!(RulesPatch::default().is_empty());
         assert_eq!(RulesPatch::default().apply(&before), before);
-        for field in ["models", "routing_groups", "ip_allowlist", "limits"] {
+        for field in ["models", "routing_groups", "ip_allowlist", "limits", "model_limits", "end_user_limits"] {
             let error = serde_json::from_str::<RulesPatch>(&format!(r#"{{"{field}":null}}"#)).unwrap_err();
             assert!(error.to_string().contains("cannot be null"), "{field}: {error}");
         }

@@ -113,7 +113,8 @@ async fn apply<K: KeyRecords, L: LedgerObjects>(
             let key = load(store, &key_id)?;
             let limits = key.effective(bounds(store, &key)?.get()).limits;
             let policy_version = store.policy_version(&key_id).map_err(|e| e.message)?;
-            tell(targets.ledgers, &key, Command::PushLimits { limits, policy_version }).await
+            let scopes = key.policy.scopes();
+            tell(targets.ledgers, &key, Command::PushLimits { limits, policy_version, scopes }).await
         }
         Work::ProjectOrg => project_org(store, targets.records).await,
         Work::Purge => match store.other_work(row.id).map_err(|e| e.message)? {
