@@ -139,8 +139,21 @@ export function RulesView({ value = {}, boundary = false, limitsOnly = false }) 
   );
 }
 
+/** Limits in one line: `rpm 10, tpd 5,000, daily cap $2.00`. */
+const limitsText = (limits = {}) =>
+  [
+    ...SCALARS.filter(([name]) => limits[name]).map(([name]) => `${name} ${number(limits[name])}`),
+    ...(limits.spend ?? []).map((cap) => `${cap.period} cap ${money(cap.limit_micros)}`),
+  ].join(', ');
+
+/**
+ * The rows of a key's model rules, routing groups and IP allowlist, and of the limits per model
+ * pattern and per end user it may have (kept as they are when the key is edited here).
+ */
 const rulesRows = (value) => [
     ['Models', modelsMode(value.models) === 'all' ? 'all' : `${modelsMode(value.models) === 'allow' ? 'only' : 'all but'} ${modelGlobs(value.models)}`],
     ['Routing groups', (value.routing_groups ?? []).join(', ') || 'every group'],
     ['IP allowlist', (value.ip_allowlist ?? []).join(', ') || 'anywhere'],
+    ...(value.model_limits ?? []).map((m) => [`Models ${m.pattern}`, limitsText(m.limits) || 'no limits']),
+    ...(limitsText(value.end_user_limits) ? [['Each end user', limitsText(value.end_user_limits)]] : []),
 ];
