@@ -115,8 +115,11 @@ export function ConfirmButton({ label, confirm, onConfirm, danger, disabled }) {
   );
 }
 
-/** A secret shown once, with a copy button and the warning that it will not be shown again. */
-export function SecretOnce({ label, secret, children }) {
+/**
+ * A secret shown once, with a copy button and the warning that it will not be shown again;
+ * `kept` says what the server keeps of it (a hash, unless told otherwise).
+ */
+export function SecretOnce({ label, secret, kept = 'Only its hash is stored.', children }) {
   const [copied, setCopied] = useState(false);
   const input = useRef(null);
   const copy = async () => {
@@ -132,7 +135,7 @@ export function SecretOnce({ label, secret, children }) {
     <section class="secret" aria-labelledby="secret-title">
       <h3 id="secret-title">{label}</h3>
       <p class="warning">
-        <strong>Copy it now: you will not see this again.</strong> Only its hash is stored.
+        <strong>Copy it now: you will not see this again.</strong> {kept}
       </p>
       <div class="secret-row">
         <input ref={input} readOnly value={secret} aria-label={label} class="mono" data-secret />

@@ -395,7 +395,15 @@ test('phone width: every main screen fits 390 px without sideways scrolling', as
     assert.ok(overflow <= 0, `#/${route} overflows by ${overflow}px`);
     if (route === 'keys' || route === '') await screenshot(b.page, `phone-${route || 'overview'}`);
   }
+  // Webhooks: an endpoint (its secret shown once) and its deliveries.
   await go(b.page, 'webhooks');
+  await b.page.getByLabel('URL').fill('http://127.0.0.1:9/hook');
+  await b.page.getByLabel('key.created').check();
+  await b.page.getByRole('button', { name: 'Add endpoint' }).click();
+  assert.match(await shownSecret(b.page), /\S{16,}/);
+  const endpoint = b.page.locator('li[data-webhook]', { hasText: '127.0.0.1:9/hook' });
+  await endpoint.getByRole('button', { name: 'Deliveries' }).click();
+  await endpoint.locator('table').waitFor();
   await screenshot(b.page, 'webhooks');
   await b.done();
 });

@@ -29,7 +29,7 @@ export function Webhooks() {
   return (
     <>
       <h1>Webhooks</h1>
-      {created?.secret && <SecretOnce label={`Signing secret of ${created.url}`} secret={created.secret} />}
+      {created?.secret && <SecretOnce label={`Signing secret of ${created.url}`} secret={created.secret} kept="The outbox keeps it to sign each delivery; no answer shows it again." />}
       <form class="panel" onSubmit={create} noValidate aria-labelledby="new-webhook-title">
         <h2 id="new-webhook-title">New endpoint</h2>
         <Field name="webhook.url" label="URL" hint="https://…" error={form.errors['webhook.url']}>
