@@ -8,8 +8,8 @@ export WRANGLER_SEND_METRICS := false
 
 help:
 	@echo "make dev    run the gateway locally (mock upstream, local KV and Durable Objects, demo key)"
-	@echo "make test   run every test (host unit tests, then end-to-end tests in workerd)"
-	@echo "make build  build the worker into build/"
+	@echo "make test   run every test (host unit tests, end-to-end tests in workerd, the console in Chromium)"
+	@echo "make build  build the worker and the console into build/"
 	@echo "make bench  run the benchmarks and print the figures (~7 min; BENCH_QUICK=1 for a short run)"
 	@echo "make fuzz   run every fuzz target (FUZZ_SECONDS each, default 20; or FUZZ_RUNS executions)"
 	@echo "make soak   run the chaos soak (SEED=1 STEPS=100000)"
@@ -27,6 +27,7 @@ test: setup
 	cargo test --locked
 	@scripts/build.sh
 	node --test --test-concurrency=1 tests/e2e/
+	node --test --test-concurrency=1 tests/browser/
 
 bench: build
 	@node bench/run.mjs

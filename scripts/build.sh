@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the worker (build/index.js + build/index_bg.wasm) with worker-build, pointing it at the
+# Builds the worker (build/index.js + build/index_bg.wasm) with worker-build, and the console
+# (build/assets/console/, scripts/console-build.mjs) with esbuild, pointing it at the
 # locally installed wasm-bindgen, wasm-opt and esbuild so that it downloads nothing.
 #
 # TEAMKEYS_BUILD=dev (what `make dev` sets) makes a development build: cargo's dev profile,
@@ -20,6 +21,8 @@ need esbuild "$ESBUILD_BIN"
 export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
 # The console's assets ([assets] in wrangler.toml) live in build/assets/console/.
 mkdir -p build/assets/console
+# The console itself (src/console/), bundled by esbuild: a second or so.
+node scripts/console-build.mjs
 if [ "${TEAMKEYS_BUILD:-release}" = dev ]; then
   exec worker-build --dev --no-opt
 fi

@@ -77,10 +77,14 @@ dev.stdout.on('data', (chunk) => {
 });
 async function announce(url) {
   const demo = await demoOrganisation(url).catch((error) => ({ error: String(error) }));
+  // The one-click sign-in (local only): the console takes the token from the fragment (which no
+  // server sees), exchanges it for a session and wipes it from the address bar.
   const organisation = demo.error
     ? `Demo organisation: not created (${JSON.stringify(demo.error)})`
     : `Demo organisation ${demo.org.id}, its Admin's token (shown once): ${demo.admin.token}
-  curl ${url}/admin/v1/me -H "Authorization: Bearer ${demo.admin.token}"`;
+  curl ${url}/admin/v1/me -H "Authorization: Bearer ${demo.admin.token}"
+Console: ${url}/console/
+  Sign in as the demo Admin in one click: ${url}/console/#signin=${encodeURIComponent(demo.admin.token)}`;
   console.log(`
 teamkeys is running at ${url} (mock upstream on 127.0.0.1:${mock.port})
 Demo key: ${DEMO_KEY}

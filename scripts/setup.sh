@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything `make build`, `make dev` and `make test` need, skipping what is already
-# present at the right version. Downloads only from the package registries (crates.io, npm)
-# and, for the wasm32 standard library, rustup (or Debian's packages when rustup cannot).
+# present at the right version. Downloads only from the package registries (crates.io, npm,
+# Debian's packages for Chromium) and, for the wasm32 standard library, rustup (or Debian's
+# packages when rustup cannot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,6 +63,18 @@ if [ -f node_modules/.package-lock.json ] && [ ! package-lock.json -nt node_modu
 else
   step "Installing npm packages (wrangler, miniflare, workerd, binaryen, esbuild; ~1 min)"
   npm ci --no-audit --no-fund
+fi
+# --- Chromium for the console's browser tests (Debian's package; nothing downloads a browser) --
+if [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  echo "chromium: present (${CHROMIUM_PATH:-/usr/bin/chromium})"
+else
+  step "Installing Debian's chromium for the browser tests (apt-get, ~2 min)"
+  command -v apt-get >/dev/null || die "/usr/bin/chromium is missing and there is no apt-get: install Chromium at /usr/bin/chromium (or set CHROMIUM_PATH) and run again."
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq || die "apt-get update failed: cannot install chromium"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core \
+    || die "apt-get could not install chromium: the browser tests need /usr/bin/chromium"
+  [ -x /usr/bin/chromium ] || die "chromium was installed but /usr/bin/chromium is missing"
 fi
 echo
 echo "setup: done"
