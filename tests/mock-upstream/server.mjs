@@ -374,6 +374,12 @@ export function startMock({ port = 0 } = {}) {
     });
   });
 
+  // Idle keep-alive connections stay open longer than the client (workerd) keeps them: a server
+  // that closes an idle connection first (Node's default after 5 s) races the client reusing it,
+  // and the call in flight fails with "Network connection lost" (seen between bursts).
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
+
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
