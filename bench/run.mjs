@@ -21,6 +21,9 @@
 //   - teamkeys: build/index.js + index_bg.wasm in workerd through Miniflare (local KV, SQLite
 //     Durable Objects; bench/lib/gateway.mjs), pinned to core 0. Not `wrangler dev`, which adds
 //     20-40x the runtime's CPU per request;
+//   - teamkeys on raw workerd (no Miniflare: the npm package's workerd binary with a capnp config,
+//     SQLite Durable Objects on a local disk service, KV served by a small worker holding a Map;
+//     bench/lib/workerd.mjs), pinned to core 0: the "raw workerd" rows (BENCH_RAW=0 skips them);
 //   - Portkey's open-source gateway (@portkey-ai/gateway, build/start-server.js on Node) pinned to
 //     core 0, pointed at the same mock with x-portkey-provider: openai + x-portkey-custom-host;
 //   - the load generator: oha (cargo install oha --locked if missing), else wrk, else Node.
@@ -43,6 +46,7 @@ import { ensureLoadGenerator, runLoad } from './lib/load.mjs';
 import { adopt, canPin, cpuOf, CLIENT_CPU, firstLine, pin, scratchDir, SERVER_CPU, start, stopAll, waitForHttp } from './lib/procs.mjs';
 import { fmt, table } from './lib/stats.mjs';
 import * as perf from './lib/perfprofile.mjs';
+import { startWorkerd } from './lib/workerd.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -57,6 +61,8 @@ const P = {
   warmS: QUICK ? 0.5 : 2,
   ttfbN: QUICK ? 50 : 300,
   hotRates: QUICK ? [100, 400] : [100, 200, 400, 800],
+  // Raw workerd with edge leases goes much further than Miniflare: its own ladder.
+  rawHotRates: QUICK ? [400, 1600] : [400, 800, 1600, 2400, 3200],
   hotS: QUICK ? 2 : 4,
   neighbourS: QUICK ? 1.5 : 3,
   manyKeys: Number(process.env.BENCH_KEYS ?? (QUICK ? 1000 : 10000)),
@@ -98,6 +104,7 @@ const KEYS = {
   inflight: { key: newKey('inflight'), rec: record('key_inflight', { limits: { max_in_flight: P.inflightLimit } }) },
 };
 const UNKNOWN_KEY = newKey('unknown');
+const RAW = process.env.BENCH_RAW !== '0';
 
 // ---------------------------------------------------------------------------------------------
 // Pre-flight: build, npm packages, load generator
@@ -226,6 +233,16 @@ async function startServers() {
   ready.workerdPids.forEach(adopt);
   if (!ready.workerdPids.length) log('WARNING: no workerd process found under the gateway: its CPU is not counted');
 
+  if (RAW) {
+    const raw = await startWorkerd({
+      cpu: SERVER_CPU, mockUrl: S.mock, upstreamSecret: UPSTREAM_SECRET,
+      onLog: (d) => { S.rawStderr = ((S.rawStderr ?? '') + d).slice(-4000); },
+    });
+    S.raw = raw.url;
+    S.rawPids = [raw.pid];
+    S.rawSeed = raw.seed;
+  }
+
   S.portkey = null;
   const pkEntry = 'node_modules/@portkey-ai/gateway/build/start-server.js';
   if (existsSync(pkEntry)) {
@@ -287,11 +304,15 @@ async function seedKeys() {
   const r = await seed(entries);
   results.seeding = { records: entries.length, ms: r.ms };
   log(`seeded in ${(r.ms / 1000).toFixed(1)} s`);
+  if (S.rawSeed) {
+    const ms = await S.rawSeed(entries.slice(0, Object.keys(KEYS).length));
+    log(`seeded raw workerd's KV in ${(ms / 1000).toFixed(1)} s`);
+  }
 }
 
 /** CPU seconds per second each server uses while idle, subtracted from the runs' figures. */
 async function idleBaseline(seconds = QUICK ? 0.5 : 1.5) {
-  const groups = { gw: S.gwPids, pk: S.pkPids ?? [], mock: [S.mockPid] };
+  const groups = { gw: S.gwPids, raw: S.rawPids ?? [], pk: S.pkPids ?? [], mock: [S.mockPid] };
   const sample = async () => {
     const a = Object.fromEntries(Object.entries(groups).map(([k, p]) => [k, cpuOf(p)]));
     await new Promise((r) => setTimeout(r, seconds * 1000));
@@ -319,6 +340,10 @@ function targets() {
     gw_json_limits: { label: 'teamkeys 200 JSON, key with limits', url: `${S.gw}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.limited.key) }, body: CHAT, server: 'gw', expect: 200 },
     gw_stream: { label: 'teamkeys 200 stream, key without limits', url: `${S.gw}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.free.key) }, body: STREAM, server: 'gw', expect: 200 },
   };
+  if (S.raw) {
+    t.raw_json = { label: 'teamkeys on raw workerd, 200 JSON, key without limits', url: `${S.raw}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.free.key) }, body: CHAT, server: 'raw', expect: 200 };
+    t.raw_stream = { label: 'teamkeys on raw workerd, 200 stream', url: `${S.raw}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.free.key) }, body: STREAM, server: 'raw', expect: 200 };
+  }
   if (S.portkey) {
     const pk = { ...json, ...bearer(UPSTREAM_SECRET), 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${S.mock}/openai/v1` };
     t.portkey_json = { label: 'Portkey 200 JSON (no keys, no limits)', url: `${S.portkey}/v1/chat/completions`, headers: pk, body: CHAT, server: 'pk', expect: 200 };
@@ -344,7 +369,7 @@ async function sanity(T) {
     results.sanity[name] = { status, ok, sample: text.slice(0, 200) };
     if (!ok) {
       await new Promise((r) => setTimeout(r, 200));
-      const stderr = t.server === 'pk' ? S.pkStderr : t.server === 'gw' ? S.gwStderr : '';
+      const stderr = { pk: S.pkStderr, gw: S.gwStderr, raw: S.rawStderr }[t.server] ?? '';
       const cause = (stderr ?? '').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at ')).pop();
       t.broken = `answered ${status}${text ? `: ${text.slice(0, 80)}` : ''}${cause ? ` (its log: ${cause.slice(0, 100)})` : ''}`;
       log(`${t.label}: ${t.broken} (expected ${t.expect ?? 200}): skipped`);
@@ -352,7 +377,7 @@ async function sanity(T) {
   }
 }
 
-const pidsOf = (server) => (server === 'gw' ? S.gwPids : server === 'pk' ? S.pkPids : [S.mockPid]);
+const pidsOf = (server) => ({ gw: S.gwPids, raw: S.rawPids, pk: S.pkPids })[server] ?? [S.mockPid];
 
 /** A load run on target `t` with CPU accounting; `mock` targets have the mock moved to the server core. */
 async function measure(t, spec, { warmS = P.warmS } = {}) {
@@ -393,7 +418,7 @@ const statusText = (r) => (r.skipped ? 'skipped (see notes)' : [
 // ---------------------------------------------------------------------------------------------
 // 1. Overhead: closed loop throughput at saturation
 async function overhead(T) {
-  const names = ['direct_json', 'gw_json', 'portkey_json', 'direct_stream', 'gw_stream', 'portkey_stream'].filter((n) => T[n]);
+  const names = ['direct_json', 'gw_json', 'raw_json', 'portkey_json', 'direct_stream', 'gw_stream', 'raw_stream', 'portkey_stream'].filter((n) => T[n]);
   const res = {};
   for (const n of names) {
     if (!T[n].broken) log(`closed loop c${P.concurrency} ${P.closedS}s: ${T[n].label}`);
@@ -527,7 +552,7 @@ async function profile(T) {
 // ---------------------------------------------------------------------------------------------
 // Streams: time to first byte, sequential requests, the mock waiting 5 ms between chunks
 async function ttfb(T) {
-  const names = ['direct_stream', 'gw_stream', 'portkey_stream'].filter((n) => T[n]);
+  const names = ['direct_stream', 'gw_stream', 'raw_stream', 'portkey_stream'].filter((n) => T[n]);
   const res = {};
   const slow = { 'x-mock-chunk-delay-ms': '5' };
   for (const n of names) {
@@ -552,11 +577,12 @@ async function hotKey(T) {
     ['admitted', { ...T.gw_json, label: 'hot key, admitted (limits never reached)', headers: { ...json, ...bearer(KEYS.hot.key) } }],
     ['refused', { ...T.gw_429_ledger, label: 'hot key, refused by its ledger (429)' }],
   ];
+  if (T.raw_json) series.push(['rawAdmitted', { ...T.raw_json, label: 'raw workerd: hot key, admitted (limits never reached)', headers: { ...json, ...bearer(KEYS.hot.key) } }]);
   const res = {};
   const rows = [];
   for (const [name, t] of series) {
     res[name] = [];
-    for (const rate of P.hotRates) {
+    for (const rate of t.server === 'raw' ? P.rawHotRates : P.hotRates) {
       log(`hot key ${name}: ${rate} req/s for ${P.hotS}s`);
       const r = await measure(t, { mode: 'open', rate, durationS: P.hotS, concurrency: 128 }, { warmS: 0 });
       r.offered = rate;

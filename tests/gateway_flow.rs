@@ -17,7 +17,6 @@
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use futures::{FutureExt, StreamExt};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use teamkeys::credentials::{BaseUrlPolicy, CredentialInput, Keyring, Provider, Slot, StoredCredential};
 use teamkeys::gateway::call::Gateway;
@@ -26,8 +25,9 @@ use teamkeys::gateway::fakes::{
     fake_credential, FakeAnswer, FakeBody, FakeKeyLedgers, FakeKeyStore, FakeRuntime, FakeUpstream, LedgerFault,
     LedgerStage, Outcome, Scripted, Signal,
 };
-use teamkeys::gateway::held_refusals::HeldRefusals;
+use teamkeys::gateway::isolate::Isolate;
 use teamkeys::gateway::metered_body::MeteredBody;
+use teamkeys::gateway::record_memo::{RecordMemo, RECORD_MEMO_MS};
 use teamkeys::ledger::{Command, Reply};
 use teamkeys::limits::Ask;
 use teamkeys::policy::{Jurisdiction, OrgRecord, OrgStatus, RoutingConfig};
@@ -68,11 +68,18 @@ struct World {
     routing: RoutingConfig,
     keyring: Option<Keyring>,
     pricing: Pricing,
-    held_refusals: RefCell<HeldRefusals>,
+    isolate: Isolate,
     client_gone: Signal,
 }
 
 impl World {
+    /// Publishes `record` under `key` as if it had changed longer than [`RECORD_MEMO_MS`] ago:
+    /// the isolate forgets the records it read.
+    fn republish(&self, key: &str, record: &str) {
+        self.keys.insert(key, record);
+        *self.isolate.keys.borrow_mut() = RecordMemo::default();
+    }
+
     /// A world whose background tasks run on `pool`, with key [`KEY`] holding `limits`.
     fn new(pool: &LocalPool, limits: &str) -> World {
         let spawner = pool.spawner();
@@ -84,7 +91,7 @@ impl World {
             routing: RoutingConfig::from_json(ROUTING).unwrap(),
             keyring: Some(keyring(MASTER_KEY)),
             pricing: Pricing::from_json(DEFAULT_PRICING_JSON).unwrap(),
-            held_refusals: RefCell::default(),
+            isolate: Isolate::default(),
             client_gone: Signal::default(),
         };
         world.keys.insert(KEY, &record(limits, ""));
@@ -103,7 +110,7 @@ impl World {
             pricing: &self.pricing,
             upstream_timeout_ms: 1_000,
             unknown_members: teamkeys::gateway::members::UnknownMembers::Pass,
-            held_refusals: &self.held_refusals,
+            isolate: &self.isolate,
         }
     }
 
@@ -269,10 +276,41 @@ fn a_capped_key_reaches_only_targets_whose_billing_the_gateway_models() {
     world.keys.insert(KEY, &record(r#"{"spend":[{"period":"daily","limit_micros":1000000}]}"#, ""));
     assert_eq!(world.call(&mut pool, message(), NOW_MS).err(), Some((403, "target_not_metered")));
     assert!(world.ledgers.sent().is_empty() && world.upstream.sent().is_empty());
-    // The same key without a cap reaches them.
+    // The same key without a cap reaches them (once the isolate's memo of the record expired).
     world.keys.insert(KEY, &record("{}", ""));
     world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
-    assert_eq!(world.call(&mut pool, message(), NOW_MS).map(|answer| answer.status).ok(), Some(200));
+    let later = NOW_MS + RECORD_MEMO_MS;
+    assert_eq!(world.call(&mut pool, message(), later).map(|answer| answer.status).ok(), Some(200));
+}
+
+/// The isolate's memo: a key calling steadily costs one key store read per [`RECORD_MEMO_MS`],
+/// and a changed record applies once the memo of it expired, never later.
+#[test]
+fn a_steady_key_reads_its_record_once_per_memo_time_and_a_change_applies_after_it() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    for i in 0..5 {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        let status = world.call(&mut pool, message(), NOW_MS + i * (RECORD_MEMO_MS / 5)).map(|answer| answer.status);
+        assert_eq!(status.ok(), Some(200));
+    }
+    assert_eq!(world.keys.lookups(), 1, "one read for five calls within the memo time");
+    world.keys.insert(KEY, &record("{}", r#","models":{"block":["claude-*"]}"#));
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    let stale = world.call(&mut pool, message(), NOW_MS + RECORD_MEMO_MS - 1).map(|answer| answer.status);
+    assert_eq!(stale.ok(), Some(200), "within the memo time the record read before applies");
+    let fresh = world.call(&mut pool, message(), NOW_MS + RECORD_MEMO_MS).err();
+    assert_eq!(fresh, Some((403, "model_not_allowed")), "the change applies once the memo expired");
+    assert_eq!(world.keys.lookups(), 2);
+    // An unknown key is never remembered: a key created a moment later works at once.
+    world.keys.insert(KEY, &record("{}", ""));
+    let other = "tk_created_later";
+    let unknown = world.call(&mut pool, message_with(other), NOW_MS + RECORD_MEMO_MS).err();
+    assert_eq!(unknown, Some((401, "invalid_api_key")));
+    world.keys.insert(other, &record("{}", ""));
+    world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+    let created = world.call(&mut pool, message_with(other), NOW_MS + RECORD_MEMO_MS + 1).map(|answer| answer.status);
+    assert_eq!(created.ok(), Some(200));
 }
 
 #[test]
@@ -289,7 +327,7 @@ fn a_key_under_a_hard_budget_counts_as_capped_and_carries_its_budgets_to_its_led
     assert_eq!(world.call(&mut pool, message(), NOW_MS).err(), Some((403, "target_not_metered")));
     assert!(world.ledgers.sent().is_empty() && world.upstream.sent().is_empty());
     // A warn-only budget does not cap the key; its budgets reach the key's ledger with the call.
-    world.keys.insert(KEY, &record("{}", &budget("warn")));
+    world.republish(KEY, &record("{}", &budget("warn")));
     world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
     assert_eq!(world.call(&mut pool, message(), NOW_MS).map(|answer| answer.status).ok(), Some(200));
     let Command::Admit { budgets, .. } = &world.ledgers.sent()[0].command else { panic!("an admission first") };
@@ -330,7 +368,7 @@ fn a_policy_denial_is_answered_before_the_ledger_is_asked() {
     world.keys.insert(KEY, &record("{}", r#","models":{"block":["claude-*"]}"#));
     assert_eq!(world.call(&mut pool, message(), NOW_MS).err(), Some((403, "model_not_allowed")));
     world.keys.insert(KEY, &record("{}", r#","expires_at":1"#));
-    assert_eq!(world.call(&mut pool, message(), NOW_MS).err(), Some((401, "key_expired")));
+    assert_eq!(world.call(&mut pool, message(), NOW_MS + RECORD_MEMO_MS).err(), Some((401, "key_expired")));
     assert!(world.ledgers.sent().is_empty());
     assert!(world.upstream.sent().is_empty());
 }
@@ -849,7 +887,7 @@ fn get_v1_key_answers_what_the_keys_ledger_holds_with_any_familys_header() {
     assert_eq!(quota(&world, &mut pool, &[("x-api-key", "tk_unknown")]).err(), Some((401, "invalid_api_key")));
     let post = world.call(&mut pool, request("POST", "/v1/key", &[("x-api-key", KEY)], ""), NOW_MS);
     assert_eq!(post.err(), Some((405, "method_not_allowed")));
-    world.keys.insert(KEY, &record(r#"{"rpm":10}"#, r#","expires_at":1"#));
+    world.republish(KEY, &record(r#"{"rpm":10}"#, r#","expires_at":1"#));
     assert_eq!(quota(&world, &mut pool, &[("x-api-key", KEY)]).err(), Some((401, "key_expired")));
 }
 

@@ -56,7 +56,7 @@ use teamkeys::gateway::fakes::{
     FakeAnswer, FakeKeyLedgers, FakeKeyStore, FakeRuntime, FakeUpstream, LedgerFault, LedgerStage, Outcome, Scripted,
     Signal,
 };
-use teamkeys::gateway::held_refusals::HeldRefusals;
+use teamkeys::gateway::isolate::Isolate;
 use teamkeys::gateway::members::UnknownMembers;
 use teamkeys::gateway::ports::{self as gateway_ports, KeyLedger, KeyLedgers};
 use teamkeys::ledger::{Command, Reply};
@@ -449,7 +449,7 @@ struct World {
     runtime: FakeRuntime,
     routing: RoutingConfig,
     pricing: Pricing,
-    held_refusals: RefCell<HeldRefusals>,
+    isolate: Isolate,
     registry: Registry,
     /// The registry's tables, read to see which work is pending.
     store: Store,
@@ -479,7 +479,7 @@ impl World {
             runtime: FakeRuntime::new(move |task| spawner.spawn_local(task).expect("the pool runs")),
             routing: RoutingConfig::from_json(ROUTING).unwrap(),
             pricing: Pricing::from_json(DEFAULT_PRICING_JSON).unwrap(),
-            held_refusals: RefCell::default(),
+            isolate: Isolate::default(),
             // Audit entries kept a day (the alarms purge them), so a long soak stays small.
             registry: Registry::new(Store::open(sql.boxed()).unwrap())
                 .with_retention(Retention { audit_ms: 86_400_000 }),
@@ -794,7 +794,7 @@ fn call(
         pricing: &world.pricing,
         upstream_timeout_ms: 1_000,
         unknown_members: UnknownMembers::Pass,
-        held_refusals: &world.held_refusals,
+        isolate: &world.isolate,
     };
     let client_gone = Signal::default();
     if client == Client::GoneBefore {

@@ -14,10 +14,9 @@ use crate::admin::route::is_admin_path;
 use crate::error::{ApiError, Code};
 use crate::gateway::call::Gateway;
 use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
-use crate::gateway::held_refusals::HeldRefusals;
+use crate::gateway::isolate::Isolate;
 use crate::gateway::ports::{RequestBody, Runtime};
 use crate::gateway::request::body_too_large;
-use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use worker::wasm_bindgen::JsValue;
@@ -25,8 +24,8 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, Context, Date, Env, Headers, Request, Response};
 
 thread_local! {
-    /// The refusals this isolate repeats without asking the key ledgers.
-    static HELD_REFUSALS: Rc<RefCell<HeldRefusals>> = Rc::default();
+    /// What this isolate keeps between calls: held refusals, memoized records.
+    static ISOLATE: Rc<Isolate> = Rc::default();
 }
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
@@ -39,7 +38,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, 
     }
     let now_ms = Date::now().as_millis();
     let config = Config::get(env)?;
-    let held_refusals = HELD_REFUSALS.with(Rc::clone);
+    let isolate = ISOLATE.with(Rc::clone);
     let gateway = Gateway {
         keys: &KvKeyStore(env),
         ledgers: &KeyLedgerStubs(env),
@@ -50,7 +49,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, 
         pricing: &config.pricing,
         upstream_timeout_ms: config.upstream_timeout_ms,
         unknown_members: config.unknown_members,
-        held_refusals: &held_refusals,
+        isolate: &isolate,
     };
     let client_gone = client_gone(&req);
     let lease = BodyLease::default();

@@ -36,7 +36,8 @@ use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use crate::gateway::fallback::{self, Call};
 use crate::gateway::forwarding::forwards_response_header;
 use crate::gateway::headers::limit_headers;
-use crate::gateway::held_refusals::{CallScopes, Held, HeldRefusals};
+use crate::gateway::held_refusals::{CallScopes, Held};
+use crate::gateway::isolate::Isolate;
 use crate::gateway::members::UnknownMembers;
 use crate::gateway::metered_body::MeteredBody;
 use crate::gateway::metering::{Ending, Metering};
@@ -50,13 +51,16 @@ use crate::gateway::upstream_credentials::CredentialSource;
 use crate::gateway::upstream_errors;
 use crate::ledger::{Command, Refusal, Reply};
 use crate::limits::{Headroom, ScopeLimits};
+use crate::naming;
 use crate::policy::end_user::{end_user, missing_end_user, END_USER_HEADER};
 use crate::policy::key_hash::record_name;
-use crate::policy::{authorize, extract_key, visible_models, CallFacts, KeyPolicy, KeyRules, RoutingConfig, Target};
+use crate::policy::{
+    authorize, extract_key, visible_models, CallFacts, KeyPolicy, KeyRecord, KeyRules, RoutingConfig, Target,
+};
 use crate::usage::{BodyKind, Pricing, UsageScanner};
 use futures_util::StreamExt;
-use std::cell::RefCell;
 use std::future::Future;
+use std::rc::Rc;
 
 /// The gateway of one isolate: its ports and the platform's configuration.
 pub struct Gateway<'a, K, L, U, R> {
@@ -73,7 +77,8 @@ pub struct Gateway<'a, K, L, U, R> {
     pub upstream_timeout_ms: u64,
     /// Whether body members the gateway's tables do not know pass or are refused (strict mode).
     pub unknown_members: UnknownMembers,
-    pub held_refusals: &'a RefCell<HeldRefusals>,
+    /// What this isolate keeps between calls (held refusals, memoized records).
+    pub isolate: &'a Isolate,
 }
 
 impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R> {
@@ -90,9 +95,9 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             };
         }
         let route = classify(&request.method, &request.path)?;
-        let policy = self.authenticate(extract_key(route.family, |name| request.header(name))).await?;
+        let policy = self.authenticate(extract_key(route.family, |name| request.header(name)), now_ms).await?;
         let record = policy.record();
-        let organisation = Organisation::of_key(self.keys, self.runtime, record).await?;
+        let organisation = self.organisation(record, now_ms).await?;
         let routing = organisation.routing(self.routing);
         let body = read_body(request.body, &route).await?;
         let mut facts = inspect(&route, &body)?;
@@ -113,7 +118,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
 
         let address = LedgerAddress::of(record);
         let scopes = call_scopes(rules, facts.model.as_deref(), end_user);
-        if let Some(held) = self.held_refusals.borrow().get(&address.object, scopes, now_ms) {
+        if let Some(held) = self.isolate.held_refusals.borrow().get(&address.object, scopes, now_ms) {
             return Ok(Answer::refusal(&held.error));
         }
         let ledger = self.ledgers.ledger(&address).map_err(|_| ledger_unavailable())?;
@@ -132,7 +137,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             Reply::Refused(Refusal { error, hold_until_ms }) => {
                 let answer = Answer::refusal(&error);
                 if let Some(until_ms) = hold_until_ms {
-                    self.held_refusals.borrow_mut().hold(&address.object, Held { until_ms, error }, now_ms);
+                    self.isolate.held_refusals.borrow_mut().hold(&address.object, Held { until_ms, error }, now_ms);
                 }
                 return Ok(answer);
             }
@@ -191,20 +196,40 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
     }
 
     /// The validated policy of `key` (read from the request's headers), from the record named
-    /// by its hash.
-    pub(crate) async fn authenticate(&self, key: Option<&str>) -> Result<KeyPolicy, ApiError> {
+    /// by its hash: this isolate's memo of it if fresh, else the store's, parsed and remembered.
+    pub(crate) async fn authenticate(&self, key: Option<&str>, now_ms: u64) -> Result<Rc<KeyPolicy>, ApiError> {
         let key = key.ok_or_else(|| {
             ApiError::new(
                 Code::InvalidApiKey,
                 "No API key provided. Send your team key as 'Authorization: Bearer <key>' (or x-api-key on /anthropic, x-goog-api-key on /gemini).",
             )
         })?;
-        let record =
-            self.keys.get(&record_name(key)).await.map_err(|_| key_store_unavailable())?.ok_or_else(unknown_key)?;
-        KeyPolicy::from_json(&record).map_err(|invalid| {
+        let name = record_name(key);
+        if let Some(policy) = self.isolate.keys.borrow().get(&name, now_ms) {
+            return Ok(policy);
+        }
+        let record = self.keys.get(&name).await.map_err(|_| key_store_unavailable())?.ok_or_else(unknown_key)?;
+        let policy = Rc::new(KeyPolicy::from_json(&record).map_err(|invalid| {
             self.runtime.error(&format!("key record {} is invalid: {invalid}", invalid.key_id));
             ApiError::from(invalid)
-        })
+        })?);
+        self.isolate.keys.borrow_mut().remember(&name, Rc::clone(&policy), now_ms);
+        Ok(policy)
+    }
+
+    /// The key's organisation: this isolate's memo of it if fresh, else [`Organisation::of_key`]
+    /// (remembered when it admits calls).
+    pub(crate) async fn organisation(&self, record: &KeyRecord, now_ms: u64) -> Result<Rc<Organisation>, ApiError> {
+        let Some(org_id) = record.org.as_deref() else {
+            return Ok(Rc::new(Organisation::Legacy));
+        };
+        let name = naming::org_record(org_id);
+        if let Some(organisation) = self.isolate.organisations.borrow().get(&name, now_ms) {
+            return Ok(organisation);
+        }
+        let organisation = Rc::new(Organisation::of_key(self.keys, self.runtime, record).await?);
+        self.isolate.organisations.borrow_mut().remember(&name, Rc::clone(&organisation), now_ms);
+        Ok(organisation)
     }
 }
 

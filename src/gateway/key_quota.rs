@@ -23,7 +23,6 @@
 use crate::error::{ApiError, Code};
 use crate::gateway::call::{ledger_unavailable, Gateway};
 use crate::gateway::exchange::{Answer, AnswerBody};
-use crate::gateway::organisation::Organisation;
 use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, LedgerAddress, Runtime, Upstream};
 use crate::gateway::route::FAMILIES;
 use crate::ledger::{Command, KeyQuota, Reply};
@@ -49,9 +48,9 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         now_ms: u64,
     ) -> Result<Answer<U::Body>, ApiError> {
         let key = FAMILIES.into_iter().find_map(|family| extract_key(family, |name| header(headers, name)));
-        let policy = self.authenticate(key).await?;
+        let policy = self.authenticate(key, now_ms).await?;
         let record = policy.record();
-        Organisation::of_key(self.keys, self.runtime, record).await?;
+        self.organisation(record, now_ms).await?;
         authorize_key(&policy, client_ip(header(headers, "cf-connecting-ip")), now_ms)?;
         let end_user = end_user(header(headers, END_USER_HEADER))?;
         let ledger = self.ledgers.ledger(&LedgerAddress::of(record)).map_err(|_| ledger_unavailable())?;

@@ -5,7 +5,8 @@
 //! A call, step by step ([`call`] runs them, in this order):
 //! 1. [`route`]: which call a request names (unknown routes are refused, never passed through);
 //! 2. authenticate: the key from the family's header, its record from the [`ports::KeyStore`],
-//!    then its [`organisation`]'s record (status, routing, credentials);
+//!    then its [`organisation`]'s record (status, routing, credentials), both parsed records
+//!    memoized by the [`isolate`] for a few seconds ([`record_memo`]);
 //! 3. [`request`]: what the body says (one parse) and, later, what is sent upstream;
 //! 4. authorize ([`crate::policy`]) and reserve ([`metering`]): pure checks, before any ledger;
 //! 5. [`held_refusals`]: a refusal the isolate may repeat without asking the ledger;
@@ -35,6 +36,7 @@ pub mod fallback;
 pub mod forwarding;
 pub mod headers;
 pub mod held_refusals;
+pub mod isolate;
 pub mod key_quota;
 pub mod members;
 pub mod metered_body;
@@ -42,6 +44,7 @@ pub mod metering;
 pub mod models_list;
 pub mod organisation;
 pub mod ports;
+pub mod record_memo;
 pub mod request;
 pub mod route;
 pub mod settlement;

@@ -18,10 +18,8 @@
 //!   platform's pricing table.
 //!
 //! Bound: a change to the record (a suspension, new routing or credentials) reaches every call
-//! within the edge's cache time of KV reads (`KEY_RECORD_CACHE_TTL_S`, 30 s, in `src/edge/`)
-//! plus KV's propagation (up to about 60 s). No per-isolate copy is kept on top: it would add
-//! its own age to that bound, and a cached KV read costs less than the ledger's round trip
-//! every admitted call makes anyway.
+//! within [`RECORD_STALENESS_MS`](super::record_memo::RECORD_STALENESS_MS) (KV's edge cache,
+//! then the isolate's memo of the organisation: [`super::record_memo`]) plus KV's propagation.
 
 use crate::credentials::Keyring;
 use crate::error::{ApiError, Code};
