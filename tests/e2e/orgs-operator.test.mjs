@@ -10,6 +10,9 @@ import path from 'node:path';
 import { startGateway, ADMIN_TOKEN } from './harness.mjs';
 import { startMock } from '../mock-upstream/server.mjs';
 
+/** How long an isolate may use a record it read (src/gateway/record_memo.rs). */
+const RECORD_MEMO_MS = 5_000;
+
 const SECRET = 'sk-rotate-TopSecretCredential0123456789';
 const keyText = (byte) => Buffer.alloc(32, byte).toString('base64');
 const K1 = `k1:${keyText(1)}`;
@@ -110,6 +113,9 @@ test('price overrides are set by the operator only and meter only its organisati
   assert.equal(read.body.overrides.length, 1);
   assert.equal(read.body.data[0].input, 25000000, 'the overrides come first');
 
+  // The request path reads prices with the organisation's record: each isolate may use the record
+  // it memoized for RECORD_MEMO_MS (5 s; Miniflare's KV has no edge cache of its own).
+  await new Promise((resolve) => setTimeout(resolve, RECORD_MEMO_MS + 500));
   for (const org of [a, b]) assert.equal((await call(org.key)).status, 200);
   const second = (await spent(a, first + 1)) - first;
   const other = (await spent(b, first + 1)) - first;
