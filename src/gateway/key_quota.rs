@@ -61,6 +61,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             policy_version: record.policy_version,
             scopes: record.rules.scopes(),
             end_user: end_user.map(str::to_owned),
+            budgets: record.budgets.iter().map(|link| link.level).collect(),
         };
         let quota = match ledger.send(&command).await.map_err(|_| ledger_unavailable())? {
             Reply::Quota(quota) => quota,

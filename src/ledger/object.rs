@@ -114,6 +114,9 @@ pub enum Command {
         scopes: ScopeLimits,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         end_user: Option<String>,
+        /// The levels of the budgets the key's record puts it under.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        budgets: Vec<Level>,
     },
     /// The daily history of the last `days` days (at most 90) and the last 48 hours; read-only.
     History {
@@ -391,7 +394,7 @@ impl KeyState {
                 };
                 Handled::reply(reply, false)
             }
-            Command::Quota { secret_version, limits, policy_version, scopes, end_user } => {
+            Command::Quota { secret_version, limits, policy_version, scopes, end_user, budgets } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
                     return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
                 }
@@ -411,6 +414,7 @@ impl KeyState {
                     },
                     models: models.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect(),
                     end_user,
+                    budgets: self.budgets.quota(&budgets, now_ms),
                 };
                 Handled::reply(Reply::Quota(quota), false)
             }
@@ -927,6 +931,7 @@ mod tests {
                 policy_version: 1,
                 scopes: scopes.clone(),
                 end_user: end_user.map(str::to_owned),
+                budgets: vec![],
             };
             let handled = state.handle(command, 2_000);
             assert!(!handled.changed, "read-only");
