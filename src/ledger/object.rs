@@ -41,8 +41,8 @@ use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
 use crate::limits::{
-    Actual, Ask, CallScope, Headroom, Ledger, Level, LimitUse, Limits, NewestLimits, ScopeLedgers, ScopeLimits,
-    SpendEvent, VersionedLimits,
+    Actual, Ask, CallScope, Headroom, Ledger, Level, LimitUse, Limits, NewestLimits, ScopeEvent, ScopeLedgers,
+    ScopeLimits, VersionedLimits,
 };
 use crate::policy::BudgetLink;
 use crate::usage::Usage;
@@ -172,7 +172,8 @@ impl Reply {
 #[derive(Debug)]
 pub struct Handled {
     pub reply: Reply,
-    pub events: Vec<SpendEvent>,
+    /// Spend thresholds reached, each naming the key's scope (its own, a pattern, an end user).
+    pub events: Vec<ScopeEvent>,
     pub changed: bool,
     pub end_user_changed: Option<String>,
 }
@@ -331,7 +332,7 @@ impl KeyState {
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
                 let call = CallScope { model: model.as_deref(), end_user: end_user.as_deref() };
                 match self.scopes.admit(&mut self.ledger, &limits, &scopes, call, ask, now_ms) {
-                    Ok(admitted) => {
+                    Ok((admitted, events)) => {
                         self.budgets.commit(trial, admitted.reservation_id, now_ms);
                         let counted = self.usage.count_request(now_ms);
                         self.history.count(now_ms, &counted);
@@ -341,7 +342,7 @@ impl KeyState {
                                 reservation_id: admitted.reservation_id,
                                 headroom: admitted.headroom,
                             },
-                            events: admitted.events,
+                            events,
                             changed: true,
                             end_user_changed: end_user.filter(|_| scopes.tracks_end_users()),
                         }
@@ -357,7 +358,10 @@ impl KeyState {
             Command::Settle { reservation_id, limits, policy_version, actual, usage } => {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
-                let outcome = self.scopes.settle(&mut self.ledger, &limits, reservation_id, actual, now_ms);
+                // Settles carry no scope limits: the newest the object has seen apply.
+                let unversioned = VersionedLimits { version: 0, limits: ScopeLimits::default() };
+                let scopes = self.scope_limits.peek(&unversioned);
+                let outcome = self.scopes.settle(&mut self.ledger, &limits, scopes, reservation_id, actual, now_ms);
                 if outcome.settled {
                     let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                     self.history.count(now_ms, &counted);
@@ -475,7 +479,7 @@ fn revoked_error(revoked: Revoked) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::{Level, ModelLimits, MAX_END_USERS};
+    use crate::limits::{CapMode, KeyScope, Level, ModelLimits, SpendCap, SpendEventKind, SpendPeriod, MAX_END_USERS};
     use crate::versioned::check;
     use proptest::prelude::*;
     use std::num::NonZeroU64;
@@ -771,6 +775,48 @@ mod tests {
             end_user: end_user.map(str::to_owned),
             budgets: vec![],
         }
+    }
+
+    #[test]
+    fn a_patterns_and_an_end_users_spend_caps_raise_events_naming_them() {
+        let cap = |limit_micros| Limits {
+            spend: vec![SpendCap {
+                period: SpendPeriod::Daily,
+                limit_micros: NonZeroU64::new(limit_micros).unwrap(),
+                mode: CapMode::Hard,
+                warn_at_percent: vec![50],
+            }],
+            ..Limits::default()
+        };
+        let pattern = ModelLimits { pattern: "o3*".into(), limits: cap(100) };
+        let scopes = ScopeLimits { model_limits: vec![pattern], end_user_limits: cap(1_000) };
+        // A call of 60 micro-dollars, settled at its estimate: the events its settle raised.
+        let call = |state: &mut KeyState, model: &str, end_user: &str, now_ms| {
+            let command = Command::Admit {
+                secret_version: 1,
+                limits: rpm(100),
+                policy_version: 1,
+                ask: Ask { tokens: 10, cost_micros: 60 },
+                scopes: scopes.clone(),
+                model: Some(model.into()),
+                end_user: Some(end_user.into()),
+                budgets: vec![],
+            };
+            let Reply::Admitted { reservation_id, .. } = state.handle(command, now_ms).reply else {
+                panic!("admitted")
+            };
+            let actual = Actual { tokens: 10, cost_micros: 60 };
+            let settle = Command::Settle { reservation_id, limits: rpm(100), policy_version: 1, actual, usage: None };
+            let handled = state.handle(settle, now_ms + 1);
+            handled.events.into_iter().map(|e| (e.scope, e.spend.threshold_percent, e.spend.kind)).collect::<Vec<_>>()
+        };
+        let mut state = KeyState::default();
+        let o3 = KeyScope::Model("o3*".into());
+        assert_eq!(call(&mut state, "o3-mini", "alice", 1_000), [(o3, 50, SpendEventKind::Alert)]);
+        let fired: Vec<_> = (1..9).flat_map(|i| call(&mut state, "gpt-4o", "alice", 1_000 + i * 10)).collect();
+        let alice = KeyScope::EndUser("alice".into());
+        assert_eq!(fired, [(alice, 50, SpendEventKind::Alert)], "alice's 540 of 1,000, once in its period");
+        assert_eq!(call(&mut state, "gpt-4o", "bob", 2_000), [], "bob's spend is his own");
     }
 
     /// A refusal's limit details and hold: (level, pattern, end user, scope, hold).
