@@ -41,8 +41,8 @@ use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
 use crate::limits::{
-    Actual, Ask, CallScope, Headroom, Ledger, Level, LimitUse, Limits, NewestLimits, ScopeEvent, ScopeLedgers,
-    ScopeLimits, VersionedLimits,
+    Actual, Ask, CallScope, Headroom, Ledger, Level, LimitUse, Limits, ModelLimits, NewestLimits, ScopeEvent,
+    ScopeLedgers, ScopeLimits, VersionedLimits,
 };
 use crate::policy::BudgetLink;
 use crate::usage::Usage;
@@ -98,9 +98,11 @@ pub enum Command {
         scopes: ScopeLimits,
     },
     /// Usage totals and the state of each limit (`limits` unless the object has seen versioned
-    /// limits: then those); read-only.
+    /// limits: then those) and of each of `model_limits`' patterns (likewise); read-only.
     Report {
         limits: Limits,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        model_limits: Vec<ModelLimits>,
     },
     /// What the key holder may read with the key itself (revocation checked first): the limits
     /// in force (the newest version seen, as for `Admit`) and their use, for the key, its model
@@ -148,6 +150,9 @@ pub enum Reply {
         /// objects of builds before it was kept.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_used_at: Option<u64>,
+        /// Each model pattern's limits, in the key's order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        models: Vec<PatternQuota>,
     },
     History {
         days: Vec<DayPoint>,
@@ -306,6 +311,12 @@ impl KeyState {
         self.scopes.load_end_user(end_user, ledger);
     }
 
+    /// The state of every limit of each model pattern of `scopes`, in their order.
+    fn patterns(&self, scopes: &ScopeLimits, now_ms: u64) -> Vec<PatternQuota> {
+        let uses = self.scopes.model_uses(scopes, now_ms);
+        uses.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect()
+    }
+
     /// The ledger of `end_user`, as its row is to hold it after [`Handled::end_user_changed`].
     pub fn end_user_ledger(&self, end_user: &str) -> Option<&Ledger> {
         self.scopes.end_user(end_user)
@@ -387,14 +398,18 @@ impl KeyState {
                     self.scope_limits.push(VersionedLimits { version: policy_version, limits: scopes });
                 Handled::reply(Reply::Done, changed || scopes_changed)
             }
-            Command::Report { limits } => {
+            Command::Report { limits, model_limits } => {
                 let carried = VersionedLimits { version: 0, limits };
                 let limits = self.limits.peek(&carried);
+                let carried_scopes =
+                    VersionedLimits { version: 0, limits: ScopeLimits { model_limits, ..Default::default() } };
+                let scopes = self.scope_limits.peek(&carried_scopes);
                 let reply = Reply::Report {
                     usage: self.usage.report(now_ms),
                     limits: self.ledger.limit_uses(limits, now_ms),
                     headroom: self.ledger.headroom(limits, now_ms),
                     last_used_at: self.last_used_at,
+                    models: self.patterns(scopes, now_ms),
                 };
                 Handled::reply(reply, false)
             }
@@ -410,13 +425,12 @@ impl KeyState {
                     let limits = self.scopes.end_user_uses(scopes, &id, now_ms)?;
                     Some(EndUserQuota { id, limits })
                 });
-                let models = self.scopes.model_uses(scopes, now_ms);
                 let quota = KeyQuota {
                     key: KeyLevelQuota {
                         limits: self.ledger.limit_uses(limits, now_ms),
                         usage: self.usage.report(now_ms),
                     },
-                    models: models.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect(),
+                    models: self.patterns(scopes, now_ms),
                     end_user,
                     budgets: self.budgets.quota(&budgets, now_ms),
                 };
@@ -566,7 +580,7 @@ mod tests {
     }
 
     fn report(state: &mut KeyState, limits: &Limits) -> (UsageTotals, Vec<LimitUse>) {
-        match state.handle(Command::Report { limits: limits.clone() }, 3_000) {
+        match state.handle(Command::Report { limits: limits.clone(), model_limits: vec![] }, 3_000) {
             Handled { reply: Reply::Report { usage, limits, .. }, changed: false, .. } => (usage, limits),
             other => panic!("expected a report, got {other:?}"),
         }
@@ -595,7 +609,10 @@ mod tests {
     #[test]
     fn the_report_says_when_a_call_was_last_admitted() {
         let limits = rpm(1);
-        let last_used = |state: &mut KeyState| match state.handle(Command::Report { limits: rpm(1) }, 3_000).reply {
+        let last_used = |state: &mut KeyState| match state
+            .handle(Command::Report { limits: rpm(1), model_limits: vec![] }, 3_000)
+            .reply
+        {
             Reply::Report { last_used_at, .. } => last_used_at,
             other => panic!("expected a report, got {other:?}"),
         };

@@ -37,7 +37,9 @@ pub struct KeyLevelQuota {
     pub usage: UsageTotals,
 }
 
+/// One model pattern's limits and their use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct PatternQuota {
     pub pattern: String,
     pub limits: Vec<LimitUse>,
