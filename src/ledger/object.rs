@@ -809,16 +809,10 @@ mod tests {
         let scopes = ScopeLimits { model_limits: vec![pattern], end_user_limits: cap(1_000) };
         // A call of 60 micro-dollars, settled at its estimate: the events its settle raised.
         let call = |state: &mut KeyState, model: &str, end_user: &str, now_ms| {
-            let command = Command::Admit {
-                secret_version: 1,
-                limits: rpm(100),
-                policy_version: 1,
-                ask: Ask { tokens: 10, cost_micros: 60 },
-                scopes: scopes.clone(),
-                model: Some(model.into()),
-                end_user: Some(end_user.into()),
-                budgets: vec![],
-            };
+            let mut command = scoped_admit(&scopes, model, Some(end_user));
+            if let Command::Admit { ask, .. } = &mut command {
+                ask.cost_micros = 60;
+            }
             let Reply::Admitted { reservation_id, .. } = state.handle(command, now_ms).reply else {
                 panic!("admitted")
             };
