@@ -311,6 +311,7 @@ mod tests {
             reservation_id,
             limits: Limits::default(),
             policy_version: 0,
+            scopes: Default::default(),
             actual: Actual { tokens: 5, cost_micros: 10 },
             usage: None,
         };

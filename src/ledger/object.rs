@@ -78,6 +78,10 @@ pub enum Command {
         limits: Limits,
         #[serde(default)]
         policy_version: u64,
+        /// The limits of the scopes inside the key (versioned with `limits`), for their spend
+        /// events.
+        #[serde(default, skip_serializing_if = "ScopeLimits::is_empty")]
+        scopes: ScopeLimits,
         actual: Actual,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
@@ -366,19 +370,18 @@ impl KeyState {
                     }
                 }
             }
-            Command::Settle { reservation_id, limits, policy_version, actual, usage } => {
+            Command::Settle { reservation_id, limits, policy_version, scopes, actual, usage } => {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
+                let (scopes, scopes_remembered) =
+                    self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
-                // Settles carry no scope limits: the newest the object has seen apply.
-                let unversioned = VersionedLimits { version: 0, limits: ScopeLimits::default() };
-                let scopes = self.scope_limits.peek(&unversioned);
-                let outcome = self.scopes.settle(&mut self.ledger, &limits, scopes, reservation_id, actual, now_ms);
+                let outcome = self.scopes.settle(&mut self.ledger, &limits, &scopes, reservation_id, actual, now_ms);
                 if outcome.settled {
                     let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                     self.history.count(now_ms, &counted);
                 }
                 let ended = self.budgets.settle(reservation_id, actual, now_ms);
-                let changed = outcome.settled || remembered || ended || end_user.is_some();
+                let changed = outcome.settled || remembered || scopes_remembered || ended || end_user.is_some();
                 Handled { reply: Reply::Done, events: outcome.events, changed, end_user_changed: end_user }
             }
             Command::Release { reservation_id } => {
@@ -574,7 +577,14 @@ mod tests {
         let mut state = KeyState::default();
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let actual = Actual { tokens: 3, cost_micros: 1 };
-        let settle = Command::Settle { reservation_id, limits, policy_version: 0, actual, usage: None };
+        let settle = Command::Settle {
+            reservation_id,
+            scopes: Default::default(),
+            limits,
+            policy_version: 0,
+            actual,
+            usage: None,
+        };
         assert!(state.handle(settle.clone(), 2_000).changed);
         assert!(!state.handle(settle, 2_000).changed);
     }
@@ -594,7 +604,14 @@ mod tests {
         let Reply::Admitted { reservation_id: released, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let usage = Some(Usage::new(7, 0, 3));
         let actual = Actual { tokens: 10, cost_micros: 4 };
-        let settle = Command::Settle { reservation_id, limits: limits.clone(), policy_version: 0, actual, usage };
+        let settle = Command::Settle {
+            reservation_id,
+            scopes: Default::default(),
+            limits: limits.clone(),
+            policy_version: 0,
+            actual,
+            usage,
+        };
         state.handle(settle, 2_000);
         state.handle(Command::Release { reservation_id: released }, 2_000);
         let (usage, uses) = report(&mut state, &limits);
@@ -640,8 +657,14 @@ mod tests {
         let mut state = KeyState::default();
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let actual = Actual { tokens: 10, cost_micros: 4 };
-        let settle =
-            Command::Settle { reservation_id, limits, policy_version: 0, actual, usage: Some(Usage::new(7, 0, 3)) };
+        let settle = Command::Settle {
+            reservation_id,
+            scopes: Default::default(),
+            limits,
+            policy_version: 0,
+            actual,
+            usage: Some(Usage::new(7, 0, 3)),
+        };
         state.handle(settle, 2_000);
         let handled = state.handle(Command::History { days: 30 }, 3_000);
         let Reply::History { days, hours } = handled.reply else { panic!("expected the history") };
@@ -807,17 +830,25 @@ mod tests {
         };
         let pattern = ModelLimits { pattern: "o3*".into(), limits: cap(100) };
         let scopes = ScopeLimits { model_limits: vec![pattern], end_user_limits: cap(1_000) };
-        // A call of 60 micro-dollars, settled at its estimate: the events its settle raised.
+        // A call of 60 micro-dollars, settled at its estimate: the events its settle raised. The
+        // record is of version 0 (never remembered): the settle's carried scopes apply.
         let call = |state: &mut KeyState, model: &str, end_user: &str, now_ms| {
             let mut command = scoped_admit(&scopes, model, Some(end_user));
-            if let Command::Admit { ask, .. } = &mut command {
-                ask.cost_micros = 60;
+            if let Command::Admit { ask, policy_version, .. } = &mut command {
+                (ask.cost_micros, *policy_version) = (60, 0);
             }
             let Reply::Admitted { reservation_id, .. } = state.handle(command, now_ms).reply else {
                 panic!("admitted")
             };
             let actual = Actual { tokens: 10, cost_micros: 60 };
-            let settle = Command::Settle { reservation_id, limits: rpm(100), policy_version: 1, actual, usage: None };
+            let settle = Command::Settle {
+                reservation_id,
+                scopes: scopes.clone(),
+                limits: rpm(100),
+                policy_version: 0,
+                actual,
+                usage: None,
+            };
             let handled = state.handle(settle, now_ms + 1);
             handled.events.into_iter().map(|e| (e.scope, e.spend.threshold_percent, e.spend.kind)).collect::<Vec<_>>()
         };
@@ -885,6 +916,7 @@ mod tests {
             reservation_id,
             limits: rpm(100),
             policy_version: 1,
+            scopes: scopes.clone(),
             actual: Actual { tokens: 2, cost_micros: 0 },
             usage: None,
         };
@@ -960,7 +992,14 @@ mod tests {
                 panic!("admitted")
             };
             let actual = Actual { tokens: 5, cost_micros: 0 };
-            let settle = Command::Settle { reservation_id, limits: rpm(100), policy_version: 1, actual, usage: None };
+            let settle = Command::Settle {
+                reservation_id,
+                scopes: Default::default(),
+                limits: rpm(100),
+                policy_version: 1,
+                actual,
+                usage: None,
+            };
             assert_eq!(state.handle(settle, now).end_user_changed, Some(format!("u{i}")));
             if [0, MAX_END_USERS - 1].contains(&i) {
                 sizes.push(serde_json::to_string(&state).unwrap().len());
@@ -1036,6 +1075,7 @@ mod tests {
                         reservation_id: n,
                         limits: limits.clone(),
                         policy_version: n % 3,
+                        scopes: Default::default(),
                         actual: Actual { tokens: n, cost_micros: n },
                         usage: Some(Usage::new(n, 0, n)),
                     },
