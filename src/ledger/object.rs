@@ -15,7 +15,9 @@
 //! and end user and carries the scopes' limits (versioned with the key's); the state keeps the
 //! model patterns' ledgers and what each admission recorded, while each end user's ledger is
 //! stored apart by the object, one row each: [`KeyState::end_user_to_load`] says which row a
-//! command needs, [`Handled::end_user_changed`] which one to write back.
+//! command needs, [`Handled::end_user_changed`] which one to write back. A settle carries the
+//! scopes' limits too, so every scope's spend caps raise their events ([`Handled::events`], each
+//! naming its scope).
 //!
 //! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]):
 //! states saved before versions existed are version 1; version 2 replaced `pushed_limits` by
@@ -110,7 +112,8 @@ pub enum Command {
     },
     /// What the key holder may read with the key itself (revocation checked first): the limits
     /// in force (the newest version seen, as for `Admit`) and their use, for the key, its model
-    /// patterns and `end_user`; read-only.
+    /// patterns and `end_user`, and for each of `budgets`' levels what its leases tell of that
+    /// budget ([`BudgetHolders::quota`]); read-only.
     Quota {
         secret_version: u32,
         limits: Limits,
