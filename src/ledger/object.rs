@@ -528,6 +528,11 @@ mod tests {
         state.handle(Command::PushLimits { limits: limits.clone(), policy_version, scopes }, 0).changed
     }
 
+    /// A settle of a record from before versions, of a key without scopes.
+    fn unscoped_settle(reservation_id: u64, limits: Limits, actual: Actual, usage: Option<Usage>) -> Command {
+        Command::Settle { reservation_id, limits, policy_version: 0, scopes: Default::default(), actual, usage }
+    }
+
     fn rpm(n: u64) -> Limits {
         Limits { rpm: NonZeroU64::new(n), ..Limits::default() }
     }
@@ -580,14 +585,7 @@ mod tests {
         let mut state = KeyState::default();
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let actual = Actual { tokens: 3, cost_micros: 1 };
-        let settle = Command::Settle {
-            reservation_id,
-            scopes: Default::default(),
-            limits,
-            policy_version: 0,
-            actual,
-            usage: None,
-        };
+        let settle = unscoped_settle(reservation_id, limits, actual, None);
         assert!(state.handle(settle.clone(), 2_000).changed);
         assert!(!state.handle(settle, 2_000).changed);
     }
@@ -607,14 +605,7 @@ mod tests {
         let Reply::Admitted { reservation_id: released, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let usage = Some(Usage::new(7, 0, 3));
         let actual = Actual { tokens: 10, cost_micros: 4 };
-        let settle = Command::Settle {
-            reservation_id,
-            scopes: Default::default(),
-            limits: limits.clone(),
-            policy_version: 0,
-            actual,
-            usage,
-        };
+        let settle = unscoped_settle(reservation_id, limits.clone(), actual, usage);
         state.handle(settle, 2_000);
         state.handle(Command::Release { reservation_id: released }, 2_000);
         let (usage, uses) = report(&mut state, &limits);
@@ -660,14 +651,7 @@ mod tests {
         let mut state = KeyState::default();
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let actual = Actual { tokens: 10, cost_micros: 4 };
-        let settle = Command::Settle {
-            reservation_id,
-            scopes: Default::default(),
-            limits,
-            policy_version: 0,
-            actual,
-            usage: Some(Usage::new(7, 0, 3)),
-        };
+        let settle = unscoped_settle(reservation_id, limits, actual, Some(Usage::new(7, 0, 3)));
         state.handle(settle, 2_000);
         let handled = state.handle(Command::History { days: 30 }, 3_000);
         let Reply::History { days, hours } = handled.reply else { panic!("expected the history") };
