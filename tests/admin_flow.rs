@@ -1422,3 +1422,41 @@ fn budgets_are_set_by_the_admin_narrowed_by_owners_and_read_by_finance() {
     assert_eq!(admin.ledgers.budgets.borrow()[&object].2, 4, "the newest version");
     assert_eq!(record()["budgets"][0]["limits"]["rpm"], 50);
 }
+
+#[test]
+fn a_keys_usage_report_shows_its_model_patterns_limits() {
+    use teamkeys::admin::api::ports::LedgerObjects;
+    use teamkeys::ledger::{Command, Reply};
+    let admin = Admin::new();
+    let team = admin.team();
+    let scoped = json!({
+        "name": "saas", "project": team.project, "limits": {"rpm": 100},
+        "model_limits": [{"pattern": "o3*", "limits": {"rpm": 10}}, {"pattern": "gpt-4o*", "limits": {"tpm": 1000}}],
+        "end_user_limits": {"rpm": 5}
+    });
+    let (key_id, _) = admin.create_key(&team.member, scoped);
+    let scopes = serde_json::from_value(json!({"model_limits": [{"pattern": "o3*", "limits": {"rpm": 10}}],
+                                               "end_user_limits": {"rpm": 5}}))
+    .unwrap();
+    let command = Command::Admit {
+        secret_version: 1,
+        limits: serde_json::from_value(json!({"rpm": 100})).unwrap(),
+        policy_version: 0,
+        ask: serde_json::from_value(json!({"tokens": 10, "cost_micros": 0})).unwrap(),
+        scopes,
+        model: Some("o3-mini".into()),
+        end_user: Some("alice".into()),
+        budgets: vec![],
+    };
+    assert!(matches!(ready(admin.ledgers.call(&ledger_address(&key_id), &command)).unwrap(), Reply::Admitted { .. }));
+    let usage = admin.call(&team.member, "GET", &format!("/keys/{key_id}/usage"), None);
+    assert_eq!(usage.status, 200, "{:?}", usage.body);
+    let models = &usage.body["models"];
+    assert_eq!((models[0]["pattern"].as_str(), models[1]["pattern"].as_str()), (Some("o3*"), Some("gpt-4o*")));
+    assert_eq!(
+        (models[0]["limits"][0]["scope"].as_str(), models[0]["limits"][0]["used"].as_u64()),
+        (Some("rpm"), Some(1))
+    );
+    assert_eq!(models[1]["limits"][0]["used"], 0, "a pattern without calls has used nothing");
+    assert!(usage.body.get("end_user").is_none() && usage.body.get("end_users").is_none(), "no end users listed");
+}

@@ -334,14 +334,21 @@ fn a_key_under_a_hard_budget_counts_as_capped_and_carries_its_budgets_to_its_led
     assert_eq!((budgets.len(), budgets[0].object.as_str()), (1, "budget:org_a/p"));
 }
 
+/// `KEY` and another key (answered) under one project's budget of `limits`.
+fn two_keys_of_a_project(world: &World, limits: &str) -> &'static str {
+    let link =
+        format!(r#","v":3,"budgets":[{{"level":"project","object":"budget:org_a/p","version":1,"limits":{limits}}}]"#);
+    world.keys.insert(KEY, &record("{}", &link));
+    let other = "tk_other_key_under_the_same_project_0001";
+    world.keys.insert(other, &record("{}", &link).replace(r#""id":"k1""#, r#""id":"k2""#));
+    other
+}
+
 #[test]
 fn two_keys_share_their_projects_budget_and_the_refusal_names_the_project() {
     let mut pool = LocalPool::new();
     let world = World::new(&pool, "{}");
-    let link = r#","v":3,"budgets":[{"level":"project","object":"budget:org_a/p","version":1,"limits":{"rpm":2}}]"#;
-    world.keys.insert(KEY, &record("{}", link));
-    let other = "tk_other_key_under_the_same_project_0001";
-    world.keys.insert(other, &record("{}", link).replace(r#""id":"k1""#, r#""id":"k2""#));
+    let other = two_keys_of_a_project(&world, r#"{"rpm":2}"#);
     let mut statuses = Vec::new();
     for key in [KEY, other, KEY] {
         world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
@@ -889,6 +896,28 @@ fn get_v1_key_answers_what_the_keys_ledger_holds_with_any_familys_header() {
     assert_eq!(post.err(), Some((405, "method_not_allowed")));
     world.republish(KEY, &record(r#"{"rpm":10}"#, r#","expires_at":1"#));
     assert_eq!(quota(&world, &mut pool, &[("x-api-key", KEY)]).err(), Some((401, "key_expired")));
+}
+
+#[test]
+fn get_v1_key_answers_the_projects_headroom_that_bounds_the_key_as_of_its_last_lease() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, "{}");
+    let other = two_keys_of_a_project(&world, r#"{"rpm":10}"#);
+    let (_, before) = quota(&world, &mut pool, &[("x-api-key", KEY)]).unwrap();
+    assert_eq!(before["budgets"], serde_json::json!([{"level": "project"}]), "nothing known before a lease");
+    for key in [other, KEY] {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        let answer = world.call(&mut pool, message_with(key), NOW_MS).unwrap();
+        read_to_end(&mut pool, streamed(answer));
+    }
+    let (_, body) = quota(&world, &mut pool, &[("x-api-key", KEY)]).unwrap();
+    let project = &body["budgets"][0];
+    assert_eq!((project["level"].as_str(), project["as_of_ms"].as_u64()), (Some("project"), Some(NOW_MS)));
+    let requests = &project["headroom"]["requests"];
+    assert_eq!(requests["limit"], 10);
+    let remaining = requests["remaining"].as_u64().unwrap();
+    assert!(remaining <= 8, "both keys' calls count, nothing says whose: {project}");
+    assert!(project.get("keys").is_none() && body.get("project").is_none(), "no other key's use: {body}");
 }
 
 // ---------------------------------------------------------------------------------------------

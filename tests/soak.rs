@@ -1209,7 +1209,7 @@ impl Oracle {
             let object = object_of(&slot.key_id);
             let facts = &self.keys[&object];
             let Reply::Report { limits, .. } =
-                world.ledgers.apply(&object, Command::Report { limits: facts.newest.limits() })
+                world.ledgers.apply(&object, Command::Report { limits: facts.newest.limits(), model_limits: vec![] })
             else {
                 return Err("a report answered something else".to_owned());
             };

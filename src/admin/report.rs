@@ -3,6 +3,7 @@
 //! projects the caller may read).
 
 use crate::ledger::usage_book::UsageTotals;
+use crate::ledger::PatternQuota;
 use crate::limits::LimitUse;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,10 @@ pub struct KeyReport {
     pub usage: UsageTotals,
     /// Each limit the key has now, and how much of it is used.
     pub limits: Vec<LimitUse>,
+    /// Each model pattern's limits (`model_limits`, in the key's order) and how much of each is
+    /// used; end users are not listed (read one with the key: `GET /v1/key`).
+    #[serde(default)]
+    pub models: Vec<PatternQuota>,
     /// When the key's ledger object last admitted a call (Unix ms); null before the first.
     pub last_used_at: Option<u64>,
 }

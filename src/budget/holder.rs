@@ -27,7 +27,7 @@
 
 use super::denial::BudgetDenial;
 use super::protocol::{HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
-use super::slice::{Slice, Tally};
+use super::slice::{Slice, SliceLeft, Tally};
 use crate::limits::{Actual, Ask, Charge, Headroom, SETTLE_DEADLINE_MS};
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +116,9 @@ pub struct Holder {
     /// When the first change not yet reported was made.
     unreported_since: Option<u64>,
     headroom: Option<Headroom>,
+    /// When `headroom` was read: the holder's clock at taking that reply (0: never).
+    #[serde(default)]
+    headroom_read_ms: u64,
 }
 
 impl Holder {
@@ -137,6 +140,7 @@ impl Holder {
             held: None,
             unreported_since: None,
             headroom: None,
+            headroom_read_ms: 0,
         }
     }
 
@@ -225,6 +229,7 @@ impl Holder {
         }
         self.awaiting = None;
         self.headroom = Some(reply.headroom);
+        self.headroom_read_ms = now;
         self.leases
             .retain(|l| !reply.finished.contains(&l.id) && l.received_ms.saturating_add(SETTLE_DEADLINE_MS) > now);
         match reply.outcome {
@@ -269,9 +274,19 @@ impl Holder {
         self.unreported_since.get_or_insert(now);
     }
 
-    /// The upper's headroom as of its latest reply, for response headers.
-    pub fn headroom(&self) -> Option<&Headroom> {
-        self.headroom.as_ref()
+    /// The upper's headroom as of its latest reply, and when that reply was taken (the
+    /// holder's clock): outstanding leases, this holder's own included, count as used there.
+    pub fn upper_headroom(&self) -> Option<(&Headroom, u64)> {
+        Some((self.headroom.as_ref()?, self.headroom_read_ms))
+    }
+
+    /// What the current lease still holds at `now_ms` (nothing once it has ended, closed or
+    /// been used up): the holder may admit that much more without asking.
+    pub fn slice_left(&self, now_ms: u64) -> Option<SliceLeft> {
+        let now = now_ms.max(self.clock_ms);
+        let id = self.current?;
+        let lease = self.leases.iter().find(|l| l.id == id && !l.closed && now < l.ends_ms)?;
+        Some(SliceLeft { left: lease.slice.left(&lease.used, lease.open.len() as u64), ends_at_ms: lease.ends_ms })
     }
 
     fn time(&mut self, now_ms: u64) -> u64 {
@@ -432,5 +447,23 @@ mod tests {
         let message = holder.request(CALL, 1_200).unwrap();
         assert_eq!(holder.receive(reply(message.seq, LeaseOutcome::Stopped, vec![]), 1_200), Received::Stopped);
         assert_eq!(holder.admit(CALL, 1_200), HolderAdmission::NeedLease);
+    }
+
+    #[test]
+    fn tells_the_uppers_headroom_as_of_its_reply_and_what_the_slice_holds() {
+        let fresh = Holder::new("k".into(), 0, 1_000, false);
+        assert_eq!((fresh.upper_headroom(), fresh.slice_left(0)), (None, None), "before the first reply");
+        let mut holder = leased(3);
+        assert_eq!(holder.upper_headroom(), Some((&headroom(), 40)), "read when the grant came");
+        ticket(holder.admit(CALL, 100));
+        let left = holder.slice_left(100).unwrap();
+        assert_eq!(
+            (left.left.requests, left.left.cost_micros, left.left.slots, left.ends_at_ms),
+            (Some(2), Some(200), Some(1), 1_000)
+        );
+        assert_eq!(holder.slice_left(1_000), None, "the lease ended");
+        let flush = holder.flush(1_000).unwrap();
+        holder.receive(reply(flush.seq, LeaseOutcome::Reported, vec![]), 1_200);
+        assert_eq!(holder.upper_headroom().map(|(_, at)| at), Some(1_200), "a flush's reply refreshes it");
     }
 }

@@ -47,4 +47,4 @@ pub use ledger::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use object::{Answered, BudgetCommand, BudgetReply, BudgetState, STATE_FORMAT};
 pub use protocol::{Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
 pub use sizing::{ACTIVE_MS, EDGE_LEASE_MS, KEY_LEASE_MS, MAX_LEASE_MS};
-pub use slice::{Slice, Tally};
+pub use slice::{Slice, SliceLeft, Tally};

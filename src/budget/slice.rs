@@ -37,6 +37,26 @@ impl Slice {
             && within(self.cost_micros, used.charge.cost_micros, ask.cost_micros)
             && within(self.slots, open, 1)
     }
+
+    /// What is left of each limited dimension once `used` is admitted and `open` calls of this
+    /// lease are in flight.
+    pub fn left(&self, used: &Tally, open: u64) -> Slice {
+        let less = |limit: Option<u64>, used: u64| limit.map(|l| l.saturating_sub(used));
+        Slice {
+            requests: less(self.requests, used.calls),
+            tokens: less(self.tokens, used.charge.tokens),
+            cost_micros: less(self.cost_micros, used.charge.cost_micros),
+            slots: less(self.slots, open),
+        }
+    }
+}
+
+/// What a holder's current lease still holds, and when it stops admitting (the holder's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceLeft {
+    #[serde(flatten)]
+    pub left: Slice,
+    pub ends_at_ms: u64,
 }
 
 /// Calls and their summed estimates (or actuals): what a holder admitted from a lease, or
@@ -89,5 +109,7 @@ mod tests {
             Charge { tokens: 31, cost_micros: 500_000 }
         );
         assert_eq!(Tally::default().per_call(), Charge::ZERO);
+        let left = Slice { requests: Some(1), tokens: Some(40), cost_micros: None, slots: Some(0) };
+        assert_eq!(slice.left(&one, 1), left, "what the call took, of each limited dimension");
     }
 }

@@ -245,7 +245,7 @@ impl KeyLedger {
         let events = handled
             .events
             .iter()
-            .map(|spend| Ok(usage_event(new_event_id()?, &self.key_id, spend, now_ms)))
+            .map(|event| Ok(usage_event(new_event_id()?, &self.key_id, &event.scope, &event.spend, now_ms)))
             .collect::<Result<Vec<_>>>()?;
         self.pending.push(&events)
     }

@@ -1,10 +1,13 @@
-//! `usage.alert` and `usage.limit_reached`: the spend events of a key, or of a project's or the
-//! organisation's budget, as webhook events. A key's name it (`key_id`); a budget's name its
-//! level (`project`, `organisation`) and, for a project's, the project (`project_id`).
+//! `usage.alert` and `usage.limit_reached`: the spend events of a key (its own caps, a model
+//! pattern's or an end user's), or of a project's or the organisation's budget, as webhook
+//! events. A key's name it (`key_id`), and a scope inside it its level and scope (`level`
+//! `model` with `pattern`, `level` `end_user` with `end_user`; the key's own caps: no `level`);
+//! a budget's name its level (`project`, `organisation`) and, for a project's, the project
+//! (`project_id`).
 
 use super::envelope::{Event, EventId};
 use super::kind::EventType;
-use crate::limits::{Level, SpendEvent, SpendEventKind, SpendPeriod};
+use crate::limits::{KeyScope, Level, SpendEvent, SpendEventKind, SpendPeriod};
 use serde::Serialize;
 
 /// Whose spend an event is about.
@@ -13,12 +16,22 @@ use serde::Serialize;
 enum Whose<'a> {
     Key {
         key_id: &'a str,
+        #[serde(flatten)]
+        scope: Option<InKey<'a>>,
     },
     Budget {
         level: Level,
         #[serde(skip_serializing_if = "Option::is_none")]
         project_id: Option<&'a str>,
     },
+}
+
+/// A scope inside a key, as an event names it.
+#[derive(Serialize)]
+#[serde(tag = "level", rename_all = "snake_case")]
+enum InKey<'a> {
+    Model { pattern: &'a str },
+    EndUser { end_user: &'a str },
 }
 
 /// The `data` of a usage event. Money in integer micro-dollars; times in Unix milliseconds.
@@ -33,9 +46,14 @@ struct UsageData<'a> {
     period_start_ms: u64,
 }
 
-/// The event announcing `spend` of key `key_id`, seen at `now_ms`.
-pub fn usage_event(id: EventId, key_id: &str, spend: &SpendEvent, now_ms: u64) -> Event {
-    spend_event(id, Whose::Key { key_id }, spend, now_ms)
+/// The event announcing `spend` of `scope` of key `key_id`, seen at `now_ms`.
+pub fn usage_event(id: EventId, key_id: &str, scope: &KeyScope, spend: &SpendEvent, now_ms: u64) -> Event {
+    let scope = match scope {
+        KeyScope::Key => None,
+        KeyScope::Model(pattern) => Some(InKey::Model { pattern }),
+        KeyScope::EndUser(end_user) => Some(InKey::EndUser { end_user }),
+    };
+    spend_event(id, Whose::Key { key_id, scope }, spend, now_ms)
 }
 
 /// The event announcing `spend` of the budget of `level` (of project `project_id` for a
@@ -75,7 +93,7 @@ mod tests {
             period_start_ms: 86_400_000,
             kind: SpendEventKind::LimitReached,
         };
-        let event = usage_event(EventId::new([1; 16]), "key_a", &spend, 90_000_000);
+        let event = usage_event(EventId::new([1; 16]), "key_a", &KeyScope::Key, &spend, 90_000_000);
         assert_eq!(event.kind, EventType::UsageLimitReached);
         assert_eq!(event.created_at, 90_000_000);
         assert_eq!(
@@ -89,6 +107,18 @@ mod tests {
             serde_json::Value::Object(project.data),
             json!({"level": "project", "project_id": "prj_1", "period": "daily", "threshold_percent": 100,
                    "limit_micros": 1_000, "spent_micros": 1_200, "period_start_ms": 86_400_000})
+        );
+        let pattern = KeyScope::Model("o3*".into());
+        let model = usage_event(EventId::new([4; 16]), "key_a", &pattern, &spend, 90_000_000);
+        assert_eq!(
+            serde_json::Value::Object(model.data),
+            json!({"key_id": "key_a", "level": "model", "pattern": "o3*", "period": "daily", "threshold_percent": 100,
+                   "limit_micros": 1_000, "spent_micros": 1_200, "period_start_ms": 86_400_000})
+        );
+        let end_user = usage_event(EventId::new([5; 16]), "key_a", &KeyScope::EndUser("u-42".into()), &spend, 0);
+        assert_eq!(
+            (end_user.data["level"].as_str(), end_user.data["end_user"].as_str()),
+            (Some("end_user"), Some("u-42"))
         );
         let org = budget_event(EventId::new([3; 16]), Level::Organisation, None, &spend, 90_000_000);
         assert_eq!(org.data["level"], "organisation");

@@ -146,13 +146,18 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             }
         };
 
-        let (limits, policy_version) = (record.rules.limits.clone(), record.policy_version);
+        let (limits, policy_version, scope_limits) = (rules.limits.clone(), record.policy_version, rules.scopes());
         let meter = SharedMeter::default();
         let (mut settlement, settle) =
             settlement::open(ledger, client_gone, meter.clone(), move |ending| match metering.settle(ending) {
-                Some(actual) => {
-                    Command::Settle { reservation_id, limits, policy_version, actual, usage: ending.usage() }
-                }
+                Some(actual) => Command::Settle {
+                    reservation_id,
+                    limits,
+                    policy_version,
+                    scopes: scope_limits,
+                    actual,
+                    usage: ending.usage(),
+                },
                 None => Command::Release { reservation_id },
             });
         self.runtime.wait_until(settle);

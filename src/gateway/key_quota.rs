@@ -6,17 +6,19 @@
 //! ([`authorize_key`]: status, expiry, IP allowlists) → the end user, if the
 //! [`END_USER_HEADER`] is sent (checked as on a call) → the key's ledger answers `Quota`
 //! (revocation checked first, the limits in force as for an admission, read-only) → the JSON
-//! below. Nothing about other keys is answered: the key's own ledger holds only its own counts.
+//! below. Nothing about other keys is answered: the key's own ledger holds only its own counts,
+//! and of the budgets above it (the levels the record names) only what its lease replies told it
+//! ([`LevelQuota`](crate::ledger::LevelQuota): the budget's headroom as of `as_of_ms`, the slice
+//! the key still holds).
 //!
 //! ```json
 //! {"object":"key_quota","id":"k_…","name":"…",
 //!  "key":{"limits":[{"scope":"rpm","limit":60,"used":3,"remaining":57,"reset_at_ms":…}],"usage":{…}},
 //!  "models":[{"pattern":"o3*","limits":[…]}],
-//!  "end_user":{"id":"u-42","limits":[…]}}
+//!  "end_user":{"id":"u-42","limits":[…]},
+//!  "budgets":[{"level":"project","as_of_ms":…,"headroom":{"requests":{…},"tokens":null,"spend":{…}},
+//!              "slice":{"requests":6,"ends_at_ms":…}}]}
 //! ```
-//!
-//! The levels above the key (its project's and organisation's budgets) belong beside `key`, each
-//! as only the headroom that bounds this key.
 //!
 //! [`gateway_route`]: crate::gateway::route::gateway_route
 
@@ -60,6 +62,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             policy_version: record.policy_version,
             scopes: record.rules.scopes(),
             end_user: end_user.map(str::to_owned),
+            budgets: record.budgets.iter().map(|link| link.level).collect(),
         };
         let quota = match ledger.send(&command).await.map_err(|_| ledger_unavailable())? {
             Reply::Quota(quota) => quota,

@@ -25,6 +25,7 @@ use crate::budget::{
     Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, Received,
     UpperReply, FLUSH_MS, KEY_LEASE_MS,
 };
+use crate::ledger::LevelQuota;
 use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
 use crate::policy::BudgetLink;
 use serde::{Deserialize, Serialize};
@@ -163,6 +164,23 @@ impl BudgetHolders {
     pub fn is_empty(&self) -> bool {
         self.holders.is_empty() && self.calls.is_empty()
     }
+
+    /// For each of `levels`, what bounds this key there at `now_ms` as far as its leases tell:
+    /// the budget's headroom at its latest reply (and when), and what the current slice holds.
+    /// Nothing else of the budget (other keys' use) is known here.
+    pub fn quota(&self, levels: &[Level], now_ms: u64) -> Vec<LevelQuota> {
+        let of = |level: Level| {
+            let holder = self.holders.get(&level).map(|held| &held.holder);
+            let read = holder.and_then(Holder::upper_headroom);
+            LevelQuota {
+                level,
+                headroom: read.map(|(headroom, _)| headroom.clone()),
+                as_of_ms: read.map(|(_, at)| at),
+                slice: holder.and_then(|holder| holder.slice_left(now_ms)),
+            }
+        };
+        levels.iter().map(|&level| of(level)).collect()
+    }
 }
 
 /// One call to a budget object, as its adapter receives it: the command, and the limits the
@@ -293,6 +311,7 @@ mod tests {
             reservation_id,
             limits: Limits::default(),
             policy_version: 0,
+            scopes: Default::default(),
             actual: Actual { tokens: 5, cost_micros: 10 },
             usage: None,
         };
@@ -368,6 +387,65 @@ mod tests {
             assert!(given_back.iter().all(|(_, m)| m.leases.iter().all(|lease| lease.closed)), "{given_back:?}");
         }
         assert_eq!(key.next_budget_flush_at(0), None);
+    }
+
+    #[test]
+    fn the_quota_tells_each_budgets_headroom_as_of_its_last_reply_and_the_slice_left() {
+        let budgets = [
+            link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 100})),
+            link(Level::Organisation, "budget:org_a", json!({"spend": [{"period": "daily", "limit_micros": 1000}]})),
+        ];
+        let levels = vec![Level::Project, Level::Organisation];
+        let quota = |key: &mut KeyState, now_ms| {
+            let command = Command::Quota {
+                secret_version: 1,
+                limits: Limits::default(),
+                policy_version: 0,
+                scopes: Default::default(),
+                end_user: None,
+                budgets: levels.clone(),
+            };
+            let Reply::Quota(quota) = key.handle(command, now_ms).reply else { panic!("a quota") };
+            quota.budgets
+        };
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let before = quota(&mut key, 500);
+        assert_eq!(
+            before.iter().map(|b| (b.level, b.as_of_ms, b.slice.is_some())).collect::<Vec<_>>(),
+            [(Level::Project, None, false), (Level::Organisation, None, false)],
+            "nothing known before a lease"
+        );
+        // Another key of the project leases and spends: this key learns of it only from its replies.
+        let other = answer(&mut KeyState::default(), "org_a/key_2", &mut uppers, admit(&budgets[..1], 1), 900);
+        assert!(matches!(other, Reply::Admitted { .. }));
+        // Calls at a steady rate: the key's slices grow with its demand.
+        for i in 0..40 {
+            let reply = answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 10), 1_000 + i);
+            assert!(matches!(reply, Reply::Admitted { .. }), "{reply:?}");
+        }
+        let read = quota(&mut key, 1_100);
+        let project = &read[0];
+        let as_of = project.as_of_ms.unwrap();
+        assert!(project.level == Level::Project && (1_000..1_040).contains(&as_of), "{project:?}");
+        let slice = project.slice.unwrap();
+        let (left, ends) = (slice.left.requests.unwrap(), slice.ends_at_ms);
+        assert!(left >= 1 && ends >= 1_000 + KEY_LEASE_MS, "{slice:?}");
+        let upper = project.headroom.as_ref().unwrap().requests.unwrap();
+        assert_eq!(upper.limit, 100);
+        assert!(
+            upper.remaining + left + 40 < 100,
+            "every slice counts as used there, the other key's too: {} + {left} + 40",
+            upper.remaining
+        );
+        let org = &read[1];
+        let spend = org.headroom.as_ref().unwrap().spend.unwrap();
+        let org_left = org.slice.unwrap().left.cost_micros.unwrap();
+        assert!(spend.remaining_micros + org_left + 400 <= 1_000, "the calls' estimates and the slice are held");
+        // Idle past its lease: the slice is gone, the headroom stays as of the last reply.
+        let idle = quota(&mut key, ends);
+        assert_eq!((idle[0].as_of_ms, idle[0].slice), (Some(as_of), None));
+        assert_eq!(serde_json::to_value(&idle[0]).unwrap()["as_of_ms"], as_of);
     }
 
     #[test]

@@ -13,5 +13,5 @@ pub mod revocation;
 pub mod usage_book;
 
 pub use object::{Command, Handled, KeyState, Reply, REFUSAL_HOLD_MAX_MS};
-pub use quota::{EndUserQuota, KeyLevelQuota, KeyQuota, PatternQuota};
+pub use quota::{EndUserQuota, KeyLevelQuota, KeyQuota, LevelQuota, PatternQuota};
 pub use refusal::Refusal;

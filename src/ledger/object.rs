@@ -15,7 +15,9 @@
 //! and end user and carries the scopes' limits (versioned with the key's); the state keeps the
 //! model patterns' ledgers and what each admission recorded, while each end user's ledger is
 //! stored apart by the object, one row each: [`KeyState::end_user_to_load`] says which row a
-//! command needs, [`Handled::end_user_changed`] which one to write back.
+//! command needs, [`Handled::end_user_changed`] which one to write back. A settle carries the
+//! scopes' limits too, so every scope's spend caps raise their events ([`Handled::events`], each
+//! naming its scope).
 //!
 //! The state is stored as a versioned JSON document ([`STATE_FORMAT`], [`crate::versioned`]):
 //! states saved before versions existed are version 1; version 2 replaced `pushed_limits` by
@@ -41,8 +43,8 @@ use crate::ledger::refusal::Refusal;
 use crate::ledger::revocation::{Control, Revocation, Revoked};
 use crate::ledger::usage_book::{UsageBook, UsageTotals};
 use crate::limits::{
-    Actual, Ask, CallScope, Headroom, Ledger, Level, LimitUse, Limits, NewestLimits, ScopeLedgers, ScopeLimits,
-    SpendEvent, VersionedLimits,
+    Actual, Ask, CallScope, Headroom, Ledger, Level, LimitUse, Limits, ModelLimits, NewestLimits, ScopeEvent,
+    ScopeLedgers, ScopeLimits, VersionedLimits,
 };
 use crate::policy::BudgetLink;
 use crate::usage::Usage;
@@ -78,6 +80,10 @@ pub enum Command {
         limits: Limits,
         #[serde(default)]
         policy_version: u64,
+        /// The limits of the scopes inside the key (versioned with `limits`), for their spend
+        /// events.
+        #[serde(default, skip_serializing_if = "ScopeLimits::is_empty")]
+        scopes: ScopeLimits,
         actual: Actual,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
@@ -98,13 +104,16 @@ pub enum Command {
         scopes: ScopeLimits,
     },
     /// Usage totals and the state of each limit (`limits` unless the object has seen versioned
-    /// limits: then those); read-only.
+    /// limits: then those) and of each of `model_limits`' patterns (likewise); read-only.
     Report {
         limits: Limits,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        model_limits: Vec<ModelLimits>,
     },
     /// What the key holder may read with the key itself (revocation checked first): the limits
     /// in force (the newest version seen, as for `Admit`) and their use, for the key, its model
-    /// patterns and `end_user`; read-only.
+    /// patterns and `end_user`, and for each of `budgets`' levels what its leases tell of that
+    /// budget ([`BudgetHolders::quota`]); read-only.
     Quota {
         secret_version: u32,
         limits: Limits,
@@ -114,6 +123,9 @@ pub enum Command {
         scopes: ScopeLimits,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         end_user: Option<String>,
+        /// The levels of the budgets the key's record puts it under.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        budgets: Vec<Level>,
     },
     /// The daily history of the last `days` days (at most 90) and the last 48 hours; read-only.
     History {
@@ -145,6 +157,9 @@ pub enum Reply {
         /// objects of builds before it was kept.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_used_at: Option<u64>,
+        /// Each model pattern's limits, in the key's order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        models: Vec<PatternQuota>,
     },
     History {
         days: Vec<DayPoint>,
@@ -169,7 +184,8 @@ impl Reply {
 #[derive(Debug)]
 pub struct Handled {
     pub reply: Reply,
-    pub events: Vec<SpendEvent>,
+    /// Spend thresholds reached, each naming the key's scope (its own, a pattern, an end user).
+    pub events: Vec<ScopeEvent>,
     pub changed: bool,
     pub end_user_changed: Option<String>,
 }
@@ -302,6 +318,12 @@ impl KeyState {
         self.scopes.load_end_user(end_user, ledger);
     }
 
+    /// The state of every limit of each model pattern of `scopes`, in their order.
+    fn patterns(&self, scopes: &ScopeLimits, now_ms: u64) -> Vec<PatternQuota> {
+        let uses = self.scopes.model_uses(scopes, now_ms);
+        uses.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect()
+    }
+
     /// The ledger of `end_user`, as its row is to hold it after [`Handled::end_user_changed`].
     pub fn end_user_ledger(&self, end_user: &str) -> Option<&Ledger> {
         self.scopes.end_user(end_user)
@@ -328,7 +350,7 @@ impl KeyState {
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
                 let call = CallScope { model: model.as_deref(), end_user: end_user.as_deref() };
                 match self.scopes.admit(&mut self.ledger, &limits, &scopes, call, ask, now_ms) {
-                    Ok(admitted) => {
+                    Ok((admitted, events)) => {
                         self.budgets.commit(trial, admitted.reservation_id, now_ms);
                         let counted = self.usage.count_request(now_ms);
                         self.history.count(now_ms, &counted);
@@ -338,7 +360,7 @@ impl KeyState {
                                 reservation_id: admitted.reservation_id,
                                 headroom: admitted.headroom,
                             },
-                            events: admitted.events,
+                            events,
                             changed: true,
                             end_user_changed: end_user.filter(|_| scopes.tracks_end_users()),
                         }
@@ -351,16 +373,18 @@ impl KeyState {
                     }
                 }
             }
-            Command::Settle { reservation_id, limits, policy_version, actual, usage } => {
+            Command::Settle { reservation_id, limits, policy_version, scopes, actual, usage } => {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
+                let (scopes, scopes_remembered) =
+                    self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
-                let outcome = self.scopes.settle(&mut self.ledger, &limits, reservation_id, actual, now_ms);
+                let outcome = self.scopes.settle(&mut self.ledger, &limits, &scopes, reservation_id, actual, now_ms);
                 if outcome.settled {
                     let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                     self.history.count(now_ms, &counted);
                 }
                 let ended = self.budgets.settle(reservation_id, actual, now_ms);
-                let changed = outcome.settled || remembered || ended || end_user.is_some();
+                let changed = outcome.settled || remembered || scopes_remembered || ended || end_user.is_some();
                 Handled { reply: Reply::Done, events: outcome.events, changed, end_user_changed: end_user }
             }
             Command::Release { reservation_id } => {
@@ -380,18 +404,22 @@ impl KeyState {
                     self.scope_limits.push(VersionedLimits { version: policy_version, limits: scopes });
                 Handled::reply(Reply::Done, changed || scopes_changed)
             }
-            Command::Report { limits } => {
+            Command::Report { limits, model_limits } => {
                 let carried = VersionedLimits { version: 0, limits };
                 let limits = self.limits.peek(&carried);
+                let carried_scopes =
+                    VersionedLimits { version: 0, limits: ScopeLimits { model_limits, ..Default::default() } };
+                let scopes = self.scope_limits.peek(&carried_scopes);
                 let reply = Reply::Report {
                     usage: self.usage.report(now_ms),
                     limits: self.ledger.limit_uses(limits, now_ms),
                     headroom: self.ledger.headroom(limits, now_ms),
                     last_used_at: self.last_used_at,
+                    models: self.patterns(scopes, now_ms),
                 };
                 Handled::reply(reply, false)
             }
-            Command::Quota { secret_version, limits, policy_version, scopes, end_user } => {
+            Command::Quota { secret_version, limits, policy_version, scopes, end_user, budgets } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
                     return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
                 }
@@ -403,14 +431,14 @@ impl KeyState {
                     let limits = self.scopes.end_user_uses(scopes, &id, now_ms)?;
                     Some(EndUserQuota { id, limits })
                 });
-                let models = self.scopes.model_uses(scopes, now_ms);
                 let quota = KeyQuota {
                     key: KeyLevelQuota {
                         limits: self.ledger.limit_uses(limits, now_ms),
                         usage: self.usage.report(now_ms),
                     },
-                    models: models.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect(),
+                    models: self.patterns(scopes, now_ms),
                     end_user,
+                    budgets: self.budgets.quota(&budgets, now_ms),
                 };
                 Handled::reply(Reply::Quota(quota), false)
             }
@@ -471,7 +499,7 @@ fn revoked_error(revoked: Revoked) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::{Level, ModelLimits, MAX_END_USERS};
+    use crate::limits::{CapMode, KeyScope, Level, ModelLimits, SpendCap, SpendEventKind, SpendPeriod, MAX_END_USERS};
     use crate::versioned::check;
     use proptest::prelude::*;
     use std::num::NonZeroU64;
@@ -498,6 +526,11 @@ mod tests {
     fn push(state: &mut KeyState, limits: &Limits, policy_version: u64) -> bool {
         let scopes = ScopeLimits::default();
         state.handle(Command::PushLimits { limits: limits.clone(), policy_version, scopes }, 0).changed
+    }
+
+    /// A settle of a record from before versions, of a key without scopes.
+    fn unscoped_settle(reservation_id: u64, limits: Limits, actual: Actual, usage: Option<Usage>) -> Command {
+        Command::Settle { reservation_id, limits, policy_version: 0, scopes: Default::default(), actual, usage }
     }
 
     fn rpm(n: u64) -> Limits {
@@ -552,13 +585,13 @@ mod tests {
         let mut state = KeyState::default();
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let actual = Actual { tokens: 3, cost_micros: 1 };
-        let settle = Command::Settle { reservation_id, limits, policy_version: 0, actual, usage: None };
+        let settle = unscoped_settle(reservation_id, limits, actual, None);
         assert!(state.handle(settle.clone(), 2_000).changed);
         assert!(!state.handle(settle, 2_000).changed);
     }
 
     fn report(state: &mut KeyState, limits: &Limits) -> (UsageTotals, Vec<LimitUse>) {
-        match state.handle(Command::Report { limits: limits.clone() }, 3_000) {
+        match state.handle(Command::Report { limits: limits.clone(), model_limits: vec![] }, 3_000) {
             Handled { reply: Reply::Report { usage, limits, .. }, changed: false, .. } => (usage, limits),
             other => panic!("expected a report, got {other:?}"),
         }
@@ -572,7 +605,7 @@ mod tests {
         let Reply::Admitted { reservation_id: released, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let usage = Some(Usage::new(7, 0, 3));
         let actual = Actual { tokens: 10, cost_micros: 4 };
-        let settle = Command::Settle { reservation_id, limits: limits.clone(), policy_version: 0, actual, usage };
+        let settle = unscoped_settle(reservation_id, limits.clone(), actual, usage);
         state.handle(settle, 2_000);
         state.handle(Command::Release { reservation_id: released }, 2_000);
         let (usage, uses) = report(&mut state, &limits);
@@ -587,7 +620,10 @@ mod tests {
     #[test]
     fn the_report_says_when_a_call_was_last_admitted() {
         let limits = rpm(1);
-        let last_used = |state: &mut KeyState| match state.handle(Command::Report { limits: rpm(1) }, 3_000).reply {
+        let last_used = |state: &mut KeyState| match state
+            .handle(Command::Report { limits: rpm(1), model_limits: vec![] }, 3_000)
+            .reply
+        {
             Reply::Report { last_used_at, .. } => last_used_at,
             other => panic!("expected a report, got {other:?}"),
         };
@@ -615,8 +651,7 @@ mod tests {
         let mut state = KeyState::default();
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!() };
         let actual = Actual { tokens: 10, cost_micros: 4 };
-        let settle =
-            Command::Settle { reservation_id, limits, policy_version: 0, actual, usage: Some(Usage::new(7, 0, 3)) };
+        let settle = unscoped_settle(reservation_id, limits, actual, Some(Usage::new(7, 0, 3)));
         state.handle(settle, 2_000);
         let handled = state.handle(Command::History { days: 30 }, 3_000);
         let Reply::History { days, hours } = handled.reply else { panic!("expected the history") };
@@ -769,6 +804,50 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_patterns_and_an_end_users_spend_caps_raise_events_naming_them() {
+        let cap = |limit_micros| Limits {
+            spend: vec![SpendCap {
+                period: SpendPeriod::Daily,
+                limit_micros: NonZeroU64::new(limit_micros).unwrap(),
+                mode: CapMode::Hard,
+                warn_at_percent: vec![50],
+            }],
+            ..Limits::default()
+        };
+        let pattern = ModelLimits { pattern: "o3*".into(), limits: cap(100) };
+        let scopes = ScopeLimits { model_limits: vec![pattern], end_user_limits: cap(1_000) };
+        // A call of 60 micro-dollars, settled at its estimate: the events its settle raised. The
+        // record is of version 0 (never remembered): the settle's carried scopes apply.
+        let call = |state: &mut KeyState, model: &str, end_user: &str, now_ms| {
+            let mut command = scoped_admit(&scopes, model, Some(end_user));
+            if let Command::Admit { ask, policy_version, .. } = &mut command {
+                (ask.cost_micros, *policy_version) = (60, 0);
+            }
+            let Reply::Admitted { reservation_id, .. } = state.handle(command, now_ms).reply else {
+                panic!("admitted")
+            };
+            let actual = Actual { tokens: 10, cost_micros: 60 };
+            let settle = Command::Settle {
+                reservation_id,
+                scopes: scopes.clone(),
+                limits: rpm(100),
+                policy_version: 0,
+                actual,
+                usage: None,
+            };
+            let handled = state.handle(settle, now_ms + 1);
+            handled.events.into_iter().map(|e| (e.scope, e.spend.threshold_percent, e.spend.kind)).collect::<Vec<_>>()
+        };
+        let mut state = KeyState::default();
+        let o3 = KeyScope::Model("o3*".into());
+        assert_eq!(call(&mut state, "o3-mini", "alice", 1_000), [(o3, 50, SpendEventKind::Alert)]);
+        let fired: Vec<_> = (1..9).flat_map(|i| call(&mut state, "gpt-4o", "alice", 1_000 + i * 10)).collect();
+        let alice = KeyScope::EndUser("alice".into());
+        assert_eq!(fired, [(alice, 50, SpendEventKind::Alert)], "alice's 540 of 1,000, once in its period");
+        assert_eq!(call(&mut state, "gpt-4o", "bob", 2_000), [], "bob's spend is his own");
+    }
+
     /// A refusal's limit details and hold: (level, pattern, end user, scope, hold).
     type Refused = (Level, Option<String>, Option<String>, String, Option<u64>);
 
@@ -824,6 +903,7 @@ mod tests {
             reservation_id,
             limits: rpm(100),
             policy_version: 1,
+            scopes: scopes.clone(),
             actual: Actual { tokens: 2, cost_micros: 0 },
             usage: None,
         };
@@ -899,7 +979,14 @@ mod tests {
                 panic!("admitted")
             };
             let actual = Actual { tokens: 5, cost_micros: 0 };
-            let settle = Command::Settle { reservation_id, limits: rpm(100), policy_version: 1, actual, usage: None };
+            let settle = Command::Settle {
+                reservation_id,
+                scopes: Default::default(),
+                limits: rpm(100),
+                policy_version: 1,
+                actual,
+                usage: None,
+            };
             assert_eq!(state.handle(settle, now).end_user_changed, Some(format!("u{i}")));
             if [0, MAX_END_USERS - 1].contains(&i) {
                 sizes.push(serde_json::to_string(&state).unwrap().len());
@@ -927,6 +1014,7 @@ mod tests {
                 policy_version: 1,
                 scopes: scopes.clone(),
                 end_user: end_user.map(str::to_owned),
+                budgets: vec![],
             };
             let handled = state.handle(command, 2_000);
             assert!(!handled.changed, "read-only");
@@ -974,6 +1062,7 @@ mod tests {
                         reservation_id: n,
                         limits: limits.clone(),
                         policy_version: n % 3,
+                        scopes: Default::default(),
                         actual: Actual { tokens: n, cost_micros: n },
                         usage: Some(Usage::new(n, 0, n)),
                     },

@@ -50,7 +50,7 @@ pub use newest::{NewestLimits, VersionedLimits};
 pub use reservations::{MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS};
 pub use scope::WindowScope;
 pub(crate) use scope::Windows;
-pub use scoped::{CallScope, ScopeLedgers, ScopeRefusal, MAX_END_USERS};
+pub use scoped::{CallScope, ScopeEvent, ScopeLedgers, ScopeRefusal, ScopedSettle, MAX_END_USERS};
 pub use scopes::{KeyScope, ModelLimits, ScopeLimits, MAX_MODEL_PATTERNS, MAX_PATTERN_BYTES};
 pub(crate) use spend::Spend;
 pub use spend::{SpendEvent, SpendEventKind};

@@ -7,7 +7,9 @@
 //! end user reservations it opened under the key's reservation id; otherwise it answers the
 //! refusal that frees last ([`LimitDenial::outlasts`]; ties go to the key, then the pattern, then
 //! the end user) and changes nothing. [`ScopeLedgers::settle`] and [`ScopeLedgers::release`]
-//! apply to exactly the ledgers the admission recorded, each once.
+//! apply to exactly the ledgers the admission recorded, each once. Admissions and settles answer
+//! the spend thresholds each ledger reached ([`ScopeEvent`], naming its scope): every threshold
+//! of every cap of every scope fires once per period, as a key's own.
 //!
 //! # Guarantees
 //! Each ledger keeps the guarantees of [`Ledger`] for the calls it counts: every call counts in
@@ -34,6 +36,7 @@ use super::headroom::LimitUse;
 use super::ledger::{Admitted, Ledger, SettleOutcome};
 use super::reservations::MAX_OPEN_RESERVATIONS;
 use super::scopes::{KeyScope, ScopeLimits};
+use super::spend::SpendEvent;
 use crate::error::{ApiError, Code};
 use crate::policy::end_user::missing_end_user;
 use serde::{Deserialize, Serialize};
@@ -89,6 +92,27 @@ impl ScopeRefusal {
     }
 }
 
+/// A spend threshold reached in one ledger of a key (its own, a pattern's or an end user's),
+/// for a `usage.alert` / `usage.limit_reached` webhook naming that scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeEvent {
+    pub scope: KeyScope,
+    pub spend: SpendEvent,
+}
+
+fn scoped(scope: &KeyScope, events: Vec<SpendEvent>) -> impl Iterator<Item = ScopeEvent> + '_ {
+    events.into_iter().map(move |spend| ScopeEvent { scope: scope.clone(), spend })
+}
+
+/// What a settle did across the scopes of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedSettle {
+    /// Whether the key's ledger knew the reservation (see [`SettleOutcome::settled`]).
+    pub settled: bool,
+    /// The thresholds newly reached, in the key's ledger and the scopes the admission recorded.
+    pub events: Vec<ScopeEvent>,
+}
+
 /// Which ledgers beside the key's one admission opened reservations in, and their ids there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Recorded {
@@ -129,7 +153,9 @@ impl ScopeLedgers {
     }
 
     /// Admits the call if the key's `limits` and every scope it counts in allow `ask` at
-    /// `now_ms`, recording it in each; otherwise changes nothing (see the module doc).
+    /// `now_ms`, recording it in each; otherwise changes nothing (see the module doc). The
+    /// spend events of every ledger it counted in come apart from the admission (whose own
+    /// `events` are left empty).
     pub fn admit(
         &mut self,
         key: &mut Ledger,
@@ -138,7 +164,7 @@ impl ScopeLedgers {
         call: CallScope,
         ask: Ask,
         now_ms: u64,
-    ) -> Result<Admitted, ScopeRefusal> {
+    ) -> Result<(Admitted, Vec<ScopeEvent>), ScopeRefusal> {
         let model = scopes.for_model(call.model);
         let end_user = match (scopes.tracks_end_users(), call.end_user) {
             (false, _) => None,
@@ -170,32 +196,47 @@ impl ScopeLedgers {
             return Err(ScopeRefusal::Limit { scope, denial });
         }
 
-        let admitted = key.record(limits, ask, now_ms);
+        let mut admitted = key.record(limits, ask, now_ms);
+        let mut events: Vec<ScopeEvent> = scoped(&KeyScope::Key, std::mem::take(&mut admitted.events)).collect();
         self.models.retain(|pattern, _| scopes.model_limits.iter().any(|m| &m.pattern == pattern));
         let model = model.map(|m| {
             let ledger = self.models.entry(m.pattern.clone()).or_default();
-            (m.pattern.clone(), ledger.record(&m.limits, ask, now_ms).reservation_id)
+            let recorded = ledger.record(&m.limits, ask, now_ms);
+            events.extend(scoped(&KeyScope::Model(m.pattern.clone()), recorded.events));
+            (m.pattern.clone(), recorded.reservation_id)
         });
         let end_user = end_user.map(|id| {
             if !known {
                 self.end_users_tracked += 1;
             }
             let ledger = self.end_users.entry(id.to_owned()).or_default();
-            (id.to_owned(), ledger.record(&scopes.end_user_limits, ask, now_ms).reservation_id)
+            let recorded = ledger.record(&scopes.end_user_limits, ask, now_ms);
+            events.extend(scoped(&KeyScope::EndUser(id.to_owned()), recorded.events));
+            (id.to_owned(), recorded.reservation_id)
         });
         self.forget_old(now_ms);
         if model.is_some() || end_user.is_some() {
             self.recorded.insert(admitted.reservation_id, Recorded { admitted_ms: now_ms, model, end_user });
         }
-        Ok(admitted)
+        Ok((admitted, events))
     }
 
-    /// Settles reservation `id` at `actual` in the key's ledger and in the scopes its admission
-    /// recorded; answers the key's outcome (the scopes raise no spend events).
-    pub fn settle(&mut self, key: &mut Ledger, limits: &Limits, id: u64, actual: Actual, now_ms: u64) -> SettleOutcome {
-        let outcome = key.settle(limits, id, actual, now_ms);
-        self.close(id, Some(actual), now_ms);
-        outcome
+    /// Settles reservation `id` at `actual` in the key's ledger (under `limits`) and in the
+    /// scopes its admission recorded (under their limits in `scopes`; a pattern since removed
+    /// has no ledger left); answers whether the key's ledger knew it and every ledger's events.
+    pub fn settle(
+        &mut self,
+        key: &mut Ledger,
+        limits: &Limits,
+        scopes: &ScopeLimits,
+        id: u64,
+        actual: Actual,
+        now_ms: u64,
+    ) -> ScopedSettle {
+        let SettleOutcome { settled, events } = key.settle(limits, id, actual, now_ms);
+        let mut events: Vec<ScopeEvent> = scoped(&KeyScope::Key, events).collect();
+        events.extend(self.close(id, Some((actual, scopes)), now_ms));
+        ScopedSettle { settled, events }
     }
 
     /// Releases reservation `id` in the key's ledger and in the scopes its admission recorded;
@@ -248,28 +289,32 @@ impl ScopeLedgers {
         scopes.tracks_end_users().then(|| ledger.limit_uses(&scopes.end_user_limits, now_ms))
     }
 
-    /// Takes back what the admission of `id` recorded beside the key: at `actual`, or released.
-    /// The scopes raise no spend events, so their settles need no limits.
-    fn close(&mut self, id: u64, actual: Option<Actual>, now_ms: u64) {
-        let Some(recorded) = self.recorded.remove(&id) else { return };
-        let close = |ledger: &mut Ledger, sub_id: u64| match actual {
-            Some(actual) => {
-                ledger.settle(&Limits::default(), sub_id, actual, now_ms);
-            }
+    /// Takes back what the admission of `id` recorded beside the key: at `actual` under the
+    /// limits of `scopes`, or released; answers the spend events of the ledgers it settled.
+    fn close(&mut self, id: u64, settle: Option<(Actual, &ScopeLimits)>, now_ms: u64) -> Vec<ScopeEvent> {
+        let Some(recorded) = self.recorded.remove(&id) else { return Vec::new() };
+        let close = |ledger: &mut Ledger, sub_id: u64, limits: &Limits, scope: KeyScope| match settle {
+            Some((actual, _)) => scoped(&scope, ledger.settle(limits, sub_id, actual, now_ms).events).collect(),
             None => {
                 ledger.release(sub_id, now_ms);
+                Vec::new()
             }
         };
+        let (unscoped, unlimited) = (ScopeLimits::default(), Limits::default());
+        let scopes = settle.map_or(&unscoped, |(_, scopes)| scopes);
+        let mut events = Vec::new();
         if let Some((pattern, sub_id)) = recorded.model {
+            let limits = scopes.model_limits.iter().find(|m| m.pattern == pattern).map_or(&unlimited, |m| &m.limits);
             if let Some(ledger) = self.models.get_mut(&pattern) {
-                close(ledger, sub_id);
+                events.extend(close(ledger, sub_id, limits, KeyScope::Model(pattern)));
             }
         }
         if let Some((end_user, sub_id)) = recorded.end_user {
             if let Some(ledger) = self.end_users.get_mut(&end_user) {
-                close(ledger, sub_id);
+                events.extend(close(ledger, sub_id, &scopes.end_user_limits, KeyScope::EndUser(end_user)));
             }
         }
+        events
     }
 
     /// Forgets admissions whose settle the key's ledger would no longer take, and the oldest
@@ -300,7 +345,7 @@ mod tests {
     fn what_admissions_recorded_is_forgotten_once_no_settle_can_count() {
         let (mut key, mut scopes, limits) = (Ledger::new(), ScopeLedgers::default(), Limits::default());
         let call = CallScope { model: Some("m1"), end_user: None };
-        let lost = scopes.admit(&mut key, &limits, &model_scopes(), call, Ask::ZERO, 0).unwrap().reservation_id;
+        let lost = scopes.admit(&mut key, &limits, &model_scopes(), call, Ask::ZERO, 0).unwrap().0.reservation_id;
         assert_eq!(scopes.recorded.len(), 1);
         scopes.admit(&mut key, &limits, &model_scopes(), call, Ask::ZERO, SETTLE_DEADLINE_MS).unwrap();
         assert_eq!(scopes.recorded.keys().copied().collect::<Vec<_>>(), [lost + 1], "the lost settle's record is gone");

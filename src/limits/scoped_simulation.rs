@@ -9,10 +9,13 @@
 //! scope it counts in (the key, its first matching pattern, its end user) had room, and a
 //! refusal named one of the scopes without room and changed nothing; every scope's every limit
 //! reads as the oracle computes it, so settles and releases reached exactly the scopes their
-//! admission recorded; and no scope is ever above any of its limits.
+//! admission recorded; and no scope is ever above any of its limits. Every spend event names
+//! the scope whose cap it is, fires once per threshold and period, and only once committed
+//! spend reaches it.
 
 use super::simulation::Rng;
 use super::*;
+use std::collections::HashSet;
 use std::num::NonZeroU64;
 
 const PATTERNS: [&str; 2] = ["a*", "b*"];
@@ -30,7 +33,7 @@ fn random_limits(rng: &mut Rng, scale: u64) -> Limits {
     for (period, low) in [(SpendPeriod::Daily, 200_000), (SpendPeriod::Total, 1_000_000)] {
         if rng.chance(50) {
             let limit_micros = rng.maybe(100, low * scale, low * scale * 5).unwrap();
-            spend.push(SpendCap { period, limit_micros, mode: CapMode::Hard, warn_at_percent: vec![] });
+            spend.push(SpendCap { period, limit_micros, mode: CapMode::Hard, warn_at_percent: vec![1, 10, 50] });
         }
     }
     Limits {
@@ -54,7 +57,7 @@ struct Call {
 }
 
 /// One of the ledgers of the key.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Scope {
     Key,
     Pattern(usize),
@@ -82,6 +85,8 @@ struct Sim {
     now: u64,
     admitted: u64,
     refused_by: [u64; 3],
+    /// Every spend event seen: scope, period, its start, threshold.
+    fired: HashSet<(Scope, SpendPeriod, u64, u8)>,
 }
 
 impl Sim {
@@ -105,11 +110,13 @@ impl Sim {
             now: START_MS,
             admitted: 0,
             refused_by: [0; 3],
+            fired: HashSet::new(),
         }
     }
 
-    /// Runs `steps` steps; answers how many calls were admitted and refused by each level.
-    fn run(mut self, steps: usize) -> (u64, [u64; 3]) {
+    /// Runs `steps` steps; answers how many calls were admitted and refused by each level, and
+    /// how many spend events each level raised.
+    fn run(mut self, steps: usize) -> (u64, [u64; 3], [u64; 3]) {
         for _ in 0..steps {
             self.now += match self.rng.below(100) {
                 0..70 => self.rng.below(1_500),
@@ -131,7 +138,34 @@ impl Sim {
             }
             self.check();
         }
-        (self.admitted, self.refused_by)
+        let mut fired = [0; 3];
+        self.fired.iter().for_each(|(scope, ..)| fired[scope.index()] += 1);
+        (self.admitted, self.refused_by, fired)
+    }
+
+    /// Checks and remembers spend events (see the module doc).
+    fn take_events(&mut self, events: Vec<ScopeEvent>) {
+        for ScopeEvent { scope, spend } in events {
+            let scope = self.scope_of(&scope);
+            let cap = self.limits_of(scope).spend.iter().find(|cap| cap.period == spend.period);
+            assert_eq!(cap.map(|cap| cap.limit_micros.get()), Some(spend.limit_micros), "{scope:?}: {spend:?}");
+            assert_eq!(spend.kind == SpendEventKind::LimitReached, spend.threshold_percent >= 100);
+            assert!(
+                u128::from(spend.spent_micros) * 100
+                    >= u128::from(spend.limit_micros) * u128::from(spend.threshold_percent),
+                "{scope:?}: fired below its threshold: {spend:?}"
+            );
+            let new = self.fired.insert((scope, spend.period, spend.period_start_ms, spend.threshold_percent));
+            assert!(new, "{scope:?}: fired twice in its period: {spend:?}");
+        }
+    }
+
+    fn scope_of(&self, scope: &KeyScope) -> Scope {
+        match scope {
+            KeyScope::Key => Scope::Key,
+            KeyScope::Model(p) => Scope::Pattern(PATTERNS.iter().position(|x| x == p).unwrap()),
+            KeyScope::EndUser(u) => Scope::EndUser(END_USERS.iter().position(|x| x == u).unwrap()),
+        }
     }
 
     fn open_calls(&self) -> Vec<usize> {
@@ -211,19 +245,16 @@ impl Sim {
         let before = (self.key.clone(), self.ledgers.clone());
         let call = CallScope { model: Some(model), end_user: Some(END_USERS[end_user]) };
         match self.ledgers.admit(&mut self.key, &self.limits, &self.scopes, call, ask, self.now) {
-            Ok(admitted) => {
+            Ok((admitted, events)) => {
                 assert!(roomy, "admitted {model} for {} without room at {}", END_USERS[end_user], self.now);
+                self.take_events(events);
                 self.admitted += 1;
                 let reservation_id = admitted.reservation_id;
                 self.log.push(Call { reservation_id, at_ms: self.now, pattern, end_user, estimate: ask, closed: None });
             }
             Err(ScopeRefusal::Limit { scope, .. }) => {
                 assert!(!roomy, "refused {model} for {} in {scope:?} with room everywhere", END_USERS[end_user]);
-                let named = match &scope {
-                    KeyScope::Key => Scope::Key,
-                    KeyScope::Model(p) => Scope::Pattern(PATTERNS.iter().position(|x| x == p).unwrap()),
-                    KeyScope::EndUser(u) => Scope::EndUser(END_USERS.iter().position(|x| x == u).unwrap()),
-                };
+                let named = self.scope_of(&scope);
                 assert!(!self.has_room(named, &ask), "the refusal names {scope:?}, which has room");
                 self.refused_by[named.index()] += 1;
                 assert_eq!((&self.key, &self.ledgers), (&before.0, &before.1), "a refusal changes nothing");
@@ -243,7 +274,9 @@ impl Sim {
                 tokens: self.rng.below(call.estimate.tokens + 1),
                 cost_micros: self.rng.below(call.estimate.cost_micros + 1),
             };
-            assert!(self.ledgers.settle(&mut self.key, &self.limits, id, actual, self.now).settled);
+            let settled = self.ledgers.settle(&mut self.key, &self.limits, &self.scopes, id, actual, self.now);
+            assert!(settled.settled);
+            self.take_events(settled.events);
             self.log[index].closed = Some((actual.tokens, actual.cost_micros, self.now / DAY_MS));
         }
         assert!(!self.ledgers.release(&mut self.key, id, self.now), "each call ends once");
@@ -270,12 +303,14 @@ impl Sim {
 
 #[test]
 fn admission_across_scopes_is_atomic_and_exact() {
-    let (mut admitted, mut refused_by) = (0, [0; 3]);
+    let (mut admitted, mut refused_by, mut fired) = (0, [0; 3], [0; 3]);
     for seed in 1..=6 {
-        let (admissions, refusals) = Sim::new(seed).run(2_500);
+        let (admissions, refusals, events) = Sim::new(seed).run(2_500);
         admitted += admissions;
         refused_by.iter_mut().zip(refusals).for_each(|(sum, n)| *sum += n);
+        fired.iter_mut().zip(events).for_each(|(sum, n)| *sum += n);
     }
     assert!(admitted > 1_500, "admitted {admitted}");
     assert!(refused_by.iter().all(|&n| n > 50), "refusals by the key, a pattern, an end user: {refused_by:?}");
+    assert!(fired.iter().all(|&n| n > 3), "spend events of the key, a pattern, an end user: {fired:?}");
 }

@@ -9,7 +9,9 @@
 // 2. A project daily spend cap shared by 5 keys under 200 concurrent streaming calls: the
 //    upstream bills at most the cap, and the project's budget ends with exactly the sum of its
 //    keys' spend (once the keys' reports and returned slices have reached it).
-// 3. The organisation's spend threshold raises a usage.alert webhook naming the level.
+// 3. `GET /v1/key` answers the project's headroom that bounds the key, as of its last lease
+//    reply, and nothing about the project's other keys.
+// 4. The organisation's spend threshold raises a usage.alert webhook naming the level.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, ADMIN_TOKEN, pollUntil } from './harness.mjs';
@@ -126,6 +128,29 @@ test("a project daily cap shared by 5 keys under 200 concurrent streams: at most
   console.log(`billed ${billed}, keys ${settled[0]}, project budget ${settled[1]}, cap ${CAP}`);
   assert.equal(settled[1], settled[0], "the project's usage is the sum of its keys'");
   assert.ok(settled[1] <= CAP, `the project's spend ${settled[1]} > the cap ${CAP}`);
+});
+
+test("GET /v1/key answers the project's headroom that bounds the key, as of its last lease reply", async () => {
+  const { secrets: [mine, other] } = await projectWithKeys('quota', { rpm: 50 }, 2);
+  const before = Date.now();
+  for (const key of [other, other, mine, mine, mine]) assert.equal((await call(key, { max_tokens: 8 })).status, 200);
+  const after = Date.now();
+  const res = await gw.fetch('/v1/key', { headers: { 'x-api-key': mine } });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.budgets.length, 1, JSON.stringify(body));
+  const project = body.budgets[0];
+  console.log(`the project as the key sees it: ${JSON.stringify(project)}`);
+  assert.equal(project.level, 'project');
+  assert.ok(project.as_of_ms >= before && project.as_of_ms <= after, `as of its last lease reply: ${project.as_of_ms}`);
+  const { limit, remaining } = project.headroom.requests;
+  assert.equal(limit, 50);
+  // Every call so far and every key's outstanding slice count as used at the budget.
+  const slice = project.slice?.requests ?? 0;
+  assert.ok(remaining + slice <= 50 - 5, `remaining ${remaining} + slice ${slice} with 5 calls made`);
+  assert.deepEqual(Object.keys(project).sort().filter((m) => !['as_of_ms', 'headroom', 'level', 'slice'].includes(m)), [],
+    'nothing about other keys');
+  assert.equal(body.key.usage.today.requests, 3, "the key's own usage only");
 });
 
 test("the organisation's spend threshold raises usage.alert naming the level, from its budget object", async () => {

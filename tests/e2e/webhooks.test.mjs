@@ -1,5 +1,6 @@
 // Webhook delivery end to end: endpoints managed through the Outbox object's admin routes, events
-// enqueued directly or raised by a key's ledger on a real spend threshold, delivered signed to a
+// enqueued directly or raised by a key's ledger on a real spend threshold (of the key's own caps,
+// a model pattern's or an end user's), delivered signed to a
 // receiver on 127.0.0.1 that fails first, with retries driven by real Durable Object alarms.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -195,6 +196,41 @@ test('a real spend threshold raises usage.alert, then usage.limit_reached, from 
     assert.equal(receiver.delivered().length, 2, 'each threshold once');
     assert.equal(receiver.requests.length, 4, 'one failed attempt each, then delivered');
     assertSigned(receiver, endpoint.secret);
+    await outbox.call('DELETE', `/admin/v1/webhooks/${endpoint.id}`);
+  } finally {
+    await receiver.close();
+  }
+});
+
+test("a model pattern's and an end user's spend thresholds raise usage.alert naming the scope", async () => {
+  const receiver = await startReceiver();
+  const outbox = await outboxOf(gw);
+  try {
+    const endpoint = await outbox.createEndpoint({ url: receiver.url, events: ['usage.alert'] });
+    const daily = (limit, percent) => ({ spend: [{ period: 'daily', limit_micros: limit, warn_at_percent: [percent] }] });
+    const record = keyRecord({
+      limits: { rpm: 100 },
+      model_limits: [{ pattern: 'gpt-4o-mini*', limits: daily(1000, 50) }],
+      end_user_limits: daily(2000, 25),
+    });
+    const key = await gw.seedKey(record);
+    for (let i = 0; i < 3; i++) {
+      const res = await gw.fetch('/openai/v1/chat/completions', json(
+        { model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+        { authorization: `Bearer ${key}`, 'x-teamkeys-end-user': 'alice' }));
+      assert.equal(res.status, 200, await res.text());
+    }
+    // 3 × 200 = 600: 50 % of the pattern's 1,000, 25 % of alice's 2,000; the key has no cap.
+    const ofKey = () => receiver.delivered().map((r) => JSON.parse(r.body)).filter((e) => e.data.key_id === record.id);
+    const events = await waitFor(() => ofKey().length >= 2 && ofKey(), { what: "the pattern's and alice's usage.alert" });
+    const scoped = events.map(({ data: { period_start_ms: _, ...data } }) => data)
+      .sort((a, b) => a.level.localeCompare(b.level));
+    assert.deepEqual(scoped, [
+      { key_id: record.id, level: 'end_user', end_user: 'alice', period: 'daily', threshold_percent: 25, limit_micros: 2000, spent_micros: 600 },
+      { key_id: record.id, level: 'model', pattern: 'gpt-4o-mini*', period: 'daily', threshold_percent: 50, limit_micros: 1000, spent_micros: 600 },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(ofKey().length, 2, 'each threshold once');
     await outbox.call('DELETE', `/admin/v1/webhooks/${endpoint.id}`);
   } finally {
     await receiver.close();

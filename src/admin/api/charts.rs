@@ -173,7 +173,9 @@ pub async fn answer(ledgers: &impl LedgerObjects, chart: Chart, now_ms: u64) -> 
         }
         Chart::Headroom { keys, omitted } => {
             let asked = try_join_all(keys.iter().map(|(key, limits)| async move {
-                ledgers.call(&LedgerAddress::of(key), &Command::Report { limits: limits.clone() }).await
+                ledgers
+                    .call(&LedgerAddress::of(key), &Command::Report { limits: limits.clone(), model_limits: vec![] })
+                    .await
             }))
             .await?;
             let mut lines = Vec::with_capacity(keys.len());

@@ -20,8 +20,8 @@ use crate::admin::project::Project;
 use crate::admin::report::{KeyLine, KeyReport, OrgReport, ProjectLine, ProjectReport};
 use crate::error::{ApiError, Code};
 use crate::ledger::usage_book::UsageTotals;
-use crate::ledger::{Command, Reply};
-use crate::limits::{LimitUse, Limits};
+use crate::ledger::{Command, PatternQuota, Reply};
+use crate::limits::{LimitUse, Limits, ModelLimits};
 use futures_util::future::try_join_all;
 
 /// What the caller may read, decided in one synchronous step.
@@ -81,12 +81,13 @@ fn keys_with_limits(step: &Step, project_id: &str) -> Result<Vec<(Key, Limits)>,
 pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Result<Answer, ApiError> {
     match plan {
         Plan::View(view, limits) => {
-            let asked = ask(ledgers, &view.key, limits).await?;
+            let asked = ask(ledgers, &view.key, limits, vec![]).await?;
             Ok(Answer::ok(&KeyDetail { view: *view, last_used_at: asked.last_used_at }))
         }
         Plan::Key(key, limits) => {
-            let Asked { usage, limits, last_used_at } = ask(ledgers, &key, limits).await?;
-            Ok(Answer::ok(&KeyReport { key_id: key.id, as_of_ms: now_ms, usage, limits, last_used_at }))
+            let patterns = key.policy.model_limits.clone();
+            let Asked { usage, limits, last_used_at, models } = ask(ledgers, &key, limits, patterns).await?;
+            Ok(Answer::ok(&KeyReport { key_id: key.id, as_of_ms: now_ms, usage, limits, models, last_used_at }))
         }
         Plan::Project(id, keys) => Ok(Answer::ok(&ProjectReport::new(id, now_ms, key_lines(ledgers, keys).await?))),
         Plan::Org(projects) => {
@@ -114,7 +115,7 @@ pub async fn report(ledgers: &impl LedgerObjects, plan: Plan, now_ms: u64) -> Re
 
 /// Each key's usage, asked of the key objects concurrently.
 async fn key_lines(ledgers: &impl LedgerObjects, keys: Vec<(Key, Limits)>) -> Result<Vec<KeyLine>, ApiError> {
-    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(ledgers, key, limits.clone()))).await?;
+    let reports = try_join_all(keys.iter().map(|(key, limits)| ask(ledgers, key, limits.clone(), vec![]))).await?;
     let lines = keys.into_iter().zip(reports).map(|((key, _), asked)| KeyLine {
         key_id: key.id,
         name: key.name,
@@ -130,11 +131,18 @@ struct Asked {
     usage: UsageTotals,
     limits: Vec<LimitUse>,
     last_used_at: Option<u64>,
+    models: Vec<PatternQuota>,
 }
 
-async fn ask(ledgers: &impl LedgerObjects, key: &Key, limits: Limits) -> Result<Asked, ApiError> {
-    match ledgers.call(&LedgerAddress::of(key), &Command::Report { limits }).await? {
-        Reply::Report { usage, limits, last_used_at, .. } => Ok(Asked { usage, limits, last_used_at }),
+/// Asks `key`'s object for its report under `limits`, with the patterns of `model_limits`.
+async fn ask(
+    ledgers: &impl LedgerObjects,
+    key: &Key,
+    limits: Limits,
+    model_limits: Vec<ModelLimits>,
+) -> Result<Asked, ApiError> {
+    match ledgers.call(&LedgerAddress::of(key), &Command::Report { limits, model_limits }).await? {
+        Reply::Report { usage, limits, last_used_at, models, .. } => Ok(Asked { usage, limits, last_used_at, models }),
         _ => Err(ApiError::new(Code::LedgerUnavailable, "A key's ledger gave no usage report.")),
     }
 }
