@@ -47,7 +47,7 @@ fuzz:
 		budget=$$( [ -n "$(FUZZ_RUNS)" ] && echo "-runs=$(FUZZ_RUNS)" || echo "-max_total_time=$(FUZZ_SECONDS)" ); \
 		log=fuzz/corpus-run/$$target.log; \
 		start=$$(date +%s); \
-		(cd fuzz && cargo +nightly fuzz run -O $$target corpus-run/$$target corpus/$$target -- $$budget -timeout=5 -rss_limit_mb=2048 -print_final_stats=1) > $$log 2>&1; \
+		(cd fuzz && cargo +nightly fuzz run -O $$target corpus-run/$$target corpus/$$target -- $$budget -timeout=30 -rss_limit_mb=2048 -print_final_stats=1) > $$log 2>&1; \
 		status=$$?; end=$$(date +%s); [ $$status -eq 0 ] || failed=1; \
 		runs=$$(grep -o 'stat::number_of_executed_units: *[0-9]*' $$log | grep -o '[0-9]*$$'); \
 		cov=$$(grep -o 'cov: [0-9]*' $$log | tail -1 | grep -o '[0-9]*'); \

@@ -8,7 +8,10 @@
 //! [`Findings`].
 //!
 //! Members the gateway reads must appear at most once (a duplicate is invalid JSON here, so the
-//! gateway and the upstream cannot read different values). The part views are lenient: a part
+//! gateway and the upstream cannot read different values). The objects it reads inside them
+//! (`stream_options`, `generationConfig`, `thinkingConfig`) must be objects: serde's derived
+//! readers would also take an array of the members in order, which the gateway could then
+//! neither edit nor forward (found by fuzzing). The part views are lenient: a part
 //! that is not an object, or content that is a string, is plain text, counted in the body's bytes.
 //!
 //! Parts judged, per family (a URL image counts like an inline one, at its family's maximum):
@@ -31,6 +34,31 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+/// Implements `Deserialize` for a type whose derived reader is inherent (`#[serde(remote =
+/// "Self")]`) so that it reads a JSON object only, refusing the array of members in order that
+/// the derived reader also takes.
+macro_rules! object_only {
+    ($type:ty) => {
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Members;
+                impl<'de> Visitor<'de> for Members {
+                    type Value = $type;
+
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("an object")
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$type, A::Error> {
+                        <$type>::deserialize(de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+                deserializer.deserialize_map(Members)
+            }
+        }
+    };
+}
+
 /// What one parse of a body found. `Option<Option<T>>` members: the outer `Some` means present,
 /// the inner `None` an explicit `null`.
 #[derive(Default)]
@@ -49,11 +77,14 @@ pub struct BodyView {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
+object_only!(StreamOptions);
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 pub struct GenerationConfig {
     #[serde(rename = "maxOutputTokens", alias = "max_output_tokens")]
     pub max_output_tokens: Option<u64>,
@@ -62,13 +93,16 @@ pub struct GenerationConfig {
     #[serde(rename = "thinkingConfig", alias = "thinking_config")]
     pub thinking_config: Option<ThinkingConfig>,
 }
+object_only!(GenerationConfig);
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 pub struct ThinkingConfig {
     /// Tokens; `-1` asks for dynamic thinking.
     #[serde(rename = "thinkingBudget", alias = "thinking_budget")]
     pub thinking_budget: Option<i64>,
 }
+object_only!(ThinkingConfig);
 
 /// What the body's parts and members bring, judged as they were read.
 #[derive(Debug, Default)]

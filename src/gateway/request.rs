@@ -505,6 +505,16 @@ mod tests {
             400,
             "invalid_json",
         ),
+        // Objects the gateway reads (and may edit) given as arrays of their members in order
+        // (found by fuzzing: accepted, then not forwardable).
+        ("/gemini/v1beta/models/g:generateContent", r#"{"generationConfig":[null,null,null]}"#, 400, "invalid_json"),
+        (
+            "/gemini/v1beta/models/g:generateContent",
+            r#"{"generationConfig":{"thinkingConfig":[5]}}"#,
+            400,
+            "invalid_json",
+        ),
+        (CHAT, r#"{"model":"gpt-4o","stream":true,"stream_options":[true]}"#, 400, "invalid_json"),
     ];
 
     #[test]
