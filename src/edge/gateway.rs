@@ -6,7 +6,7 @@
 
 use super::body::{read_capped, BodyLease};
 use super::config::Config;
-use super::key_ledger_stub::KeyLedgerStubs;
+use super::objects::key_ledger_stub::KeyLedgerStubs;
 use super::key_store::KvKeyStore;
 use super::respond::{error_response, internal};
 use super::upstream::{FetchUpstream, UpstreamBody};

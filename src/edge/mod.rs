@@ -6,14 +6,15 @@
 //!    the console's assets ([`console`]), `/admin/…` to the admin API ([`admin`], the `Registry` Durable Object) and everything else to the core;
 //! 2. [`gateway`] converts the `worker::Request` (method, path, query, headers; the body read
 //!    with its cap only when the core asks, [`body`]) and runs the core's `Gateway::call` over
-//!    the adapters: [`key_store`] (KV), [`key_ledger_stub`] (the key ledgers), [`upstream`]
+//!    the adapters: [`key_store`] (KV), [`objects::key_ledger_stub`] (the key ledgers), [`upstream`]
 //!    (fetch with a timeout), the request's abort signal and `ctx.wait_until`;
 //! 3. the core's answer becomes a `worker::Response` (a streamed body is the core's metered
 //!    body, read by the runtime as the client reads it); errors are rendered by [`respond`].
 //!
-//! Durable Object classes: [`key_ledger::KeyLedger`] (one key's key ledger, leasing from the
-//! budgets above the key), [`budget_ledger::BudgetLedger`] (one project's or organisation's
-//! budget), `outbox::Outbox`
+//! Durable Object classes: in [`objects`], the data plane's [`objects::key_ledger::KeyLedger`]
+//! (one key's key ledger, leasing from the budgets above the key) and
+//! [`objects::budget_ledger::BudgetLedger`] (one project's or organisation's budget); with their
+//! adapters, `outbox::Outbox`
 //! (webhook delivery, one per organisation), `admin`'s `Registry` (one organisation's control
 //! plane store) and `admin`'s `Platform` (the directory of organisations). The adapters are
 //! exercised end to end in `tests/e2e/`; the flow they serve is tested on the host in
@@ -21,13 +22,9 @@
 
 mod admin;
 mod body;
-mod budget_ledger;
-mod budget_stub;
 mod config;
 mod console;
 mod gateway;
-mod key_ledger;
-mod key_ledger_stub;
 mod key_store;
 mod objects;
 mod outbox;

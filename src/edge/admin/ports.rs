@@ -3,8 +3,8 @@
 
 use crate::admin::api::ports::{BudgetAddress, KeyRecords, LedgerAddress, LedgerObjects};
 use crate::budget::{BudgetCommand, BudgetReply};
-use crate::edge::budget_stub::call_budget;
-use crate::edge::key_ledger_stub::KeyLedgerStub;
+use crate::edge::objects::budget_stub::call_budget;
+use crate::edge::objects::key_ledger_stub::KeyLedgerStub;
 use crate::edge::objects::stub;
 use crate::edge::respond::logged;
 use crate::error::ApiError;

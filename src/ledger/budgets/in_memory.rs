@@ -1,5 +1,5 @@
 //! Budget objects in memory ([`BudgetsInMemory`]), running the real [`BudgetState`], and a key's
-//! side of leasing from them as its object's adapter does it (`src/edge/key_ledger.rs`): for the
+//! side of leasing from them as its object's adapter does it (`src/edge/objects/key_ledger.rs`): for the
 //! host tests and the gateway's fakes.
 
 use super::BudgetCall;
@@ -18,7 +18,7 @@ pub struct BudgetsInMemory {
 }
 
 impl BudgetsInMemory {
-    /// Answers `command` as the key's object `name` does (`src/edge/key_ledger.rs`): step it,
+    /// Answers `command` as the key's object `name` does (`src/edge/objects/key_ledger.rs`): step it,
     /// lease from the budget object a step asks for, step again with the lease's reply.
     pub fn answer(&mut self, key: &mut KeyState, name: &str, command: Command, now_ms: u64) -> Reply {
         let mut reply = key.handle(command.clone(), now_ms).reply;

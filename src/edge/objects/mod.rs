@@ -1,4 +1,11 @@
-//! Durable Object stubs addressed by name, in a jurisdiction and with a location hint.
+//! The data plane's Durable Objects and how any object of the worker is addressed.
+//!
+//! Classes: [`key_ledger::KeyLedger`] (one key's counters, leasing from the budgets above the key)
+//! and [`budget_ledger::BudgetLedger`] (one project's or organisation's budget); their stubs:
+//! [`key_ledger_stub`], [`budget_stub`]. The control plane's objects live with their adapters:
+//! `edge::admin` (`Registry`, `Platform`, `SignInGuard`) and `edge::outbox` (`Outbox`).
+//!
+//! Addressing ([`stub`]): by name, in a jurisdiction and with a location hint.
 //!
 //! workers-rs 0.8.7 has no wrapper for `namespace.jurisdiction(name)` (a namespace whose ids are
 //! all created in that jurisdiction), so it is called through `js_sys::Reflect` on the
@@ -10,6 +17,11 @@
 //! only there, the var `IGNORE_JURISDICTIONS=true` addresses objects without their jurisdiction
 //! (`make dev` and the end-to-end tests set it). Anywhere else a jurisdiction that cannot be
 //! applied is an error, never silently dropped.
+
+pub mod budget_ledger;
+pub mod budget_stub;
+pub mod key_ledger;
+pub mod key_ledger_stub;
 
 use crate::policy::Jurisdiction;
 use wasm_bindgen::{JsCast, JsValue};

@@ -12,7 +12,7 @@
 //! ([`PendingEvents`]).
 
 use super::key_ledger::StateRow;
-use super::outbox::{new_event_id, PendingEvents};
+use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::budget::{Answered, BudgetCommand, BudgetState};
 use crate::events::budget_event;
 use crate::ledger::budgets::BudgetCall;

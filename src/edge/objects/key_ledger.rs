@@ -24,7 +24,7 @@
 //! it ends, so its unused part returns to the budget at once.
 
 use super::budget_stub::{budget_unavailable, call_budget};
-use super::outbox::{new_event_id, PendingEvents};
+use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::budget::{BudgetReply, Received};
 use crate::error::ApiError;
 use crate::events::usage_event;
@@ -165,7 +165,7 @@ impl KeyLedger {
         let Command::Admit { ask, .. } = command else { return Err(budget_unavailable()) };
         let lock = &self.leasing[usize::from(link.level == Level::Organisation)];
         let _one_at_a_time = lock.lock().await;
-        let failed = |e: worker::Error| super::respond::logged(budget_unavailable(), "key ledger: leases", e);
+        let failed = |e: worker::Error| crate::edge::respond::logged(budget_unavailable(), "key ledger: leases", e);
         let handled = self.step(command.clone(), now()).map_err(failed)?;
         if !matches!(handled.reply, Reply::NeedsLease { level } if level == link.level) {
             return Ok(handled);
@@ -177,7 +177,7 @@ impl KeyLedger {
         let call = BudgetCall::lease(link, message);
         let reply = call_budget(&self.env, &link.object, link.jurisdiction, link.location_hint, &call).await?;
         let BudgetReply::Lease(reply) = reply else {
-            return Err(super::respond::logged(budget_unavailable(), "key ledger: leases", "not a lease reply"));
+            return Err(crate::edge::respond::logged(budget_unavailable(), "key ledger: leases", "not a lease reply"));
         };
         let now_ms = now();
         self.change(

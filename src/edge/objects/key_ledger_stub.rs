@@ -3,13 +3,13 @@
 //! reached or answers nonsense is a 503, never an admission.
 //!
 //! The object is addressed by its [`LedgerAddress`]: its name, in its organisation's
-//! jurisdiction when it has one ([`super::objects::stub`], which every object of the worker is
+//! jurisdiction when it has one ([`super::stub`], which every object of the worker is
 //! addressed through, says how, and how a local run without jurisdictions is told so). The same
 //! name in another jurisdiction is another object, so a key's jurisdiction never changes (the
 //! control plane sets it at creation). Any failure fails closed (503).
 
-use super::objects::stub;
-use super::respond::logged;
+use super::stub;
+use crate::edge::respond::logged;
 use crate::error::ApiError;
 use crate::gateway::call::ledger_unavailable;
 use crate::gateway::ports::{self, LedgerAddress, Unreachable};

@@ -4,8 +4,8 @@
 //! location hint, which Cloudflare honours only when the object is first created
 //! ([`crate::policy::LocationHint`]). Any failure is an error: the caller fails closed.
 
-use super::objects::stub;
-use super::respond::logged;
+use super::stub;
+use crate::edge::respond::logged;
 use crate::budget::BudgetReply;
 use crate::error::{ApiError, Code};
 use crate::ledger::budgets::BudgetCall;
