@@ -43,7 +43,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { ensureLoadGenerator, runLoad } from './lib/load.mjs';
-import { adopt, canPin, cpuOf, CLIENT_CPU, firstLine, pin, scratchDir, SERVER_CPU, start, stopAll, waitForHttp } from './lib/procs.mjs';
+import { adopt, canPin, cpuOf, CLIENT_CPU, firstLine, freePort, pin, scratchDir, SERVER_CPU, start, stopAll, waitForHttp } from './lib/procs.mjs';
 import { fmt, table } from './lib/stats.mjs';
 import * as perf from './lib/perfprofile.mjs';
 import { startWorkerd } from './lib/workerd.mjs';
@@ -264,15 +264,6 @@ async function startServers() {
   }
 }
 
-async function freePort() {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 let seedSeq = 0;
 function seed(entries) {

@@ -95,6 +95,17 @@ export function firstLine(child, ms = 60_000) {
   });
 }
 
+/** A TCP port free on 127.0.0.1 at the time of asking. */
+export async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** Polls `url` until it answers at all (any status), for `ms` at most. */
 export async function waitForHttp(url, ms = 30_000) {
   const until = Date.now() + ms;

@@ -14,7 +14,7 @@
 
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { scratchDir, start, waitForHttp } from './procs.mjs';
+import { freePort, scratchDir, start, waitForHttp } from './procs.mjs';
 
 const KV_SERVICE = `
 const values = new Map();
@@ -118,15 +118,6 @@ const seed :Workerd.Worker = (
   return file;
 }
 
-async function freePort() {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The workerd binary of the npm package (the same build Miniflare runs). */
 export function workerdBinary() {
