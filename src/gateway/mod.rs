@@ -26,9 +26,11 @@
 //! through the fakes of every port (`fakes`, behind the `test-util` feature); the edge's
 //! adapters end to end in `tests/e2e/`.
 
+pub mod admission;
 pub mod body_view;
 pub mod bounds;
 pub mod call;
+pub mod edge_leases;
 pub mod exchange;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fakes;

@@ -23,7 +23,32 @@
 //! version 0); version 3 added `last_used_at` (when the object last admitted a call: Unix ms,
 //! absent before the first; shown by `Report`). The ledger's record of expired reservations (late settles) is a member of
 //! `ledger` with a default: a build that does not know it drops it, which only charges late
-//! settles at their estimate.
+//! settles at their estimate. Later versions: [`STATE_FORMAT`].
+//!
+//! Edge leases ([`crate::gateway::edge_leases`]): an isolate may lease a slice of a *leasable*
+//! key's headroom (`Lease`, the lease protocol of [`crate::budget`], the isolate a holder and
+//! this object its upper level) and admit the key's calls from it, reporting their settles in
+//! batches. Leasable: every limit in force lives in the key's own counters — no spend cap (any
+//! mode), no model-pattern or end-user limits, no budget above the key (and the record's
+//! `admission` is `auto`, which the edge checks). One counter set is in force at a time:
+//! - per call (every key at first, and every key that is not leasable): `ledger`, with the
+//!   scopes and budgets as before;
+//! - leasing (`edge_leases`, from the first `Lease` of a leasable key with an honoured secret):
+//!   a [`Budget`] made from the ledger ([`Budget::from_ledger`]: the same windows, committed
+//!   spend and open reservations, under the same ids) counts both the calls the object admits
+//!   one by one and the isolates' leases, so committed + reserved + outstanding leases ≤ limit
+//!   whichever way calls come;
+//! - back to per call as soon as the key is no longer leasable (a pushed or carried policy with
+//!   a cap or scopes, an admission naming budgets): the budget becomes a ledger again
+//!   ([`Budget::into_ledger_parts`]: its windows, spend and open calls; each outstanding lease
+//!   stays reserved for a reservation's time to live), and later lease messages are answered
+//!   `Stopped`.
+//!
+//! A revoked secret is refused per call and answered `Stopped` on a lease (the isolate drops
+//! its slice); a slice admits nothing after [`EDGE_LEASE_MS`](crate::budget::EDGE_LEASE_MS)
+//! from when its message left, which bounds revocation for leased keys. The usage book and
+//! history count leased calls when their reports arrive (requests, then tokens and cost; the
+//! upstream's input/output split is not reported for them).
 //!
 //! Limits: every edge command carries the limits and policy version of the KV record it read,
 //! which an edge cache may hold for up to a minute; the control plane pushes them on every
@@ -32,7 +57,7 @@
 //! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
 //! object enforces.
 
-use crate::budget::{HolderMessage, Received, UpperReply};
+use crate::budget::{Budget, HolderMessage, LeaseOutcome, Received, UpperReply};
 use crate::error::{ApiError, Code};
 use crate::ledger::budgets::{Blocked, BudgetHolders};
 use crate::ledger::history::{DayPoint, History, HourPoint};
@@ -119,6 +144,16 @@ pub enum Command {
     History {
         days: u64,
     },
+    /// An edge isolate's message of the lease protocol ([`crate::budget`]): its reports, and
+    /// the ask for a lease for the call waiting, under the limits of the record it read (a
+    /// leasable key's: see the module's docs).
+    Lease {
+        secret_version: u32,
+        limits: Limits,
+        #[serde(default)]
+        policy_version: u64,
+        message: HolderMessage,
+    },
 }
 
 /// The object's answer.
@@ -151,6 +186,12 @@ pub enum Reply {
         hours: Vec<HourPoint>,
     },
     Quota(KeyQuota),
+    /// The answer to a `Lease`; a revoked secret, or a key that is not leasable, is answered
+    /// `Stopped`. A struct variant: the reply has an `outcome` of its own, which the tag would
+    /// collide with.
+    Lease {
+        reply: UpperReply,
+    },
 }
 
 /// The longest an edge may repeat a refusal without asking the object: a full request window
@@ -206,6 +247,10 @@ pub struct KeyState {
     /// The key's leases from the budgets above it and its calls' tickets.
     #[serde(skip_serializing_if = "BudgetHolders::is_empty")]
     budgets: BudgetHolders,
+    /// While the key is leasing, its counters (then `ledger` is empty and unused): the calls
+    /// admitted one by one and the leases edge isolates hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edge_leases: Option<Budget>,
 }
 
 fn is_empty_history(history: &History) -> bool {
@@ -237,6 +282,8 @@ struct StoredState {
     history: History,
     #[serde(default)]
     budgets: BudgetHolders,
+    #[serde(default)]
+    edge_leases: Option<Budget>,
 }
 
 impl From<StoredState> for KeyState {
@@ -255,6 +302,7 @@ impl From<StoredState> for KeyState {
             scopes: stored.scopes,
             history: stored.history,
             budgets: stored.budgets,
+            edge_leases: stored.edge_leases,
         }
     }
 }
@@ -265,9 +313,11 @@ impl From<StoredState> for KeyState {
 /// counts, so it refuses the state, failing closed, as it refuses the key's record; `history` came
 /// in 5, not critical: losing it loses only the charts' information, never a counter a limit reads;
 /// `budgets` in 6, not critical: a build that drops it forgets its leases, which their budget
-/// objects count in full until their TTL, so nothing is admitted beyond a budget).
+/// objects count in full until their TTL, so nothing is admitted beyond a budget; `edge_leases`
+/// in 7, critical: while present it holds the key's counters, which a build that dropped it
+/// would start again from an empty ledger).
 pub const STATE_FORMAT: Format = Format {
-    version: 6,
+    version: 7,
     members: &[
         "revocation",
         "ledger",
@@ -278,8 +328,9 @@ pub const STATE_FORMAT: Format = Format {
         "scopes",
         "history",
         "budgets",
+        "edge_leases",
     ],
-    critical: &["scope_limits", "scopes"],
+    critical: &["scope_limits", "scopes", "edge_leases"],
 };
 stored_serde!(KeyState, STATE_FORMAT);
 
@@ -326,13 +377,26 @@ impl KeyState {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let (scopes, scopes_remembered) =
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
+                self.leave_leasing_unless(leasable(&limits, &scopes, &budgets), now_ms);
+                if let Some(counters) = &mut self.edge_leases {
+                    return match counters.admit_call(&limits, ask, now_ms) {
+                        Ok(reservation_id) => {
+                            let headroom = counters.headroom(&limits, now_ms);
+                            self.count_admitted(now_ms);
+                            Handled::reply(Reply::Admitted { reservation_id, headroom }, true)
+                        }
+                        Err(denial) => {
+                            let hold =
+                                denial.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
+                            Handled::reply(Reply::refused(denial.into_api_error(now_ms), hold), remembered)
+                        }
+                    };
+                }
                 let call = CallScope { model: model.as_deref(), end_user: end_user.as_deref() };
                 match self.scopes.admit(&mut self.ledger, &limits, &scopes, call, ask, now_ms) {
                     Ok(admitted) => {
                         self.budgets.commit(trial, admitted.reservation_id, now_ms);
-                        let counted = self.usage.count_request(now_ms);
-                        self.history.count(now_ms, &counted);
-                        self.last_used_at = Some(now_ms);
+                        self.count_admitted(now_ms);
                         Handled {
                             reply: Reply::Admitted {
                                 reservation_id: admitted.reservation_id,
@@ -353,6 +417,15 @@ impl KeyState {
             }
             Command::Settle { reservation_id, limits, policy_version, actual, usage } => {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
+                if let Some(counters) = &mut self.edge_leases {
+                    let (settled, events) = counters.settle_call(&limits, reservation_id, actual, now_ms);
+                    if settled {
+                        let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
+                        self.history.count(now_ms, &counted);
+                    }
+                    let changed = settled || remembered;
+                    return Handled { reply: Reply::Done, events, changed, end_user_changed: None };
+                }
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
                 let outcome = self.scopes.settle(&mut self.ledger, &limits, reservation_id, actual, now_ms);
                 if outcome.settled {
@@ -364,6 +437,12 @@ impl KeyState {
                 Handled { reply: Reply::Done, events: outcome.events, changed, end_user_changed: end_user }
             }
             Command::Release { reservation_id } => {
+                if let Some(counters) = &mut self.edge_leases {
+                    let none = VersionedLimits { version: 0, limits: Limits::default() };
+                    let limits = self.limits.peek(&none);
+                    let (released, events) = counters.settle_call(limits, reservation_id, Actual::ZERO, now_ms);
+                    return Handled { reply: Reply::Done, events, changed: released, end_user_changed: None };
+                }
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
                 let released = self.scopes.release(&mut self.ledger, reservation_id, now_ms);
                 let ended = self.budgets.settle(reservation_id, Actual::ZERO, now_ms);
@@ -378,15 +457,16 @@ impl KeyState {
                 let changed = self.limits.push(VersionedLimits { version: policy_version, limits });
                 let scopes_changed =
                     self.scope_limits.push(VersionedLimits { version: policy_version, limits: scopes });
-                Handled::reply(Reply::Done, changed || scopes_changed)
+                let left = self.leave_leasing_unless(self.leasable_now(), now_ms);
+                Handled::reply(Reply::Done, changed || scopes_changed || left)
             }
             Command::Report { limits } => {
                 let carried = VersionedLimits { version: 0, limits };
                 let limits = self.limits.peek(&carried);
                 let reply = Reply::Report {
                     usage: self.usage.report(now_ms),
-                    limits: self.ledger.limit_uses(limits, now_ms),
-                    headroom: self.ledger.headroom(limits, now_ms),
+                    limits: self.key_limit_uses(limits, now_ms),
+                    headroom: self.key_headroom(limits, now_ms),
                     last_used_at: self.last_used_at,
                 };
                 Handled::reply(reply, false)
@@ -406,7 +486,7 @@ impl KeyState {
                 let models = self.scopes.model_uses(scopes, now_ms);
                 let quota = KeyQuota {
                     key: KeyLevelQuota {
-                        limits: self.ledger.limit_uses(limits, now_ms),
+                        limits: self.key_limit_uses(limits, now_ms),
                         usage: self.usage.report(now_ms),
                     },
                     models: models.into_iter().map(|(pattern, limits)| PatternQuota { pattern, limits }).collect(),
@@ -418,8 +498,119 @@ impl KeyState {
                 let reply = Reply::History { days: self.history.days(now_ms, days), hours: self.history.hours(now_ms) };
                 Handled::reply(reply, false)
             }
+            Command::Lease { secret_version, limits, policy_version, message } => {
+                let honoured = self.revocation.check(secret_version, now_ms).is_ok();
+                let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
+                let leasable = self.leasable_now() && limits.spend.is_empty();
+                if honoured && leasable && self.edge_leases.is_none() {
+                    self.edge_leases = Some(Budget::from_ledger(std::mem::take(&mut self.ledger).into_parts()));
+                }
+                let Some(counters) = &mut self.edge_leases else {
+                    let headroom = self.ledger.headroom(&limits, now_ms);
+                    let reply = UpperReply { seq: message.seq, outcome: LeaseOutcome::Stopped, finished: vec![], headroom };
+                    return Handled::reply(Reply::Lease { reply }, remembered);
+                };
+                let counted = count_lease_usage(counters, &message);
+                let handled = counters.handle(&limits, Level::Key, message, honoured && leasable, now_ms);
+                if counted.requests > 0 {
+                    let requests = self.usage.count_requests(now_ms, counted.requests);
+                    self.history.count(now_ms, &requests);
+                    self.last_used_at = Some(now_ms);
+                }
+                if counted.settled {
+                    let settled = self.usage.count_settled(now_ms, counted.tokens, counted.cost_micros, None);
+                    self.history.count(now_ms, &settled);
+                }
+                let left = self.leave_leasing_unless(leasable, now_ms);
+                Handled {
+                    reply: Reply::Lease { reply: handled.reply },
+                    events: handled.events,
+                    changed: handled.changed || remembered || left,
+                    end_user_changed: None,
+                }
+            }
         }
     }
+
+    /// Counts one admitted call in the usage book and the history.
+    fn count_admitted(&mut self, now_ms: u64) {
+        let counted = self.usage.count_request(now_ms);
+        self.history.count(now_ms, &counted);
+        self.last_used_at = Some(now_ms);
+    }
+
+    /// Whether the limits in force (the newest seen) leave the key leasable: no spend cap, no
+    /// scope limits, no budget lease held (see the module's docs).
+    fn leasable_now(&self) -> bool {
+        let no_limits = VersionedLimits { version: 0, limits: Limits::default() };
+        let no_scopes = VersionedLimits { version: 0, limits: ScopeLimits::default() };
+        let (limits, scopes) = (self.limits.peek(&no_limits), self.scope_limits.peek(&no_scopes));
+        limits.spend.is_empty() && scopes.is_empty() && self.budgets.is_empty()
+    }
+
+    /// Goes back to per-call counters unless `leasable` (see the module's docs); answers whether
+    /// it did.
+    fn leave_leasing_unless(&mut self, leasable: bool, now_ms: u64) -> bool {
+        if leasable {
+            return false;
+        }
+        let Some(counters) = self.edge_leases.take() else { return false };
+        self.ledger = Ledger::from_parts(counters.into_ledger_parts(now_ms));
+        true
+    }
+
+    /// The use of each of the key's own limits, from the counters in force.
+    fn key_limit_uses(&self, limits: &Limits, now_ms: u64) -> Vec<LimitUse> {
+        match &self.edge_leases {
+            Some(counters) => counters.limit_uses(limits, now_ms),
+            None => self.ledger.limit_uses(limits, now_ms),
+        }
+    }
+
+    /// What is left of the key's own limits, from the counters in force.
+    fn key_headroom(&self, limits: &Limits, now_ms: u64) -> Headroom {
+        match &self.edge_leases {
+            Some(counters) => counters.headroom(limits, now_ms),
+            None => self.ledger.headroom(limits, now_ms),
+        }
+    }
+}
+
+/// Whether a call under `limits`, `scopes` and `budgets` leaves the key leasable.
+fn leasable(limits: &Limits, scopes: &ScopeLimits, budgets: &[BudgetLink]) -> bool {
+    limits.spend.is_empty() && scopes.is_empty() && budgets.is_empty()
+}
+
+/// What a lease message reports beyond what the counters had recorded of its leases: calls
+/// admitted from them, and the tokens and cost of those that ended.
+#[derive(Debug, Default)]
+struct LeaseUsage {
+    requests: u64,
+    settled: bool,
+    tokens: u64,
+    cost_micros: u64,
+}
+
+/// [`LeaseUsage`] of `message` against `counters`, before they apply it. A message the
+/// counters will not apply (older than one applied) adds nothing, as does a lease they no longer
+/// remember or that is another holder's; a repeated report adds nothing.
+fn count_lease_usage(counters: &Budget, message: &HolderMessage) -> LeaseUsage {
+    let mut usage = LeaseUsage::default();
+    if !counters.is_newer(message) {
+        return usage;
+    }
+    for report in &message.leases {
+        let Some(before) = counters.reported(report.lease, &message.holder, message.epoch) else { continue };
+        if !before.closed {
+            usage.requests += report.used.calls.saturating_sub(before.used.calls);
+        }
+        if report.settled.calls > before.settled.calls {
+            usage.settled = true;
+            usage.tokens += report.actual.tokens.saturating_sub(before.actual.tokens);
+            usage.cost_micros += report.actual.cost_micros.saturating_sub(before.actual.cost_micros);
+        }
+    }
+    usage
 }
 
 /// The key's side of the leases from the budgets above it (the object's adapter sends the
