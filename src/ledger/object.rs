@@ -665,6 +665,7 @@ mod tests {
     use crate::limits::{Level, ModelLimits, MAX_END_USERS};
     use crate::versioned::check;
     use proptest::prelude::*;
+    use serde_json::json;
     use std::num::NonZeroU64;
 
     fn admit(state: &mut KeyState, limits: &Limits, version: u32) -> Reply {
@@ -941,7 +942,9 @@ mod tests {
 
     #[test]
     fn the_state_follows_the_version_rule() {
-        let state = busy_state();
+        let mut state = busy_state();
+        // Every member written at once (a real state never holds budget leases while leasing).
+        state.edge_leases = Some(Budget::from_ledger(state.ledger.clone().into_parts()));
         check::members_match(&STATE_FORMAT, &state);
         check::version_rule(&STATE_FORMAT, &state, "leases", serde_json::json!([{"id": 1}]));
     }
@@ -1134,6 +1137,135 @@ mod tests {
         assert_eq!(used(&q.end_user.unwrap().limits), [("rpm".to_owned(), 3, 0)], "a new end user has used nothing");
         state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: None } }, 0);
         assert!(matches!(quota(&mut state, 1, None), Reply::Refused(r) if r.error.code() == Code::InvalidApiKey));
+    }
+
+    /// An edge's lease message for `message` under `limits` (secret version 1).
+    fn send_lease(state: &mut KeyState, limits: &Limits, message: HolderMessage, now_ms: u64) -> UpperReply {
+        let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+        match state.handle(command, now_ms).reply {
+            Reply::Lease { reply } => reply,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn edge_holder() -> crate::budget::Holder {
+        crate::budget::Holder::new("edge:i".into(), 0, crate::budget::EDGE_LEASE_MS, false)
+    }
+
+    /// A lease message and its reply cross the object's boundary as JSON: both read back as sent.
+    #[test]
+    fn a_lease_and_its_reply_round_trip_as_json() {
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let message = edge_holder().request(ask, 1_000).expect("a message");
+        let command = Command::Lease { secret_version: 1, limits: rpm(100), policy_version: 0, message };
+        let json = serde_json::to_string(&command).unwrap();
+        assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
+        let reply = KeyState::default().handle(command, 1_000).reply;
+        assert!(matches!(&reply, Reply::Lease { reply } if matches!(reply.outcome, LeaseOutcome::Granted(_))));
+        let json = serde_json::to_string(&reply).unwrap();
+        assert_eq!(serde_json::from_str::<Reply>(&json).unwrap(), reply);
+    }
+
+    /// An edge's lease: granted, its calls counted in the usage book and history when reported
+    /// (once, however often the report repeats), and no new slice for a disabled key (`Stopped`).
+    #[test]
+    fn leases_count_their_reported_calls_once_and_stop_on_revocation() {
+        use crate::budget::{HolderAdmission, Received};
+        let mut state = KeyState::default();
+        let mut holder = edge_holder();
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let reply = send_lease(&mut state, &rpm(100), holder.request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!(holder.receive(reply, 1_000), Received::Granted);
+        let HolderAdmission::Admitted(ticket) = holder.admit(ask, 1_001) else { panic!("admitted") };
+        holder.settle(ticket, Actual { tokens: 7, cost_micros: 3 }, 1_002);
+        let flush = holder.flush(1_003).unwrap();
+        let reply = send_lease(&mut state, &rpm(100), flush.clone(), 1_003);
+        assert_eq!(holder.receive(reply, 1_003), Received::Reported);
+        assert_eq!(send_lease(&mut state, &rpm(100), flush, 1_004).outcome, LeaseOutcome::Stale, "a repeat");
+        let Reply::Report { usage, .. } = state.handle(Command::Report { limits: rpm(100) }, 1_005).reply else {
+            panic!("a report")
+        };
+        assert_eq!((usage.today.requests, usage.today.cost_micros), (1, 3), "counted once");
+        let Reply::History { days, .. } = state.handle(Command::History { days: 1 }, 1_005).reply else { panic!() };
+        assert_eq!(serde_json::to_value(&days).unwrap()[0]["requests"], 1, "{days:?}");
+        state.handle(Command::Control { control: Control::Disable }, 1_006);
+        let reply = send_lease(&mut state, &rpm(100), holder.request(ask, 1_007).unwrap(), 1_007);
+        assert_eq!(reply.outcome, LeaseOutcome::Stopped);
+    }
+
+    /// A version 6 state (counters in `ledger`) reads with its counts; its key's first lease
+    /// moves them into lease counters, where the window counted before stays full and the open
+    /// reservation settles under its id.
+    #[test]
+    fn a_version_6_state_keeps_its_counts_and_open_reservations_when_leasing() {
+        let mut ledger = Ledger::new();
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let id = ledger.admit(&rpm(2), ask, 1_000).unwrap().reservation_id;
+        ledger.admit(&rpm(2), ask, 1_000).unwrap();
+        let v6 = serde_json::json!({ "v": 6, "ledger": ledger });
+        let mut state: KeyState = serde_json::from_value(v6).unwrap();
+        let reply = send_lease(&mut state, &rpm(2), edge_holder().request(ask, 1_001).unwrap(), 1_001);
+        assert!(matches!(reply.outcome, LeaseOutcome::Refused { .. }), "{reply:?}");
+        assert!(state.edge_leases.is_some(), "leasing");
+        assert!(matches!(admit(&mut state, &rpm(2), 1), Reply::Refused(_)), "the window stays full");
+        let settle =
+            Command::Settle { reservation_id: id, limits: rpm(2), policy_version: 0, actual: ask, usage: None };
+        assert!(state.handle(settle.clone(), 1_002).changed, "the open reservation settles");
+        assert!(!state.handle(settle, 1_003).changed, "once");
+        let written = serde_json::to_value(&state).unwrap();
+        assert_eq!((written["v"].clone(), written["critical"].clone()), (json!(7), json!(["edge_leases"])));
+    }
+
+    /// A key that is not leasable is never leased: a lease under a spend cap (carried or pushed),
+    /// scope limits or a budget lease held is answered `Stopped`, and the key stays per call.
+    #[test]
+    fn a_key_that_is_not_leasable_is_answered_stopped() {
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let capped: Limits = serde_json::from_value(json!({"rpm": 100, "spend": [{"period": "daily",
+            "limit_micros": 1_000_000, "mode": "warn"}]}))
+        .unwrap();
+        let mut state = KeyState::default();
+        let reply = send_lease(&mut state, &capped, edge_holder().request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true));
+        let mut state = KeyState::default();
+        push(&mut state, &capped, 2);
+        let reply = send_lease(&mut state, &rpm(100), edge_holder().request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true), "the pushed cap");
+        let mut state = KeyState::default();
+        let scopes: ScopeLimits = serde_json::from_value(json!({"end_user_limits": {"rpm": 5}})).unwrap();
+        state.handle(Command::PushLimits { limits: rpm(100), policy_version: 2, scopes }, 0);
+        let reply = send_lease(&mut state, &rpm(100), edge_holder().request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true), "scopes");
+    }
+
+    /// A leasing key that stops being leasable (a cap pushed) goes back to per-call counters at
+    /// once: the lease's requests stay in the window, the slice it holds stays reserved (spend
+    /// and in-flight), a call admitted while leasing settles under its id, and the edge's next
+    /// message is answered `Stopped`.
+    #[test]
+    fn a_cap_pushed_while_leasing_returns_the_key_to_per_call_counters_with_its_counts() {
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let limits: Limits = serde_json::from_value(json!({"rpm": 100, "max_in_flight": 50})).unwrap();
+        let mut state = KeyState::default();
+        let mut holder = edge_holder();
+        let reply = send_lease(&mut state, &limits, holder.request(ask, 1_000).unwrap(), 1_000);
+        let LeaseOutcome::Granted(grant) = &reply.outcome else { panic!("{reply:?}") };
+        let (requests, slots) = (grant.slice.requests.unwrap(), grant.slice.slots.unwrap());
+        holder.receive(reply, 1_000);
+        let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!("per call too") };
+        let capped: Limits = serde_json::from_value(json!({"rpm": 100, "max_in_flight": 50, "spend": [{"period":
+            "daily", "limit_micros": 1_000_000, "mode": "hard"}]}))
+        .unwrap();
+        assert!(push(&mut state, &capped, 1));
+        assert!(state.edge_leases.is_none(), "per call again");
+        let uses = state.ledger.limit_uses(&capped, 1_000);
+        let used = |scope: &str| uses.iter().find(|u| u.scope == scope).map(|u| u.used);
+        assert_eq!(used("rpm"), Some(requests + 1), "the slice's requests and the call's");
+        assert_eq!(used("max_in_flight"), Some(slots + 1), "the slice's slots and the call's");
+        let settle = Command::Settle { reservation_id, limits: capped.clone(), policy_version: 1, actual: ask, usage: None };
+        assert!(state.handle(settle, 1_001).changed, "the call admitted while leasing settles");
+        let reply = send_lease(&mut state, &capped, holder.request(ask, 1_002).unwrap_or_else(|| holder.flush(1_002).unwrap()), 1_002);
+        assert_eq!(reply.outcome, LeaseOutcome::Stopped);
     }
 
     /// One command of a generated history: admissions, settles and releases of earlier ones
