@@ -30,8 +30,8 @@ use teamkeys::gateway::fakes::{
 use teamkeys::gateway::isolate::Isolate;
 use teamkeys::gateway::metered_body::MeteredBody;
 use teamkeys::gateway::record_memo::{RecordMemo, RECORD_MEMO_MS};
-use teamkeys::ledger::{Command, Reply};
 use teamkeys::ledger::revocation::Control;
+use teamkeys::ledger::{Command, Reply};
 use teamkeys::limits::{Ask, Limits};
 use teamkeys::policy::{Jurisdiction, OrgRecord, OrgStatus, RoutingConfig};
 use teamkeys::usage::{Pricing, DEFAULT_PRICING_JSON};
@@ -1241,7 +1241,8 @@ fn a_leased_key_is_revoked_within_the_lease_interval() {
 #[test]
 fn keys_that_are_not_leasable_are_admitted_per_call_however_hot() {
     let mut pool = LocalPool::new();
-    let budget = r#","v":3,"budgets":[{"level":"project","object":"budget:org_a/p","version":1,"limits":{"rpm":100000}}]"#;
+    let budget =
+        r#","v":3,"budgets":[{"level":"project","object":"budget:org_a/p","version":1,"limits":{"rpm":100000}}]"#;
     let kinds = [
         (r#"{"rpm":100000}"#, r#","model_limits":[{"pattern":"claude*","limits":{"rpm":100000}}]"#),
         (r#"{"rpm":100000}"#, budget),

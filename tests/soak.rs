@@ -1007,7 +1007,9 @@ impl KeyFacts {
     fn granted(&self, version: u32, now_ms: u64) -> Result<(), String> {
         let revoked = [self.deleted_at, self.disabled_at, self.revoked_at.get(&version).copied()];
         match revoked.into_iter().flatten().filter(|since| *since <= now_ms).min() {
-            Some(since) => Err(format!("{} v{version} granted a lease at {now_ms}, revoked since {since}", self.key_id)),
+            Some(since) => {
+                Err(format!("{} v{version} granted a lease at {now_ms}, revoked since {since}", self.key_id))
+            }
             None => Ok(()),
         }
     }

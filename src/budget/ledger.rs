@@ -51,8 +51,8 @@ use super::sizing::{size, Demand, Free, ACTIVE_MS, MAX_LEASE_MS};
 use super::slice::{Slice, Tally};
 use crate::ledger::REFUSAL_HOLD_MAX_MS;
 use crate::limits::{
-    self, Actual, Ask, CapMode, Counters, Headroom, LedgerParts, Level, Reservation, LimitDenial, LimitUse, Limits, Spend,
-    SpendEvent, SpendPeriod, Window, WindowScope, Windows, MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS,
+    self, Actual, Ask, CapMode, Counters, Headroom, LedgerParts, Level, LimitDenial, LimitUse, Limits, Reservation,
+    Spend, SpendEvent, SpendPeriod, Window, WindowScope, Windows, MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};

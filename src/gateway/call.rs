@@ -32,8 +32,8 @@
 
 use crate::budget::FLUSH_MS;
 use crate::credentials::Keyring;
-use crate::gateway::admission::{Admit, Outcome};
 use crate::error::{ApiError, Code};
+use crate::gateway::admission::{Admit, Outcome};
 use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use crate::gateway::fallback::{self, Call};
 use crate::gateway::forwarding::forwards_response_header;

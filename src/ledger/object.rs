@@ -386,8 +386,9 @@ impl KeyState {
                             Handled::reply(Reply::Admitted { reservation_id, headroom }, true)
                         }
                         Err(denial) => {
-                            let hold =
-                                denial.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
+                            let hold = denial
+                                .refuses_every_request_until()
+                                .map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
                             Handled::reply(Reply::refused(denial.into_api_error(now_ms), hold), remembered)
                         }
                     };
@@ -507,7 +508,8 @@ impl KeyState {
                 }
                 let Some(counters) = &mut self.edge_leases else {
                     let headroom = self.ledger.headroom(&limits, now_ms);
-                    let reply = UpperReply { seq: message.seq, outcome: LeaseOutcome::Stopped, finished: vec![], headroom };
+                    let reply =
+                        UpperReply { seq: message.seq, outcome: LeaseOutcome::Stopped, finished: vec![], headroom };
                     return Handled::reply(Reply::Lease { reply }, remembered);
                 };
                 let counted = count_lease_usage(counters, &message);
@@ -1262,9 +1264,15 @@ mod tests {
         let used = |scope: &str| uses.iter().find(|u| u.scope == scope).map(|u| u.used);
         assert_eq!(used("rpm"), Some(requests + 1), "the slice's requests and the call's");
         assert_eq!(used("max_in_flight"), Some(slots + 1), "the slice's slots and the call's");
-        let settle = Command::Settle { reservation_id, limits: capped.clone(), policy_version: 1, actual: ask, usage: None };
+        let settle =
+            Command::Settle { reservation_id, limits: capped.clone(), policy_version: 1, actual: ask, usage: None };
         assert!(state.handle(settle, 1_001).changed, "the call admitted while leasing settles");
-        let reply = send_lease(&mut state, &capped, holder.request(ask, 1_002).unwrap_or_else(|| holder.flush(1_002).unwrap()), 1_002);
+        let reply = send_lease(
+            &mut state,
+            &capped,
+            holder.request(ask, 1_002).unwrap_or_else(|| holder.flush(1_002).unwrap()),
+            1_002,
+        );
         assert_eq!(reply.outcome, LeaseOutcome::Stopped);
     }
 
