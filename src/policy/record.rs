@@ -416,6 +416,7 @@ mod tests {
             rules: KeyRules {
                 model_limits: scopes.model_limits,
                 end_user_limits: scopes.end_user_limits,
+                admission: crate::policy::Admission::Exact,
                 ..v1.rules.clone()
             },
             ..v1
