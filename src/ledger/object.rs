@@ -377,7 +377,8 @@ impl KeyState {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let (scopes, scopes_remembered) =
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
-                self.leave_leasing_unless(leasable(&limits, &scopes, &budgets), now_ms);
+                let left = self.leave_leasing_unless(leasable(&limits, &scopes, &budgets), now_ms);
+                let remembered = remembered || scopes_remembered || left;
                 if let Some(counters) = &mut self.edge_leases {
                     return match counters.admit_call(&limits, ask, now_ms) {
                         Ok(reservation_id) => {
@@ -412,7 +413,7 @@ impl KeyState {
                         let hold =
                             refusal.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
                         let reply = Reply::refused(refusal.into_api_error(now_ms), hold);
-                        Handled::reply(reply, remembered || scopes_remembered)
+                        Handled::reply(reply, remembered)
                     }
                 }
             }
