@@ -8,6 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGateway, ADMIN_TOKEN } from './harness.mjs';
+
+/** An isolate's memo of parsed records (src/gateway/record_memo.rs RECORD_MEMO_MS). */
+const RECORD_MEMO_MS = 5_000;
 import { startMock } from '../mock-upstream/server.mjs';
 
 const SECRET = 'sk-rotate-TopSecretCredential0123456789';
@@ -110,6 +113,9 @@ test('price overrides are set by the operator only and meter only its organisati
   assert.equal(read.body.overrides.length, 1);
   assert.equal(read.body.data[0].input, 25000000, 'the overrides come first');
 
+  // The isolate's memo of the organisation's record lasts 5 s (RECORD_MEMO_MS; Miniflare's KV
+  // has no edge cache): the overrides meter calls once it has passed.
+  await new Promise((r) => setTimeout(r, RECORD_MEMO_MS + 200));
   for (const org of [a, b]) assert.equal((await call(org.key)).status, 200);
   const second = (await spent(a, first + 1)) - first;
   const other = (await spent(b, first + 1)) - first;
