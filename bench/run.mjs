@@ -99,7 +99,8 @@ const KEYS = {
   limited: { key: newKey('limited'), rec: record('key_limited', { limits: HUGE_LIMITS }) },
   model: { key: newKey('model'), rec: record('key_model', { models: { allow: ['claude-*'] } }) },
   rpm1: { key: newKey('rpm1'), rec: record('key_rpm1', { limits: { rpm: 1 } }) },
-  hot: { key: newKey('hot'), rec: record('key_hot', { limits: HUGE_LIMITS }) },
+  // Rate limits only: a key under a spend cap is admitted per call, never leased.
+  hot: { key: newKey('hot'), rec: record('key_hot', { limits: { ...HUGE_LIMITS, spend: [] } }) },
   rpmN: { key: newKey('rpmn'), rec: record('key_rpmn', { limits: { rpm: P.rpmLimit } }) },
   inflight: { key: newKey('inflight'), rec: record('key_inflight', { limits: { max_in_flight: P.inflightLimit } }) },
 };

@@ -10,8 +10,9 @@
 //!   4 authorize  status, expiry, IP, models, routing, org,     policy::authorize      unit, admin_flow
 //!                the end user (x-teamkeys-end-user)
 //!   5 reserve    an upper bound on the bill                    gateway::metering      unit, bill_bounded
-//!   6 admit      the key's ledger object, one atomic step      ledger, limits         unit, simulations
-//!                (the key, its model pattern, its end user)
+//!   6 admit      the key's ledger object, one atomic step      gateway::admission,    unit, simulations
+//!                (the key, its model pattern, its end user),   ledger, limits         gateway_flow
+//!                or a hot leasable key's edge lease
 //!   7 forward    routing targets in order, credential set      gateway::fallback      gateway_flow
 //!   8 answer     streamed through the usage scanner            gateway::metered_body  usage, gateway_flow
 //!   9 settle     exactly once, however the call ends           gateway::settlement    FAULT_TABLE

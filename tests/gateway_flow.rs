@@ -18,8 +18,10 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
+use teamkeys::budget::{EDGE_LEASE_MS, FLUSH_MS};
 use teamkeys::credentials::{BaseUrlPolicy, CredentialInput, Keyring, Provider, Slot, StoredCredential};
 use teamkeys::gateway::call::Gateway;
+use teamkeys::gateway::edge_leases::HOT_CALLS;
 use teamkeys::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use teamkeys::gateway::fakes::{
     fake_credential, FakeAnswer, FakeBody, FakeKeyLedgers, FakeKeyStore, FakeRuntime, FakeUpstream, LedgerFault,
@@ -28,8 +30,9 @@ use teamkeys::gateway::fakes::{
 use teamkeys::gateway::isolate::Isolate;
 use teamkeys::gateway::metered_body::MeteredBody;
 use teamkeys::gateway::record_memo::{RecordMemo, RECORD_MEMO_MS};
+use teamkeys::ledger::revocation::Control;
 use teamkeys::ledger::{Command, Reply};
-use teamkeys::limits::Ask;
+use teamkeys::limits::{Ask, Limits};
 use teamkeys::policy::{Jurisdiction, OrgRecord, OrgStatus, RoutingConfig};
 use teamkeys::usage::{Pricing, DEFAULT_PRICING_JSON};
 
@@ -91,7 +94,7 @@ impl World {
             routing: RoutingConfig::from_json(ROUTING).unwrap(),
             keyring: Some(keyring(MASTER_KEY)),
             pricing: Pricing::from_json(DEFAULT_PRICING_JSON).unwrap(),
-            isolate: Isolate::default(),
+            isolate: Isolate::new("test".to_owned()),
             client_gone: Signal::default(),
         };
         world.keys.insert(KEY, &record(limits, ""));
@@ -550,7 +553,18 @@ fn message_with(key: &str) -> ClientRequest<Vec<u8>> {
 
 /// The call's answer status, after reading a streamed body to its end.
 fn answered(world: &World, pool: &mut LocalPool, call: ClientRequest<Vec<u8>>) -> Result<u16, (u16, &'static str)> {
-    let answer = world.call(pool, call, NOW_MS)?;
+    answered_at(world, pool, call, NOW_MS)
+}
+
+/// [`answered`] at `now_ms`.
+fn answered_at(
+    world: &World,
+    pool: &mut LocalPool,
+    call: ClientRequest<Vec<u8>>,
+    now_ms: u64,
+) -> Result<u16, (u16, &'static str)> {
+    world.ledgers.set_now_ms(now_ms);
+    let answer = world.call(pool, call, now_ms)?;
     let status = answer.status;
     read_to_end(pool, streamed(answer));
     pool.run_until_stalled();
@@ -1160,5 +1174,120 @@ fn every_ending_of_an_admitted_call_settles_or_releases_once() {
             "{}: every scripted answer was asked for",
             row.fault
         );
+    }
+}
+
+/// Edge leases: a hot key's calls at a steady 100 per second cost at most 0.1 object calls per
+/// call (lease messages and flushes), every call is counted in the key's usage once the last
+/// flush is in, and a key whose rules say `admission: exact` asks its object for every call.
+#[test]
+fn a_hot_key_is_admitted_from_a_lease_with_few_object_calls_and_an_exact_key_never() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"rpm":100000}"#);
+    let calls = 1_000;
+    for i in 0..calls {
+        let now_ms = NOW_MS + i * 10;
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(&world, &mut pool, message(), now_ms), Ok(200), "call {i}");
+        if i % 100 == 99 {
+            world.runtime.wake_sleepers(now_ms); // flushes due
+            pool.run_until_stalled();
+        }
+    }
+    let end_ms = NOW_MS + calls * 10 + FLUSH_MS;
+    world.runtime.wake_sleepers(end_ms);
+    pool.run_until_stalled();
+    let sent = world.ledgers.sent();
+    let leases = sent.iter().filter(|sent| matches!(sent.command, Command::Lease { .. })).count();
+    let per_call = sent.iter().filter(|sent| matches!(sent.command, Command::Admit { .. })).count();
+    assert_eq!(per_call, HOT_CALLS as usize - 1, "per call until the key is hot, then leased");
+    assert!(
+        sent.len() as f64 <= 0.1 * calls as f64,
+        "{} object calls for {calls} calls ({leases} lease messages)",
+        sent.len()
+    );
+    let Reply::Report { usage, .. } =
+        world.ledgers.apply("k1", Command::Report { limits: Limits::default(), model_limits: vec![] })
+    else {
+        panic!("a report")
+    };
+    assert_eq!(usage.today.requests, calls, "every call counted once reported");
+    world.assert_each_admitted_call_ended_once();
+
+    let exact = World::new(&pool, r#"{"rpm":100000}"#);
+    exact.keys.insert(KEY, &record(r#"{"rpm":100000}"#, r#","admission":"exact""#));
+    for i in 0..50 {
+        exact.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(&exact, &mut pool, message(), NOW_MS + i * 10), Ok(200));
+    }
+    let admits = exact.ledgers.sent().iter().filter(|sent| matches!(sent.command, Command::Admit { .. })).count();
+    assert_eq!(admits, 50, "an exact key asks its object for every call");
+    assert!(!exact.ledgers.sent().iter().any(|sent| matches!(sent.command, Command::Lease { .. })));
+}
+
+/// The revocation bound of a leased key: disabled at its object, it is still admitted from the
+/// isolate's slice for at most the lease interval, then refused as disabled.
+#[test]
+fn a_leased_key_is_revoked_within_the_lease_interval() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"rpm":100000}"#);
+    let mut now_ms = NOW_MS;
+    // Two seconds at 100 calls per second: hot, and its slices grown to its rate.
+    for _ in 0..200 {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(&world, &mut pool, message(), now_ms), Ok(200));
+        now_ms += 10;
+    }
+    assert!(world.ledgers.sent().iter().any(|sent| matches!(sent.command, Command::Lease { .. })));
+    world.ledgers.apply("k1", Command::Control { control: Control::Disable });
+    let disabled_ms = now_ms;
+    let mut last_admitted = disabled_ms;
+    let refused = loop {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        world.ledgers.set_now_ms(now_ms);
+        let answer = world.call(&mut pool, message(), now_ms).expect("an answer");
+        match answer.body {
+            AnswerBody::Streamed(body) => {
+                read_to_end(&mut pool, body);
+                last_admitted = now_ms;
+            }
+            AnswerBody::Bytes(bytes) => break (answer.status, String::from_utf8(bytes).unwrap()),
+        }
+        assert!(now_ms < disabled_ms + 10 * EDGE_LEASE_MS, "still admitted at {now_ms}");
+        now_ms += 10;
+    };
+    assert_eq!(refused.0, 401);
+    assert!(refused.1.contains("key_disabled"), "the object answers why: {}", refused.1);
+    assert!(
+        last_admitted < disabled_ms + EDGE_LEASE_MS,
+        "admitted {} ms after the disable",
+        last_admitted - disabled_ms
+    );
+    assert!(last_admitted > disabled_ms, "the slice kept admitting meanwhile (what the bound allows)");
+}
+
+/// Keys that are not leasable — a model pattern's or end users' limits, a budget above the key
+/// (a spend cap: the object's unit tests, as capped calls need a metered target) — are asked
+/// per call however hot, exactly as before edge leases.
+#[test]
+fn keys_that_are_not_leasable_are_admitted_per_call_however_hot() {
+    let mut pool = LocalPool::new();
+    let budget =
+        r#","v":3,"budgets":[{"level":"project","object":"budget:org_a/p","version":1,"limits":{"rpm":100000}}]"#;
+    let kinds = [
+        (r#"{"rpm":100000}"#, r#","model_limits":[{"pattern":"claude*","limits":{"rpm":100000}}]"#),
+        (r#"{"rpm":100000}"#, budget),
+    ];
+    for (limits, extra) in kinds {
+        let world = World::new(&pool, limits);
+        world.keys.insert(KEY, &record(limits, extra));
+        for i in 0..(3 * HOT_CALLS) {
+            world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+            assert_eq!(answered_at(&world, &mut pool, message(), NOW_MS + i * 10), Ok(200), "{extra} call {i}");
+        }
+        let sent = world.ledgers.sent();
+        let admits = sent.iter().filter(|sent| matches!(sent.command, Command::Admit { .. })).count();
+        assert_eq!(admits, 3 * HOT_CALLS as usize, "{limits}{extra}: every call asked alone");
+        assert!(!sent.iter().any(|sent| matches!(sent.command, Command::Lease { .. })), "{limits}{extra}");
     }
 }

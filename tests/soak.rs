@@ -66,9 +66,10 @@ use teamkeys::policy::RoutingConfig;
 use teamkeys::usage::{Pricing, DEFAULT_PRICING_JSON};
 
 /// How long after the step at which a revocation is in force a call may still be admitted with
-/// the revoked secret: 0 while every admission asks the key's ledger; a lease interval once edge
-/// leases exist.
-const REVOCATION_BOUND_MS: u64 = 0;
+/// the revoked secret: the edge lease interval (a hot, leasable key's isolate admits from its
+/// slice until the slice ends; a key asking its object per call is refused at once). No lease is
+/// ever granted to a revoked secret (checked on every `Lease` the object grants).
+const REVOCATION_BOUND_MS: u64 = teamkeys::budget::EDGE_LEASE_MS;
 
 /// Whether `code` is one the gateway documents: a code of the one table (`teamkeys::error::Code`),
 /// which the README's table of codes is checked against.
@@ -479,7 +480,7 @@ impl World {
             runtime: FakeRuntime::new(move |task| spawner.spawn_local(task).expect("the pool runs")),
             routing: RoutingConfig::from_json(ROUTING).unwrap(),
             pricing: Pricing::from_json(DEFAULT_PRICING_JSON).unwrap(),
-            isolate: Isolate::default(),
+            isolate: Isolate::new("soak".to_owned()),
             // Audit entries kept a day (the alarms purge them), so a long soak stays small.
             registry: Registry::new(Store::open(sql.boxed()).unwrap())
                 .with_retention(Retention { audit_ms: 86_400_000 }),
@@ -1001,6 +1002,18 @@ impl KeyFacts {
             .count() as u64
     }
 
+    /// Checks a lease granted to a secret: never once it is revoked (calls from an earlier lease
+    /// are admitted for at most the lease interval, the revocation bound).
+    fn granted(&self, version: u32, now_ms: u64) -> Result<(), String> {
+        let revoked = [self.deleted_at, self.disabled_at, self.revoked_at.get(&version).copied()];
+        match revoked.into_iter().flatten().filter(|since| *since <= now_ms).min() {
+            Some(since) => {
+                Err(format!("{} v{version} granted a lease at {now_ms}, revoked since {since}", self.key_id))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Checks an admission against revocation and the limits in force, then counts it.
     fn admit(&mut self, version: u32, ask: Ask, id: u64, now_ms: u64) -> Result<(), String> {
         let key_id = &self.key_id;
@@ -1172,7 +1185,12 @@ impl Oracle {
                 }
                 // A refusal or an admission that never reached the ledger counts nothing; the
                 // control plane's commands are checked by their effect on admissions.
-                (Command::Admit { .. }, _)
+                (Command::Lease { secret_version, .. }, Some(Reply::Lease { reply })) => {
+                    if matches!(reply.outcome, teamkeys::budget::LeaseOutcome::Granted(_)) {
+                        facts.granted(*secret_version, now_ms)?;
+                    }
+                }
+                (Command::Admit { .. } | Command::Lease { .. }, _)
                 | (
                     Command::Control { .. }
                     | Command::PushLimits { .. }
@@ -1288,7 +1306,8 @@ fn the_oracle_catches_a_broken_invariant() {
     let mut facts = KeyFacts::new("k");
     facts.in_force(Effect::Secret { version: 1, from_ms: 5 }, 5);
     let ask = Ask { tokens: 1, cost_micros: 1 };
-    assert!(facts.admit(1, ask, 1, 5).is_err());
+    assert!(facts.admit(1, ask, 1, 5 + REVOCATION_BOUND_MS).is_err());
+    assert!(facts.granted(1, 5).is_err(), "no lease once revoked");
     assert!(facts.admit(2, ask, 2, 5).is_ok());
     let too_dear = Ask { tokens: 1, cost_micros: 400_000 };
     assert!(facts.admit(2, too_dear, 3, 6).unwrap_err().contains("spend_total"));

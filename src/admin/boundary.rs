@@ -130,7 +130,9 @@ fn check_rules(rules: &KeyRules, layer: &Layer) -> Result<(), BoundaryExceeded> 
     // `model_limits` and `end_user_limits` need no check: every call also counts in the key's
     // own `limits`, which the boundaries clamp, so they bound those scopes too (and a boundary
     // sets neither: `check_boundary`).
-    let KeyRules { models, routing_groups, ip_allowlist, limits, model_limits: _, end_user_limits: _ } = rules;
+    // `admission` only chooses how the key's calls are admitted, never what they may do.
+    let KeyRules { models, routing_groups, ip_allowlist, limits, model_limits: _, end_user_limits: _, admission: _ } =
+        rules;
     check_models(models, layer)?;
     check_groups(routing_groups, layer)?;
     check_ip_allowlist(ip_allowlist, layer)?;

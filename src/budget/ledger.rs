@@ -45,14 +45,14 @@
 //! [`SETTLE_DEADLINE_MS`]: crate::limits::SETTLE_DEADLINE_MS
 
 use super::denial::BudgetDenial;
-use super::protocol::{Grant, HolderMessage, LeaseOutcome, UpperReply, Want};
+use super::protocol::{Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
 use super::record::{Charged, Footprint, LeaseRecord, Reported};
 use super::sizing::{size, Demand, Free, ACTIVE_MS, MAX_LEASE_MS};
 use super::slice::{Slice, Tally};
 use crate::ledger::REFUSAL_HOLD_MAX_MS;
 use crate::limits::{
-    self, Actual, Ask, CapMode, Counters, Headroom, Level, LimitDenial, LimitUse, Limits, Spend, SpendEvent,
-    SpendPeriod, Window, WindowScope, Windows, MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS,
+    self, Actual, Ask, CapMode, Counters, Headroom, LedgerParts, Level, LimitDenial, LimitUse, Limits, Reservation,
+    Spend, SpendEvent, SpendPeriod, Window, WindowScope, Windows, MAX_OPEN_RESERVATIONS, RESERVATION_TTL_MS,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -163,6 +163,89 @@ impl Budget {
         // A fired event is remembered as fired.
         let changed = changed || !events.is_empty();
         Handled { reply: UpperReply { seq: message.seq, outcome, finished, headroom }, events, changed }
+    }
+
+    /// A key's [`Ledger`](crate::limits::Ledger) as a budget (a key object's state stored before
+    /// its counters became one): the same windows, committed spend and clock; each open
+    /// reservation becomes a direct call with the same id (already counted in the windows), so
+    /// its settle or release finds it; later ids follow the ledger's.
+    pub(crate) fn from_ledger(ledger: LedgerParts) -> Budget {
+        let LedgerParts { clock_ms, windows, spend, next_id, open } = ledger;
+        let calls = open.into_iter().map(|reservation| {
+            let one = Slice {
+                requests: Some(1),
+                tokens: Some(reservation.estimate.tokens),
+                cost_micros: Some(reservation.estimate.cost_micros),
+                slots: Some(1),
+            };
+            let mut call = LeaseRecord::granted(reservation.id, None, 0, reservation.admitted_ms, 0, one);
+            call.reported =
+                Reported { closed: true, used: Tally::default().plus(reservation.estimate), ..Reported::default() };
+            call
+        });
+        Budget {
+            clock_ms,
+            windows,
+            spend,
+            leases: Leases(calls.collect()),
+            holders: BTreeMap::new(),
+            last_lease: next_id.saturating_sub(1),
+        }
+    }
+
+    /// These counters as a key's [`Ledger`](crate::limits::Ledger)'s, at `now_ms` (a key object
+    /// leaving edge leases for per-call admission): the same windows (which count every lease's
+    /// requests and tokens at its footprint), committed spend and clock. Each open direct call
+    /// becomes an open reservation with the same id, time and estimate (its settle finds it).
+    /// Each fresh lease an isolate holds stays counted until a reservation's time to live from
+    /// `now_ms`: its held cost as one reservation, and one reservation per further in-flight slot
+    /// (estimates without tokens: those stay in the windows), with new ids, so the ledger's
+    /// reserved spend and in-flight count never drop below what the leases may still use (up to
+    /// [`MAX_OPEN_RESERVATIONS`] reservations in all). The isolate's later reports of such a
+    /// lease are not matched: its calls stay charged at what the lease held.
+    pub(crate) fn into_ledger_parts(mut self, now_ms: u64) -> LedgerParts {
+        let now = self.time(now_ms);
+        self.catch_up_at(now);
+        let fresh = |l: &&LeaseRecord| l.charged.is_none() && !l.is_stale(now) && !l.is_finished();
+        let mut open: Vec<Reservation> = Vec::new();
+        for call in self.leases.0.iter().filter(fresh).filter(|l| l.holder.is_none()) {
+            let f = call.footprint();
+            let estimate = Ask { tokens: f.tokens, cost_micros: f.held_micros };
+            open.push(Reservation { id: call.id, admitted_ms: call.granted_ms, estimate });
+        }
+        let mut next_id = self.last_lease + 1;
+        for lease in self.leases.0.iter().filter(fresh).filter(|l| l.holder.is_some()) {
+            let f = lease.footprint();
+            for slot in 0..f.slots.max(1) {
+                if open.len() >= MAX_OPEN_RESERVATIONS {
+                    break;
+                }
+                let cost_micros = if slot == 0 { f.held_micros } else { 0 };
+                open.push(Reservation { id: next_id, admitted_ms: now, estimate: Ask { tokens: 0, cost_micros } });
+                next_id += 1;
+            }
+        }
+        LedgerParts { clock_ms: now, windows: self.windows, spend: self.spend, next_id, open }
+    }
+
+    /// Whether [`Budget::handle`] would apply `message` (it is newer than any applied from its
+    /// holder).
+    pub fn is_newer(&self, message: &HolderMessage) -> bool {
+        self.holders.get(&message.holder).is_none_or(|h| (message.epoch, message.seq) > (h.epoch, h.seq))
+    }
+
+    /// What holder `holder` (in `epoch`) has reported of its lease `lease`, if the lease is
+    /// remembered and is that holder's: for counting what a new report adds.
+    pub fn reported(&self, lease: u64, holder: &str, epoch: u64) -> Option<LeaseReport> {
+        let record = &self.leases.0[self.index(lease)?];
+        let r = record.reported;
+        record.belongs_to(holder, epoch).then_some(LeaseReport {
+            lease,
+            closed: r.closed,
+            used: r.used,
+            settled: r.settled,
+            actual: r.actual,
+        })
     }
 
     /// A direct call: admits `ask` if it fits every limit (as a lease of one call, used at once)

@@ -6,8 +6,8 @@
 
 use super::body::{read_capped, BodyLease};
 use super::config::Config;
-use super::objects::key_ledger_stub::KeyLedgerStubs;
 use super::key_store::KvKeyStore;
+use super::objects::key_ledger_stub::KeyLedgerStubs;
 use super::respond::{error_response, internal};
 use super::upstream::{FetchUpstream, UpstreamBody};
 use crate::admin::route::is_admin_path;
@@ -25,7 +25,7 @@ use worker::{js_sys, Context, Date, Env, Headers, Request, Response};
 
 thread_local! {
     /// What this isolate keeps between calls: held refusals, memoized records.
-    static ISOLATE: Rc<Isolate> = Rc::default();
+    static ISOLATE: Rc<Isolate> = Rc::new(Isolate::new(isolate_id()));
 }
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
@@ -92,6 +92,13 @@ impl Runtime for EdgeRuntime<'_> {
         self.0.wait_until(task);
     }
 
+    fn sleep(&self, ms: u64) -> impl Future<Output = u64> + 'static {
+        async move {
+            worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+            Date::now().as_millis()
+        }
+    }
+
     fn warn(&self, line: &str) {
         worker::console_warn!("{line}");
     }
@@ -116,6 +123,14 @@ fn client_gone(request: &Request) -> impl Future<Output = ()> + 'static {
         });
         let _ = JsFuture::from(promise).await;
     }
+}
+
+/// A random name for this isolate (16 hex digits): a restarted isolate is a new lease holder.
+fn isolate_id() -> String {
+    let mut bytes = [0u8; 8];
+    // Two isolates sharing a name would close each other's leases: no name without randomness.
+    getrandom::fill(&mut bytes).expect("the platform's random number generator");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Errors answered as their envelope.

@@ -30,26 +30,28 @@
 //! Tested on the host through fakes of every port: `tests/gateway_flow.rs` (the order of the
 //! checks, held refusals, and the fault table of every ending).
 
+use crate::budget::FLUSH_MS;
 use crate::credentials::Keyring;
 use crate::error::{ApiError, Code};
+use crate::gateway::admission::{Admit, Outcome};
 use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
 use crate::gateway::fallback::{self, Call};
 use crate::gateway::forwarding::forwards_response_header;
 use crate::gateway::headers::limit_headers;
-use crate::gateway::held_refusals::{CallScopes, Held};
+use crate::gateway::held_refusals::CallScopes;
 use crate::gateway::isolate::Isolate;
 use crate::gateway::members::UnknownMembers;
 use crate::gateway::metered_body::MeteredBody;
 use crate::gateway::metering::{Ending, Metering};
 use crate::gateway::models_list::filter_models_list;
 use crate::gateway::organisation::{key_store_unavailable, unknown_key, Organisation};
-use crate::gateway::ports::{header, KeyLedger, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Upstream};
+use crate::gateway::ports::{header, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Upstream};
 use crate::gateway::request::{inspect, MAX_BODY_BYTES};
 use crate::gateway::route::{classify, gateway_route, Endpoint, GatewayEndpoint, Route};
 use crate::gateway::settlement::{self, Meter, SharedMeter};
 use crate::gateway::upstream_credentials::CredentialSource;
 use crate::gateway::upstream_errors;
-use crate::ledger::{Command, Refusal, Reply};
+use crate::ledger::Command;
 use crate::limits::{Headroom, ScopeLimits};
 use crate::naming;
 use crate::policy::end_user::{end_user, missing_end_user, END_USER_HEADER};
@@ -132,34 +134,23 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             end_user: end_user.map(str::to_owned),
             budgets: record.budgets.clone(),
         };
-        let (reservation_id, headroom) = match ledger.send(&admit).await.map_err(|_| ledger_unavailable())? {
-            Reply::Admitted { reservation_id, headroom } => (reservation_id, headroom),
-            Reply::Refused(Refusal { error, hold_until_ms }) => {
-                let answer = Answer::refusal(&error);
-                if let Some(until_ms) = hold_until_ms {
-                    self.isolate.held_refusals.borrow_mut().hold(&address.object, Held { until_ms, error }, now_ms);
-                }
-                return Ok(answer);
-            }
-            Reply::Done | Reply::Report { .. } | Reply::Quota(_) | Reply::History { .. } | Reply::NeedsLease { .. } => {
-                return Err(ApiError::new(Code::LedgerUnavailable, "The ledger gave no admission."))
-            }
+        let admit = Admit {
+            command: admit,
+            ledger: &ledger,
+            runtime: self.runtime,
+            object: &address.object,
+            record,
+            leases: &self.isolate.leases,
+            held_refusals: &self.isolate.held_refusals,
         };
-
-        let (limits, policy_version, scope_limits) = (rules.limits.clone(), record.policy_version, rules.scopes());
+        let admitted = match admit.run(&metering, now_ms).await? {
+            Outcome::Admitted(admitted) => admitted,
+            Outcome::Refused(error) => return Ok(Answer::refusal(&error)),
+        };
+        let headroom = admitted.headroom().cloned();
+        let finish = admit.settle(&admitted).finish(metering, ledger, self.runtime.sleep(FLUSH_MS), now_ms);
         let meter = SharedMeter::default();
-        let (mut settlement, settle) =
-            settlement::open(ledger, client_gone, meter.clone(), move |ending| match metering.settle(ending) {
-                Some(actual) => Command::Settle {
-                    reservation_id,
-                    limits,
-                    policy_version,
-                    scopes: scope_limits,
-                    actual,
-                    usage: ending.usage(),
-                },
-                None => Command::Release { reservation_id },
-            });
+        let (mut settlement, settle) = settlement::open(client_gone, meter.clone(), finish);
         self.runtime.wait_until(settle);
 
         let call = Call {
@@ -183,7 +174,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             return Err(error);
         }
         let content_type = upstream.header("content-type").unwrap_or_default().to_owned();
-        let headers = answer_headers(upstream.headers, &headroom, now_ms);
+        let headers = answer_headers(upstream.headers, headroom.as_ref(), now_ms);
 
         if matches!(route.endpoint, Endpoint::ModelsList) && status == 200 {
             let body = read_whole(upstream.body).await.ok_or_else(|| upstream_errors::unusable(status))?;
@@ -266,8 +257,8 @@ async fn read_whole<E>(mut body: impl futures_util::Stream<Item = Result<Vec<u8>
 
 /// The upstream's forwardable headers, then the key's limit headers (which replace any
 /// upstream header of the same name).
-fn answer_headers(upstream: Vec<(String, String)>, headroom: &Headroom, now_ms: u64) -> Vec<(String, String)> {
-    let limits = limit_headers(headroom, now_ms);
+fn answer_headers(upstream: Vec<(String, String)>, headroom: Option<&Headroom>, now_ms: u64) -> Vec<(String, String)> {
+    let limits = headroom.map(|headroom| limit_headers(headroom, now_ms)).unwrap_or_default();
     let mut headers: Vec<(String, String)> = upstream
         .into_iter()
         .filter(|(name, _)| forwards_response_header(name) && !limits.iter().any(|(limit, _)| limit == name))

@@ -136,7 +136,7 @@ impl LedgerStage {
             Command::Admit { .. } => Some(LedgerStage::Admission),
             Command::Settle { .. } | Command::Release { .. } => Some(LedgerStage::Settlement),
             Command::Control { .. } | Command::PushLimits { .. } => Some(LedgerStage::Control),
-            Command::Report { .. } | Command::Quota { .. } | Command::History { .. } => None,
+            Command::Report { .. } | Command::Quota { .. } | Command::History { .. } | Command::Lease { .. } => None,
         }
     }
 }
@@ -456,11 +456,23 @@ pub type Task = Pin<Box<dyn Future<Output = ()>>>;
 pub struct FakeRuntime {
     spawn: Box<dyn Fn(Task)>,
     lines: RefCell<Vec<String>>,
+    sleepers: Rc<RefCell<Vec<futures_channel::oneshot::Sender<u64>>>>,
 }
 
 impl FakeRuntime {
     pub fn new(spawn: impl Fn(Task) + 'static) -> FakeRuntime {
-        FakeRuntime { spawn: Box::new(spawn), lines: RefCell::default() }
+        FakeRuntime { spawn: Box::new(spawn), lines: RefCell::default(), sleepers: Rc::default() }
+    }
+
+    /// Wakes every [`Runtime::sleep`] waiting, telling them it is `now_ms` (a sleep resolves
+    /// only when the test says time has passed); answers how many woke.
+    pub fn wake_sleepers(&self, now_ms: u64) -> usize {
+        let sleepers = std::mem::take(&mut *self.sleepers.borrow_mut());
+        let woken = sleepers.len();
+        for sleeper in sleepers {
+            let _ = sleeper.send(now_ms);
+        }
+        woken
     }
 
     /// Every line logged so far.
@@ -472,6 +484,19 @@ impl FakeRuntime {
 impl Runtime for FakeRuntime {
     fn wait_until(&self, task: impl Future<Output = ()> + 'static) {
         (self.spawn)(Box::pin(task));
+    }
+
+    fn sleep(&self, _ms: u64) -> impl Future<Output = u64> + 'static {
+        let sleepers = Rc::clone(&self.sleepers);
+        // Asleep from its first poll; a runtime dropped with sleepers waiting never wakes them.
+        async move {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            sleepers.borrow_mut().push(tx);
+            match rx.await {
+                Ok(now_ms) => now_ms,
+                Err(_) => futures_util::future::pending().await,
+            }
+        }
     }
 
     fn warn(&self, line: &str) {

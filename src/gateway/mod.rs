@@ -10,7 +10,9 @@
 //! 3. [`request`]: what the body says (one parse) and, later, what is sent upstream;
 //! 4. authorize ([`crate::policy`]) and reserve ([`metering`]): pure checks, before any ledger;
 //! 5. [`held_refusals`]: a refusal the isolate may repeat without asking the ledger;
-//! 6. admit: the key's ledger ([`ports::KeyLedger`], the state machine in [`crate::ledger`]);
+//! 6. [`admission`]: the key's ledger ([`ports::KeyLedger`], the state machine in
+//!    [`crate::ledger`]) admits the call, or, for a hot leasable key, this isolate's lease of it
+//!    ([`edge_leases`]);
 //! 7. [`settlement`]: opened at admission; exactly one `Settle` or `Release` per admitted call;
 //! 8. [`fallback`]: the routing targets in order, each request built with [`forwarding`]'s rules
 //!    and its credential from [`upstream_credentials`];
@@ -26,9 +28,11 @@
 //! through the fakes of every port (`fakes`, behind the `test-util` feature); the edge's
 //! adapters end to end in `tests/e2e/`.
 
+pub mod admission;
 pub mod body_view;
 pub mod bounds;
 pub mod call;
+pub mod edge_leases;
 pub mod exchange;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fakes;

@@ -124,6 +124,8 @@ pub trait RequestBody {
 pub trait Runtime {
     /// Keeps `task` running after the answer is sent (`ctx.wait_until`).
     fn wait_until(&self, task: impl Future<Output = ()> + 'static);
+    /// Resolves after `ms` milliseconds with the time then (Unix ms).
+    fn sleep(&self, ms: u64) -> impl Future<Output = u64> + 'static;
     fn warn(&self, line: &str);
     fn error(&self, line: &str);
 }

@@ -80,15 +80,13 @@ impl Drop for Settlement {
     }
 }
 
-/// Opens a settlement: the sender for the pipeline, and the task for the runtime, which turns
-/// the ending into one ledger command with `command` and sends it. A settle that fails is
-/// logged by the ledger's adapter; the ledger expires the reservation at its estimate after its
-/// time to live, so nothing is lost unbilled.
-pub fn open<L: KeyLedger + 'static>(
-    ledger: L,
+/// Opens a settlement: the sender for the pipeline, and the task for the runtime, which hands
+/// the ending to `finish` (which counts it: [`send`] to the key's ledger, or at the edge for a
+/// leased call) and runs what `finish` answers.
+pub fn open<F: Future<Output = ()> + 'static>(
     client_gone: impl Future<Output = ()> + 'static,
     meter: SharedMeter,
-    command: impl FnOnce(Ending) -> Command + 'static,
+    finish: impl FnOnce(Ending) -> F + 'static,
 ) -> (Settlement, impl Future<Output = ()> + 'static) {
     let (tx, rx) = oneshot::channel();
     let upstream_working = UpstreamWorking::default();
@@ -101,7 +99,14 @@ pub fn open<L: KeyLedger + 'static>(
                 None => unanswered(&upstream_working),
             },
         };
-        let _ = ledger.send(&command(ending)).await;
+        finish(ending).await;
     };
     (settlement, task)
+}
+
+/// Sends the command `ending` makes to `ledger`. A settle that fails is logged by the ledger's
+/// adapter; the ledger expires the reservation at its estimate after its time to live, so
+/// nothing is lost unbilled.
+pub async fn send(ledger: impl KeyLedger, command: Command) {
+    let _ = ledger.send(&command).await;
 }

@@ -25,7 +25,32 @@
 //! version 0); version 3 added `last_used_at` (when the object last admitted a call: Unix ms,
 //! absent before the first; shown by `Report`). The ledger's record of expired reservations (late settles) is a member of
 //! `ledger` with a default: a build that does not know it drops it, which only charges late
-//! settles at their estimate.
+//! settles at their estimate. Later versions: [`STATE_FORMAT`].
+//!
+//! Edge leases ([`crate::gateway::edge_leases`]): an isolate may lease a slice of a *leasable*
+//! key's headroom (`Lease`, the lease protocol of [`crate::budget`], the isolate a holder and
+//! this object its upper level) and admit the key's calls from it, reporting their settles in
+//! batches. Leasable: every limit in force lives in the key's own counters — no spend cap (any
+//! mode), no model-pattern or end-user limits, no budget above the key (and the record's
+//! `admission` is `auto`, which the edge checks). One counter set is in force at a time:
+//! - per call (every key at first, and every key that is not leasable): `ledger`, with the
+//!   scopes and budgets as before;
+//! - leasing (`edge_leases`, from the first `Lease` of a leasable key with an honoured secret):
+//!   a [`Budget`] made from the ledger ([`Budget::from_ledger`]: the same windows, committed
+//!   spend and open reservations, under the same ids) counts both the calls the object admits
+//!   one by one and the isolates' leases, so committed + reserved + outstanding leases ≤ limit
+//!   whichever way calls come;
+//! - back to per call as soon as the key is no longer leasable (a pushed or carried policy with
+//!   a cap or scopes, an admission naming budgets): the budget becomes a ledger again
+//!   ([`Budget::into_ledger_parts`]: its windows, spend and open calls; each outstanding lease
+//!   stays reserved for a reservation's time to live), and later lease messages are answered
+//!   `Stopped`.
+//!
+//! A revoked secret is refused per call and answered `Stopped` on a lease (the isolate drops
+//! its slice); a slice admits nothing after [`EDGE_LEASE_MS`](crate::budget::EDGE_LEASE_MS)
+//! from when its message left, which bounds revocation for leased keys. The usage book and
+//! history count leased calls when their reports arrive (requests, then tokens and cost; the
+//! upstream's input/output split is not reported for them).
 //!
 //! Limits: every edge command carries the limits and policy version of the KV record it read,
 //! which an edge cache may hold for up to a minute; the control plane pushes them on every
@@ -34,7 +59,7 @@
 //! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
 //! object enforces.
 
-use crate::budget::{HolderMessage, Received, UpperReply};
+use crate::budget::{Budget, HolderMessage, LeaseOutcome, Received, UpperReply};
 use crate::error::{ApiError, Code};
 use crate::ledger::budgets::{Blocked, BudgetHolders};
 use crate::ledger::history::{DayPoint, History, HourPoint};
@@ -131,6 +156,16 @@ pub enum Command {
     History {
         days: u64,
     },
+    /// An edge isolate's message of the lease protocol ([`crate::budget`]): its reports, and
+    /// the ask for a lease for the call waiting, under the limits of the record it read (a
+    /// leasable key's: see the module's docs).
+    Lease {
+        secret_version: u32,
+        limits: Limits,
+        #[serde(default)]
+        policy_version: u64,
+        message: HolderMessage,
+    },
 }
 
 /// The object's answer.
@@ -166,6 +201,12 @@ pub enum Reply {
         hours: Vec<HourPoint>,
     },
     Quota(KeyQuota),
+    /// The answer to a `Lease`; a revoked secret, or a key that is not leasable, is answered
+    /// `Stopped`. A struct variant: the reply has an `outcome` of its own, which the tag would
+    /// collide with.
+    Lease {
+        reply: UpperReply,
+    },
 }
 
 /// The longest an edge may repeat a refusal without asking the object: a full request window
@@ -222,6 +263,10 @@ pub struct KeyState {
     /// The key's leases from the budgets above it and its calls' tickets.
     #[serde(skip_serializing_if = "BudgetHolders::is_empty")]
     budgets: BudgetHolders,
+    /// While the key is leasing, its counters (then `ledger` is empty and unused): the calls
+    /// admitted one by one and the leases edge isolates hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edge_leases: Option<Budget>,
 }
 
 fn is_empty_history(history: &History) -> bool {
@@ -253,6 +298,8 @@ struct StoredState {
     history: History,
     #[serde(default)]
     budgets: BudgetHolders,
+    #[serde(default)]
+    edge_leases: Option<Budget>,
 }
 
 impl From<StoredState> for KeyState {
@@ -271,6 +318,7 @@ impl From<StoredState> for KeyState {
             scopes: stored.scopes,
             history: stored.history,
             budgets: stored.budgets,
+            edge_leases: stored.edge_leases,
         }
     }
 }
@@ -281,9 +329,11 @@ impl From<StoredState> for KeyState {
 /// counts, so it refuses the state, failing closed, as it refuses the key's record; `history` came
 /// in 5, not critical: losing it loses only the charts' information, never a counter a limit reads;
 /// `budgets` in 6, not critical: a build that drops it forgets its leases, which their budget
-/// objects count in full until their TTL, so nothing is admitted beyond a budget).
+/// objects count in full until their TTL, so nothing is admitted beyond a budget; `edge_leases`
+/// in 7, critical: while present it holds the key's counters, which a build that dropped it
+/// would start again from an empty ledger).
 pub const STATE_FORMAT: Format = Format {
-    version: 6,
+    version: 7,
     members: &[
         "revocation",
         "ledger",
@@ -294,8 +344,9 @@ pub const STATE_FORMAT: Format = Format {
         "scopes",
         "history",
         "budgets",
+        "edge_leases",
     ],
-    critical: &["scope_limits", "scopes"],
+    critical: &["scope_limits", "scopes", "edge_leases"],
 };
 stored_serde!(KeyState, STATE_FORMAT);
 
@@ -348,13 +399,28 @@ impl KeyState {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let (scopes, scopes_remembered) =
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
+                let left = self.leave_leasing_unless(leasable(&limits, &scopes, &budgets), now_ms);
+                let remembered = remembered || scopes_remembered || left;
+                if let Some(counters) = &mut self.edge_leases {
+                    return match counters.admit_call(&limits, ask, now_ms) {
+                        Ok(reservation_id) => {
+                            let headroom = counters.headroom(&limits, now_ms);
+                            self.count_admitted(now_ms);
+                            Handled::reply(Reply::Admitted { reservation_id, headroom }, true)
+                        }
+                        Err(denial) => {
+                            let hold = denial
+                                .refuses_every_request_until()
+                                .map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
+                            Handled::reply(Reply::refused(denial.into_api_error(now_ms), hold), remembered)
+                        }
+                    };
+                }
                 let call = CallScope { model: model.as_deref(), end_user: end_user.as_deref() };
                 match self.scopes.admit(&mut self.ledger, &limits, &scopes, call, ask, now_ms) {
                     Ok((admitted, events)) => {
                         self.budgets.commit(trial, admitted.reservation_id, now_ms);
-                        let counted = self.usage.count_request(now_ms);
-                        self.history.count(now_ms, &counted);
-                        self.last_used_at = Some(now_ms);
+                        self.count_admitted(now_ms);
                         Handled {
                             reply: Reply::Admitted {
                                 reservation_id: admitted.reservation_id,
@@ -369,7 +435,7 @@ impl KeyState {
                         let hold =
                             refusal.refuses_every_request_until().map(|reset| reset.min(now_ms + REFUSAL_HOLD_MAX_MS));
                         let reply = Reply::refused(refusal.into_api_error(now_ms), hold);
-                        Handled::reply(reply, remembered || scopes_remembered)
+                        Handled::reply(reply, remembered)
                     }
                 }
             }
@@ -377,6 +443,16 @@ impl KeyState {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let (scopes, scopes_remembered) =
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
+                if let Some(counters) = &mut self.edge_leases {
+                    let (settled, events) = counters.settle_call(&limits, reservation_id, actual, now_ms);
+                    if settled {
+                        let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
+                        self.history.count(now_ms, &counted);
+                    }
+                    let changed = settled || remembered || scopes_remembered;
+                    let events = ScopeEvent::of_key(events);
+                    return Handled { reply: Reply::Done, events, changed, end_user_changed: None };
+                }
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
                 let outcome = self.scopes.settle(&mut self.ledger, &limits, &scopes, reservation_id, actual, now_ms);
                 if outcome.settled {
@@ -388,6 +464,13 @@ impl KeyState {
                 Handled { reply: Reply::Done, events: outcome.events, changed, end_user_changed: end_user }
             }
             Command::Release { reservation_id } => {
+                if let Some(counters) = &mut self.edge_leases {
+                    let none = VersionedLimits { version: 0, limits: Limits::default() };
+                    let limits = self.limits.peek(&none);
+                    let (released, events) = counters.settle_call(limits, reservation_id, Actual::ZERO, now_ms);
+                    let events = ScopeEvent::of_key(events);
+                    return Handled { reply: Reply::Done, events, changed: released, end_user_changed: None };
+                }
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
                 let released = self.scopes.release(&mut self.ledger, reservation_id, now_ms);
                 let ended = self.budgets.settle(reservation_id, Actual::ZERO, now_ms);
@@ -402,7 +485,8 @@ impl KeyState {
                 let changed = self.limits.push(VersionedLimits { version: policy_version, limits });
                 let scopes_changed =
                     self.scope_limits.push(VersionedLimits { version: policy_version, limits: scopes });
-                Handled::reply(Reply::Done, changed || scopes_changed)
+                let left = self.leave_leasing_unless(self.leasable_now(), now_ms);
+                Handled::reply(Reply::Done, changed || scopes_changed || left)
             }
             Command::Report { limits, model_limits } => {
                 let carried = VersionedLimits { version: 0, limits };
@@ -412,8 +496,8 @@ impl KeyState {
                 let scopes = self.scope_limits.peek(&carried_scopes);
                 let reply = Reply::Report {
                     usage: self.usage.report(now_ms),
-                    limits: self.ledger.limit_uses(limits, now_ms),
-                    headroom: self.ledger.headroom(limits, now_ms),
+                    limits: self.key_limit_uses(limits, now_ms),
+                    headroom: self.key_headroom(limits, now_ms),
                     last_used_at: self.last_used_at,
                     models: self.patterns(scopes, now_ms),
                 };
@@ -433,7 +517,7 @@ impl KeyState {
                 });
                 let quota = KeyQuota {
                     key: KeyLevelQuota {
-                        limits: self.ledger.limit_uses(limits, now_ms),
+                        limits: self.key_limit_uses(limits, now_ms),
                         usage: self.usage.report(now_ms),
                     },
                     models: self.patterns(scopes, now_ms),
@@ -446,8 +530,120 @@ impl KeyState {
                 let reply = Reply::History { days: self.history.days(now_ms, days), hours: self.history.hours(now_ms) };
                 Handled::reply(reply, false)
             }
+            Command::Lease { secret_version, limits, policy_version, message } => {
+                let honoured = self.revocation.check(secret_version, now_ms).is_ok();
+                let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
+                let leasable = self.leasable_now() && limits.spend.is_empty();
+                if honoured && leasable && self.edge_leases.is_none() {
+                    self.edge_leases = Some(Budget::from_ledger(std::mem::take(&mut self.ledger).into_parts()));
+                }
+                let Some(counters) = &mut self.edge_leases else {
+                    let headroom = self.ledger.headroom(&limits, now_ms);
+                    let reply =
+                        UpperReply { seq: message.seq, outcome: LeaseOutcome::Stopped, finished: vec![], headroom };
+                    return Handled::reply(Reply::Lease { reply }, remembered);
+                };
+                let counted = count_lease_usage(counters, &message);
+                let handled = counters.handle(&limits, Level::Key, message, honoured && leasable, now_ms);
+                if counted.requests > 0 {
+                    let requests = self.usage.count_requests(now_ms, counted.requests);
+                    self.history.count(now_ms, &requests);
+                    self.last_used_at = Some(now_ms);
+                }
+                if counted.settled {
+                    let settled = self.usage.count_settled(now_ms, counted.tokens, counted.cost_micros, None);
+                    self.history.count(now_ms, &settled);
+                }
+                let left = self.leave_leasing_unless(leasable, now_ms);
+                Handled {
+                    reply: Reply::Lease { reply: handled.reply },
+                    events: ScopeEvent::of_key(handled.events),
+                    changed: handled.changed || remembered || left,
+                    end_user_changed: None,
+                }
+            }
         }
     }
+
+    /// Counts one admitted call in the usage book and the history.
+    fn count_admitted(&mut self, now_ms: u64) {
+        let counted = self.usage.count_request(now_ms);
+        self.history.count(now_ms, &counted);
+        self.last_used_at = Some(now_ms);
+    }
+
+    /// Whether the limits in force (the newest seen) leave the key leasable: no spend cap, no
+    /// scope limits, no budget lease held (see the module's docs).
+    fn leasable_now(&self) -> bool {
+        let no_limits = VersionedLimits { version: 0, limits: Limits::default() };
+        let no_scopes = VersionedLimits { version: 0, limits: ScopeLimits::default() };
+        let (limits, scopes) = (self.limits.peek(&no_limits), self.scope_limits.peek(&no_scopes));
+        limits.spend.is_empty() && scopes.is_empty() && self.budgets.is_empty()
+    }
+
+    /// Goes back to per-call counters unless `leasable` (see the module's docs); answers whether
+    /// it did.
+    fn leave_leasing_unless(&mut self, leasable: bool, now_ms: u64) -> bool {
+        if leasable {
+            return false;
+        }
+        let Some(counters) = self.edge_leases.take() else { return false };
+        self.ledger = Ledger::from_parts(counters.into_ledger_parts(now_ms));
+        true
+    }
+
+    /// The use of each of the key's own limits, from the counters in force.
+    fn key_limit_uses(&self, limits: &Limits, now_ms: u64) -> Vec<LimitUse> {
+        match &self.edge_leases {
+            Some(counters) => counters.limit_uses(limits, now_ms),
+            None => self.ledger.limit_uses(limits, now_ms),
+        }
+    }
+
+    /// What is left of the key's own limits, from the counters in force.
+    fn key_headroom(&self, limits: &Limits, now_ms: u64) -> Headroom {
+        match &self.edge_leases {
+            Some(counters) => counters.headroom(limits, now_ms),
+            None => self.ledger.headroom(limits, now_ms),
+        }
+    }
+}
+
+/// Whether a call under `limits`, `scopes` and `budgets` leaves the key leasable.
+fn leasable(limits: &Limits, scopes: &ScopeLimits, budgets: &[BudgetLink]) -> bool {
+    limits.spend.is_empty() && scopes.is_empty() && budgets.is_empty()
+}
+
+/// What a lease message reports beyond what the counters had recorded of its leases: calls
+/// admitted from them, and the tokens and cost of those that ended.
+#[derive(Debug, Default)]
+struct LeaseUsage {
+    requests: u64,
+    settled: bool,
+    tokens: u64,
+    cost_micros: u64,
+}
+
+/// [`LeaseUsage`] of `message` against `counters`, before they apply it. A message the
+/// counters will not apply (older than one applied) adds nothing, as does a lease they no longer
+/// remember or that is another holder's; a repeated report adds nothing.
+fn count_lease_usage(counters: &Budget, message: &HolderMessage) -> LeaseUsage {
+    let mut usage = LeaseUsage::default();
+    if !counters.is_newer(message) {
+        return usage;
+    }
+    for report in &message.leases {
+        let Some(before) = counters.reported(report.lease, &message.holder, message.epoch) else { continue };
+        if !before.closed {
+            usage.requests += report.used.calls.saturating_sub(before.used.calls);
+        }
+        if report.settled.calls > before.settled.calls {
+            usage.settled = true;
+            usage.tokens += report.actual.tokens.saturating_sub(before.actual.tokens);
+            usage.cost_micros += report.actual.cost_micros.saturating_sub(before.actual.cost_micros);
+        }
+    }
+    usage
 }
 
 /// The key's side of the leases from the budgets above it (the object's adapter sends the
@@ -502,6 +698,7 @@ mod tests {
     use crate::limits::{CapMode, KeyScope, Level, ModelLimits, SpendCap, SpendEventKind, SpendPeriod, MAX_END_USERS};
     use crate::versioned::check;
     use proptest::prelude::*;
+    use serde_json::json;
     use std::num::NonZeroU64;
 
     fn admit(state: &mut KeyState, limits: &Limits, version: u32) -> Reply {
@@ -785,7 +982,9 @@ mod tests {
 
     #[test]
     fn the_state_follows_the_version_rule() {
-        let state = busy_state();
+        let mut state = busy_state();
+        // Every member written at once (a real state never holds budget leases while leasing).
+        state.edge_leases = Some(Budget::from_ledger(state.ledger.clone().into_parts()));
         check::members_match(&STATE_FORMAT, &state);
         check::version_rule(&STATE_FORMAT, &state, "leases", serde_json::json!([{"id": 1}]));
     }
@@ -1031,6 +1230,155 @@ mod tests {
         assert_eq!(used(&q.end_user.unwrap().limits), [("rpm".to_owned(), 3, 0)], "a new end user has used nothing");
         state.handle(Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: None } }, 0);
         assert!(matches!(quota(&mut state, 1, None), Reply::Refused(r) if r.error.code() == Code::InvalidApiKey));
+    }
+
+    /// An edge's lease message for `message` under `limits` (secret version 1).
+    fn send_lease(state: &mut KeyState, limits: &Limits, message: HolderMessage, now_ms: u64) -> UpperReply {
+        let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+        match state.handle(command, now_ms).reply {
+            Reply::Lease { reply } => reply,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn edge_holder() -> crate::budget::Holder {
+        crate::budget::Holder::new("edge:i".into(), 0, crate::budget::EDGE_LEASE_MS, false)
+    }
+
+    /// A lease message and its reply cross the object's boundary as JSON: both read back as sent.
+    #[test]
+    fn a_lease_and_its_reply_round_trip_as_json() {
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let message = edge_holder().request(ask, 1_000).expect("a message");
+        let command = Command::Lease { secret_version: 1, limits: rpm(100), policy_version: 0, message };
+        let json = serde_json::to_string(&command).unwrap();
+        assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
+        let reply = KeyState::default().handle(command, 1_000).reply;
+        assert!(matches!(&reply, Reply::Lease { reply } if matches!(reply.outcome, LeaseOutcome::Granted(_))));
+        let json = serde_json::to_string(&reply).unwrap();
+        assert_eq!(serde_json::from_str::<Reply>(&json).unwrap(), reply);
+    }
+
+    /// An edge's lease: granted, its calls counted in the usage book and history when reported
+    /// (once, however often the report repeats), and no new slice for a disabled key (`Stopped`).
+    #[test]
+    fn leases_count_their_reported_calls_once_and_stop_on_revocation() {
+        use crate::budget::{HolderAdmission, Received};
+        let mut state = KeyState::default();
+        let mut holder = edge_holder();
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let reply = send_lease(&mut state, &rpm(100), holder.request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!(holder.receive(reply, 1_000), Received::Granted);
+        let HolderAdmission::Admitted(ticket) = holder.admit(ask, 1_001) else { panic!("admitted") };
+        holder.settle(ticket, Actual { tokens: 7, cost_micros: 3 }, 1_002);
+        let flush = holder.flush(1_003).unwrap();
+        let reply = send_lease(&mut state, &rpm(100), flush.clone(), 1_003);
+        assert_eq!(holder.receive(reply, 1_003), Received::Reported);
+        assert_eq!(send_lease(&mut state, &rpm(100), flush, 1_004).outcome, LeaseOutcome::Stale, "a repeat");
+        let Reply::Report { usage, .. } =
+            state.handle(Command::Report { limits: rpm(100), model_limits: vec![] }, 1_005).reply
+        else {
+            panic!("a report")
+        };
+        assert_eq!((usage.today.requests, usage.today.cost_micros), (1, 3), "counted once");
+        let Reply::History { days, .. } = state.handle(Command::History { days: 1 }, 1_005).reply else { panic!() };
+        assert_eq!(serde_json::to_value(&days).unwrap()[0]["requests"], 1, "{days:?}");
+        state.handle(Command::Control { control: Control::Disable }, 1_006);
+        let reply = send_lease(&mut state, &rpm(100), holder.request(ask, 1_007).unwrap(), 1_007);
+        assert_eq!(reply.outcome, LeaseOutcome::Stopped);
+    }
+
+    /// A version 6 state (counters in `ledger`) reads with its counts; its key's first lease
+    /// moves them into lease counters, where the window counted before stays full and the open
+    /// reservation settles under its id.
+    #[test]
+    fn a_version_6_state_keeps_its_counts_and_open_reservations_when_leasing() {
+        let mut ledger = Ledger::new();
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let id = ledger.admit(&rpm(2), ask, 1_000).unwrap().reservation_id;
+        ledger.admit(&rpm(2), ask, 1_000).unwrap();
+        let v6 = serde_json::json!({ "v": 6, "ledger": ledger });
+        let mut state: KeyState = serde_json::from_value(v6).unwrap();
+        let reply = send_lease(&mut state, &rpm(2), edge_holder().request(ask, 1_001).unwrap(), 1_001);
+        assert!(matches!(reply.outcome, LeaseOutcome::Refused { .. }), "{reply:?}");
+        assert!(state.edge_leases.is_some(), "leasing");
+        assert!(matches!(admit(&mut state, &rpm(2), 1), Reply::Refused(_)), "the window stays full");
+        let settle = Command::Settle {
+            reservation_id: id,
+            limits: rpm(2),
+            policy_version: 0,
+            scopes: Default::default(),
+            actual: ask,
+            usage: None,
+        };
+        assert!(state.handle(settle.clone(), 1_002).changed, "the open reservation settles");
+        assert!(!state.handle(settle, 1_003).changed, "once");
+        let written = serde_json::to_value(&state).unwrap();
+        assert_eq!((written["v"].clone(), written["critical"].clone()), (json!(7), json!(["edge_leases"])));
+    }
+
+    /// A key that is not leasable is never leased: a lease under a spend cap (carried or pushed),
+    /// scope limits or a budget lease held is answered `Stopped`, and the key stays per call.
+    #[test]
+    fn a_key_that_is_not_leasable_is_answered_stopped() {
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let capped: Limits = serde_json::from_value(json!({"rpm": 100, "spend": [{"period": "daily",
+            "limit_micros": 1_000_000, "mode": "warn"}]}))
+        .unwrap();
+        let mut state = KeyState::default();
+        let reply = send_lease(&mut state, &capped, edge_holder().request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true));
+        let mut state = KeyState::default();
+        push(&mut state, &capped, 2);
+        let reply = send_lease(&mut state, &rpm(100), edge_holder().request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true), "the pushed cap");
+        let mut state = KeyState::default();
+        let scopes: ScopeLimits = serde_json::from_value(json!({"end_user_limits": {"rpm": 5}})).unwrap();
+        state.handle(Command::PushLimits { limits: rpm(100), policy_version: 2, scopes }, 0);
+        let reply = send_lease(&mut state, &rpm(100), edge_holder().request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true), "scopes");
+    }
+
+    /// A leasing key that stops being leasable (a cap pushed) goes back to per-call counters at
+    /// once: the lease's requests stay in the window, the slice it holds stays reserved (spend
+    /// and in-flight), a call admitted while leasing settles under its id, and the edge's next
+    /// message is answered `Stopped`.
+    #[test]
+    fn a_cap_pushed_while_leasing_returns_the_key_to_per_call_counters_with_its_counts() {
+        let ask = Ask { tokens: 10, cost_micros: 5 };
+        let limits: Limits = serde_json::from_value(json!({"rpm": 100, "max_in_flight": 50})).unwrap();
+        let mut state = KeyState::default();
+        let mut holder = edge_holder();
+        let reply = send_lease(&mut state, &limits, holder.request(ask, 1_000).unwrap(), 1_000);
+        let LeaseOutcome::Granted(grant) = &reply.outcome else { panic!("{reply:?}") };
+        let (requests, slots) = (grant.slice.requests.unwrap(), grant.slice.slots.unwrap());
+        holder.receive(reply, 1_000);
+        let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!("per call too") };
+        let capped: Limits = serde_json::from_value(json!({"rpm": 100, "max_in_flight": 50, "spend": [{"period":
+            "daily", "limit_micros": 1_000_000, "mode": "hard"}]}))
+        .unwrap();
+        assert!(push(&mut state, &capped, 1));
+        assert!(state.edge_leases.is_none(), "per call again");
+        let uses = state.ledger.limit_uses(&capped, 1_000);
+        let used = |scope: &str| uses.iter().find(|u| u.scope == scope).map(|u| u.used);
+        assert_eq!(used("rpm"), Some(requests + 1), "the slice's requests and the call's");
+        assert_eq!(used("max_in_flight"), Some(slots + 1), "the slice's slots and the call's");
+        let settle = Command::Settle {
+            reservation_id,
+            limits: capped.clone(),
+            policy_version: 1,
+            scopes: Default::default(),
+            actual: ask,
+            usage: None,
+        };
+        assert!(state.handle(settle, 1_001).changed, "the call admitted while leasing settles");
+        let reply = send_lease(
+            &mut state,
+            &capped,
+            holder.request(ask, 1_002).unwrap_or_else(|| holder.flush(1_002).unwrap()),
+            1_002,
+        );
+        assert_eq!(reply.outcome, LeaseOutcome::Stopped);
     }
 
     /// One command of a generated history: admissions, settles and releases of earlier ones

@@ -93,9 +93,15 @@ pub struct UsageBook {
 impl UsageBook {
     /// One admitted request; what was counted.
     pub fn count_request(&mut self, now_ms: u64) -> Totals {
-        let request = Totals { requests: 1, ..Totals::default() };
-        self.count(now_ms, &request);
-        request
+        self.count_requests(now_ms, 1)
+    }
+
+    /// `n` admitted requests (calls an edge admitted from a lease, reported together); what was
+    /// counted.
+    pub fn count_requests(&mut self, now_ms: u64, n: u64) -> Totals {
+        let requests = Totals { requests: n, ..Totals::default() };
+        self.count(now_ms, &requests);
+        requests
     }
 
     /// One settled request: the `tokens` and `cost_micros` the ledger counted, and the usage the

@@ -75,6 +75,17 @@ pub struct Ledger {
     spend: Spend,
 }
 
+/// The counters of a [`Ledger`], taken apart ([`Ledger::into_parts`]).
+pub(crate) struct LedgerParts {
+    pub clock_ms: u64,
+    pub windows: Windows,
+    pub spend: Spend,
+    /// Above every id handed out.
+    pub next_id: u64,
+    /// Open reservations, oldest first; their requests and estimates are in `windows`.
+    pub open: Vec<Reservation>,
+}
+
 /// A request let through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Admitted {
@@ -196,6 +207,23 @@ impl Ledger {
             let bucket = scope.bucket_of(reservation.admitted_ms);
             self.windows.get_mut(scope).replace(bucket, reservation.estimate.tokens, actual.tokens);
         }
+    }
+
+    /// What this ledger counts, to move into another set of counters (a key object's
+    /// [`Budget`](crate::budget::Budget)): its clock, windows, committed spend, the next
+    /// reservation id and the open reservations. The record of expired reservations is dropped
+    /// (a late settle of one is then not corrected: it stays charged at its estimate).
+    pub(crate) fn into_parts(self) -> LedgerParts {
+        let (next_id, open) = self.reservations.into_parts();
+        LedgerParts { clock_ms: self.clock_ms, windows: self.windows, spend: self.spend, next_id, open }
+    }
+
+    /// A ledger counting what `parts` counts (moved back from a key object's lease counters):
+    /// no record of expired reservations (a late settle of one is charged at its estimate).
+    pub(crate) fn from_parts(parts: LedgerParts) -> Ledger {
+        let LedgerParts { clock_ms, windows, spend, next_id, open } = parts;
+        let reservations = Reservations::from_parts(next_id, open);
+        Ledger { clock_ms, windows, reservations, expired: Expired::default(), spend }
     }
 
     /// Records `now` as the latest time and settles stale reservations at their estimate (their

@@ -56,6 +56,21 @@ impl Default for Reservations {
 }
 
 impl Reservations {
+    /// The next id and the open reservations, oldest first (to move them into other counters).
+    pub(crate) fn into_parts(self) -> (u64, Vec<Reservation>) {
+        (self.next_id, self.open)
+    }
+
+    /// Reservations moved from other counters: `open` must keep this type's invariants (ordered
+    /// by strictly increasing id and non-decreasing `admitted_ms`, every id below `next_id`, at
+    /// most [`MAX_OPEN_RESERVATIONS`]).
+    pub(crate) fn from_parts(next_id: u64, open: Vec<Reservation>) -> Reservations {
+        debug_assert!(open.len() <= MAX_OPEN_RESERVATIONS);
+        debug_assert!(open.windows(2).all(|p| p[0].id < p[1].id && p[0].admitted_ms <= p[1].admitted_ms));
+        debug_assert!(open.last().is_none_or(|r| r.id < next_id));
+        Reservations { next_id, open }
+    }
+
     /// The open reservations as `(stale, fresh)` at `now_ms`.
     pub fn split(&self, now_ms: u64) -> (&[Reservation], &[Reservation]) {
         self.open.split_at(self.open.partition_point(|r| r.is_stale(now_ms)))

@@ -100,6 +100,13 @@ pub struct ScopeEvent {
     pub spend: SpendEvent,
 }
 
+impl ScopeEvent {
+    /// `events` of the key's own ledger.
+    pub fn of_key(events: Vec<SpendEvent>) -> Vec<ScopeEvent> {
+        scoped(&KeyScope::Key, events).collect()
+    }
+}
+
 fn scoped(scope: &KeyScope, events: Vec<SpendEvent>) -> impl Iterator<Item = ScopeEvent> + '_ {
     events.into_iter().map(move |spend| ScopeEvent { scope: scope.clone(), spend })
 }

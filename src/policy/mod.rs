@@ -34,4 +34,4 @@ pub use routing::{
     deserialize_org_routing, CredentialHolder, Group, InvalidRoutingConfig, ResolvedRoute, RoutingConfig, Target,
     TargetUpstream,
 };
-pub use rules::{InvalidRule, KeyRules, RulesPatch};
+pub use rules::{Admission, InvalidRule, KeyRules, RulesPatch};

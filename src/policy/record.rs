@@ -97,7 +97,10 @@ pub struct KeyRecord {
 
 /// The record's stored format: version 2 added the boundaries' constraints and `policy_version`;
 /// version 3 the scopes inside the key, `model_limits` and `end_user_limits`, and the `budgets`
-/// above the key, all critical (a build that dropped them would not enforce them).
+/// above the key, all critical (a build that dropped them would not enforce them), and
+/// `admission` (not critical, written only when `exact`: a reader that drops it admits every
+/// call at the key's object, which is what `exact` asks; a build from before it refuses a
+/// record carrying it as an unknown member, failing closed).
 pub const RECORD_FORMAT: Format = Format {
     version: 3,
     members: &[
@@ -125,6 +128,7 @@ pub const RECORD_FORMAT: Format = Format {
         "limits",
         "model_limits",
         "end_user_limits",
+        "admission",
     ],
     // `org` and `jurisdiction` name the key's ledger object: a reader dropping them would count
     // the key in another object; `budgets` narrow what the key may spend.
@@ -151,6 +155,12 @@ impl KeyRecord {
     /// under a budget with a hard one. A capped call must be one whose bill the gateway can bound.
     pub fn capped(&self, model: Option<&str>) -> bool {
         self.rules.spend_capped(model) || self.budgets.iter().any(BudgetLink::caps_spend)
+    }
+
+    /// Whether an edge isolate may lease this key's calls: its rules are leasable
+    /// ([`KeyRules::leasable`]) and no budget lies above it.
+    pub fn leasable(&self) -> bool {
+        self.rules.leasable() && self.budgets.is_empty()
     }
 }
 
@@ -406,6 +416,7 @@ mod tests {
             rules: KeyRules {
                 model_limits: scopes.model_limits,
                 end_user_limits: scopes.end_user_limits,
+                admission: crate::policy::Admission::Exact,
                 ..v1.rules.clone()
             },
             ..v1

@@ -48,6 +48,30 @@ pub struct KeyRules {
     /// `x-teamkeys-end-user` request header, then required. A key's own: a boundary sets none.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub end_user_limits: Limits,
+    /// How the edge admits the key's calls: `auto` (the default) lets an isolate lease a slice of
+    /// a hot key's headroom and admit from it (revocation within the lease interval, 1 s) when
+    /// the key is leasable ([`KeyRules::leasable`]); `exact` asks the key's object for every call
+    /// (revocation immediate), whatever the rate.
+    #[serde(default, skip_serializing_if = "Admission::is_auto")]
+    pub admission: Admission,
+}
+
+/// How the edge admits a key's calls ([`KeyRules::admission`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Admission {
+    /// Leased at the edge when the key is leasable and hot in an isolate, else per call.
+    #[default]
+    Auto,
+    /// Per call at the key's object, always.
+    Exact,
+}
+
+impl Admission {
+    pub fn is_auto(&self) -> bool {
+        *self == Admission::Auto
+    }
 }
 
 /// A rule that cannot be used: the field (`routing_groups[2]`) and why.
@@ -101,6 +125,18 @@ impl KeyRules {
     pub fn default_max_tokens(&self, model: Option<&str>) -> Option<NonZeroU64> {
         let pattern = ScopeLimits::for_model_in(&self.model_limits, model);
         pattern.and_then(|scope| scope.limits.default_max_tokens).or(self.limits.default_max_tokens)
+    }
+
+    /// Whether the key's own limits alone decide its calls, so an edge isolate may lease them
+    /// ([`crate::gateway::edge_leases`]): `admission` is `auto`, no spend cap (of any mode), no
+    /// model-pattern and no end-user limits. (The record adds: no budget above the key,
+    /// [`KeyRecord::leasable`](crate::policy::KeyRecord::leasable).) Every other key is admitted
+    /// per call by its object.
+    pub fn leasable(&self) -> bool {
+        self.admission.is_auto()
+            && self.model_limits.is_empty()
+            && self.end_user_limits.is_empty()
+            && self.limits.spend.is_empty()
     }
 
     /// Whether a call to `model` counts under a spend cap: the key's, its model pattern's or its
@@ -195,6 +231,9 @@ pub struct RulesPatch {
     #[serde(default, deserialize_with = "set")]
     #[cfg_attr(test, schemars(with = "Limits"))]
     pub end_user_limits: Option<Limits>,
+    #[serde(default, deserialize_with = "set")]
+    #[cfg_attr(test, schemars(with = "Admission"))]
+    pub admission: Option<Admission>,
 }
 
 /// A present field's value; `null` is an error.
@@ -224,6 +263,7 @@ impl RulesPatch {
             limits: self.limits.unwrap_or_else(|| rules.limits.clone()),
             model_limits: self.model_limits.unwrap_or_else(|| rules.model_limits.clone()),
             end_user_limits: self.end_user_limits.unwrap_or_else(|| rules.end_user_limits.clone()),
+            admission: self.admission.unwrap_or(rules.admission),
         }
     }
 }
@@ -309,6 +349,7 @@ pub mod strategy {
                 limits,
                 model_limits,
                 end_user_limits,
+                admission: Admission::Auto,
             })
     }
 }

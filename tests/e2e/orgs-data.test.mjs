@@ -1,8 +1,8 @@
 // Issue 12, the data plane of organisations: two organisations with identically named projects
 // and keys (even the same key id), each with its own routing and its own sealed upstream
 // credential, seeded into KV as the control plane projects them. Each key's calls reach only its
-// organisation's credential and follow its routing; a suspended organisation's next call is
-// refused (Miniflare's KV has no edge cache, so "within the cache bound" is at once here); a key
+// organisation's credential and follow its routing; a suspended organisation's calls are
+// refused within the isolate's record memo (5 s; Miniflare's KV has no edge cache); a key
 // from before organisations is served as before; a credential that cannot be opened forwards
 // nothing; no plaintext credential is in any KV value or log line.
 //

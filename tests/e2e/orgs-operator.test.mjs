@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGateway, ADMIN_TOKEN } from './harness.mjs';
+
 import { startMock } from '../mock-upstream/server.mjs';
 
 /** How long an isolate may use a record it read (src/gateway/record_memo.rs). */

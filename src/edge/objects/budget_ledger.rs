@@ -12,8 +12,8 @@
 //! ([`PendingEvents`]).
 
 use super::key_ledger::StateRow;
-use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::budget::{Answered, BudgetCommand, BudgetState};
+use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::events::budget_event;
 use crate::ledger::budgets::BudgetCall;
 use crate::limits::{Level, RESERVATION_TTL_MS};

@@ -24,8 +24,8 @@
 //! it ends, so its unused part returns to the budget at once.
 
 use super::budget_stub::{budget_unavailable, call_budget};
-use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::budget::{BudgetReply, Received};
+use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::error::ApiError;
 use crate::events::usage_event;
 use crate::ledger::budgets::BudgetCall;
