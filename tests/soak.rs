@@ -68,7 +68,9 @@ use teamkeys::usage::{Pricing, DEFAULT_PRICING_JSON};
 /// How long after the step at which a revocation is in force a call may still be admitted with
 /// the revoked secret: the edge lease interval (a hot, leasable key's isolate admits from its
 /// slice until the slice ends; a key asking its object per call is refused at once). No lease is
-/// ever granted to a revoked secret (checked on every `Lease` the object grants).
+/// ever granted to a revoked secret (checked on every `Lease` the object grants; every key here
+/// has a total spend cap, so none is leasable and no `Lease` is sent yet: leased keys under these
+/// faults are still to be covered).
 const REVOCATION_BOUND_MS: u64 = teamkeys::budget::EDGE_LEASE_MS;
 
 /// Whether `code` is one the gateway documents: a code of the one table (`teamkeys::error::Code`),
