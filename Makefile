@@ -36,18 +36,21 @@ bench: build
 # corpus (fuzz/corpus/<target>, read only) and writes what it finds to fuzz/corpus-run/<target>.
 FUZZ_SECONDS ?= 20
 FUZZ_RUNS ?=
+# Release code with debug assertions (arithmetic overflow is a finding) and no sanitizer: the
+# crate's core forbids unsafe code (src/lib.rs), and without AddressSanitizer a unit runs ~2-3x faster.
+FUZZ_FLAGS := -O -a -s none
 FUZZ_TARGETS := gateway_route admin_route request_body usage_scanner key_record admin_input glob ip_allowlist webhook_url
 
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	@cd fuzz && cargo +nightly fuzz build -O
+	@cd fuzz && cargo +nightly fuzz build $(FUZZ_FLAGS)
 	@failed=0; for target in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus-run/$$target; \
 		budget=$$( [ -n "$(FUZZ_RUNS)" ] && echo "-runs=$(FUZZ_RUNS)" || echo "-max_total_time=$(FUZZ_SECONDS)" ); \
 		log=fuzz/corpus-run/$$target.log; \
 		start=$$(date +%s); \
-		(cd fuzz && cargo +nightly fuzz run -O $$target corpus-run/$$target corpus/$$target -- $$budget -timeout=30 -rss_limit_mb=2048 -print_final_stats=1) > $$log 2>&1; \
+		(cd fuzz && cargo +nightly fuzz run $(FUZZ_FLAGS) $$target corpus-run/$$target corpus/$$target -- $$budget -timeout=30 -rss_limit_mb=2048 -print_final_stats=1) > $$log 2>&1; \
 		status=$$?; end=$$(date +%s); [ $$status -eq 0 ] || failed=1; \
 		runs=$$(grep -o 'stat::number_of_executed_units: *[0-9]*' $$log | grep -o '[0-9]*$$'); \
 		cov=$$(grep -o 'cov: [0-9]*' $$log | tail -1 | grep -o '[0-9]*'); \

@@ -19,7 +19,7 @@
 use arbitrary::{Result as ArbitraryResult, Unstructured};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use teamkeys::admin::boundary::Boundary;
 use teamkeys::admin::input::{
@@ -501,23 +501,27 @@ pub fn glob(data: &[u8]) {
     assert_eq!(glob_match(pattern, name), naive_glob(pattern.as_bytes(), name.as_bytes()), "{pattern:?} {name:?}");
 }
 
-/// `*` matches any run of bytes, every other byte itself: straight from the definition,
-/// remembering answers by position so many stars stay cheap.
+/// `*` matches any run of bytes, every other byte itself: straight from the definition (a star
+/// matches nothing, or one byte and then the star again), remembering answers by position in a
+/// table so many stars stay cheap (at most one answer per pair of positions).
 pub fn naive_glob(pattern: &[u8], name: &[u8]) -> bool {
-    fn matches(pattern: &[u8], name: &[u8], seen: &mut HashMap<(usize, usize), bool>) -> bool {
-        let at = (pattern.len(), name.len());
-        if let Some(&known) = seen.get(&at) {
+    fn matches(pattern: &[u8], name: &[u8], seen: &mut [Option<bool>], width: usize) -> bool {
+        let at = pattern.len() * width + name.len();
+        if let Some(known) = seen[at] {
             return known;
         }
         let answer = match pattern.split_first() {
             None => name.is_empty(),
-            Some((b'*', rest)) => (0..=name.len()).any(|taken| matches(rest, &name[taken..], seen)),
-            Some((c, rest)) => name.first() == Some(c) && matches(rest, &name[1..], seen),
+            Some((b'*', rest)) => {
+                matches(rest, name, seen, width) || (!name.is_empty() && matches(pattern, &name[1..], seen, width))
+            }
+            Some((c, rest)) => name.first() == Some(c) && matches(rest, &name[1..], seen, width),
         };
-        seen.insert(at, answer);
+        seen[at] = Some(answer);
         answer
     }
-    matches(pattern, name, &mut HashMap::new())
+    let width = name.len() + 1;
+    matches(pattern, name, &mut vec![None; (pattern.len() + 1) * width], width)
 }
 
 /// The IP allowlist: parsing never panics, a list permits every address it names, and an

@@ -26,6 +26,9 @@
 //! upstream credentials), [`naming`], [`versioned`], [`sql`], [`error`] (the one table of codes).
 //! Only `edge` (compiled for wasm32) touches the platform; everything else builds and tests on the
 //! host.
+// No unsafe code in the core (what the host tests and the fuzzers run): fuzzing needs no
+// address sanitizer to find memory errors here (`make fuzz`).
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 pub mod admin;
 pub mod budget;
 pub mod console;
