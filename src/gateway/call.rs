@@ -43,7 +43,7 @@ use crate::gateway::isolate::Isolate;
 use crate::gateway::members::UnknownMembers;
 use crate::gateway::metered_body::MeteredBody;
 use crate::gateway::metering::{Ending, Metering};
-use crate::gateway::models_list::filter_models_list;
+use crate::gateway::models_list::{filter_models_list, read_list};
 use crate::gateway::organisation::{key_store_unavailable, unknown_key, Organisation};
 use crate::gateway::ports::{header, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Upstream};
 use crate::gateway::request::{inspect, MAX_BODY_BYTES};
@@ -60,7 +60,6 @@ use crate::policy::{
     authorize, extract_key, visible_models, CallFacts, KeyPolicy, KeyRecord, KeyRules, RoutingConfig, Target,
 };
 use crate::usage::{BodyKind, Pricing, UsageScanner};
-use futures_util::StreamExt;
 use std::future::Future;
 use std::rc::Rc;
 
@@ -177,7 +176,8 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         let headers = answer_headers(upstream.headers, headroom.as_ref(), now_ms);
 
         if matches!(route.endpoint, Endpoint::ModelsList) && status == 200 {
-            let body = read_whole(upstream.body).await.ok_or_else(|| upstream_errors::unusable(status))?;
+            let _reading = self.isolate.list_reads.start()?;
+            let body = read_list(upstream.body).await.ok_or_else(|| upstream_errors::unusable(status))?;
             let visible = |name: &str| visible_models(&policy, routing, route.family, [name]).next().is_some();
             let filtered =
                 filter_models_list(route.family, &body, visible).ok_or_else(|| upstream_errors::unusable(status))?;
@@ -247,14 +247,6 @@ async fn read_body(body: impl RequestBody, route: &Route) -> Result<Vec<u8>, Api
 }
 
 /// The whole upstream body, or `None` if it failed.
-async fn read_whole<E>(mut body: impl futures_util::Stream<Item = Result<Vec<u8>, E>> + Unpin) -> Option<Vec<u8>> {
-    let mut whole = Vec::new();
-    while let Some(chunk) = body.next().await {
-        whole.extend_from_slice(&chunk.ok()?);
-    }
-    Some(whole)
-}
-
 /// The upstream's forwardable headers, then the key's limit headers (which replace any
 /// upstream header of the same name).
 fn answer_headers(upstream: Vec<(String, String)>, headroom: Option<&Headroom>, now_ms: u64) -> Vec<(String, String)> {

@@ -1,11 +1,13 @@
 //! What one isolate keeps between the calls it serves: refusals it may repeat
-//! ([`HeldRefusals`]), the records it read ([`RecordMemo`]s of key policies and organisations)
-//! and the slices it leased from hot keys' objects ([`EdgeLeases`]). Each is bounded and states
+//! ([`HeldRefusals`]), the records it read ([`RecordMemo`]s of key policies and organisations),
+//! the slices it leased from hot keys' objects ([`EdgeLeases`]) and the model lists it is reading
+//! ([`ListReads`]). Each is bounded and states
 //! its own bound. The edge keeps one [`Isolate`] per isolate (a `thread_local`, named at random);
 //! host tests make one per world.
 
 use crate::gateway::edge_leases::EdgeLeases;
 use crate::gateway::held_refusals::HeldRefusals;
+use crate::gateway::models_list::ListReads;
 use crate::gateway::organisation::Organisation;
 use crate::gateway::record_memo::RecordMemo;
 use crate::policy::KeyPolicy;
@@ -21,6 +23,7 @@ pub struct Isolate {
     pub organisations: RefCell<RecordMemo<Organisation>>,
     /// Shared with the calls' settlement tasks, which outlive the call.
     pub leases: Rc<RefCell<EdgeLeases>>,
+    pub list_reads: ListReads,
 }
 
 impl Isolate {
@@ -31,6 +34,7 @@ impl Isolate {
             keys: RefCell::default(),
             organisations: RefCell::default(),
             leases: Rc::new(RefCell::new(EdgeLeases::new(id))),
+            list_reads: ListReads::default(),
         }
     }
 }
