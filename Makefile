@@ -4,13 +4,15 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: help setup build dev test test-unit test-e2e bench fuzz soak clean
+.PHONY: help setup build dev test test-unit test-e2e bench size deploy fuzz soak clean
 
 help:
 	@echo "make dev    run the gateway locally (mock upstream, local KV and Durable Objects, demo key)"
 	@echo "make test   run every test (host unit tests, end-to-end tests in workerd, the console in Chromium)"
 	@echo "make build  build the worker and the console into build/"
 	@echo "make bench  run the benchmarks and print the figures (~7 min; BENCH_QUICK=1 for a short run)"
+	@echo "make deploy deploy both workers: teamkeys and the gateway alone (wrangler.gateway.toml)"
+	@echo "make size   the bytes deployed: the whole worker and the data plane alone (raw, gzip)"
 	@echo "make fuzz   run every fuzz target (FUZZ_SECONDS each, default 20; or FUZZ_RUNS executions)"
 	@echo "make soak   run the chaos soak (SEED=1 STEPS=100000)"
 
@@ -26,11 +28,21 @@ dev: setup
 test: setup
 	cargo test --locked
 	@scripts/build.sh
+	@TEAMKEYS_PLANE=gateway scripts/build.sh
 	node --test --test-concurrency=1 tests/e2e/
 	node --test --test-concurrency=1 tests/browser/
 
 bench: build
 	@node bench/run.mjs
+
+size: setup
+	@scripts/size.sh
+
+# Both workers: teamkeys (everything: the control plane, the console, every object and the gateway)
+# and teamkeys-gateway (the gateway alone, bound to teamkeys' ledgers: wrangler.gateway.toml).
+deploy: setup
+	npx wrangler deploy
+	npx wrangler deploy -c wrangler.gateway.toml
 
 # Fuzzing: cargo-fuzz on nightly, installed on first use. Each target starts from its committed
 # corpus (fuzz/corpus/<target>, read only) and writes what it finds to fuzz/corpus-run/<target>.

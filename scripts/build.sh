@@ -6,6 +6,10 @@
 # TEAMKEYS_BUILD=dev (what `make dev` sets) makes a development build: cargo's dev profile,
 # incremental, no LTO and no wasm-opt pass, so a rebuild takes seconds. Anything else (the
 # default, `make build`, `make test`, `wrangler deploy`) makes the optimised release build.
+# TEAMKEYS_PLANE=data builds the data plane alone (the gateway's routes and the key and budget
+# ledgers' classes, no `control-plane` feature) into build/data-plane/; TEAMKEYS_PLANE=gateway the
+# gateway alone (no ledger classes either) into build/gateway/; release only: what `make size`
+# measures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -19,6 +23,10 @@ need wasm-bindgen "$WASM_BINDGEN_BIN"
 need wasm-opt "$WASM_OPT_BIN"
 need esbuild "$ESBUILD_BIN"
 export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
+case "${TEAMKEYS_PLANE:-all}" in
+  data) exec worker-build --release -d build/data-plane . --no-default-features --features ledger-objects ;;
+  gateway) exec worker-build --release -d build/gateway . --no-default-features ;;
+esac
 # The console's assets ([assets] in wrangler.toml) live in build/assets/console/.
 mkdir -p build/assets/console
 # The console itself (src/console/), bundled by esbuild: a second or so.

@@ -35,6 +35,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub pricing: Pricing,
     /// The pricing table as configured (for the admin API).
+    #[cfg(feature = "control-plane")]
     pub pricing_json: String,
     pub upstream_timeout_ms: u64,
     pub upstream_idle_timeout_ms: u64,
@@ -89,6 +90,7 @@ impl Config {
         Ok(Config {
             routing,
             pricing,
+            #[cfg(feature = "control-plane")]
             pricing_json,
             upstream_timeout_ms,
             upstream_idle_timeout_ms,

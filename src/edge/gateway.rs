@@ -2,7 +2,9 @@
 //! runs [`Gateway::call`] over the platform's adapters (KV, the key ledgers' stubs, fetch, the
 //! request's abort signal, `ctx.wait_until`) and converts its [`Answer`] into a
 //! `worker::Response`. Every decision is the core's (`crate::gateway::call`). `/console/…` goes to
-//! the console's assets (`super::console`), `/admin/…` to the admin API (`super::admin`).
+//! the console's assets (`super::console`), `/admin/…` to the admin API (`super::admin`); a
+//! data-plane build (without the `control-plane` feature) has neither, and refuses those paths
+//! like any unknown route.
 
 use super::body::{read_capped, BodyLease};
 use super::config::Config;
@@ -10,7 +12,6 @@ use super::key_store::KvKeyStore;
 use super::objects::key_ledger_stub::KeyLedgerStubs;
 use super::respond::{error_response, internal};
 use super::upstream::{FetchUpstream, UpstreamBody};
-use crate::admin::route::is_admin_path;
 use crate::error::{ApiError, Code};
 use crate::gateway::call::Gateway;
 use crate::gateway::exchange::{Answer, AnswerBody, ClientRequest};
@@ -30,11 +31,14 @@ thread_local! {
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
     let url = req.url().map_err(|_| ApiError::new(Code::InvalidUrl, "The request URL cannot be parsed."))?;
-    if let Some(answer) = super::console::handle(&req, env, &url).await {
-        return answer;
-    }
-    if is_admin_path(url.path()) {
-        return super::admin::handle(req, env).await;
+    #[cfg(feature = "control-plane")]
+    {
+        if let Some(answer) = super::console::handle(&req, env, &url).await {
+            return answer;
+        }
+        if crate::admin::route::is_admin_path(url.path()) {
+            return super::admin::handle(req, env).await;
+        }
     }
     let now_ms = Date::now().as_millis();
     let config = Config::get(env)?;

@@ -19,16 +19,25 @@
 //! plane store) and `admin`'s `Platform` (the directory of organisations). The adapters are
 //! exercised end to end in `tests/e2e/`; the flow they serve is tested on the host in
 //! `tests/gateway_flow.rs`.
+//!
+//! Builds (Cargo features, README "Bundle: what serves calls"): `control-plane` compiles in
+//! `admin`, `console` and the outbox's class; `ledger-objects` the ledgers' classes, the outbox's
+//! producers and `sql`. Without both, the worker is the gateway alone (`wrangler.gateway.toml`),
+//! its `LEDGER` binding served by another worker's class.
 
+#[cfg(feature = "control-plane")]
 mod admin;
 mod body;
 mod config;
+#[cfg(feature = "control-plane")]
 mod console;
 mod gateway;
 mod key_store;
 mod objects;
+#[cfg(feature = "ledger-objects")]
 mod outbox;
 mod respond;
+#[cfg(feature = "ledger-objects")]
 mod sql;
 mod upstream;
 

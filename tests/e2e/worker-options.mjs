@@ -40,3 +40,22 @@ export function gatewayWorkerOptions({ upstreamUrl, upstreamSecret, bindings = {
     bindings: { UPSTREAM_URL: upstreamUrl, UPSTREAM_API_KEY: upstreamSecret, ...bindings },
   };
 }
+
+/**
+ * Miniflare worker options for the gateway alone (build/gateway/index.js, wrangler.gateway.toml):
+ * the key ledgers' class bound from the worker named `ledgersWorker`, the same KV namespace
+ * (`kvId`) as that worker's.
+ */
+export function gatewayAloneWorkerOptions({ upstreamUrl, upstreamSecret, ledgersWorker, kvId, bindings = {} }) {
+  return {
+    name: 'teamkeys-gateway',
+    scriptPath: 'build/gateway/index.js',
+    modules: true,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    compatibilityDate: '2026-04-26',
+    compatibilityFlags: ['enable_request_signal'],
+    kvNamespaces: { KEYS: kvId },
+    durableObjects: { LEDGER: { className: 'KeyLedger', scriptName: ledgersWorker, useSQLite: true } },
+    bindings: { UPSTREAM_URL: upstreamUrl, UPSTREAM_API_KEY: upstreamSecret, ...bindings },
+  };
+}

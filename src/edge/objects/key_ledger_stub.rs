@@ -28,6 +28,7 @@ impl KeyLedgerStub {
     }
 
     /// The key ledger behind `stub` (addressed by the caller, e.g. in a jurisdiction).
+    #[cfg(feature = "control-plane")]
     pub fn from_stub(stub: Stub) -> KeyLedgerStub {
         KeyLedgerStub { stub }
     }

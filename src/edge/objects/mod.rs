@@ -18,8 +18,11 @@
 //! (`make dev` and the end-to-end tests set it). Anywhere else a jurisdiction that cannot be
 //! applied is an error, never silently dropped.
 
+#[cfg(feature = "ledger-objects")]
 pub mod budget_ledger;
+#[cfg(feature = "ledger-objects")]
 pub mod budget_stub;
+#[cfg(feature = "ledger-objects")]
 pub mod key_ledger;
 pub mod key_ledger_stub;
 

@@ -37,6 +37,7 @@ impl PendingEvents {
     }
 
     /// The queue itself, for the core's steps.
+    #[cfg(feature = "control-plane")]
     pub fn queue(&self) -> &EventQueue {
         &self.queue
     }
