@@ -712,8 +712,13 @@ mod tests {
 
     fn admit_at_policy(state: &mut KeyState, limits: &Limits, policy_version: u64, version: u32) -> Reply {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let command = Command::Admit {
-            secret_version: version,
+        state.handle(unscoped_admit(limits, policy_version, version, ask), 1_000).reply
+    }
+
+    /// An admission of `ask` for a key without scopes or budgets.
+    fn unscoped_admit(limits: &Limits, policy_version: u64, secret_version: u32, ask: Ask) -> Command {
+        Command::Admit {
+            secret_version,
             limits: limits.clone(),
             policy_version,
             ask,
@@ -721,8 +726,7 @@ mod tests {
             model: None,
             end_user: None,
             budgets: vec![],
-        };
-        state.handle(command, 1_000).reply
+        }
     }
 
     fn push(state: &mut KeyState, limits: &Limits, policy_version: u64) -> bool {
@@ -832,17 +836,7 @@ mod tests {
         let mut state = KeyState::default();
         assert_eq!(last_used(&mut state), None);
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
-        let ask = Ask { tokens: 10, cost_micros: 5 };
-        let refused = Command::Admit {
-            secret_version: 1,
-            limits: limits.clone(),
-            policy_version: 0,
-            ask,
-            scopes: Default::default(),
-            model: None,
-            end_user: None,
-            budgets: vec![],
-        };
+        let refused = unscoped_admit(&limits, 0, 1, Ask { tokens: 10, cost_micros: 5 });
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
     }
@@ -1457,7 +1451,8 @@ mod tests {
             };
             // Every third call a per-call admission too, on the same counters.
             if now_ms % 9 == 0 {
-                if let Reply::Admitted { reservation_id, .. } = admit_with(&mut state, &limits, ask, now_ms) {
+                let command = unscoped_admit(&limits, 0, 1, ask);
+                if let Reply::Admitted { reservation_id, .. } = state.handle(command, now_ms).reply {
                     let settle = unscoped_settle(reservation_id, limits.clone(), actual, None);
                     events.extend(state.handle(settle, now_ms).events);
                     billed += actual.cost_micros;
@@ -1509,20 +1504,6 @@ mod tests {
         let flush = holder.flush(late).unwrap();
         send_lease(&mut state, &limits, flush, late);
         assert_eq!(spend_held(&state, &limits, late), 250, "the late report corrects it");
-    }
-
-    fn admit_with(state: &mut KeyState, limits: &Limits, ask: Ask, now_ms: u64) -> Reply {
-        let command = Command::Admit {
-            secret_version: 1,
-            limits: limits.clone(),
-            policy_version: 0,
-            ask,
-            scopes: Default::default(),
-            model: None,
-            end_user: None,
-            budgets: vec![],
-        };
-        state.handle(command, now_ms).reply
     }
 
     /// One command of a generated history: admissions, settles and releases of earlier ones
