@@ -1,5 +1,6 @@
 //! Host tests of the bill bounded by the reservation: body members refused per family and key,
-//! the output cap always sent, and the input bound.
+//! the output cap always sent, the input bound, and a leased call reserving the same bound from
+//! its slice.
 
 use serde_json::{json, Value};
 use teamkeys::gateway::bounds::{image_tokens_max, DEFAULT_MAX_OUTPUT_TOKENS, GEMINI_MAX_THINKING_TOKENS};
@@ -430,4 +431,37 @@ fn forwarded_bodies_are_json_and_differ_only_in_documented_members() {
         };
         assert_eq!(sent_cap, Some(cap), "round {round}: {body} → {}", String::from_utf8_lossy(&out));
     }
+}
+
+/// A leased call (a hot key's, admitted from its isolate's slice of the key's headroom) reserves
+/// its bound exactly as a per-call one does: the ticket holds the reservation's estimate, the
+/// slice's micro-dollars cover it, and the key's counters hold the slice against the cap; as the
+/// cap nears a slice is exactly one call, and a call the cap cannot cover is refused.
+#[test]
+fn a_leased_call_reserves_its_bound_from_the_slice() {
+    use teamkeys::budget::{Budget, Holder, HolderAdmission, LeaseOutcome, Received, EDGE_LEASE_MS};
+    use teamkeys::limits::Level;
+    let body = r#"{"model":"m","max_tokens":20,"n":2,"messages":[{"role":"user","content":"hello"}]}"#;
+    let (_, metering) = admit(CHAT, body, &capped(), UnknownMembers::Pass).unwrap();
+    let ask = metering.ask;
+    assert!(ask.cost_micros > 0);
+    // Room for one and a half calls' bounds.
+    let cap = ask.cost_micros * 3 / 2;
+    let limits: Limits =
+        serde_json::from_value(json!({"spend": [{"period": "daily", "limit_micros": cap, "mode": "hard"}]})).unwrap();
+    let (mut key, mut isolate) = (Budget::new(), Holder::new("edge:i".into(), 0, EDGE_LEASE_MS, false));
+    // Committed + reserved + outstanding slices against the cap.
+    let held = |key: &Budget, now_ms| key.limit_uses(&limits, now_ms)[0].used;
+    assert_eq!(isolate.admit(ask, 0), HolderAdmission::NeedLease);
+    let handled = key.handle(&limits, Level::Key, isolate.request(ask, 0).unwrap(), true, 0);
+    let LeaseOutcome::Granted(grant) = &handled.reply.outcome else { panic!("{:?}", handled.reply) };
+    assert_eq!(grant.slice.cost_micros, Some(ask.cost_micros), "one call's bound, no more, near the cap");
+    assert_eq!(isolate.receive(handled.reply, 0), Received::Granted);
+    let HolderAdmission::Admitted(ticket) = isolate.admit(ask, 1) else { panic!("admitted from the slice") };
+    assert_eq!(ticket.estimate, ask, "the reservation of a per-call admission");
+    assert_eq!(held(&key, 1), ask.cost_micros);
+    assert_eq!(isolate.admit(ask, 2), HolderAdmission::NeedLease, "the slice holds one call");
+    let handled = key.handle(&limits, Level::Key, isolate.request(ask, 2).unwrap(), true, 2);
+    assert!(matches!(handled.reply.outcome, LeaseOutcome::Refused { .. }), "{:?}", handled.reply);
+    assert!(held(&key, 2) <= cap);
 }

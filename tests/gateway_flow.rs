@@ -1266,9 +1266,82 @@ fn a_leased_key_is_revoked_within_the_lease_interval() {
     assert!(last_admitted > disabled_ms, "the slice kept admitting meanwhile (what the bound allows)");
 }
 
+/// A hot key under a hard spend cap is leased like any other: its calls at a steady 100 per
+/// second cost at most 0.1 object calls per call while the cap is far (slices shrink to one
+/// call as it nears, and a refusal at the cap is asked of the object); each leased call reserves its bound from the slice, so what its
+/// isolate reports settled never exceeds what those calls reserved (the bill bounded by the
+/// reservation, leased calls included); the key's spend ends at or below its cap, refusals name
+/// the cap, and once the last flush is in the key's spend is exactly what its calls were billed.
+#[test]
+fn a_hot_capped_key_is_leased_within_its_cap_and_each_leased_call_within_its_reservation() {
+    const CAP: u64 = 300_000;
+    let mut pool = LocalPool::new();
+    let limits = format!(r#"{{"spend":[{{"period":"daily","limit_micros":{CAP},"mode":"hard"}}]}}"#);
+    let mut world = World::new(&pool, &limits);
+    world.routing = RoutingConfig::from_json(&ROUTING.replace(r#""family""#, r#""metered":true,"family""#)).unwrap();
+    let calls = 1_200;
+    let (mut admitted, mut refused, mut scripted, mut object_calls) = (0, 0, 0, vec![]);
+    for i in 0..calls {
+        let now_ms = NOW_MS + i * 10;
+        if scripted == world.upstream.sent().len() {
+            world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+            scripted += 1;
+        }
+        world.ledgers.set_now_ms(now_ms);
+        let answer = world.call(&mut pool, message(), now_ms).expect("an answer");
+        match answer.body {
+            AnswerBody::Streamed(body) => {
+                read_to_end(&mut pool, body);
+                admitted += 1;
+                if admitted == 100 || admitted == 600 {
+                    object_calls.push(world.ledgers.sent().len());
+                }
+            }
+            AnswerBody::Bytes(bytes) => {
+                let body = String::from_utf8(bytes).unwrap();
+                assert!(answer.status == 429 && body.contains("spend_limit_exceeded"), "call {i}: {body}");
+                refused += 1;
+            }
+        }
+        if i % 100 == 99 {
+            world.runtime.wake_sleepers(now_ms);
+            pool.run_until_stalled();
+        }
+    }
+    let end_ms = NOW_MS + calls * 10 + FLUSH_MS;
+    world.runtime.wake_sleepers(end_ms);
+    pool.run_until_stalled();
+    let sent = world.ledgers.sent();
+    let leases: Vec<_> = sent
+        .iter()
+        .filter_map(|sent| match &sent.command {
+            Command::Lease { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert!(!leases.is_empty() && refused > 0, "leased, then refused at the cap ({admitted} admitted)");
+    let [hot, far] = object_calls[..] else { panic!("{admitted} admitted") };
+    assert!(far - hot <= 50, "{} object calls for 500 calls while the cap is far", far - hot);
+    for report in leases.iter().flat_map(|message| &message.leases) {
+        assert!(report.actual.cost_micros <= report.settled.charge.cost_micros, "billed over reserved: {report:?}");
+    }
+    let cap: Limits = serde_json::from_str(&limits).unwrap();
+    let Reply::Report { usage, limits: uses, .. } =
+        world.ledgers.apply("k1", Command::Report { limits: cap, model_limits: vec![] })
+    else {
+        panic!("a report")
+    };
+    let per_call = usage.today.cost_micros / admitted;
+    assert!(per_call > 0 && usage.today.cost_micros == per_call * admitted, "every call billed alike, counted once");
+    assert_eq!(usage.today.requests, admitted);
+    let spend = uses.iter().find(|u| u.scope == "spend_daily").expect("the cap");
+    assert_eq!(spend.used, usage.today.cost_micros, "the cap's spend is what the calls were billed");
+    assert!(spend.used <= CAP, "spent {} over the cap {CAP}", spend.used);
+    world.assert_each_admitted_call_ended_once();
+}
+
 /// Keys that are not leasable — a model pattern's or end users' limits, a budget above the key
-/// (a spend cap: the object's unit tests, as capped calls need a metered target) — are asked
-/// per call however hot, exactly as before edge leases.
+/// — are asked per call however hot, exactly as before edge leases.
 #[test]
 fn keys_that_are_not_leasable_are_admitted_per_call_however_hot() {
     let mut pool = LocalPool::new();

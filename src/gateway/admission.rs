@@ -5,12 +5,15 @@
 //! settlement task in `waitUntil`).
 //!
 //! Which keys: only a leasable key ([`KeyRecord::leasable`]: every limit lives in the key's own
-//! counters — no spend cap of any scope, no model-pattern or end-user limits, no budget above
-//! the key — and its rules do not say `admission: exact`) is leased, once hot; every other key
-//! is asked per call, exactly as without edge leases (a capped key's calls are admitted side by
-//! side, each holding its reservation, as the bounded bill expects; scopes and budgets are
-//! counted by the object per call). The key's object checks the same from the limits it holds
-//! and answers `Stopped` to a lease of a key that is not leasable.
+//! counters — its windows, `max_in_flight` and its spend caps of any period and mode; no
+//! model-pattern or end-user limits, no budget above the key — and its rules do not say
+//! `admission: exact`) is leased, once hot; every other key is asked per call, exactly as
+//! without edge leases (scopes and budgets are counted by the object per call). A leased call
+//! reserves the same estimate from the slice as a per-call one reserves at the object
+//! ([`Metering::reserve`](crate::gateway::metering::Metering::reserve)), so a capped key's call
+//! is never billed more than it reserved whichever way it was admitted. The key's object checks
+//! leasability from the limits it holds and answers `Stopped` to a lease of a key that is not
+//! leasable.
 //!
 //! Fail closed: an object that cannot be reached, or answers nothing usable, admits nothing
 //! (503 `ledger_unavailable`). A lease message that got no usable answer (stale, the object

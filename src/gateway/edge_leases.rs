@@ -6,8 +6,10 @@
 //! 1. the call is counted in the key's rate in this isolate; a key is *hot* once it has made
 //!    [`HOT_CALLS`] calls within one second here (then a [`Holder`] is kept for it, while the
 //!    isolate holds fewer than [`MAX_HOLDERS`]); a key the caller says must be exact (its rules
-//!    say `admission: exact`, or it has a hard spend cap: [`super::admission`]), and a key that
-//!    is not hot, is admitted per call at its object ([`EdgeAdmission::Exact`]);
+//!    say `admission: exact`, or it is not leasable: scopes or budgets, [`super::admission`]),
+//!    and a key that is not hot, is admitted per call at its object ([`EdgeAdmission::Exact`]);
+//!    a key with spend caps is leased like any other, each call taking its reservation (its
+//!    bill's bound) from the slice's micro-dollars;
 //! 2. a hot key's call is admitted from the current slice ([`EdgeAdmission::Leased`]) or
 //!    refused by a refusal the holder holds ([`EdgeAdmission::Refused`]); when the slice cannot
 //!    cover it, the call carries the holder's message to the object ([`EdgeAdmission::Ask`]):
@@ -24,7 +26,9 @@
 //!    pipeline sends it from the call's settlement task, in `waitUntil`).
 //!
 //! Bounds (the protocol's, stated in [`crate::budget`]): a key's limits hold exactly, leases
-//! included (committed + reserved + outstanding leases ≤ limit); a slice admits nothing after
+//! included (committed + reserved + outstanding leases ≤ limit, hard spend caps too, while each
+//! call's actual stays within its reservation); slices shrink to one call as headroom runs low,
+//! so near a limit admission is exact per call; a slice admits nothing after
 //! [`EDGE_LEASE_MS`] (1 s) from when its message left, so disabling, rotating or deleting a
 //! leased key takes effect within that interval (the object answers the next message
 //! `Stopped`); a key with `admission: exact` is never leased and is revoked at once. At a steady

@@ -30,9 +30,15 @@
 //! Edge leases ([`crate::gateway::edge_leases`]): an isolate may lease a slice of a *leasable*
 //! key's headroom (`Lease`, the lease protocol of [`crate::budget`], the isolate a holder and
 //! this object its upper level) and admit the key's calls from it, reporting their settles in
-//! batches. Leasable: every limit in force lives in the key's own counters — no spend cap (any
-//! mode), no model-pattern or end-user limits, no budget above the key (and the record's
-//! `admission` is `auto`, which the edge checks). One counter set is in force at a time:
+//! batches. Leasable: every limit in force lives in the key's own counters — its windows,
+//! `max_in_flight` and spend caps (total, daily, monthly; hard or warn), but no model-pattern or
+//! end-user limits and no budget above the key (and the record's `admission` is `auto`, which
+//! the edge checks). Spend caps hold as per call: a slice holds micro-dollars for its calls'
+//! reservations (each the call's bound), so committed + reserved + outstanding slices ≤ a hard
+//! cap; a slice whose isolate vanished counts whole until its TTL, is then charged at what it
+//! held, and a late report corrects the charge; the cap's thresholds fire from these counters as
+//! reports bring the settled calls' cost ([`Handled::events`]). One counter set is in force at a
+//! time:
 //! - per call (every key at first, and every key that is not leasable): `ledger`, with the
 //!   scopes and budgets as before;
 //! - leasing (`edge_leases`, from the first `Lease` of a leasable key with an honoured secret):
@@ -41,7 +47,7 @@
 //!   one by one and the isolates' leases, so committed + reserved + outstanding leases ≤ limit
 //!   whichever way calls come;
 //! - back to per call as soon as the key is no longer leasable (a pushed or carried policy with
-//!   a cap or scopes, an admission naming budgets): the budget becomes a ledger again
+//!   scopes, an admission naming budgets): the budget becomes a ledger again
 //!   ([`Budget::into_ledger_parts`]: its windows, spend and open calls; each outstanding lease
 //!   stays reserved for a reservation's time to live), and later lease messages are answered
 //!   `Stopped`.
@@ -399,7 +405,7 @@ impl KeyState {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let (scopes, scopes_remembered) =
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
-                let left = self.leave_leasing_unless(leasable(&limits, &scopes, &budgets), now_ms);
+                let left = self.leave_leasing_unless(leasable(&scopes, &budgets), now_ms);
                 let remembered = remembered || scopes_remembered || left;
                 if let Some(counters) = &mut self.edge_leases {
                     return match counters.admit_call(&limits, ask, now_ms) {
@@ -533,7 +539,7 @@ impl KeyState {
             Command::Lease { secret_version, limits, policy_version, message } => {
                 let honoured = self.revocation.check(secret_version, now_ms).is_ok();
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
-                let leasable = self.leasable_now() && limits.spend.is_empty();
+                let leasable = self.leasable_now();
                 if honoured && leasable && self.edge_leases.is_none() {
                     self.edge_leases = Some(Budget::from_ledger(std::mem::take(&mut self.ledger).into_parts()));
                 }
@@ -572,13 +578,11 @@ impl KeyState {
         self.last_used_at = Some(now_ms);
     }
 
-    /// Whether the limits in force (the newest seen) leave the key leasable: no spend cap, no
-    /// scope limits, no budget lease held (see the module's docs).
+    /// Whether the limits in force (the newest seen) leave the key leasable: no scope limits, no
+    /// budget lease held (see the module's docs).
     fn leasable_now(&self) -> bool {
-        let no_limits = VersionedLimits { version: 0, limits: Limits::default() };
         let no_scopes = VersionedLimits { version: 0, limits: ScopeLimits::default() };
-        let (limits, scopes) = (self.limits.peek(&no_limits), self.scope_limits.peek(&no_scopes));
-        limits.spend.is_empty() && scopes.is_empty() && self.budgets.is_empty()
+        self.scope_limits.peek(&no_scopes).is_empty() && self.budgets.is_empty()
     }
 
     /// Goes back to per-call counters unless `leasable` (see the module's docs); answers whether
@@ -609,9 +613,10 @@ impl KeyState {
     }
 }
 
-/// Whether a call under `limits`, `scopes` and `budgets` leaves the key leasable.
-fn leasable(limits: &Limits, scopes: &ScopeLimits, budgets: &[BudgetLink]) -> bool {
-    limits.spend.is_empty() && scopes.is_empty() && budgets.is_empty()
+/// Whether a call under `scopes` and `budgets` leaves the key leasable (its own limits, spend
+/// caps included, always do).
+fn leasable(scopes: &ScopeLimits, budgets: &[BudgetLink]) -> bool {
+    scopes.is_empty() && budgets.is_empty()
 }
 
 /// What a lease message reports beyond what the counters had recorded of its leases: calls
@@ -707,8 +712,13 @@ mod tests {
 
     fn admit_at_policy(state: &mut KeyState, limits: &Limits, policy_version: u64, version: u32) -> Reply {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let command = Command::Admit {
-            secret_version: version,
+        state.handle(unscoped_admit(limits, policy_version, version, ask), 1_000).reply
+    }
+
+    /// An admission of `ask` for a key without scopes or budgets.
+    fn unscoped_admit(limits: &Limits, policy_version: u64, secret_version: u32, ask: Ask) -> Command {
+        Command::Admit {
+            secret_version,
             limits: limits.clone(),
             policy_version,
             ask,
@@ -716,8 +726,7 @@ mod tests {
             model: None,
             end_user: None,
             budgets: vec![],
-        };
-        state.handle(command, 1_000).reply
+        }
     }
 
     fn push(state: &mut KeyState, limits: &Limits, policy_version: u64) -> bool {
@@ -827,17 +836,7 @@ mod tests {
         let mut state = KeyState::default();
         assert_eq!(last_used(&mut state), None);
         assert!(matches!(admit(&mut state, &limits, 1), Reply::Admitted { .. }));
-        let ask = Ask { tokens: 10, cost_micros: 5 };
-        let refused = Command::Admit {
-            secret_version: 1,
-            limits: limits.clone(),
-            policy_version: 0,
-            ask,
-            scopes: Default::default(),
-            model: None,
-            end_user: None,
-            budgets: vec![],
-        };
+        let refused = unscoped_admit(&limits, 0, 1, Ask { tokens: 10, cost_micros: 5 });
         assert!(matches!(state.handle(refused, 2_000).reply, Reply::Refused(_)));
         assert_eq!(last_used(&mut state), Some(1_000), "a refused call is no use");
     }
@@ -1317,68 +1316,194 @@ mod tests {
         assert_eq!((written["v"].clone(), written["critical"].clone()), (json!(7), json!(["edge_leases"])));
     }
 
-    /// A key that is not leasable is never leased: a lease under a spend cap (carried or pushed),
-    /// scope limits or a budget lease held is answered `Stopped`, and the key stays per call.
+    /// A key that is not leasable is never leased: a lease under scope limits (carried by an
+    /// admission or pushed) or with a budget lease held is answered `Stopped`, and the key stays
+    /// per call. (A spend cap of the key's own is leasable: below.)
     #[test]
     fn a_key_that_is_not_leasable_is_answered_stopped() {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let capped: Limits = serde_json::from_value(json!({"rpm": 100, "spend": [{"period": "daily",
-            "limit_micros": 1_000_000, "mode": "warn"}]}))
-        .unwrap();
-        let mut state = KeyState::default();
-        let reply = send_lease(&mut state, &capped, edge_holder().request(ask, 1_000).unwrap(), 1_000);
-        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true));
-        let mut state = KeyState::default();
-        push(&mut state, &capped, 2);
-        let reply = send_lease(&mut state, &rpm(100), edge_holder().request(ask, 1_000).unwrap(), 1_000);
-        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true), "the pushed cap");
-        let mut state = KeyState::default();
         let scopes: ScopeLimits = serde_json::from_value(json!({"end_user_limits": {"rpm": 5}})).unwrap();
-        state.handle(Command::PushLimits { limits: rpm(100), policy_version: 2, scopes }, 0);
+        let mut state = KeyState::default();
+        state.handle(Command::PushLimits { limits: rpm(100), policy_version: 2, scopes: scopes.clone() }, 0);
         let reply = send_lease(&mut state, &rpm(100), edge_holder().request(ask, 1_000).unwrap(), 1_000);
-        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true), "scopes");
+        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true), "pushed scopes");
+        let mut state = KeyState::default();
+        let patterns = model_scopes(3);
+        state.handle(scoped_admit(&patterns, "m1", None), 900);
+        let reply = send_lease(&mut state, &rpm(100), edge_holder().request(ask, 1_000).unwrap(), 1_000);
+        assert_eq!((reply.outcome, state.edge_leases.is_none()), (LeaseOutcome::Stopped, true), "carried scopes");
     }
 
-    /// A leasing key that stops being leasable (a cap pushed) goes back to per-call counters at
-    /// once: the lease's requests stay in the window, the slice it holds stays reserved (spend
-    /// and in-flight), a call admitted while leasing settles under its id, and the edge's next
-    /// message is answered `Stopped`.
+    /// A leasing key that stops being leasable (end-user limits pushed) goes back to per-call
+    /// counters at once: the lease's requests stay in the window, the slice it holds stays
+    /// reserved (spend and in-flight), a call admitted while leasing settles under its id, and
+    /// the edge's next message is answered `Stopped`.
     #[test]
-    fn a_cap_pushed_while_leasing_returns_the_key_to_per_call_counters_with_its_counts() {
+    fn scopes_pushed_while_leasing_return_the_key_to_per_call_counters_with_its_counts() {
         let ask = Ask { tokens: 10, cost_micros: 5 };
-        let limits: Limits = serde_json::from_value(json!({"rpm": 100, "max_in_flight": 50})).unwrap();
+        let limits: Limits = serde_json::from_value(json!({"rpm": 100, "max_in_flight": 50, "spend": [{"period":
+            "daily", "limit_micros": 1_000_000, "mode": "hard"}]}))
+        .unwrap();
         let mut state = KeyState::default();
         let mut holder = edge_holder();
         let reply = send_lease(&mut state, &limits, holder.request(ask, 1_000).unwrap(), 1_000);
         let LeaseOutcome::Granted(grant) = &reply.outcome else { panic!("{reply:?}") };
-        let (requests, slots) = (grant.slice.requests.unwrap(), grant.slice.slots.unwrap());
+        let (requests, slots, held) =
+            (grant.slice.requests.unwrap(), grant.slice.slots.unwrap(), grant.slice.cost_micros.unwrap());
         holder.receive(reply, 1_000);
         let Reply::Admitted { reservation_id, .. } = admit(&mut state, &limits, 1) else { panic!("per call too") };
-        let capped: Limits = serde_json::from_value(json!({"rpm": 100, "max_in_flight": 50, "spend": [{"period":
-            "daily", "limit_micros": 1_000_000, "mode": "hard"}]}))
-        .unwrap();
-        assert!(push(&mut state, &capped, 1));
+        let scopes: ScopeLimits = serde_json::from_value(json!({"end_user_limits": {"rpm": 5}})).unwrap();
+        let push = Command::PushLimits { limits: limits.clone(), policy_version: 1, scopes: scopes.clone() };
+        assert!(state.handle(push, 1_000).changed);
         assert!(state.edge_leases.is_none(), "per call again");
-        let uses = state.ledger.limit_uses(&capped, 1_000);
+        let uses = state.ledger.limit_uses(&limits, 1_000);
         let used = |scope: &str| uses.iter().find(|u| u.scope == scope).map(|u| u.used);
         assert_eq!(used("rpm"), Some(requests + 1), "the slice's requests and the call's");
         assert_eq!(used("max_in_flight"), Some(slots + 1), "the slice's slots and the call's");
+        assert_eq!(used("spend_daily"), Some(held + ask.cost_micros), "the slice's micro-dollars and the call's");
         let settle = Command::Settle {
             reservation_id,
-            limits: capped.clone(),
+            limits: limits.clone(),
             policy_version: 1,
-            scopes: Default::default(),
+            scopes,
             actual: ask,
             usage: None,
         };
         assert!(state.handle(settle, 1_001).changed, "the call admitted while leasing settles");
         let reply = send_lease(
             &mut state,
-            &capped,
+            &limits,
             holder.request(ask, 1_002).unwrap_or_else(|| holder.flush(1_002).unwrap()),
             1_002,
         );
         assert_eq!(reply.outcome, LeaseOutcome::Stopped);
+    }
+
+    /// A hard daily cap warning at 50 %.
+    fn daily_cap(limit_micros: u64) -> Limits {
+        serde_json::from_value(json!({"spend": [{"period": "daily", "limit_micros": limit_micros, "mode": "hard",
+            "warn_at_percent": [50]}]}))
+        .unwrap()
+    }
+
+    /// What the object's counters hold against a daily cap: (committed, reserved incl.
+    /// outstanding slices).
+    fn spend_held(state: &KeyState, limits: &Limits, now_ms: u64) -> u64 {
+        let uses = state.key_limit_uses(limits, now_ms);
+        uses.iter().find(|u| u.scope == "spend_daily").map(|u| u.used).unwrap()
+    }
+
+    /// A key with a hard spend cap is leased: each slice holds micro-dollars for its calls'
+    /// reservations, so committed + reserved + outstanding slices never pass the cap whatever
+    /// several isolates and per-call admissions do; slices shrink to one call as the cap nears;
+    /// the cap's events fire from the object's counters as reports arrive; and everything
+    /// settled is what the usage book counts.
+    #[test]
+    fn a_capped_key_is_leased_within_its_cap_and_its_events_fire_from_reports() {
+        use crate::budget::{Holder, HolderAdmission, Received, EDGE_LEASE_MS};
+        const CAP: u64 = 100_000;
+        let limits = daily_cap(CAP);
+        let ask = Ask { tokens: 100, cost_micros: 1_000 };
+        let actual = Actual { tokens: 60, cost_micros: 600 };
+        let mut state = KeyState::default();
+        let mut holders: Vec<Holder> =
+            (0..3).map(|i| Holder::new(format!("edge:{i}"), 0, EDGE_LEASE_MS, false)).collect();
+        let (mut billed, mut events, mut sizes) = (0, vec![], vec![]);
+        let mut now_ms = 1_000;
+        let mut refused = 0;
+        for _ in 0..3_000 {
+            now_ms += 3;
+            let i = (now_ms as usize / 3) % holders.len();
+            let holder = &mut holders[i];
+            if holder.flush_due(now_ms) {
+                let message = holder.flush(now_ms).expect("due");
+                let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+                let handled = state.handle(command, now_ms);
+                events.extend(handled.events);
+                let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
+                holder.receive(reply, now_ms);
+            }
+            let ticket = match holder.admit(ask, now_ms) {
+                HolderAdmission::Admitted(ticket) => ticket,
+                HolderAdmission::Refused(_) => {
+                    refused += 1;
+                    continue;
+                }
+                HolderAdmission::NeedLease => {
+                    let Some(message) = holder.request(ask, now_ms) else { continue };
+                    let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+                    let handled = state.handle(command, now_ms);
+                    events.extend(handled.events);
+                    let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
+                    if let LeaseOutcome::Granted(grant) = &reply.outcome {
+                        sizes.push(grant.slice.cost_micros.unwrap() / ask.cost_micros);
+                    }
+                    match holder.receive(reply, now_ms) {
+                        Received::Granted => {}
+                        Received::Refused(denial) => {
+                            assert!(matches!(denial.denial, crate::limits::LimitDenial::Spend { .. }), "{denial:?}");
+                            refused += 1;
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                    continue;
+                }
+            };
+            // Every third call a per-call admission too, on the same counters.
+            if now_ms % 9 == 0 {
+                let command = unscoped_admit(&limits, 0, 1, ask);
+                if let Reply::Admitted { reservation_id, .. } = state.handle(command, now_ms).reply {
+                    let settle = unscoped_settle(reservation_id, limits.clone(), actual, None);
+                    events.extend(state.handle(settle, now_ms).events);
+                    billed += actual.cost_micros;
+                }
+            }
+            holder.settle(ticket, actual, now_ms);
+            billed += actual.cost_micros;
+            assert!(spend_held(&state, &limits, now_ms) <= CAP, "committed + reserved + slices over the cap");
+        }
+        for holder in &mut holders {
+            let Some(message) = holder.give_back(now_ms) else { continue };
+            let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+            events.extend(state.handle(command, now_ms).events);
+        }
+        let Reply::Report { usage, .. } =
+            state.handle(Command::Report { limits: limits.clone(), model_limits: vec![] }, now_ms).reply
+        else {
+            panic!("a report")
+        };
+        assert_eq!(usage.today.cost_micros, billed, "the usage book counts every settled call once");
+        assert_eq!(spend_held(&state, &limits, now_ms), billed, "nothing reserved once every slice is back");
+        assert!(refused > 0, "the cap was reached");
+        assert!(billed <= CAP && billed + 3 * ask.cost_micros > CAP, "billed {billed}: within one call per holder");
+        assert!(sizes.iter().any(|&n| n > 1), "slices of several calls while headroom lasts: {sizes:?}");
+        assert_eq!(sizes.last(), Some(&1), "one call once headroom runs low: {sizes:?}");
+        let fired: Vec<u8> = events.iter().map(|e| e.spend.threshold_percent).collect();
+        assert_eq!(fired, vec![50], "the 50 % threshold fires once, from the counters");
+    }
+
+    /// A slice whose isolate vanished counts whole against the cap until its TTL, is then
+    /// charged at what it held, and a late report corrects the charge to what its calls cost.
+    #[test]
+    fn a_vanished_isolates_capped_slice_counts_until_its_ttl_and_a_late_report_corrects_it() {
+        use crate::budget::{HolderAdmission, Received};
+        use crate::limits::RESERVATION_TTL_MS;
+        let limits = daily_cap(1_000_000);
+        let ask = Ask { tokens: 100, cost_micros: 1_000 };
+        let mut state = KeyState::default();
+        let mut holder = edge_holder();
+        let reply = send_lease(&mut state, &limits, holder.request(ask, 1_000).unwrap(), 1_000);
+        let LeaseOutcome::Granted(grant) = reply.outcome.clone() else { panic!("{reply:?}") };
+        assert_eq!(holder.receive(reply, 1_000), Received::Granted);
+        let HolderAdmission::Admitted(ticket) = holder.admit(ask, 1_001) else { panic!("admitted") };
+        let held = grant.slice.cost_micros.unwrap();
+        assert_eq!(spend_held(&state, &limits, 2_000), held, "the whole slice while it may still be used");
+        let late = RESERVATION_TTL_MS + 2_000;
+        assert_eq!(spend_held(&state, &limits, late), held, "charged at what it held past its TTL");
+        holder.settle(ticket, Actual { tokens: 10, cost_micros: 250 }, late);
+        let flush = holder.flush(late).unwrap();
+        send_lease(&mut state, &limits, flush, late);
+        assert_eq!(spend_held(&state, &limits, late), 250, "the late report corrects it");
     }
 
     /// One command of a generated history: admissions, settles and releases of earlier ones

@@ -127,16 +127,15 @@ impl KeyRules {
         pattern.and_then(|scope| scope.limits.default_max_tokens).or(self.limits.default_max_tokens)
     }
 
-    /// Whether the key's own limits alone decide its calls, so an edge isolate may lease them
-    /// ([`crate::gateway::edge_leases`]): `admission` is `auto`, no spend cap (of any mode), no
-    /// model-pattern and no end-user limits. (The record adds: no budget above the key,
-    /// [`KeyRecord::leasable`](crate::policy::KeyRecord::leasable).) Every other key is admitted
-    /// per call by its object.
+    /// Whether the key's own counters decide its calls, so an edge isolate may lease them
+    /// ([`crate::gateway::edge_leases`]): `admission` is `auto`, no model-pattern and no end-user
+    /// limits (those scopes are counted per call by the key's object). Spend caps of the key's own
+    /// (total, daily, monthly; hard or warn) are leasable: a leased call reserves its bound from
+    /// the slice as a per-call one reserves it from the ledger. (The record adds: no budget above
+    /// the key, [`KeyRecord::leasable`](crate::policy::KeyRecord::leasable).) Every other key is
+    /// admitted per call by its object.
     pub fn leasable(&self) -> bool {
-        self.admission.is_auto()
-            && self.model_limits.is_empty()
-            && self.end_user_limits.is_empty()
-            && self.limits.spend.is_empty()
+        self.admission.is_auto() && self.model_limits.is_empty() && self.end_user_limits.is_empty()
     }
 
     /// Whether a call to `model` counts under a spend cap: the key's, its model pattern's or its

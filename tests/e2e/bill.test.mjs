@@ -3,6 +3,15 @@
 // the sum of what the mock upstream would bill for the calls it served (its own usage figures,
 // each model writing up to the output cap it was sent, × the pricing table the gateway uses) is
 // at most the cap, and every refused call names its reason.
+//
+// Run twice. (1) A key admitted per call (`admission: exact`) against an upstream that bills
+// each call's worst case (its whole output cap, `x-mock-fill-output`) while reporting less: the
+// 200 calls' reservations overlap, so the sum of their bounds, hence of their worst-case bills,
+// is at most the cap. (2) The same calls from a hot key leased at the edge (admitted from the
+// isolate's slices, so calls also settle and free room while others are admitted), against an
+// upstream that bills what it reports (cut streams, abandoned calls and missing terminal events
+// still billed in full): each call is charged at least what the upstream bills, so the upstream
+// bills at most what the key's ledger commits, which stays at most the cap.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, keyRecord, pollUntil } from './harness.mjs';
@@ -77,14 +86,14 @@ const TRICKS = [
   ['unknown model', '/openai/v1/chat/completions', chat({ model: 'gpt-9-ultra' })],
 ];
 
-async function send([name, path, body, headers = {}, read = 'whole'], key) {
+async function send([name, path, body, headers = {}, read = 'whole'], key, worstCase) {
   const controller = new AbortController();
   try {
     const res = await gw.fetch(path, {
       method: 'POST', body: JSON.stringify(body), signal: controller.signal,
       headers: {
         'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-api-key': key,
-        'x-goog-api-key': key, 'x-mock-fill-output': '1', 'x-trick': name, ...headers,
+        'x-goog-api-key': key, ...(worstCase ? { 'x-mock-fill-output': '1' } : {}), 'x-trick': name, ...headers,
       },
     });
     if (res.status !== 200) return { name, status: res.status, error: (await res.json()).error };
@@ -100,10 +109,13 @@ async function send([name, path, body, headers = {}, read = 'whole'], key) {
   }
 }
 
-test('200 concurrent tricks under a hard daily cap: the upstream bills at most the cap', async () => {
-  const key = await gw.seedKey(keyRecord({ limits: { spend: [{ period: 'daily', limit_micros: CAP_MICROS }] } }));
+/** The 200 tricks from a key with `admission` against an upstream billing its `worstCase` or not. */
+async function tricks(admission, worstCase) {
+  const record = keyRecord({ limits: { spend: [{ period: 'daily', limit_micros: CAP_MICROS }] }, admission });
+  const key = await gw.seedKey(record);
+  gw.mock.requests.length = 0;
   const calls = Array.from({ length: CALLS }, (_, i) => TRICKS[i % TRICKS.length]);
-  const results = await Promise.all(calls.map((trick) => send(trick, key)));
+  const results = await Promise.all(calls.map((trick) => send(trick, key, worstCase)));
   // Streams the gateway ended or the client left are billed by the time their socket closed.
   await new Promise((resolve) => setTimeout(resolve, 500));
 
@@ -136,6 +148,26 @@ test('200 concurrent tricks under a hard daily cap: the upstream bills at most t
   for (const refusedEverywhere of ['previous_response_id', 'store true', 'background', 'unknown model']) {
     assert.ok(!served.some((r) => r.headers['x-trick'] === refusedEverywhere), `${refusedEverywhere} reached the upstream`);
   }
+  return { record, billed };
+}
+
+test('200 concurrent tricks under a hard daily cap, admitted per call: the upstream bills at most the cap', async () => {
+  await tricks('exact', true);
+});
+
+test('200 concurrent tricks under a hard daily cap, leased at the edge: billed at most what the ledger commits, at most the cap', async () => {
+  const { record, billed } = await tricks('auto', false);
+  // The leased calls' ends reach the key's object with its isolate's next message or flush.
+  const committed = async () => {
+    const ns = await gw.mf.getDurableObjectNamespace('LEDGER');
+    const res = await ns.get(ns.idFromName(record.id))
+      .fetch('https://ledger/', { method: 'POST', body: JSON.stringify({ op: 'report', limits: record.limits }) });
+    return (await res.json()).usage.today.cost_micros;
+  };
+  const charged = await pollUntil(committed, (micros) => micros >= billed, { timeoutMs: 5000 });
+  console.log(`charged ${charged}, billed ${billed}, cap ${CAP_MICROS}`);
+  assert.ok(billed <= charged, `the upstream billed ${billed} > charged ${charged}`);
+  assert.ok(charged <= CAP_MICROS, `charged ${charged} > the cap ${CAP_MICROS}`);
 });
 
 test('a schema property named `usage`, echoed before the real usage, is not read as usage', async () => {
