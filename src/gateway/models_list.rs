@@ -29,8 +29,11 @@ impl ListReads {
     /// `gateway_busy` when [`MAX_LISTS_AT_ONCE`] are.
     pub fn start(&self) -> Result<ListRead<'_>, ApiError> {
         if self.0.get() >= MAX_LISTS_AT_ONCE {
-            return Err(ApiError::new(Code::GatewayBusy, "The gateway is reading too many model lists at once; retry shortly.")
-                .with_retry_after(1));
+            return Err(ApiError::new(
+                Code::GatewayBusy,
+                "The gateway is reading too many model lists at once; retry shortly.",
+            )
+            .with_retry_after(1));
         }
         self.0.set(self.0.get() + 1);
         Ok(ListRead(&self.0))

@@ -1431,7 +1431,8 @@ mod tests {
                 }
                 HolderAdmission::NeedLease => {
                     let Some(message) = holder.request(ask, now_ms) else { continue };
-                    let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+                    let command =
+                        Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
                     let handled = state.handle(command, now_ms);
                     events.extend(handled.events);
                     let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
