@@ -1364,3 +1364,99 @@ fn keys_that_are_not_leasable_are_admitted_per_call_however_hot() {
         assert!(!sent.iter().any(|sent| matches!(sent.command, Command::Lease { .. })), "{limits}{extra}");
     }
 }
+
+/// A request body that arrives only once `arrived` fires (a client sending it slowly).
+struct SlowBody {
+    arrived: Signal,
+    bytes: Vec<u8>,
+}
+
+impl teamkeys::gateway::ports::RequestBody for SlowBody {
+    async fn read(self, _max_bytes: usize) -> Result<Vec<u8>, teamkeys::error::ApiError> {
+        self.arrived.wait().await;
+        Ok(self.bytes)
+    }
+}
+
+/// The revocation bound of a leased key holds in real time, not in the time its calls
+/// *arrived*: calls that arrive while the slice is live but whose bodies come in after the key
+/// was disabled (a client trickling its body) are not admitted from that slice once it has
+/// ended — the isolate reads the clock when it admits, not the call's arrival time.
+#[test]
+fn a_leased_key_is_revoked_within_the_lease_interval_whatever_its_calls_arrival_time() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"rpm":100000}"#);
+    let mut now_ms = NOW_MS;
+    for _ in 0..200 {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(&world, &mut pool, message(), now_ms), Ok(200));
+        now_ms += 10;
+    }
+    let arrived_ms = now_ms - 9;
+    let body = Signal::default();
+    let gateway = world.gateway();
+    let mut calls: Vec<_> = (0..5)
+        .map(|_| {
+            let ClientRequest { method, path, query, headers, body: bytes } = message();
+            let slow = ClientRequest { method, path, query, headers, body: SlowBody { arrived: body.clone(), bytes } };
+            Box::pin(gateway.call(slow, world.client_gone.wait(), arrived_ms))
+        })
+        .collect();
+    for call in &mut calls {
+        assert!(call.as_mut().now_or_never().is_none(), "waiting for its body");
+    }
+    world.ledgers.apply("k1", Command::Control { control: Control::Disable });
+    let later_ms = arrived_ms + 60_000;
+    world.ledgers.set_now_ms(later_ms);
+    world.runtime.set_now_ms(later_ms);
+    body.fire();
+    for call in calls {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        let answer = pool.run_until(call).expect("an answer");
+        assert_eq!(answer.status, 401, "admitted 60 s after the disable, from a slice of 1 s");
+    }
+}
+
+/// A rotated secret is refused within the lease interval even while the key's new secret keeps
+/// the key hot in the same isolate: a slice leased by the new secret's calls admits no call of
+/// the old secret (whose record an edge may still hold for a while).
+#[test]
+fn a_rotated_secret_is_not_admitted_from_slices_leased_by_the_new_one() {
+    const NEW_KEY: &str = "tk_flow_test_key_rotated";
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"rpm":100000}"#);
+    world.keys.insert(NEW_KEY, &record(r#"{"rpm":100000}"#, r#","secret_version":2"#));
+    let new_message = || ClientRequest {
+        headers: message()
+            .headers
+            .into_iter()
+            .map(|(name, value)| if name == "x-api-key" { (name, NEW_KEY.to_owned()) } else { (name, value) })
+            .collect(),
+        ..message()
+    };
+    let mut now_ms = NOW_MS;
+    for _ in 0..200 {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(&world, &mut pool, message(), now_ms), Ok(200));
+        now_ms += 10;
+    }
+    world.ledgers.apply("k1", Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: None } });
+    let rotated_ms = now_ms;
+    let mut old_admitted = vec![];
+    for _ in 0..300 {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(&world, &mut pool, new_message(), now_ms), Ok(200), "the new secret");
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        let answer = world.call(&mut pool, message(), now_ms).expect("an answer");
+        if let AnswerBody::Streamed(body) = answer.body {
+            read_to_end(&mut pool, body);
+            old_admitted.push(now_ms - rotated_ms);
+        }
+        now_ms += 10;
+    }
+    assert!(
+        old_admitted.iter().all(|&after_ms| after_ms < EDGE_LEASE_MS),
+        "the old secret admitted up to {:?} ms after the rotation",
+        old_admitted.last()
+    );
+}

@@ -103,6 +103,10 @@ impl Runtime for EdgeRuntime<'_> {
         }
     }
 
+    fn now_ms(&self) -> u64 {
+        Date::now().as_millis()
+    }
+
     fn warn(&self, line: &str) {
         worker::console_warn!("{line}");
     }

@@ -92,11 +92,17 @@ pub struct Admit<'a, L, R> {
 }
 
 impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
-    pub async fn run(&self, metering: &Metering, now_ms: u64) -> Result<Outcome, ApiError> {
+    /// Admits the call that arrived at `arrived_ms`. The isolate's slices are used at the time
+    /// read when each step runs ([`Admit::now_ms`]), so a slice's end is its end in real time
+    /// however long the call's body took to arrive or a message took to be answered.
+    pub async fn run(&self, metering: &Metering, arrived_ms: u64) -> Result<Outcome, ApiError> {
         let exact = !self.record.leasable();
+        let secret_version = self.record.secret_version;
         let mut asked = 0;
         loop {
-            let admission = self.leases.borrow_mut().admission(self.object, exact, metering.ask, now_ms);
+            let now_ms = self.now_ms(arrived_ms);
+            let admission =
+                self.leases.borrow_mut().admission(self.object, exact, secret_version, metering.ask, now_ms);
             let message = match admission {
                 EdgeAdmission::Leased(ticket) => return Ok(self.leased(ticket)),
                 EdgeAdmission::Refused(denial) => return Ok(Outcome::Refused(denial.into_api_error(now_ms))),
@@ -109,6 +115,7 @@ impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
                 Ok(_) => return Err(no_admission()),
                 Err(_) => return Err(ledger_unavailable()),
             };
+            let now_ms = self.now_ms(arrived_ms);
             let received = self.leases.borrow_mut().receive(self.object, reply, now_ms);
             match received {
                 // Admitted from the new slice on the next round.
@@ -117,7 +124,12 @@ impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
                 Received::Stopped | Received::Reported | Received::Ignored => break,
             }
         }
-        self.by_object(now_ms).await
+        self.by_object(self.now_ms(arrived_ms)).await
+    }
+
+    /// The time now: the runtime's clock, never before the call arrived (`arrived_ms`).
+    fn now_ms(&self, arrived_ms: u64) -> u64 {
+        self.runtime.now_ms().max(arrived_ms)
     }
 
     fn leased(&self, ticket: CallTicket) -> Outcome {

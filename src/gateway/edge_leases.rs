@@ -10,7 +10,10 @@
 //!    and a key that is not hot, is admitted per call at its object ([`EdgeAdmission::Exact`]);
 //!    a key with spend caps is leased like any other, each call taking its reservation (its
 //!    bill's bound) from the slice's micro-dollars;
-//! 2. a hot key's call is admitted from the current slice ([`EdgeAdmission::Leased`]) or
+//! 2. a hot key's call is admitted from the current slice ([`EdgeAdmission::Leased`]) — unless
+//!    its secret is older than the secret of the call that asked the slice (a rotated secret:
+//!    the object refuses it while a slice says nothing of which secret it serves, so such a call
+//!    is asked per call, [`EdgeAdmission::Exact`]) — or
 //!    refused by a refusal the holder holds ([`EdgeAdmission::Refused`]); when the slice cannot
 //!    cover it, the call carries the holder's message to the object ([`EdgeAdmission::Ask`]):
 //!    the message returns what the slice did not use, reports every lease's calls and asks a
@@ -98,6 +101,10 @@ struct KeyHolder {
     holder: Holder,
     /// Whether a flush is already scheduled.
     flush_scheduled: bool,
+    /// The secret version of the call that asked the latest lease (never decreasing): a call
+    /// with an older secret is not admitted from the slice, which the object granted for this
+    /// secret (an older one may be revoked: a rotation).
+    secret_version: u32,
 }
 
 impl EdgeLeases {
@@ -106,9 +113,16 @@ impl EdgeLeases {
         EdgeLeases { id, rates: HashMap::new(), holders: HashMap::new() }
     }
 
-    /// How to admit a call of `ask` to the key of `object` (see the module doc); `exact`: the
-    /// key's rules ask per-call admission.
-    pub fn admission(&mut self, object: &str, exact: bool, ask: Ask, now_ms: u64) -> EdgeAdmission {
+    /// How to admit a call of `ask` with secret `secret_version` to the key of `object` (see the
+    /// module doc); `exact`: the key's rules ask per-call admission.
+    pub fn admission(
+        &mut self,
+        object: &str,
+        exact: bool,
+        secret_version: u32,
+        ask: Ask,
+        now_ms: u64,
+    ) -> EdgeAdmission {
         if exact {
             return EdgeAdmission::Exact;
         }
@@ -122,14 +136,20 @@ impl EdgeLeases {
             }
             self.rates.remove(object);
             let holder = Holder::new(format!("edge:{}", self.id), 0, EDGE_LEASE_MS, false);
-            self.holders.insert(object.to_owned(), KeyHolder { holder, flush_scheduled: false });
+            self.holders.insert(object.to_owned(), KeyHolder { holder, flush_scheduled: false, secret_version });
         }
         let key = self.holders.get_mut(object).expect("inserted above");
+        if secret_version < key.secret_version {
+            return EdgeAdmission::Exact;
+        }
         match key.holder.admit(ask, now_ms) {
             HolderAdmission::Admitted(ticket) => EdgeAdmission::Leased(ticket),
             HolderAdmission::Refused(denial) => EdgeAdmission::Refused(denial),
             HolderAdmission::NeedLease => match key.holder.request(ask, now_ms) {
-                Some(message) => EdgeAdmission::Ask(message),
+                Some(message) => {
+                    key.secret_version = secret_version;
+                    EdgeAdmission::Ask(message)
+                }
                 None => EdgeAdmission::Wait,
             },
         }
@@ -187,18 +207,29 @@ mod tests {
     fn a_key_is_leased_once_hot_and_never_when_exact() {
         let mut leases = EdgeLeases::new("i".into());
         for i in 0..HOT_CALLS - 1 {
-            assert_eq!(leases.admission("k", false, ASK, 1_000 + i), EdgeAdmission::Exact, "call {i}");
+            assert_eq!(leases.admission("k", false, 1, ASK, 1_000 + i), EdgeAdmission::Exact, "call {i}");
         }
-        assert!(matches!(leases.admission("k", false, ASK, 1_100), EdgeAdmission::Ask(_)));
+        assert!(matches!(leases.admission("k", false, 1, ASK, 1_100), EdgeAdmission::Ask(_)));
         // Another call while the message is on its way waits for its reply.
-        assert_eq!(leases.admission("k", false, ASK, 1_101), EdgeAdmission::Wait);
+        assert_eq!(leases.admission("k", false, 1, ASK, 1_101), EdgeAdmission::Wait);
         for i in 0..2 * HOT_CALLS {
             assert_eq!(
-                leases.admission("x", true, ASK, 1_000 + i),
+                leases.admission("x", true, 1, ASK, 1_000 + i),
                 EdgeAdmission::Exact,
                 "exact keys are never leased"
             );
         }
+    }
+
+    #[test]
+    fn a_call_with_an_older_secret_than_its_slices_is_asked_per_call() {
+        let mut leases = EdgeLeases::new("i".into());
+        for i in 0..HOT_CALLS - 1 {
+            leases.admission("k", false, 2, ASK, 1_000 + i);
+        }
+        assert!(matches!(leases.admission("k", false, 2, ASK, 1_100), EdgeAdmission::Ask(_)), "asked by secret 2");
+        assert_eq!(leases.admission("k", false, 1, ASK, 1_101), EdgeAdmission::Exact, "secret 1: per call");
+        assert_eq!(leases.admission("k", false, 3, ASK, 1_101), EdgeAdmission::Wait, "a newer secret: from the slice");
     }
 
     #[test]

@@ -457,11 +457,18 @@ pub struct FakeRuntime {
     spawn: Box<dyn Fn(Task)>,
     lines: RefCell<Vec<String>>,
     sleepers: Rc<RefCell<Vec<futures_channel::oneshot::Sender<u64>>>>,
+    /// What [`Runtime::now_ms`] answers (0 until set: the gateway then goes by each call's time).
+    now_ms: Cell<u64>,
 }
 
 impl FakeRuntime {
     pub fn new(spawn: impl Fn(Task) + 'static) -> FakeRuntime {
-        FakeRuntime { spawn: Box::new(spawn), lines: RefCell::default(), sleepers: Rc::default() }
+        FakeRuntime { spawn: Box::new(spawn), lines: RefCell::default(), sleepers: Rc::default(), now_ms: Cell::new(0) }
+    }
+
+    /// Sets what [`Runtime::now_ms`] answers.
+    pub fn set_now_ms(&self, now_ms: u64) {
+        self.now_ms.set(now_ms);
     }
 
     /// Wakes every [`Runtime::sleep`] waiting, telling them it is `now_ms` (a sleep resolves
@@ -497,6 +504,10 @@ impl Runtime for FakeRuntime {
                 Err(_) => futures_util::future::pending().await,
             }
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now_ms.get()
     }
 
     fn warn(&self, line: &str) {

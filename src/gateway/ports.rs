@@ -126,6 +126,9 @@ pub trait Runtime {
     fn wait_until(&self, task: impl Future<Output = ()> + 'static);
     /// Resolves after `ms` milliseconds with the time then (Unix ms).
     fn sleep(&self, ms: u64) -> impl Future<Output = u64> + 'static;
+    /// The time now (Unix ms): read where a bound runs in real time (an edge lease's end), since a
+    /// call's own time is when it arrived, before its body was read.
+    fn now_ms(&self) -> u64;
     fn warn(&self, line: &str);
     fn error(&self, line: &str);
 }
