@@ -1460,3 +1460,43 @@ fn a_rotated_secret_is_not_admitted_from_slices_leased_by_the_new_one() {
         old_admitted.last()
     );
 }
+
+/// A burst of a capped key's calls that ends while its isolate's latest slice is still open
+/// (the flush of the burst's settles ran before that slice's end) leaves nothing held at the
+/// key's object once the slice has ended: the isolate gives it back then, so the cap's spend is
+/// what the calls were billed — not the slice's unused micro-dollars reserved for an hour and
+/// then charged.
+#[test]
+fn a_burst_that_ends_mid_slice_gives_the_slice_back_at_its_end() {
+    const CAP: u64 = 10_000_000;
+    let mut pool = LocalPool::new();
+    let limits = format!(r#"{{"spend":[{{"period":"daily","limit_micros":{CAP},"mode":"hard"}}]}}"#);
+    let mut world = World::new(&pool, &limits);
+    world.routing = RoutingConfig::from_json(&ROUTING.replace(r#""family""#, r#""metered":true,"family""#)).unwrap();
+    let mut now_ms = NOW_MS;
+    for _ in 0..35 {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(&world, &mut pool, message(), now_ms), Ok(200));
+        now_ms += 10;
+    }
+    // The first flush falls due a second after the first leased call's settle (~ NOW + 100),
+    // while the burst's latest slice (asked later) is still open; then time goes on.
+    for wake_ms in [NOW_MS + 100 + FLUSH_MS, NOW_MS + 100 + FLUSH_MS + EDGE_LEASE_MS, NOW_MS + 10_000] {
+        world.ledgers.set_now_ms(wake_ms);
+        world.runtime.set_now_ms(wake_ms);
+        world.runtime.wake_sleepers(wake_ms);
+        pool.run_until_stalled();
+    }
+    let cap: Limits = serde_json::from_str(&limits).unwrap();
+    for at_ms in [NOW_MS + 10_000, NOW_MS + teamkeys::limits::RESERVATION_TTL_MS + 10_000] {
+        world.ledgers.set_now_ms(at_ms);
+        let Reply::Report { usage, limits: uses, .. } =
+            world.ledgers.apply("k1", Command::Report { limits: cap.clone(), model_limits: vec![] })
+        else {
+            panic!("a report")
+        };
+        let spend = uses.iter().find(|u| u.scope == "spend_daily").expect("the cap").used;
+        assert_eq!(usage.today.requests, 35);
+        assert_eq!(spend, usage.today.cost_micros, "at {}: held or charged beyond the calls' bill", at_ms - NOW_MS);
+    }
+}

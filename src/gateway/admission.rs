@@ -228,14 +228,23 @@ impl Settle {
     /// `finish` of [`settlement::open`]: the ending sent to `ledger` as a `Settle` or `Release`
     /// of the object's reservation; or, for a leased call, counted in the isolate, the first
     /// unreported end flushing the holder's reports once `nap` resolves (it resolves
-    /// [`FLUSH_MS`](crate::budget::FLUSH_MS) after it is first polled, with the time then).
-    pub fn finish<L: KeyLedger + 'static, N: Future<Output = u64> + 'static>(
+    /// [`FLUSH_MS`](crate::budget::FLUSH_MS) after it is first polled, with the time then). A
+    /// slice still open after that flush (asked after the settle that scheduled it) is given back
+    /// by a second flush once `then` resolves ([`EDGE_LEASE_MS`](crate::budget::EDGE_LEASE_MS)
+    /// later: past the end of any slice open at the first), so a burst that ends mid-slice
+    /// leaves nothing held at the object.
+    pub fn finish<L, N, M>(
         self,
         metering: Metering,
         ledger: L,
-        nap: N,
+        (nap, then): (N, M),
         now_ms: u64,
-    ) -> impl FnOnce(Ending) -> Pin<Box<dyn Future<Output = ()>>> + 'static {
+    ) -> impl FnOnce(Ending) -> Pin<Box<dyn Future<Output = ()>>> + 'static
+    where
+        L: KeyLedger + 'static,
+        N: Future<Output = u64> + 'static,
+        M: Future<Output = u64> + 'static,
+    {
         let Settle { carried, leases, object, admitted } = self;
         move |ending| match admitted {
             Err(reservation_id) => {
@@ -257,13 +266,20 @@ impl Settle {
                 if !leases.borrow_mut().settle(&object, ticket, actual, now_ms) {
                     return;
                 }
-                let now_ms = nap.await;
-                let Some(message) = leases.borrow_mut().flush(&object, now_ms) else { return };
-                if let Ok(Reply::Lease { reply }) = ledger.send(&lease_command(&carried, message)).await {
-                    leases.borrow_mut().receive(&object, reply, now_ms);
+                flush(&leases, &object, &ledger, &carried, nap.await).await;
+                if leases.borrow().flush_pending(&object) {
+                    flush(&leases, &object, &ledger, &carried, then.await).await;
                 }
             }),
         }
+    }
+}
+
+/// Sends the flush of `object`'s holder at `now_ms`, if it has one, and takes the reply.
+async fn flush(leases: &RefCell<EdgeLeases>, object: &str, ledger: &impl KeyLedger, carried: &Carried, now_ms: u64) {
+    let Some(message) = leases.borrow_mut().flush(object, now_ms) else { return };
+    if let Ok(Reply::Lease { reply }) = ledger.send(&lease_command(carried, message)).await {
+        leases.borrow_mut().receive(object, reply, now_ms);
     }
 }
 

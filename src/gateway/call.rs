@@ -30,7 +30,7 @@
 //! Tested on the host through fakes of every port: `tests/gateway_flow.rs` (the order of the
 //! checks, held refusals, and the fault table of every ending).
 
-use crate::budget::FLUSH_MS;
+use crate::budget::{EDGE_LEASE_MS, FLUSH_MS};
 use crate::credentials::Keyring;
 use crate::error::{ApiError, Code};
 use crate::gateway::admission::{Admit, Outcome};
@@ -147,7 +147,8 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             Outcome::Refused(error) => return Ok(Answer::refusal(&error)),
         };
         let headroom = admitted.headroom().cloned();
-        let finish = admit.settle(&admitted).finish(metering, ledger, self.runtime.sleep(FLUSH_MS), now_ms);
+        let naps = (self.runtime.sleep(FLUSH_MS), self.runtime.sleep(EDGE_LEASE_MS));
+        let finish = admit.settle(&admitted).finish(metering, ledger, naps, now_ms);
         let meter = SharedMeter::default();
         let (mut settlement, settle) = settlement::open(client_gone, meter.clone(), finish);
         self.runtime.wait_until(settle);

@@ -191,6 +191,12 @@ impl EdgeLeases {
         key.holder.flush(now_ms)
     }
 
+    /// Whether `object`'s holder still has something to flush later: a slice not yet given back
+    /// or settles not yet reported ([`Holder::flush_at`]).
+    pub fn flush_pending(&self, object: &str) -> bool {
+        self.holders.get(object).is_some_and(|key| key.holder.flush_at().is_some())
+    }
+
     /// The object's headroom as of its latest reply to this isolate, for the limit headers.
     pub fn headroom(&self, object: &str) -> Option<Headroom> {
         self.holders.get(object).and_then(|key| key.holder.upper_headroom().map(|(headroom, _)| headroom.clone()))
