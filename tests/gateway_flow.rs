@@ -1500,3 +1500,25 @@ fn a_burst_that_ends_mid_slice_gives_the_slice_back_at_its_end() {
         assert_eq!(spend, usage.today.cost_micros, "at {}: held or charged beyond the calls' bill", at_ms - NOW_MS);
     }
 }
+
+/// A key's object that remembers as many isolates as it may (`MAX_HOLDERS`: isolates that
+/// leased within the hour, each a new holder) refuses a new isolate a lease; that isolate's hot
+/// calls are then asked per call and admitted, not refused for the object's own bound.
+#[test]
+fn a_hot_key_whose_object_holds_its_most_isolates_is_admitted_per_call() {
+    use teamkeys::budget::{HolderMessage, Want, MAX_HOLDERS};
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"rpm":100000}"#);
+    let limits: Limits = serde_json::from_str(r#"{"rpm":100000}"#).unwrap();
+    for i in 0..MAX_HOLDERS {
+        let want = Want { ask: Ask { tokens: 1, cost_micros: 0 }, interval_ms: EDGE_LEASE_MS, exact: false };
+        let message =
+            HolderMessage { holder: format!("edge:other-{i}"), epoch: 0, seq: 1, leases: vec![], want: Some(want) };
+        let lease = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+        assert!(matches!(world.ledgers.apply("k1", lease), Reply::Lease { .. }));
+    }
+    for i in 0..(3 * HOT_CALLS) {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(&world, &mut pool, message(), NOW_MS + 100 + i * 10), Ok(200), "call {i}");
+    }
+}

@@ -22,7 +22,7 @@
 //! [`MAX_ASKS`] messages. A limit's refusal of a call asked alone recalls the isolate's own
 //! slice first ([`Admit::recall`]) and asks once more.
 
-use crate::budget::{CallTicket, Received};
+use crate::budget::{BudgetDenial, CallTicket, Received};
 use crate::error::{ApiError, Code};
 use crate::gateway::call::ledger_unavailable;
 use crate::gateway::edge_leases::{EdgeAdmission, EdgeLeases};
@@ -31,7 +31,7 @@ use crate::gateway::metering::{Ending, Metering};
 use crate::gateway::ports::{KeyLedger, Runtime};
 use crate::gateway::settlement;
 use crate::ledger::{Command, Refusal, Reply};
-use crate::limits::{Charge, Headroom, Limits, ScopeLimits};
+use crate::limits::{Charge, Headroom, LimitDenial, Limits, ScopeLimits};
 use crate::policy::KeyRecord;
 use std::cell::RefCell;
 use std::future::Future;
@@ -120,6 +120,9 @@ impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
             match received {
                 // Admitted from the new slice on the next round.
                 Received::Granted => {}
+                // The object's own bound on the isolates or leases it remembers, not a limit of
+                // the key: the call is asked alone (which the object answers for itself).
+                Received::Refused(BudgetDenial { denial: LimitDenial::TooManyInFlight { .. }, .. }) => break,
                 Received::Refused(denial) => return Ok(Outcome::Refused(denial.into_api_error(now_ms))),
                 Received::Stopped | Received::Reported | Received::Ignored => break,
             }
