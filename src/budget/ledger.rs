@@ -214,16 +214,18 @@ impl Budget {
             open.push(Reservation { id: call.id, admitted_ms: call.granted_ms, estimate });
         }
         let mut next_id = self.last_lease + 1;
-        for lease in self.leases.0.iter().filter(fresh).filter(|l| l.holder.is_some()) {
-            let f = lease.footprint();
-            for slot in 0..f.slots.max(1) {
-                if open.len() >= MAX_OPEN_RESERVATIONS {
-                    break;
-                }
-                let cost_micros = if slot == 0 { f.held_micros } else { 0 };
-                open.push(Reservation { id: next_id, admitted_ms: now, estimate: Ask { tokens: 0, cost_micros } });
-                next_id += 1;
+        let leases: Vec<Footprint> =
+            self.leases.0.iter().filter(fresh).filter(|l| l.holder.is_some()).map(LeaseRecord::footprint).collect();
+        // Each lease's held cost first (one reservation each: never dropped for the bound, which
+        // the leases and calls counted already respect), then its further in-flight slots.
+        let reservations =
+            leases.iter().map(|f| f.held_micros).chain(leases.iter().flat_map(|f| (1..f.slots.max(1)).map(|_| 0)));
+        for cost_micros in reservations {
+            if open.len() >= MAX_OPEN_RESERVATIONS {
+                break;
             }
+            open.push(Reservation { id: next_id, admitted_ms: now, estimate: Ask { tokens: 0, cost_micros } });
+            next_id += 1;
         }
         LedgerParts { clock_ms: now, windows: self.windows, spend: self.spend, next_id, open }
     }
@@ -771,5 +773,24 @@ pub(super) mod tests {
         let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
         value["leases"].as_array_mut().unwrap().swap(0, 1);
         assert!(serde_json::from_value::<Budget>(value).unwrap_err().to_string().contains("out of order"));
+    }
+
+    /// Leaving leases for a per-call ledger keeps every outstanding slice's micro-dollars
+    /// reserved, however many in-flight slots the slices hold (the ledger keeps at most
+    /// `MAX_OPEN_RESERVATIONS` reservations: slots beyond it may go, never a slice's cost).
+    #[test]
+    fn every_slices_cost_stays_reserved_in_a_ledger_whatever_its_slots() {
+        let slice = Slice { requests: None, tokens: None, cost_micros: Some(1_000), slots: Some(1_000) };
+        let leases: Vec<LeaseRecord> = (1..=10)
+            .map(|id| LeaseRecord::granted(id, Some((format!("edge:{id}"), 0)), 1, 1_000, 1_000, slice))
+            .collect();
+        let mut stored = serde_json::to_value(Budget::default()).unwrap();
+        stored["leases"] = serde_json::to_value(leases).unwrap();
+        stored["last_lease"] = 10.into();
+        let budget: Budget = serde_json::from_value(stored).unwrap();
+        let parts = budget.into_ledger_parts(1_500);
+        let held: u64 = parts.open.iter().map(|r| r.estimate.cost_micros).sum();
+        assert_eq!(held, 10 * 1_000, "every slice's cost");
+        assert_eq!(parts.open.len(), MAX_OPEN_RESERVATIONS, "and as many slots as the ledger keeps");
     }
 }
