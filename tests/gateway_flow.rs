@@ -1225,19 +1225,25 @@ fn a_hot_key_is_admitted_from_a_lease_with_few_object_calls_and_an_exact_key_nev
     assert!(!exact.ledgers.sent().iter().any(|sent| matches!(sent.command, Command::Lease { .. })));
 }
 
+/// Two seconds of [`KEY`]'s calls at 100 per second from [`NOW_MS`], each answered 200: hot, and
+/// its slices grown to its rate. Answers the time after them.
+fn hot_for_two_seconds(world: &World, pool: &mut LocalPool) -> u64 {
+    let mut now_ms = NOW_MS;
+    for _ in 0..200 {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        assert_eq!(answered_at(world, pool, message(), now_ms), Ok(200));
+        now_ms += 10;
+    }
+    now_ms
+}
+
 /// The revocation bound of a leased key: disabled at its object, it is still admitted from the
 /// isolate's slice for at most the lease interval, then refused as disabled.
 #[test]
 fn a_leased_key_is_revoked_within_the_lease_interval() {
     let mut pool = LocalPool::new();
     let world = World::new(&pool, r#"{"rpm":100000}"#);
-    let mut now_ms = NOW_MS;
-    // Two seconds at 100 calls per second: hot, and its slices grown to its rate.
-    for _ in 0..200 {
-        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
-        assert_eq!(answered_at(&world, &mut pool, message(), now_ms), Ok(200));
-        now_ms += 10;
-    }
+    let mut now_ms = hot_for_two_seconds(&world, &mut pool);
     assert!(world.ledgers.sent().iter().any(|sent| matches!(sent.command, Command::Lease { .. })));
     world.ledgers.apply("k1", Command::Control { control: Control::Disable });
     let disabled_ms = now_ms;
@@ -1266,6 +1272,15 @@ fn a_leased_key_is_revoked_within_the_lease_interval() {
     assert!(last_admitted > disabled_ms, "the slice kept admitting meanwhile (what the bound allows)");
 }
 
+/// A world whose key has a hard daily cap of `cap` micro-dollars (and its limits' JSON), routed
+/// to targets marked metered.
+fn daily_capped(pool: &LocalPool, cap: u64) -> (World, String) {
+    let limits = format!(r#"{{"spend":[{{"period":"daily","limit_micros":{cap},"mode":"hard"}}]}}"#);
+    let mut world = World::new(pool, &limits);
+    world.routing = RoutingConfig::from_json(&ROUTING.replace(r#""family""#, r#""metered":true,"family""#)).unwrap();
+    (world, limits)
+}
+
 /// A hot key under a hard spend cap is leased like any other: its calls at a steady 100 per
 /// second cost at most 0.1 object calls per call while the cap is far (slices shrink to one
 /// call as it nears, and a refusal at the cap is asked of the object); each leased call reserves its bound from the slice, so what its
@@ -1276,9 +1291,7 @@ fn a_leased_key_is_revoked_within_the_lease_interval() {
 fn a_hot_capped_key_is_leased_within_its_cap_and_each_leased_call_within_its_reservation() {
     const CAP: u64 = 300_000;
     let mut pool = LocalPool::new();
-    let limits = format!(r#"{{"spend":[{{"period":"daily","limit_micros":{CAP},"mode":"hard"}}]}}"#);
-    let mut world = World::new(&pool, &limits);
-    world.routing = RoutingConfig::from_json(&ROUTING.replace(r#""family""#, r#""metered":true,"family""#)).unwrap();
+    let (world, limits) = daily_capped(&pool, CAP);
     let calls = 1_200;
     let (mut admitted, mut refused, mut scripted, mut object_calls) = (0, 0, 0, vec![]);
     for i in 0..calls {
@@ -1386,12 +1399,7 @@ impl teamkeys::gateway::ports::RequestBody for SlowBody {
 fn a_leased_key_is_revoked_within_the_lease_interval_whatever_its_calls_arrival_time() {
     let mut pool = LocalPool::new();
     let world = World::new(&pool, r#"{"rpm":100000}"#);
-    let mut now_ms = NOW_MS;
-    for _ in 0..200 {
-        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
-        assert_eq!(answered_at(&world, &mut pool, message(), now_ms), Ok(200));
-        now_ms += 10;
-    }
+    let now_ms = hot_for_two_seconds(&world, &mut pool);
     let arrived_ms = now_ms - 9;
     let body = Signal::default();
     let gateway = world.gateway();
@@ -1434,12 +1442,7 @@ fn a_rotated_secret_is_not_admitted_from_slices_leased_by_the_new_one() {
             .collect(),
         ..message()
     };
-    let mut now_ms = NOW_MS;
-    for _ in 0..200 {
-        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
-        assert_eq!(answered_at(&world, &mut pool, message(), now_ms), Ok(200));
-        now_ms += 10;
-    }
+    let mut now_ms = hot_for_two_seconds(&world, &mut pool);
     world.ledgers.apply("k1", Command::Control { control: Control::Rotate { new_version: 2, grace_until_ms: None } });
     let rotated_ms = now_ms;
     let mut old_admitted = vec![];
@@ -1470,9 +1473,7 @@ fn a_rotated_secret_is_not_admitted_from_slices_leased_by_the_new_one() {
 fn a_burst_that_ends_mid_slice_gives_the_slice_back_at_its_end() {
     const CAP: u64 = 10_000_000;
     let mut pool = LocalPool::new();
-    let limits = format!(r#"{{"spend":[{{"period":"daily","limit_micros":{CAP},"mode":"hard"}}]}}"#);
-    let mut world = World::new(&pool, &limits);
-    world.routing = RoutingConfig::from_json(&ROUTING.replace(r#""family""#, r#""metered":true,"family""#)).unwrap();
+    let (world, limits) = daily_capped(&pool, CAP);
     let mut now_ms = NOW_MS;
     for _ in 0..35 {
         world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
