@@ -1281,8 +1281,8 @@ struct KeyFacts {
     leasing: bool,
     /// Edge leases by id.
     leases: BTreeMap<u64, LeaseFacts>,
-    /// The `seq` of the latest message the object applied, by holder.
-    applied: HashMap<String, u64>,
+    /// The `seq` of the latest message the object applied, and when, by holder.
+    applied: HashMap<String, (u64, u64)>,
 }
 
 impl KeyFacts {
@@ -1490,17 +1490,25 @@ impl KeyFacts {
             self.leasing = true;
             self.held.retain(|_, held| held.expired_at.is_none());
         }
-        let last = self.applied.get(&message.holder).copied().unwrap_or(0);
+        let (last, seen_ms) = self.applied.get(&message.holder).copied().unwrap_or((0, 0));
         if reply.outcome == LeaseOutcome::Stale {
             return match message.seq <= last {
                 true => Ok(None),
                 false => Err(format!("{key_id}: message {} of {} answered stale after {last}", message.seq, message.holder)),
             };
         }
-        if message.seq <= last {
+        // The object forgets a holder silent for a reservation's time to live that holds no lease
+        // it remembers; a message of it delivered later is a new holder's.
+        let holds = |lease: &LeaseFacts| {
+            lease.holder == message.holder && !lease.is_finished() && now_ms < lease.granted_ms + SETTLE_DEADLINE_MS
+        };
+        let forgettable = now_ms >= seen_ms + RESERVATION_TTL_MS && !self.leases.values().any(holds);
+        if message.seq <= last && !forgettable {
             return Err(format!("{key_id}: message {} of {} applied after {last}", message.seq, message.holder));
         }
-        self.applied.insert(message.holder.clone(), message.seq);
+        self.applied.insert(message.holder.clone(), (message.seq, now_ms));
+        // Applying a message brings the counters to now: stale calls charged, old ones forgotten.
+        self.catch_up(now_ms);
         for lease in self.leases.values_mut() {
             lease.frozen |= now_ms >= lease.granted_ms + SETTLE_DEADLINE_MS;
         }
@@ -1847,7 +1855,12 @@ impl Oracle {
             let shown = |scope: &str| limits.iter().find(|u: &&LimitUse| u.scope == scope).map(|u| u.used);
             for (scope, expected) in facts.expected(now_ms) {
                 if shown(scope) != Some(expected) {
-                    return Err(format!("{object}: the ledger shows {scope} {:?}, the model {expected}", shown(scope)));
+                    return Err(format!(
+                        "{object}: the ledger shows {scope} {:?}, the model {expected} (leasing {}, leases {:?})",
+                        shown(scope),
+                        facts.leasing,
+                        facts.leases.iter().map(|(id, l)| (id, l.granted_ms, l.slice, l.reported, l.admitted)).collect::<Vec<_>>()
+                    ));
                 }
             }
         }
