@@ -67,13 +67,13 @@ use teamkeys::admin::api::{Call, Registry, Surroundings};
 use teamkeys::admin::retention::Retention;
 use teamkeys::admin::session::Credential;
 use teamkeys::admin::store::Store;
+use teamkeys::budget::{self, HolderMessage, LeaseOutcome, LeaseReport, Slice, UpperReply, EDGE_LEASE_MS};
 use teamkeys::credentials::BaseUrlPolicy;
 use teamkeys::error::{ApiError, Code};
 use teamkeys::events::pending::EventQueue;
 use teamkeys::gateway::call::Gateway;
-use teamkeys::gateway::exchange::{AnswerBody, ClientRequest};
-use teamkeys::budget::{self, HolderMessage, LeaseOutcome, LeaseReport, Slice, UpperReply, EDGE_LEASE_MS};
 use teamkeys::gateway::edge_leases::HOT_CALLS;
+use teamkeys::gateway::exchange::{AnswerBody, ClientRequest};
 use teamkeys::gateway::fakes::{
     FakeAnswer, FakeKeyLedgers, FakeKeyStore, FakeRuntime, FakeUpstream, LedgerFault, LedgerStage, Outcome, Scripted,
     Signal,
@@ -81,9 +81,9 @@ use teamkeys::gateway::fakes::{
 use teamkeys::gateway::isolate::Isolate;
 use teamkeys::gateway::members::UnknownMembers;
 use teamkeys::gateway::metering::Metering;
+use teamkeys::gateway::ports::{self as gateway_ports, KeyLedger, KeyLedgers};
 use teamkeys::gateway::request::inspect;
 use teamkeys::gateway::route::classify;
-use teamkeys::gateway::ports::{self as gateway_ports, KeyLedger, KeyLedgers};
 use teamkeys::ledger::{Command, Reply};
 use teamkeys::limits::{Actual, Ask, Charge, LimitUse, Limits, RESERVATION_TTL_MS, SETTLE_DEADLINE_MS};
 use teamkeys::naming::{ledger_object, DEFAULT_ORG};
@@ -866,7 +866,8 @@ fn play(
                         oracle.changed(&key_id, Effect::Secret { version: slot.version, from_ms: until });
                         slot.version += 1;
                         slot.secret = answered.body["key"].as_str().unwrap().to_owned();
-                        let issued = Issued { plaintext: slot.secret.clone(), key_id: key_id.clone(), version: slot.version };
+                        let issued =
+                            Issued { plaintext: slot.secret.clone(), key_id: key_id.clone(), version: slot.version };
                         world.secrets.push(issued);
                     }
                     (if grace_s.is_some() { "rotate with grace" } else { "rotate" }, answered)
@@ -933,8 +934,17 @@ fn play(
                 Some((stage, fault)) => world.ledgers.fail(stage, fault),
                 None => world.ledgers.heal(),
             }
-            let (code, forwarded) =
-                call(world, &world.edges[isolate as usize], pool, &SHAPES[shape as usize], body, up, client, &plaintext, now);
+            let (code, forwarded) = call(
+                world,
+                &world.edges[isolate as usize],
+                pool,
+                &SHAPES[shape as usize],
+                body,
+                up,
+                client,
+                &plaintext,
+                now,
+            );
             if let Some(seen) = oracle.call.as_mut() {
                 seen.forwarded = forwarded;
             }
@@ -1070,7 +1080,9 @@ impl SoakLimits {
     /// rather than refused.
     fn first(kind: Kind) -> SoakLimits {
         match kind {
-            Kind::Capped => SoakLimits { rpm: 30, tpm: 40_000, tpd: 1_000_000, in_flight: 8, cap_micros: Some(400_000) },
+            Kind::Capped => {
+                SoakLimits { rpm: 30, tpm: 40_000, tpd: 1_000_000, in_flight: 8, cap_micros: Some(400_000) }
+            }
             Kind::Leasable | Kind::Exact => {
                 SoakLimits { rpm: 300, tpm: 400_000, tpd: 10_000_000, in_flight: 8, cap_micros: None }
             }
@@ -1424,10 +1436,16 @@ impl KeyFacts {
         let key_id = self.key_id.clone();
         let lease = self.leases.get_mut(&id).ok_or_else(|| format!("{key_id}: a call from unknown lease {id}"))?;
         if !lease.taken || now_ms >= lease.ends_ms {
-            return Err(format!("{key_id}: a call at {now_ms} from lease {id} (taken {}, ends {})", lease.taken, lease.ends_ms));
+            return Err(format!(
+                "{key_id}: a call at {now_ms} from lease {id} (taken {}, ends {})",
+                lease.taken, lease.ends_ms
+            ));
         }
         if !lease.slice.fits(&lease.admitted, 0, ask) {
-            return Err(format!("{key_id}: a call of {ask:?} beyond lease {id}'s slice {:?} ({:?} used)", lease.slice, lease.admitted));
+            return Err(format!(
+                "{key_id}: a call of {ask:?} beyond lease {id}'s slice {:?} ({:?} used)",
+                lease.slice, lease.admitted
+            ));
         }
         lease.admitted = lease.admitted.plus(ask);
         let limits = lease.limits;
@@ -1455,7 +1473,10 @@ impl KeyFacts {
                 ));
             }
             if report.actual.cost_micros > report.settled.charge.cost_micros {
-                return Err(format!("{key_id}: lease {} billed {:?} over its estimates {:?}", report.lease, report.actual, report.settled));
+                return Err(format!(
+                    "{key_id}: lease {} billed {:?} over its estimates {:?}",
+                    report.lease, report.actual, report.settled
+                ));
             }
         }
         for (id, lease) in &self.leases {
@@ -1494,7 +1515,9 @@ impl KeyFacts {
         if reply.outcome == LeaseOutcome::Stale {
             return match message.seq <= last {
                 true => Ok(None),
-                false => Err(format!("{key_id}: message {} of {} answered stale after {last}", message.seq, message.holder)),
+                false => {
+                    Err(format!("{key_id}: message {} of {} answered stale after {last}", message.seq, message.holder))
+                }
             };
         }
         // The object forgets a holder silent for a reservation's time to live that holds no lease
@@ -1526,7 +1549,12 @@ impl KeyFacts {
         }
         for (id, lease) in &mut self.leases {
             let unlisted = !message.leases.iter().any(|report| report.lease == *id);
-            if lease.holder == message.holder && lease.seq < message.seq && !lease.reported.closed && !lease.frozen && unlisted {
+            if lease.holder == message.holder
+                && lease.seq < message.seq
+                && !lease.reported.closed
+                && !lease.frozen
+                && unlisted
+            {
                 if lease.taken {
                     return Err(format!("{key_id}: lease {id}, taken by {}, closed unused", lease.holder));
                 }
@@ -1545,7 +1573,10 @@ impl KeyFacts {
         self.granted(version, now_ms)?;
         let ask = message.want.map(|want| want.ask).ok_or_else(|| format!("{key_id}: a grant to a flush"))?;
         if !covers(&grant.slice, ask) {
-            return Err(format!("{key_id}: lease {} of {:?} does not cover its call {ask:?}", grant.lease, grant.slice));
+            return Err(format!(
+                "{key_id}: lease {} of {:?} does not cover its call {ask:?}",
+                grant.lease, grant.slice
+            ));
         }
         let mut after = self.truth(now_ms);
         let slice = |dimension: Option<u64>| dimension.unwrap_or(0);
@@ -1567,7 +1598,13 @@ impl KeyFacts {
             taken,
             listed: taken,
             admitted: budget::Tally::default(),
-            reported: LeaseReport { lease: grant.lease, closed: false, used: budget::Tally::default(), settled: budget::Tally::default(), actual: Charge::ZERO },
+            reported: LeaseReport {
+                lease: grant.lease,
+                closed: false,
+                used: budget::Tally::default(),
+                settled: budget::Tally::default(),
+                actual: Charge::ZERO,
+            },
             frozen: false,
         };
         if self.leases.insert(grant.lease, lease).is_some() {
@@ -1610,7 +1647,10 @@ impl KeyFacts {
             self.fresh.remove(&(held.admitted_ms, id));
             let (estimate, admitted) = (held.estimate, held.admitted_ms);
             if actual.cost_micros > estimate.cost_micros {
-                return Err(format!("{}: reservation {id} billed {actual:?} over its estimate {estimate:?}", self.key_id));
+                return Err(format!(
+                    "{}: reservation {id} billed {actual:?} over its estimate {estimate:?}",
+                    self.key_id
+                ));
             }
             self.tokens_minute.replace(admitted / MINUTE_BUCKET_MS, estimate.tokens, actual.tokens);
             self.tokens_day.replace(admitted / DAY_BUCKET_MS, estimate.tokens, actual.tokens);
@@ -1635,12 +1675,8 @@ impl KeyFacts {
     /// only under a cap): the calls admitted one by one, and each lease as the object counts it.
     fn expected(&self, now_ms: u64) -> Vec<(&'static str, u64)> {
         let usage = self.usage(now_ms, |lease| lease.counted(now_ms));
-        let mut expected = vec![
-            ("rpm", usage.rpm),
-            ("tpm", usage.tpm),
-            ("tpd", usage.tpd),
-            ("max_in_flight", usage.in_flight),
-        ];
+        let mut expected =
+            vec![("rpm", usage.rpm), ("tpm", usage.tpm), ("tpd", usage.tpd), ("max_in_flight", usage.in_flight)];
         if self.limits.cap_micros.is_some() {
             expected.push(("spend_total", usage.spend));
         }
@@ -1713,9 +1749,7 @@ impl Oracle {
             };
             let by_gateway = !matches!(sent.outcome, Outcome::Redelivered(_));
             if self.forgotten.contains(&sent.object) {
-                let granted = |reply: &Reply| {
-                    matches!(reply, Reply::Lease { reply } if matches!(reply.outcome, LeaseOutcome::Granted(_)))
-                };
+                let granted = |reply: &Reply| matches!(reply, Reply::Lease { reply } if matches!(reply.outcome, LeaseOutcome::Granted(_)));
                 if reply.is_some_and(|reply| matches!(reply, Reply::Admitted { .. }) || granted(reply)) {
                     return Err(format!("{} admitted a call or granted a lease after its deletion", sent.object));
                 }
@@ -1859,7 +1893,11 @@ impl Oracle {
                         "{object}: the ledger shows {scope} {:?}, the model {expected} (leasing {}, leases {:?})",
                         shown(scope),
                         facts.leasing,
-                        facts.leases.iter().map(|(id, l)| (id, l.granted_ms, l.slice, l.reported, l.admitted)).collect::<Vec<_>>()
+                        facts
+                            .leases
+                            .iter()
+                            .map(|(id, l)| (id, l.granted_ms, l.slice, l.reported, l.admitted))
+                            .collect::<Vec<_>>()
                     ));
                 }
             }

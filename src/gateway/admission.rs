@@ -93,7 +93,8 @@ impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
         let exact = !self.record.leasable();
         let mut asked = 0;
         loop {
-            let admission = self.leases.borrow_mut().admission(self.object, exact, metering.ask, now_ms);
+            let version = self.record.secret_version;
+            let admission = self.leases.borrow_mut().admission(self.object, exact, version, metering.ask, now_ms);
             let message = match admission {
                 EdgeAdmission::Leased(ticket) => return Ok(self.leased(ticket)),
                 EdgeAdmission::Refused(denial) => return Ok(Outcome::Refused(denial.into_api_error(now_ms))),

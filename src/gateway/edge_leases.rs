@@ -9,8 +9,10 @@
 //!    say `admission: exact`, or it has a hard spend cap: [`super::admission`]), and a key that
 //!    is not hot, is admitted per call at its object ([`EdgeAdmission::Exact`]);
 //! 2. a hot key's call is admitted from the current slice ([`EdgeAdmission::Leased`]) or
-//!    refused by a refusal the holder holds ([`EdgeAdmission::Refused`]); when the slice cannot
-//!    cover it, the call carries the holder's message to the object ([`EdgeAdmission::Ask`]):
+//!    refused by a refusal the holder holds ([`EdgeAdmission::Refused`]); a slice admits only
+//!    calls of the secret version whose call asked for it (the object granted it to that
+//!    secret); when the slice cannot cover the call, or was asked for another secret version,
+//!    the call carries the holder's message to the object ([`EdgeAdmission::Ask`]):
 //!    the message returns what the slice did not use, reports every lease's calls and asks a
 //!    new slice sized to this isolate's rate; the reply goes to [`EdgeLeases::receive`] and the
 //!    call is admitted again. While another message is on its way, a call is admitted per call
@@ -92,6 +94,10 @@ pub struct EdgeLeases {
 #[derive(Debug)]
 struct KeyHolder {
     holder: Holder,
+    /// The secret version of the call whose message asked for the current slice: the object
+    /// checked that secret, so the slice admits that version's calls only (a call of another,
+    /// perhaps revoked, version asks the object itself, which refuses a revoked one).
+    secret_version: u32,
     /// Whether a flush is already scheduled.
     flush_scheduled: bool,
 }
@@ -102,9 +108,16 @@ impl EdgeLeases {
         EdgeLeases { id, rates: HashMap::new(), holders: HashMap::new() }
     }
 
-    /// How to admit a call of `ask` to the key of `object` (see the module doc); `exact`: the
-    /// key's rules ask per-call admission.
-    pub fn admission(&mut self, object: &str, exact: bool, ask: Ask, now_ms: u64) -> EdgeAdmission {
+    /// How to admit a call of `ask` with secret `secret_version` to the key of `object` (see the
+    /// module doc); `exact`: the key's rules ask per-call admission.
+    pub fn admission(
+        &mut self,
+        object: &str,
+        exact: bool,
+        secret_version: u32,
+        ask: Ask,
+        now_ms: u64,
+    ) -> EdgeAdmission {
         if exact {
             return EdgeAdmission::Exact;
         }
@@ -118,14 +131,21 @@ impl EdgeLeases {
             }
             self.rates.remove(object);
             let holder = Holder::new(format!("edge:{}", self.id), 0, EDGE_LEASE_MS, false);
-            self.holders.insert(object.to_owned(), KeyHolder { holder, flush_scheduled: false });
+            self.holders.insert(object.to_owned(), KeyHolder { holder, secret_version, flush_scheduled: false });
         }
         let key = self.holders.get_mut(object).expect("inserted above");
-        match key.holder.admit(ask, now_ms) {
+        let admission = match key.secret_version == secret_version {
+            true => key.holder.admit(ask, now_ms),
+            false => HolderAdmission::NeedLease,
+        };
+        match admission {
             HolderAdmission::Admitted(ticket) => EdgeAdmission::Leased(ticket),
             HolderAdmission::Refused(denial) => EdgeAdmission::Refused(denial),
             HolderAdmission::NeedLease => match key.holder.request(ask, now_ms) {
-                Some(message) => EdgeAdmission::Ask(message),
+                Some(message) => {
+                    key.secret_version = secret_version;
+                    EdgeAdmission::Ask(message)
+                }
                 None => EdgeAdmission::Wait,
             },
         }
@@ -176,6 +196,7 @@ impl EdgeLeases {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::{Grant, LeaseOutcome, Slice};
 
     const ASK: Ask = Ask { tokens: 10, cost_micros: 1 };
 
@@ -183,18 +204,42 @@ mod tests {
     fn a_key_is_leased_once_hot_and_never_when_exact() {
         let mut leases = EdgeLeases::new("i".into());
         for i in 0..HOT_CALLS - 1 {
-            assert_eq!(leases.admission("k", false, ASK, 1_000 + i), EdgeAdmission::Exact, "call {i}");
+            assert_eq!(leases.admission("k", false, 1, ASK, 1_000 + i), EdgeAdmission::Exact, "call {i}");
         }
-        assert!(matches!(leases.admission("k", false, ASK, 1_100), EdgeAdmission::Ask(_)));
+        assert!(matches!(leases.admission("k", false, 1, ASK, 1_100), EdgeAdmission::Ask(_)));
         // Another call while the message is on its way waits for its reply.
-        assert_eq!(leases.admission("k", false, ASK, 1_101), EdgeAdmission::Wait);
+        assert_eq!(leases.admission("k", false, 1, ASK, 1_101), EdgeAdmission::Wait);
         for i in 0..2 * HOT_CALLS {
             assert_eq!(
-                leases.admission("x", true, ASK, 1_000 + i),
+                leases.admission("x", true, 1, ASK, 1_000 + i),
                 EdgeAdmission::Exact,
                 "exact keys are never leased"
             );
         }
+    }
+
+    /// A slice admits only calls of the secret version whose call asked for it (the object checked
+    /// that secret, not another, perhaps revoked): found by the chaos soak, where a secret rotated
+    /// out without grace, still read from a stale record, was admitted from the new secret's
+    /// slices long after its revocation.
+    #[test]
+    fn a_slice_admits_only_the_secret_version_it_was_asked_for() {
+        let mut leases = EdgeLeases::new("i".into());
+        for i in 0..HOT_CALLS - 1 {
+            assert_eq!(leases.admission("k", false, 2, ASK, 1_000 + i), EdgeAdmission::Exact);
+        }
+        let EdgeAdmission::Ask(message) = leases.admission("k", false, 2, ASK, 1_100) else { panic!("hot") };
+        let slice = Slice { requests: Some(10), tokens: None, cost_micros: None, slots: Some(10) };
+        let outcome = LeaseOutcome::Granted(Grant { lease: 1, slice, valid_ms: EDGE_LEASE_MS });
+        let headroom = Headroom { requests: None, tokens: None, spend: None };
+        let reply = UpperReply { seq: message.seq, outcome, finished: vec![], headroom };
+        assert_eq!(leases.receive("k", reply, 1_100), Received::Granted);
+        assert!(matches!(leases.admission("k", false, 2, ASK, 1_101), EdgeAdmission::Leased(_)));
+        let EdgeAdmission::Ask(asked) = leases.admission("k", false, 1, ASK, 1_102) else {
+            panic!("another version's call asks the object")
+        };
+        assert_eq!((asked.leases[0].lease, asked.leases[0].closed), (1, true), "the slice goes back");
+        assert_eq!(leases.admission("k", false, 2, ASK, 1_103), EdgeAdmission::Wait, "its message is on its way");
     }
 
     #[test]

@@ -467,7 +467,12 @@ pub struct FakeRuntime {
 
 impl FakeRuntime {
     pub fn new(spawn: impl Fn(Task) + 'static) -> FakeRuntime {
-        FakeRuntime { spawn: Box::new(spawn), lines: RefCell::default(), sleepers: Rc::default(), now_ms: Rc::default() }
+        FakeRuntime {
+            spawn: Box::new(spawn),
+            lines: RefCell::default(),
+            sleepers: Rc::default(),
+            now_ms: Rc::default(),
+        }
     }
 
     /// Wakes every [`Runtime::sleep`] waiting, telling them it is `now_ms` (a sleep resolves
