@@ -1993,6 +1993,8 @@ fn chaos_soak_holds_every_invariant() {
     println!("soak seed {seed}: {} steps in {:.1} s: {tally:#?}", tally.steps, started.elapsed().as_secs_f64());
     assert!(tally.admitted > 0 && tally.refusals.len() > 5, "the soak exercised little: {tally:#?}");
     assert!(tally.redelivered > 0 && tally.revocations_pending > 0, "the soak exercised little: {tally:#?}");
+    let granted = tally.lease_outcomes.get("granted").copied().unwrap_or(0);
+    assert!(tally.leased > 0 && granted > 0 && tally.restarts > 0, "the soak leased little: {tally:#?}");
 }
 
 #[test]
@@ -2008,6 +2010,42 @@ fn the_oracle_catches_a_broken_invariant() {
     assert!(facts.admit(2, too_dear, 3, 6).unwrap_err().contains("spend_total"));
     let too_long = Ask { tokens: 40_000, cost_micros: 1 };
     assert!(facts.admit(2, too_long, 4, 6).unwrap_err().contains("tpm"));
+}
+
+#[test]
+fn the_oracle_catches_a_broken_lease() {
+    let mut facts = KeyFacts::new("k", Kind::Leasable);
+    let ask = Ask { tokens: 100, cost_micros: 10 };
+    let want = budget::Want { ask, interval_ms: EDGE_LEASE_MS, exact: false };
+    let ask_for = |seq, leases| HolderMessage { holder: "edge:a".into(), epoch: 0, seq, leases, want: Some(want) };
+    let headroom = teamkeys::limits::Headroom { requests: None, tokens: None, spend: None };
+    let grant = |lease, requests| {
+        let slice = Slice { requests: Some(requests), tokens: Some(requests * 100), cost_micros: None, slots: Some(1) };
+        let outcome = LeaseOutcome::Granted(budget::Grant { lease, slice, valid_ms: EDGE_LEASE_MS });
+        UpperReply { seq: lease, outcome, finished: vec![], headroom: headroom.clone() }
+    };
+    assert_eq!(facts.applied(&ask_for(1, vec![]), &grant(1, 2), 1, true, 0), Ok(Some(1)));
+    facts.leased(1, 1, ask, 10).unwrap();
+    facts.leased(1, 1, ask, 20).unwrap();
+    assert!(facts.leased(1, 1, ask, 30).unwrap_err().contains("beyond"), "past its slice");
+    let report = |calls, closed| {
+        let tally = budget::Tally { calls, charge: Charge { tokens: calls * 100, cost_micros: calls * 10 } };
+        LeaseReport { lease: 1, closed, used: tally, settled: tally, actual: Charge { tokens: 50, cost_micros: 5 } }
+    };
+    assert!(facts.built(&ask_for(2, vec![]), 40).unwrap_err().contains("left out"), "a lease it holds unlisted");
+    assert!(
+        facts.built(&ask_for(2, vec![report(1, true)]), 40).unwrap_err().contains("the model saw"),
+        "a call unreported"
+    );
+    facts.built(&ask_for(2, vec![report(2, true)]), 40).unwrap();
+    assert_eq!(facts.applied(&ask_for(2, vec![report(2, true)]), &grant(2, 1), 1, true, 40), Ok(Some(2)));
+    assert_eq!(facts.leases[&1].counted(40), facts.leases[&1].used(), "closed and reported: exactly its calls");
+    assert!(facts.leased(2, 1, ask, 40 + EDGE_LEASE_MS).unwrap_err().contains("ends"), "after its end");
+    facts.in_force(Effect::Disabled, 50);
+    assert!(facts.leased(2, 1, ask, 50 + REVOCATION_BOUND_MS).unwrap_err().contains("revoked"));
+    let unused = LeaseReport { lease: 2, closed: true, ..report(0, true) };
+    let granted = facts.applied(&ask_for(3, vec![unused]), &grant(3, 1), 1, true, 60);
+    assert!(granted.clone().unwrap_err().contains("revoked"), "{granted:?}");
 }
 
 #[test]
