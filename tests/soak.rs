@@ -1806,6 +1806,9 @@ impl Oracle {
                 // control plane's commands are checked by their effect on admissions.
                 (Command::Lease { secret_version, message, .. }, reply) => {
                     let holder = (message.holder.clone(), sent.object.clone());
+                    if facts.kind == Kind::Exact {
+                        return Err(format!("{}: a lease message for a key with admission exact", sent.object));
+                    }
                     if by_gateway {
                         tally.lease_messages += 1;
                         facts.built(message, now_ms)?;

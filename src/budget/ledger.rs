@@ -707,7 +707,7 @@ pub(super) mod tests {
         assert_eq!(budget.committed(SpendPeriod::Daily, RESERVATION_TTL_MS), 2_000, "both charged at their estimate");
         assert!(budget.settle_call(&limits, late, actual, SETTLE_DEADLINE_MS - 1).0, "before its deadline");
         let after = budget.clone();
-        assert_eq!(budget.settle_call(&limits, forgotten, actual, SETTLE_DEADLINE_MS).0, false, "at its deadline");
+        assert!(!budget.settle_call(&limits, forgotten, actual, SETTLE_DEADLINE_MS).0, "at its deadline");
         assert_eq!(budget.committed(SpendPeriod::Daily, RESERVATION_TTL_MS), 1_100);
         assert_eq!(budget.windows, after.windows, "its estimate stays in the token windows");
     }

@@ -455,12 +455,15 @@ impl Stream for FakeBody {
 /// A background task, boxed for the test's executor.
 pub type Task = Pin<Box<dyn Future<Output = ()>>>;
 
+/// A sleep waiting: when it is due, and how to wake it (telling it the time).
+type Sleeper = (u64, futures_channel::oneshot::Sender<u64>);
+
 /// Background tasks go to the test's executor through `spawn`; log lines are kept.
 pub struct FakeRuntime {
     spawn: Box<dyn Fn(Task)>,
     lines: RefCell<Vec<String>>,
     /// Each sleep waiting, with when it is due (the runtime's clock at its first poll + its ms).
-    sleepers: Rc<RefCell<Vec<(u64, futures_channel::oneshot::Sender<u64>)>>>,
+    sleepers: Rc<RefCell<Vec<Sleeper>>>,
     /// The runtime's clock, for when a sleep is due ([`FakeRuntime::set_now_ms`]).
     now_ms: Rc<Cell<u64>>,
 }
