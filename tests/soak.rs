@@ -901,6 +901,7 @@ fn play(
             *now_ms += late_ms.unwrap_or(0);
             world.set_now(*now_ms);
             world.ledgers.deliver_delayed();
+            world.flush_due(pool, None);
         }
         Step::Call { slot, isolate, old_secret, shape, body, up, client, kv_down, ledger } => {
             tally.calls += 1;
@@ -1459,14 +1460,18 @@ impl KeyFacts {
 
     /// Checks a lease message the gateway built now: it lists every lease its holder took and was
     /// not told is finished, and reports of each exactly the calls the model saw admitted from
-    /// it, each of them ended, none billed above its estimate.
-    fn built(&self, message: &HolderMessage, now_ms: u64) -> Result<(), String> {
+    /// it, each of them ended, none billed above its estimate — or, for a flush falling due
+    /// while this step's call of `running` is leased and running, that call too, ended or not.
+    fn built(&self, message: &HolderMessage, running: Option<Ask>, now_ms: u64) -> Result<(), String> {
         let key_id = &self.key_id;
         for report in &message.leases {
             let Some(lease) = self.leases.get(&report.lease).filter(|lease| lease.holder == message.holder) else {
                 continue;
             };
-            if report.used != lease.admitted || report.settled != lease.admitted {
+            let seen = |tally: budget::Tally| {
+                tally == lease.admitted || running.is_some_and(|ask| tally == lease.admitted.plus(ask))
+            };
+            if !seen(report.used) || !seen(report.settled) || report.settled.calls > report.used.calls {
                 return Err(format!(
                     "{key_id}: {} reports lease {} used {:?} settled {:?}, the model saw {:?} admitted and ended",
                     message.holder, report.lease, report.used, report.settled, lease.admitted
@@ -1811,7 +1816,10 @@ impl Oracle {
                     }
                     if by_gateway {
                         tally.lease_messages += 1;
-                        facts.built(message, now_ms)?;
+                        let running = self.call.as_ref().filter(|call| {
+                            call.forwarded && call.holder == message.holder && call.object == sent.object
+                        });
+                        facts.built(message, running.and_then(|call| call.ask), now_ms)?;
                         let current = self.current.get(&holder);
                         if current.is_some_and(|id| message.leases.iter().any(|r| r.lease == *id && r.closed)) {
                             self.current.remove(&holder);
@@ -2035,12 +2043,12 @@ fn the_oracle_catches_a_broken_lease() {
         let tally = budget::Tally { calls, charge: Charge { tokens: calls * 100, cost_micros: calls * 10 } };
         LeaseReport { lease: 1, closed, used: tally, settled: tally, actual: Charge { tokens: 50, cost_micros: 5 } }
     };
-    assert!(facts.built(&ask_for(2, vec![]), 40).unwrap_err().contains("left out"), "a lease it holds unlisted");
+    assert!(facts.built(&ask_for(2, vec![]), None, 40).unwrap_err().contains("left out"), "a lease it holds unlisted");
     assert!(
-        facts.built(&ask_for(2, vec![report(1, true)]), 40).unwrap_err().contains("the model saw"),
+        facts.built(&ask_for(2, vec![report(1, true)]), None, 40).unwrap_err().contains("the model saw"),
         "a call unreported"
     );
-    facts.built(&ask_for(2, vec![report(2, true)]), 40).unwrap();
+    facts.built(&ask_for(2, vec![report(2, true)]), None, 40).unwrap();
     assert_eq!(facts.applied(&ask_for(2, vec![report(2, true)]), &grant(2, 1), 1, true, 40), Ok(Some(2)));
     assert_eq!(facts.leases[&1].counted(40), facts.leases[&1].used(), "closed and reported: exactly its calls");
     assert!(facts.leased(2, 1, ask, 40 + EDGE_LEASE_MS).unwrap_err().contains("ends"), "after its end");
