@@ -267,10 +267,13 @@ impl Budget {
     }
 
     /// Ends direct call `id` at `actual` (zero: released); an unknown or repeated id changes
-    /// nothing and answers false.
+    /// nothing and answers false, as does one charged past its TTL once its settle deadline has
+    /// passed (as a key's ledger: it stays charged at its estimate, whether or not a catch-up has
+    /// forgotten it yet).
     pub fn settle_call(&mut self, limits: &Limits, id: u64, actual: Actual, now_ms: u64) -> (bool, Vec<SpendEvent>) {
         let now = self.time(now_ms);
-        let found = self.index(id).filter(|&i| self.leases.0[i].holder.is_none()).is_some();
+        let open = |l: &LeaseRecord| l.holder.is_none() && (l.charged.is_none() || l.is_remembered(now));
+        let found = self.index(id).filter(|&i| open(&self.leases.0[i])).is_some();
         if found {
             self.update(id, now, |lease| {
                 lease.reported.settled = lease.reported.used;
@@ -690,6 +693,25 @@ pub(super) mod tests {
         assert_eq!(budget.settle_call(&limits, id, CALL, 10), (false, vec![]));
         assert_eq!(budget, after);
         assert_eq!(budget.committed(SpendPeriod::Daily, 10), 700);
+    }
+
+    /// As in a key's ledger: a direct call charged past its TTL takes a late settle until its
+    /// settle deadline, not after it, even when no catch-up has forgotten it yet (found by the
+    /// chaos soak: the lease counters took such a settle and disagreed with the per-call ledger).
+    #[test]
+    fn a_late_settle_of_a_direct_call_counts_until_its_deadline_only() {
+        let limits = limits(100, 1_000_000);
+        let actual = Charge { tokens: 1, cost_micros: 100 };
+        let mut budget = Budget::new();
+        let late = budget.admit_call(&limits, CALL, 0).unwrap();
+        let forgotten = budget.admit_call(&limits, CALL, 0).unwrap();
+        budget.catch_up(&limits, RESERVATION_TTL_MS);
+        assert_eq!(budget.committed(SpendPeriod::Daily, RESERVATION_TTL_MS), 2_000, "both charged at their estimate");
+        assert!(budget.settle_call(&limits, late, actual, SETTLE_DEADLINE_MS - 1).0, "before its deadline");
+        let after = budget.clone();
+        assert!(!budget.settle_call(&limits, forgotten, actual, SETTLE_DEADLINE_MS).0, "at its deadline");
+        assert_eq!(budget.committed(SpendPeriod::Daily, RESERVATION_TTL_MS), 1_100);
+        assert_eq!(budget.windows, after.windows, "its estimate stays in the token windows");
     }
 
     #[test]

@@ -128,6 +128,8 @@ pub enum LedgerStage {
     Settlement,
     /// The control plane's `Control` and `PushLimits`.
     Control,
+    /// An edge isolate's lease messages (`Lease`: asks, flushes, slices given back).
+    Lease,
 }
 
 impl LedgerStage {
@@ -136,7 +138,8 @@ impl LedgerStage {
             Command::Admit { .. } => Some(LedgerStage::Admission),
             Command::Settle { .. } | Command::Release { .. } => Some(LedgerStage::Settlement),
             Command::Control { .. } | Command::PushLimits { .. } => Some(LedgerStage::Control),
-            Command::Report { .. } | Command::Quota { .. } | Command::History { .. } | Command::Lease { .. } => None,
+            Command::Lease { .. } => Some(LedgerStage::Lease),
+            Command::Report { .. } | Command::Quota { .. } | Command::History { .. } => None,
         }
     }
 }
@@ -452,34 +455,55 @@ impl Stream for FakeBody {
 /// A background task, boxed for the test's executor.
 pub type Task = Pin<Box<dyn Future<Output = ()>>>;
 
+/// A sleep waiting: when it is due, and how to wake it (telling it the time).
+type Sleeper = (u64, futures_channel::oneshot::Sender<u64>);
+
 /// Background tasks go to the test's executor through `spawn`; log lines are kept.
 pub struct FakeRuntime {
     spawn: Box<dyn Fn(Task)>,
     lines: RefCell<Vec<String>>,
-    sleepers: Rc<RefCell<Vec<futures_channel::oneshot::Sender<u64>>>>,
-    /// What [`Runtime::now_ms`] answers (0 until set: the gateway then goes by each call's time).
-    now_ms: Cell<u64>,
+    /// Each sleep waiting, with when it is due (the runtime's clock at its first poll + its ms).
+    sleepers: Rc<RefCell<Vec<Sleeper>>>,
+    /// The runtime's clock, for when a sleep is due ([`FakeRuntime::set_now_ms`]).
+    now_ms: Rc<Cell<u64>>,
 }
 
 impl FakeRuntime {
     pub fn new(spawn: impl Fn(Task) + 'static) -> FakeRuntime {
-        FakeRuntime { spawn: Box::new(spawn), lines: RefCell::default(), sleepers: Rc::default(), now_ms: Cell::new(0) }
-    }
-
-    /// Sets what [`Runtime::now_ms`] answers.
-    pub fn set_now_ms(&self, now_ms: u64) {
-        self.now_ms.set(now_ms);
+        FakeRuntime {
+            spawn: Box::new(spawn),
+            lines: RefCell::default(),
+            sleepers: Rc::default(),
+            now_ms: Rc::default(),
+        }
     }
 
     /// Wakes every [`Runtime::sleep`] waiting, telling them it is `now_ms` (a sleep resolves
     /// only when the test says time has passed); answers how many woke.
     pub fn wake_sleepers(&self, now_ms: u64) -> usize {
+        self.wake(now_ms, |_| true)
+    }
+
+    /// Sets the runtime's clock: a sleep first polled now is due this much later.
+    pub fn set_now_ms(&self, now_ms: u64) {
+        self.now_ms.set(now_ms);
+    }
+
+    /// Wakes the sleeps due by `now_ms` (as a real runtime would by then), telling them it is
+    /// `now_ms`; answers how many woke. The clock is not moved.
+    pub fn wake_due(&self, now_ms: u64) -> usize {
+        self.wake(now_ms, |due| due <= now_ms)
+    }
+
+    fn wake(&self, now_ms: u64, due: impl Fn(u64) -> bool) -> usize {
         let sleepers = std::mem::take(&mut *self.sleepers.borrow_mut());
-        let woken = sleepers.len();
-        for sleeper in sleepers {
+        let (woken, asleep): (Vec<_>, Vec<_>) = sleepers.into_iter().partition(|(at, _)| due(*at));
+        self.sleepers.borrow_mut().extend(asleep);
+        let count = woken.len();
+        for (_, sleeper) in woken {
             let _ = sleeper.send(now_ms);
         }
-        woken
+        count
     }
 
     /// Every line logged so far.
@@ -493,12 +517,12 @@ impl Runtime for FakeRuntime {
         (self.spawn)(Box::pin(task));
     }
 
-    fn sleep(&self, _ms: u64) -> impl Future<Output = u64> + 'static {
-        let sleepers = Rc::clone(&self.sleepers);
+    fn sleep(&self, ms: u64) -> impl Future<Output = u64> + 'static {
+        let (sleepers, now_ms) = (Rc::clone(&self.sleepers), Rc::clone(&self.now_ms));
         // Asleep from its first poll; a runtime dropped with sleepers waiting never wakes them.
         async move {
             let (tx, rx) = futures_channel::oneshot::channel();
-            sleepers.borrow_mut().push(tx);
+            sleepers.borrow_mut().push((now_ms.get().saturating_add(ms), tx));
             match rx.await {
                 Ok(now_ms) => now_ms,
                 Err(_) => futures_util::future::pending().await,
