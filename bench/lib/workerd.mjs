@@ -1,6 +1,6 @@
 // The gateway for the benchmarks without Miniflare: the built worker (build/index.js +
 // index_bg.wasm) under the `workerd` binary of the npm package, with a capnp config written here:
-//   - the Durable Objects (LEDGER, OUTBOX, REGISTRY, PLATFORM) SQLite-backed on a local disk
+//   - the Durable Objects (every class wrangler.toml binds) SQLite-backed on a local disk
 //     service (the run's scratch folder, in /dev/shm when there is one);
 //   - KEYS served by a small KV service of our own: a worker in the same workerd process holding
 //     the values in a Map, speaking the protocol workerd's KV binding speaks to its backing service
@@ -54,7 +54,12 @@ export default {
 };
 `;
 
-const CLASSES = [['LEDGER', 'KeyLedger'], ['OUTBOX', 'Outbox'], ['REGISTRY', 'Registry'], ['PLATFORM', 'Platform']];
+// Every Durable Object class wrangler.toml binds (the budgets' objects included: keys under a
+// budget lease from them).
+const CLASSES = [
+  ['LEDGER', 'KeyLedger'], ['BUDGET', 'BudgetLedger'], ['OUTBOX', 'Outbox'], ['REGISTRY', 'Registry'],
+  ['PLATFORM', 'Platform'], ['SIGNIN_GUARD', 'SignInGuard'],
+];
 
 const capnpString = (s) => JSON.stringify(s);
 
