@@ -832,7 +832,9 @@ async function manyKeys() {
   out.push(`## Many keys (${P.manyKeys} distinct keys in rotation vs one key; Node keep-alive generator)\n\n` +
     table(['run', 'requests', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'server CPU ms/req', 'server core busy', 'statuses'], rows) +
     `\n\nGoal (issue 13): ${P.manyKeys === 10000 ? '10,000' : `${P.manyKeys} (BENCH_KEYS; the goal names 10,000)`} keys in rotation within 20 % of one key.\n${goals.join('\n')}` +
-    '\n\n(one key calling steadily is hot: its calls are admitted from an edge lease with its record memoized; keys in rotation each call too rarely for either, so every call reads its record and visits its object twice)');
+    '\n\n(one key calling steadily is hot: its calls are admitted from an edge lease, its record memoized. Keys in rotation each call too rarely to be hot ' +
+    '(10 calls within a second), so each call is admitted and settled at its key\'s object (two round trips); with more keys than the isolate\'s memo holds (2,048), ' +
+    'or calls more than its 5 s apart, each call also reads its record from KV)');
 }
 
 // ---------------------------------------------------------------------------------------------
