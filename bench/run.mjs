@@ -251,6 +251,7 @@ async function startServers() {
   });
   S.gwProc = gw;
   S.gw = ready.url;
+  S.gwDirect = ready.directUrl;
   S.gwPids = [gw.pid, ...ready.workerdPids];
   ready.workerdPids.forEach(adopt);
   if (!ready.workerdPids.length) log('WARNING: no workerd process found under the gateway: its CPU is not counted');
@@ -360,6 +361,11 @@ function targets() {
     gw_json_limits: { label: 'teamkeys 200 JSON, key with limits', url: `${S.gw}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.limited.key) }, body: CHAT, server: 'gw', expect: 200 },
     gw_stream: { label: 'teamkeys 200 stream, key without limits', url: `${S.gw}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.free.key) }, body: STREAM, server: 'gw', expect: 200 },
   };
+  // The same worker in the same Miniflare, reached without Miniflare's entry worker and fetching
+  // without its outbound wrapper (bench/lib/gateway.mjs): two hops production does not have.
+  const direct = 'Miniflare without its entry worker and outbound wrapper';
+  t.gwd_json = { label: `teamkeys 200 JSON, ${direct}`, url: `${S.gwDirect}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.free.key) }, body: CHAT, server: 'gw', expect: 200 };
+  t.gwd_stream = { label: `teamkeys 200 stream, ${direct}`, url: `${S.gwDirect}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.free.key) }, body: STREAM, server: 'gw', expect: 200 };
   if (S.raw) {
     t.raw_json = { label: 'teamkeys on raw workerd, 200 JSON, key without limits', url: `${S.raw}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.free.key) }, body: CHAT, server: 'raw', expect: 200 };
     t.raw_stream = { label: 'teamkeys on raw workerd, 200 stream', url: `${S.raw}/openai/v1/chat/completions`, headers: { ...json, ...bearer(KEYS.free.key) }, body: STREAM, server: 'raw', expect: 200 };
@@ -438,7 +444,7 @@ const statusText = (r) => (r.skipped ? 'skipped (see notes)' : [
 // ---------------------------------------------------------------------------------------------
 // 1. Overhead: closed loop throughput at saturation
 async function overhead(T) {
-  const names = ['direct_json', 'gw_json', 'raw_json', 'portkey_json', 'direct_stream', 'gw_stream', 'raw_stream', 'portkey_stream'].filter((n) => T[n]);
+  const names = ['direct_json', 'gw_json', 'gwd_json', 'raw_json', 'portkey_json', 'direct_stream', 'gw_stream', 'gwd_stream', 'raw_stream', 'portkey_stream'].filter((n) => T[n]);
   const res = {};
   for (const n of names) {
     if (!T[n].broken) log(`closed loop c${P.concurrency} ${P.closedS}s: ${T[n].label}`);
@@ -453,8 +459,19 @@ async function overhead(T) {
   });
   out.push(`## Throughput at saturation (closed loop, ${P.concurrency} connections, ${P.closedS} s; server on one core)\n\n` +
     table(['path', 'req/s', 'vs direct', 'p50 ms', 'p90 ms', 'p99 ms', 'server CPU ms/req', 'mock CPU ms/req', 'statuses'], rows) +
-    '\n\n(closed-loop latency at saturation is mostly queueing: see the open-loop table for latency)');
+    '\n\n(closed-loop latency at saturation is mostly queueing: see the open-loop table for latency)' + overheadGoals(T, res));
   return res;
+}
+
+/** Issue 13's goals for the full JSON path: ≥ 2× Portkey's req/s; ≤ 2.0 ms CPU per call under Miniflare, ≤ 1.0 on raw workerd. */
+function overheadGoals(T, res) {
+  const pk = res.portkey_json;
+  const lines = [['gw_json', 2.0], ['gwd_json', 2.0], ['raw_json', 1.0]].filter(([n]) => res[n]?.rps).map(([n, cpuGoal]) => {
+    const r = res[n];
+    const vsPk = pk?.rps ? `${fmt(r.rps / pk.rps, 2)}× Portkey's req/s (goal ≥ 2×: ${r.rps >= 2 * pk.rps ? 'met' : 'NOT met'})` : 'Portkey not measured';
+    return `- ${T[n].label}: ${vsPk}; ${fmt(r.serverCpuMsPerReq, 3)} ms CPU per call (goal ≤ ${fmt(cpuGoal, 1)}: ${r.serverCpuMsPerReq <= cpuGoal ? 'met' : 'NOT met'})`;
+  });
+  return lines.length ? `\n\nGoals (issue 13), full JSON path:\n${lines.join('\n')}` : '';
 }
 
 // ---------------------------------------------------------------------------------------------
