@@ -25,6 +25,7 @@ mod body;
 mod config;
 mod console;
 mod gateway;
+mod js_body;
 mod key_store;
 mod objects;
 mod outbox;
