@@ -15,8 +15,9 @@
 // Each server runs under `valgrind --tool=callgrind` with instrumentation off while it starts
 // and warms up (1,000 calls: the key turns hot, V8 tiers the code up), then on for the calls
 // counted (4 connections, closed loop). Output: instructions per call (also without V8's
-// background compilers, which may still be tiering code up), and the functions with the most
-// instructions (inclusive and self), from callgrind_annotate. Needs valgrind; ~2-4 min a setup.
+// background compilers, which may still be tiering code up), a few landmarks (inclusive) and the
+// functions with the most instructions of their own, from callgrind_annotate. Needs valgrind;
+// ~2-4 min a setup.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -46,10 +47,13 @@ const RECORD = JSON.stringify({ id: 'key_instr', name: 'instructions', creator: 
 const ENTRY = [`key:${createHash('sha256').update(KEY).digest('hex')}`, RECORD];
 
 const out = scratchDir('callgrind');
-const VALGRIND = ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--callgrind-out-file=${out}/callgrind.%p`];
+// vgdb's pipes in a folder of ours: by default they go under TMPDIR, which Miniflare's process
+// has set to its own scratch folder.
+const VGDB_PREFIX = `--vgdb-prefix=${out}/vgdb-pipe`;
+const VALGRIND = ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', VGDB_PREFIX, `--callgrind-out-file=${out}/callgrind.%p`];
 
 function control(pid, ...args) {
-  const r = spawnSync('callgrind_control', [...args, String(pid)], { encoding: 'utf8' });
+  const r = spawnSync('callgrind_control', [VGDB_PREFIX, ...args, String(pid)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`callgrind_control ${args.join(' ')} ${pid}: ${r.stderr || r.stdout}`);
 }
 
@@ -141,10 +145,27 @@ async function count(setup, mockUrl) {
     setup, calls: ok, statuses: r.statuses, instructions: total, perCall: total / Math.max(1, ok),
     perCallWithoutCompilers: (total - compiling) / Math.max(1, ok),
     self: functions(annotate()).slice(0, TOP),
-    inclusive: inclusive.slice(0, TOP),
+    landmarks: LANDMARKS.map(([name, re]) => [inclusive.find(([, f]) => re.test(f.replace(/^\?\?\?:/, '')))?.[0] ?? 0, name]),
   };
 }
 
+// What a call's instructions go to, by function (inclusive; they overlap).
+const LANDMARKS = [
+  ['the request handler (WorkerEntrypoint::request)', /^workerd::IoContext::run<workerd::\(anonymous namespace\)::WorkerEntrypoint::request/],
+  ['outgoing fetch() (upstream, objects)', /^workerd::api::fetchImpl\(/],
+  ['readers released (releaseLock: builds a TypeError)', /^workerd::api::ReaderImpl::releaseLock\(/],
+  ['errors built (v8::Exception::TypeError, with their stack)', /^v8::Exception::TypeError\(/],
+  ['stream reads (ReadableStreamDefaultReader::read)', /^workerd::api::ReadableStreamDefaultReader::read\(/],
+  ['answers pumped to the client (PumpToReader)', /^workerd::api::\(anonymous namespace\)::PumpToReader::pumpLoop\(/],
+  ['queueMicrotask (wasm-bindgen-futures wakes)', /^workerd::api::ServiceWorkerGlobalScope::queueMicrotask\(/],
+  ['V8 collector, main thread', /^v8::internal::Heap::CollectGarbage\(/],
+  ['V8 collector, helper threads (scavenger)', /^v8::internal::ScavengerJobTask::Run\(/],
+  ['SQLite statements (sqlite3_step)', /^sqlite3_step$/],
+  ['KV reads (KvNamespace::get)', /^workerd::api::KvNamespace::get\(/],
+  ['wasm memory copies (memory_copy_wrapper)', /^v8::internal::wasm::memory_copy_wrapper\(/],
+  ['V8 wasm compiler (background tier-up)', /BackgroundCompileJob::Run\(/],
+  ['V8 JS compiler (background)', /OptimizingCompileTaskExecutor::CompileTask::Run\(/],
+];
 const COMPILER_TASKS = [/BackgroundCompileJob::Run\(/, /OptimizingCompileTaskExecutor::CompileTask::Run\(/];
 const fmtK = (n) => `${(n / 1000).toFixed(0)}k`;
 async function main() {
@@ -160,8 +181,8 @@ async function main() {
   console.log('| setup | instructions per call | without V8\'s background compilers | calls | statuses |\n|---|---:|---:|---:|---|');
   for (const r of results) console.log(`| ${r.setup} | ${Math.round(r.perCall).toLocaleString('en')} | ${Math.round(r.perCallWithoutCompilers).toLocaleString('en')} | ${r.calls} | ${JSON.stringify(r.statuses)} |`);
   for (const r of results) {
-    console.log(`\n## ${r.setup}: functions by instructions per call (inclusive)\n`);
-    for (const [n, f] of r.inclusive) console.log(`${fmtK(n / r.calls).padStart(8)}  ${f.slice(0, 140)}`);
+    console.log(`\n## ${r.setup}: instructions per call by landmark (inclusive; they overlap)\n`);
+    for (const [n, f] of r.landmarks) console.log(`${fmtK(n / r.calls).padStart(8)}  ${f}`);
     console.log(`\n## ${r.setup}: functions by instructions per call (self)\n`);
     for (const [n, f] of r.self) console.log(`${fmtK(n / r.calls).padStart(8)}  ${f.slice(0, 140)}`);
   }

@@ -55,7 +55,7 @@ impl Stream for JsBody {
         this.read = None;
         let chunk = result.and_then(|result| {
             let done = Reflect::get(&result, &JsValue::from_str("done"))?.is_truthy();
-            Ok((!done).then(|| Reflect::get(&result, &JsValue::from_str("value"))).transpose()?)
+            (!done).then(|| Reflect::get(&result, &JsValue::from_str("value"))).transpose()
         });
         match chunk {
             Ok(Some(value)) => Poll::Ready(Some(Ok(value.unchecked_into::<Uint8Array>().to_vec()))),
