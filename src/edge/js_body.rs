@@ -1,5 +1,6 @@
-//! A body read from a JS `ReadableStream` (a request's, an upstream answer's) as a stream of
-//! byte chunks, without ever releasing its reader's lock.
+//! A body read from a JS `ReadableStream` (a request's, an upstream answer's, an object's
+//! reply) as a stream of byte chunks, without ever releasing its reader's lock; [`read_reply`]
+//! reads a whole reply that way.
 //!
 //! Why not `worker::ByteStream`: it releases its reader's lock when the reader is dropped, also
 //! once the stream has ended, and workerd answers every release by building a `TypeError` (to
@@ -13,7 +14,7 @@
 //! `worker::ByteStream` does. Dropped before its end, the stream is cancelled (the rejection,
 //! if any, ignored), so an upstream connection is closed rather than read on.
 
-use futures_util::Stream;
+use futures_util::{Stream, TryStreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -22,6 +23,7 @@ use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader};
+use worker::{Response, ResponseBody};
 
 thread_local! {
     /// The rejection handler of every cancel: one per isolate, never freed.
@@ -79,5 +81,22 @@ impl Drop for JsBody {
                 let _ = reader.cancel().catch(ignore);
             });
         }
+    }
+}
+
+/// The whole body of `response` (a Durable Object's reply), read through a [`JsBody`]:
+/// `worker::Response::text` and `json` read a streamed body through `worker::ByteStream`.
+pub async fn read_reply(response: &Response) -> worker::Result<Vec<u8>> {
+    match response.body() {
+        ResponseBody::Stream(stream) => {
+            JsBody::new(stream)?
+                .try_fold(Vec::new(), |mut all, chunk| async move {
+                    all.extend_from_slice(&chunk);
+                    Ok(all)
+                })
+                .await
+        }
+        ResponseBody::Body(bytes) => Ok(bytes.clone()),
+        ResponseBody::Empty => Ok(Vec::new()),
     }
 }
