@@ -4,8 +4,14 @@
 // A second, tiny worker bound to the same KV namespace seeds key records in bulk (10,000 puts
 // through Miniflare's Node proxy take minutes; inside workerd, seconds). It is never on the
 // request path measured.
+// A third worker is the same gateway (its own Durable Objects, the same KV namespace) without
+// two hops Miniflare adds to every call and production does not have: its socket reaches the
+// worker directly (`unsafeDirectSockets`), not through Miniflare's entry worker (a JS worker that
+// rebuilds the request with its `cf` object, routes it over a service binding and rebuilds the
+// response), and its outbound fetches go straight out (`stripCfConnectingIp: false`), not
+// through the worker Miniflare puts in front of the network to remove `CF-Connecting-IP`.
 // Run with an IPC channel (child_process.fork):
-//   -> {op: 'ready', url, workerdPids}
+//   -> {op: 'ready', url, directUrl, workerdPids}
 //   <- {op: 'seed', id, entries: [[kvKey, jsonString], ...]}  -> {op: 'seeded', id, n, ms}
 import { Miniflare } from 'miniflare';
 import { gatewayWorkerOptions, root } from '../../tests/e2e/worker-options.mjs';
@@ -30,6 +36,15 @@ const mf = new Miniflare({
       }),
     },
     {
+      name: 'teamkeys-direct',
+      ...gatewayWorkerOptions({
+        upstreamUrl: `http://127.0.0.1:${process.env.MOCK_PORT}`,
+        upstreamSecret: 'sk-upstream-bench-credential',
+      }),
+      unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+      stripCfConnectingIp: false,
+    },
+    {
       name: 'bench-seeder',
       modules: true,
       script: SEEDER,
@@ -40,6 +55,7 @@ const mf = new Miniflare({
 });
 const url = (await mf.ready).toString().replace(/\/$/, '');
 const seeder = await mf.getWorker('bench-seeder');
+const directUrl = (await mf.unsafeGetDirectURL('teamkeys-direct')).toString().replace(/\/$/, '');
 
 /** Descendant processes of this one named workerd (Miniflare spawns one). */
 function workerdPids() {
@@ -85,4 +101,4 @@ const stop = () => mf.dispose().finally(() => process.exit(0));
 process.on('disconnect', stop);
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-process.send({ op: 'ready', url, workerdPids: workerdPids() });
+process.send({ op: 'ready', url, directUrl, workerdPids: workerdPids() });

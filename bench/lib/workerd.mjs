@@ -1,6 +1,6 @@
 // The gateway for the benchmarks without Miniflare: the built worker (build/index.js +
 // index_bg.wasm) under the `workerd` binary of the npm package, with a capnp config written here:
-//   - the Durable Objects (LEDGER, OUTBOX, REGISTRY, PLATFORM) SQLite-backed on a local disk
+//   - the Durable Objects (every class wrangler.toml binds) SQLite-backed on a local disk
 //     service (the run's scratch folder, in /dev/shm when there is one);
 //   - KEYS served by a small KV service of our own: a worker in the same workerd process holding
 //     the values in a Map, speaking the protocol workerd's KV binding speaks to its backing service
@@ -10,7 +10,8 @@
 //   - outbound fetches (the mock upstream) through a network service that allows local addresses.
 // A second socket (seed) puts records into the KV service in bulk: never on the path measured.
 //
-// startWorkerd({cpu, mockUrl, upstreamSecret, buildDir, name}) → {url, pid, seed(entries), proc}
+// startWorkerd({cpu, mockUrl, upstreamSecret, buildDir, name, wrap}) → {url, pid, seed(entries), proc}
+// (`wrap`: a command prefix, e.g. valgrind's, that runs workerd; `pid` is then the prefix's)
 
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -54,7 +55,12 @@ export default {
 };
 `;
 
-const CLASSES = [['LEDGER', 'KeyLedger'], ['OUTBOX', 'Outbox'], ['REGISTRY', 'Registry'], ['PLATFORM', 'Platform']];
+// Every Durable Object class wrangler.toml binds (the budgets' objects included: keys under a
+// budget lease from them).
+const CLASSES = [
+  ['LEDGER', 'KeyLedger'], ['BUDGET', 'BudgetLedger'], ['OUTBOX', 'Outbox'], ['REGISTRY', 'Registry'],
+  ['PLATFORM', 'Platform'], ['SIGNIN_GUARD', 'SignInGuard'],
+];
 
 const capnpString = (s) => JSON.stringify(s);
 
@@ -127,16 +133,17 @@ export function workerdBinary() {
 }
 
 /** Starts workerd on core `cpu` with the worker in `buildDir`; resolves once it answers. */
-export async function startWorkerd({ cpu, mockUrl, upstreamSecret, buildDir = 'build', name = 'workerd', onLog = () => {} }) {
+export async function startWorkerd({ cpu, mockUrl, upstreamSecret, buildDir = 'build', name = 'workerd', onLog = () => {}, wrap = [] }) {
   const dir = scratchDir(name);
   const [port, seedPort] = [await freePort(), await freePort()];
   const config = writeConfig(dir, { port, seedPort, mockUrl, upstreamSecret, buildDir });
-  const proc = start(workerdBinary(), ['serve', config, '--experimental'], { cpu, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, ...args] = [...wrap, workerdBinary(), 'serve', config, '--experimental'];
+  const proc = start(cmd, args, { cpu, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', onLog);
   proc.stderr.on('data', onLog);
   const exited = new Promise((_, reject) => proc.once('exit', (code) => reject(new Error(`workerd exited (${code})`))));
   const url = `http://127.0.0.1:${port}`;
-  await Promise.race([waitForHttp(`http://127.0.0.1:${seedPort}/`, 60_000), exited]);
+  await Promise.race([waitForHttp(`http://127.0.0.1:${seedPort}/`, wrap.length ? 300_000 : 60_000), exited]);
   async function seed(entries) {
     const startedAt = Date.now();
     for (let i = 0; i < entries.length; i += 2000) {

@@ -1,6 +1,7 @@
 //! Reading a request body with a running cap: refused by its declared length before reading
 //! when it has one, and otherwise as soon as the bytes read pass the cap, chunk by chunk from
-//! the body stream. The stream is then dropped, which cancels it: nothing more is read.
+//! the body stream ([`JsBody`]). The stream is then dropped, which cancels it: nothing more is
+//! read.
 //!
 //! Every body read is also charged to the isolate's [`ISOLATE_BODY_BUDGET`] through the call's
 //! [`BodyLease`], held until the call's answer is built: a read that would take the isolate's
@@ -29,6 +30,7 @@
 //! [`MAX_BODY_BYTES`]: crate::gateway::request::MAX_BODY_BYTES
 //! [`MAX_ADMIN_BODY_BYTES`]: crate::admin::input::MAX_ADMIN_BODY_BYTES
 
+use super::js_body::JsBody;
 use crate::error::{ApiError, Code};
 use futures_util::StreamExt;
 use std::cell::Cell;
@@ -80,10 +82,8 @@ pub async fn read_capped(
     if declared.is_some_and(|len| len > max) {
         return Err(too_large());
     }
-    if req.inner().body().is_none() {
-        return Ok(Vec::new());
-    }
-    let mut stream = req.stream().map_err(|_| unreadable())?;
+    let Some(body_stream) = req.inner().body() else { return Ok(Vec::new()) };
+    let mut stream = JsBody::new(&body_stream).map_err(|_| unreadable())?;
     let mut body = Vec::new();
     if let Some(len) = declared {
         lease.take(len)?;

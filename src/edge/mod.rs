@@ -32,6 +32,7 @@ mod config;
 #[cfg(feature = "control-plane")]
 mod console;
 mod gateway;
+mod js_body;
 mod key_store;
 mod objects;
 #[cfg(feature = "ledger-objects")]

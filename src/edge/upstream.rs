@@ -17,7 +17,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use worker::{AbortController, ByteStream, Date, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use super::js_body::JsBody;
+use worker::{AbortController, Date, Delay, Env, Fetch, Headers, Method, Request, RequestInit, ResponseBody};
 
 /// The upstreams, with their credentials from the worker's secrets.
 pub struct FetchUpstream<'a> {
@@ -44,7 +45,7 @@ impl Upstream for FetchUpstream<'_> {
         let signal = controller.signal();
         let send = std::pin::pin!(fetch.send_with_signal(&signal));
         let timeout = std::pin::pin!(Delay::from(Duration::from_millis(request.timeout_ms)));
-        let mut response = match select(send, timeout).await {
+        let response = match select(send, timeout).await {
             Either::Left((Ok(response), _)) => response,
             Either::Left((Err(e), _)) => return Err(UpstreamFailure::Unreachable(e.to_string())),
             Either::Right(_) => {
@@ -53,7 +54,11 @@ impl Upstream for FetchUpstream<'_> {
             }
         };
         let headers = response.headers().entries().collect();
-        let body = UpstreamBody::new(response.stream().ok(), self.idle_timeout_ms);
+        let stream = match response.body() {
+            ResponseBody::Stream(stream) => JsBody::new(stream).ok(),
+            ResponseBody::Empty | ResponseBody::Body(_) => None,
+        };
+        let body = UpstreamBody::new(stream, self.idle_timeout_ms);
         Ok(UpstreamAnswer { status: response.status_code(), headers, body })
     }
 }
@@ -80,7 +85,7 @@ fn unbuildable(e: worker::Error) -> UpstreamFailure {
 /// An upstream answer's body; an answer without one (204, 304) is an empty body. Ends with an
 /// error, its stream cancelled, once nothing arrived for `idle_timeout_ms`.
 pub struct UpstreamBody {
-    stream: Option<ByteStream>,
+    stream: Option<JsBody>,
     idle_timeout_ms: u64,
     /// When the answer's headers or its last chunk arrived.
     last_arrival_ms: u64,
@@ -102,7 +107,7 @@ impl ArcWake for WakeLatest {
 }
 
 impl UpstreamBody {
-    fn new(stream: Option<ByteStream>, idle_timeout_ms: u64) -> Self {
+    fn new(stream: Option<JsBody>, idle_timeout_ms: u64) -> Self {
         UpstreamBody {
             stream,
             idle_timeout_ms,

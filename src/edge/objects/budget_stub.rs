@@ -5,6 +5,7 @@
 //! ([`crate::policy::LocationHint`]). Any failure is an error: the caller fails closed.
 
 use super::stub;
+use crate::edge::js_body::read_reply;
 use crate::budget::BudgetReply;
 use crate::edge::respond::logged;
 use crate::error::{ApiError, Code};
@@ -35,10 +36,11 @@ pub async fn call_budget(
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
     let request = Request::new_with_init("https://budget/", &init).map_err(failed)?;
-    let mut response = stub.fetch_with_request(request).await.map_err(failed)?;
+    let response = stub.fetch_with_request(request).await.map_err(failed)?;
+    let body = read_reply(&response).await;
     if response.status_code() != 200 {
-        let text = response.text().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(body.as_deref().unwrap_or_default()).into_owned();
         return Err(failed(worker::Error::RustError(format!("status {}: {text}", response.status_code()))));
     }
-    response.json().await.map_err(failed)
+    serde_json::from_slice(&body.map_err(failed)?).map_err(|e| failed(e.into()))
 }

@@ -9,6 +9,7 @@
 //! control plane sets it at creation). Any failure fails closed (503).
 
 use super::stub;
+use crate::edge::js_body::read_reply;
 use crate::edge::respond::logged;
 use crate::error::ApiError;
 use crate::gateway::call::ledger_unavailable;
@@ -38,12 +39,13 @@ impl KeyLedgerStub {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
         let request = Request::new_with_init("https://ledger/", &init).map_err(unavailable)?;
-        let mut response = self.stub.fetch_with_request(request).await.map_err(unavailable)?;
+        let response = self.stub.fetch_with_request(request).await.map_err(unavailable)?;
+        let body = read_reply(&response).await;
         if response.status_code() != 200 {
-            let text = response.text().await.unwrap_or_default();
+            let text = String::from_utf8_lossy(body.as_deref().unwrap_or_default()).into_owned();
             return Err(unavailable(worker::Error::RustError(format!("status {}: {text}", response.status_code()))));
         }
-        response.json().await.map_err(unavailable)
+        serde_json::from_slice(&body.map_err(unavailable)?).map_err(|e| unavailable(e.into()))
     }
 }
 
