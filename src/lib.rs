@@ -26,8 +26,8 @@
 //! upstream credentials), [`naming`], [`versioned`], [`sql`], [`error`] (the one table of codes).
 //! Only `edge` (compiled for wasm32) touches the platform; everything else builds and tests on the
 //! host.
-// No unsafe code in the core (what the host tests and the fuzzers run): fuzzing needs no
-// address sanitizer to find memory errors here (`make fuzz`).
+// No unsafe code in the core (what the host tests and the fuzzers run): a memory error could
+// only come from a dependency's unsafe code, which is why `make fuzz` runs without a sanitizer.
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 pub mod admin;
 pub mod budget;
