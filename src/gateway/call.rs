@@ -46,6 +46,7 @@ use crate::gateway::metering::{Ending, Metering};
 use crate::gateway::models_list::{filter_models_list, read_list};
 use crate::gateway::organisation::{key_store_unavailable, unknown_key, Organisation};
 use crate::gateway::ports::{header, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Upstream};
+use crate::gateway::record_memo::record_weight;
 use crate::gateway::request::{inspect, MAX_BODY_BYTES};
 use crate::gateway::route::{classify, gateway_route, Endpoint, GatewayEndpoint, Route};
 use crate::gateway::settlement::{self, Meter, SharedMeter};
@@ -210,7 +211,7 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
             self.runtime.error(&format!("key record {} is invalid: {invalid}", invalid.key_id));
             ApiError::from(invalid)
         })?);
-        self.isolate.keys.borrow_mut().remember(&name, Rc::clone(&policy), now_ms);
+        self.isolate.keys.borrow_mut().remember(&name, Rc::clone(&policy), record_weight(&record), now_ms);
         Ok(policy)
     }
 
@@ -224,8 +225,9 @@ impl<K: KeyStore, L: KeyLedgers, U: Upstream, R: Runtime> Gateway<'_, K, L, U, R
         if let Some(organisation) = self.isolate.organisations.borrow().get(&name, now_ms) {
             return Ok(organisation);
         }
-        let organisation = Rc::new(Organisation::of_key(self.keys, self.runtime, record).await?);
-        self.isolate.organisations.borrow_mut().remember(&name, Rc::clone(&organisation), now_ms);
+        let (organisation, weight) = Organisation::of_key(self.keys, self.runtime, record).await?;
+        let organisation = Rc::new(organisation);
+        self.isolate.organisations.borrow_mut().remember(&name, Rc::clone(&organisation), weight, now_ms);
         Ok(organisation)
     }
 }

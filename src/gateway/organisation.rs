@@ -24,6 +24,7 @@
 use crate::credentials::Keyring;
 use crate::error::{ApiError, Code};
 use crate::gateway::ports::{KeyStore, Runtime};
+use crate::gateway::record_memo::record_weight;
 use crate::gateway::upstream_credentials::CredentialSource;
 use crate::naming;
 use crate::policy::{KeyRecord, OrgRecord, OrgStatus, RoutingConfig, ORG_RECORD_FORMAT};
@@ -40,21 +41,23 @@ pub enum Organisation {
 }
 
 impl Organisation {
-    /// The organisation of the key `record` (see the module doc for every answer).
+    /// The organisation of the key `record` (see the module doc for every answer), with its
+    /// weight in the isolate's memo ([`record_weight`] of the record it was read from).
     pub async fn of_key(
         keys: &impl KeyStore,
         runtime: &impl Runtime,
         record: &KeyRecord,
-    ) -> Result<Organisation, ApiError> {
+    ) -> Result<(Organisation, usize), ApiError> {
+        let legacy = || Ok((Organisation::Legacy, record_weight(b"")));
         let Some(org_id) = record.org.as_deref() else {
-            return Ok(Organisation::Legacy);
+            return legacy();
         };
         let stored = keys.get(&naming::org_record(org_id)).await.map_err(|_| key_store_unavailable())?;
         let Some(stored) = stored else {
             // The organisation a deployment from before organisations became may have no record
             // until its registry first projects one: it is active, on the platform's routing.
             if org_id == naming::DEFAULT_ORG {
-                return Ok(Organisation::Legacy);
+                return legacy();
             }
             runtime.warn(&format!("key {} names organisation {org_id}, which has no record", record.id));
             return Err(unknown_key());
@@ -73,7 +76,7 @@ impl Organisation {
                 Code::NoRouting,
                 "The organisation this key belongs to has no routing of its own and may not use the platform's.",
             )),
-            OrgStatus::Active => Ok(Organisation::Active(org)),
+            OrgStatus::Active => Ok((Organisation::Active(org), record_weight(&stored))),
             OrgStatus::Suspended => Err(ApiError::new(
                 Code::OrganisationSuspended,
                 "The organisation this key belongs to is suspended; its keys are refused.",
