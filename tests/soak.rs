@@ -1766,6 +1766,9 @@ impl Oracle {
     fn check(&mut self, world: &World, tally: &mut Tally, now_ms: u64) -> Result<(), String> {
         let sent = world.ledgers.take_sent();
         let mut admitted_now = Vec::new();
+        // Leases their holders closed in this step: no longer current once this step's call is
+        // checked (it may have been admitted from one of them before its holder gave it back).
+        let mut closed_now = Vec::new();
         for sent in &sent {
             let reply = match &sent.outcome {
                 Outcome::Replied(reply) | Outcome::ReplyLost(reply) | Outcome::Redelivered(reply) => Some(reply),
@@ -1839,9 +1842,10 @@ impl Oracle {
                             call.forwarded && call.holder == message.holder && call.object == sent.object
                         });
                         facts.built(message, running.and_then(|call| call.ask), now_ms)?;
-                        let current = self.current.get(&holder);
-                        if current.is_some_and(|id| message.leases.iter().any(|r| r.lease == *id && r.closed)) {
-                            self.current.remove(&holder);
+                        if let Some(&id) = self.current.get(&holder) {
+                            if message.leases.iter().any(|r| r.lease == id && r.closed) {
+                                closed_now.push((holder.clone(), id));
+                            }
                         }
                     }
                     match reply {
@@ -1880,6 +1884,11 @@ impl Oracle {
             if call.forwarded && !by_object {
                 self.leased(&call, now_ms)?;
                 tally.leased += 1;
+            }
+        }
+        for (holder, id) in closed_now {
+            if self.current.get(&holder) == Some(&id) {
+                self.current.remove(&holder);
             }
         }
         for id in admitted_now {
@@ -2130,5 +2139,35 @@ fn a_capped_keys_leases_keep_their_spend_past_every_window() {
         steps.push(Step::Advance { ms: RESERVATION_TTL_MS, lease });
     }
     let tally = run(&steps).unwrap_or_else(|failure| panic!("{}", failure.message));
+    assert!(tally.leased > 0, "{tally:#?}");
+}
+
+#[test]
+fn a_call_admitted_from_a_lease_its_isolate_gives_back_while_the_call_hangs_is_leased() {
+    // Seed 65's shortest failure before the oracle checked a call against the lease current when
+    // it was admitted: eleven calls make the key hot, then a call whose upstream never answers
+    // outlives its lease, which the isolate gives back (closed) in the same step.
+    let call = |shape, body, up, client| Step::Call {
+        slot: 1,
+        isolate: 0,
+        old_secret: None,
+        shape,
+        body,
+        up,
+        client,
+        kv_down: false,
+        ledger: None,
+    };
+    let mut steps: Vec<Step> =
+        [0, 4, 5, 5, 1, 3, 5].map(|shape| call(shape, 0, Up::Answers, Client::ReadsAll)).to_vec();
+    steps.extend([
+        call(0, 0, Up::Answers, Client::LeavesAfterTheEnd),
+        call(3, 1, Up::Answers, Client::ReadsAll),
+        call(0, 0, Up::Answers, Client::ReadsAll),
+        call(5, 0, Up::Status(429), Client::ReadsAll),
+        Step::Advance { ms: 998, lease: None },
+        call(0, 0, Up::Hangs, Client::ReadsAll),
+    ]);
+    let tally = run(&steps).unwrap_or_else(|failure| panic!("step {}: {}", failure.step, failure.message));
     assert!(tally.leased > 0, "{tally:#?}");
 }
