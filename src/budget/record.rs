@@ -39,8 +39,8 @@ pub struct Charged {
 
 /// One lease as the upper level remembers it.
 ///
-/// Invariant: `reported` only grows (cumulative reports, newest applied last), and once
-/// `closed` its `used` never changes.
+/// Invariant: `reported` only grows (cumulative reports, newest applied last), except that once
+/// `closed` its `used` may only shrink in a dimension its slice limits ([`LeaseRecord::apply`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRecord {
     pub id: u64,
@@ -119,15 +119,30 @@ impl LeaseRecord {
         }
     }
 
-    /// Takes a newer report of its holder: a closed lease stays closed with what it used.
+    /// Takes a newer report of its holder: a closed lease stays closed, and what it used never
+    /// grows again in a dimension its slice limits (the unused part went back and may be granted
+    /// elsewhere) but may shrink (a key object returning the unused part of an edge slice it had
+    /// reserved from this lease in bulk, [`Holder::reserve`](super::Holder::reserve)); a
+    /// dimension the slice leaves unlimited follows the reports.
     pub fn apply(&mut self, report: &LeaseReport) {
         let was = self.reported;
-        self.reported = Reported {
-            closed: was.closed || report.closed,
-            used: if was.closed { was.used } else { report.used },
-            settled: report.settled,
-            actual: report.actual,
+        let used = if was.closed {
+            let follow = |limit: Option<u64>, was: u64, now: u64| if limit.is_some() { was.min(now) } else { now };
+            Tally {
+                calls: follow(self.slice.requests, was.used.calls, report.used.calls),
+                charge: Charge {
+                    tokens: follow(self.slice.tokens, was.used.charge.tokens, report.used.charge.tokens),
+                    cost_micros: follow(
+                        self.slice.cost_micros,
+                        was.used.charge.cost_micros,
+                        report.used.charge.cost_micros,
+                    ),
+                },
+            }
+        } else {
+            report.used
         };
+        self.reported = Reported { closed: was.closed || report.closed, used, settled: report.settled, actual: report.actual };
     }
 
     /// Its holder never took it: closed, nothing used beyond what was reported.

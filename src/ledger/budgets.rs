@@ -22,11 +22,11 @@
 //! open by a lost call.
 
 use crate::budget::{
-    Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, Received,
-    UpperReply, FLUSH_MS, KEY_LEASE_MS,
+    Answered, BudgetCommand, BudgetDenial, BudgetState, BulkTicket, CallTicket, Holder, HolderAdmission, HolderMessage,
+    LeaseReport, Received, Slice, Tally, UpperReply, FLUSH_MS, KEY_LEASE_MS,
 };
 use crate::ledger::LevelQuota;
-use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
+use crate::limits::{Actual, Ask, Charge, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
 use crate::policy::BudgetLink;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -39,6 +39,26 @@ pub struct BudgetHolders {
     /// The tickets of each call admitted under a budget, by its reservation id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     calls: BTreeMap<u64, OpenCall>,
+    /// The edge slices the key's object granted while under budgets, by their lease id, each
+    /// covered at every level by a bulk reservation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    edge: BTreeMap<u64, EdgeSlice>,
+}
+
+/// The calls an edge slice under budgets admits at most when neither the key nor any level
+/// limits requests or in-flight calls (far more than an isolate admits in one lease interval):
+/// such a slice still reserves its calls at each level, so its bulk stays open there until the
+/// isolate reports the slice closed and its calls settled.
+pub const UNLIMITED_EDGE_CALLS: u64 = 1_000_000;
+
+/// An edge slice and its bulk reservation at each level, with what was last passed to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct EdgeSlice {
+    granted_ms: u64,
+    slice: Slice,
+    bulks: Vec<(Level, BulkTicket)>,
+    /// What each bulk counts: used (or still reserved), settled, their actual.
+    counted: (Tally, Tally, Charge),
 }
 
 /// One level's holder and where its budget object is (the link it was last used with).
@@ -91,6 +111,7 @@ impl BudgetHolders {
     /// their estimate first.
     pub fn commit(&mut self, trial: Trial, reservation_id: u64, now_ms: u64) {
         self.end_expired(now_ms);
+        self.end_expired_edge(now_ms);
         self.holders.extend(trial.holders);
         if !trial.tickets.is_empty() {
             self.calls.insert(reservation_id, OpenCall { admitted_at: now_ms, tickets: trial.tickets });
@@ -124,6 +145,94 @@ impl BudgetHolders {
         for id in expired {
             let call = self.calls.remove(&id).expect("listed above");
             self.end(call, None, now_ms);
+        }
+    }
+
+    /// What every level of `links` can cover of an edge slice at `now_ms` ([`Holder::cover`]):
+    /// each dimension the most every level limiting it has left, calls no more than any level's
+    /// free slots, at most [`UNLIMITED_EDGE_CALLS`]; if every level covers one call of `ask`.
+    /// Else the first level that needs a lease or refuses. Changes no count.
+    pub fn cover(&mut self, links: &[BudgetLink], ask: Ask, now_ms: u64) -> Result<Slice, Blocked> {
+        let mut cover = Slice { requests: Some(UNLIMITED_EDGE_CALLS), ..Slice::default() };
+        for link in links {
+            let Some(held) = self.holders.get_mut(&link.level) else { return Err(Blocked::NeedLease(link.level)) };
+            match held.holder.cover(ask, now_ms) {
+                Ok(level) => cover = cover.within(&level),
+                Err(Some(denial)) => return Err(Blocked::Refused(denial)),
+                Err(None) => return Err(Blocked::NeedLease(link.level)),
+            }
+        }
+        Ok(cover)
+    }
+
+    /// Reserves edge slice `slice` (lease `lease` of the key's object, within what
+    /// [`BudgetHolders::cover`] answered at the same `now_ms`) at every level of `links` in one
+    /// piece each; answers whether every level did (if not, none holds it: the grant must not
+    /// reach its isolate).
+    pub fn reserve_edge(&mut self, links: &[BudgetLink], lease: u64, slice: Slice, now_ms: u64) -> bool {
+        self.end_expired_edge(now_ms);
+        let reserved = slice.as_tally();
+        let mut bulks = Vec::with_capacity(links.len());
+        for link in links {
+            let ticket = self.holders.get_mut(&link.level).and_then(|held| held.holder.reserve(reserved, now_ms));
+            let Some(ticket) = ticket else {
+                let nothing = (Tally::default(), Tally::default(), Charge::ZERO);
+                for (level, ticket) in bulks {
+                    if let Some(held) = self.holders.get_mut(&level) {
+                        held.holder.report_bulk(ticket, nothing, true, now_ms);
+                    }
+                }
+                return false;
+            };
+            bulks.push((link.level, ticket));
+        }
+        let counted = (reserved, Tally::default(), Charge::ZERO);
+        self.edge.insert(lease, EdgeSlice { granted_ms: now_ms, slice, bulks, counted });
+        true
+    }
+
+    /// Passes an isolate's report of edge slice `report.lease` (applied by the key's object as
+    /// newer than any before) to its bulk at every level: while the slice is open each bulk
+    /// holds its whole slice (or what was used, if more in a dimension it leaves unlimited);
+    /// once closed, what its calls used; settled calls at their actual. A slice closed with every
+    /// call settled ends its bulks. Answers whether it knew the slice.
+    pub fn report_edge(&mut self, report: &LeaseReport, now_ms: u64) -> bool {
+        let Some(edge) = self.edge.get_mut(&report.lease) else { return false };
+        let used = if report.closed { report.used } else { at_least(report.used, edge.slice.as_tally()) };
+        edge.counted = (used, report.settled, report.actual);
+        let ended = report.closed && report.settled.calls >= report.used.calls;
+        let edge = if ended { self.edge.remove(&report.lease).expect("found above") } else { edge.clone() };
+        for (level, ticket) in &edge.bulks {
+            if let Some(held) = self.holders.get_mut(level) {
+                held.holder.report_bulk(*ticket, edge.counted, ended, now_ms);
+            }
+        }
+        true
+    }
+
+    /// Ends, as charged at what they hold, the edge slices granted longer ago than a
+    /// reservation lives (their isolate went silent): every call settled at its estimate, so
+    /// each level holds what the slice held, like the key's own counters at the TTL.
+    fn end_expired_edge(&mut self, now_ms: u64) {
+        let expired: Vec<u64> = self
+            .edge
+            .iter()
+            .filter(|(_, edge)| now_ms.saturating_sub(edge.granted_ms) > RESERVATION_TTL_MS)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let edge = self.edge.remove(&id).expect("listed above");
+            let (used, settled, actual) = edge.counted;
+            let unsettled = |used: u64, settled: u64, actual: u64| actual.saturating_add(used.saturating_sub(settled));
+            let charged = Charge {
+                tokens: unsettled(used.charge.tokens, settled.charge.tokens, actual.tokens),
+                cost_micros: unsettled(used.charge.cost_micros, settled.charge.cost_micros, actual.cost_micros),
+            };
+            for (level, ticket) in &edge.bulks {
+                if let Some(held) = self.holders.get_mut(level) {
+                    held.holder.report_bulk(*ticket, (used, used, charged), true, now_ms);
+                }
+            }
         }
     }
 
@@ -162,7 +271,7 @@ impl BudgetHolders {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.holders.is_empty() && self.calls.is_empty()
+        self.holders.is_empty() && self.calls.is_empty() && self.edge.is_empty()
     }
 
     /// For each of `levels`, what bounds this key there at `now_ms` as far as its leases tell:
@@ -180,6 +289,17 @@ impl BudgetHolders {
             }
         };
         levels.iter().map(|&level| of(level)).collect()
+    }
+}
+
+/// `a`, raised to `b` in each member.
+fn at_least(a: Tally, b: Tally) -> Tally {
+    Tally {
+        calls: a.calls.max(b.calls),
+        charge: Charge {
+            tokens: a.charge.tokens.max(b.charge.tokens),
+            cost_micros: a.charge.cost_micros.max(b.charge.cost_micros),
+        },
     }
 }
 
