@@ -1515,7 +1515,8 @@ fn a_hot_key_whose_object_holds_its_most_isolates_is_admitted_per_call() {
         let want = Want { ask: Ask { tokens: 1, cost_micros: 0 }, interval_ms: EDGE_LEASE_MS, exact: false };
         let message =
             HolderMessage { holder: format!("edge:other-{i}"), epoch: 0, seq: 1, leases: vec![], want: Some(want) };
-        let lease = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
+        let lease =
+            Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
         assert!(matches!(world.ledgers.apply("k1", lease), Reply::Lease { .. }));
     }
     for i in 0..(3 * HOT_CALLS) {

@@ -266,7 +266,8 @@ impl Holder {
         lease.used = sum(less(lease.used, bulk.used), used);
         lease.settled = sum(less(lease.settled, bulk.settled), settled);
         let actual_was = Tally { calls: 0, charge: bulk.actual };
-        lease.actual = sum(less(Tally { calls: 0, charge: lease.actual }, actual_was), Tally { calls: 0, charge: actual }).charge;
+        lease.actual =
+            sum(less(Tally { calls: 0, charge: lease.actual }, actual_was), Tally { calls: 0, charge: actual }).charge;
         (bulk.used, bulk.settled, bulk.actual) = (used, settled, actual);
         if ended {
             lease.bulks.swap_remove(index);

@@ -142,7 +142,8 @@ impl LeaseRecord {
         } else {
             report.used
         };
-        self.reported = Reported { closed: was.closed || report.closed, used, settled: report.settled, actual: report.actual };
+        self.reported =
+            Reported { closed: was.closed || report.closed, used, settled: report.settled, actual: report.actual };
     }
 
     /// Its holder never took it: closed, nothing used beyond what was reported.

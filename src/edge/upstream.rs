@@ -8,6 +8,7 @@
 //! cut short: usage not final, charged its reservation. One timer runs per body at a time; it is
 //! re-armed for the rest of the idle span when chunks arrived meanwhile, not per chunk.
 
+use super::js_body::JsBody;
 use crate::gateway::ports::{Upstream, UpstreamAnswer, UpstreamFailure, UpstreamRequest};
 use futures_util::future::{select, Either};
 use futures_util::task::{waker, ArcWake, AtomicWaker};
@@ -17,7 +18,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use super::js_body::JsBody;
 use worker::{AbortController, Date, Delay, Env, Fetch, Headers, Method, Request, RequestInit, ResponseBody};
 
 /// The upstreams, with their credentials from the worker's secrets.

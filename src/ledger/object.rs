@@ -1289,7 +1289,8 @@ mod tests {
 
     /// An edge's lease message for `message` under `limits` (secret version 1).
     fn send_lease(state: &mut KeyState, limits: &Limits, message: HolderMessage, now_ms: u64) -> UpperReply {
-        let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
+        let command =
+            Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
         match state.handle(command, now_ms).reply {
             Reply::Lease { reply } => reply,
             other => panic!("{other:?}"),
@@ -1305,7 +1306,8 @@ mod tests {
     fn a_lease_and_its_reply_round_trip_as_json() {
         let ask = Ask { tokens: 10, cost_micros: 5 };
         let message = edge_holder().request(ask, 1_000).expect("a message");
-        let command = Command::Lease { secret_version: 1, limits: rpm(100), policy_version: 0, message, budgets: vec![] };
+        let command =
+            Command::Lease { secret_version: 1, limits: rpm(100), policy_version: 0, message, budgets: vec![] };
         let json = serde_json::to_string(&command).unwrap();
         assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
         let reply = KeyState::default().handle(command, 1_000).reply;
@@ -1373,8 +1375,8 @@ mod tests {
     }
 
     /// A key that is not leasable is never leased: a lease under scope limits (carried by an
-    /// admission or pushed) or with a budget lease held is answered `Stopped`, and the key stays
-    /// per call. (A spend cap of the key's own is leasable: below.)
+    /// admission or pushed) is answered `Stopped`, and the key stays per call. (A spend cap of
+    /// the key's own is leasable: below; so are budgets above the key: `crate::ledger::budgets`.)
     #[test]
     fn a_key_that_is_not_leasable_is_answered_stopped() {
         let ask = Ask { tokens: 10, cost_micros: 5 };
@@ -1473,7 +1475,13 @@ mod tests {
             let holder = &mut holders[i];
             if holder.flush_due(now_ms) {
                 let message = holder.flush(now_ms).expect("due");
-                let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
+                let command = Command::Lease {
+                    secret_version: 1,
+                    limits: limits.clone(),
+                    policy_version: 0,
+                    message,
+                    budgets: vec![],
+                };
                 let handled = state.handle(command, now_ms);
                 events.extend(handled.events);
                 let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
@@ -1487,8 +1495,13 @@ mod tests {
                 }
                 HolderAdmission::NeedLease => {
                     let Some(message) = holder.request(ask, now_ms) else { continue };
-                    let command =
-                        Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
+                    let command = Command::Lease {
+                        secret_version: 1,
+                        limits: limits.clone(),
+                        policy_version: 0,
+                        message,
+                        budgets: vec![],
+                    };
                     let handled = state.handle(command, now_ms);
                     events.extend(handled.events);
                     let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
@@ -1521,7 +1534,13 @@ mod tests {
         }
         for holder in &mut holders {
             let Some(message) = holder.give_back(now_ms) else { continue };
-            let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
+            let command = Command::Lease {
+                secret_version: 1,
+                limits: limits.clone(),
+                policy_version: 0,
+                message,
+                budgets: vec![],
+            };
             events.extend(state.handle(command, now_ms).events);
         }
         let Reply::Report { usage, .. } =

@@ -5,8 +5,8 @@
 //! ([`crate::policy::LocationHint`]). Any failure is an error: the caller fails closed.
 
 use super::stub;
-use crate::edge::js_body::read_reply;
 use crate::budget::BudgetReply;
+use crate::edge::js_body::read_reply;
 use crate::edge::respond::logged;
 use crate::error::{ApiError, Code};
 use crate::ledger::budgets::BudgetCall;

@@ -259,12 +259,7 @@ fn now() -> u64 {
 
 /// `command` left unanswered by a budget ([`Command::unanswered`]), without a change.
 fn unanswered(command: &Command, error: ApiError) -> Handled {
-    Handled {
-        reply: command.unanswered(error),
-        events: vec![],
-        changed: false,
-        end_user_changed: None,
-    }
+    Handled { reply: command.unanswered(error), events: vec![], changed: false, end_user_changed: None }
 }
 
 impl DurableObject for KeyLedger {
