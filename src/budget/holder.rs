@@ -9,7 +9,10 @@
 //! [`Holder::settle`]d with its actual (zero when released); settled calls are reported with
 //! the next message, or by [`Holder::flush`] once [`Holder::flush_due`] (within [`FLUSH_MS`] of
 //! the first unreported one), which also returns a lease that ended with a part unused; the
-//! edge waits for [`Holder::flush_at`] in `waitUntil`, a key object sets an alarm.
+//! edge waits for [`Holder::flush_at`] in `waitUntil`, a key object sets an alarm. A key object
+//! covering an edge slice reserves it from its lease in one piece ([`Holder::cover`],
+//! [`Holder::reserve`]) and sets what that bulk counts as the isolate reports
+//! ([`Holder::report_bulk`]).
 //!
 //! # Guarantees
 //! * A call is admitted only from the current lease, before its expiry (the holder's own clock
@@ -21,6 +24,9 @@
 //! * Revocation: a slice stops admitting when its lease expires (at most the interval the
 //!   holder asked, [`EDGE_LEASE_MS`](super::EDGE_LEASE_MS) for an edge), or at once on a
 //!   `Stopped` reply.
+//! * A bulk reservation is admitted like its calls at once (each holds a slot until settled);
+//!   what it counts may later shrink, also after its lease closed (its unused part returned,
+//!   which the upper accepts: [`LeaseRecord::apply`](super::record::LeaseRecord::apply)).
 //! * A holder that restarts forgets its leases and tickets: a ticket it does not know is ignored
 //!   (the upper counts that call until its TTL).
 //! * Time: a `now_ms` before the latest seen reads as the latest.

@@ -12,6 +12,16 @@
 //! goes up with the next lease request or, within [`FLUSH_MS`], by a flush
 //! ([`BudgetHolders::flushes`], sent from the object's alarm).
 //!
+//! Edge slices (a leasable key under budgets, [`crate::ledger::object`]): before the key's
+//! object grants an isolate a slice, [`BudgetHolders::cover`] says what every level's current
+//! slice can still cover (a level that cannot cover one call leases first, as for a call); the
+//! grant is narrowed to it and reserved at each level as one bulk ([`BudgetHolders::reserve_edge`],
+//! [`Holder::reserve`]); the isolate's reports set what each bulk counts
+//! ([`BudgetHolders::report_edge`]): the whole slice while it is open, what its calls used once
+//! closed (the unused part goes back, even after the level's lease closed), settled calls at
+//! their actual. So every level counts an edge slice as it counts the key's own calls, and ends
+//! with what the calls really used.
+//!
 //! The budget objects' side is [`BudgetState`]; [`BudgetCall`] is one call to such an object,
 //! with the limits a key's record carries.
 //!

@@ -31,9 +31,15 @@
 //! key's headroom (`Lease`, the lease protocol of [`crate::budget`], the isolate a holder and
 //! this object its upper level) and admit the key's calls from it, reporting their settles in
 //! batches. Leasable: every limit in force lives in the key's own counters — its windows,
-//! `max_in_flight` and spend caps (total, daily, monthly; hard or warn), but no model-pattern or
-//! end-user limits and no budget above the key (and the record's `admission` is `auto`, which
-//! the edge checks). Spend caps hold as per call: a slice holds micro-dollars for its calls'
+//! `max_in_flight` and spend caps (total, daily, monthly; hard or warn) — or in the budgets above
+//! it, but no model-pattern or end-user limits (and the record's `admission` is `auto`, which
+//! the edge checks). Under budgets a slice is granted only as far as every level covers it:
+//! [`BudgetHolders::cover`] (a level whose slice cannot cover one call answers
+//! [`Reply::NeedsLease`] first, as for an admission), the grant narrowed to that
+//! ([`Budget::handle_within`]), then reserved at every level in one piece
+//! ([`BudgetHolders::reserve_edge`]); the isolate's reports go down to those reservations
+//! ([`BudgetHolders::report_edge`]): its settled calls at their actual, its unused part back.
+//! Spend caps hold as per call: a slice holds micro-dollars for its calls'
 //! reservations (each the call's bound), so committed + reserved + outstanding slices ≤ a hard
 //! cap; a slice whose isolate vanished counts whole until its TTL, is then charged at what it
 //! held, and a late report corrects the charge; the cap's thresholds fire from these counters as
@@ -47,7 +53,7 @@
 //!   one by one and the isolates' leases, so committed + reserved + outstanding leases ≤ limit
 //!   whichever way calls come;
 //! - back to per call as soon as the key is no longer leasable (a pushed or carried policy with
-//!   scopes, an admission naming budgets): the budget becomes a ledger again
+//!   scopes): the budget becomes a ledger again
 //!   ([`Budget::into_ledger_parts`]: its windows, spend and open calls; each outstanding lease
 //!   stays reserved for a reservation's time to live), and later lease messages are answered
 //!   `Stopped`.
