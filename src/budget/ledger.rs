@@ -266,6 +266,12 @@ impl Budget {
         })
     }
 
+    /// Whether lease (or direct call) `id` is still remembered: not finished, not forgotten past
+    /// its settle deadline, and not closed unused because its holder never took it.
+    pub fn remembers(&self, id: u64) -> bool {
+        self.index(id).is_some()
+    }
+
     /// A direct call: admits `ask` if it fits every limit (as a lease of one call, used at once)
     /// and answers its id, or the denial that lasts longest; a denial changes nothing.
     pub fn admit_call(&mut self, limits: &Limits, ask: Ask, now_ms: u64) -> Result<u64, LimitDenial> {

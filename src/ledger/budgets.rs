@@ -220,6 +220,24 @@ impl BudgetHolders {
         true
     }
 
+    /// Ends the bulks of the edge slices the key's counters no longer remember (`remembers`
+    /// false): a slice its isolate never took (the grant's reply was lost), which the key's
+    /// counters closed unused, so nothing of it was used at any level either (a slice its
+    /// isolate reported finished ended with that report). Answers whether any ended.
+    pub fn forget_edge(&mut self, remembers: impl Fn(u64) -> bool, now_ms: u64) -> bool {
+        let forgotten: Vec<u64> = self.edge.keys().copied().filter(|&id| !remembers(id)).collect();
+        for id in &forgotten {
+            let edge = self.edge.remove(id).expect("listed above");
+            let (_, settled, actual) = edge.counted;
+            for (level, ticket) in &edge.bulks {
+                if let Some(held) = self.holders.get_mut(level) {
+                    held.holder.report_bulk(*ticket, (settled, settled, actual), true, now_ms);
+                }
+            }
+        }
+        !forgotten.is_empty()
+    }
+
     /// Forgets the edge slices no report can correct any more ([`SETTLE_DEADLINE_MS`] after
     /// their grant; their isolate went silent): each bulk ends as it was last counted. Until
     /// then a vanished isolate's slice stays reserved at every level: each budget object counts
@@ -965,5 +983,53 @@ mod tests {
         let due = key.next_budget_flush_at(2_000).unwrap().max(2_000);
         uppers.flush(&mut key, due);
         assert_eq!(used(&budget_uses(&mut uppers, &project.object, 4_000), "rpm"), admitted, "its calls, no more");
+    }
+
+    /// A slice whose grant never reached its isolate (the reply lost) is closed unused by the
+    /// key's counters at the isolate's next message, and so at the project: nothing of it stays
+    /// reserved or is charged there.
+    #[test]
+    fn a_slice_whose_grant_was_lost_goes_back_to_the_project_whole() {
+        use crate::budget::{Holder, LeaseOutcome, EDGE_LEASE_MS};
+        let project = link(
+            Level::Project,
+            "budget:org_a/prj_1",
+            json!({"spend": [{"period": "daily",
+            "limit_micros": 1_000_000, "mode": "hard"}]}),
+        );
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let mut holder = Holder::new("edge:0".into(), 0, EDGE_LEASE_MS, false);
+        let lease = |message| Command::Lease {
+            secret_version: 1,
+            limits: Limits::default(),
+            policy_version: 0,
+            message,
+            budgets: vec![project.clone()],
+        };
+        let lost = uppers.answer(&mut key, "org_a/key_1", lease(holder.request(ASK, 1_000).unwrap()), 1_000);
+        assert!(matches!(&lost, Reply::Lease { reply } if matches!(reply.outcome, LeaseOutcome::Granted(_))));
+        // The isolate never took it: its next message, once the first is abandoned, lists no lease.
+        let later = 1_000 + REPLY_TIMEOUT_MS;
+        let Reply::Lease { reply } =
+            uppers.answer(&mut key, "org_a/key_1", lease(holder.request(ASK, later).unwrap()), later)
+        else {
+            panic!("a lease reply")
+        };
+        assert_eq!(holder.receive(reply, later), Received::Granted);
+        let Reply::Lease { reply } =
+            uppers.answer(&mut key, "org_a/key_1", lease(holder.give_back(later).unwrap()), later)
+        else {
+            panic!("a lease reply")
+        };
+        holder.receive(reply, later);
+        while let Some(due) = key.next_budget_flush_at(later) {
+            uppers.flush(&mut key, due.max(later));
+            if due > later + 10 * KEY_LEASE_MS {
+                break;
+            }
+        }
+        let spend = used(&budget_uses(&mut uppers, &project.object, later + 10_000), "spend_daily");
+        assert_eq!(spend, 0, "neither slice held at the project");
     }
 }

@@ -612,6 +612,7 @@ impl KeyState {
                 };
                 let counted = count_lease_usage(counters, &message);
                 let mut handled = counters.handle_within(&limits, Level::Key, message, granting, cover, now_ms);
+                passed |= self.budgets.forget_edge(|lease| counters.remembers(lease), now_ms);
                 if let LeaseOutcome::Granted(grant) = &handled.reply.outcome {
                     if !budgets.is_empty() && !self.budgets.reserve_edge(&budgets, grant.lease, grant.slice, now_ms) {
                         // Not covered after all (never expected): the isolate asks per call; the
