@@ -243,8 +243,10 @@ pub enum Reply {
         hours: Vec<HourPoint>,
     },
     Quota(KeyQuota),
-    /// The answer to a `Lease`; a revoked secret, or a key that is not leasable, is answered
-    /// `Stopped`. A struct variant: the reply has an `outcome` of its own, which the tag would
+    /// The answer to a `Lease`; a revoked secret, a key that is not leasable, or a slice a
+    /// budget above the key cannot cover (its lease refused, its object unreachable:
+    /// [`Command::unanswered`]) is answered `Stopped`, and the isolate asks the call alone; a
+    /// refusal the key's slice of a budget holds is answered `Refused`, naming that level. A struct variant: the reply has an `outcome` of its own, which the tag would
     /// collide with.
     Lease {
         reply: UpperReply,
