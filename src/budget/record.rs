@@ -232,4 +232,25 @@ mod tests {
         assert!(l.is_remembered(SETTLE_DEADLINE_MS - 1) && !l.is_remembered(SETTLE_DEADLINE_MS));
         assert!(l.belongs_to("h", 0) && !l.belongs_to("h", 1) && !l.belongs_to("g", 0));
     }
+
+    /// A closed lease's use may shrink (a key's object returning the unused part of an edge
+    /// slice it reserved from the lease in one piece), never grow, in a dimension its slice
+    /// limits; a dimension it leaves unlimited follows the reports.
+    #[test]
+    fn a_closed_leases_use_only_shrinks_where_its_slice_limits_it() {
+        let mut l = lease();
+        l.apply(&report(true, (8, 100), (0, 100), 0));
+        assert_eq!(l.footprint().requests, 8);
+        l.apply(&report(true, (5, 100), (5, 100), 300));
+        let f = l.footprint();
+        assert_eq!((f.requests, f.tokens, f.held_micros, f.actual_micros, f.slots), (5, 300, 0, 300, 0));
+        assert!(l.is_finished(), "every call it kept settled");
+        let mut unlimited =
+            LeaseRecord::granted(2, None, 1, 0, 1_000, Slice { requests: Some(10), ..Slice::default() });
+        unlimited.apply(&report(true, (4, 100), (0, 100), 0));
+        unlimited.apply(&report(true, (4, 150), (0, 100), 0));
+        assert_eq!(unlimited.reported.used.charge.tokens, 600, "tokens unlimited: the reports' own");
+        unlimited.apply(&report(true, (6, 100), (0, 100), 0));
+        assert_eq!(unlimited.reported.used.calls, 4, "requests limited: never more after its close");
+    }
 }
