@@ -1353,29 +1353,140 @@ fn a_hot_capped_key_is_leased_within_its_cap_and_each_leased_call_within_its_res
     world.assert_each_admitted_call_ended_once();
 }
 
-/// Keys that are not leasable — a model pattern's or end users' limits, a budget above the key
-/// — are asked per call however hot, exactly as before edge leases.
+/// Keys that are not leasable — a model pattern's or end users' limits — are asked per call
+/// however hot, exactly as before edge leases. (A budget above the key does not stop leasing:
+/// `hot_keys_under_a_project_cap_and_rpm_are_leased_within_every_level`.)
 #[test]
 fn keys_that_are_not_leasable_are_admitted_per_call_however_hot() {
     let mut pool = LocalPool::new();
-    let budget =
-        r#","v":3,"budgets":[{"level":"project","object":"budget:org_a/p","version":1,"limits":{"rpm":100000}}]"#;
     let kinds = [
         (r#"{"rpm":100000}"#, r#","model_limits":[{"pattern":"claude*","limits":{"rpm":100000}}]"#),
-        (r#"{"rpm":100000}"#, budget),
+        (r#"{"rpm":100000}"#, r#","end_user_limits":{"rpm":100000}"#),
     ];
     for (limits, extra) in kinds {
         let world = World::new(&pool, limits);
         world.keys.insert(KEY, &record(limits, extra));
         for i in 0..(3 * HOT_CALLS) {
+            let call =
+                if extra.contains("end_user") { message_for(Some("alice"), "claude-sonnet-4") } else { message() };
             world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
-            assert_eq!(answered_at(&world, &mut pool, message(), NOW_MS + i * 10), Ok(200), "{extra} call {i}");
+            assert_eq!(answered_at(&world, &mut pool, call, NOW_MS + i * 10), Ok(200), "{extra} call {i}");
         }
         let sent = world.ledgers.sent();
         let admits = sent.iter().filter(|sent| matches!(sent.command, Command::Admit { .. })).count();
         assert_eq!(admits, 3 * HOT_CALLS as usize, "{limits}{extra}: every call asked alone");
         assert!(!sent.iter().any(|sent| matches!(sent.command, Command::Lease { .. })), "{limits}{extra}");
     }
+}
+
+/// What a run of calls alternating between [`KEY`] and `other` did.
+#[derive(Default)]
+struct Phase {
+    admitted: u64,
+    /// The scope each refusal named (each named the project).
+    refused: Vec<String>,
+    /// The object calls sent once 100 and once 400 calls were admitted.
+    object_calls: Vec<usize>,
+}
+
+/// `calls` calls at 100 per second from `start_ms`, alternating between [`KEY`] and `other`,
+/// keys of project `budget:org_a/p`: at every call the project's counters are within its limits.
+fn alternate(world: &World, pool: &mut LocalPool, other: &str, start_ms: u64, calls: u64) -> Phase {
+    let mut phase = Phase::default();
+    for i in 0..calls {
+        let now_ms = start_ms + i * 10;
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM))]);
+        world.ledgers.set_now_ms(now_ms);
+        let key = if i % 2 == 0 { KEY } else { other };
+        let answer = world.call(pool, message_with(key), now_ms).expect("an answer");
+        match answer.body {
+            AnswerBody::Streamed(body) => {
+                read_to_end(pool, body);
+                phase.admitted += 1;
+                if phase.admitted == 100 || phase.admitted == 400 {
+                    phase.object_calls.push(world.ledgers.sent().len());
+                }
+            }
+            AnswerBody::Bytes(bytes) => {
+                let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                let limit = &body["error"]["limit"];
+                assert_eq!((answer.status, limit["level"].as_str()), (429, Some("project")), "call {i}: {body}");
+                phase.refused.push(limit["scope"].as_str().unwrap().to_owned());
+            }
+        }
+        if i % 100 == 99 {
+            world.runtime.wake_sleepers(now_ms);
+            pool.run_until_stalled();
+            world.ledgers.flush_budgets();
+        }
+        for limit in world.ledgers.budget_uses("budget:org_a/p") {
+            assert!(limit.used <= limit.limit, "the project's {} at {} of {}", limit.scope, limit.used, limit.limit);
+        }
+    }
+    // Every report in: the isolate's flushes, then the keys' objects' (past every lease's end).
+    for at in [FLUSH_MS, 2 * FLUSH_MS, 4 * FLUSH_MS] {
+        let end_ms = start_ms + calls * 10 + at;
+        world.runtime.wake_sleepers(end_ms);
+        pool.run_until_stalled();
+        world.ledgers.set_now_ms(end_ms);
+        world.ledgers.flush_budgets();
+    }
+    phase
+}
+
+/// Hot keys under a project's hard daily cap and RPM are leased at the edge, their objects
+/// covering each slice at the project. A first minute: the RPM binds while the cap is far; at most
+/// 0.1 object calls per call, exactly the RPM admitted across both keys, refusals naming
+/// `project`/`rpm`. A second minute, the cap lowered near the spend: refusals name
+/// `project`/`spend_daily`. Throughout nothing is above the project's limits, and once every
+/// report is in the project's spend and requests are exactly its keys' (what their calls were
+/// billed), the spend at or below the cap.
+#[test]
+fn hot_keys_under_a_project_cap_and_rpm_are_leased_within_every_level() {
+    const RPM: u64 = 900;
+    let mut pool = LocalPool::new();
+    let mut world = World::new(&pool, "{}");
+    world.routing = RoutingConfig::from_json(&ROUTING.replace(r#""family""#, r#""metered":true,"family""#)).unwrap();
+    let limits =
+        |cap: u64| format!(r#"{{"rpm":{RPM},"spend":[{{"period":"daily","limit_micros":{cap},"mode":"hard"}}]}}"#);
+    let other = two_keys_of_a_project(&world, &limits(1_500_000));
+    let first = alternate(&world, &mut pool, other, NOW_MS, 1_200);
+    assert_eq!(first.admitted, RPM, "the project's RPM, across its keys");
+    assert!(!first.refused.is_empty() && first.refused.iter().all(|scope| scope == "rpm"), "{:?}", first.refused);
+    let [hot, far] = first.object_calls[..] else { panic!("{} admitted", first.admitted) };
+    assert!(far - hot <= 30, "{} object calls for 300 calls while the cap is far", far - hot);
+    // The next minute, under a cap 60,000 µ$ above what the project spent.
+    let spent = world.ledgers.budget_uses("budget:org_a/p").iter().find(|u| u.scope == "spend_daily").unwrap().used;
+    let cap = spent + 60_000;
+    let link = |key| {
+        let limits = limits(cap);
+        let link = format!(
+            r#","v":3,"budgets":[{{"level":"project","object":"budget:org_a/p","version":2,"limits":{limits}}}]"#
+        );
+        let id = if key == KEY { "k1" } else { "k2" };
+        record("{}", &link).replace(r#""id":"k1""#, &format!(r#""id":"{id}""#))
+    };
+    world.republish(KEY, &link(KEY));
+    world.republish(other, &link(other));
+    let second = alternate(&world, &mut pool, other, NOW_MS + 70_000, 600);
+    assert!(second.refused.iter().any(|scope| scope == "spend_daily"), "the cap reached: {:?}", second.refused);
+    let keys: Vec<_> = ["k1", "k2"]
+        .into_iter()
+        .map(|id| {
+            let report = Command::Report { limits: Limits::default(), model_limits: vec![] };
+            let Reply::Report { usage, .. } = world.ledgers.apply(id, report) else { panic!("a report") };
+            usage.today
+        })
+        .collect();
+    let admitted = first.admitted + second.admitted;
+    assert_eq!(keys.iter().map(|k| k.requests).sum::<u64>(), admitted, "every call counted once, at its key");
+    let billed: u64 = keys.iter().map(|k| k.cost_micros).sum();
+    let project = world.ledgers.budget_uses("budget:org_a/p");
+    let used = |scope: &str| project.iter().find(|u| u.scope == scope).map(|u| u.used);
+    assert_eq!(used("spend_daily"), Some(billed), "the project's spend is its keys'");
+    assert_eq!(used("rpm"), Some(second.admitted), "the project's requests this minute are its keys'");
+    assert!(billed <= cap, "spent {billed} over the cap {cap}");
+    world.assert_each_admitted_call_ended_once();
 }
 
 /// A request body that arrives only once `arrived` fires (a client sending it slowly).
@@ -1515,7 +1626,8 @@ fn a_hot_key_whose_object_holds_its_most_isolates_is_admitted_per_call() {
         let want = Want { ask: Ask { tokens: 1, cost_micros: 0 }, interval_ms: EDGE_LEASE_MS, exact: false };
         let message =
             HolderMessage { holder: format!("edge:other-{i}"), epoch: 0, seq: 1, leases: vec![], want: Some(want) };
-        let lease = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+        let lease =
+            Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
         assert!(matches!(world.ledgers.apply("k1", lease), Reply::Lease { .. }));
     }
     for i in 0..(3 * HOT_CALLS) {

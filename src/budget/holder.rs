@@ -9,7 +9,10 @@
 //! [`Holder::settle`]d with its actual (zero when released); settled calls are reported with
 //! the next message, or by [`Holder::flush`] once [`Holder::flush_due`] (within [`FLUSH_MS`] of
 //! the first unreported one), which also returns a lease that ended with a part unused; the
-//! edge waits for [`Holder::flush_at`] in `waitUntil`, a key object sets an alarm.
+//! edge waits for [`Holder::flush_at`] in `waitUntil`, a key object sets an alarm. A key object
+//! covering an edge slice reserves it from its lease in one piece ([`Holder::cover`],
+//! [`Holder::reserve`]) and sets what that bulk counts as the isolate reports
+//! ([`Holder::report_bulk`]).
 //!
 //! # Guarantees
 //! * A call is admitted only from the current lease, before its expiry (the holder's own clock
@@ -21,6 +24,9 @@
 //! * Revocation: a slice stops admitting when its lease expires (at most the interval the
 //!   holder asked, [`EDGE_LEASE_MS`](super::EDGE_LEASE_MS) for an edge), or at once on a
 //!   `Stopped` reply.
+//! * A bulk reservation is admitted like its calls at once (each holds a slot until settled);
+//!   what it counts may later shrink, also after its lease closed (its unused part returned,
+//!   which the upper accepts: [`LeaseRecord::apply`](super::record::LeaseRecord::apply)).
 //! * A holder that restarts forgets its leases and tickets: a ticket it does not know is ignored
 //!   (the upper counts that call until its TTL).
 //! * Time: a `now_ms` before the latest seen reads as the latest.
@@ -35,6 +41,15 @@ use serde::{Deserialize, Serialize};
 pub const FLUSH_MS: u64 = 1_000;
 /// A message unanswered this long is abandoned: another may be sent, and its reply is ignored.
 pub const REPLY_TIMEOUT_MS: u64 = 5_000;
+
+/// A bulk reservation of a lease ([`Holder::reserve`]): pass it back to
+/// [`Holder::report_bulk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkTicket {
+    pub lease: u64,
+    /// Its number in its lease, from the same sequence as its calls'.
+    pub id: u64,
+}
 
 /// A call admitted from a lease: pass it back to [`Holder::settle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,9 +99,46 @@ struct HeldLease {
     actual: Charge,
     /// The numbers of its calls not yet ended.
     open: Vec<u64>,
+    /// Its bulk reservations not yet ended, each counted in `used`, `settled` and `actual`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    bulks: Vec<Bulk>,
+    /// The latest number given to a call or a bulk (0 in a state from before bulks: then
+    /// `used.calls` is).
+    #[serde(default)]
+    numbered: u64,
+}
+
+/// What one bulk reservation counts in its lease (cumulative): its calls and their estimates,
+/// those settled and their actual. Its calls not settled count as open (each holds a slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Bulk {
+    id: u64,
+    used: Tally,
+    settled: Tally,
+    actual: Charge,
 }
 
 impl HeldLease {
+    /// Its calls in flight: single calls and the unsettled calls of its bulks.
+    fn open_calls(&self) -> u64 {
+        let bulks = self.bulks.iter().map(|b| b.used.calls.saturating_sub(b.settled.calls));
+        bulks.fold(self.open.len() as u64, u64::saturating_add)
+    }
+
+    /// The next number for a call or a bulk.
+    fn number(&mut self) -> u64 {
+        self.numbered = self.numbered.max(self.used.calls) + 1;
+        self.numbered
+    }
+
+    /// Closes it once its requests are used up, so the upper counts only what was used from the
+    /// next message; answers whether it did.
+    fn close_if_used_up(&mut self) -> bool {
+        let used_up = self.slice.requests.is_some_and(|requests| self.used.calls >= requests);
+        self.closed |= used_up;
+        used_up
+    }
+
     fn report(&self) -> LeaseReport {
         LeaseReport { lease: self.id, closed: self.closed, used: self.used, settled: self.settled, actual: self.actual }
     }
@@ -151,18 +203,84 @@ impl Holder {
             return HolderAdmission::Refused(denial.clone());
         }
         let Some(lease) = self.current_mut(now) else { return HolderAdmission::NeedLease };
-        if !lease.slice.fits(&lease.used, lease.open.len() as u64, ask) {
+        if !lease.slice.fits(&lease.used, lease.open_calls(), ask) {
             return HolderAdmission::NeedLease;
         }
+        let call = lease.number();
         lease.used = lease.used.plus(ask);
-        lease.open.push(lease.used.calls);
-        let ticket = CallTicket { lease: lease.id, call: lease.used.calls, estimate: ask };
-        if lease.slice.requests.is_some_and(|requests| lease.used.calls >= requests) {
-            // Used up: closed at once, so the upper counts only its open calls from the next message.
-            lease.closed = true;
+        lease.open.push(call);
+        let ticket = CallTicket { lease: lease.id, call, estimate: ask };
+        if lease.close_if_used_up() {
             self.current = None;
         }
         HolderAdmission::Admitted(ticket)
+    }
+
+    /// What the current lease can still cover at `now_ms`, for a bulk reservation: what its
+    /// slice has left, its calls no more than its free slots (a bulk's calls count as open until
+    /// settled); if that covers at least one call of `ask`. Otherwise `Err(Some(denial))` while
+    /// a held refusal answers every call, `Err(None)` when a lease is needed.
+    pub fn cover(&mut self, ask: Ask, now_ms: u64) -> Result<Slice, Option<BudgetDenial>> {
+        let now = self.time(now_ms);
+        if let Some((denial, _)) = self.held.as_ref().filter(|(_, until)| now < *until) {
+            return Err(Some(denial.clone()));
+        }
+        let Some(lease) = self.current_mut(now) else { return Err(None) };
+        let open = lease.open_calls();
+        if !lease.slice.fits(&lease.used, open, ask) {
+            return Err(None);
+        }
+        let mut left = lease.slice.left(&lease.used, open);
+        if let Some(slots) = left.slots {
+            left.requests = Some(left.requests.map_or(slots, |requests| requests.min(slots)));
+        }
+        Ok(left)
+    }
+
+    /// Reserves `amount` (calls, all open at once until settled, and their summed estimates)
+    /// from the current lease in one piece, if it covers it (see [`Holder::cover`]): a key's
+    /// object covering an edge slice at this level. What the bulk counts changes only by
+    /// [`Holder::report_bulk`].
+    pub fn reserve(&mut self, amount: Tally, now_ms: u64) -> Option<BulkTicket> {
+        let now = self.time(now_ms);
+        let lease = self.current_mut(now)?;
+        if !lease.slice.covers(&lease.used, lease.open_calls(), &amount) {
+            return None;
+        }
+        let id = lease.number();
+        lease.used = sum(lease.used, amount);
+        lease.bulks.push(Bulk { id, used: amount, settled: Tally::default(), actual: Charge::ZERO });
+        let ticket = BulkTicket { lease: lease.id, id };
+        if lease.close_if_used_up() {
+            self.current = None;
+        }
+        Some(ticket)
+    }
+
+    /// Sets what bulk `ticket` counts, cumulative: `used` (what it still reserves or used:
+    /// below its reservation once the unused part is returned, even after its lease closed),
+    /// `settled` of it and their `actual`; the difference goes up with the next message.
+    /// `ended`: it changes no more and is forgotten (its counts stay in its lease's). A bulk of a
+    /// lease the holder no longer holds, or already ended, is ignored.
+    pub fn report_bulk(&mut self, ticket: BulkTicket, counted: (Tally, Tally, Charge), ended: bool, now_ms: u64) {
+        let now = self.time(now_ms);
+        let (used, settled, actual) = counted;
+        let Some(lease) = self.leases.iter_mut().find(|l| l.id == ticket.lease) else { return };
+        let Some(index) = lease.bulks.iter().position(|b| b.id == ticket.id) else { return };
+        let bulk = &mut lease.bulks[index];
+        let changed = (bulk.used, bulk.settled, bulk.actual) != (used, settled, actual);
+        lease.used = sum(less(lease.used, bulk.used), used);
+        lease.settled = sum(less(lease.settled, bulk.settled), settled);
+        let actual_was = Tally { calls: 0, charge: bulk.actual };
+        lease.actual =
+            sum(less(Tally { calls: 0, charge: lease.actual }, actual_was), Tally { calls: 0, charge: actual }).charge;
+        (bulk.used, bulk.settled, bulk.actual) = (used, settled, actual);
+        if ended {
+            lease.bulks.swap_remove(index);
+        }
+        if changed {
+            self.unreported_since.get_or_insert(now);
+        }
     }
 
     /// The message asking a lease for a call estimated at `ask`: it closes the current lease
@@ -245,6 +363,8 @@ impl Holder {
                     settled: Tally::default(),
                     actual: Charge::ZERO,
                     open: Vec::new(),
+                    bulks: Vec::new(),
+                    numbered: 0,
                 });
                 self.current = Some(grant.lease);
                 Received::Granted
@@ -286,7 +406,7 @@ impl Holder {
         let now = now_ms.max(self.clock_ms);
         let id = self.current?;
         let lease = self.leases.iter().find(|l| l.id == id && !l.closed && now < l.ends_ms)?;
-        Some(SliceLeft { left: lease.slice.left(&lease.used, lease.open.len() as u64), ends_at_ms: lease.ends_ms })
+        Some(SliceLeft { left: lease.slice.left(&lease.used, lease.open_calls()), ends_at_ms: lease.ends_ms })
     }
 
     fn time(&mut self, now_ms: u64) -> u64 {
@@ -324,6 +444,28 @@ impl Holder {
             leases: self.leases.iter().map(HeldLease::report).collect(),
             want,
         }
+    }
+}
+
+/// `a + b`, each member (saturating).
+fn sum(a: Tally, b: Tally) -> Tally {
+    Tally {
+        calls: a.calls.saturating_add(b.calls),
+        charge: Charge {
+            tokens: a.charge.tokens.saturating_add(b.charge.tokens),
+            cost_micros: a.charge.cost_micros.saturating_add(b.charge.cost_micros),
+        },
+    }
+}
+
+/// `a - b`, each member (saturating).
+fn less(a: Tally, b: Tally) -> Tally {
+    Tally {
+        calls: a.calls.saturating_sub(b.calls),
+        charge: Charge {
+            tokens: a.charge.tokens.saturating_sub(b.charge.tokens),
+            cost_micros: a.charge.cost_micros.saturating_sub(b.charge.cost_micros),
+        },
     }
 }
 

@@ -142,6 +142,22 @@ impl Budget {
         granting: bool,
         now_ms: u64,
     ) -> Handled {
+        self.handle_within(limits, level, message, granting, Ok(Slice::default()), now_ms)
+    }
+
+    /// [`Budget::handle`], a grant's slice narrowed to `cover` (what the levels above this one
+    /// can cover of it, [`Slice::within`]), or a want refused with `cover`'s denial (a level
+    /// above refuses the call) once this level's limits admit it. `cover`, when it limits a
+    /// dimension, must fit the waiting call.
+    pub fn handle_within(
+        &mut self,
+        limits: &Limits,
+        level: Level,
+        message: HolderMessage,
+        granting: bool,
+        cover: Result<Slice, BudgetDenial>,
+        now_ms: u64,
+    ) -> Handled {
         let now = self.time(now_ms);
         let accepted = self.accept(&message, level, now);
         // Only a stale message changes nothing; an applied one always moves its holder's `seq`.
@@ -153,7 +169,7 @@ impl Budget {
                 let outcome = match message.want {
                     None => LeaseOutcome::Reported,
                     Some(_) if !granting => LeaseOutcome::Stopped,
-                    Some(want) => self.grant(limits, level, &message, want, now),
+                    Some(want) => self.grant(limits, level, &message, want, &cover, now),
                 };
                 (outcome, finished)
             }
@@ -248,6 +264,12 @@ impl Budget {
             settled: r.settled,
             actual: r.actual,
         })
+    }
+
+    /// Whether lease (or direct call) `id` is still remembered: not finished, not forgotten past
+    /// its settle deadline, and not closed unused because its holder never took it.
+    pub fn remembers(&self, id: u64) -> bool {
+        self.index(id).is_some()
     }
 
     /// A direct call: admits `ask` if it fits every limit (as a lease of one call, used at once)
@@ -416,12 +438,29 @@ impl Budget {
         finished
     }
 
-    /// Grants a lease for `want` if its call fits every limit, sized by `sizing`.
-    fn grant(&mut self, limits: &Limits, level: Level, message: &HolderMessage, want: Want, now: u64) -> LeaseOutcome {
+    /// Grants a lease for `want` if its call fits every limit and `cover`, sized by `sizing`
+    /// and narrowed to `cover`.
+    fn grant(
+        &mut self,
+        limits: &Limits,
+        level: Level,
+        message: &HolderMessage,
+        want: Want,
+        cover: &Result<Slice, BudgetDenial>,
+        now: u64,
+    ) -> LeaseOutcome {
         if let Some(denial) = limits::denial(self, limits, &want.ask, now) {
             let hold_until_ms = denial.refuses_every_request_until().map(|reset| reset.min(now + REFUSAL_HOLD_MAX_MS));
             return LeaseOutcome::Refused { denial: BudgetDenial { level, denial }, hold_until_ms };
         }
+        let cover = match cover {
+            Ok(cover) if cover.fits(&Tally::default(), 0, want.ask) => cover,
+            Ok(_) => {
+                let denial = LimitDenial::TooManyInFlight { open: 0 };
+                return LeaseOutcome::Refused { denial: BudgetDenial { level, denial }, hold_until_ms: None };
+            }
+            Err(denial) => return LeaseOutcome::Refused { denial: denial.clone(), hold_until_ms: None },
+        };
         let active = self
             .holders
             .iter()
@@ -431,7 +470,7 @@ impl Budget {
         let holder = self.holders.get_mut(&message.holder).expect("accepted holders are registered");
         holder.granted_ms = Some(now);
         let demand = holder.demand;
-        let slice = size(&self.free(limits, now), &demand, want.ask, active, want.exact);
+        let slice = size(&self.free(limits, now), &demand, want.ask, active, want.exact).within(cover);
         let valid_ms = want.interval_ms.clamp(1, MAX_LEASE_MS);
         let holder = Some((message.holder.clone(), message.epoch));
         let lease = self.open(LeaseRecord::granted(self.last_lease + 1, holder, message.seq, now, valid_ms, slice));

@@ -42,7 +42,7 @@ mod slice;
 mod simulation;
 
 pub use denial::{BudgetDenial, BudgetEvent};
-pub use holder::{CallTicket, Holder, HolderAdmission, Received, FLUSH_MS, REPLY_TIMEOUT_MS};
+pub use holder::{BulkTicket, CallTicket, Holder, HolderAdmission, Received, FLUSH_MS, REPLY_TIMEOUT_MS};
 pub use ledger::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use object::{Answered, BudgetCommand, BudgetReply, BudgetState, STATE_FORMAT};
 pub use protocol::{Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};

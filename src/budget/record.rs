@@ -39,8 +39,8 @@ pub struct Charged {
 
 /// One lease as the upper level remembers it.
 ///
-/// Invariant: `reported` only grows (cumulative reports, newest applied last), and once
-/// `closed` its `used` never changes.
+/// Invariant: `reported` only grows (cumulative reports, newest applied last), except that once
+/// `closed` its `used` may only shrink in a dimension its slice limits ([`LeaseRecord::apply`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRecord {
     pub id: u64,
@@ -119,15 +119,31 @@ impl LeaseRecord {
         }
     }
 
-    /// Takes a newer report of its holder: a closed lease stays closed with what it used.
+    /// Takes a newer report of its holder: a closed lease stays closed, and what it used never
+    /// grows again in a dimension its slice limits (the unused part went back and may be granted
+    /// elsewhere) but may shrink (a key object returning the unused part of an edge slice it had
+    /// reserved from this lease in bulk, [`Holder::reserve`](super::Holder::reserve)); a
+    /// dimension the slice leaves unlimited follows the reports.
     pub fn apply(&mut self, report: &LeaseReport) {
         let was = self.reported;
-        self.reported = Reported {
-            closed: was.closed || report.closed,
-            used: if was.closed { was.used } else { report.used },
-            settled: report.settled,
-            actual: report.actual,
+        let used = if was.closed {
+            let follow = |limit: Option<u64>, was: u64, now: u64| if limit.is_some() { was.min(now) } else { now };
+            Tally {
+                calls: follow(self.slice.requests, was.used.calls, report.used.calls),
+                charge: Charge {
+                    tokens: follow(self.slice.tokens, was.used.charge.tokens, report.used.charge.tokens),
+                    cost_micros: follow(
+                        self.slice.cost_micros,
+                        was.used.charge.cost_micros,
+                        report.used.charge.cost_micros,
+                    ),
+                },
+            }
+        } else {
+            report.used
         };
+        self.reported =
+            Reported { closed: was.closed || report.closed, used, settled: report.settled, actual: report.actual };
     }
 
     /// Its holder never took it: closed, nothing used beyond what was reported.
@@ -215,5 +231,26 @@ mod tests {
         assert!(!l.is_stale(RESERVATION_TTL_MS - 1) && l.is_stale(RESERVATION_TTL_MS));
         assert!(l.is_remembered(SETTLE_DEADLINE_MS - 1) && !l.is_remembered(SETTLE_DEADLINE_MS));
         assert!(l.belongs_to("h", 0) && !l.belongs_to("h", 1) && !l.belongs_to("g", 0));
+    }
+
+    /// A closed lease's use may shrink (a key's object returning the unused part of an edge
+    /// slice it reserved from the lease in one piece), never grow, in a dimension its slice
+    /// limits; a dimension it leaves unlimited follows the reports.
+    #[test]
+    fn a_closed_leases_use_only_shrinks_where_its_slice_limits_it() {
+        let mut l = lease();
+        l.apply(&report(true, (8, 100), (0, 100), 0));
+        assert_eq!(l.footprint().requests, 8);
+        l.apply(&report(true, (5, 100), (5, 100), 300));
+        let f = l.footprint();
+        assert_eq!((f.requests, f.tokens, f.held_micros, f.actual_micros, f.slots), (5, 300, 0, 300, 0));
+        assert!(l.is_finished(), "every call it kept settled");
+        let mut unlimited =
+            LeaseRecord::granted(2, None, 1, 0, 1_000, Slice { requests: Some(10), ..Slice::default() });
+        unlimited.apply(&report(true, (4, 100), (0, 100), 0));
+        unlimited.apply(&report(true, (4, 150), (0, 100), 0));
+        assert_eq!(unlimited.reported.used.charge.tokens, 600, "tokens unlimited: the reports' own");
+        unlimited.apply(&report(true, (6, 100), (0, 100), 0));
+        assert_eq!(unlimited.reported.used.calls, 4, "requests limited: never more after its close");
     }
 }

@@ -31,11 +31,41 @@ impl Slice {
     /// Whether a call estimated at `ask` fits once `used` is admitted and `open` calls of this
     /// lease are in flight.
     pub fn fits(&self, used: &Tally, open: u64, ask: Charge) -> bool {
+        self.covers(used, open, &Tally::default().plus(ask))
+    }
+
+    /// Whether `more` (calls, each open at once, and their summed estimates) fits once `used`
+    /// is admitted and `open` calls of this lease are in flight.
+    pub fn covers(&self, used: &Tally, open: u64, more: &Tally) -> bool {
         let within = |limit: Option<u64>, used: u64, more: u64| limit.is_none_or(|l| used.saturating_add(more) <= l);
-        within(self.requests, used.calls, 1)
-            && within(self.tokens, used.charge.tokens, ask.tokens)
-            && within(self.cost_micros, used.charge.cost_micros, ask.cost_micros)
-            && within(self.slots, open, 1)
+        within(self.requests, used.calls, more.calls)
+            && within(self.tokens, used.charge.tokens, more.charge.tokens)
+            && within(self.cost_micros, used.charge.cost_micros, more.charge.cost_micros)
+            && within(self.slots, open, more.calls)
+    }
+
+    /// This slice narrowed to `cover` in every dimension `cover` limits (a dimension limited in
+    /// neither stays unlimited).
+    pub fn within(&self, cover: &Slice) -> Slice {
+        let min = |mine: Option<u64>, cover: Option<u64>| match (mine, cover) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Slice {
+            requests: min(self.requests, cover.requests),
+            tokens: min(self.tokens, cover.tokens),
+            cost_micros: min(self.cost_micros, cover.cost_micros),
+            slots: min(self.slots, cover.slots),
+        }
+    }
+
+    /// What a reservation of this whole slice holds: its calls (as many open at once) and its
+    /// tokens and micro-dollars, zero in a dimension it leaves unlimited.
+    pub fn as_tally(&self) -> Tally {
+        Tally {
+            calls: self.requests.unwrap_or(0),
+            charge: Charge { tokens: self.tokens.unwrap_or(0), cost_micros: self.cost_micros.unwrap_or(0) },
+        }
     }
 
     /// What is left of each limited dimension once `used` is admitted and `open` calls of this

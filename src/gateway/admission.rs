@@ -5,10 +5,11 @@
 //! settlement task in `waitUntil`).
 //!
 //! Which keys: only a leasable key ([`KeyRecord::leasable`]: every limit lives in the key's own
-//! counters — its windows, `max_in_flight` and its spend caps of any period and mode; no
-//! model-pattern or end-user limits, no budget above the key — and its rules do not say
-//! `admission: exact`) is leased, once hot; every other key is asked per call, exactly as
-//! without edge leases (scopes and budgets are counted by the object per call). A leased call
+//! counters or its budgets' — its windows, `max_in_flight` and its spend caps of any period and
+//! mode, and its project's and organisation's budgets, which its object covers each slice from;
+//! no model-pattern or end-user limits — and its rules do not say `admission: exact`) is leased,
+//! once hot; every other key is asked per call, exactly as without edge leases (scopes are
+//! counted by the object per call). Lease messages carry the record's budgets. A leased call
 //! reserves the same estimate from the slice as a per-call one reserves at the object
 //! ([`Metering::reserve`](crate::gateway::metering::Metering::reserve)), so a capped key's call
 //! is never billed more than it reserved whichever way it was admitted. The key's object checks
@@ -32,7 +33,7 @@ use crate::gateway::ports::{KeyLedger, Runtime};
 use crate::gateway::settlement;
 use crate::ledger::{Command, Refusal, Reply};
 use crate::limits::{Charge, Headroom, LimitDenial, Limits, ScopeLimits};
-use crate::policy::KeyRecord;
+use crate::policy::{BudgetLink, KeyRecord};
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -77,6 +78,8 @@ struct Carried {
     limits: Limits,
     policy_version: u64,
     scopes: ScopeLimits,
+    /// The budgets above the key: its object covers each slice at every level.
+    budgets: Vec<BudgetLink>,
 }
 
 /// Admits one call of the key `record` describes, at its object `object` (the ledger's name);
@@ -145,6 +148,7 @@ impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
             limits: self.record.rules.limits.clone(),
             policy_version: self.record.policy_version,
             scopes: self.record.rules.scopes(),
+            budgets: self.record.budgets.clone(),
         }
     }
 
@@ -292,6 +296,7 @@ fn lease_command(carried: &Carried, message: crate::budget::HolderMessage) -> Co
         limits: carried.limits.clone(),
         policy_version: carried.policy_version,
         message,
+        budgets: carried.budgets.clone(),
     }
 }
 

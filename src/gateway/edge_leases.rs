@@ -6,7 +6,9 @@
 //! 1. the call is counted in the key's rate in this isolate; a key is *hot* once it has made
 //!    [`HOT_CALLS`] calls within one second here (then a [`Holder`] is kept for it, while the
 //!    isolate holds fewer than [`MAX_HOLDERS`]); a key the caller says must be exact (its rules
-//!    say `admission: exact`, or it is not leasable: scopes or budgets, [`super::admission`]),
+//!    say `admission: exact`, or it is not leasable: model-pattern or end-user scopes,
+//!    [`super::admission`]; a key under budgets is leased, its object covering each slice at
+//!    every level),
 //!    and a key that is not hot, is admitted per call at its object ([`EdgeAdmission::Exact`]);
 //!    a key with spend caps is leased like any other, each call taking its reservation (its
 //!    bill's bound) from the slice's micro-dollars;

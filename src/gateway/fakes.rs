@@ -15,6 +15,7 @@
 //! - [`FakeRuntime`]: hands background tasks to the test's executor, keeps log lines.
 //! - [`Signal`]: a one-way latch the test fires (the client leaving, the upstream answering).
 
+use crate::budget::{BudgetCommand, BudgetReply};
 use crate::error::ApiError;
 use crate::gateway::ports::{
     KeyLedger, KeyLedgers, KeyStore, LedgerAddress, RequestBody, Runtime, Unreachable, Upstream, UpstreamAnswer,
@@ -23,6 +24,7 @@ use crate::gateway::ports::{
 use crate::gateway::request::body_too_large;
 use crate::ledger::budgets::in_memory::BudgetsInMemory;
 use crate::ledger::{Command, KeyState, Reply};
+use crate::limits::LimitUse;
 use crate::naming;
 use crate::policy::key_hash::record_name;
 use crate::policy::Jurisdiction;
@@ -250,6 +252,27 @@ impl FakeKeyLedgers {
             outcome,
         };
         self.0.sent.borrow_mut().push(sent);
+    }
+
+    /// Sends every key object's reports due to its budgets' objects at the ledgers' clock (what
+    /// the objects' alarms do): settled calls, and leases that ended given back.
+    pub fn flush_budgets(&self) {
+        let now_ms = self.0.now_ms.get();
+        let mut budgets = self.0.budgets.borrow_mut();
+        for state in self.0.states.borrow_mut().values_mut() {
+            budgets.flush(state, now_ms);
+        }
+    }
+
+    /// The state of every limit of budget object `object` at the ledgers' clock (none before a
+    /// key leased from it).
+    pub fn budget_uses(&self, object: &str) -> Vec<LimitUse> {
+        let mut budgets = self.0.budgets.borrow_mut();
+        let Some(budget) = budgets.objects.get_mut(object) else { return vec![] };
+        match budget.handle(BudgetCommand::Report, self.0.now_ms.get()).reply {
+            BudgetReply::Report { limits, .. } => limits,
+            _ => vec![],
+        }
     }
 
     /// Applies `command` to the state of ledger `object` directly (as the control plane would),

@@ -12,6 +12,16 @@
 //! goes up with the next lease request or, within [`FLUSH_MS`], by a flush
 //! ([`BudgetHolders::flushes`], sent from the object's alarm).
 //!
+//! Edge slices (a leasable key under budgets, [`crate::ledger::object`]): before the key's
+//! object grants an isolate a slice, [`BudgetHolders::cover`] says what every level's current
+//! slice can still cover (a level that cannot cover one call leases first, as for a call); the
+//! grant is narrowed to it and reserved at each level as one bulk ([`BudgetHolders::reserve_edge`],
+//! [`Holder::reserve`]); the isolate's reports set what each bulk counts
+//! ([`BudgetHolders::report_edge`]): the whole slice while it is open, what its calls used once
+//! closed (the unused part goes back, even after the level's lease closed), settled calls at
+//! their actual. So every level counts an edge slice as it counts the key's own calls, and ends
+//! with what the calls really used.
+//!
 //! The budget objects' side is [`BudgetState`]; [`BudgetCall`] is one call to such an object,
 //! with the limits a key's record carries.
 //!
@@ -22,11 +32,11 @@
 //! open by a lost call.
 
 use crate::budget::{
-    Answered, BudgetCommand, BudgetDenial, BudgetState, CallTicket, Holder, HolderAdmission, HolderMessage, Received,
-    UpperReply, FLUSH_MS, KEY_LEASE_MS,
+    Answered, BudgetCommand, BudgetDenial, BudgetState, BulkTicket, CallTicket, Holder, HolderAdmission, HolderMessage,
+    LeaseReport, Received, Slice, Tally, UpperReply, FLUSH_MS, KEY_LEASE_MS,
 };
 use crate::ledger::LevelQuota;
-use crate::limits::{Actual, Ask, Level, Limits, VersionedLimits, RESERVATION_TTL_MS};
+use crate::limits::{Actual, Ask, Charge, Level, Limits, VersionedLimits, RESERVATION_TTL_MS, SETTLE_DEADLINE_MS};
 use crate::policy::BudgetLink;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -39,6 +49,26 @@ pub struct BudgetHolders {
     /// The tickets of each call admitted under a budget, by its reservation id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     calls: BTreeMap<u64, OpenCall>,
+    /// The edge slices the key's object granted while under budgets, by their lease id, each
+    /// covered at every level by a bulk reservation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    edge: BTreeMap<u64, EdgeSlice>,
+}
+
+/// The calls an edge slice under budgets admits at most when neither the key nor any level
+/// limits requests or in-flight calls (far more than an isolate admits in one lease interval):
+/// such a slice still reserves its calls at each level, so its bulk stays open there until the
+/// isolate reports the slice closed and its calls settled.
+pub const UNLIMITED_EDGE_CALLS: u64 = 1_000_000;
+
+/// An edge slice and its bulk reservation at each level, with what was last passed to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct EdgeSlice {
+    granted_ms: u64,
+    slice: Slice,
+    bulks: Vec<(Level, BulkTicket)>,
+    /// What each bulk counts: used (or still reserved), settled, their actual.
+    counted: (Tally, Tally, Charge),
 }
 
 /// One level's holder and where its budget object is (the link it was last used with).
@@ -91,6 +121,7 @@ impl BudgetHolders {
     /// their estimate first.
     pub fn commit(&mut self, trial: Trial, reservation_id: u64, now_ms: u64) {
         self.end_expired(now_ms);
+        self.end_expired_edge(now_ms);
         self.holders.extend(trial.holders);
         if !trial.tickets.is_empty() {
             self.calls.insert(reservation_id, OpenCall { admitted_at: now_ms, tickets: trial.tickets });
@@ -124,6 +155,108 @@ impl BudgetHolders {
         for id in expired {
             let call = self.calls.remove(&id).expect("listed above");
             self.end(call, None, now_ms);
+        }
+    }
+
+    /// What every level of `links` can cover of an edge slice at `now_ms` ([`Holder::cover`]):
+    /// each dimension the most every level limiting it has left, calls no more than any level's
+    /// free slots, at most [`UNLIMITED_EDGE_CALLS`]; if every level covers one call of `ask`.
+    /// Else the first level that needs a lease or refuses. Changes no count.
+    pub fn cover(&mut self, links: &[BudgetLink], ask: Ask, now_ms: u64) -> Result<Slice, Blocked> {
+        let mut cover = Slice { requests: Some(UNLIMITED_EDGE_CALLS), ..Slice::default() };
+        for link in links {
+            let Some(held) = self.holders.get_mut(&link.level) else { return Err(Blocked::NeedLease(link.level)) };
+            match held.holder.cover(ask, now_ms) {
+                Ok(level) => cover = cover.within(&level),
+                Err(Some(denial)) => return Err(Blocked::Refused(denial)),
+                Err(None) => return Err(Blocked::NeedLease(link.level)),
+            }
+        }
+        Ok(cover)
+    }
+
+    /// Reserves edge slice `slice` (lease `lease` of the key's object, within what
+    /// [`BudgetHolders::cover`] answered at the same `now_ms`) at every level of `links` in one
+    /// piece each; answers whether every level did (if not, none holds it: the grant must not
+    /// reach its isolate).
+    pub fn reserve_edge(&mut self, links: &[BudgetLink], lease: u64, slice: Slice, now_ms: u64) -> bool {
+        self.end_expired_edge(now_ms);
+        let reserved = slice.as_tally();
+        let mut bulks = Vec::with_capacity(links.len());
+        for link in links {
+            let ticket = self.holders.get_mut(&link.level).and_then(|held| held.holder.reserve(reserved, now_ms));
+            let Some(ticket) = ticket else {
+                let nothing = (Tally::default(), Tally::default(), Charge::ZERO);
+                for (level, ticket) in bulks {
+                    if let Some(held) = self.holders.get_mut(&level) {
+                        held.holder.report_bulk(ticket, nothing, true, now_ms);
+                    }
+                }
+                return false;
+            };
+            bulks.push((link.level, ticket));
+        }
+        let counted = (reserved, Tally::default(), Charge::ZERO);
+        self.edge.insert(lease, EdgeSlice { granted_ms: now_ms, slice, bulks, counted });
+        true
+    }
+
+    /// Passes an isolate's report of edge slice `report.lease` (applied by the key's object as
+    /// newer than any before) to its bulk at every level: while the slice is open each bulk
+    /// holds its whole slice (or what was used, if more in a dimension it leaves unlimited);
+    /// once closed, what its calls used; settled calls at their actual. A slice closed with every
+    /// call settled ends its bulks. Answers whether it knew the slice.
+    pub fn report_edge(&mut self, report: &LeaseReport, now_ms: u64) -> bool {
+        let Some(edge) = self.edge.get_mut(&report.lease) else { return false };
+        let used = if report.closed { report.used } else { at_least(report.used, edge.slice.as_tally()) };
+        edge.counted = (used, report.settled, report.actual);
+        let ended = report.closed && report.settled.calls >= report.used.calls;
+        let edge = if ended { self.edge.remove(&report.lease).expect("found above") } else { edge.clone() };
+        for (level, ticket) in &edge.bulks {
+            if let Some(held) = self.holders.get_mut(level) {
+                held.holder.report_bulk(*ticket, edge.counted, ended, now_ms);
+            }
+        }
+        true
+    }
+
+    /// Ends the bulks of the edge slices the key's counters no longer remember (`remembers`
+    /// false): a slice its isolate never took (the grant's reply was lost), which the key's
+    /// counters closed unused, so nothing of it was used at any level either (a slice its
+    /// isolate reported finished ended with that report). Answers whether any ended.
+    pub fn forget_edge(&mut self, remembers: impl Fn(u64) -> bool, now_ms: u64) -> bool {
+        let forgotten: Vec<u64> = self.edge.keys().copied().filter(|&id| !remembers(id)).collect();
+        for id in &forgotten {
+            let edge = self.edge.remove(id).expect("listed above");
+            let (_, settled, actual) = edge.counted;
+            for (level, ticket) in &edge.bulks {
+                if let Some(held) = self.holders.get_mut(level) {
+                    held.holder.report_bulk(*ticket, (settled, settled, actual), true, now_ms);
+                }
+            }
+        }
+        !forgotten.is_empty()
+    }
+
+    /// Forgets the edge slices no report can correct any more ([`SETTLE_DEADLINE_MS`] after
+    /// their grant; their isolate went silent): each bulk ends as it was last counted. Until
+    /// then a vanished isolate's slice stays reserved at every level: each budget object counts
+    /// the key's lease that holds it until [`RESERVATION_TTL_MS`] after that lease's grant, then
+    /// charges it at what it held, and a late report of the slice corrects every level.
+    fn end_expired_edge(&mut self, now_ms: u64) {
+        let expired: Vec<u64> = self
+            .edge
+            .iter()
+            .filter(|(_, edge)| now_ms.saturating_sub(edge.granted_ms) >= SETTLE_DEADLINE_MS)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let edge = self.edge.remove(&id).expect("listed above");
+            for (level, ticket) in &edge.bulks {
+                if let Some(held) = self.holders.get_mut(level) {
+                    held.holder.report_bulk(*ticket, edge.counted, true, now_ms);
+                }
+            }
         }
     }
 
@@ -162,7 +295,7 @@ impl BudgetHolders {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.holders.is_empty() && self.calls.is_empty()
+        self.holders.is_empty() && self.calls.is_empty() && self.edge.is_empty()
     }
 
     /// For each of `levels`, what bounds this key there at `now_ms` as far as its leases tell:
@@ -180,6 +313,17 @@ impl BudgetHolders {
             }
         };
         levels.iter().map(|&level| of(level)).collect()
+    }
+}
+
+/// `a`, raised to `b` in each member.
+fn at_least(a: Tally, b: Tally) -> Tally {
+    Tally {
+        calls: a.calls.max(b.calls),
+        charge: Charge {
+            tokens: a.charge.tokens.max(b.charge.tokens),
+            cost_micros: a.charge.cost_micros.max(b.charge.cost_micros),
+        },
     }
 }
 
@@ -227,7 +371,7 @@ pub mod in_memory;
 mod tests {
     use super::in_memory::BudgetsInMemory;
     use super::BudgetCall;
-    use crate::budget::{BudgetCommand, BudgetReply, KEY_LEASE_MS, REPLY_TIMEOUT_MS};
+    use crate::budget::{BudgetCommand, BudgetReply, CallTicket, Received, KEY_LEASE_MS, REPLY_TIMEOUT_MS};
     use crate::ledger::{Command, KeyState, Refusal, Reply};
     use crate::limits::{Actual, Ask, Level, Limits};
     use crate::policy::BudgetLink;
@@ -463,5 +607,429 @@ mod tests {
         let reply = call.apply(uppers.objects.get_mut("budget:org_a/prj_1").unwrap(), 1_000).reply;
         let json = serde_json::to_string(&reply).unwrap();
         assert_eq!(serde_json::from_str::<BudgetReply>(&json).unwrap(), reply, "{json}");
+    }
+
+    /// What a run of isolates leasing keys under budgets did ([`leased_run`]).
+    #[derive(Debug, Default)]
+    struct Run {
+        /// Calls admitted, from slices or per call.
+        admitted: u64,
+        /// What they really cost, each key's.
+        billed: Vec<u64>,
+        /// Messages to the keys' objects (leases, flushes, per-call admissions and settles).
+        object_calls: u64,
+        /// The level and scope each refusal named.
+        refusals: Vec<(String, String)>,
+        /// The slices granted, in micro-dollars (0: unlimited).
+        slice_micros: Vec<u64>,
+    }
+
+    /// A call in flight: when it ends, its key and isolate, and the edge's ticket or the
+    /// object's reservation.
+    type InFlight = (u64, usize, usize, Result<CallTicket, u64>);
+
+    const ASK: Ask = Ask { tokens: 100, cost_micros: 1_000 };
+    const ACTUAL: Actual = Actual { tokens: 60, cost_micros: 600 };
+    /// A minute's start: every call of a run falls in it.
+    const T0: u64 = 600_000;
+
+    /// Every limit of `limits` at `uses` ≤ its limit.
+    fn within(uses: &[crate::limits::LimitUse], what: &str) {
+        for u in uses {
+            assert!(u.used <= u.limit, "{what} over its {}: {} > {}", u.scope, u.used, u.limit);
+        }
+    }
+
+    fn budget_uses(uppers: &mut Uppers, object: &str, now_ms: u64) -> Vec<crate::limits::LimitUse> {
+        let upper = uppers.objects.get_mut(object).unwrap();
+        let BudgetReply::Report { limits, .. } = upper.handle(BudgetCommand::Report, now_ms).reply else { panic!() };
+        limits
+    }
+
+    fn used(uses: &[crate::limits::LimitUse], scope: &str) -> u64 {
+        uses.iter().find(|u| u.scope == scope).map_or(0, |u| u.used)
+    }
+
+    /// `calls` calls, one every `step_ms`, over `keys` keys of one project (each with
+    /// `key_limits`) under `budgets`, from two isolates that lease each key once hot (here:
+    /// always), every seventh call also admitted per call at the key's object; calls last 50 ms
+    /// and cost `ACTUAL` of their `ASK`. At every step every level's counters stay within its
+    /// limits, and so do the calls really admitted: requests (all in one minute) and spend
+    /// (billed + estimates of calls in flight). At the end every slice is given back and every
+    /// report sent.
+    fn leased_run(budgets: &[BudgetLink], key_limits: &Limits, keys: usize, calls: u64, step_ms: u64) -> (Run, Uppers) {
+        use crate::budget::{Holder, HolderAdmission, LeaseOutcome, EDGE_LEASE_MS};
+        let mut uppers = Uppers::default();
+        let mut states: Vec<KeyState> = (0..keys).map(|_| KeyState::default()).collect();
+        let names: Vec<String> = (0..keys).map(|k| format!("org_a/key_{k}")).collect();
+        let mut edges: Vec<Vec<Holder>> = (0..2)
+            .map(|i| (0..keys).map(|_| Holder::new(format!("edge:{i}"), 0, EDGE_LEASE_MS, false)).collect())
+            .collect();
+        let mut run = Run { billed: vec![0; keys], ..Run::default() };
+        // Calls in flight: (ends at, key, isolate, the edge's ticket or the object's reservation).
+        let mut open: Vec<InFlight> = Vec::new();
+        let lease = |message, budgets: &[BudgetLink]| Command::Lease {
+            secret_version: 1,
+            limits: key_limits.clone(),
+            policy_version: 0,
+            message,
+            budgets: budgets.to_vec(),
+        };
+        let name_of = |error: crate::error::ApiError| {
+            let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+            let limit = &body["error"]["limit"];
+            (limit["level"].as_str().unwrap().to_owned(), limit["scope"].as_str().unwrap().to_owned())
+        };
+        let end = T0 + calls * step_ms;
+        let mut now = T0;
+        let step = |now: u64,
+                    run: &mut Run,
+                    uppers: &mut Uppers,
+                    states: &mut Vec<KeyState>,
+                    open: &mut Vec<InFlight>,
+                    edges: &mut Vec<Vec<Holder>>| {
+            for (k, state) in states.iter_mut().enumerate() {
+                let _ = k;
+                uppers.flush(state, now);
+            }
+            let (ended, still): (Vec<_>, Vec<_>) = open.drain(..).partition(|(at, ..)| *at <= now);
+            *open = still;
+            for (_, k, i, admitted) in ended {
+                run.billed[k] += ACTUAL.cost_micros;
+                match admitted {
+                    Ok(ticket) => edges[i][k].settle(ticket, ACTUAL, now),
+                    Err(reservation_id) => {
+                        let settle = Command::Settle {
+                            reservation_id,
+                            limits: key_limits.clone(),
+                            policy_version: 0,
+                            scopes: Default::default(),
+                            actual: ACTUAL,
+                            usage: None,
+                        };
+                        run.object_calls += 1;
+                        assert_eq!(uppers.answer(&mut states[k], &names[k], settle, now), Reply::Done);
+                    }
+                }
+            }
+            for (i, isolate) in edges.iter_mut().enumerate() {
+                for (k, holder) in isolate.iter_mut().enumerate() {
+                    let _ = i;
+                    if holder.flush_due(now) {
+                        let message = holder.flush(now).expect("due");
+                        run.object_calls += 1;
+                        let Reply::Lease { reply } =
+                            uppers.answer(&mut states[k], &names[k], lease(message, budgets), now)
+                        else {
+                            panic!("a lease reply")
+                        };
+                        holder.receive(reply, now);
+                    }
+                }
+            }
+        };
+        for n in 0..calls {
+            now += step_ms;
+            step(now, &mut run, &mut uppers, &mut states, &mut open, &mut edges);
+            let (k, i) = ((n as usize) % keys, (n as usize / keys) % 2);
+            let mut per_call = n % 7 == 0;
+            let holder = &mut edges[i][k];
+            match holder.admit(ASK, now) {
+                HolderAdmission::Admitted(ticket) => {
+                    run.admitted += 1;
+                    open.push((now + 50, k, i, Ok(ticket)));
+                }
+                HolderAdmission::Refused(denial) => run.refusals.push(name_of(denial.into_api_error(now))),
+                HolderAdmission::NeedLease => match holder.request(ASK, now) {
+                    None => per_call = true,
+                    Some(message) => {
+                        run.object_calls += 1;
+                        let Reply::Lease { reply } =
+                            uppers.answer(&mut states[k], &names[k], lease(message, budgets), now)
+                        else {
+                            panic!("a lease reply")
+                        };
+                        if let LeaseOutcome::Granted(grant) = &reply.outcome {
+                            run.slice_micros.push(grant.slice.cost_micros.unwrap_or(0));
+                        }
+                        match holder.receive(reply, now) {
+                            Received::Granted => {
+                                let HolderAdmission::Admitted(ticket) = holder.admit(ASK, now) else {
+                                    panic!("a new slice covers its waiting call")
+                                };
+                                run.admitted += 1;
+                                open.push((now + 50, k, i, Ok(ticket)));
+                            }
+                            Received::Refused(denial) => run.refusals.push(name_of(denial.into_api_error(now))),
+                            _ => per_call = true,
+                        }
+                    }
+                },
+            }
+            if per_call {
+                run.object_calls += 1;
+                match answer(&mut states[k], &names[k], &mut uppers, admit_with(budgets, key_limits, ASK), now) {
+                    Reply::Admitted { reservation_id, .. } => {
+                        run.admitted += 1;
+                        open.push((now + 50, k, i, Err(reservation_id)));
+                    }
+                    refused => run.refusals.push(named(&refused)),
+                }
+            }
+            // Every level within its limits, by its own counters and by what was really admitted.
+            for link in budgets {
+                let uses = budget_uses(&mut uppers, &link.object, now);
+                within(&uses, &link.object);
+                for u in &uses {
+                    let truth = match u.scope.as_str() {
+                        "rpm" => run.admitted,
+                        "spend_daily" => run.billed.iter().sum::<u64>() + open.len() as u64 * ASK.cost_micros,
+                        _ => 0,
+                    };
+                    assert!(truth <= u.limit, "{} admitted {truth} over its {} of {}", link.object, u.scope, u.limit);
+                }
+            }
+            for state in states.iter_mut() {
+                let report = Command::Report { limits: key_limits.clone(), model_limits: vec![] };
+                let Reply::Report { limits, .. } = state.handle(report, now).reply else { panic!("a report") };
+                within(&limits, "a key");
+            }
+        }
+        // Every call ends; then every slice goes back and every report goes up.
+        now = end + 100;
+        step(now, &mut run, &mut uppers, &mut states, &mut open, &mut edges);
+        for _ in 0..10 {
+            now += 1_000;
+            for isolate in edges.iter_mut() {
+                for (k, holder) in isolate.iter_mut().enumerate() {
+                    if let Some(message) = holder.give_back(now) {
+                        let reply = uppers.answer(&mut states[k], &names[k], lease(message, budgets), now);
+                        let Reply::Lease { reply } = reply else { panic!("a lease reply") };
+                        holder.receive(reply, now);
+                    }
+                }
+            }
+            step(now, &mut run, &mut uppers, &mut states, &mut open, &mut edges);
+        }
+        assert!(open.is_empty());
+        for state in &states {
+            assert_eq!(state.next_budget_flush_at(now), None, "every report sent: {state:?}");
+        }
+        // Each key's usage is what its calls cost.
+        for (k, state) in states.iter_mut().enumerate() {
+            let report = Command::Report { limits: key_limits.clone(), model_limits: vec![] };
+            let Reply::Report { usage, .. } = state.handle(report, now).reply else { panic!("a report") };
+            assert_eq!(usage.today.cost_micros, run.billed[k], "key {k}'s usage");
+        }
+        (run, uppers)
+    }
+
+    fn admit_with(budgets: &[BudgetLink], limits: &Limits, ask: Ask) -> Command {
+        Command::Admit {
+            secret_version: 1,
+            limits: limits.clone(),
+            policy_version: 0,
+            ask,
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+            budgets: budgets.to_vec(),
+        }
+    }
+
+    /// Keys under a project's daily cap and RPM and their organisation's cap, leased at the edge:
+    /// no level is ever above its limit (by its counters and by what was really admitted), the
+    /// project's and organisation's spend equal the sum of their keys' once settled, their request
+    /// windows count exactly the calls admitted (the unused part of every slice came back),
+    /// refusals name the level and scope that refused, and the edge's slices admit most calls
+    /// while the cap is far (few messages to the keys' objects).
+    #[test]
+    fn keys_under_budgets_are_leased_within_every_level() {
+        let project = link(
+            Level::Project,
+            "budget:org_a/prj_1",
+            json!({"rpm": 2_000, "spend": [{"period": "daily",
+            "limit_micros": 300_000, "mode": "hard"}]}),
+        );
+        let org = link(
+            Level::Organisation,
+            "budget:org_a",
+            json!({"spend": [{"period": "daily",
+            "limit_micros": 1_000_000, "mode": "hard"}]}),
+        );
+        let budgets = [project, org];
+        let key_limits: Limits = serde_json::from_value(json!({"rpm": 600})).unwrap();
+        let (run, mut uppers) = leased_run(&budgets, &key_limits, 3, 1_500, 10);
+        let billed: u64 = run.billed.iter().sum();
+        let now = T0 + 30_000;
+        for link in &budgets {
+            let uses = budget_uses(&mut uppers, &link.object, now);
+            assert_eq!(used(&uses, "spend_daily"), billed, "{}'s spend is its keys'", link.object);
+        }
+        let project_uses = budget_uses(&mut uppers, "budget:org_a/prj_1", now);
+        assert_eq!(used(&project_uses, "rpm"), run.admitted, "the project's requests are its keys' calls");
+        assert!(billed <= 300_000 && billed + 10 * ACTUAL.cost_micros > 300_000, "near the cap: {billed}");
+        assert!(!run.refusals.is_empty(), "the cap was reached");
+        assert!(
+            run.refusals.iter().all(|r| r == &("project".to_owned(), "spend_daily".to_owned())),
+            "{:?}",
+            run.refusals
+        );
+        // Far from the cap (the first 200 calls), slices of several calls: few object calls.
+        assert!(run.slice_micros.iter().any(|&m| m >= 5 * ASK.cost_micros), "{:?}", run.slice_micros);
+        assert!(run.slice_micros.last().is_some_and(|&m| m <= 2 * ASK.cost_micros), "{:?}", run.slice_micros);
+    }
+
+    /// A project's RPM binds before any spend: exactly the project's requests are admitted across
+    /// its keys' isolates, less at most what open slices held at a refusal, and refusals name
+    /// `project`/`rpm`.
+    #[test]
+    fn a_projects_rpm_holds_across_its_keys_isolates() {
+        let project = link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 300}));
+        let key_limits = Limits::default();
+        let (run, mut uppers) = leased_run(&[project], &key_limits, 4, 1_000, 20);
+        let uses = budget_uses(&mut uppers, "budget:org_a/prj_1", T0 + 30_000);
+        assert_eq!(used(&uses, "rpm"), run.admitted, "the project counts exactly its keys' calls");
+        assert!(run.admitted <= 300 && run.admitted >= 290, "admitted {}", run.admitted);
+        assert!(run.refusals.iter().any(|r| r == &("project".to_owned(), "rpm".to_owned())), "{:?}", run.refusals);
+        assert!(run.refusals.iter().all(|r| r.0 == "project"), "{:?}", run.refusals);
+    }
+
+    /// An edge slice of a key under a project's cap, asked and granted through the key's
+    /// object: (the isolate's holder, the key, the slice's micro-dollars, 0 if unlimited).
+    fn leased_slice(uppers: &mut Uppers, project: &BudgetLink, now_ms: u64) -> (crate::budget::Holder, KeyState, u64) {
+        use crate::budget::{Holder, LeaseOutcome, EDGE_LEASE_MS};
+        let mut key = KeyState::default();
+        let mut holder = Holder::new("edge:0".into(), 0, EDGE_LEASE_MS, false);
+        let message = holder.request(ASK, now_ms).unwrap();
+        let command = Command::Lease {
+            secret_version: 1,
+            limits: Limits::default(),
+            policy_version: 0,
+            message,
+            budgets: vec![project.clone()],
+        };
+        let Reply::Lease { reply } = uppers.answer(&mut key, "org_a/key_1", command, now_ms) else { panic!() };
+        let LeaseOutcome::Granted(grant) = &reply.outcome else { panic!("{reply:?}") };
+        let micros = grant.slice.cost_micros.unwrap_or(0);
+        assert_eq!(holder.receive(reply, now_ms), Received::Granted);
+        (holder, key, micros)
+    }
+
+    /// A slice whose isolate vanished stays reserved at the project after the key's own lease
+    /// of the project ended and went back, is charged at what it held past its TTL, and a late
+    /// report corrects the project's spend to what its call cost.
+    #[test]
+    fn a_vanished_isolates_slice_stays_reserved_at_the_project_until_its_ttl() {
+        use crate::budget::HolderAdmission;
+        use crate::limits::RESERVATION_TTL_MS;
+        let project = link(
+            Level::Project,
+            "budget:org_a/prj_1",
+            json!({"spend": [{"period": "daily",
+            "limit_micros": 1_000_000, "mode": "hard"}]}),
+        );
+        let mut uppers = Uppers::default();
+        let (mut holder, mut key, held) = leased_slice(&mut uppers, &project, 1_000);
+        let HolderAdmission::Admitted(ticket) = holder.admit(ASK, 1_001) else { panic!("admitted") };
+        // The key's lease of the project ends and goes back: the edge slice stays reserved.
+        let ended = key.next_budget_flush_at(1_001).unwrap();
+        uppers.flush(&mut key, ended);
+        let spend = |uppers: &mut Uppers, now_ms| used(&budget_uses(uppers, &project.object, now_ms), "spend_daily");
+        assert_eq!(spend(&mut uppers, ended), held, "the edge slice, whole");
+        let late = 1_000 + RESERVATION_TTL_MS + 1_000;
+        assert_eq!(spend(&mut uppers, late), held, "charged at what it held");
+        holder.settle(ticket, ACTUAL, late);
+        let report = Command::Lease {
+            secret_version: 1,
+            limits: Limits::default(),
+            policy_version: 0,
+            message: holder.give_back(late).unwrap(),
+            budgets: vec![project.clone()],
+        };
+        assert!(matches!(uppers.answer(&mut key, "org_a/key_1", report, late), Reply::Lease { .. }));
+        let due = key.next_budget_flush_at(late).unwrap();
+        uppers.flush(&mut key, due);
+        assert_eq!(spend(&mut uppers, late + 2_000), ACTUAL.cost_micros, "corrected by the late report");
+    }
+
+    /// Revoking a key under a budget is bounded by the edge lease as for any leased key: its
+    /// slice admits nothing past the lease's end, the next message is answered `Stopped`, and
+    /// the slice's unused part goes back to the project.
+    #[test]
+    fn a_revoked_key_under_a_budget_is_stopped_within_the_edge_lease_and_its_slice_goes_back() {
+        use crate::budget::{HolderAdmission, LeaseOutcome, EDGE_LEASE_MS};
+        use crate::ledger::revocation::Control;
+        let project = link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 1_000}));
+        let mut uppers = Uppers::default();
+        let (mut holder, mut key, _) = leased_slice(&mut uppers, &project, 1_000);
+        key.handle(Command::Control { control: Control::Disable }, 1_001);
+        let mut admitted = 0;
+        while let HolderAdmission::Admitted(_) = holder.admit(ASK, 1_000 + EDGE_LEASE_MS - 1) {
+            admitted += 1;
+        }
+        assert!(admitted >= 1, "the slice admits until its end");
+        assert_eq!(holder.admit(ASK, 1_000 + EDGE_LEASE_MS), HolderAdmission::NeedLease, "nothing past its end");
+        let message = holder.request(ASK, 1_000 + EDGE_LEASE_MS).unwrap();
+        let command = Command::Lease {
+            secret_version: 1,
+            limits: Limits::default(),
+            policy_version: 0,
+            message,
+            budgets: vec![project.clone()],
+        };
+        let Reply::Lease { reply } = uppers.answer(&mut key, "org_a/key_1", command, 2_000) else { panic!() };
+        assert_eq!(reply.outcome, LeaseOutcome::Stopped);
+        let due = key.next_budget_flush_at(2_000).unwrap().max(2_000);
+        uppers.flush(&mut key, due);
+        assert_eq!(used(&budget_uses(&mut uppers, &project.object, 4_000), "rpm"), admitted, "its calls, no more");
+    }
+
+    /// A slice whose grant never reached its isolate (the reply lost) is closed unused by the
+    /// key's counters at the isolate's next message, and so at the project: nothing of it stays
+    /// reserved or is charged there.
+    #[test]
+    fn a_slice_whose_grant_was_lost_goes_back_to_the_project_whole() {
+        use crate::budget::{Holder, LeaseOutcome, EDGE_LEASE_MS};
+        let project = link(
+            Level::Project,
+            "budget:org_a/prj_1",
+            json!({"spend": [{"period": "daily",
+            "limit_micros": 1_000_000, "mode": "hard"}]}),
+        );
+        let mut uppers = Uppers::default();
+        let mut key = KeyState::default();
+        let mut holder = Holder::new("edge:0".into(), 0, EDGE_LEASE_MS, false);
+        let lease = |message| Command::Lease {
+            secret_version: 1,
+            limits: Limits::default(),
+            policy_version: 0,
+            message,
+            budgets: vec![project.clone()],
+        };
+        let lost = uppers.answer(&mut key, "org_a/key_1", lease(holder.request(ASK, 1_000).unwrap()), 1_000);
+        assert!(matches!(&lost, Reply::Lease { reply } if matches!(reply.outcome, LeaseOutcome::Granted(_))));
+        // The isolate never took it: its next message, once the first is abandoned, lists no lease.
+        let later = 1_000 + REPLY_TIMEOUT_MS;
+        let Reply::Lease { reply } =
+            uppers.answer(&mut key, "org_a/key_1", lease(holder.request(ASK, later).unwrap()), later)
+        else {
+            panic!("a lease reply")
+        };
+        assert_eq!(holder.receive(reply, later), Received::Granted);
+        let Reply::Lease { reply } =
+            uppers.answer(&mut key, "org_a/key_1", lease(holder.give_back(later).unwrap()), later)
+        else {
+            panic!("a lease reply")
+        };
+        holder.receive(reply, later);
+        while let Some(due) = key.next_budget_flush_at(later) {
+            uppers.flush(&mut key, due.max(later));
+            if due > later + 10 * KEY_LEASE_MS {
+                break;
+            }
+        }
+        let spend = used(&budget_uses(&mut uppers, &project.object, later + 10_000), "spend_daily");
+        assert_eq!(spend, 0, "neither slice held at the project");
     }
 }

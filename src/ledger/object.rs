@@ -31,9 +31,15 @@
 //! key's headroom (`Lease`, the lease protocol of [`crate::budget`], the isolate a holder and
 //! this object its upper level) and admit the key's calls from it, reporting their settles in
 //! batches. Leasable: every limit in force lives in the key's own counters — its windows,
-//! `max_in_flight` and spend caps (total, daily, monthly; hard or warn), but no model-pattern or
-//! end-user limits and no budget above the key (and the record's `admission` is `auto`, which
-//! the edge checks). Spend caps hold as per call: a slice holds micro-dollars for its calls'
+//! `max_in_flight` and spend caps (total, daily, monthly; hard or warn) — or in the budgets above
+//! it, but no model-pattern or end-user limits (and the record's `admission` is `auto`, which
+//! the edge checks). Under budgets a slice is granted only as far as every level covers it:
+//! [`BudgetHolders::cover`] (a level whose slice cannot cover one call answers
+//! [`Reply::NeedsLease`] first, as for an admission), the grant narrowed to that
+//! ([`Budget::handle_within`]), then reserved at every level in one piece
+//! ([`BudgetHolders::reserve_edge`]); the isolate's reports go down to those reservations
+//! ([`BudgetHolders::report_edge`]): its settled calls at their actual, its unused part back.
+//! Spend caps hold as per call: a slice holds micro-dollars for its calls'
 //! reservations (each the call's bound), so committed + reserved + outstanding slices ≤ a hard
 //! cap; a slice whose isolate vanished counts whole until its TTL, is then charged at what it
 //! held, and a late report corrects the charge; the cap's thresholds fire from these counters as
@@ -47,7 +53,7 @@
 //!   one by one and the isolates' leases, so committed + reserved + outstanding leases ≤ limit
 //!   whichever way calls come;
 //! - back to per call as soon as the key is no longer leasable (a pushed or carried policy with
-//!   scopes, an admission naming budgets): the budget becomes a ledger again
+//!   scopes): the budget becomes a ledger again
 //!   ([`Budget::into_ledger_parts`]: its windows, spend and open calls; each outstanding lease
 //!   stays reserved for a reservation's time to live), and later lease messages are answered
 //!   `Stopped`.
@@ -65,7 +71,7 @@
 //! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
 //! object enforces.
 
-use crate::budget::{Budget, HolderMessage, LeaseOutcome, Received, UpperReply};
+use crate::budget::{Budget, HolderMessage, LeaseOutcome, Received, Slice, UpperReply};
 use crate::error::{ApiError, Code};
 use crate::ledger::budgets::{Blocked, BudgetHolders};
 use crate::ledger::history::{DayPoint, History, HourPoint};
@@ -164,14 +170,44 @@ pub enum Command {
     },
     /// An edge isolate's message of the lease protocol ([`crate::budget`]): its reports, and
     /// the ask for a lease for the call waiting, under the limits of the record it read (a
-    /// leasable key's: see the module's docs).
+    /// leasable key's: see the module's docs). `budgets`: the budgets above the key, as its
+    /// record names them: a slice is granted only as far as every level covers it
+    /// ([`BudgetHolders::cover`]; a level that must lease first answers [`Reply::NeedsLease`]).
     Lease {
         secret_version: u32,
         limits: Limits,
         #[serde(default)]
         policy_version: u64,
         message: HolderMessage,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        budgets: Vec<BudgetLink>,
     },
+}
+
+impl Command {
+    /// What a step answered [`Reply::NeedsLease`] leases for: the budgets the command names and
+    /// the call waiting (an `Admit`'s; a `Lease`'s asking a slice: its waiting call's).
+    pub fn budget_ask(&self) -> Option<(&[BudgetLink], Ask)> {
+        match self {
+            Command::Admit { budgets, ask, .. } => Some((budgets, *ask)),
+            Command::Lease { budgets, message, .. } => Some((budgets, message.want?.ask)),
+            _ => None,
+        }
+    }
+
+    /// The answer to this command when a budget above the key leaves it unanswered with `error`
+    /// (the level refused the call, or could not be reached): the refusal itself; to a `Lease`,
+    /// `Stopped`, so the isolate asks the call alone, which answers why.
+    pub fn unanswered(&self, error: ApiError) -> Reply {
+        match self {
+            Command::Lease { message, .. } => {
+                let headroom = Headroom { requests: None, tokens: None, spend: None };
+                let outcome = LeaseOutcome::Stopped;
+                Reply::Lease { reply: UpperReply { seq: message.seq, outcome, finished: vec![], headroom } }
+            }
+            _ => Reply::Refused(Refusal { error, hold_until_ms: None }),
+        }
+    }
 }
 
 /// The object's answer.
@@ -207,8 +243,10 @@ pub enum Reply {
         hours: Vec<HourPoint>,
     },
     Quota(KeyQuota),
-    /// The answer to a `Lease`; a revoked secret, or a key that is not leasable, is answered
-    /// `Stopped`. A struct variant: the reply has an `outcome` of its own, which the tag would
+    /// The answer to a `Lease`; a revoked secret, a key that is not leasable, or a slice a
+    /// budget above the key cannot cover (its lease refused, its object unreachable:
+    /// [`Command::unanswered`]) is answered `Stopped`, and the isolate asks the call alone; a
+    /// refusal the key's slice of a budget holds is answered `Refused`, naming that level. A struct variant: the reply has an `outcome` of its own, which the tag would
     /// collide with.
     Lease {
         reply: UpperReply,
@@ -405,12 +443,13 @@ impl KeyState {
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let (scopes, scopes_remembered) =
                     self.scope_limits.carried(VersionedLimits { version: policy_version, limits: scopes });
-                let left = self.leave_leasing_unless(leasable(&scopes, &budgets), now_ms);
+                let left = self.leave_leasing_unless(scopes.is_empty(), now_ms);
                 let remembered = remembered || scopes_remembered || left;
                 if let Some(counters) = &mut self.edge_leases {
                     return match counters.admit_call(&limits, ask, now_ms) {
                         Ok(reservation_id) => {
                             let headroom = counters.headroom(&limits, now_ms);
+                            self.budgets.commit(trial, reservation_id, now_ms);
                             self.count_admitted(now_ms);
                             Handled::reply(Reply::Admitted { reservation_id, headroom }, true)
                         }
@@ -455,7 +494,8 @@ impl KeyState {
                         let counted = self.usage.count_settled(now_ms, actual.tokens, actual.cost_micros, usage);
                         self.history.count(now_ms, &counted);
                     }
-                    let changed = settled || remembered || scopes_remembered;
+                    let ended = self.budgets.settle(reservation_id, actual, now_ms);
+                    let changed = settled || remembered || scopes_remembered || ended;
                     let events = ScopeEvent::of_key(events);
                     return Handled { reply: Reply::Done, events, changed, end_user_changed: None };
                 }
@@ -474,8 +514,10 @@ impl KeyState {
                     let none = VersionedLimits { version: 0, limits: Limits::default() };
                     let limits = self.limits.peek(&none);
                     let (released, events) = counters.settle_call(limits, reservation_id, Actual::ZERO, now_ms);
+                    let ended = self.budgets.settle(reservation_id, Actual::ZERO, now_ms);
                     let events = ScopeEvent::of_key(events);
-                    return Handled { reply: Reply::Done, events, changed: released, end_user_changed: None };
+                    let changed = released || ended;
+                    return Handled { reply: Reply::Done, events, changed, end_user_changed: None };
                 }
                 let end_user = self.scopes.end_user_of(reservation_id).map(str::to_owned);
                 let released = self.scopes.release(&mut self.ledger, reservation_id, now_ms);
@@ -536,7 +578,7 @@ impl KeyState {
                 let reply = Reply::History { days: self.history.days(now_ms, days), hours: self.history.hours(now_ms) };
                 Handled::reply(reply, false)
             }
-            Command::Lease { secret_version, limits, policy_version, message } => {
+            Command::Lease { secret_version, limits, policy_version, message, budgets } => {
                 let honoured = self.revocation.check(secret_version, now_ms).is_ok();
                 let (limits, remembered) = self.limits.carried(VersionedLimits { version: policy_version, limits });
                 let leasable = self.leasable_now();
@@ -549,8 +591,37 @@ impl KeyState {
                         UpperReply { seq: message.seq, outcome: LeaseOutcome::Stopped, finished: vec![], headroom };
                     return Handled::reply(Reply::Lease { reply }, remembered);
                 };
+                let granting = honoured && leasable;
+                // The levels above the key first: the reports go to each level's bulks, and the
+                // slice asked is covered by every level (or waits for a level's lease).
+                let mut passed = false;
+                if counters.is_newer(&message) {
+                    for report in &message.leases {
+                        if counters.reported(report.lease, &message.holder, message.epoch).is_some() {
+                            passed |= self.budgets.report_edge(report, now_ms);
+                        }
+                    }
+                }
+                let cover = match message.want.filter(|_| granting && !budgets.is_empty()) {
+                    None => Ok(Slice::default()),
+                    Some(want) => match self.budgets.cover(&budgets, want.ask, now_ms) {
+                        Ok(cover) => Ok(cover),
+                        Err(Blocked::Refused(denial)) => Err(denial),
+                        Err(Blocked::NeedLease(level)) => {
+                            return Handled::reply(Reply::NeedsLease { level }, passed || remembered);
+                        }
+                    },
+                };
                 let counted = count_lease_usage(counters, &message);
-                let handled = counters.handle(&limits, Level::Key, message, honoured && leasable, now_ms);
+                let mut handled = counters.handle_within(&limits, Level::Key, message, granting, cover, now_ms);
+                passed |= self.budgets.forget_edge(|lease| counters.remembers(lease), now_ms);
+                if let LeaseOutcome::Granted(grant) = &handled.reply.outcome {
+                    if !budgets.is_empty() && !self.budgets.reserve_edge(&budgets, grant.lease, grant.slice, now_ms) {
+                        // Not covered after all (never expected): the isolate asks per call; the
+                        // slice it never takes closes at zero with its next message.
+                        handled.reply.outcome = LeaseOutcome::Stopped;
+                    }
+                }
                 if counted.requests > 0 {
                     let requests = self.usage.count_requests(now_ms, counted.requests);
                     self.history.count(now_ms, &requests);
@@ -564,7 +635,7 @@ impl KeyState {
                 Handled {
                     reply: Reply::Lease { reply: handled.reply },
                     events: ScopeEvent::of_key(handled.events),
-                    changed: handled.changed || remembered || left,
+                    changed: handled.changed || remembered || left || passed,
                     end_user_changed: None,
                 }
             }
@@ -578,11 +649,11 @@ impl KeyState {
         self.last_used_at = Some(now_ms);
     }
 
-    /// Whether the limits in force (the newest seen) leave the key leasable: no scope limits, no
-    /// budget lease held (see the module's docs).
+    /// Whether the limits in force (the newest seen) leave the key leasable: no scope limits
+    /// (see the module's docs; budgets above the key cover its slices).
     fn leasable_now(&self) -> bool {
         let no_scopes = VersionedLimits { version: 0, limits: ScopeLimits::default() };
-        self.scope_limits.peek(&no_scopes).is_empty() && self.budgets.is_empty()
+        self.scope_limits.peek(&no_scopes).is_empty()
     }
 
     /// Goes back to per-call counters unless `leasable` (see the module's docs); answers whether
@@ -611,12 +682,6 @@ impl KeyState {
             None => self.ledger.headroom(limits, now_ms),
         }
     }
-}
-
-/// Whether a call under `scopes` and `budgets` leaves the key leasable (its own limits, spend
-/// caps included, always do).
-fn leasable(scopes: &ScopeLimits, budgets: &[BudgetLink]) -> bool {
-    scopes.is_empty() && budgets.is_empty()
 }
 
 /// What a lease message reports beyond what the counters had recorded of its leases: calls
@@ -1233,7 +1298,8 @@ mod tests {
 
     /// An edge's lease message for `message` under `limits` (secret version 1).
     fn send_lease(state: &mut KeyState, limits: &Limits, message: HolderMessage, now_ms: u64) -> UpperReply {
-        let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+        let command =
+            Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
         match state.handle(command, now_ms).reply {
             Reply::Lease { reply } => reply,
             other => panic!("{other:?}"),
@@ -1249,7 +1315,8 @@ mod tests {
     fn a_lease_and_its_reply_round_trip_as_json() {
         let ask = Ask { tokens: 10, cost_micros: 5 };
         let message = edge_holder().request(ask, 1_000).expect("a message");
-        let command = Command::Lease { secret_version: 1, limits: rpm(100), policy_version: 0, message };
+        let command =
+            Command::Lease { secret_version: 1, limits: rpm(100), policy_version: 0, message, budgets: vec![] };
         let json = serde_json::to_string(&command).unwrap();
         assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
         let reply = KeyState::default().handle(command, 1_000).reply;
@@ -1317,8 +1384,8 @@ mod tests {
     }
 
     /// A key that is not leasable is never leased: a lease under scope limits (carried by an
-    /// admission or pushed) or with a budget lease held is answered `Stopped`, and the key stays
-    /// per call. (A spend cap of the key's own is leasable: below.)
+    /// admission or pushed) is answered `Stopped`, and the key stays per call. (A spend cap of
+    /// the key's own is leasable: below; so are budgets above the key: `crate::ledger::budgets`.)
     #[test]
     fn a_key_that_is_not_leasable_is_answered_stopped() {
         let ask = Ask { tokens: 10, cost_micros: 5 };
@@ -1417,7 +1484,13 @@ mod tests {
             let holder = &mut holders[i];
             if holder.flush_due(now_ms) {
                 let message = holder.flush(now_ms).expect("due");
-                let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+                let command = Command::Lease {
+                    secret_version: 1,
+                    limits: limits.clone(),
+                    policy_version: 0,
+                    message,
+                    budgets: vec![],
+                };
                 let handled = state.handle(command, now_ms);
                 events.extend(handled.events);
                 let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
@@ -1431,8 +1504,13 @@ mod tests {
                 }
                 HolderAdmission::NeedLease => {
                     let Some(message) = holder.request(ask, now_ms) else { continue };
-                    let command =
-                        Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+                    let command = Command::Lease {
+                        secret_version: 1,
+                        limits: limits.clone(),
+                        policy_version: 0,
+                        message,
+                        budgets: vec![],
+                    };
                     let handled = state.handle(command, now_ms);
                     events.extend(handled.events);
                     let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
@@ -1465,7 +1543,13 @@ mod tests {
         }
         for holder in &mut holders {
             let Some(message) = holder.give_back(now_ms) else { continue };
-            let command = Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message };
+            let command = Command::Lease {
+                secret_version: 1,
+                limits: limits.clone(),
+                policy_version: 0,
+                message,
+                budgets: vec![],
+            };
             events.extend(state.handle(command, now_ms).events);
         }
         let Reply::Report { usage, .. } =

@@ -158,9 +158,10 @@ impl KeyRecord {
     }
 
     /// Whether an edge isolate may lease this key's calls: its rules are leasable
-    /// ([`KeyRules::leasable`]) and no budget lies above it.
+    /// ([`KeyRules::leasable`]). Budgets above it do not stop it: the key's object covers each
+    /// slice at every level ([`crate::ledger::budgets::BudgetHolders::cover`]).
     pub fn leasable(&self) -> bool {
-        self.rules.leasable() && self.budgets.is_empty()
+        self.rules.leasable()
     }
 }
 

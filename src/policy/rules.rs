@@ -131,9 +131,9 @@ impl KeyRules {
     /// ([`crate::gateway::edge_leases`]): `admission` is `auto`, no model-pattern and no end-user
     /// limits (those scopes are counted per call by the key's object). Spend caps of the key's own
     /// (total, daily, monthly; hard or warn) are leasable: a leased call reserves its bound from
-    /// the slice as a per-call one reserves it from the ledger. (The record adds: no budget above
-    /// the key, [`KeyRecord::leasable`](crate::policy::KeyRecord::leasable).) Every other key is
-    /// admitted per call by its object.
+    /// the slice as a per-call one reserves it from the ledger; budgets above the key are too (its
+    /// object covers each slice at every level, [`KeyRecord::leasable`](crate::policy::KeyRecord::leasable)).
+    /// Every other key is admitted per call by its object.
     pub fn leasable(&self) -> bool {
         self.admission.is_auto() && self.model_limits.is_empty() && self.end_user_limits.is_empty()
     }

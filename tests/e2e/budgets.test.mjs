@@ -11,7 +11,9 @@
 //    keys' spend (once the keys' reports and returned slices have reached it).
 // 3. `GET /v1/key` answers the project's headroom that bounds the key, as of its last lease
 //    reply, and nothing about the project's other keys.
-// 4. The organisation's spend threshold raises a usage.alert webhook naming the level.
+// 4. A hot key under a project budget is leased at the edge (its calls reach its ledger in the
+//    isolate's reports), and the project's requests and spend end equal to the key's.
+// 5. The organisation's spend threshold raises a usage.alert webhook naming the level.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, ADMIN_TOKEN, pollUntil } from './harness.mjs';
@@ -151,6 +153,33 @@ test("GET /v1/key answers the project's headroom that bounds the key, as of its 
   assert.deepEqual(Object.keys(project).sort().filter((m) => !['as_of_ms', 'headroom', 'level', 'slice'].includes(m)), [],
     'nothing about other keys');
   assert.equal(body.key.usage.today.requests, 3, "the key's own usage only");
+});
+
+test("a hot key under a project budget is leased at the edge, and the project's usage is its key's", async () => {
+  const budget = { rpd: 100_000, spend: [{ period: 'daily', limit_micros: 10_000_000 }] };
+  const { id, secrets: [key] } = await projectWithKeys('leased', budget, 1);
+  const calls = 60;
+  for (let i = 0; i < calls; i++) {
+    const r = await call(key, { model: 'gpt-4o-mini', max_tokens: 20 });
+    assert.equal(r.status, 200, `call ${i}: ${JSON.stringify(r.error)}`);
+  }
+  const keyUsage = async () => (await admin('GET', `/projects/${id}/usage`)).usage.today;
+  const budgetUsed = async (scope) =>
+    (await admin('GET', `/projects/${id}/budget`)).usage.find((u) => u.scope === scope).used;
+  // Leased: the calls of the isolate's current slice reach the key's ledger with its next report
+  // (a flush within a second), not one by one.
+  const atOnce = (await keyUsage()).requests;
+  assert.ok(atOnce < calls, `${atOnce} of ${calls} calls counted at once: asked per call, not leased`);
+  const settled = await pollUntil(
+    async () => {
+      const usage = await keyUsage();
+      return [usage.requests, usage.cost_micros, await budgetUsed('rpd'), await budgetUsed('spend_daily')];
+    },
+    ([requests, cost, rpd, spend]) => requests === calls && rpd === calls && cost > 0 && spend === cost,
+    { timeoutMs: 15_000, intervalMs: 250 },
+  );
+  console.log(`leased under a project: ${atOnce} of ${calls} counted at once; then key, project: ${JSON.stringify(settled)}`);
+  assert.deepEqual(settled.slice(2), settled.slice(0, 2), "the project's requests and spend are its key's");
 });
 
 test("the organisation's spend threshold raises usage.alert naming the level, from its budget object", async () => {

@@ -29,7 +29,7 @@ use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::error::ApiError;
 use crate::events::usage_event;
 use crate::ledger::budgets::BudgetCall;
-use crate::ledger::{Command, Handled, KeyState, Refusal, Reply};
+use crate::ledger::{Command, Handled, KeyState, Reply};
 use crate::limits::{Ledger, Level};
 use crate::naming;
 use crate::policy::BudgetLink;
@@ -143,18 +143,18 @@ impl KeyLedger {
     async fn answer(&self, command: Command) -> Result<Handled> {
         let mut handled = self.step(command.clone(), now())?;
         for _ in 0..MAX_LEASE_ROUNDS {
-            let (Reply::NeedsLease { level }, Command::Admit { budgets, .. }) = (&handled.reply, &command) else {
+            let (Reply::NeedsLease { level }, Some((budgets, _))) = (&handled.reply, command.budget_ask()) else {
                 return Ok(handled);
             };
             let Some(link) = budgets.iter().find(|link| link.level == *level) else {
-                return Ok(refused(budget_unavailable()));
+                return Ok(unanswered(&command, budget_unavailable()));
             };
             handled = match self.lease(link, &command).await {
                 Ok(handled) => handled,
-                Err(error) => return Ok(refused(error)),
+                Err(error) => return Ok(unanswered(&command, error)),
             };
         }
-        Ok(refused(budget_unavailable()))
+        Ok(unanswered(&command, budget_unavailable()))
     }
 
     /// Steps `command` holding `link`'s level's lease lock: a lease that came while it waited
@@ -162,7 +162,7 @@ impl KeyLedger {
     /// synchronous step as the lease's reply. So a call that holds the lock is decided (or
     /// waits for another level), however many calls wait behind it.
     async fn lease(&self, link: &BudgetLink, command: &Command) -> std::result::Result<Handled, ApiError> {
-        let Command::Admit { ask, .. } = command else { return Err(budget_unavailable()) };
+        let Some((_, ask)) = command.budget_ask() else { return Err(budget_unavailable()) };
         let lock = &self.leasing[usize::from(link.level == Level::Organisation)];
         let _one_at_a_time = lock.lock().await;
         let failed = |e: worker::Error| crate::edge::respond::logged(budget_unavailable(), "key ledger: leases", e);
@@ -171,7 +171,7 @@ impl KeyLedger {
             return Ok(handled);
         }
         let message = self
-            .change_leases(|state| state.lease_request(&self.name, link, *ask, now()))
+            .change_leases(|state| state.lease_request(&self.name, link, ask, now()))
             .map_err(failed)?
             .ok_or_else(budget_unavailable)?;
         let call = BudgetCall::lease(link, message);
@@ -183,8 +183,10 @@ impl KeyLedger {
         self.change(
             |state| match state.lease_reply(link.level, reply, now_ms) {
                 Received::Granted => self.handle(state, command.clone(), now_ms),
-                Received::Refused(denial) => Ok(refused(denial.into_api_error(now_ms))),
-                Received::Stopped | Received::Ignored | Received::Reported => Ok(refused(budget_unavailable())),
+                Received::Refused(denial) => Ok(unanswered(command, denial.into_api_error(now_ms))),
+                Received::Stopped | Received::Ignored | Received::Reported => {
+                    Ok(unanswered(command, budget_unavailable()))
+                }
             },
             |state, handled| {
                 if !handled.changed {
@@ -255,14 +257,9 @@ fn now() -> u64 {
     worker::Date::now().as_millis()
 }
 
-/// A refusal answered without a change.
-fn refused(error: ApiError) -> Handled {
-    Handled {
-        reply: Reply::Refused(Refusal { error, hold_until_ms: None }),
-        events: vec![],
-        changed: false,
-        end_user_changed: None,
-    }
+/// `command` left unanswered by a budget ([`Command::unanswered`]), without a change.
+fn unanswered(command: &Command, error: ApiError) -> Handled {
+    Handled { reply: command.unanswered(error), events: vec![], changed: false, end_user_changed: None }
 }
 
 impl DurableObject for KeyLedger {

@@ -5,7 +5,7 @@
 use super::BudgetCall;
 use crate::budget::{BudgetReply, BudgetState, Received};
 use crate::error::{ApiError, Code};
-use crate::ledger::{Command, KeyState, Refusal, Reply};
+use crate::ledger::{Command, KeyState, Reply};
 use std::collections::BTreeMap;
 
 /// Budget objects in memory, by name, running the real [`BudgetState`]: what a key's object
@@ -23,11 +23,11 @@ impl BudgetsInMemory {
     pub fn answer(&mut self, key: &mut KeyState, name: &str, command: Command, now_ms: u64) -> Reply {
         let mut reply = key.handle(command.clone(), now_ms).reply;
         for _ in 0..4 {
-            let (Reply::NeedsLease { level }, Command::Admit { ask, budgets, .. }) = (&reply, &command) else {
+            let (Reply::NeedsLease { level }, Some((budgets, ask))) = (&reply, command.budget_ask()) else {
                 return reply;
             };
             let Some(link) = budgets.iter().find(|link| link.level == *level) else { break };
-            let Some(message) = key.lease_request(name, link, *ask, now_ms) else { break };
+            let Some(message) = key.lease_request(name, link, ask, now_ms) else { break };
             if self.unreachable.contains(&link.object) {
                 break;
             }
@@ -37,13 +37,11 @@ impl BudgetsInMemory {
             };
             reply = match key.lease_reply(*level, upper_reply, now_ms) {
                 Received::Granted => key.handle(command.clone(), now_ms).reply,
-                Received::Refused(denial) => {
-                    Reply::Refused(Refusal { error: denial.into_api_error(now_ms), hold_until_ms: None })
-                }
+                Received::Refused(denial) => command.unanswered(denial.into_api_error(now_ms)),
                 Received::Stopped | Received::Ignored | Received::Reported => break,
             };
         }
-        Reply::Refused(Refusal { error: ApiError::new(Code::BudgetUnavailable, "No lease."), hold_until_ms: None })
+        command.unanswered(ApiError::new(Code::BudgetUnavailable, "No lease."))
     }
 
     /// Sends the reports due from `key` (named `name`) to their budget objects.
