@@ -72,7 +72,11 @@ fn response(answer: Answer<UpstreamBody>) -> Result<Response, ApiError> {
     for (name, value) in &answer.headers {
         headers.append(name, value).map_err(|e| internal("gateway", e))?;
     }
+    // A status that may not carry a body (an upstream's 204, 205 or 304) is answered without
+    // one: the runtime refuses to build such a response with a body, and the conversion would
+    // panic. A streamed body left unread is dropped, which settles the call as cut short.
     let response = match answer.body {
+        _ if matches!(answer.status, 204 | 205 | 304) => Response::empty(),
         AnswerBody::Bytes(bytes) => Response::from_bytes(bytes),
         AnswerBody::Streamed(body) => Response::from_stream(body),
     };

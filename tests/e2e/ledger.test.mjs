@@ -295,3 +295,20 @@ test('a full request window is refused at the edge for up to a second, then by t
   const after = await pollUntil(call, (r) => r.status === 401, { timeoutMs: 2500 });
   assert.deepEqual(after, { status: 401, code: 'key_disabled' });
 });
+
+test('an upstream answer whose status carries no body (204) is passed on without one, and the isolate lives on', async () => {
+  const k = await gw.seedKey(keyRecord({ limits: { tpd: 10_000_000 } }));
+  const call = (headers) => gw.fetch('/openai/v1/chat/completions', {
+    method: 'POST',
+    body: JSON.stringify({ model: 'gpt-4o', max_tokens: 10, messages: [{ role: 'user', content: 'nothing' }] }),
+    headers: { 'content-type': 'application/json', ...bearer(k), ...headers },
+  });
+  for (let i = 0; i < 3; i++) {
+    const empty = await call({ 'x-mock-status': '204' });
+    assert.equal(empty.status, 204);
+    assert.equal(await empty.text(), '');
+    const next = await call({});
+    assert.equal(next.status, 200, 'the next call is served');
+    await drain(next);
+  }
+});
