@@ -139,13 +139,18 @@ impl KeyLedger {
         self.change(|state| Ok(apply(state)), |state, _| self.save(state))
     }
 
-    /// Answers `command`, leasing from the budgets above the key as the steps ask.
+    /// Answers `command`, leasing from the budgets above the key as the steps ask, at most
+    /// [`MAX_LEASE_ROUNDS`] times. Whatever the last round answered is the answer (an admission
+    /// it recorded is never dropped); only a step still asking for a lease then is refused.
     async fn answer(&self, command: Command) -> Result<Handled> {
         let mut handled = self.step(command.clone(), now())?;
-        for _ in 0..MAX_LEASE_ROUNDS {
+        for round in 0..=MAX_LEASE_ROUNDS {
             let (Reply::NeedsLease { level }, Some((budgets, _))) = (&handled.reply, command.budget_ask()) else {
                 return Ok(handled);
             };
+            if round == MAX_LEASE_ROUNDS {
+                break;
+            }
             let Some(link) = budgets.iter().find(|link| link.level == *level) else {
                 return Ok(unanswered(&command, budget_unavailable()));
             };
