@@ -19,13 +19,17 @@ pub struct BudgetsInMemory {
 
 impl BudgetsInMemory {
     /// Answers `command` as the key's object `name` does (`src/edge/objects/key_ledger.rs`): step it,
-    /// lease from the budget object a step asks for, step again with the lease's reply.
+    /// lease from the budget object a step asks for, step again with the lease's reply, at most
+    /// four rounds; whatever the last round answered is the answer.
     pub fn answer(&mut self, key: &mut KeyState, name: &str, command: Command, now_ms: u64) -> Reply {
         let mut reply = key.handle(command.clone(), now_ms).reply;
-        for _ in 0..4 {
+        for round in 0..=4 {
             let (Reply::NeedsLease { level }, Some((budgets, ask))) = (&reply, command.budget_ask()) else {
                 return reply;
             };
+            if round == 4 {
+                break;
+            }
             let Some(link) = budgets.iter().find(|link| link.level == *level) else { break };
             let Some(message) = key.lease_request(name, link, ask, now_ms) else { break };
             if self.unreachable.contains(&link.object) {
