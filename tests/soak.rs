@@ -2107,21 +2107,16 @@ fn the_model_applies_the_late_settle_rules() {
     assert_eq!(facts.spend_micros, 5 + 5 + 50);
 }
 
+/// A call of `slot`'s key through `isolate` with its newest secret, without store or ledger faults.
+fn plain_call(slot: u64, isolate: u64, shape: u64, body: u64, up: Up, client: Client) -> Step {
+    Step::Call { slot, isolate, old_secret: None, shape, body, up, client, kv_down: false, ledger: None }
+}
+
 #[test]
 fn a_capped_keys_leases_keep_their_spend_past_every_window() {
     // Seed 55's shortest failure before the model kept it: ten calls leased by a capped key, then
     // a day of flushes, some duplicated; the oracle forgot the leases with their spend.
-    let call = |shape, body, up, client| Step::Call {
-        slot: 0,
-        isolate: 1,
-        old_secret: None,
-        shape,
-        body,
-        up,
-        client,
-        kv_down: false,
-        ledger: None,
-    };
+    let call = |shape, body, up, client| plain_call(0, 1, shape, body, up, client);
     let mut steps = vec![
         call(3, 3, Up::ConnectError, Client::ReadsAll),
         call(5, 0, Up::Answers, Client::LeavesAfterTheEnd),
@@ -2147,17 +2142,7 @@ fn a_call_admitted_from_a_lease_its_isolate_gives_back_while_the_call_hangs_is_l
     // Seed 65's shortest failure before the oracle checked a call against the lease current when
     // it was admitted: eleven calls make the key hot, then a call whose upstream never answers
     // outlives its lease, which the isolate gives back (closed) in the same step.
-    let call = |shape, body, up, client| Step::Call {
-        slot: 1,
-        isolate: 0,
-        old_secret: None,
-        shape,
-        body,
-        up,
-        client,
-        kv_down: false,
-        ledger: None,
-    };
+    let call = |shape, body, up, client| plain_call(1, 0, shape, body, up, client);
     let mut steps: Vec<Step> =
         [0, 4, 5, 5, 1, 3, 5].map(|shape| call(shape, 0, Up::Answers, Client::ReadsAll)).to_vec();
     steps.extend([

@@ -916,6 +916,12 @@ mod tests {
         (holder, key, micros)
     }
 
+    /// The project `prj_1` of `org_a` with a hard daily cap of $1.
+    fn project_with_daily_cap() -> BudgetLink {
+        let cap = json!({"spend": [{"period": "daily", "limit_micros": 1_000_000, "mode": "hard"}]});
+        link(Level::Project, "budget:org_a/prj_1", cap)
+    }
+
     /// A slice whose isolate vanished stays reserved at the project after the key's own lease
     /// of the project ended and went back, is charged at what it held past its TTL, and a late
     /// report corrects the project's spend to what its call cost.
@@ -923,12 +929,7 @@ mod tests {
     fn a_vanished_isolates_slice_stays_reserved_at_the_project_until_its_ttl() {
         use crate::budget::HolderAdmission;
         use crate::limits::RESERVATION_TTL_MS;
-        let project = link(
-            Level::Project,
-            "budget:org_a/prj_1",
-            json!({"spend": [{"period": "daily",
-            "limit_micros": 1_000_000, "mode": "hard"}]}),
-        );
+        let project = project_with_daily_cap();
         let mut uppers = Uppers::default();
         let (mut holder, mut key, held) = leased_slice(&mut uppers, &project, 1_000);
         let HolderAdmission::Admitted(ticket) = holder.admit(ASK, 1_001) else { panic!("admitted") };
@@ -991,12 +992,7 @@ mod tests {
     #[test]
     fn a_slice_whose_grant_was_lost_goes_back_to_the_project_whole() {
         use crate::budget::{Holder, LeaseOutcome, EDGE_LEASE_MS};
-        let project = link(
-            Level::Project,
-            "budget:org_a/prj_1",
-            json!({"spend": [{"period": "daily",
-            "limit_micros": 1_000_000, "mode": "hard"}]}),
-        );
+        let project = project_with_daily_cap();
         let mut uppers = Uppers::default();
         let mut key = KeyState::default();
         let mut holder = Holder::new("edge:0".into(), 0, EDGE_LEASE_MS, false);

@@ -1296,11 +1296,14 @@ mod tests {
         assert!(matches!(quota(&mut state, 1, None), Reply::Refused(r) if r.error.code() == Code::InvalidApiKey));
     }
 
+    /// An edge's lease command carrying `message` under `limits` (secret version 1, no budgets).
+    fn lease_command(limits: &Limits, message: HolderMessage) -> Command {
+        Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] }
+    }
+
     /// An edge's lease message for `message` under `limits` (secret version 1).
     fn send_lease(state: &mut KeyState, limits: &Limits, message: HolderMessage, now_ms: u64) -> UpperReply {
-        let command =
-            Command::Lease { secret_version: 1, limits: limits.clone(), policy_version: 0, message, budgets: vec![] };
-        match state.handle(command, now_ms).reply {
+        match state.handle(lease_command(limits, message), now_ms).reply {
             Reply::Lease { reply } => reply,
             other => panic!("{other:?}"),
         }
@@ -1484,13 +1487,7 @@ mod tests {
             let holder = &mut holders[i];
             if holder.flush_due(now_ms) {
                 let message = holder.flush(now_ms).expect("due");
-                let command = Command::Lease {
-                    secret_version: 1,
-                    limits: limits.clone(),
-                    policy_version: 0,
-                    message,
-                    budgets: vec![],
-                };
+                let command = lease_command(&limits, message);
                 let handled = state.handle(command, now_ms);
                 events.extend(handled.events);
                 let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
@@ -1504,13 +1501,7 @@ mod tests {
                 }
                 HolderAdmission::NeedLease => {
                     let Some(message) = holder.request(ask, now_ms) else { continue };
-                    let command = Command::Lease {
-                        secret_version: 1,
-                        limits: limits.clone(),
-                        policy_version: 0,
-                        message,
-                        budgets: vec![],
-                    };
+                    let command = lease_command(&limits, message);
                     let handled = state.handle(command, now_ms);
                     events.extend(handled.events);
                     let Reply::Lease { reply } = handled.reply else { panic!("a lease reply") };
@@ -1543,13 +1534,7 @@ mod tests {
         }
         for holder in &mut holders {
             let Some(message) = holder.give_back(now_ms) else { continue };
-            let command = Command::Lease {
-                secret_version: 1,
-                limits: limits.clone(),
-                policy_version: 0,
-                message,
-                budgets: vec![],
-            };
+            let command = lease_command(&limits, message);
             events.extend(state.handle(command, now_ms).events);
         }
         let Reply::Report { usage, .. } =
