@@ -12,6 +12,12 @@
 //   raw     the built worker under the workerd binary itself (bench/lib/workerd.mjs)
 //   entry   Miniflare, through its entry worker (what `make bench` measures as "Miniflare")
 //   direct  Miniflare, reached without its entry worker and outbound wrapper (bench/lib/gateway.mjs)
+// and, on raw workerd, what `make bench`'s many-keys section compares:
+//   exact     one key whose admission is exact (`admission: exact`: admitted and settled at its
+//             object per call, its record memoized, its object warm)
+//   rotation  BENCH_KEYS keys (default 10,000) in rotation, each once in the warm-up (its first KV
+//             read, its object created) and then each call a key last called BENCH_KEYS calls ago
+//             (its record past the memo, its object likely evicted); the warm-up is every key once
 // Each server runs under `valgrind --tool=callgrind` with instrumentation off while it starts
 // and warms up (1,000 calls: the key turns hot, V8 tiers the code up), then on for the calls
 // counted (4 connections, closed loop). Output: instructions per call (also without V8's
@@ -44,7 +50,11 @@ const CHAT = JSON.stringify({
 const SECRET = 'sk-upstream-bench-credential';
 const KEY = `tk_bench_instr_${randomBytes(12).toString('hex')}`;
 const RECORD = JSON.stringify({ id: 'key_instr', name: 'instructions', creator: 'bench', project: 'bench', status: 'active', created_at: Date.now() });
+const entryOf = (key, record) => [`key:${createHash('sha256').update(key).digest('hex')}`, JSON.stringify(record)];
 const ENTRY = [`key:${createHash('sha256').update(KEY).digest('hex')}`, RECORD];
+const EXACT_KEY = `tk_bench_exact_${randomBytes(12).toString('hex')}`;
+const ROTATION_KEYS = Array.from({ length: Number(process.env.BENCH_KEYS ?? 10000) }, (_, i) => `tk_bench_rot${i}_${randomBytes(12).toString('hex')}`);
+const recordOf = (id, extra = {}) => ({ id, name: id, creator: 'bench', project: 'bench', status: 'active', created_at: Date.now(), ...extra });
 
 const out = scratchDir('callgrind');
 // vgdb's pipes in a folder of ours: by default they go under TMPDIR, which Miniflare's process
@@ -78,11 +88,25 @@ async function startMock() {
   return `http://127.0.0.1:${JSON.parse(await firstLine(mock)).listening}`;
 }
 
-/** The raw-workerd setup under callgrind: {url, pid}. */
-async function raw(mockUrl) {
-  const w = await startWorkerd({ cpu: SERVER_CPU, mockUrl, upstreamSecret: SECRET, buildDir: BUILD, name: 'workerd-callgrind', wrap: VALGRIND });
-  await w.seed([ENTRY]);
+/** The raw-workerd setup under callgrind, seeded with `entries`, its files named by `setup`: {url, pid}. */
+async function raw(mockUrl, entries, setup) {
+  const w = await startWorkerd({ cpu: SERVER_CPU, mockUrl, upstreamSecret: SECRET, buildDir: BUILD, name: `workerd-callgrind-${setup}`, wrap: VALGRIND });
+  for (let i = 0; i < entries.length; i += 1000) await w.seed(entries.slice(i, i + 1000));
   return { url: w.url, pid: w.pid };
+}
+
+/** What each setup calls with: the server, its seeded records, the authorization of its calls. */
+function plan(setup) {
+  const single = (key) => ({ headers: { authorization: `Bearer ${key}` }, warm: WARM_CALLS });
+  switch (setup) {
+    case 'exact': return { server: 'raw', entries: [entryOf(EXACT_KEY, recordOf('key_exact', { admission: 'exact' }))], ...single(EXACT_KEY) };
+    case 'rotation': {
+      const keysFile = path.join(out, 'rotation-keys.txt');
+      writeFileSync(keysFile, ROTATION_KEYS.join('\n') + '\n');
+      return { server: 'raw', entries: ROTATION_KEYS.map((k, i) => entryOf(k, recordOf(`key_rot_${i}`))), headers: {}, keysFile, warm: ROTATION_KEYS.length };
+    }
+    default: return { server: setup, entries: [ENTRY], ...single(KEY) };
+  }
 }
 
 /** A Miniflare setup (bench/lib/gateway.mjs) with its workerd under callgrind: {url, pid}. */
@@ -111,11 +135,12 @@ async function miniflare(mockUrl, direct) {
 
 async function count(setup, mockUrl) {
   log(`${setup}: starting under callgrind (instrumentation off)`);
-  const server = setup === 'raw' ? await raw(mockUrl) : await miniflare(mockUrl, setup === 'direct');
-  const load = { url: `${server.url}/openai/v1/chat/completions`, method: 'POST', body: CHAT, headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` }, mode: 'closed', concurrency: 4 };
-  log(`${setup}: ${WARM_CALLS} calls to warm up`);
-  const warm = await runLoad({ ...load, count: WARM_CALLS });
-  if (warm.statuses?.['200'] !== WARM_CALLS) throw new Error(`${setup}: warm-up answered ${JSON.stringify(warm.statuses)} ${JSON.stringify(warm.errors)}`);
+  const p = plan(setup);
+  const server = p.server === 'raw' ? await raw(mockUrl, p.entries, setup) : await miniflare(mockUrl, p.server === 'direct');
+  const load = { url: `${server.url}/openai/v1/chat/completions`, method: 'POST', body: CHAT, headers: { 'content-type': 'application/json', ...p.headers }, keysFile: p.keysFile, mode: 'closed', concurrency: 4 };
+  log(`${setup}: ${p.warm} calls to warm up`);
+  const warm = await runLoad({ ...load, count: p.warm });
+  if (warm.statuses?.['200'] !== p.warm) throw new Error(`${setup}: warm-up answered ${JSON.stringify(warm.statuses)} ${JSON.stringify(warm.errors)}`);
   control(server.pid, '--instr=on');
   await runLoad({ ...load, count: 100 }); // the code re-translated with instrumentation: not counted
   control(server.pid, '--zero');
@@ -177,7 +202,7 @@ async function main() {
     results.push(r);
     log(`${setup}: ${fmtK(r.perCall)} instructions per call, ${fmtK(r.perCallWithoutCompilers)} without V8's background compilers (${r.calls} calls)`);
   }
-  console.log(`# Instructions per call, full JSON path, key without limits (hot), ${CALLS} calls, callgrind\n`);
+  console.log(`# Instructions per call, full JSON path, key without limits (raw/entry/direct: hot; exact; rotation: ${ROTATION_KEYS.length} keys), ${CALLS} calls, callgrind\n`);
   console.log('| setup | instructions per call | without V8\'s background compilers | calls | statuses |\n|---|---:|---:|---:|---|');
   for (const r of results) console.log(`| ${r.setup} | ${Math.round(r.perCall).toLocaleString('en')} | ${Math.round(r.perCallWithoutCompilers).toLocaleString('en')} | ${r.calls} | ${JSON.stringify(r.statuses)} |`);
   for (const r of results) {
