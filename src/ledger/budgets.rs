@@ -498,6 +498,34 @@ mod tests {
         assert!(matches!(again, Reply::Admitted { .. }), "{again:?}");
     }
 
+    /// Other calls of the key take every slice the waiting call leases before it steps again,
+    /// so it is admitted exactly by the step after its last allowed lease: that admission is the
+    /// answer (answering 503 would leave a call counted and never forwarded); one slice taken
+    /// more and it is refused `budget_unavailable`, counted nowhere.
+    #[test]
+    fn a_call_admitted_after_its_last_allowed_lease_is_answered_admitted() {
+        use crate::ledger::lease_rounds::MAX_LEASE_ROUNDS;
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 1_000}))];
+        let rpm_used = |uppers: &mut Uppers| {
+            let report = uppers.objects.get_mut("budget:org_a/prj_1").unwrap().handle(BudgetCommand::Report, 1_000);
+            let BudgetReply::Report { limits, .. } = report.reply else { panic!("a report") };
+            limits.iter().find(|limit| limit.scope == "rpm").unwrap().used
+        };
+        let mut uppers = Uppers { slices_taken: MAX_LEASE_ROUNDS - 1, ..Uppers::default() };
+        let mut key = KeyState::default();
+        let last = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000);
+        assert!(matches!(last, Reply::Admitted { .. }), "admitted in the last round: {last:?}");
+        assert_eq!(uppers.slices_taken, 0, "every round's slice but the last was taken");
+        let mut uppers = Uppers { slices_taken: MAX_LEASE_ROUNDS, ..Uppers::default() };
+        let mut key = KeyState::default();
+        let refused = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000);
+        let Reply::Refused(Refusal { error, .. }) = refused else { panic!("{refused:?}") };
+        assert_eq!(error.code(), crate::error::Code::BudgetUnavailable);
+        let report = Command::Report { limits: Limits::default(), model_limits: vec![] };
+        let Reply::Report { usage, .. } = key.handle(report, 1_000).reply else { panic!("a report") };
+        assert_eq!(usage.today.requests, rpm_used(&mut uppers), "the calls that took the slices, not the refused one");
+    }
+
     #[test]
     fn settled_calls_are_flushed_within_a_second() {
         let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 100}))];

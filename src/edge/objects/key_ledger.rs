@@ -18,17 +18,19 @@
 //! Budgets (a key under its project's or organisation's budget): when the step answers
 //! [`Reply::NeedsLease`], the call takes that level's lease lock ([`Self::lease`]) and steps
 //! again (a lease that came while it waited may cover it), else leases from the budget's object
-//! and is stepped in the same synchronous step as the lease's reply. A budget object that cannot answer refuses the call 503 `budget_unavailable` (fail
+//! and is stepped in the same synchronous step as the lease's reply; what to do after each step
+//! and reply is decided by the pure [`LeaseRounds`] (shared with the host fake). A budget object that cannot answer refuses the call 503 `budget_unavailable` (fail
 //! closed: nothing beyond the current slice). Settled calls go up with the next lease request,
 //! or from the alarm within [`crate::budget::FLUSH_MS`]; the alarm also gives a lease back when
 //! it ends, so its unused part returns to the budget at once.
 
-use super::budget_stub::{budget_unavailable, call_budget};
-use crate::budget::{BudgetReply, Received};
+use super::budget_stub::call_budget;
+use crate::budget::BudgetReply;
 use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::error::ApiError;
 use crate::events::usage_event;
 use crate::ledger::budgets::BudgetCall;
+use crate::ledger::lease_rounds::{budget_unavailable, AfterReply, LeaseRounds, Next};
 use crate::ledger::{Command, Handled, KeyState, Reply};
 use crate::limits::{Ledger, Level};
 use crate::naming;
@@ -37,10 +39,6 @@ use futures_util::lock::Mutex;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State, Storage};
-
-/// The most lease rounds one call may take (one per level, each at most twice) before it is
-/// refused `budget_unavailable`.
-const MAX_LEASE_ROUNDS: usize = 4;
 
 #[durable_object]
 pub struct KeyLedger {
@@ -139,34 +137,28 @@ impl KeyLedger {
         self.change(|state| Ok(apply(state)), |state, _| self.save(state))
     }
 
-    /// Answers `command`, leasing from the budgets above the key as the steps ask, at most
-    /// [`MAX_LEASE_ROUNDS`] times. Whatever the last round answered is the answer (an admission
-    /// it recorded is never dropped); only a step still asking for a lease then is refused.
+    /// Answers `command`: the steps and leases [`LeaseRounds`] asks for (this adapter does the
+    /// I/O: the lease locks, the budget objects' calls, persistence).
     async fn answer(&self, command: Command) -> Result<Handled> {
-        let mut handled = self.step(command.clone(), now())?;
-        for round in 0..=MAX_LEASE_ROUNDS {
-            let (Reply::NeedsLease { level }, Some((budgets, _))) = (&handled.reply, command.budget_ask()) else {
-                return Ok(handled);
-            };
-            if round == MAX_LEASE_ROUNDS {
-                break;
-            }
-            let Some(link) = budgets.iter().find(|link| link.level == *level) else {
-                return Ok(unanswered(&command, budget_unavailable()));
-            };
-            handled = match self.lease(link, &command).await {
-                Ok(handled) => handled,
-                Err(error) => return Ok(unanswered(&command, error)),
+        let mut rounds = LeaseRounds::new(command);
+        let mut handled = self.step(rounds.command().clone(), now())?;
+        loop {
+            handled = match rounds.after_step(handled) {
+                Next::Answer(handled) => return Ok(handled),
+                Next::Lease(link) => match self.lease(&link, &rounds).await {
+                    Ok(handled) => handled,
+                    Err(error) => return Ok(rounds.unanswered(error)),
+                },
             };
         }
-        Ok(unanswered(&command, budget_unavailable()))
     }
 
-    /// Steps `command` holding `link`'s level's lease lock: a lease that came while it waited
+    /// Steps the command holding `link`'s level's lease lock: a lease that came while it waited
     /// may cover it; if not, it leases from the budget's object and steps again in the same
-    /// synchronous step as the lease's reply. So a call that holds the lock is decided (or
-    /// waits for another level), however many calls wait behind it.
-    async fn lease(&self, link: &BudgetLink, command: &Command) -> std::result::Result<Handled, ApiError> {
+    /// synchronous step as the lease's reply ([`LeaseRounds::after_reply`]). So a call that
+    /// holds the lock is decided (or waits for another level), however many calls wait behind it.
+    async fn lease(&self, link: &BudgetLink, rounds: &LeaseRounds) -> std::result::Result<Handled, ApiError> {
+        let command = rounds.command();
         let Some((_, ask)) = command.budget_ask() else { return Err(budget_unavailable()) };
         let lock = &self.leasing[usize::from(link.level == Level::Organisation)];
         let _one_at_a_time = lock.lock().await;
@@ -186,12 +178,9 @@ impl KeyLedger {
         };
         let now_ms = now();
         self.change(
-            |state| match state.lease_reply(link.level, reply, now_ms) {
-                Received::Granted => self.handle(state, command.clone(), now_ms),
-                Received::Refused(denial) => Ok(unanswered(command, denial.into_api_error(now_ms))),
-                Received::Stopped | Received::Ignored | Received::Reported => {
-                    Ok(unanswered(command, budget_unavailable()))
-                }
+            |state| match rounds.after_reply(state.lease_reply(link.level, reply, now_ms), now_ms) {
+                AfterReply::StepAgain => self.handle(state, command.clone(), now_ms),
+                AfterReply::Answer(handled) => Ok(*handled),
             },
             |state, handled| {
                 if !handled.changed {
@@ -260,11 +249,6 @@ impl KeyLedger {
 
 fn now() -> u64 {
     worker::Date::now().as_millis()
-}
-
-/// `command` left unanswered by a budget ([`Command::unanswered`]), without a change.
-fn unanswered(command: &Command, error: ApiError) -> Handled {
-    Handled { reply: command.unanswered(error), events: vec![], changed: false, end_user_changed: None }
 }
 
 impl DurableObject for KeyLedger {
