@@ -81,6 +81,9 @@ pub enum Received {
     Refused(BudgetDenial),
     /// The upper grants nothing: the slice is dropped; answer the waiting call as revoked.
     Stopped,
+    /// The upper leases nothing to this holder now, for a reason of its own (no limit refuses
+    /// the call): admit the waiting call per call at the upper.
+    Declined,
     /// Reports applied (a flush), or the message was stale: nothing granted.
     Reported,
 }
@@ -372,6 +375,10 @@ impl Holder {
             LeaseOutcome::Refused { denial, hold_until_ms } => {
                 self.held = hold_until_ms.map(|until| (denial.clone(), until));
                 Received::Refused(denial)
+            }
+            LeaseOutcome::Declined { .. } => {
+                self.held = None;
+                Received::Declined
             }
             LeaseOutcome::Stopped => {
                 self.close_current();

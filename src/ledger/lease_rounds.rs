@@ -76,7 +76,7 @@ impl LeaseRounds {
         match received {
             Received::Granted => AfterReply::StepAgain,
             Received::Refused(denial) => AfterReply::Answer(Box::new(self.unanswered(denial.into_api_error(now_ms)))),
-            Received::Stopped | Received::Ignored | Received::Reported => {
+            Received::Declined | Received::Stopped | Received::Ignored | Received::Reported => {
                 AfterReply::Answer(Box::new(self.unanswered(budget_unavailable())))
             }
         }
