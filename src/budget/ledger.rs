@@ -826,6 +826,28 @@ pub(super) mod tests {
         assert!(budget.admit_call(&limits, CALL, 0).is_ok());
     }
 
+    /// The cost of the holder bound: a budget object's state is stored whole with every message,
+    /// and [`MAX_HOLDERS`] holders named as key objects are (`org_…/key_…`, each with a demand)
+    /// take at most 200 kB of it (measured: 180 kB, 175 bytes a holder) — why the bound is not
+    /// raised (10,000 holders: ~1.8 MB written per message) and holders past it are admitted per
+    /// call instead.
+    #[test]
+    fn the_stored_state_of_a_full_holder_table_is_bounded() {
+        let limits = limits(1_000_000, 1_000_000_000);
+        let mut budget = Budget::new();
+        for h in 0..MAX_HOLDERS {
+            let name = format!("org_0123456789abcdef/key_{h:016x}");
+            let handled =
+                budget.handle(&limits, Level::Organisation, message(&name, u64::MAX / 2, vec![], want(CALL)), true, 1);
+            let LeaseOutcome::Granted(grant) = handled.reply.outcome else { panic!("{:?}", handled.reply) };
+            let report = report(grant.lease, true, 1, 1, CALL);
+            budget.handle(&limits, Level::Organisation, message(&name, u64::MAX / 2 + 1, vec![report], None), true, 2);
+        }
+        let bytes = serde_json::to_string(&budget).unwrap().len();
+        assert_eq!(budget.holders.len(), MAX_HOLDERS);
+        assert!(bytes <= 200_000, "{bytes} bytes");
+    }
+
     #[test]
     fn stored_form_round_trips_and_rejects_disorder() {
         let limits = limits(100, 1_000_000);

@@ -73,7 +73,7 @@
 
 use crate::budget::{Budget, HolderMessage, LeaseOutcome, Received, Slice, UpperReply};
 use crate::error::{ApiError, Code};
-use crate::ledger::budgets::{Blocked, BudgetHolders};
+use crate::ledger::budgets::{Blocked, BudgetHolders, Direct};
 use crate::ledger::history::{DayPoint, History, HourPoint};
 use crate::ledger::quota::{EndUserQuota, KeyLevelQuota, KeyQuota, PatternQuota};
 use crate::ledger::refusal::Refusal;
@@ -425,12 +425,18 @@ impl KeyState {
     }
 
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {
+        self.handle_with_direct(command, &[], now_ms)
+    }
+
+    /// [`KeyState::handle`], an `Admit` taken as admitted at each level of `direct` by that
+    /// level's object (a level that declined to lease: [`crate::ledger::lease_rounds`]).
+    pub fn handle_with_direct(&mut self, command: Command, direct: &[Direct], now_ms: u64) -> Handled {
         match command {
             Command::Admit { secret_version, limits, policy_version, ask, scopes, model, end_user, budgets } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
                     return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
                 }
-                let trial = match self.budgets.trial(&budgets, ask, now_ms) {
+                let trial = match self.budgets.trial(&budgets, ask, direct, now_ms) {
                     Ok(trial) => trial,
                     Err(blocked) => {
                         let reply = match blocked {
@@ -734,6 +740,17 @@ impl KeyState {
     /// Takes `level`'s budget object's reply.
     pub fn lease_reply(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> Received {
         self.budgets.receive(level, reply, now_ms)
+    }
+
+    /// Direct admissions at the levels above that no call kept: released with the next settles.
+    pub fn release_direct(&mut self, direct: &[Direct]) {
+        self.budgets.release_direct(direct)
+    }
+
+    /// The settles of direct calls to send now: each budget's link, the call's id there, its
+    /// actual.
+    pub fn direct_settles(&mut self) -> Vec<(BudgetLink, u64, Actual)> {
+        self.budgets.direct_settles()
     }
 
     /// The reports of settled calls due to go up, each with its budget's link.
