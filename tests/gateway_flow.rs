@@ -1300,7 +1300,8 @@ fn a_hot_key_at_its_max_in_flight_is_refused_with_at_most_one_object_call_per_re
 }
 
 /// An isolate the key's object cannot remember (as many isolates hold leases of the key as it
-/// remembers) is declined, not refused: its calls are asked alone and admitted.
+/// remembers) is declined, not refused: its calls are asked alone and admitted, without asking
+/// a lease again for `DECLINED_HOLD_MS`.
 #[test]
 fn an_isolate_past_its_key_objects_holder_bound_is_declined_and_admitted_per_call() {
     use teamkeys::budget::{HolderMessage, LeaseOutcome, MAX_HOLDERS};
@@ -1324,7 +1325,8 @@ fn an_isolate_past_its_key_objects_holder_bound_is_declined_and_admitted_per_cal
         matches!(&sent.outcome, Outcome::Replied(Reply::Lease { reply })
             if matches!(reply.outcome, LeaseOutcome::Declined { .. }))
     });
-    assert!(declined.count() > 0, "the isolate asked a lease and was declined");
+    assert_eq!(declined.count(), 1, "declined once, then asked alone for DECLINED_HOLD_MS");
+    assert_eq!(sent.len(), 2 * 200 + 1, "an admission and a settle a call, and the declined lease message");
     let admits = sent.iter().filter(|sent| matches!(sent.command, Command::Admit { .. })).count();
     assert_eq!(admits, 200, "every call admitted per call");
 }

@@ -43,7 +43,9 @@ mod slice;
 mod simulation;
 
 pub use denial::{BudgetDenial, BudgetEvent};
-pub use holder::{BulkTicket, CallTicket, Holder, HolderAdmission, Received, FLUSH_MS, REPLY_TIMEOUT_MS};
+pub use holder::{
+    BulkTicket, CallTicket, Holder, HolderAdmission, Received, DECLINED_HOLD_MS, FLUSH_MS, REPLY_TIMEOUT_MS,
+};
 pub use ledger::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use object::{Answered, BudgetCommand, BudgetReply, BudgetState, STATE_FORMAT};
 pub use protocol::{Declined, Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};

@@ -178,7 +178,8 @@ impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
             | Reply::Lease { .. }
             | Reply::Quota(_)
             | Reply::History { .. }
-            | Reply::NeedsLease { .. } => Err(no_admission()),
+            | Reply::NeedsLease { .. }
+            | Reply::NeedsDirect { .. } => Err(no_admission()),
         }
     }
 

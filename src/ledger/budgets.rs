@@ -106,6 +106,9 @@ pub type Direct = (Level, u64);
 pub enum Blocked {
     /// That level's slice cannot cover the call: lease, then try again.
     NeedLease(Level),
+    /// That level's slice cannot cover the call and its object declined to lease lately
+    /// ([`Holder::declined`]): admit the call directly there.
+    Declined(Level),
     Refused(BudgetDenial),
 }
 
@@ -138,6 +141,7 @@ impl BudgetHolders {
                 HolderAdmission::Admitted(ticket) => trial.tickets.push((link.level, ticket)),
                 HolderAdmission::Refused(denial) => return Err(Blocked::Refused(denial)),
                 HolderAdmission::NeedLease => return Err(Blocked::NeedLease(link.level)),
+                HolderAdmission::Declined => return Err(Blocked::Declined(link.level)),
             }
             trial.holders.push((link.level, held));
         }
@@ -227,6 +231,9 @@ impl BudgetHolders {
         let mut cover = Slice { requests: Some(UNLIMITED_EDGE_CALLS), ..Slice::default() };
         for link in links {
             let Some(held) = self.holders.get_mut(&link.level) else { return Err(Blocked::NeedLease(link.level)) };
+            if held.holder.declined(now_ms) {
+                return Err(Blocked::Declined(link.level));
+            }
             match held.holder.cover(ask, now_ms) {
                 Ok(level) => cover = cover.within(&level),
                 Err(Some(denial)) => return Err(Blocked::Refused(denial)),
@@ -631,8 +638,9 @@ mod tests {
         let uses = budget_uses(&mut uppers, "budget:org_a", 1_000);
         assert_eq!(used(&uses, "rpm"), keys as u64, "one request per key, leased or direct");
         // The keys past the bound call again: exactly the budget's room is admitted, then each is
-        // refused naming the organisation's rpm.
-        let mut again = 0;
+        // refused naming the organisation's rpm; declined lately, they ask no lease first (one
+        // object call each).
+        let (mut again, calls) = (0, uppers.calls);
         for (k, state) in states.iter_mut().enumerate().skip(MAX_HOLDERS) {
             match answer(state, &name(k), &mut uppers, admit(&budgets, 10), 1_000) {
                 Reply::Admitted { .. } => again += 1,
@@ -641,6 +649,7 @@ mod tests {
             assert!(used(&budget_uses(&mut uppers, "budget:org_a", 1_000), "rpm") <= rpm, "never past the limit");
         }
         assert_eq!(again, 50, "every request the budget had room for");
+        assert_eq!(uppers.calls - calls, keys - MAX_HOLDERS, "one direct admission each, no lease message");
         let leased = answer(&mut states[0], &name(0), &mut uppers, admit(&budgets, 10), 1_000);
         assert_eq!(named(&leased), ("organisation".to_owned(), "rpm".to_owned()));
         // A direct call settles at its actual: the object's spend follows once the settle is sent.
@@ -922,6 +931,7 @@ mod tests {
                     open.push((now + 50, k, i, Ok(ticket)));
                 }
                 HolderAdmission::Refused(denial) => run.refusals.push(name_of(denial.into_api_error(now))),
+                HolderAdmission::Declined => per_call = true,
                 HolderAdmission::NeedLease => match holder.request(ASK, now) {
                     None => per_call = true,
                     Some(message) => {

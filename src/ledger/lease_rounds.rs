@@ -5,8 +5,11 @@
 //! ([`Received::Declined`]: its object remembers as many holders as it may) admits an `Admit`'s
 //! call directly, exact ([`BudgetCall::admit`](super::budgets::BudgetCall::admit)), and the
 //! command is stepped with that admission ([`KeyState::handle_with_direct`]); a direct admission
-//! the answer does not keep is released ([`LeaseRounds::finish`]). An isolate's `Lease` whose
-//! cover a level declines is answered declined: the isolate asks the call alone.
+//! the answer does not keep is released ([`LeaseRounds::finish`]). For
+//! [`DECLINED_HOLD_MS`](crate::budget::DECLINED_HOLD_MS) after a decline the step itself answers
+//! [`Reply::NeedsDirect`] for that level: the call is admitted directly without a lease message.
+//! An isolate's `Lease` whose cover a level declines is answered declined: the isolate asks the
+//! call alone.
 //!
 //! Flow (the adapter, `src/edge/objects/key_ledger.rs`, and the host fake,
 //! [`BudgetsInMemory`](super::budgets::in_memory::BudgetsInMemory), do only the I/O): step the
@@ -19,11 +22,10 @@
 //! [`KeyState::handle_with_direct`]: super::KeyState::handle_with_direct
 //! [`KeyState::lease_reply`]: super::KeyState::lease_reply
 
-use crate::budget::{BudgetReply, Declined, LeaseOutcome, Received, UpperReply};
+use crate::budget::{BudgetReply, Received};
 use crate::error::{ApiError, Code};
 use crate::ledger::budgets::Direct;
 use crate::ledger::{Command, Handled, Reply};
-use crate::limits::Headroom;
 use crate::policy::BudgetLink;
 
 /// The most leases one command may take (one per level, each at most twice) before it is
@@ -81,13 +83,19 @@ impl LeaseRounds {
     /// still take (else `budget_unavailable`, nothing counted: a step that asks for a lease
     /// changed no count).
     pub fn after_step(&mut self, handled: Handled) -> Next {
-        let Reply::NeedsLease { level } = handled.reply else { return Next::Answer(handled) };
+        let (level, lease) = match handled.reply {
+            Reply::NeedsLease { level } => (level, true),
+            Reply::NeedsDirect { level } => (level, false),
+            _ => return Next::Answer(handled),
+        };
         let link = self.command.budget_ask().and_then(|(links, _)| links.iter().find(|link| link.level == level));
         match link {
-            Some(link) if self.leases < MAX_LEASE_ROUNDS => {
+            Some(link) if lease && self.leases < MAX_LEASE_ROUNDS => {
                 self.leases += 1;
                 Next::Lease(link.clone())
             }
+            // At most once per level: the step after it takes the level as admitted.
+            Some(link) if !lease && self.direct.iter().all(|(at, _)| *at != level) => Next::AdmitDirectly(link.clone()),
             _ => Next::Answer(self.unanswered(budget_unavailable())),
         }
     }
@@ -101,15 +109,8 @@ impl LeaseRounds {
             Received::Declined => match &self.command {
                 Command::Admit { .. } => AfterReply::Then(Box::new(Next::AdmitDirectly(link.clone()))),
                 Command::Lease { message, .. } => {
-                    let headroom = Headroom { requests: None, tokens: None, spend: None };
-                    let outcome = LeaseOutcome::Declined { level: link.level, why: Declined::Cover };
-                    let reply = UpperReply { seq: message.seq, outcome, finished: vec![], headroom };
-                    answer(Handled {
-                        reply: Reply::Lease { reply },
-                        events: vec![],
-                        changed: false,
-                        end_user_changed: None,
-                    })
+                    let reply = Command::declined(message.seq, link.level);
+                    answer(Handled { reply, events: vec![], changed: false, end_user_changed: None })
                 }
                 _ => answer(self.unanswered(budget_unavailable())),
             },
@@ -157,7 +158,7 @@ pub fn budget_unavailable() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::budget::BudgetDenial;
+    use crate::budget::{BudgetDenial, Declined, LeaseOutcome};
     use crate::limits::{Ask, Level, LimitDenial, Limits};
     use crate::policy::BudgetLink;
 

@@ -71,7 +71,7 @@
 //! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
 //! object enforces.
 
-use crate::budget::{Budget, HolderMessage, LeaseOutcome, Received, Slice, UpperReply};
+use crate::budget::{Budget, Declined, HolderMessage, LeaseOutcome, Received, Slice, UpperReply};
 use crate::error::{ApiError, Code};
 use crate::ledger::budgets::{Blocked, BudgetHolders, Direct};
 use crate::ledger::history::{DayPoint, History, HourPoint};
@@ -195,6 +195,14 @@ impl Command {
         }
     }
 
+    /// The answer to an isolate's lease message `seq` whose slice `level` cannot cover because
+    /// its object declined to lease to the key: declined (the isolate asks the call alone).
+    pub fn declined(seq: u64, level: Level) -> Reply {
+        let headroom = Headroom { requests: None, tokens: None, spend: None };
+        let outcome = LeaseOutcome::Declined { level, why: Declined::Cover };
+        Reply::Lease { reply: UpperReply { seq, outcome, finished: vec![], headroom } }
+    }
+
     /// The answer to this command when a budget above the key leaves it unanswered with `error`
     /// (the level refused the call, or could not be reached): the refusal itself; to a `Lease`,
     /// `Stopped`, so the isolate asks the call alone, which answers why.
@@ -223,6 +231,11 @@ pub enum Reply {
     /// Internal to the key's object, never answered: the slice of `level`'s budget cannot cover
     /// the call; the object leases from that budget's object and sends the command again.
     NeedsLease {
+        level: Level,
+    },
+    /// Internal to the key's object, never answered: `level`'s object declined to lease lately;
+    /// the object admits the call directly there and sends the command again.
+    NeedsDirect {
         level: Level,
     },
     Done,
@@ -441,6 +454,7 @@ impl KeyState {
                     Err(blocked) => {
                         let reply = match blocked {
                             Blocked::NeedLease(level) => Reply::NeedsLease { level },
+                            Blocked::Declined(level) => Reply::NeedsDirect { level },
                             Blocked::Refused(denial) => Reply::refused(denial.into_api_error(now_ms), None),
                         };
                         return Handled::reply(reply, false);
@@ -615,6 +629,9 @@ impl KeyState {
                         Err(Blocked::Refused(denial)) => Err(denial),
                         Err(Blocked::NeedLease(level)) => {
                             return Handled::reply(Reply::NeedsLease { level }, passed || remembered);
+                        }
+                        Err(Blocked::Declined(level)) => {
+                            return Handled::reply(Command::declined(message.seq, level), passed || remembered);
                         }
                     },
                 };
@@ -1516,6 +1533,7 @@ mod tests {
                     refused += 1;
                     continue;
                 }
+                HolderAdmission::Declined => panic!("a key's object declines no isolate here"),
                 HolderAdmission::NeedLease => {
                     let Some(message) = holder.request(ask, now_ms) else { continue };
                     let command = lease_command(&limits, message);

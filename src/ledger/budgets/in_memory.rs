@@ -20,6 +20,8 @@ pub struct BudgetsInMemory {
     /// command, admitted) before the waiting call steps again, as concurrent calls may while
     /// it awaits the reply.
     pub slices_taken: usize,
+    /// The calls the budget objects were sent (reachable or not).
+    pub calls: usize,
 }
 
 impl BudgetsInMemory {
@@ -95,6 +97,7 @@ impl BudgetsInMemory {
 
     /// `call` applied by `link`'s object (created on first use); `None` if it is unreachable.
     fn call(&mut self, link: &BudgetLink, call: BudgetCall, now_ms: u64) -> Option<BudgetReply> {
+        self.calls += 1;
         if self.unreachable.contains(&link.object) {
             return None;
         }
