@@ -1272,6 +1272,65 @@ fn a_leased_key_is_revoked_within_the_lease_interval() {
     assert!(last_admitted > disabled_ms, "the slice kept admitting meanwhile (what the bound allows)");
 }
 
+/// A hot key at its real `max_in_flight` is refused by the refusal of its isolate's lease
+/// message: at most one object call per refused call (not the call asked alone after it, nor a
+/// recall of the slice and a second ask).
+#[test]
+fn a_hot_key_at_its_max_in_flight_is_refused_with_at_most_one_object_call_per_refused_call() {
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"rpm":100000,"max_in_flight":3}"#);
+    let now_ms = hot_for_two_seconds(&world, &mut pool);
+    let working = Signal::default();
+    let gateway = world.gateway();
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        world.upstream.script([Scripted::Answer(FakeAnswer::sse(&STREAM).wait_for(&working))]);
+        let mut handler = Box::pin(gateway.call(message(), world.client_gone.wait(), now_ms));
+        assert!(handler.as_mut().now_or_never().is_none(), "the upstream is working");
+        open.push(handler);
+    }
+    for i in 0..20 {
+        let before = world.ledgers.sent().len();
+        let refused = world.call(&mut pool, message(), now_ms + i).map(|answer| answer.status);
+        assert!(matches!(refused, Ok(429) | Err((429, _))), "call {i}: {:?}", refused.map_err(|e| e.1));
+        let object_calls = world.ledgers.sent().len() - before;
+        assert!(object_calls <= 1, "call {i}: {object_calls} object calls");
+    }
+    drop(open);
+}
+
+/// An isolate the key's object cannot remember (as many isolates hold leases of the key as it
+/// remembers) is declined, not refused: its calls are asked alone and admitted, without asking
+/// a lease again for `DECLINED_HOLD_MS`.
+#[test]
+fn an_isolate_past_its_key_objects_holder_bound_is_declined_and_admitted_per_call() {
+    use teamkeys::budget::{HolderMessage, LeaseOutcome, MAX_HOLDERS};
+    let mut pool = LocalPool::new();
+    let world = World::new(&pool, r#"{"rpm":100000}"#);
+    for h in 0..MAX_HOLDERS {
+        let message = HolderMessage { holder: format!("edge:{h}"), epoch: 0, seq: 1, leases: vec![], want: None };
+        let lease = Command::Lease {
+            secret_version: 1,
+            limits: serde_json::from_str(r#"{"rpm":100000}"#).unwrap(),
+            policy_version: 0,
+            message,
+            budgets: vec![],
+        };
+        let Reply::Lease { reply } = world.ledgers.apply("k1", lease) else { panic!("a lease reply") };
+        assert_eq!(reply.outcome, LeaseOutcome::Reported, "holder {h} remembered");
+    }
+    hot_for_two_seconds(&world, &mut pool);
+    let sent = world.ledgers.sent();
+    let declined = sent.iter().filter(|sent| {
+        matches!(&sent.outcome, Outcome::Replied(Reply::Lease { reply })
+            if matches!(reply.outcome, LeaseOutcome::Declined { .. }))
+    });
+    assert_eq!(declined.count(), 1, "declined once, then asked alone for DECLINED_HOLD_MS");
+    assert_eq!(sent.len(), 2 * 200 + 1, "an admission and a settle a call, and the declined lease message");
+    let admits = sent.iter().filter(|sent| matches!(sent.command, Command::Admit { .. })).count();
+    assert_eq!(admits, 200, "every call admitted per call");
+}
+
 /// A world whose key has a hard daily cap of `cap` micro-dollars (and its limits' JSON), routed
 /// to targets marked metered.
 fn daily_capped(pool: &LocalPool, cap: u64) -> (World, String) {

@@ -1964,6 +1964,7 @@ fn outcome_name(outcome: &LeaseOutcome) -> &'static str {
     match outcome {
         LeaseOutcome::Granted(_) => "granted",
         LeaseOutcome::Refused { .. } => "refused",
+        LeaseOutcome::Declined { .. } => "declined",
         LeaseOutcome::Stopped => "stopped",
         LeaseOutcome::Stale => "stale",
         LeaseOutcome::Reported => "reported",

@@ -41,6 +41,10 @@ use serde::{Deserialize, Serialize};
 pub const FLUSH_MS: u64 = 1_000;
 /// A message unanswered this long is abandoned: another may be sent, and its reply is ignored.
 pub const REPLY_TIMEOUT_MS: u64 = 5_000;
+/// After a `Declined` reply the holder asks no lease for this long ([`HolderAdmission::Declined`]:
+/// its calls are admitted per call), then tries again: one lease message per this interval at
+/// most while the upper keeps declining.
+pub const DECLINED_HOLD_MS: u64 = 5_000;
 
 /// A bulk reservation of a lease ([`Holder::reserve`]): pass it back to
 /// [`Holder::report_bulk`].
@@ -68,6 +72,9 @@ pub enum HolderAdmission {
     Refused(BudgetDenial),
     /// The slice cannot cover the call: ask for a lease ([`Holder::request`]).
     NeedLease,
+    /// The slice cannot cover the call and the upper declined to lease less than
+    /// [`DECLINED_HOLD_MS`] ago: admit the call per call at the upper.
+    Declined,
 }
 
 /// What a reply did ([`Holder::receive`]).
@@ -81,6 +88,9 @@ pub enum Received {
     Refused(BudgetDenial),
     /// The upper grants nothing: the slice is dropped; answer the waiting call as revoked.
     Stopped,
+    /// The upper leases nothing to this holder now, for a reason of its own (no limit refuses
+    /// the call): admit the waiting call per call at the upper.
+    Declined,
     /// Reports applied (a flush), or the message was stale: nothing granted.
     Reported,
 }
@@ -171,6 +181,9 @@ pub struct Holder {
     /// When `headroom` was read: the holder's clock at taking that reply (0: never).
     #[serde(default)]
     headroom_read_ms: u64,
+    /// Until then the upper's latest `Declined` holds: no lease is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    declined_until: Option<u64>,
 }
 
 impl Holder {
@@ -193,6 +206,7 @@ impl Holder {
             unreported_since: None,
             headroom: None,
             headroom_read_ms: 0,
+            declined_until: None,
         }
     }
 
@@ -202,10 +216,10 @@ impl Holder {
         if let Some((denial, _)) = self.held.as_ref().filter(|(_, until)| now < *until) {
             return HolderAdmission::Refused(denial.clone());
         }
-        let Some(lease) = self.current_mut(now) else { return HolderAdmission::NeedLease };
-        if !lease.slice.fits(&lease.used, lease.open_calls(), ask) {
-            return HolderAdmission::NeedLease;
-        }
+        let Some(lease) = self.current_mut(now).filter(|lease| lease.slice.fits(&lease.used, lease.open_calls(), ask))
+        else {
+            return if self.declined(now) { HolderAdmission::Declined } else { HolderAdmission::NeedLease };
+        };
         let call = lease.number();
         lease.used = lease.used.plus(ask);
         lease.open.push(call);
@@ -353,6 +367,7 @@ impl Holder {
         match reply.outcome {
             LeaseOutcome::Granted(grant) => {
                 self.held = None;
+                self.declined_until = None;
                 self.leases.push(HeldLease {
                     id: grant.lease,
                     slice: grant.slice,
@@ -372,6 +387,11 @@ impl Holder {
             LeaseOutcome::Refused { denial, hold_until_ms } => {
                 self.held = hold_until_ms.map(|until| (denial.clone(), until));
                 Received::Refused(denial)
+            }
+            LeaseOutcome::Declined { .. } => {
+                self.held = None;
+                self.declined_until = Some(now.saturating_add(DECLINED_HOLD_MS));
+                Received::Declined
             }
             LeaseOutcome::Stopped => {
                 self.close_current();
@@ -407,6 +427,11 @@ impl Holder {
         let id = self.current?;
         let lease = self.leases.iter().find(|l| l.id == id && !l.closed && now < l.ends_ms)?;
         Some(SliceLeft { left: lease.slice.left(&lease.used, lease.open_calls()), ends_at_ms: lease.ends_ms })
+    }
+
+    /// Whether the upper's latest `Declined` still holds at `now_ms` ([`DECLINED_HOLD_MS`]).
+    pub fn declined(&self, now_ms: u64) -> bool {
+        self.declined_until.is_some_and(|until| now_ms.max(self.clock_ms) < until)
     }
 
     fn time(&mut self, now_ms: u64) -> u64 {
@@ -504,6 +529,25 @@ mod tests {
             HolderAdmission::Admitted(ticket) => ticket,
             other => panic!("expected an admission, got {other:?}"),
         }
+    }
+
+    /// A `Declined` reply holds for [`DECLINED_HOLD_MS`]: the holder's calls are admitted per
+    /// call meanwhile (no lease asked), then it asks again; a grant ends the hold.
+    #[test]
+    fn a_declined_lease_is_not_asked_again_for_a_while() {
+        let mut holder = Holder::new("key".into(), 0, 1_000, false);
+        let message = holder.request(CALL, 0).unwrap();
+        let declined = LeaseOutcome::Declined { level: Level::Organisation, why: super::super::Declined::Holders };
+        assert_eq!(holder.receive(reply(message.seq, declined, vec![]), 10), Received::Declined);
+        assert!(holder.declined(10 + DECLINED_HOLD_MS - 1));
+        assert_eq!(holder.admit(CALL, 10 + DECLINED_HOLD_MS - 1), HolderAdmission::Declined);
+        assert_eq!(holder.admit(CALL, 10 + DECLINED_HOLD_MS), HolderAdmission::NeedLease);
+        let message = holder.request(CALL, 10 + DECLINED_HOLD_MS).unwrap();
+        assert_eq!(
+            holder.receive(reply(message.seq, grant(1, 3, 1_000), vec![]), 10 + DECLINED_HOLD_MS),
+            Received::Granted
+        );
+        assert!(!holder.declined(10 + DECLINED_HOLD_MS));
     }
 
     #[test]

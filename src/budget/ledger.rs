@@ -36,8 +36,11 @@
 //!   like a stale reservation: its held cost is committed at its estimate, its slots freed, and
 //!   it is remembered until [`SETTLE_DEADLINE_MS`] after its grant so a late report corrects it
 //!   in the periods the expiry charged.
-//! * Bounded state: at most [`MAX_LEASES`] leases are remembered and [`MAX_HOLDERS`] holders;
-//!   past them a grant is refused (fail closed), never a record forgotten early.
+//! * Bounded state: at most [`MAX_LEASES`] leases (and direct calls) are remembered and
+//!   [`MAX_HOLDERS`] holders, never a record forgotten early: past the leases a grant is refused
+//!   (fail closed, as a call asked alone would be); a new holder past the holders is
+//!   [`Declined`] (no limit refuses it: its calls are admitted per call, [`Budget::admit_call`],
+//!   exact, which needs no holder record). So does a want that `cover` cannot cover.
 //! * Time: a `now_ms` before the latest time recorded reads as that time.
 //! * Spend events: each threshold of each cap fires once per period, as for a key.
 //!
@@ -45,7 +48,7 @@
 //! [`SETTLE_DEADLINE_MS`]: crate::limits::SETTLE_DEADLINE_MS
 
 use super::denial::BudgetDenial;
-use super::protocol::{Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
+use super::protocol::{Declined, Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
 use super::record::{Charged, Footprint, LeaseRecord, Reported};
 use super::sizing::{size, Demand, Free, ACTIVE_MS, MAX_LEASE_MS};
 use super::slice::{Slice, Tally};
@@ -365,7 +368,8 @@ impl Budget {
 
     /// Registers `message` as its holder's newest (first bringing the ledger to `now`, which may
     /// forget idle holders), or answers why it is not applied: a message not newer than the last
-    /// applied changes nothing; a new holder past [`MAX_HOLDERS`] is refused.
+    /// applied changes nothing; a new holder past [`MAX_HOLDERS`] is declined (its calls are
+    /// admitted per call, [`Budget::admit_call`], which needs no holder record).
     fn accept(&mut self, message: &HolderMessage, level: Level, now: u64) -> Result<(), LeaseOutcome> {
         let newer = |h: &HolderRecord| (message.epoch, message.seq) > (h.epoch, h.seq);
         if self.holders.get(&message.holder).is_some_and(|h| !newer(h)) {
@@ -382,10 +386,7 @@ impl Budget {
                 (h.epoch, h.seq, h.seen_ms) = (message.epoch, message.seq, now);
                 Ok(())
             }
-            None if known >= MAX_HOLDERS => Err(LeaseOutcome::Refused {
-                denial: BudgetDenial { level, denial: LimitDenial::TooManyInFlight { open: known as u64 } },
-                hold_until_ms: None,
-            }),
+            None if known >= MAX_HOLDERS => Err(LeaseOutcome::Declined { level, why: Declined::Holders }),
             None => {
                 let holder = HolderRecord {
                     epoch: message.epoch,
@@ -455,10 +456,7 @@ impl Budget {
         }
         let cover = match cover {
             Ok(cover) if cover.fits(&Tally::default(), 0, want.ask) => cover,
-            Ok(_) => {
-                let denial = LimitDenial::TooManyInFlight { open: 0 };
-                return LeaseOutcome::Refused { denial: BudgetDenial { level, denial }, hold_until_ms: None };
-            }
+            Ok(_) => return LeaseOutcome::Declined { level, why: Declined::Cover },
             Err(denial) => return LeaseOutcome::Refused { denial: denial.clone(), hold_until_ms: None },
         };
         let active = self
@@ -809,16 +807,45 @@ pub(super) mod tests {
             assert_eq!(handled.reply.outcome, LeaseOutcome::Reported);
         }
         let full = budget.handle(&limits, Level::Project, message("late", 1, vec![], want(CALL)), true, 10);
-        assert!(matches!(
-            full.reply.outcome,
-            LeaseOutcome::Refused {
-                denial: BudgetDenial { level: Level::Project, denial: LimitDenial::TooManyInFlight { .. } },
-                ..
-            }
-        ));
+        assert_eq!(full.reply.outcome, LeaseOutcome::Declined { level: Level::Project, why: Declined::Holders });
+        assert!(budget.admit_call(&limits, CALL, 10).is_ok(), "its call is admitted per call");
         let later = RESERVATION_TTL_MS;
         granted(&budget.handle(&limits, Level::Project, message("late", 1, vec![], want(CALL)), true, later));
         assert_eq!(budget.holders.len(), 1, "the silent holders without leases are forgotten");
+    }
+
+    /// A want the levels above cannot cover is declined (no limit of this level refuses it), and
+    /// the call asked alone is admitted.
+    #[test]
+    fn a_want_its_cover_cannot_fit_is_declined_and_its_call_admitted_alone() {
+        let limits = limits(100, 1_000_000);
+        let mut budget = Budget::new();
+        let short = Ok(Slice { requests: Some(0), ..Slice::default() });
+        let handled = budget.handle_within(&limits, Level::Key, message("edge", 1, vec![], want(CALL)), true, short, 0);
+        assert_eq!(handled.reply.outcome, LeaseOutcome::Declined { level: Level::Key, why: Declined::Cover });
+        assert!(budget.admit_call(&limits, CALL, 0).is_ok());
+    }
+
+    /// The cost of the holder bound: a budget object's state is stored whole with every message,
+    /// and [`MAX_HOLDERS`] holders named as key objects are (`org_…/key_…`, each with a demand)
+    /// take at most 200 kB of it (measured: 180 kB, 175 bytes a holder) — why the bound is not
+    /// raised (10,000 holders: ~1.8 MB written per message) and holders past it are admitted per
+    /// call instead.
+    #[test]
+    fn the_stored_state_of_a_full_holder_table_is_bounded() {
+        let limits = limits(1_000_000, 1_000_000_000);
+        let mut budget = Budget::new();
+        for h in 0..MAX_HOLDERS {
+            let name = format!("org_0123456789abcdef/key_{h:016x}");
+            let handled =
+                budget.handle(&limits, Level::Organisation, message(&name, u64::MAX / 2, vec![], want(CALL)), true, 1);
+            let LeaseOutcome::Granted(grant) = handled.reply.outcome else { panic!("{:?}", handled.reply) };
+            let report = report(grant.lease, true, 1, 1, CALL);
+            budget.handle(&limits, Level::Organisation, message(&name, u64::MAX / 2 + 1, vec![report], None), true, 2);
+        }
+        let bytes = serde_json::to_string(&budget).unwrap().len();
+        assert_eq!(budget.holders.len(), MAX_HOLDERS);
+        assert!(bytes <= 200_000, "{bytes} bytes");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! [`HolderMessage`] ([`Holder::request`]) that returns the unused part of its lease, reports
 //! what its calls used, and asks for a new lease sized for the waiting call. The upper level's
 //! [`Budget`] applies the report and answers a [`Grant`] or a [`BudgetDenial`] naming its level
-//! and scope ([`Budget::handle`]); the holder takes the reply ([`Holder::receive`]) and admits
+//! and scope ([`Budget::handle`]) — or, for a reason of its own (a bound on what it remembers),
+//! declines (`Declined`: the call is then admitted per call); the holder takes the reply ([`Holder::receive`]) and admits
 //! again. Settled calls ([`Holder::settle`]) flow up in batches: with the next request, or by
 //! [`Holder::flush`] within [`FLUSH_MS`] of the first unreported one or at the lease's end
 //! ([`Holder::flush_at`]: the edge waits for it in `waitUntil`, a key object sets an alarm). A
@@ -42,9 +43,11 @@ mod slice;
 mod simulation;
 
 pub use denial::{BudgetDenial, BudgetEvent};
-pub use holder::{BulkTicket, CallTicket, Holder, HolderAdmission, Received, FLUSH_MS, REPLY_TIMEOUT_MS};
+pub use holder::{
+    BulkTicket, CallTicket, Holder, HolderAdmission, Received, DECLINED_HOLD_MS, FLUSH_MS, REPLY_TIMEOUT_MS,
+};
 pub use ledger::{Budget, Handled, MAX_HOLDERS, MAX_LEASES};
 pub use object::{Answered, BudgetCommand, BudgetReply, BudgetState, STATE_FORMAT};
-pub use protocol::{Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
+pub use protocol::{Declined, Grant, HolderMessage, LeaseOutcome, LeaseReport, UpperReply, Want};
 pub use sizing::{ACTIVE_MS, EDGE_LEASE_MS, KEY_LEASE_MS, MAX_LEASE_MS};
 pub use slice::{Slice, SliceLeft, Tally};

@@ -18,7 +18,7 @@
 
 use super::denial::BudgetDenial;
 use super::slice::{Slice, Tally};
-use crate::limits::{Charge, Headroom};
+use crate::limits::{Charge, Headroom, Level, LimitDenial};
 use serde::{Deserialize, Serialize};
 
 /// From a holder to its upper level.
@@ -82,17 +82,25 @@ pub struct UpperReply {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(from = "WireOutcome", into = "WireOutcome")]
 pub enum LeaseOutcome {
     Granted(Grant),
-    /// Not even the waiting call fits. `hold_until_ms`: until then the holder answers every call
-    /// with this refusal without asking (a full request window; at most
-    /// [`REFUSAL_HOLD_MAX_MS`](crate::ledger::REFUSAL_HOLD_MAX_MS), 1 s, since a raised limit or a
-    /// returned slice may free it sooner).
+    /// Not even the waiting call fits a limit of the level (or the upper's own bound on the
+    /// leases and calls it remembers, which a call asked alone meets too). `hold_until_ms`:
+    /// until then the holder answers every call with this refusal without asking (a full
+    /// request window; at most [`REFUSAL_HOLD_MAX_MS`](crate::ledger::REFUSAL_HOLD_MAX_MS), 1 s,
+    /// since a raised limit or a returned slice may free it sooner).
     Refused {
         denial: BudgetDenial,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         hold_until_ms: Option<u64>,
+    },
+    /// No limit refuses the call, but the upper of `level` leases nothing to this holder now
+    /// (`why`, its own reason): the waiting call is to be admitted per call, exactly, at the
+    /// upper (an isolate asks its key's object for the call alone; a key's object admits it
+    /// directly at the budget's object).
+    Declined {
+        level: Level,
+        why: Declined,
     },
     /// The upper grants nothing to anyone (a key disabled or rotated): the holder drops its
     /// slice at once.
@@ -103,10 +111,120 @@ pub enum LeaseOutcome {
     Reported,
 }
 
+/// Why an upper declined to lease ([`LeaseOutcome::Declined`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Declined {
+    /// It remembers as many holders as it may ([`MAX_HOLDERS`](super::MAX_HOLDERS)), and not
+    /// this one.
+    Holders,
+    /// The levels above it (a key's object's budgets) cannot cover a slice for the waiting call
+    /// from their current slices.
+    Cover,
+}
+
+/// [`LeaseOutcome`] on the wire. Versions (an old and a new build talk to each other during a
+/// deployment; a version only adds members, as in [`crate::versioned`]):
+/// 1. `granted`, `refused`, `stopped`, `stale`, `reported`: an upper's own reasons were written
+///    as `refused` with `too_many_in_flight` (the holder bound with `open` the holders known,
+///    the cover with `open: 0`);
+/// 2. `declined` is written as that same `refused` (`too_many_in_flight`, `open: 0`) with a
+///    member `declined` naming why, which version 1 ignores: an old isolate then asks the call
+///    alone, as before, and an old key's object refuses it 429 as before. A version 2 reader
+///    reads `declined`, and also a version 1 `too_many_in_flight` with `open: 0` (never a limit:
+///    that bound counts at least one open call) as declined for the cover; version 1's holder
+///    bound (`open` > 0) reads as the refusal it was.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum WireOutcome {
+    Granted(Grant),
+    Refused {
+        denial: BudgetDenial,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hold_until_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        declined: Option<Declined>,
+    },
+    Stopped,
+    Stale,
+    Reported,
+}
+
+impl From<WireOutcome> for LeaseOutcome {
+    fn from(wire: WireOutcome) -> LeaseOutcome {
+        match wire {
+            WireOutcome::Granted(grant) => LeaseOutcome::Granted(grant),
+            WireOutcome::Refused { denial, hold_until_ms, declined } => {
+                let cover =
+                    matches!(denial.denial, LimitDenial::TooManyInFlight { open: 0 }).then_some(Declined::Cover);
+                match declined.or(cover) {
+                    Some(why) => LeaseOutcome::Declined { level: denial.level, why },
+                    None => LeaseOutcome::Refused { denial, hold_until_ms },
+                }
+            }
+            WireOutcome::Stopped => LeaseOutcome::Stopped,
+            WireOutcome::Stale => LeaseOutcome::Stale,
+            WireOutcome::Reported => LeaseOutcome::Reported,
+        }
+    }
+}
+
+impl From<LeaseOutcome> for WireOutcome {
+    fn from(outcome: LeaseOutcome) -> WireOutcome {
+        match outcome {
+            LeaseOutcome::Granted(grant) => WireOutcome::Granted(grant),
+            LeaseOutcome::Refused { denial, hold_until_ms } => {
+                WireOutcome::Refused { denial, hold_until_ms, declined: None }
+            }
+            LeaseOutcome::Declined { level, why } => WireOutcome::Refused {
+                denial: BudgetDenial { level, denial: LimitDenial::TooManyInFlight { open: 0 } },
+                hold_until_ms: None,
+                declined: Some(why),
+            },
+            LeaseOutcome::Stopped => WireOutcome::Stopped,
+            LeaseOutcome::Stale => WireOutcome::Stale,
+            LeaseOutcome::Reported => WireOutcome::Reported,
+        }
+    }
+}
+
 /// A lease: a slice valid for `valid_ms` from when the holder sent its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub lease: u64,
     pub slice: Slice,
     pub valid_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A declined outcome reads back; a previous build reads it as the `too_many_in_flight`
+    /// refusal it wrote for the same reasons; a previous build's cover refusal reads as declined,
+    /// its other refusals as they were.
+    #[test]
+    fn declined_is_read_by_both_builds() {
+        let declined = LeaseOutcome::Declined { level: Level::Organisation, why: Declined::Holders };
+        let wire = serde_json::to_value(&declined).unwrap();
+        assert_eq!(
+            wire,
+            json!({"outcome": "refused", "declined": "holders",
+                   "denial": {"level": "organisation", "denial": {"kind": "too_many_in_flight", "open": 0}}})
+        );
+        assert_eq!(serde_json::from_value::<LeaseOutcome>(wire.clone()).unwrap(), declined);
+        #[derive(Deserialize)]
+        #[serde(tag = "outcome", rename_all = "snake_case")]
+        enum Previous {
+            Refused { denial: BudgetDenial },
+        }
+        let Previous::Refused { denial } = serde_json::from_value(wire).unwrap();
+        assert_eq!(denial.denial, LimitDenial::TooManyInFlight { open: 0 });
+        let previous = |open: u64| json!({"outcome": "refused", "denial": {"level": "key", "denial": {"kind": "too_many_in_flight", "open": open}}});
+        let cover = serde_json::from_value::<LeaseOutcome>(previous(0)).unwrap();
+        assert_eq!(cover, LeaseOutcome::Declined { level: Level::Key, why: Declined::Cover });
+        let bound = serde_json::from_value::<LeaseOutcome>(previous(1_024)).unwrap();
+        assert!(matches!(bound, LeaseOutcome::Refused { hold_until_ms: None, .. }), "{bound:?}");
+    }
 }

@@ -175,6 +175,7 @@ impl ExactRun {
             HolderAdmission::Refused(denial) => return (Err((denial.denial, true)), Vec::new()),
             HolderAdmission::Admitted(_) => panic!("an exact slice admits only the call it was asked for"),
             HolderAdmission::NeedLease => {}
+            HolderAdmission::Declined => panic!("never declined: fewer holders than the bound"),
         }
         let message = self.holders[h].request(ask, now).expect("replies come at once");
         let handled = self.budget.handle(&self.limits, Level::Project, message, true, now);
@@ -423,6 +424,7 @@ impl ChaosRun {
         match self.peers[p].holder.admit(ask, now) {
             HolderAdmission::Admitted(ticket) => self.admitted(p, ticket),
             HolderAdmission::Refused(_) => self.refused += 1,
+            HolderAdmission::Declined => panic!("never declined: fewer holders than the bound"),
             HolderAdmission::NeedLease => {
                 if let Some(message) = self.peers[p].holder.request(ask, now) {
                     self.peers[p].waiting = Some(ask);

@@ -17,13 +17,15 @@
 //! leasable.
 //!
 //! Fail closed: an object that cannot be reached, or answers nothing usable, admits nothing
-//! (503 `ledger_unavailable`). A lease message that got no usable answer (stale, the object
-//! stopped granting because the key was revoked) falls back to asking for the call alone,
-//! which answers why; so does a call that finds another call's message on its way, or that sent
-//! [`MAX_ASKS`] messages. A limit's refusal of a call asked alone recalls the isolate's own
+//! (503 `ledger_unavailable`). A lease refused by a limit answers the call with that refusal
+//! (one object call). A lease message that got no usable answer (stale, the object stopped
+//! granting because the key was revoked, or declined for a reason of its own:
+//! [`LeaseOutcome::Declined`](crate::budget::LeaseOutcome::Declined)) falls back to asking for
+//! the call alone, which answers why or admits it; so does a call that finds another call's
+//! message on its way, or that sent [`MAX_ASKS`] messages. A limit's refusal of a call asked alone recalls the isolate's own
 //! slice first ([`Admit::recall`]) and asks once more.
 
-use crate::budget::{BudgetDenial, CallTicket, Received};
+use crate::budget::{CallTicket, Received};
 use crate::error::{ApiError, Code};
 use crate::gateway::call::ledger_unavailable;
 use crate::gateway::edge_leases::{EdgeAdmission, EdgeLeases};
@@ -32,7 +34,7 @@ use crate::gateway::metering::{Ending, Metering};
 use crate::gateway::ports::{KeyLedger, Runtime};
 use crate::gateway::settlement;
 use crate::ledger::{Command, Refusal, Reply};
-use crate::limits::{Charge, Headroom, LimitDenial, Limits, ScopeLimits};
+use crate::limits::{Charge, Headroom, Limits, ScopeLimits};
 use crate::policy::{BudgetLink, KeyRecord};
 use std::cell::RefCell;
 use std::future::Future;
@@ -123,11 +125,12 @@ impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
             match received {
                 // Admitted from the new slice on the next round.
                 Received::Granted => {}
-                // The object's own bound on the isolates or leases it remembers, not a limit of
-                // the key: the call is asked alone (which the object answers for itself).
-                Received::Refused(BudgetDenial { denial: LimitDenial::TooManyInFlight { .. }, .. }) => break,
+                // A limit (or the object's bound on the calls it remembers, which the call asked
+                // alone meets too): answered here, one object call.
                 Received::Refused(denial) => return Ok(Outcome::Refused(denial.into_api_error(now_ms))),
-                Received::Stopped | Received::Reported | Received::Ignored => break,
+                // The object's own reason (the isolates it remembers, a budget above the key
+                // that cannot cover a slice), or nothing usable: the call is asked alone.
+                Received::Declined | Received::Stopped | Received::Reported | Received::Ignored => break,
             }
         }
         self.by_object(self.now_ms(arrived_ms)).await
@@ -175,7 +178,8 @@ impl<L: KeyLedger, R: Runtime> Admit<'_, L, R> {
             | Reply::Lease { .. }
             | Reply::Quota(_)
             | Reply::History { .. }
-            | Reply::NeedsLease { .. } => Err(no_admission()),
+            | Reply::NeedsLease { .. }
+            | Reply::NeedsDirect { .. } => Err(no_admission()),
         }
     }
 

@@ -147,6 +147,8 @@ impl EdgeLeases {
         match admission {
             HolderAdmission::Admitted(ticket) => EdgeAdmission::Leased(ticket),
             HolderAdmission::Refused(denial) => EdgeAdmission::Refused(denial),
+            // The key's object declined to lease lately: the call is asked alone.
+            HolderAdmission::Declined => EdgeAdmission::Exact,
             HolderAdmission::NeedLease => match key.holder.request(ask, now_ms) {
                 Some(message) => {
                     key.secret_version = secret_version;

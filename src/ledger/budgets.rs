@@ -6,7 +6,12 @@
 //! counted at none: a level whose slice cannot cover the call answers [`Blocked::NeedLease`]
 //! (the key's object leases from that level's object — [`BudgetHolders::request`], send,
 //! [`BudgetHolders::receive`] — and admits again); a level that refuses answers
-//! [`Blocked::Refused`], naming its level and scope. Only once the key's own ledger has admitted
+//! [`Blocked::Refused`], naming its level and scope. A level whose object declines to lease
+//! (it remembers [`MAX_HOLDERS`](crate::budget::MAX_HOLDERS) holders, not this key) admits the
+//! call directly, exact ([`Direct`], [`crate::ledger::lease_rounds`]): the trial takes that level
+//! as admitted; the call's end goes there as a settle ([`BudgetHolders::direct_settles`], due at
+//! once, from the object's alarm), as does the release of a direct admission no call kept
+//! ([`BudgetHolders::release_direct`]). Only once the key's own ledger has admitted
 //! the call too is the trial committed, with the call's tickets remembered by its reservation.
 //! Its settle or release ends it at every level ([`BudgetHolders::settle`]); what was settled
 //! goes up with the next lease request or, within [`FLUSH_MS`], by a flush
@@ -76,40 +81,67 @@ struct EdgeSlice {
 struct Held {
     holder: Holder,
     link: BudgetLink,
+    /// Direct calls at the level's object that ended, with their actual (zero: released), whose
+    /// settle is still to be sent ([`BudgetHolders::direct_settles`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    settles: Vec<(u64, Actual)>,
 }
 
+/// A call admitted under budgets: its ticket at each level it was admitted from a slice, and
+/// its id at each level whose object admitted it directly (a level that declined to lease).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct OpenCall {
     admitted_at: u64,
     tickets: Vec<(Level, CallTicket)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    direct: Vec<(Level, u64)>,
 }
+
+/// A call admitted directly by a level's budget object (`BudgetCommand::Admit`), as its id
+/// there: the levels a call's way through the budgets was admitted at this way.
+pub type Direct = (Level, u64);
 
 /// Why a trial admitted nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Blocked {
     /// That level's slice cannot cover the call: lease, then try again.
     NeedLease(Level),
+    /// That level's slice cannot cover the call and its object declined to lease lately
+    /// ([`Holder::declined`]): admit the call directly there.
+    Declined(Level),
     Refused(BudgetDenial),
 }
 
-/// A call admitted at every level on copies of their holders: [`BudgetHolders::commit`] keeps it.
+/// A call admitted at every level on copies of their holders (or directly at a level's
+/// object): [`BudgetHolders::commit`] keeps it.
 #[derive(Debug)]
 pub struct Trial {
     holders: Vec<(Level, Held)>,
     tickets: Vec<(Level, CallTicket)>,
+    direct: Vec<Direct>,
 }
 
 impl BudgetHolders {
-    /// Tries `ask` at every level of `links` (see the module doc) without changing anything.
-    pub fn trial(&self, links: &[BudgetLink], ask: Ask, now_ms: u64) -> Result<Trial, Blocked> {
-        let mut trial = Trial { holders: Vec::with_capacity(links.len()), tickets: Vec::with_capacity(links.len()) };
+    /// Tries `ask` at every level of `links` (see the module doc) without changing anything; a
+    /// level of `direct` admitted the call directly and is not tried.
+    pub fn trial(&self, links: &[BudgetLink], ask: Ask, direct: &[Direct], now_ms: u64) -> Result<Trial, Blocked> {
+        let mut trial = Trial {
+            holders: Vec::with_capacity(links.len()),
+            tickets: Vec::with_capacity(links.len()),
+            direct: Vec::new(),
+        };
         for link in links {
+            if let Some(&admitted) = direct.iter().find(|(level, _)| *level == link.level) {
+                trial.direct.push(admitted);
+                continue;
+            }
             let Some(held) = self.holders.get(&link.level) else { return Err(Blocked::NeedLease(link.level)) };
             let mut held = Held { link: link.clone(), ..held.clone() };
             match held.holder.admit(ask, now_ms) {
                 HolderAdmission::Admitted(ticket) => trial.tickets.push((link.level, ticket)),
                 HolderAdmission::Refused(denial) => return Err(Blocked::Refused(denial)),
                 HolderAdmission::NeedLease => return Err(Blocked::NeedLease(link.level)),
+                HolderAdmission::Declined => return Err(Blocked::Declined(link.level)),
             }
             trial.holders.push((link.level, held));
         }
@@ -123,9 +155,35 @@ impl BudgetHolders {
         self.end_expired(now_ms);
         self.end_expired_edge(now_ms);
         self.holders.extend(trial.holders);
-        if !trial.tickets.is_empty() {
-            self.calls.insert(reservation_id, OpenCall { admitted_at: now_ms, tickets: trial.tickets });
+        if !trial.tickets.is_empty() || !trial.direct.is_empty() {
+            let call = OpenCall { admitted_at: now_ms, tickets: trial.tickets, direct: trial.direct };
+            self.calls.insert(reservation_id, call);
         }
+    }
+
+    /// Direct calls that no call of the key kept (its way ended refused at another level, or
+    /// by the key): each is released at its level's object with the next settles.
+    pub fn release_direct(&mut self, direct: &[Direct]) {
+        for &(level, call) in direct {
+            self.direct_ended(level, call, Actual::ZERO);
+        }
+    }
+
+    /// Queues the settle of direct call `call` at `level`'s object. Without a holder at that
+    /// level (never expected: a level is asked directly only after declining a lease) nothing is
+    /// sent and the object charges the call at its estimate once its reservation would expire.
+    fn direct_ended(&mut self, level: Level, call: u64, actual: Actual) {
+        if let Some(held) = self.holders.get_mut(&level) {
+            held.settles.push((call, actual));
+        }
+    }
+
+    /// The settles of direct calls to send, each with its level's link (forgotten here once
+    /// handed out: a settle lost on its way leaves the call charged at its estimate by its
+    /// object past [`RESERVATION_TTL_MS`], fail closed).
+    pub fn direct_settles(&mut self) -> Vec<(BudgetLink, u64, Actual)> {
+        let held = self.holders.values_mut();
+        held.flat_map(|held| held.settles.drain(..).map(|(call, actual)| (held.link.clone(), call, actual))).collect()
     }
 
     /// Ends the call of `reservation_id` at every level at `actual` (zero: released); whether
@@ -136,10 +194,17 @@ impl BudgetHolders {
         true
     }
 
+    /// Ends `call` at every level: at `actual`, or at its estimate (`None`: expired, when a
+    /// direct call's object ends it by itself).
     fn end(&mut self, call: OpenCall, actual: Option<Actual>, now_ms: u64) {
         for (level, ticket) in call.tickets {
             if let Some(held) = self.holders.get_mut(&level) {
                 held.holder.settle(ticket, actual.unwrap_or(ticket.estimate), now_ms);
+            }
+        }
+        if let Some(actual) = actual {
+            for (level, id) in call.direct {
+                self.direct_ended(level, id, actual);
             }
         }
     }
@@ -166,6 +231,9 @@ impl BudgetHolders {
         let mut cover = Slice { requests: Some(UNLIMITED_EDGE_CALLS), ..Slice::default() };
         for link in links {
             let Some(held) = self.holders.get_mut(&link.level) else { return Err(Blocked::NeedLease(link.level)) };
+            if held.holder.declined(now_ms) {
+                return Err(Blocked::Declined(link.level));
+            }
             match held.holder.cover(ask, now_ms) {
                 Ok(level) => cover = cover.within(&level),
                 Err(Some(denial)) => return Err(Blocked::Refused(denial)),
@@ -267,6 +335,7 @@ impl BudgetHolders {
         let held = self.holders.entry(link.level).or_insert_with(|| Held {
             holder: Holder::new(holder_id.to_owned(), now_ms, KEY_LEASE_MS, false),
             link: link.clone(),
+            settles: Vec::new(),
         });
         held.link = link.clone();
         held.holder.request(ask, now_ms)
@@ -285,13 +354,15 @@ impl BudgetHolders {
     }
 
     /// When the next report is due, if one will be without another call; one that is due but
-    /// cannot go yet (a message awaits its reply) is tried again a [`FLUSH_MS`] later.
+    /// cannot go yet (a message awaits its reply) is tried again a [`FLUSH_MS`] later. Settles
+    /// of direct calls are due at once.
     pub fn next_flush_at(&self, now_ms: u64) -> Option<u64> {
         let when = |held: &Held| {
             let at = held.holder.flush_at()?;
             Some(if at <= now_ms && !held.holder.flush_due(now_ms) { now_ms + FLUSH_MS } else { at })
         };
-        self.holders.values().filter_map(when).min()
+        let settles = self.holders.values().any(|held| !held.settles.is_empty()).then_some(now_ms);
+        self.holders.values().filter_map(when).chain(settles).min()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -340,10 +411,22 @@ pub struct BudgetCall {
 impl BudgetCall {
     /// A lease message from a key's object, carrying its link's limits.
     pub fn lease(link: &BudgetLink, message: HolderMessage) -> BudgetCall {
-        BudgetCall {
-            carried: Some(VersionedLimits { version: link.version, limits: link.limits.clone() }),
-            command: BudgetCommand::Lease { message },
-        }
+        BudgetCall::carrying(link, BudgetCommand::Lease { message })
+    }
+
+    /// A call of a key admitted directly (its level declined to lease), carrying its link's
+    /// limits.
+    pub fn admit(link: &BudgetLink, ask: Ask) -> BudgetCall {
+        BudgetCall::carrying(link, BudgetCommand::Admit { ask })
+    }
+
+    /// The settle of a direct call, carrying its link's limits (a cap's events fire by them).
+    pub fn settle(link: &BudgetLink, call: u64, actual: Actual) -> BudgetCall {
+        BudgetCall::carrying(link, BudgetCommand::Settle { call, actual })
+    }
+
+    fn carrying(link: &BudgetLink, command: BudgetCommand) -> BudgetCall {
+        BudgetCall { carried: Some(VersionedLimits { version: link.version, limits: link.limits.clone() }), command }
     }
 
     /// The control plane's push.
@@ -496,6 +579,114 @@ mod tests {
         assert!(matches!(waiting, Reply::Refused(_)), "{waiting:?}");
         let again = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_100 + REPLY_TIMEOUT_MS);
         assert!(matches!(again, Reply::Admitted { .. }), "{again:?}");
+    }
+
+    /// Other calls of the key take every slice the waiting call leases before it steps again,
+    /// so it is admitted exactly by the step after its last allowed lease: that admission is the
+    /// answer (answering 503 would leave a call counted and never forwarded); one slice taken
+    /// more and it is refused `budget_unavailable`, counted nowhere.
+    #[test]
+    fn a_call_admitted_after_its_last_allowed_lease_is_answered_admitted() {
+        use crate::ledger::lease_rounds::MAX_LEASE_ROUNDS;
+        let project = [link(Level::Project, "budget:org_a/prj_1", json!({"rpm": 1_000}))];
+        let rpm_used = |uppers: &mut Uppers| {
+            let report = uppers.objects.get_mut("budget:org_a/prj_1").unwrap().handle(BudgetCommand::Report, 1_000);
+            let BudgetReply::Report { limits, .. } = report.reply else { panic!("a report") };
+            limits.iter().find(|limit| limit.scope == "rpm").unwrap().used
+        };
+        let mut uppers = Uppers { slices_taken: MAX_LEASE_ROUNDS - 1, ..Uppers::default() };
+        let mut key = KeyState::default();
+        let last = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000);
+        assert!(matches!(last, Reply::Admitted { .. }), "admitted in the last round: {last:?}");
+        assert_eq!(uppers.slices_taken, 0, "every round's slice but the last was taken");
+        let mut uppers = Uppers { slices_taken: MAX_LEASE_ROUNDS, ..Uppers::default() };
+        let mut key = KeyState::default();
+        let refused = answer(&mut key, "org_a/key_1", &mut uppers, admit(&project, 1), 1_000);
+        let Reply::Refused(Refusal { error, .. }) = refused else { panic!("{refused:?}") };
+        assert_eq!(error.code(), crate::error::Code::BudgetUnavailable);
+        let report = Command::Report { limits: Limits::default(), model_limits: vec![] };
+        let Reply::Report { usage, .. } = key.handle(report, 1_000).reply else { panic!("a report") };
+        assert_eq!(usage.today.requests, rpm_used(&mut uppers), "the calls that took the slices, not the refused one");
+    }
+
+    /// More keys active under one organisation budget than its object remembers holders
+    /// ([`MAX_HOLDERS`](crate::budget::MAX_HOLDERS)): the keys past the bound are declined a
+    /// lease and admitted directly at the organisation's object, exactly — every call admitted
+    /// while the budget has room, none past it (the oracle: the calls really admitted), a
+    /// refusal naming the level and scope; a direct call's settle reaches the object, and a
+    /// direct admission a lower level refused is released there.
+    #[test]
+    fn keys_past_the_holder_bound_are_admitted_directly_and_exactly() {
+        use crate::budget::MAX_HOLDERS;
+        let keys = MAX_HOLDERS + 76;
+        let rpm = keys as u64 + 50;
+        let org = link(
+            Level::Organisation,
+            "budget:org_a",
+            json!({"rpm": rpm, "spend": [{"period": "daily", "limit_micros": 1_000_000_000, "mode": "hard"}]}),
+        );
+        let budgets = [org];
+        let mut uppers = Uppers::default();
+        let mut states: Vec<KeyState> = (0..keys).map(|_| KeyState::default()).collect();
+        let name = |k: usize| format!("org_a/key_{k}");
+        let mut admitted = Vec::new();
+        for (k, state) in states.iter_mut().enumerate() {
+            let reply = answer(state, &name(k), &mut uppers, admit(&budgets, 10), 1_000);
+            let Reply::Admitted { reservation_id, .. } = reply else { panic!("key {k}: {reply:?}") };
+            admitted.push((k, reservation_id));
+        }
+        let uses = budget_uses(&mut uppers, "budget:org_a", 1_000);
+        assert_eq!(used(&uses, "rpm"), keys as u64, "one request per key, leased or direct");
+        // The keys past the bound call again: exactly the budget's room is admitted, then each is
+        // refused naming the organisation's rpm; declined lately, they ask no lease first (one
+        // object call each).
+        let (mut again, calls) = (0, uppers.calls);
+        for (k, state) in states.iter_mut().enumerate().skip(MAX_HOLDERS) {
+            match answer(state, &name(k), &mut uppers, admit(&budgets, 10), 1_000) {
+                Reply::Admitted { .. } => again += 1,
+                refused => assert_eq!(named(&refused), ("organisation".to_owned(), "rpm".to_owned())),
+            }
+            assert!(used(&budget_uses(&mut uppers, "budget:org_a", 1_000), "rpm") <= rpm, "never past the limit");
+        }
+        assert_eq!(again, 50, "every request the budget had room for");
+        assert_eq!(uppers.calls - calls, keys - MAX_HOLDERS, "one direct admission each, no lease message");
+        let leased = answer(&mut states[0], &name(0), &mut uppers, admit(&budgets, 10), 1_000);
+        assert_eq!(named(&leased), ("organisation".to_owned(), "rpm".to_owned()));
+        // A direct call settles at its actual: the object's spend follows once the settle is sent.
+        let (k, reservation_id) = admitted[keys - 1];
+        let spend = |uppers: &mut Uppers| used(&budget_uses(uppers, "budget:org_a", 1_500), "spend_daily");
+        let before = spend(&mut uppers);
+        let settle = Command::Settle {
+            reservation_id,
+            limits: Limits::default(),
+            policy_version: 0,
+            scopes: Default::default(),
+            actual: Actual { tokens: 5, cost_micros: 3 },
+            usage: None,
+        };
+        assert_eq!(answer(&mut states[k], &name(k), &mut uppers, settle, 1_500), Reply::Done);
+        assert_eq!(states[k].next_budget_flush_at(1_500), Some(1_500), "a direct settle is due at once");
+        uppers.flush(&mut states[k], 1_500);
+        assert_eq!(spend(&mut uppers), before - 10 + 3, "settled at its actual");
+        // A key whose own limit refuses the call (its first call still open) after the
+        // organisation admitted it directly: the direct admission is released.
+        let before = spend(&mut uppers);
+        let k = keys - 2;
+        let refusing = Command::Admit {
+            secret_version: 1,
+            limits: serde_json::from_value(json!({"max_in_flight": 1})).unwrap(),
+            policy_version: 0,
+            ask: Ask { tokens: 10, cost_micros: 10 },
+            scopes: Default::default(),
+            model: None,
+            end_user: None,
+            budgets: budgets.to_vec(),
+        };
+        let refused = answer(&mut states[k], &name(k), &mut uppers, refusing, 120_000);
+        assert!(matches!(&refused, Reply::Refused(r) if r.error.code() == crate::error::Code::RateLimitExceeded));
+        assert_eq!(spend(&mut uppers), before + 10, "admitted directly at the organisation");
+        uppers.flush(&mut states[k], 120_000);
+        assert_eq!(spend(&mut uppers), before, "and released");
     }
 
     #[test]
@@ -740,6 +931,7 @@ mod tests {
                     open.push((now + 50, k, i, Ok(ticket)));
                 }
                 HolderAdmission::Refused(denial) => run.refusals.push(name_of(denial.into_api_error(now))),
+                HolderAdmission::Declined => per_call = true,
                 HolderAdmission::NeedLease => match holder.request(ASK, now) {
                     None => per_call = true,
                     Some(message) => {

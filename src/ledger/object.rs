@@ -71,9 +71,9 @@
 //! edge carries, and a raise applies as soon as it is pushed. `Report` shows the limits the
 //! object enforces.
 
-use crate::budget::{Budget, HolderMessage, LeaseOutcome, Received, Slice, UpperReply};
+use crate::budget::{Budget, Declined, HolderMessage, LeaseOutcome, Received, Slice, UpperReply};
 use crate::error::{ApiError, Code};
-use crate::ledger::budgets::{Blocked, BudgetHolders};
+use crate::ledger::budgets::{Blocked, BudgetHolders, Direct};
 use crate::ledger::history::{DayPoint, History, HourPoint};
 use crate::ledger::quota::{EndUserQuota, KeyLevelQuota, KeyQuota, PatternQuota};
 use crate::ledger::refusal::Refusal;
@@ -195,6 +195,14 @@ impl Command {
         }
     }
 
+    /// The answer to an isolate's lease message `seq` whose slice `level` cannot cover because
+    /// its object declined to lease to the key: declined (the isolate asks the call alone).
+    pub fn declined(seq: u64, level: Level) -> Reply {
+        let headroom = Headroom { requests: None, tokens: None, spend: None };
+        let outcome = LeaseOutcome::Declined { level, why: Declined::Cover };
+        Reply::Lease { reply: UpperReply { seq, outcome, finished: vec![], headroom } }
+    }
+
     /// The answer to this command when a budget above the key leaves it unanswered with `error`
     /// (the level refused the call, or could not be reached): the refusal itself; to a `Lease`,
     /// `Stopped`, so the isolate asks the call alone, which answers why.
@@ -223,6 +231,11 @@ pub enum Reply {
     /// Internal to the key's object, never answered: the slice of `level`'s budget cannot cover
     /// the call; the object leases from that budget's object and sends the command again.
     NeedsLease {
+        level: Level,
+    },
+    /// Internal to the key's object, never answered: `level`'s object declined to lease lately;
+    /// the object admits the call directly there and sends the command again.
+    NeedsDirect {
         level: Level,
     },
     Done,
@@ -425,16 +438,23 @@ impl KeyState {
     }
 
     pub fn handle(&mut self, command: Command, now_ms: u64) -> Handled {
+        self.handle_with_direct(command, &[], now_ms)
+    }
+
+    /// [`KeyState::handle`], an `Admit` taken as admitted at each level of `direct` by that
+    /// level's object (a level that declined to lease: [`crate::ledger::lease_rounds`]).
+    pub fn handle_with_direct(&mut self, command: Command, direct: &[Direct], now_ms: u64) -> Handled {
         match command {
             Command::Admit { secret_version, limits, policy_version, ask, scopes, model, end_user, budgets } => {
                 if let Err(revoked) = self.revocation.check(secret_version, now_ms) {
                     return Handled::reply(Reply::refused(revoked_error(revoked), None), false);
                 }
-                let trial = match self.budgets.trial(&budgets, ask, now_ms) {
+                let trial = match self.budgets.trial(&budgets, ask, direct, now_ms) {
                     Ok(trial) => trial,
                     Err(blocked) => {
                         let reply = match blocked {
                             Blocked::NeedLease(level) => Reply::NeedsLease { level },
+                            Blocked::Declined(level) => Reply::NeedsDirect { level },
                             Blocked::Refused(denial) => Reply::refused(denial.into_api_error(now_ms), None),
                         };
                         return Handled::reply(reply, false);
@@ -610,6 +630,9 @@ impl KeyState {
                         Err(Blocked::NeedLease(level)) => {
                             return Handled::reply(Reply::NeedsLease { level }, passed || remembered);
                         }
+                        Err(Blocked::Declined(level)) => {
+                            return Handled::reply(Command::declined(message.seq, level), passed || remembered);
+                        }
                     },
                 };
                 let counted = count_lease_usage(counters, &message);
@@ -734,6 +757,17 @@ impl KeyState {
     /// Takes `level`'s budget object's reply.
     pub fn lease_reply(&mut self, level: Level, reply: UpperReply, now_ms: u64) -> Received {
         self.budgets.receive(level, reply, now_ms)
+    }
+
+    /// Direct admissions at the levels above that no call kept: released with the next settles.
+    pub fn release_direct(&mut self, direct: &[Direct]) {
+        self.budgets.release_direct(direct)
+    }
+
+    /// The settles of direct calls to send now: each budget's link, the call's id there, its
+    /// actual.
+    pub fn direct_settles(&mut self) -> Vec<(BudgetLink, u64, Actual)> {
+        self.budgets.direct_settles()
     }
 
     /// The reports of settled calls due to go up, each with its budget's link.
@@ -1499,6 +1533,7 @@ mod tests {
                     refused += 1;
                     continue;
                 }
+                HolderAdmission::Declined => panic!("a key's object declines no isolate here"),
                 HolderAdmission::NeedLease => {
                     let Some(message) = holder.request(ask, now_ms) else { continue };
                     let command = lease_command(&limits, message);

@@ -8,19 +8,11 @@ use super::stub;
 use crate::budget::BudgetReply;
 use crate::edge::js_body::read_reply;
 use crate::edge::respond::logged;
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::ledger::budgets::BudgetCall;
+use crate::ledger::lease_rounds::budget_unavailable;
 use crate::policy::{Jurisdiction, LocationHint};
 use worker::{Env, Method, Request, RequestInit};
-
-/// 503 `budget_unavailable`: nothing beyond the key's current slice is admitted.
-pub fn budget_unavailable() -> ApiError {
-    ApiError::new(
-        Code::BudgetUnavailable,
-        "A budget above this key cannot be reached and the key's share of it does not cover this request; it was not forwarded. Retry shortly.",
-    )
-    .with_retry_after(1)
-}
 
 /// Sends `call` to the budget object `object` and answers its reply.
 pub async fn call_budget(

@@ -18,17 +18,22 @@
 //! Budgets (a key under its project's or organisation's budget): when the step answers
 //! [`Reply::NeedsLease`], the call takes that level's lease lock ([`Self::lease`]) and steps
 //! again (a lease that came while it waited may cover it), else leases from the budget's object
-//! and is stepped in the same synchronous step as the lease's reply. A budget object that cannot answer refuses the call 503 `budget_unavailable` (fail
+//! and is stepped in the same synchronous step as the lease's reply; what to do after each step
+//! and reply is decided by the pure [`LeaseRounds`] (shared with the host fake). A budget
+//! object that declines to lease (past its holder bound) admits the call directly (no lock: no
+//! holder is involved); its settle, and the release of a direct admission the answer did not
+//! keep, are sent from the alarm, at once. A budget object that cannot answer refuses the call 503 `budget_unavailable` (fail
 //! closed: nothing beyond the current slice). Settled calls go up with the next lease request,
 //! or from the alarm within [`crate::budget::FLUSH_MS`]; the alarm also gives a lease back when
 //! it ends, so its unused part returns to the budget at once.
 
-use super::budget_stub::{budget_unavailable, call_budget};
-use crate::budget::{BudgetReply, Received};
+use super::budget_stub::call_budget;
+use crate::budget::BudgetReply;
 use crate::edge::outbox::{new_event_id, PendingEvents};
 use crate::error::ApiError;
 use crate::events::usage_event;
 use crate::ledger::budgets::BudgetCall;
+use crate::ledger::lease_rounds::{budget_unavailable, AfterReply, LeaseRounds, Next};
 use crate::ledger::{Command, Handled, KeyState, Reply};
 use crate::limits::{Ledger, Level};
 use crate::naming;
@@ -37,10 +42,6 @@ use futures_util::lock::Mutex;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State, Storage};
-
-/// The most lease rounds one call may take (one per level, each at most twice) before it is
-/// refused `budget_unavailable`.
-const MAX_LEASE_ROUNDS: usize = 4;
 
 #[durable_object]
 pub struct KeyLedger {
@@ -97,21 +98,22 @@ impl KeyLedger {
         Ok(())
     }
 
-    /// One atomic step: the command against the state (the end user's ledger it reads loaded
-    /// first), the state and that ledger saved if they changed, its spend events queued for the
-    /// outbox.
-    fn step(&self, command: Command, now_ms: u64) -> Result<Handled> {
-        self.change(|state| self.handle(state, command, now_ms), |state, handled| self.record(state, handled, now_ms))
+    /// One atomic step: `rounds`' command against the state (with its direct admissions; the
+    /// end user's ledger it reads loaded first), the state and that ledger saved if they
+    /// changed, its spend events queued for the outbox.
+    fn step(&self, rounds: &LeaseRounds, now_ms: u64) -> Result<Handled> {
+        self.change(|state| self.handle(state, rounds, now_ms), |state, handled| self.record(state, handled, now_ms))
     }
 
-    /// `command` against `state`, the ledger of the end user it names loaded first.
-    fn handle(&self, state: &mut KeyState, command: Command, now_ms: u64) -> Result<Handled> {
-        if let Some(end_user) = state.end_user_to_load(&command) {
+    /// `rounds`' command against `state`, the ledger of the end user it names loaded first.
+    fn handle(&self, state: &mut KeyState, rounds: &LeaseRounds, now_ms: u64) -> Result<Handled> {
+        let command = rounds.command();
+        if let Some(end_user) = state.end_user_to_load(command) {
             if let Some(ledger) = self.load_end_user(&end_user)? {
                 state.load_end_user(&end_user, ledger);
             }
         }
-        Ok(state.handle(command, now_ms))
+        Ok(state.handle_with_direct(command.clone(), rounds.direct(), now_ms))
     }
 
     /// One atomic step: `apply` to the state, then `persist`; on a failure to persist the
@@ -139,41 +141,38 @@ impl KeyLedger {
         self.change(|state| Ok(apply(state)), |state, _| self.save(state))
     }
 
-    /// Answers `command`, leasing from the budgets above the key as the steps ask, at most
-    /// [`MAX_LEASE_ROUNDS`] times. Whatever the last round answered is the answer (an admission
-    /// it recorded is never dropped); only a step still asking for a lease then is refused.
+    /// Answers `command`: the steps, leases and direct admissions [`LeaseRounds`] asks for
+    /// (this adapter does the I/O: the lease locks, the budget objects' calls, persistence); a
+    /// direct admission the answer does not keep is queued for release.
     async fn answer(&self, command: Command) -> Result<Handled> {
-        let mut handled = self.step(command.clone(), now())?;
-        for round in 0..=MAX_LEASE_ROUNDS {
-            let (Reply::NeedsLease { level }, Some((budgets, _))) = (&handled.reply, command.budget_ask()) else {
-                return Ok(handled);
-            };
-            if round == MAX_LEASE_ROUNDS {
-                break;
+        let mut rounds = LeaseRounds::new(command);
+        let mut next = rounds.after_step(self.step(&rounds, now())?);
+        let handled = loop {
+            next = match next {
+                Next::Answer(handled) => break handled,
+                Next::Lease(link) => self.lease(&link, &mut rounds).await,
+                Next::AdmitDirectly(link) => self.admit_directly(&link, &mut rounds).await,
             }
-            let Some(link) = budgets.iter().find(|link| link.level == *level) else {
-                return Ok(unanswered(&command, budget_unavailable()));
-            };
-            handled = match self.lease(link, &command).await {
-                Ok(handled) => handled,
-                Err(error) => return Ok(unanswered(&command, error)),
-            };
+            .unwrap_or_else(|error| Next::Answer(rounds.unanswered(error)));
+        };
+        let (handled, release) = rounds.finish(handled);
+        if !release.is_empty() {
+            self.change_leases(|state| state.release_direct(&release))?;
         }
-        Ok(unanswered(&command, budget_unavailable()))
+        Ok(handled)
     }
 
-    /// Steps `command` holding `link`'s level's lease lock: a lease that came while it waited
+    /// Steps the command holding `link`'s level's lease lock: a lease that came while it waited
     /// may cover it; if not, it leases from the budget's object and steps again in the same
-    /// synchronous step as the lease's reply. So a call that holds the lock is decided (or
-    /// waits for another level), however many calls wait behind it.
-    async fn lease(&self, link: &BudgetLink, command: &Command) -> std::result::Result<Handled, ApiError> {
-        let Some((_, ask)) = command.budget_ask() else { return Err(budget_unavailable()) };
+    /// synchronous step as the lease's reply ([`LeaseRounds::after_reply`]). So a call that
+    /// holds the lock is decided (or waits for another level), however many calls wait behind it.
+    async fn lease(&self, link: &BudgetLink, rounds: &mut LeaseRounds) -> std::result::Result<Next, ApiError> {
+        let Some((_, ask)) = rounds.command().budget_ask() else { return Err(budget_unavailable()) };
         let lock = &self.leasing[usize::from(link.level == Level::Organisation)];
         let _one_at_a_time = lock.lock().await;
-        let failed = |e: worker::Error| crate::edge::respond::logged(budget_unavailable(), "key ledger: leases", e);
-        let handled = self.step(command.clone(), now()).map_err(failed)?;
+        let handled = self.step(rounds, now()).map_err(failed)?;
         if !matches!(handled.reply, Reply::NeedsLease { level } if level == link.level) {
-            return Ok(handled);
+            return Ok(rounds.after_step(handled));
         }
         let message = self
             .change_leases(|state| state.lease_request(&self.name, link, ask, now()))
@@ -181,26 +180,37 @@ impl KeyLedger {
             .ok_or_else(budget_unavailable)?;
         let call = BudgetCall::lease(link, message);
         let reply = call_budget(&self.env, &link.object, link.jurisdiction, link.location_hint, &call).await?;
-        let BudgetReply::Lease(reply) = reply else {
-            return Err(crate::edge::respond::logged(budget_unavailable(), "key ledger: leases", "not a lease reply"));
-        };
+        let BudgetReply::Lease(reply) = reply else { return Err(failed("not a lease reply")) };
         let now_ms = now();
-        self.change(
-            |state| match state.lease_reply(link.level, reply, now_ms) {
-                Received::Granted => self.handle(state, command.clone(), now_ms),
-                Received::Refused(denial) => Ok(unanswered(command, denial.into_api_error(now_ms))),
-                Received::Stopped | Received::Ignored | Received::Reported => {
-                    Ok(unanswered(command, budget_unavailable()))
-                }
-            },
-            |state, handled| {
-                if !handled.changed {
-                    self.save(state)?;
-                }
-                self.record(state, handled, now_ms)
-            },
-        )
-        .map_err(failed)
+        let stepped = self
+            .change(
+                |state| match rounds.after_reply(link, state.lease_reply(link.level, reply, now_ms), now_ms) {
+                    AfterReply::StepAgain => self.handle(state, rounds, now_ms).map(Ok),
+                    AfterReply::Then(next) => Ok(Err(next)),
+                },
+                |state, stepped| match stepped {
+                    Ok(handled) if handled.changed => self.record(state, handled, now_ms),
+                    Ok(handled) => self.save(state).and_then(|()| self.record(state, handled, now_ms)),
+                    Err(_) => self.save(state),
+                },
+            )
+            .map_err(failed)?;
+        Ok(match stepped {
+            Ok(handled) => rounds.after_step(handled),
+            Err(next) => *next,
+        })
+    }
+
+    /// Admits the call directly at `link`'s object (its level declined to lease: no lock, no
+    /// holder), then steps the command with that admission.
+    async fn admit_directly(&self, link: &BudgetLink, rounds: &mut LeaseRounds) -> std::result::Result<Next, ApiError> {
+        let Some((_, ask)) = rounds.command().budget_ask() else { return Err(budget_unavailable()) };
+        let call = BudgetCall::admit(link, ask);
+        let reply = call_budget(&self.env, &link.object, link.jurisdiction, link.location_hint, &call).await?;
+        Ok(match rounds.after_direct(link, reply, now()) {
+            AfterReply::StepAgain => rounds.after_step(self.step(rounds, now()).map_err(failed)?),
+            AfterReply::Then(next) => *next,
+        })
     }
 
     /// Sends the reports that are due to their budgets' objects: ended leases given back,
@@ -210,7 +220,13 @@ impl KeyLedger {
         // a lease waits for the reports' replies rather than find a message on its way.
         let _project = self.leasing[0].lock().await;
         let _organisation = self.leasing[1].lock().await;
-        let flushes = self.change_leases(|state| state.budget_flushes(now()))?;
+        let (flushes, settles) = self.change_leases(|state| (state.budget_flushes(now()), state.direct_settles()))?;
+        for (link, call, actual) in settles {
+            let settle = BudgetCall::settle(&link, call, actual);
+            if let Err(e) = call_budget(&self.env, &link.object, link.jurisdiction, link.location_hint, &settle).await {
+                worker::console_error!("key ledger: settling a direct call at {} failed: {}", link.object, e.message);
+            }
+        }
         for (link, message) in flushes {
             let call = BudgetCall::lease(&link, message);
             match call_budget(&self.env, &link.object, link.jurisdiction, link.location_hint, &call).await {
@@ -262,9 +278,9 @@ fn now() -> u64 {
     worker::Date::now().as_millis()
 }
 
-/// `command` left unanswered by a budget ([`Command::unanswered`]), without a change.
-fn unanswered(command: &Command, error: ApiError) -> Handled {
-    Handled { reply: command.unanswered(error), events: vec![], changed: false, end_user_changed: None }
+/// 503 `budget_unavailable` for a failure of the leases' I/O, logged.
+fn failed(e: impl std::fmt::Display) -> ApiError {
+    crate::edge::respond::logged(budget_unavailable(), "key ledger: leases", e)
 }
 
 impl DurableObject for KeyLedger {
