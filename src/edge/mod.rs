@@ -34,6 +34,7 @@ mod console;
 mod gateway;
 mod js_body;
 mod key_store;
+mod microtasks;
 mod objects;
 #[cfg(feature = "ledger-objects")]
 mod outbox;
@@ -43,6 +44,11 @@ mod sql;
 mod upstream;
 
 use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(start)]
+fn start() {
+    microtasks::wake_by_promise_jobs();
+}
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
