@@ -490,6 +490,11 @@ mod tests {
         }
     }
 
+    /// The settle of `reservation_id` at `actual`, under `limits`.
+    fn settle(reservation_id: u64, limits: Limits, actual: Actual) -> Command {
+        Command::Settle { reservation_id, limits, policy_version: 0, scopes: Default::default(), actual, usage: None }
+    }
+
     /// The level and scope a refusal names.
     fn named(reply: &Reply) -> (String, String) {
         let Reply::Refused(Refusal { error, .. }) = reply else { panic!("expected a refusal, got {reply:?}") };
@@ -534,14 +539,7 @@ mod tests {
         let refused = answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 60), 1_000);
         assert_eq!(named(&refused), ("organisation".to_owned(), "spend_daily".to_owned()));
         // The call settles below its estimate: the organisation's budget has room again.
-        let settle = Command::Settle {
-            reservation_id,
-            limits: Limits::default(),
-            policy_version: 0,
-            scopes: Default::default(),
-            actual: Actual { tokens: 5, cost_micros: 10 },
-            usage: None,
-        };
+        let settle = settle(reservation_id, Limits::default(), Actual { tokens: 5, cost_micros: 10 });
         assert_eq!(answer(&mut key, "org_a/key_1", &mut uppers, settle, 1_500), Reply::Done);
         let again = answer(&mut key, "org_a/key_1", &mut uppers, admit(&budgets, 60), 2_000);
         assert!(matches!(again, Reply::Admitted { .. }), "{again:?}");
@@ -656,14 +654,7 @@ mod tests {
         let (k, reservation_id) = admitted[keys - 1];
         let spend = |uppers: &mut Uppers| used(&budget_uses(uppers, "budget:org_a", 1_500), "spend_daily");
         let before = spend(&mut uppers);
-        let settle = Command::Settle {
-            reservation_id,
-            limits: Limits::default(),
-            policy_version: 0,
-            scopes: Default::default(),
-            actual: Actual { tokens: 5, cost_micros: 3 },
-            usage: None,
-        };
+        let settle = settle(reservation_id, Limits::default(), Actual { tokens: 5, cost_micros: 3 });
         assert_eq!(answer(&mut states[k], &name(k), &mut uppers, settle, 1_500), Reply::Done);
         assert_eq!(states[k].next_budget_flush_at(1_500), Some(1_500), "a direct settle is due at once");
         uppers.flush(&mut states[k], 1_500);
@@ -890,14 +881,7 @@ mod tests {
                 match admitted {
                     Ok(ticket) => edges[i][k].settle(ticket, ACTUAL, now),
                     Err(reservation_id) => {
-                        let settle = Command::Settle {
-                            reservation_id,
-                            limits: key_limits.clone(),
-                            policy_version: 0,
-                            scopes: Default::default(),
-                            actual: ACTUAL,
-                            usage: None,
-                        };
+                        let settle = settle(reservation_id, key_limits.clone(), ACTUAL);
                         run.object_calls += 1;
                         assert_eq!(uppers.answer(&mut states[k], &names[k], settle, now), Reply::Done);
                     }
