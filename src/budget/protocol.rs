@@ -18,7 +18,7 @@
 
 use super::denial::BudgetDenial;
 use super::slice::{Slice, Tally};
-use crate::limits::{Charge, Headroom, Level, LimitDenial};
+use crate::limits::{Charge, Headroom, Level, LimitDenial, MAX_OPEN_RESERVATIONS};
 use serde::{Deserialize, Serialize};
 
 /// From a holder to its upper level.
@@ -131,9 +131,11 @@ pub enum Declined {
 /// 2. `declined` is written as that same `refused` (`too_many_in_flight`, `open: 0`) with a
 ///    member `declined` naming why, which version 1 ignores: an old isolate then asks the call
 ///    alone, as before, and an old key's object refuses it 429 as before. A version 2 reader
-///    reads `declined`, and also a version 1 `too_many_in_flight` with `open: 0` (never a limit:
-///    that bound counts at least one open call) as declined for the cover; version 1's holder
-///    bound (`open` > 0) reads as the refusal it was.
+///    reads `declined`, and also a version 1 `too_many_in_flight` below
+///    [`MAX_OPEN_RESERVATIONS`] (the bound on the calls a ledger remembers counts at least that
+///    many) as declined: `open: 0` for the cover, any other for the holder bound — so a new
+///    isolate asks the call alone of an old key object whose isolates are too many, as the old
+///    isolate did, rather than answer 429.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 enum WireOutcome {
@@ -155,9 +157,14 @@ impl From<WireOutcome> for LeaseOutcome {
         match wire {
             WireOutcome::Granted(grant) => LeaseOutcome::Granted(grant),
             WireOutcome::Refused { denial, hold_until_ms, declined } => {
-                let cover =
-                    matches!(denial.denial, LimitDenial::TooManyInFlight { open: 0 }).then_some(Declined::Cover);
-                match declined.or(cover) {
+                let previous = match denial.denial {
+                    LimitDenial::TooManyInFlight { open: 0 } => Some(Declined::Cover),
+                    LimitDenial::TooManyInFlight { open } if open < MAX_OPEN_RESERVATIONS as u64 => {
+                        Some(Declined::Holders)
+                    }
+                    _ => None,
+                };
+                match declined.or(previous) {
                     Some(why) => LeaseOutcome::Declined { level: denial.level, why },
                     None => LeaseOutcome::Refused { denial, hold_until_ms },
                 }
@@ -224,7 +231,9 @@ mod tests {
         let previous = |open: u64| json!({"outcome": "refused", "denial": {"level": "key", "denial": {"kind": "too_many_in_flight", "open": open}}});
         let cover = serde_json::from_value::<LeaseOutcome>(previous(0)).unwrap();
         assert_eq!(cover, LeaseOutcome::Declined { level: Level::Key, why: Declined::Cover });
-        let bound = serde_json::from_value::<LeaseOutcome>(previous(1_024)).unwrap();
+        let holders = serde_json::from_value::<LeaseOutcome>(previous(1_024)).unwrap();
+        assert_eq!(holders, LeaseOutcome::Declined { level: Level::Key, why: Declined::Holders });
+        let bound = serde_json::from_value::<LeaseOutcome>(previous(MAX_OPEN_RESERVATIONS as u64)).unwrap();
         assert!(matches!(bound, LeaseOutcome::Refused { hold_until_ms: None, .. }), "{bound:?}");
     }
 }

@@ -22,8 +22,8 @@
 //! granting because the key was revoked, or declined for a reason of its own:
 //! [`LeaseOutcome::Declined`](crate::budget::LeaseOutcome::Declined)) falls back to asking for
 //! the call alone, which answers why or admits it; so does a call that finds another call's
-//! message on its way, or that sent [`MAX_ASKS`] messages. A limit's refusal of a call asked alone recalls the isolate's own
-//! slice first ([`Admit::recall`]) and asks once more.
+//! message on its way, or that sent [`MAX_ASKS`] messages. A limit's refusal of a call asked
+//! alone recalls the isolate's own slice first ([`Admit::recall`]) and asks once more.
 
 use crate::budget::{CallTicket, Received};
 use crate::error::{ApiError, Code};
